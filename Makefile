@@ -1,0 +1,11 @@
+# The README's two commands. Both do the whole set-up first (scripts/setup.sh): virtual environment,
+# a Docker engine (started as root on Debian when none answers), the offline demo images.
+.PHONY: demo test env clean
+demo:  ## bring the demo stack up and run the whole runbook against it
+	bash scripts/setup.sh demo
+test:  ## run the test suite (what .ci/run calls)
+	bash scripts/setup.sh test
+env:   ## set-up only
+	bash scripts/setup.sh env
+clean: ## stop the demo stack (volumes kept)
+	.venv/bin/runbook demo down

@@ -1,0 +1,16 @@
+"""runbook_lib: deployment verification for Docker Compose, as evidence-backed runbook notebooks.
+
+The notebooks call :func:`open_phase` and then run the check functions of the phase's module in
+``runbook_lib.checks``; the ``runbook`` CLI (cli.py) drives the same notebooks headless.
+"""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("runbook-lib")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0+local"
+
+from .errors import RunbookError  # noqa: E402
+from .phase import open_phase  # noqa: E402
+
+__all__ = ["RunbookError", "open_phase", "__version__"]

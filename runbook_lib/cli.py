@@ -1,0 +1,181 @@
+"""`runbook`: a thin command line over the same functions the notebooks call.
+
+Exit codes (contract): 0 GO, 1 NO-GO (or a failed verification), 2 usage or input error,
+3 environment error (no engine, no Compose v2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import RunbookError
+
+EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2)
+
+examples:
+  runbook demo up                                  build the offline demo images and start the demo stack
+  runbook run --params parameters/demo.yaml        verify it; prints the verdict and the report's path
+  runbook run --params parameters/demo.yaml --compose demo/compose.yaml --compose demo/overrides/broken-health.yaml
+  runbook verify outputs/20261129T101500Z-secureconnect-demo
+"""
+
+
+def _err(msg: str) -> None:
+    print(f"runbook: error: {msg}", file=sys.stderr)
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run
+
+    result = run(args.params, compose_files=args.compose or None, output=args.output, phases=args.phase or None,
+                 kernel=args.kernel, show_code=args.show_code, progress=_progress)
+    s = result.summary
+    if args.format == "json":
+        print(json.dumps({**s, "run_dir": str(result.run_dir), "report": str(result.run_dir / "report.html")}, indent=2))
+    else:
+        counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n)
+        print(f"{s['verdict']}: {s['project']} ({counts})")
+        for b in s["blockers"]:
+            print(f"  blocker: {b}")
+        print(f"report: {result.run_dir / 'report.html'}")
+    return result.exit_code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .params import load_params
+    from .policy import decide
+    from . import report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "summary.json").is_file():
+        raise_input(f"{run_dir} is not a run directory (no summary.json)")
+    params = load_params(run_dir / "params.yaml")
+    old = json.loads((run_dir / "summary.json").read_text())
+    by_phase = report.phase_records(run_dir)
+    records = [r for recs in by_phase.values() for r in recs]
+    decision = decide(records, params.policy)
+    summary = report.build_summary(params.project, old["started"], old["finished"], decision, records, old["phases"])
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    report.write_summary_md(run_dir, summary, records)
+    report.write_junit(run_dir, by_phase)
+    out = report.render_html(run_dir, summary, records, show_code=args.show_code)
+    report.write_manifest(run_dir)
+    print(f"{summary['verdict']}: report re-rendered at {out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from . import report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / report.MANIFEST).is_file():
+        raise_input(f"{run_dir} has no {report.MANIFEST}; is it a run directory?")
+    diff = report.verify_manifest(run_dir)
+    bad = False
+    for kind in ("changed", "added", "removed"):
+        for name in diff[kind]:
+            print(f"{kind}: {name}")
+            bad = True
+    print("FAILED: the run directory does not match its manifest" if bad else f"OK: {run_dir} matches its manifest")
+    return 1 if bad else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    if args.action == "build":
+        demo.build_images(progress=_progress, force=args.force)
+    elif args.action == "up":
+        demo.ensure_secrets()
+        demo.build_images(progress=_progress)
+        demo.up(overrides=args.override or (), progress=_progress)
+        _print_status(demo.status())
+    elif args.action == "down":
+        demo.down(volumes=args.volumes)
+        print("demo stack is down" + (" (volumes removed)" if args.volumes else " (volumes kept)"))
+    elif args.action == "status":
+        rows = demo.status()
+        _print_status(rows)
+        return 0 if rows else 1
+    return 0
+
+
+def _print_status(rows: list[dict]) -> None:
+    if not rows:
+        print("the demo stack is not running (start it with `runbook demo up`)")
+        return
+    for r in rows:
+        print(f"{r.get('service', ''):18} {r.get('state', ''):10} {r.get('health') or '-':10} {r.get('ports', '')}")
+
+
+def raise_input(msg: str) -> None:
+    from .errors import InputError
+
+    raise InputError(msg)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="runbook", description="Verify a Docker Compose deployment with evidence-backed, "
+                                "parameterized runbook notebooks, and decide GO / NO-GO.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"runbook {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run the phase notebooks headless and write a run directory",
+                       description="Validate the parameters, compose files and engine, run the phase notebooks with "
+                       "papermill, and write outputs/<UTC time>-<project>/ with report.html and summary.json.")
+    r.add_argument("--params", required=True, metavar="FILE", help="parameters YAML (e.g. parameters/demo.yaml)")
+    r.add_argument("--compose", action="append", metavar="FILE", type=Path,
+                   help="compose file(s) to use instead of the parameters' compose_files (repeatable, in order)")
+    r.add_argument("--output", default="outputs", metavar="DIR", help="where run directories go (default: outputs)")
+    r.add_argument("--phase", action="append", metavar="NAME", help="run only these phases (repeatable)")
+    r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3)")
+    r.add_argument("--show-code", action="store_true", help="include the notebooks' code cells in report.html")
+    r.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
+    r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("report", help="re-render a run directory's report from its stored notebooks and records")
+    rp.add_argument("run_dir", metavar="RUN_DIR")
+    rp.add_argument("--show-code", action="store_true")
+    rp.set_defaults(func=cmd_report)
+
+    v = sub.add_parser("verify", help="check a run directory against its manifest (exit 1 on any difference)")
+    v.add_argument("run_dir", metavar="RUN_DIR")
+    v.set_defaults(func=cmd_verify)
+
+    d = sub.add_parser("demo", help="the embedded demo stack (a miniature SecureConnect)",
+                       description="build: the offline images; up: secrets, images, start and wait until healthy; "
+                       "down: stop and remove (volumes kept unless --volumes); status: what runs.")
+    d.add_argument("action", choices=["up", "down", "status", "build"])
+    d.add_argument("--override", action="append", metavar="FILE", help="extra compose file for `up` (repeatable)")
+    d.add_argument("--volumes", action="store_true", help="with `down`: also remove the demo's volumes")
+    d.add_argument("--force", action="store_true", help="with `build`: rebuild even when up to date")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except RunbookError as exc:
+        _err(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

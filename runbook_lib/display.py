@@ -1,0 +1,89 @@
+"""HTML for check records: the tables shown in the notebooks and carried into the report.
+
+Static HTML only (no widgets, no JavaScript), so the archived report renders offline. Every value is
+HTML-escaped and long evidence is truncated; evidence has already been redacted by the phase.
+"""
+from __future__ import annotations
+
+import html
+import json
+from typing import Iterable
+
+from .records import CheckRecord, counts
+
+STATUS_COLOURS = {
+    "PASS": "#1a7f37", "FAIL": "#cf222e", "ERROR": "#8250df", "WARN": "#9a6700",
+    "SKIP": "#57606a", "WAIVED": "#0969da",
+}
+MAX_EVIDENCE_CHARS = 4000
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def badge(status: str) -> str:
+    colour = STATUS_COLOURS.get(status, "#57606a")
+    return (f'<span class="rb-badge" style="background:{colour};color:#fff;padding:1px 6px;'
+            f'border-radius:3px;font-weight:600;font-size:85%">{esc(status)}</span>')
+
+
+def _evidence(r: CheckRecord) -> str:
+    text = json.dumps(r.evidence, indent=1, default=str, ensure_ascii=False)
+    if len(text) > MAX_EVIDENCE_CHARS:
+        text = text[:MAX_EVIDENCE_CHARS] + f"\n… ({len(text) - MAX_EVIDENCE_CHARS} more characters in results/{r.phase}.json)"
+    cmd = f'<div class="rb-cmd"><code>$ {esc(r.command)}</code></div>' if r.command else ""
+    fix = f'<div class="rb-fix"><b>Remediation:</b> {esc(r.remediation)}</div>' if r.remediation else ""
+    return (f'<details><summary>evidence</summary>{cmd}{fix}'
+            f'<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{esc(text)}</pre></details>')
+
+
+def records_table(records: Iterable[CheckRecord], caption: str = "") -> str:
+    """The verification table: check, target, status, expected, actual, evidence (folded)."""
+    rows = list(records)
+    c = counts(rows)
+    summary = " · ".join(f"{badge(s)} {n}" for s, n in c.items() if n)
+    head = f"<caption style='text-align:left'>{esc(caption)} {summary}</caption>" if caption or rows else ""
+    body = "".join(
+        f"<tr id='{esc(r.id)}--{esc(r.target)}'><td><code>{esc(r.id)}</code><br><small>{esc(r.title)}</small></td>"
+        f"<td>{esc(r.target)}</td><td>{badge(r.status)}<br><small>{esc(r.severity)}</small></td>"
+        f"<td>{esc(r.expected)}</td><td>{esc(r.actual)}</td><td>{_evidence(r)}</td></tr>"
+        for r in rows
+    )
+    return (
+        "<table class='rb-table' style='border-collapse:collapse;width:100%;font-size:90%'>"
+        f"{head}<thead><tr><th>Check</th><th>Target</th><th>Status</th><th>Expected</th><th>Actual</th>"
+        f"<th>Evidence</th></tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+class RecordTable:
+    """Records that render as the verification table in Jupyter (and as text elsewhere)."""
+
+    def __init__(self, records: list[CheckRecord], caption: str = "") -> None:
+        self.records = records
+        self.caption = caption
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _repr_html_(self) -> str:
+        return records_table(self.records, self.caption)
+
+    def __repr__(self) -> str:
+        lines = [f"{r.status:6} {r.id:34} {r.target:24} {r.actual[:80]}" for r in self.records]
+        return "\n".join(lines) or "(no records)"
+
+
+def verdict_banner(verdict: str, project: str, counts_: dict[str, int], blockers: list[str],
+                   started: str, finished: str, extra: str = "") -> str:
+    colour = "#1a7f37" if verdict == "GO" else "#cf222e"
+    c = " · ".join(f"{esc(s)} {n}" for s, n in counts_.items() if n)
+    why = ("<div><b>Blockers:</b> " + ", ".join(f"<code>{esc(b)}</code>" for b in blockers) + "</div>") if blockers else ""
+    return (f"<div class='rb-banner' style='border:3px solid {colour};padding:12px 16px;margin:8px 0'>"
+            f"<div style='font-size:200%;font-weight:700;color:{colour}'>{esc(verdict)}</div>"
+            f"<div>Project <b>{esc(project)}</b> · {esc(started)} → {esc(finished)}</div>"
+            f"<div>{c}</div>{why}{extra}</div>")

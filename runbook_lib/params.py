@@ -1,0 +1,235 @@
+"""Typed run parameters, loaded from a YAML file.
+
+Parameters never hold secret values: only names and paths. Unknown keys and wrong types are errors
+that name the file, the key and, where one is close, the key that was probably meant.
+
+Relative paths in a parameters file (compose files, env files) are relative to that file, so a
+parameters file means the same thing whatever directory the runbook is started from. ``dump_resolved``
+writes the absolute form into the run directory; that copy is what the phase notebooks load.
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ParametersError, UnsafeRequestError
+
+Severity = Literal["critical", "high", "medium", "low", "info"]
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
+
+# The phase notebooks, in run order. Contract: ids appear in result file names and in check records.
+PHASES: tuple[str, ...] = (
+    "00_preflight",
+    "01_controlled_redeployment",
+    "02_secrets_security",
+    "03_production_mode",
+    "04_smoke_tests",
+    "05_signoff",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class InitStep(_Model):
+    """A post-deploy step: a command run in a service's container, then a verification command whose
+    output must match ``expect`` (a regular expression, searched line by line)."""
+
+    name: str
+    service: str
+    command: list[str] = Field(min_length=1)
+    verify: list[str] = Field(default_factory=list)
+    expect: Optional[str] = None
+    timeout_s: float = Field(default=120, gt=0)
+
+    @field_validator("expect")
+    @classmethod
+    def _regex_compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _verify_needs_expect(self) -> "InitStep":
+        if self.verify and self.expect is None:
+            raise ValueError("`verify` needs `expect`: the pattern the verification output must match")
+        return self
+
+
+class Redeploy(_Model):
+    """Phase 1: controlled redeployment."""
+
+    # Containers of the same system started from other compose files (a separate logging stack...):
+    # stopped and removed before `up`. Names or shell-style patterns (fnmatch).
+    leftover_containers: list[str] = Field(default_factory=list)
+    # Destructive: removes every named volume of the project. Needs confirm_volume_removal == project,
+    # and even then each volume is archived into the run directory first.
+    remove_volumes: bool = False
+    confirm_volume_removal: str = ""
+    healthy_timeout_s: float = Field(default=180, gt=0)
+    down_timeout_s: float = Field(default=300, gt=0)
+    init_steps: list[InitStep] = Field(default_factory=list)
+
+
+class Policy(_Model):
+    """How check records become a verdict."""
+
+    blocking_severities: list[Severity] = Field(default_factory=lambda: ["critical", "high"])
+    # Per-check-id severity overrides, e.g. {"secrets.file_mode": "medium"}.
+    severity_overrides: dict[str, Severity] = Field(default_factory=dict)
+
+
+class Params(_Model):
+    """Everything a run needs to know about the deployment it verifies."""
+
+    project: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    compose_files: list[Path] = Field(min_length=1)
+    env_files: list[Path] = Field(default_factory=list)
+    # Services whose behaviour we own (health, metrics, ENV=production...); default: every service
+    # that publishes a port. Dependencies are datastores and brokers the apps rely on.
+    app_services: list[str] = Field(default_factory=list)
+    dependencies: list[str] = Field(default_factory=list)
+    phases: list[str] = Field(default_factory=lambda: list(PHASES))
+    redeploy: Redeploy = Field(default_factory=Redeploy)
+    policy: Policy = Field(default_factory=Policy)
+    # Per-cell time budget for headless runs; a cell that exceeds it makes its phase ERROR.
+    cell_timeout_s: float = Field(default=900, gt=0)
+    operator: str = ""
+
+    # Where the file was loaded from (not a parameter; set by load_params).
+    source: Optional[Path] = Field(default=None, exclude=True)
+
+    @field_validator("phases")
+    @classmethod
+    def _known_phases(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if p not in PHASES:
+                hint = difflib.get_close_matches(p, PHASES, n=1)
+                raise ValueError(
+                    f"unknown phase {p!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                    + f"; known phases: {', '.join(PHASES)}"
+                )
+        return v
+
+    def service_names_used(self) -> dict[str, list[str]]:
+        """Every service name the parameters mention, by where it is mentioned."""
+        used: dict[str, list[str]] = {}
+        for s in self.app_services:
+            used.setdefault(s, []).append("app_services")
+        for s in self.dependencies:
+            used.setdefault(s, []).append("dependencies")
+        for i, step in enumerate(self.redeploy.init_steps):
+            used.setdefault(step.service, []).append(f"redeploy.init_steps[{i}].service")
+        return used
+
+    def severity_for(self, check_id: str, default: str) -> str:
+        return self.policy.severity_overrides.get(check_id, default)
+
+    def leftover_matches(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name.lstrip("/"), pat) for pat in self.redeploy.leftover_containers)
+
+    def ensure_safe(self) -> None:
+        """Refuse destructive requests that lack their confirmation (raises UnsafeRequestError)."""
+        rd = self.redeploy
+        if rd.remove_volumes and rd.confirm_volume_removal != self.project:
+            raise UnsafeRequestError(
+                f"redeploy.remove_volumes is true but redeploy.confirm_volume_removal is "
+                f"{rd.confirm_volume_removal!r}: volume removal deletes every named volume of "
+                f"{self.project!r} (databases included). Set confirm_volume_removal: {self.project} "
+                "to confirm, or remove_volumes: false. Nothing was touched."
+            )
+        if not rd.remove_volumes and rd.confirm_volume_removal:
+            raise UnsafeRequestError(
+                "redeploy.confirm_volume_removal is set but redeploy.remove_volumes is false; "
+                "say what you mean: both or neither. Nothing was touched."
+            )
+
+
+def _all_keys(model: type[BaseModel]) -> list[str]:
+    return [k for k in model.model_fields if k != "source"]
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that owns the key at ``loc`` (for did-you-mean suggestions)."""
+    model: type[BaseModel] | None = Params
+    for part in loc[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        inner = getattr(ann, "__args__", (ann,))
+        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return model
+
+
+def _explain(exc: ValidationError, path: str) -> ParametersError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+    if err["type"] == "extra_forbidden":
+        owner = _model_at(loc)
+        hint = difflib.get_close_matches(str(loc[-1]), _all_keys(owner), n=1) if owner else []
+        msg = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        if owner:
+            msg += f"; allowed here: {', '.join(_all_keys(owner))}"
+    elif err["type"] == "missing":
+        msg = f"missing required key {key!r}"
+    else:
+        msg = f"key {key!r}: {err['msg']} (got {err.get('input')!r})"
+    more = len(exc.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ParametersError(msg, path=path, key=key)
+
+
+def load_params(path: str | Path) -> Params:
+    """Load and validate a parameters file. Raises ParametersError with file, key and suggestion."""
+    p = Path(path)
+    if not p.is_file():
+        raise ParametersError("parameters file not found (give --params PATH to an existing YAML file)", path=str(p))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ParametersError(f"not valid YAML{where}: {problem}", path=str(p)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParametersError(f"cannot read: {exc}", path=str(p)) from exc
+    if not isinstance(data, dict):
+        raise ParametersError("must be a YAML mapping of keys to values", path=str(p))
+    try:
+        params = Params.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, str(p)) from exc
+    base = p.resolve().parent
+    params.compose_files = [(base / f).resolve() for f in params.compose_files]
+    params.env_files = [(base / f).resolve() for f in params.env_files]
+    params.source = p.resolve()
+    return params
+
+
+def with_overrides(params: Params, *, compose_files: list[Path] | None = None) -> Params:
+    """A copy of ``params`` with command-line overrides applied (paths relative to the cwd)."""
+    if compose_files:
+        params = params.model_copy(update={"compose_files": [Path(f).resolve() for f in compose_files]})
+    return params
+
+
+def dump_resolved(params: Params, path: Path) -> None:
+    """Write the resolved parameters (absolute paths) as YAML: the run directory's params.yaml."""
+    data: dict[str, Any] = params.model_dump(mode="json", exclude={"source"})
+    header = f"# Resolved parameters of this run (from {params.source}). No secret values.\n"
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

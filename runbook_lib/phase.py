@@ -1,0 +1,119 @@
+"""One phase notebook's session: loads the parameters, runs checks, redacts, saves, displays.
+
+A phase notebook calls :func:`open_phase` once, then :meth:`PhaseSession.run` for each check (or group
+of checks). Records are redacted and written to ``<run_dir>/results/<phase>.json`` after every call, so
+a phase that dies half-way keeps the evidence it had gathered. Interactively (no run directory) the
+records are only shown.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .context import Context
+from .display import RecordTable
+from .errors import RunbookError
+from .params import PHASES, load_params
+from .records import Check, CheckRecord, read_records, write_records
+
+CheckFn = Callable[[Context], list[CheckRecord]]
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class PhaseSession:
+    def __init__(self, phase: str, ctx: Context) -> None:
+        self.phase = phase
+        self.ctx = ctx
+        self.records: list[CheckRecord] = []
+        self.results_path: Path | None = None
+        if ctx.run_dir:
+            (ctx.run_dir / "results").mkdir(parents=True, exist_ok=True)
+            self.results_path = ctx.run_dir / "results" / f"{phase}.json"
+            write_records(self.results_path, [])
+
+    @property
+    def params(self):
+        return self.ctx.params
+
+    def run(self, *checks: CheckFn, caption: str = "") -> RecordTable:
+        """Run checks in order; an unexpected exception in a check becomes an ERROR record."""
+        new: list[CheckRecord] = []
+        for fn in checks:
+            try:
+                got = fn(self.ctx)
+            except Exception as exc:  # noqa: BLE001 - a crashing check is recorded, not raised
+                name = getattr(fn, "__name__", "check")
+                c = Check(f"{self.phase.split('_', 1)[1]}.{name}", name.replace("_", " "), phase=self.phase,
+                          severity="high")
+                rec = c.error("run", exc, expected="the check runs")
+                rec.evidence["traceback"] = "".join(traceback.format_exception(exc)[-3:])
+                got = [rec]
+            for r in got:
+                r.severity = self.params.severity_for(r.id, r.severity)
+            new.extend(self._redact(got))
+        self.records.extend(new)
+        self.save()
+        return RecordTable(new, caption)
+
+    def add(self, records: Iterable[CheckRecord]) -> RecordTable:
+        """Add records produced elsewhere (already-run checks)."""
+        new = self._redact(list(records))
+        self.records.extend(new)
+        self.save()
+        return RecordTable(new)
+
+    def _redact(self, records: list[CheckRecord]) -> list[CheckRecord]:
+        scrub = self.ctx.redactor.scrub
+        return [CheckRecord.from_dict(scrub(r.to_dict())) for r in records]
+
+    def save(self) -> None:
+        if self.results_path:
+            write_records(self.results_path, self.records)
+
+    def summary(self) -> RecordTable:
+        """Every record of this phase, as the phase's verification table."""
+        return RecordTable(self.records, f"{self.phase}: all checks")
+
+    def require_preflight(self) -> RecordTable:
+        """Refuse to go on when preflight has blocking problems. Uses the run's preflight records when
+        there are some; otherwise (interactive, or papermill on one notebook) runs the preflight checks
+        now, without storing them. Raises RunbookError naming the blockers."""
+        from .checks import preflight
+        from .policy import is_blocking
+
+        recs = self.previous("00_preflight")
+        if recs is None:
+            recs = []
+            for fn in preflight.CHECKS:
+                recs.extend(self._redact(fn(self.ctx)))
+        blockers = [r for r in recs if is_blocking(r, self.params.policy)]
+        if blockers:
+            raise RunbookError("preflight has blocking problems, so this phase will not touch the deployment: "
+                               + "; ".join(f"{r.id}@{r.target}: {r.actual}" for r in blockers))
+        return RecordTable(recs, "preflight gate: no blocking problem")
+
+    def previous(self, phase: str) -> list[CheckRecord] | None:
+        """Records of an earlier phase of the same run, or None when there is no run directory or file."""
+        if not self.ctx.run_dir:
+            return None
+        p = self.ctx.run_dir / "results" / f"{phase}.json"
+        return read_records(p) if p.exists() else None
+
+
+def open_phase(phase: str, params_file: str | Path, run_dir: str | Path | None = None) -> PhaseSession:
+    """Start a phase: load parameters, teach the redactor the deployment's secrets, prepare the
+    results file. ``run_dir`` empty means interactive: nothing is written."""
+    if phase not in PHASES:
+        raise RunbookError(f"unknown phase {phase!r}; known: {', '.join(PHASES)}")
+    params = load_params(params_file)
+    ctx = Context(params=params, run_dir=Path(run_dir).resolve() if run_dir else None, progress=_progress)
+    try:
+        ctx.learn_secrets()
+    except RunbookError:
+        pass  # compose files that do not resolve are reported by the preflight checks
+    return PhaseSession(phase, ctx)

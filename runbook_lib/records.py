@@ -1,0 +1,117 @@
+"""Check records: the unit of evidence (contract: see DESIGN.md, "a check record").
+
+A check is a plain function that returns records; failing is data, not an exception. A check that
+could not gather its evidence is ERROR, never PASS, and a PASS without evidence is refused at
+construction, so no code path can produce one.
+"""
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+STATUSES = ("PASS", "FAIL", "WARN", "ERROR", "SKIP", "WAIVED")
+# Schema version of the record JSON and of summary.json.
+SCHEMA = 1
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class CheckRecord:
+    """One check on one target. Serialised as-is to the JSON contract."""
+
+    id: str
+    phase: str
+    title: str
+    target: str
+    status: str
+    severity: str
+    expected: str
+    actual: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+    remediation: str = ""
+    started: str = field(default_factory=utcnow)
+    duration_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+        if self.status == "PASS" and not self.evidence:
+            raise ValueError(f"check {self.id} on {self.target}: a PASS needs evidence")
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "PASS"
+
+    @property
+    def problem(self) -> bool:
+        """FAIL or ERROR: something is wrong or could not be shown to be right."""
+        return self.status in ("FAIL", "ERROR")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CheckRecord":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+class Check:
+    """Builds records for one check id, timing it; used inside check functions::
+
+        c = Check("redeploy.healthy", "Service healthy after up", severity="critical", phase=...)
+        return [c.record(target, "PASS", expected=..., actual=..., evidence=...)]
+    """
+
+    def __init__(self, check_id: str, title: str, *, phase: str, severity: str,
+                 command: str = "", remediation: str = "") -> None:
+        self.id, self.title, self.phase, self.severity = check_id, title, phase, severity
+        self.command, self.remediation = command, remediation
+        self._t0 = time.monotonic()
+        self._started = utcnow()
+
+    def record(self, target: str, status: str, *, expected: str, actual: str,
+               evidence: dict[str, Any] | None = None, command: str | None = None,
+               remediation: str | None = None, severity: str | None = None) -> CheckRecord:
+        return CheckRecord(
+            id=self.id, phase=self.phase, title=self.title, target=target, status=status,
+            severity=severity or self.severity, expected=expected, actual=actual,
+            evidence=evidence or {}, command=self.command if command is None else command,
+            remediation=("" if status == "PASS" else (self.remediation if remediation is None else remediation)),
+            started=self._started, duration_s=round(time.monotonic() - self._t0, 3),
+        )
+
+    def error(self, target: str, exc: BaseException, *, expected: str) -> CheckRecord:
+        """An ERROR record: the evidence could not be gathered."""
+        return self.record(
+            target, "ERROR", expected=expected,
+            actual=f"could not check: {type(exc).__name__}: {exc}",
+            evidence={"exception": type(exc).__name__, "message": str(exc),
+                      "traceback": traceback.format_exception_only(type(exc), exc)[-1].strip()},
+        )
+
+
+def counts(records: Iterable[CheckRecord]) -> dict[str, int]:
+    out = {s: 0 for s in STATUSES}
+    for r in records:
+        out[r.status] += 1
+    return out
+
+
+def write_records(path: Path, records: list[CheckRecord]) -> None:
+    """Write a phase's records atomically (write to a temp file, then rename)."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps([r.to_dict() for r in records], indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_records(path: Path) -> list[CheckRecord]:
+    return [CheckRecord.from_dict(d) for d in json.loads(path.read_text(encoding="utf-8"))]

@@ -1,0 +1,182 @@
+"""Headless runs: validate everything first, then execute the phase notebooks with papermill
+in-process, keep our own status per phase, and write the run directory (contract: DESIGN.md).
+
+Why the runner keeps its own status: papermill leaves a notebook that looks completed when a cell
+times out, and a dead kernel leaves no error cell at all. A phase is "completed" only when papermill
+returned normally AND the phase wrote its results file; anything else is ERROR.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from .context import Context
+from .errors import InputError
+from .params import Params, dump_resolved, load_params, with_overrides
+from .policy import Decision, decide, is_blocking
+from .records import Check, CheckRecord, counts, read_records, utcnow, write_records
+from . import report
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+KERNEL = "python3"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    decision: Decision
+    summary: dict
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.decision.go else 1
+
+
+def validate(params: Params, progress: Callable[[str], None], notebooks: Path = NOTEBOOKS) -> Context:
+    """Everything that can be checked before a container is touched. Raises InputError (exit 2) or
+    EnvironmentProblem (exit 3) with one clear message."""
+    params.ensure_safe()
+    ctx = Context(params=params, progress=progress)
+    ctx.engine  # EngineUnavailable -> exit 3
+    services = set(ctx.services)  # ComposeConfigError -> exit 2; ComposeNotFound -> exit 3
+    unknown = {s: w for s, w in params.service_names_used().items() if s not in services}
+    if unknown:
+        import difflib
+        parts = []
+        for s, where in unknown.items():
+            hint = difflib.get_close_matches(s, services, n=1)
+            parts.append(f"{s!r} (in {', '.join(where)})" + (f", did you mean {hint[0]!r}?" if hint else ""))
+        raise InputError(f"{params.source}: unknown service {'; '.join(parts)}. "
+                         f"The compose files define: {', '.join(sorted(services))}.")
+    for p in params.phases:
+        if not (notebooks / f"{p}.ipynb").exists():
+            raise InputError(f"{params.source}: phase {p!r} has no notebook in {notebooks}; "
+                             "remove it from `phases:` (this toolkit version does not ship it yet).")
+    ctx.learn_secrets()
+    return ctx
+
+
+def new_run_dir(output: Path, project: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = output / f"{stamp}-{project}"
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = output / f"{stamp}-{project}-{n}"
+    (run_dir / "notebooks").mkdir(parents=True)
+    (run_dir / "results").mkdir()
+    return run_dir
+
+
+def _runner_record(phase: str, status: str, actual: str, evidence: dict, severity: str = "critical") -> CheckRecord:
+    c = Check("runner.phase", "Phase ran to completion", phase=phase, severity=severity,
+              command=f"papermill notebooks/{phase}.ipynb ...",
+              remediation="Open the executed notebook in the run directory and read the failing cell.")
+    return c.record(phase, status, expected="the phase notebook runs to completion and saves its records",
+                    actual=actual, evidence=evidence)
+
+
+def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, notebooks: Path = NOTEBOOKS) -> dict:
+    """Execute one phase notebook; returns the phase's entry of summary.json."""
+    out_nb = run_dir / "notebooks" / f"{phase}.ipynb"
+    results = run_dir / "results" / f"{phase}.json"
+    t0 = time.monotonic()
+    status, detail, extra = "completed", "", []
+    try:
+        papermill.execute_notebook(
+            str(notebooks / f"{phase}.ipynb"), str(out_nb),
+            parameters={"params_file": str(run_dir / "params.yaml"), "run_dir": str(run_dir)},
+            kernel_name=kernel, progress_bar=False, log_output=False, stderr_file=sys.stderr,
+            execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(notebooks),
+        )
+    except PapermillExecutionError as exc:
+        status, detail = "error", f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # noqa: BLE001 - dead kernel, cell timeout, papermill I/O: all ERROR
+        status, detail = "error", f"{type(exc).__name__}: {exc}"
+    if status == "completed" and not results.exists():
+        status, detail = "error", "the notebook finished without writing its results"
+    if status == "error":
+        extra.append(_runner_record(phase, "ERROR", detail, {"notebook": str(out_nb.relative_to(run_dir)), "error": detail}))
+    recs = (read_records(results) if results.exists() else []) + extra
+    write_records(results, [CheckRecord.from_dict(ctx.redactor.scrub(r.to_dict())) for r in recs])
+    _scrub_notebook(out_nb, ctx)
+    return {"phase": phase, "status": status, "detail": detail, "records": len(recs),
+            "problems": sum(1 for r in recs if r.problem), "counts": counts(recs),
+            "duration_s": round(time.monotonic() - t0, 1)}
+
+
+def _scrub_notebook(path: Path, ctx: Context) -> None:
+    """Backstop: redact every string of the executed notebook (outputs included)."""
+    if not path.exists() or not len(ctx.redactor):
+        return
+    nb = nbformat.read(path, as_version=4)
+    scrubbed = nbformat.from_dict(ctx.redactor.scrub(nb))
+    nbformat.write(scrubbed, path)
+
+
+def _skip_phase(phase: str, run_dir: Path, why: str) -> dict:
+    rec = _runner_record(phase, "SKIP", f"not run: {why}", {"reason": why})
+    write_records(run_dir / "results" / f"{phase}.json", [rec])
+    return {"phase": phase, "status": "skipped", "detail": why, "records": 1, "problems": 0,
+            "counts": counts([rec]), "duration_s": 0.0}
+
+
+def run(params_path: str | Path, *, compose_files: list[Path] | None = None, output: str | Path = "outputs",
+        phases: list[str] | None = None, kernel: str = KERNEL, show_code: bool = False,
+        progress: Callable[[str], None] = print, notebooks: Path = NOTEBOOKS) -> RunResult:
+    """The whole runbook: validate, run each phase, decide, write the run directory."""
+    params = with_overrides(load_params(params_path), compose_files=compose_files)
+    if phases:
+        params = params.model_copy(update={"phases": phases})
+        Params.model_validate(params.model_dump(exclude={"source"}))
+    progress(f"runbook: validating {params.source} ({params.project})")
+    ctx = validate(params, progress, notebooks)
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+    run_dir = new_run_dir(Path(output).resolve(), params.project)
+    dump_resolved(params, run_dir / "params.yaml")
+    progress(f"runbook: run directory {run_dir}")
+    started = utcnow()
+    phase_entries, stop_reason = [], ""
+    for i, phase in enumerate(params.phases, 1):
+        if stop_reason:
+            phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
+            progress(f"[{i}/{len(params.phases)}] {phase}: skipped ({stop_reason})")
+            continue
+        progress(f"[{i}/{len(params.phases)}] {phase}: running")
+        entry = run_phase(phase, ctx, run_dir, kernel=kernel, notebooks=notebooks)
+        phase_entries.append(entry)
+        c = ", ".join(f"{n} {s}" for s, n in entry["counts"].items() if n)
+        progress(f"[{i}/{len(params.phases)}] {phase}: {entry['status']} in {entry['duration_s']}s ({c})"
+                 + (f" — {entry['detail']}" if entry["detail"] else ""))
+        if phase == "00_preflight":
+            recs = read_records(run_dir / "results" / f"{phase}.json")
+            blocking = [r for r in recs if is_blocking(r, params.policy)]
+            if entry["status"] != "completed" or blocking:
+                stop_reason = "preflight failed; nothing destructive was attempted"
+    return finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress)
+
+
+def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict], *,
+           show_code: bool = False, progress: Callable[[str], None] = print) -> RunResult:
+    """Decide and write summary.json, summary.md, junit.xml, report.html, manifest.json."""
+    by_phase = report.phase_records(run_dir)
+    records = [r for recs in by_phase.values() for r in recs]
+    decision = decide(records, params.policy)
+    summary = report.build_summary(params.project, started, utcnow(), decision, records, phase_entries)
+    import json
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    report.write_summary_md(run_dir, summary, records)
+    report.write_junit(run_dir, by_phase)
+    progress("runbook: rendering report.html")
+    report.render_html(run_dir, summary, records, show_code=show_code)
+    report.write_manifest(run_dir)
+    return RunResult(run_dir, decision, summary)

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# One script behind the README's two commands. Idempotent, and quiet about what is already in place.
+#
+#   scripts/setup.sh env    virtual environment + package, a Docker engine, the demo images
+#   scripts/setup.sh demo   env, then bring the demo stack up and run the whole runbook against it
+#   scripts/setup.sh test   env, then the test suite (what .ci/run calls)
+#
+# On a machine where a Docker engine already answers (Docker Desktop, a CI runner) it uses that engine
+# and changes nothing system-wide. Only when none answers, and only as root on Debian, does it
+# `apt-get install docker.io` and start `dockerd` in the background (log: /var/log/runbook-dockerd.log).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${RUNBOOK_VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+DOCKERD_LOG=/var/log/runbook-dockerd.log
+say() { echo "setup: $*" >&2; }
+die() { echo "setup: error: $1" >&2; exit "${2:-1}"; }
+is_root() { [ "$(id -u)" = 0 ]; }
+
+APT_UPDATED=""
+apt_install() {
+  # apt_install PKG...: install the Debian packages that are missing (root only).
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  is_root && command -v apt-get >/dev/null || die "missing packages ${missing[*]}: install them (Debian: apt-get install ${missing[*]})" 3
+  say "installing ${missing[*]} (apt-get)"
+  if [ -z "$APT_UPDATED" ]; then apt-get update -qq >/dev/null; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_venv() {
+  local py="${PYTHON:-python3}"
+  command -v "$py" >/dev/null || die "no python3 on PATH (Python 3.10 or newer is needed)" 3
+  if [ ! -x "$PY" ]; then
+    say "creating the virtual environment in $VENV"
+    "$py" -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; "$py" -m venv "$VENV"; }
+  fi
+  # Reinstall only when pyproject.toml changed since the last install.
+  local stamp="$VENV/.runbook-installed" want
+  want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing runbook_lib and its dependencies into $VENV"
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]" 2> >(grep -v '^WARNING: Location' >&2)
+    echo "$want" > "$stamp"
+  fi
+}
+
+engine_answers() { "$PY" -c 'import docker; docker.from_env(timeout=5).ping()' >/dev/null 2>&1; }
+
+ensure_engine() {
+  engine_answers && return 0
+  if [ -n "${DOCKER_HOST:-}" ] || ! is_root || ! command -v apt-get >/dev/null; then
+    echo "runbook: no Docker engine answers${DOCKER_HOST:+ at $DOCKER_HOST}. Start Docker (Docker Desktop, \`sudo systemctl start docker\`, or run this script as root on Debian to start dockerd), then run this again." >&2
+    exit 3
+  fi
+  command -v dockerd >/dev/null || apt_install docker.io
+  if pgrep -x dockerd >/dev/null; then
+    say "dockerd is running but not answering yet; waiting"
+  else
+    # A crashed dockerd leaves its pid file and socket behind; both would stop a new one.
+    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid 2>/dev/null)" 2>/dev/null; then
+      say "removing stale /var/run/docker.pid"; rm -f /var/run/docker.pid
+    fi
+    [ -S /var/run/docker.sock ] && { say "removing stale /var/run/docker.sock"; rm -f /var/run/docker.sock; }
+    [ -f /run/docker/containerd/containerd.pid ] && ! kill -0 "$(cat /run/docker/containerd/containerd.pid)" 2>/dev/null \
+      && rm -f /run/docker/containerd/containerd.pid
+    say "starting dockerd in the background (log: $DOCKERD_LOG)"
+    setsid nohup dockerd >"$DOCKERD_LOG" 2>&1 < /dev/null &
+  fi
+  for _ in $(seq 1 60); do engine_answers && { say "Docker engine is up"; return 0; }; sleep 1; done
+  tail -n 5 "$DOCKERD_LOG" >&2 2>/dev/null || true
+  echo "runbook: dockerd did not answer within 60 s; see $DOCKERD_LOG" >&2
+  exit 3
+}
+
+ensure_demo_material() {
+  # What the offline demo images are built from (no registry here): a static busybox, Debian's
+  # Python 3.11 runtime and Redis. Only installed when missing, and only as root.
+  if ! command -v busybox >/dev/null || [ ! -x /usr/bin/python3.11 ] || ! command -v redis-server >/dev/null; then
+    apt_install busybox-static python3.11-minimal libpython3.11-stdlib redis-server redis-tools
+  fi
+}
+
+cmd_env() { ensure_venv; ensure_engine; ensure_demo_material; "$VENV/bin/runbook" demo build; }
+
+case "${1:-}" in
+  env) cmd_env ;;
+  demo)
+    cmd_env
+    "$VENV/bin/runbook" demo up
+    set +e
+    "$VENV/bin/runbook" run --params "$ROOT/parameters/demo.yaml" --output "$ROOT/outputs"
+    rc=$?
+    exit $rc ;;
+  test)
+    cmd_env
+    shift
+    cd "$ROOT"
+    set +e
+    "$PY" -m pytest "$@"
+    rc=$?
+    [ $rc -eq 5 ] && { echo "setup: pytest collected no test" >&2; exit 1; }
+    exit $rc ;;
+  *) echo "usage: scripts/setup.sh env|demo|test [pytest args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,78 @@
+"""Parameters: loading, validation and the errors a user sees."""
+from __future__ import annotations
+
+import pytest
+
+from runbook_lib.errors import ParametersError, UnsafeRequestError
+from runbook_lib.params import load_params
+
+from conftest import PARAMS
+
+
+def test_demo_parameters_load_with_paths_relative_to_the_file():
+    p = load_params(PARAMS / "demo.yaml")
+    assert p.project == "secureconnect-demo"
+    assert p.compose_files[0] == (PARAMS.parent / "demo" / "compose.yaml").resolve()
+    assert p.redeploy.init_steps[0].service == "storage-service"
+
+
+def test_secureconnect_parameters_validate_without_their_compose_file():
+    p = load_params(PARAMS / "secureconnect.yaml")
+    assert p.project == "secureconnect"
+    assert p.dependencies == ["redis", "minio"]
+    assert set(p.redeploy.leftover_containers) == {
+        "secureconnect_turn", "secureconnect_promtail", "secureconnect_loki", "secureconnect_grafana"}
+    step = p.redeploy.init_steps[0]
+    assert "secureconnect_ks" in " ".join(step.command) and step.expect
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(ParametersError, match="nope.yaml: parameters file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("project: x\ncompose_files: [a.yaml\n")
+    with pytest.raises(ParametersError, match=r"bad.yaml: not valid YAML at line \d+"):
+        load_params(f)
+
+
+def test_unknown_key_suggests_the_key_that_was_meant(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("project: x\ncompose_files: [c.yaml]\nredeploy:\n  healthy_timout_s: 10\n")
+    with pytest.raises(ParametersError) as exc:
+        load_params(f)
+    msg = str(exc.value)
+    assert "redeploy.healthy_timout_s" in msg and "did you mean 'healthy_timeout_s'" in msg and "p.yaml" in msg
+
+
+def test_wrong_type_names_the_key_and_the_value(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("project: x\ncompose_files: [c.yaml]\ncell_timeout_s: soon\n")
+    with pytest.raises(ParametersError, match=r"key 'cell_timeout_s'.*'soon'"):
+        load_params(f)
+
+
+def test_unknown_phase_is_refused_with_a_suggestion(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("project: x\ncompose_files: [c.yaml]\nphases: [00_prefligt]\n")
+    with pytest.raises(ParametersError, match="did you mean '00_preflight'"):
+        load_params(f)
+
+
+def test_verify_without_expect_is_refused(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("project: x\ncompose_files: [c.yaml]\nredeploy:\n  init_steps:\n"
+                 "    - {name: s, service: a, command: ['true'], verify: ['true']}\n")
+    with pytest.raises(ParametersError, match="needs `expect`"):
+        load_params(f)
+
+
+def test_volume_removal_without_confirmation_is_unsafe(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("project: demo\ncompose_files: [c.yaml]\nredeploy:\n  remove_volumes: true\n")
+    with pytest.raises(UnsafeRequestError, match="confirm_volume_removal: demo"):
+        load_params(f).ensure_safe()
+    f.write_text("project: demo\ncompose_files: [c.yaml]\nredeploy:\n  remove_volumes: true\n  confirm_volume_removal: demo\n")
+    load_params(f).ensure_safe()
