@@ -93,10 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.action == "build":
         demo.build_images(progress=_progress, force=args.force)
     elif args.action == "up":
-        demo.ensure_secrets()
-        demo.build_images(progress=_progress)
-        demo.up(overrides=args.override or (), progress=_progress)
-        _print_status(demo.status())
+        _print_status(demo.up(overrides=args.override or (), progress=_progress))
     elif args.action == "down":
         demo.down(volumes=args.volumes)
         print("demo stack is down" + (" (volumes removed)" if args.volumes else " (volumes kept)"))
@@ -154,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="build: the offline images; up: secrets, images, start and wait until healthy; "
                        "down: stop and remove (volumes kept unless --volumes); status: what runs.")
     d.add_argument("action", choices=["up", "down", "status", "build"])
-    d.add_argument("--override", action="append", metavar="FILE", help="extra compose file for `up` (repeatable)")
+    d.add_argument("--override", action="append", metavar="FILE", help="extra compose file for `up`, a path or a name from demo/overrides (repeatable)")
     d.add_argument("--volumes", action="store_true", help="with `down`: also remove the demo's volumes")
     d.add_argument("--force", action="store_true", help="with `build`: rebuild even when up to date")
     d.set_defaults(func=cmd_demo)

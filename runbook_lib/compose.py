@@ -147,6 +147,13 @@ class Compose:
                 files=[str(f) for f in self.files],
                 stderr=exc.stderr,
             ) from exc
+        if not proc.stdout.strip():
+            # Compose 2.40 exits 0 with nothing on stdout when a file does not parse: stderr says why.
+            raise ComposeConfigError(
+                f"compose files do not resolve ({', '.join(map(str, self.files))}): "
+                f"{proc.stderr.strip() or 'Compose printed no model'}",
+                files=[str(f) for f in self.files], stderr=proc.stderr,
+            )
         try:
             return json.loads(proc.stdout)
         except json.JSONDecodeError as exc:

@@ -265,6 +265,21 @@ class Engine:
             key=lambda v: v["name"],
         )
 
+    def volume_events(self, since: float, until: float, actions: Iterable[str] = ("create", "destroy")) -> list[dict[str, Any]]:
+        """Volume events between two times (Unix seconds): the engine's own account of what was
+        created and destroyed. (A local volume's CreatedAt is its directory's ctime, which changes on
+        every write, so it cannot prove a volume was kept; the event log can.)"""
+        try:
+            stream = self.api.events(since=f"{since:.9f}", until=f"{until:.9f}", decode=True,
+                                     filters={"type": "volume", "event": list(actions)})
+            try:
+                return [{"action": e.get("Action"), "volume": (e.get("Actor") or {}).get("ID"),
+                         "time": e.get("time")} for e in stream]
+            finally:
+                stream.close()
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, "reading volume events") from exc
+
     def archive_volume(self, volume: str, image: str, dest) -> int:
         """Copy a volume's content into ``dest`` (a tar file) without starting anything: a container
         is created (never started) with the volume mounted, and the engine streams the mount as tar."""

@@ -79,7 +79,7 @@ ensure_demo_material() {
   # What the offline demo images are built from (no registry here): a static busybox, Debian's
   # Python 3.11 runtime and Redis. Only installed when missing, and only as root.
   if ! command -v busybox >/dev/null || [ ! -x /usr/bin/python3.11 ] || ! command -v redis-server >/dev/null; then
-    apt_install busybox-static python3.11-minimal libpython3.11-stdlib redis-server redis-tools
+    apt_install busybox-static python3.11 redis-server redis-tools
   fi
 }
 

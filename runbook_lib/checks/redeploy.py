@@ -29,8 +29,10 @@ def _inventory(ctx: Context) -> dict:
     for v in containers:
         if v.image_id and v.image_id not in images:
             images[v.image_id] = {"ref": v.image, **eng.image_summary(v.image_id)}
+    now = time.time()
     return {
-        "taken": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "taken": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "taken_unix": round(now, 6),
         "containers": [v.summary() for v in containers],
         "images": list(images.values()),
         "volumes": eng.project_volumes(ctx.params.project),
@@ -265,38 +267,42 @@ def inventory_after(ctx: Context) -> list[CheckRecord]:
 
 
 def volumes_preserved(ctx: Context) -> list[CheckRecord]:
-    """No data destroyed by accident: every named volume that existed before still exists, with the
-    same creation time (a volume deleted and re-created empty has a new one). Skipped when removal was
-    asked for and confirmed."""
+    """No data destroyed by accident: every named volume that existed before still exists, and the
+    engine's event log shows no ``destroy`` of it since the inventory before (a volume removed and
+    re-created empty keeps its name but not its data). Skipped when removal was confirmed."""
     c = Check("redeploy.volumes_preserved", "No volume destroyed", phase=PHASE, severity="critical",
-              command=f"docker volume ls --filter label=com.docker.compose.project={ctx.params.project}",
+              command="docker events --filter type=volume --filter event=destroy --since <inventory before> --until <now>",
               remediation="Restore the volume from its archive or backup; find what removed it (a `down -v` somewhere?).")
-    before = ctx.state.get("inventory_before", {}).get("volumes")
-    if before is None:
+    inv = ctx.state.get("inventory_before")
+    if inv is None:
         return [c.record(ctx.params.project, "ERROR", expected="an inventory before", actual="no inventory was taken before redeploying",
                          evidence={})]
+    before = inv["volumes"]
     if ctx.params.redeploy.remove_volumes:
         return [c.record(ctx.params.project, "SKIP", expected="volumes kept", actual="volume removal was asked for and confirmed",
                          evidence={"before": before, "confirmed_by": ctx.params.redeploy.confirm_volume_removal}, severity="info")]
     try:
         after = {v["name"]: v for v in ctx.engine.project_volumes(ctx.params.project)}
+        events = ctx.engine.volume_events(inv["taken_unix"] - 1, time.time())
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="volumes listed")]
-    out = []
     if not before:
         return [c.record(ctx.params.project, "PASS", expected="every volume that existed before still exists",
                          actual="the project had no volumes before", evidence={"before": [], "after": sorted(after)})]
+    out = []
     for v in before:
-        now = after.get(v["name"])
-        ev = {"before": v, "after": now}
-        if now is None:
+        destroyed = [e for e in events if e["volume"] == v["name"] and e["action"] == "destroy"]
+        ev = {"before": v, "after": after.get(v["name"]), "volume_events_since_inventory":
+              [e for e in events if e["volume"] == v["name"]]}
+        if v["name"] not in after:
             out.append(c.record(v["name"], "FAIL", expected="still exists", actual="gone", evidence=ev))
-        elif now.get("created") != v.get("created"):
-            out.append(c.record(v["name"], "FAIL", expected=f"created {v.get('created')}",
-                                actual=f"re-created at {now.get('created')} (the old data is gone)", evidence=ev))
+        elif destroyed:
+            out.append(c.record(v["name"], "FAIL", expected="never destroyed",
+                                actual=f"destroyed and re-created during the redeployment ({len(destroyed)} destroy event(s)): the old data is gone",
+                                evidence=ev))
         else:
-            out.append(c.record(v["name"], "PASS", expected="still exists, same creation time",
-                                actual=f"exists, created {now.get('created')}", evidence=ev))
+            out.append(c.record(v["name"], "PASS", expected="still exists, never destroyed",
+                                actual="exists; no destroy event since the inventory before", evidence=ev))
     return out
 
 

@@ -1,0 +1,119 @@
+"""End to end through the CLI, against the real demo stack on a real engine: `runbook run` redeploys it,
+proves it healthy, and writes a run directory that follows the contract."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import PARAMS, ROOT, load_run, run_dir_from
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+RECORD_KEYS = {"id", "phase", "title", "target", "status", "severity", "expected", "actual", "evidence",
+               "command", "remediation", "started", "duration_s"}
+
+
+def snapshot(engine, project="secureconnect-demo"):
+    return {v.name: (v.id, v.started_at) for v in engine.project_containers(project)}
+
+
+def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, engine, cli, tmp_path):
+    before = snapshot(engine)
+    adhoc = engine.client.containers.run("runbook-demo/app:local", ["300"], entrypoint=["sleep"], detach=True,
+                                         name="secureconnect-demo-adhoc-1")
+    try:
+        proc = cli("run", "--params", str(PARAMS / "demo.yaml"), "--output", str(tmp_path))
+    finally:
+        try:
+            adhoc.remove(force=True)
+        except Exception:  # noqa: BLE001 - the run is expected to have removed it already
+            pass
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("GO: secureconnect-demo")
+    run_dir = run_dir_from(proc.stdout)
+    summary, records = load_run(run_dir)
+
+    assert summary["schema"] == 1 and summary["verdict"] == "GO" and summary["blockers"] == []
+    assert [p["phase"] for p in summary["phases"]] == ["00_preflight", "01_controlled_redeployment"]
+    assert all(p["status"] == "completed" for p in summary["phases"])
+    for r in records:
+        assert set(r) == RECORD_KEYS, r
+        assert r["status"] != "PASS" or r["evidence"], f"PASS without evidence: {r['id']}"
+    by_id = {(r["id"], r["target"]): r for r in records}
+    # every service was found ready, with the health it was judged on
+    for svc in ("api-gateway", "auth-service", "chat-service", "video-service", "storage-service", "redis", "minio"):
+        r = by_id[("redeploy.service_ready", svc)]
+        assert r["status"] == "PASS" and r["evidence"]["container"]["health"] == "healthy"
+    assert by_id[("redeploy.init_step", "media bucket")]["status"] == "PASS"
+    assert by_id[("redeploy.leftovers_removed", "secureconnect-demo-adhoc-1")]["status"] == "PASS"
+    assert all(r["status"] == "PASS" for r in records if r["id"] == "redeploy.volumes_preserved")
+    # it really redeployed: every container is new
+    after = snapshot(engine)
+    assert set(after) == set(before) and all(after[n][0] != before[n][0] for n in after)
+
+    html = (run_dir / "report.html").read_text()
+    assert "<script" not in html and not re.search(r"""(src|href)=["']https?://""", html)
+    assert ">GO<" in html and "01_controlled_redeployment" in html and "redeploy.service_ready" in html
+    assert "phase.run(" not in html, "code cells are hidden by default"
+    assert set(p.name for p in run_dir.iterdir()) >= {"params.yaml", "notebooks", "results", "summary.json",
+                                                      "report.html", "junit.xml", "summary.md", "manifest.json"}
+    # no secret value of the demo in any file of the run directory
+    secrets = [p.read_text().strip() for p in (ROOT / "demo" / ".secrets").iterdir()]
+    for f in run_dir.rglob("*"):
+        if f.is_file():
+            text = f.read_text(errors="replace")
+            assert not any(s in text for s in secrets), f"secret value in {f}"
+
+    assert cli("verify", str(run_dir)).returncode == 0
+    target = run_dir / "results" / "00_preflight.json"
+    data = bytearray(target.read_bytes())
+    data[10] ^= 1
+    target.write_bytes(bytes(data))
+    bad = cli("verify", str(run_dir))
+    assert bad.returncode == 1 and "changed: results/00_preflight.json" in bad.stdout
+
+
+def test_a_service_that_never_gets_healthy_is_no_go_with_its_health_log(healthy_demo, cli, write_params, tmp_path):
+    params = write_params({"redeploy.healthy_timeout_s": 40})
+    proc = cli("run", "--params", str(params), "--output", str(tmp_path),
+               "--compose", str(ROOT / "demo" / "compose.yaml"),
+               "--compose", str(ROOT / "demo" / "overrides" / "broken-health.yaml"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run_dir = run_dir_from(proc.stdout)
+    summary, records = load_run(run_dir)
+    assert summary["verdict"] == "NO-GO"
+    assert "redeploy.service_ready@chat-service" in summary["blockers"]
+    r = next(r for r in records if r["id"] == "redeploy.service_ready" and r["target"] == "chat-service")
+    assert r["status"] == "FAIL" and "unhealthy" in r["actual"]
+    assert r["expected"].startswith("running and healthy")
+    assert r["evidence"]["health_log"], "the failing health checks are the evidence"
+    html = (run_dir / "report.html").read_text()
+    assert "chat-service" in html and "last health check exited" in html and "NO-GO" in html
+
+
+def test_volume_removal_without_confirmation_exits_2_and_touches_nothing(healthy_demo, engine, cli, write_params, tmp_path):
+    before = snapshot(engine)
+    params = write_params({"redeploy.remove_volumes": True})
+    proc = cli("run", "--params", str(params), "--output", str(tmp_path))
+    assert proc.returncode == 2
+    assert "confirm_volume_removal" in proc.stderr and "Nothing was touched" in proc.stderr
+    assert snapshot(engine) == before
+    assert not any(tmp_path.glob("*-secureconnect-demo")), "no run directory for a refused run"
+
+
+def test_confirmed_volume_removal_archives_every_volume_first(healthy_demo, engine, cli, write_params, tmp_path):
+    vols_before = {v["name"]: v["created"] for v in engine.project_volumes("secureconnect-demo")}
+    assert vols_before, "the demo stack has named volumes"
+    params = write_params({"redeploy.remove_volumes": True, "redeploy.confirm_volume_removal": "secureconnect-demo"})
+    proc = cli("run", "--params", str(params), "--output", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = run_dir_from(proc.stdout)
+    _, records = load_run(run_dir)
+    archived = {r["target"] for r in records if r["id"] == "redeploy.volume_archive" and r["status"] == "PASS"}
+    assert archived == set(vols_before)
+    for name in vols_before:
+        assert (run_dir / "volumes" / f"{name}.tar").stat().st_size > 0
+    vols_after = {v["name"]: v["created"] for v in engine.project_volumes("secureconnect-demo")}
+    assert all(vols_after[n] != c for n, c in vols_before.items()), "the volumes were really re-created"

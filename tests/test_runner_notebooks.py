@@ -1,0 +1,85 @@
+"""The runner's own status per phase, and the notebooks as committed and as papermill runs them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from runbook_lib import runner
+
+from conftest import PARAMS, ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs_and_have_a_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "params_file" in params[0].source and "run_dir" in params[0].source
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+def _fixture_notebook(dir_: Path, phase: str, source: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell('params_file = ""\nrun_dir = ""')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell(source)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, dir_ / f"{phase}.ipynb")
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("source, detail", [
+    ("import time\ntime.sleep(60)", "Timeout"),
+    ("import os\nos._exit(1)", "Kernel"),
+    ("raise RuntimeError('boom')", "RuntimeError: boom"),
+], ids=["cell-timeout", "dead-kernel", "exception"])
+def test_a_phase_that_does_not_complete_is_error_and_no_go(demo_stack, write_params, tmp_path, source, detail):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _fixture_notebook(nbdir, "00_preflight", source)
+    params = write_params({"phases": ["00_preflight"], "cell_timeout_s": 3})
+    result = runner.run(params, output=tmp_path / "out", notebooks=nbdir, progress=lambda s: None)
+    assert result.decision.verdict == "NO-GO" and result.exit_code == 1
+    phase = result.summary["phases"][0]
+    assert phase["status"] == "error" and detail.lower() in phase["detail"].lower()
+    recs = json.loads((result.run_dir / "results" / "00_preflight.json").read_text())
+    assert recs[-1]["id"] == "runner.phase" and recs[-1]["status"] == "ERROR"
+    assert (result.run_dir / "notebooks" / "00_preflight.ipynb").exists(), "the failed notebook is kept"
+
+
+@pytest.mark.docker
+def test_a_failed_preflight_skips_the_destructive_phase(demo_stack, engine, write_params, tmp_path):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _fixture_notebook(nbdir, "00_preflight", "import runbook_lib as rb\nphase = rb.open_phase('00_preflight', params_file, run_dir)\n"
+                      "from runbook_lib.records import Check\n"
+                      "phase.add([Check('preflight.x', 'x', phase='00_preflight', severity='critical')"
+                      ".record('t', 'FAIL', expected='e', actual='a')])")
+    _fixture_notebook(nbdir, "01_controlled_redeployment", "raise SystemExit('must not run')")
+    before = {v.name: v.id for v in engine.project_containers("secureconnect-demo")}
+    params = write_params({"phases": ["00_preflight", "01_controlled_redeployment"]})
+    result = runner.run(params, output=tmp_path / "out", notebooks=nbdir, progress=lambda s: None)
+    assert result.decision.verdict == "NO-GO"
+    assert [p["status"] for p in result.summary["phases"]] == ["completed", "skipped"]
+    assert "runner.phase@01_controlled_redeployment" in result.summary["blockers"]
+    assert {v.name: v.id for v in engine.project_containers("secureconnect-demo")} == before
+
+
+@pytest.mark.docker
+def test_the_preflight_notebook_runs_directly_with_papermill(demo_stack, tmp_path):
+    out = tmp_path / "00.ipynb"
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "00_preflight.ipynb"), str(out),
+                           "-p", "params_file", str(PARAMS / "demo.yaml"), "--cwd", str(ROOT / "notebooks")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    nb = nbformat.read(out, as_version=4)
+    html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "preflight.engine" in html and "PASS" in html
