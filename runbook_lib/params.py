@@ -99,7 +99,9 @@ class Params(_Model):
     # that publishes a port. Dependencies are datastores and brokers the apps rely on.
     app_services: list[str] = Field(default_factory=list)
     dependencies: list[str] = Field(default_factory=list)
-    phases: list[str] = Field(default_factory=lambda: list(PHASES))
+    # Which phases to run; empty means every phase notebook this toolkit ships. Always run in the
+    # canonical order (preflight first), whatever order they are listed in.
+    phases: list[str] = Field(default_factory=list)
     redeploy: Redeploy = Field(default_factory=Redeploy)
     policy: Policy = Field(default_factory=Policy)
     # Per-cell time budget for headless runs; a cell that exceeds it makes its phase ERROR.
@@ -112,14 +114,10 @@ class Params(_Model):
     @field_validator("phases")
     @classmethod
     def _known_phases(cls, v: list[str]) -> list[str]:
-        for p in v:
-            if p not in PHASES:
-                hint = difflib.get_close_matches(p, PHASES, n=1)
-                raise ValueError(
-                    f"unknown phase {p!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                    + f"; known phases: {', '.join(PHASES)}"
-                )
-        return v
+        problem = unknown_phase(v)
+        if problem:
+            raise ValueError(problem)
+        return sorted(set(v), key=PHASES.index)
 
     def service_names_used(self) -> dict[str, list[str]]:
         """Every service name the parameters mention, by where it is mentioned."""
@@ -153,6 +151,16 @@ class Params(_Model):
                 "redeploy.confirm_volume_removal is set but redeploy.remove_volumes is false; "
                 "say what you mean: both or neither. Nothing was touched."
             )
+
+
+def unknown_phase(names: list[str]) -> str | None:
+    """A message naming the first unknown phase (with a suggestion), or None when all are known."""
+    for p in names:
+        if p not in PHASES:
+            hint = difflib.get_close_matches(p, PHASES, n=1)
+            return (f"unknown phase {p!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                    + f"; known phases: {', '.join(PHASES)}")
+    return None
 
 
 def _all_keys(model: type[BaseModel]) -> list[str]:

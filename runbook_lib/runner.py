@@ -21,7 +21,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from .context import Context
 from .errors import InputError
-from .params import Params, dump_resolved, load_params, with_overrides
+from .params import PHASES, Params, dump_resolved, load_params, unknown_phase, with_overrides
 from .policy import Decision, decide, is_blocking
 from .records import Check, CheckRecord, counts, read_records, utcnow, write_records
 from . import report
@@ -57,6 +57,8 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
             parts.append(f"{s!r} (in {', '.join(where)})" + (f", did you mean {hint[0]!r}?" if hint else ""))
         raise InputError(f"{params.source}: unknown service {'; '.join(parts)}. "
                          f"The compose files define: {', '.join(sorted(services))}.")
+    if not params.phases:
+        params.phases = [p for p in PHASES if (notebooks / f"{p}.ipynb").exists()]
     for p in params.phases:
         if not (notebooks / f"{p}.ipynb").exists():
             raise InputError(f"{params.source}: phase {p!r} has no notebook in {notebooks}; "
@@ -136,8 +138,10 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     """The whole runbook: validate, run each phase, decide, write the run directory."""
     params = with_overrides(load_params(params_path), compose_files=compose_files)
     if phases:
-        params = params.model_copy(update={"phases": phases})
-        Params.model_validate(params.model_dump(exclude={"source"}))
+        problem = unknown_phase(phases)
+        if problem:
+            raise InputError(f"--phase: {problem}")
+        params = params.model_copy(update={"phases": sorted(set(phases), key=PHASES.index)})
     progress(f"runbook: validating {params.source} ({params.project})")
     ctx = validate(params, progress, notebooks)
     logging.getLogger("papermill").setLevel(logging.WARNING)
