@@ -7,7 +7,6 @@ a verdict banner and a table of contents on top. Code is hidden unless asked for
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import nbformat
 from nbconvert import HTMLExporter
 
-from .display import STATUS_COLOURS, badge, esc, records_table, verdict_banner
+from .display import badge, esc, records_table, verdict_banner
 from .policy import Decision, ref
 from .records import SCHEMA, CheckRecord, counts, read_records
 

@@ -7,6 +7,8 @@ returned normally AND the phase wrote its results file; anything else is ERROR.
 """
 from __future__ import annotations
 
+import difflib
+import json
 import logging
 import sys
 import time
@@ -50,7 +52,6 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
     services = set(ctx.services)  # ComposeConfigError -> exit 2; ComposeNotFound -> exit 3
     unknown = {s: w for s, w in params.service_names_used().items() if s not in services}
     if unknown:
-        import difflib
         parts = []
         for s, where in unknown.items():
             hint = difflib.get_close_matches(s, services, n=1)
@@ -169,14 +170,14 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     return finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress)
 
 
-def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict], *,
+def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict], *, finished: str | None = None,
            show_code: bool = False, progress: Callable[[str], None] = print) -> RunResult:
-    """Decide and write summary.json, summary.md, junit.xml, report.html, manifest.json."""
+    """Decide and write summary.json, summary.md, junit.xml, report.html, manifest.json. Also how
+    `runbook report` re-renders a run directory (with the run's own start and finish times)."""
     by_phase = report.phase_records(run_dir)
     records = [r for recs in by_phase.values() for r in recs]
     decision = decide(records, params.policy)
-    summary = report.build_summary(params.project, started, utcnow(), decision, records, phase_entries)
-    import json
+    summary = report.build_summary(params.project, started, finished or utcnow(), decision, records, phase_entries)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     report.write_summary_md(run_dir, summary, records)
     report.write_junit(run_dir, by_phase)

@@ -67,6 +67,10 @@ def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, engine, cli
             assert not any(s in text for s in secrets), f"secret value in {f}"
 
     assert cli("verify", str(run_dir)).returncode == 0
+    rerendered = cli("report", str(run_dir))
+    assert rerendered.returncode == 0 and rerendered.stdout.startswith("GO: report re-rendered")
+    assert json.loads((run_dir / "summary.json").read_text())["started"] == summary["started"]
+    assert cli("verify", str(run_dir)).returncode == 0, "re-rendering rewrites the manifest"
     target = run_dir / "results" / "00_preflight.json"
     data = bytearray(target.read_bytes())
     data[10] ^= 1
