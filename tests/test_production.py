@@ -1,0 +1,219 @@
+"""Phase 3, production mode: pure logic without Docker, then the demo stack on a real engine — healthy
+(it passes), and with planted faults (each one FAILs with its check id and target).
+
+The planted faults are grouped so one stack start covers them all, one fault per service:
+api-gateway holds 95 MiB of its 128 MiB (resources), auth-service runs ENV=development (env),
+chat-service has restart "no" (restart_policy), video-service crash-loops (stability, and Prometheus
+sees its target down), storage-service logged "panic:" (logs), alertmanager has its healthcheck
+disabled (healthcheck); then, after deployment and without telling the runbook, redis gets a new
+memory limit with `docker update` and minio is recreated from an edited override (drift).
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+
+from conftest import PARAMS, load_run, run_dir_from
+from runbook_lib.checks import production as prod
+from runbook_lib.errors import ParametersError
+from runbook_lib.params import load_params
+
+PROJECT = "secureconnect-demo"
+APPS = ["api-gateway", "auth-service", "chat-service", "video-service", "storage-service"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# pure logic
+# ----------------------------------------------------------------------------------------------------
+
+def test_compose_durations_parse_to_the_nanoseconds_the_engine_stores():
+    assert prod.parse_duration_ns("3s") == 3_000_000_000
+    assert prod.parse_duration_ns("1m30s") == 90_000_000_000
+    assert prod.parse_duration_ns("500ms") == 500_000_000
+    assert prod.parse_duration_ns(None) == 0
+    with pytest.raises(ValueError):
+        prod.parse_duration_ns("3 seconds")
+
+
+def test_plain_on_failure_accepts_any_retry_count_but_a_given_count_must_match():
+    assert prod.policy_accepted("always", ["always", "unless-stopped"])
+    assert not prod.policy_accepted("no", ["always", "unless-stopped"])
+    assert prod.policy_accepted("on-failure:5", ["on-failure"])
+    assert not prod.policy_accepted("on-failure:5", ["on-failure:3"])
+
+
+def test_log_scan_matches_case_insensitively_and_reports_the_range_it_read():
+    lines = ["2024-01-01T00:00:00.1Z started", "2024-01-01T00:00:01.2Z PANIC: nil map",
+             "2024-01-01T00:00:02.3Z a fatalistic remark", "2024-01-01T00:00:03.4Z fatal error: out of memory"]
+    scan = prod.scan_lines(lines, [r"\bpanic\b", r"\bfatal\b", r"out of memory"])
+    assert scan["lines_read"] == 4 and scan["match_count"] == 2
+    assert scan["first_line_at"] == "2024-01-01T00:00:00.1Z" and scan["last_line_at"] == "2024-01-01T00:00:03.4Z"
+    assert [m["line"][23:28] for m in scan["matches"]] == ["PANIC", "fatal"]
+
+
+def test_memory_use_from_a_stats_sample_leaves_out_the_inactive_file_cache():
+    sample = {"read": "t1", "preread": "t0",
+              "memory_stats": {"usage": 110 * 2**20, "limit": 128 * 2**20, "stats": {"total_inactive_file": 10 * 2**20}},
+              "cpu_stats": {"cpu_usage": {"total_usage": 2_000_000_000}, "system_cpu_usage": 20_000_000_000, "online_cpus": 4},
+              "precpu_stats": {"cpu_usage": {"total_usage": 1_000_000_000}, "system_cpu_usage": 10_000_000_000}}
+    use = prod.usage_from_stats(sample)
+    assert use["memory_used_bytes"] == 100 * 2**20
+    assert use["cpu_cores_used"] == pytest.approx(0.4)
+
+
+def test_resource_chart_is_a_png_and_nothing_is_drawn_without_samples():
+    rows = [{"service": "a", "memory_fraction": 0.9, "cpu_fraction": 0.1, "memory_used_mib": 115, "memory_limit_mib": 128,
+             "cpu_cores_used": 0.05, "cpu_limit": 0.5},
+            {"service": "b", "memory_fraction": None, "cpu_fraction": None, "memory_used_mib": 20, "memory_limit_mib": None,
+             "cpu_cores_used": 0.0, "cpu_limit": None}]
+    png = prod.resource_chart(rows, 0.8)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert prod.resource_chart([], 0.8) is None
+
+
+def test_production_parameters_refuse_a_bad_log_pattern_and_an_unknown_restart_policy(write_params):
+    with pytest.raises(ParametersError, match=r"production\.log_patterns"):
+        load_params(write_params({"production.log_patterns": ["panic("]}))
+    with pytest.raises(ParametersError, match=r"production\.restart_policy"):
+        load_params(write_params({"production.restart_policy": ["sometimes"]}))
+    with pytest.raises(ParametersError, match="did you mean 'observe_s'"):
+        load_params(write_params({"production.observe_seconds": 3}))
+
+
+# ----------------------------------------------------------------------------------------------------
+# the demo stack, real engine
+# ----------------------------------------------------------------------------------------------------
+
+def _run_phase3(cli, tmp_path, *compose_files):
+    args = ["run", "--params", str(PARAMS / "demo.yaml"), "--output", str(tmp_path / "out"),
+            "--phase", "00_preflight", "--phase", "03_production_mode"]
+    for f in compose_files:
+        args += ["--compose", str(f)]
+    proc = cli(*args, timeout=600)
+    run_dir = run_dir_from(proc.stdout)
+    summary, records = load_run(run_dir)
+    return proc, run_dir, summary, {(r["id"], r["target"]): r for r in records if r["phase"] == "03_production_mode"}
+
+
+@pytest.mark.docker
+def test_the_healthy_demo_stack_passes_production_mode(healthy_demo, cli, tmp_path):
+    proc, run_dir, summary, recs = _run_phase3(cli, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert summary["verdict"] == "GO"
+    problems = {k: r["actual"] for k, r in recs.items() if r["status"] not in ("PASS", "SKIP")}
+    assert problems == {}
+    for svc in APPS:
+        assert recs[("prod.env", svc)]["evidence"]["actual"] == {"ENV": "production"}
+        assert recs[("prod.observability.scrape", svc)]["status"] == "PASS"
+    for svc in ("redis", "minio", "prometheus", "alertmanager", *APPS):
+        for check in ("prod.restart_policy", "prod.healthcheck", "prod.drift", "prod.stability", "prod.resources", "prod.logs"):
+            assert recs[(check, svc)]["status"] == "PASS", (check, svc)
+    assert recs[("prod.observability", "prometheus")]["status"] == "PASS"
+    assert recs[("prod.observability", "alertmanager")]["status"] == "PASS"
+    # no Grafana or Loki in the demo: skipped, and the record says why
+    assert recs[("prod.observability", "grafana")]["status"] == "SKIP"
+    assert recs[("prod.observability", "loki")]["actual"] == "no production.loki_url"
+    # every record says what it read
+    for r in recs.values():
+        assert r["evidence"].get("read") or r["status"] == "SKIP", r
+    assert recs[("prod.stability", "redis")]["evidence"]["observation_window"]["seconds"] == 3
+    assert recs[("prod.logs", "redis")]["evidence"]["range"].startswith("every line since the container was created")
+    # the resource chart is inlined in the report
+    assert "data:image/png;base64" in (run_dir / "report.html").read_text()
+
+
+def _wait_for_die(engine, service: str, since: float, timeout: float = 60) -> None:
+    """Block until the engine reports a `die` of the service's container (a crash loop has started)."""
+    events = engine.container_events(PROJECT, since, time.time() + 0.01, actions=["die"])
+    if any(e["service"] == service for e in events):
+        return
+    stream = engine.api.events(since=f"{since:.9f}", until=f"{time.time() + timeout:.9f}", decode=True,
+                               filters={"type": "container", "event": ["die"],
+                                        "label": f"com.docker.compose.service={service}"})
+    try:
+        for _ in stream:
+            return
+    finally:
+        stream.close()
+    raise AssertionError(f"{service} never died within {timeout}s")
+
+
+@pytest.mark.docker
+def test_each_planted_fault_fails_with_its_check_id_and_target(healthy_demo, engine, cli, tmp_path):
+    faults = tmp_path / "faults.yaml"
+    faults.write_text(yaml.safe_dump({"services": {
+        "api-gateway": {"environment": {"DEMO_FAULT": "hog:95"},
+                        "depends_on": {"video-service": {"condition": "service_started"}}},
+        "auth-service": {"environment": {"ENV": "development"}},
+        "chat-service": {"restart": "no"},
+        "video-service": {"environment": {"DEMO_FAULT": "crash"}},
+        "storage-service": {"environment": {"DEMO_FAULT": "panic"}},
+        "alertmanager": {"healthcheck": {"disable": True}},
+    }}))
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump({"services": {"minio": {"environment": {"DRIFT_MARK": "edited-after-review"}}}}))
+    redis = f"{PROJECT}-redis-1"
+    before = engine.container(redis).host_config
+    t0 = time.time()
+    try:
+        healthy_demo.up([faults], wait=False, progress=lambda s: None)
+        _wait_for_die(engine, "video-service", t0)
+        ok, views = engine.wait_ready(PROJECT, ["api-gateway", "auth-service", "chat-service", "storage-service"], 120)
+        assert ok, [v.summary() for v in views]
+        # drift made after deployment, without telling the runbook
+        healthy_demo.compose([faults, edited]).up("minio", remove_orphans=False)
+        engine.client.containers.get(redis).update(mem_limit="120m", memswap_limit="240m")
+
+        proc, run_dir, summary, recs = _run_phase3(cli, tmp_path, healthy_demo.COMPOSE_FILE, faults)
+        assert proc.returncode == 1 and summary["verdict"] == "NO-GO", proc.stdout + proc.stderr
+
+        def failed(check, target):
+            r = recs[(check, target)]
+            assert r["status"] == "FAIL", (check, target, r["status"], r["actual"])
+            assert r["evidence"].get("read"), r
+            return r
+
+        r = failed("prod.env", "auth-service")
+        assert r["evidence"]["differences"] == {"ENV": {"expected": "production", "actual": "development"}}
+        assert recs[("prod.env", "api-gateway")]["status"] == "PASS"
+
+        r = failed("prod.restart_policy", "chat-service")
+        assert r["actual"].startswith("no: the container stays down")
+        assert recs[("prod.restart_policy", "auth-service")]["status"] == "PASS"
+
+        r = failed("prod.healthcheck", "alertmanager")
+        assert "no healthcheck" in r["actual"] and r["evidence"]["defined_by"] == "compose (disable: true)"
+
+        r = failed("prod.stability", "video-service")
+        assert r["evidence"]["restart_count"] >= 1 and r["evidence"]["observation_window"]["seconds"] == 3
+        assert recs[("prod.stability", "auth-service")]["status"] == "PASS"
+        # Prometheus, for real, sees the crash-looping service's target down
+        failed("prod.observability.scrape", "video-service")
+        assert recs[("prod.observability.scrape", "auth-service")]["status"] == "PASS"
+
+        r = failed("prod.logs", "storage-service")
+        assert r["evidence"]["match_count"] >= 1 and "panic: runtime error" in r["evidence"]["matches"][0]["line"]
+        assert recs[("prod.logs", "auth-service")]["status"] == "PASS"
+
+        r = failed("prod.resources", "api-gateway")
+        assert r["evidence"]["memory_fraction"] >= 0.8 and "of the 128 MiB limit" in r["actual"]
+        assert recs[("prod.resources", "auth-service")]["status"] == "PASS"
+
+        r = failed("prod.drift", "redis")
+        assert [d["field"] for d in r["evidence"]["differences"]] == ["limits.memory_bytes"]
+        assert r["evidence"]["config_hash"]["label"] == r["evidence"]["config_hash"]["compose"], \
+            "docker update leaves the config-hash label alone: only the field comparison sees it"
+        r = failed("prod.drift", "minio")
+        fields = [d["field"] for d in r["evidence"]["differences"]]
+        assert fields == ["environment.DRIFT_MARK"]
+        assert r["evidence"]["config_hash"]["label"] != r["evidence"]["config_hash"]["compose"]
+        assert str(edited) in r["evidence"]["config_files"]["label"]
+        assert "config-hash label" in r["actual"] and "created from" in r["actual"]
+        # containers created from exactly the intended files are not drift, faults or not
+        assert recs[("prod.drift", "auth-service")]["status"] == "PASS"
+        assert recs[("prod.drift", "chat-service")]["status"] == "PASS"
+    finally:
+        engine.client.containers.get(redis).update(mem_limit=before["Memory"], memswap_limit=before["MemorySwap"])
+        healthy_demo.up(progress=lambda s: None)
