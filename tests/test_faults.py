@@ -1,0 +1,180 @@
+"""Dependency drills always restore: on leaving the block, on an exception, on SIGINT; and after SIGKILL,
+`runbook recover` restores from the journal and preflight refuses to go on until it has. Real engine,
+real demo stack, real runner processes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runbook_lib import faults
+from runbook_lib.checks import preflight
+from runbook_lib.context import Context
+from runbook_lib.params import load_params
+
+from conftest import PARAMS, ROOT
+
+PROJECT = "secureconnect-demo"
+
+
+def _dep(engine, service):
+    [view] = engine.service_containers(PROJECT, service)
+    return view
+
+
+def _wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    """Poll a condition until it holds or the deadline passes (returns its last truthy value)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _active_journal(out: Path, dependency: str):
+    for p in out.glob(f"*/drills/{dependency}-*.journal.json"):
+        try:
+            data = json.loads(p.read_text())
+        except ValueError:  # being replaced right now
+            continue
+        if data.get("state") == "active":
+            return p, data
+    return None
+
+
+def _start_run(out: Path, params: Path = PARAMS / "demo.yaml") -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "runbook_lib.cli", "run", "--params", str(params), "--phase",
+                             "04_smoke_tests", "--output", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+# -- pure logic: journals and the preflight check ---------------------------------------------------------
+def _journal(dir_: Path, state: str, dependency: str = "redis") -> Path:
+    j = faults.Journal(dir_ / "drills" / f"{dependency}-20260101T000000Z.journal.json",
+                       {"schema": 1, "project": PROJECT, "dependency": dependency, "mode": "stop", "state": state,
+                        "pid": 1, "host": "h", "containers": [], "undo": [f"docker start {PROJECT}-{dependency}-1"]})
+    j.write()
+    return j.path
+
+
+def test_preflight_fails_on_an_unrecovered_journal_and_points_at_runbook_recover(tmp_path):
+    _journal(tmp_path / "20260101T000000Z-old", "active")
+    _journal(tmp_path / "20260101T000000Z-older", "restored", "minio")
+    ctx = Context(params=load_params(PARAMS / "demo.yaml"), run_dir=tmp_path / "20260102T000000Z-new")
+    [rec] = preflight.drill_journal(ctx)
+    assert rec.status == "FAIL" and rec.severity == "critical"
+    assert "1 unrecovered drill journal" in rec.actual and "stop of redis" in rec.actual
+    assert "runbook recover" in rec.remediation and "20260101T000000Z-old" in rec.remediation
+    ctx2 = Context(params=load_params(PARAMS / "demo.yaml"), run_dir=tmp_path / "elsewhere" / "run")
+    assert preflight.drill_journal(ctx2)[0].status == "PASS"
+
+
+def test_journals_of_other_projects_and_restored_drills_are_not_unrecovered(tmp_path):
+    _journal(tmp_path / "run", "restored")
+    p = _journal(tmp_path / "run2", "applying")
+    data = json.loads(p.read_text())
+    p.write_text(json.dumps({**data, "project": "another"}))
+    assert faults.find_journals([tmp_path], project=PROJECT) == []
+    assert [j.path for j in faults.find_journals([tmp_path])] == [p]
+
+
+# -- the context manager, in-process ------------------------------------------------------------------------
+@pytest.mark.docker
+@pytest.mark.parametrize("service,mode", [("redis", "stop"), ("minio", "pause"), ("minio", "disconnect")])
+def test_a_fault_is_undone_on_leaving_the_block_and_the_journal_says_so(healthy_demo, engine, tmp_path, service, mode):
+    before = _dep(engine, service)
+    with faults.Fault(engine, PROJECT, service, mode, tmp_path / "drills") as f:
+        during = _dep(engine, service)
+        journal = json.loads(f.journal.path.read_text())
+        assert journal["state"] == "active" and journal["containers"][0]["name"] == before.name
+    after = _dep(engine, service)
+    if mode == "stop":
+        assert during.state == "exited"
+    elif mode == "pause":
+        assert during.state == "paused"
+    else:
+        assert during.networks == {} and service in before.networks[f"{PROJECT}_default"]["aliases"]
+    assert after.state == "running"
+    assert service in after.networks[f"{PROJECT}_default"]["aliases"], "the DNS alias must come back too"
+    done = json.loads(f.journal.path.read_text())
+    assert done["state"] == "restored" and done["restore_actions"]
+    assert [e["what"].split(":")[0] for e in done["events"]][-2:] == ["restoring", "restored"]
+    # healthy again (after a pause the engine says "unhealthy" until the next health check)
+    assert engine.wait_ready(PROJECT, [service], timeout=60)[0]
+
+
+@pytest.mark.docker
+def test_an_exception_inside_a_drill_still_restores_the_dependency(healthy_demo, engine, tmp_path):
+    with pytest.raises(ZeroDivisionError):
+        with faults.Fault(engine, PROJECT, "redis", "pause", tmp_path / "drills"):
+            assert _dep(engine, "redis").state == "paused"
+            1 / 0
+    assert _dep(engine, "redis").state == "running"
+    assert engine.wait_ready(PROJECT, ["redis"], timeout=60)[0]
+
+
+# -- killing the runner ------------------------------------------------------------------------------------
+@pytest.mark.docker
+@pytest.mark.slow
+def test_sigkill_mid_drill_leaves_a_journal_that_runbook_recover_undoes(healthy_demo, engine, cli, tmp_path):
+    out = tmp_path / "out"
+    proc = _start_run(out)
+    try:
+        path, journal = _wait_for(lambda: _active_journal(out, "redis"), 120, "the redis drill to be active")
+        assert _dep(engine, "redis").state == "exited"
+        os.kill(journal["pid"], signal.SIGKILL)  # the kernel running the drill (its own session)
+        os.killpg(proc.pid, signal.SIGKILL)      # and the runner
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert _dep(engine, "redis").state == "exited", "nobody restored it: the process was killed"
+    assert json.loads(path.read_text())["state"] == "active"
+
+    # the next run's preflight gate stops before touching anything
+    blocked = cli("run", "--params", str(PARAMS / "demo.yaml"), "--phase", "04_smoke_tests", "--output", str(out))
+    assert blocked.returncode == 1
+    assert _dep(engine, "redis").state == "exited"
+    assert "preflight.drill_journal" in blocked.stderr, blocked.stdout + blocked.stderr
+
+    rec = cli("recover", "--output", str(out))
+    assert rec.returncode == 0, rec.stdout + rec.stderr
+    assert "recovered: redis (stop)" in rec.stdout
+    assert _dep(engine, "redis").running and _dep(engine, "redis").health == "healthy"
+    assert json.loads(path.read_text())["state"] == "recovered"
+    again = cli("recover", str(path.parent.parent))
+    assert again.returncode == 0 and "nothing to recover" in again.stdout
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_sigint_mid_drill_restores_the_dependency_before_the_process_exits(healthy_demo, engine, tmp_path):
+    out = tmp_path / "out"
+    proc = _start_run(out)
+    try:
+        path, _ = _wait_for(lambda: _active_journal(out, "redis"), 120, "the redis drill to be active")
+        assert _dep(engine, "redis").state == "exited"
+        os.kill(proc.pid, signal.SIGINT)
+        seen_running_while_alive = False
+        while proc.poll() is None:
+            if _dep(engine, "redis").running:
+                seen_running_while_alive = proc.poll() is None
+                break
+            time.sleep(0.05)
+        assert seen_running_while_alive, "redis was still down when the runner exited"
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    data = json.loads(path.read_text())
+    assert data["state"] == "restored"
+    assert any("received SIGINT" in e["what"] or "received SIGTERM" in e["what"] for e in data["events"])
