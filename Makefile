@@ -1,6 +1,6 @@
 # The README's two commands. Both do the whole set-up first (scripts/setup.sh): virtual environment,
 # a Docker engine (started as root on Debian when none answers), the offline demo images.
-.PHONY: demo test env clean
+.PHONY: demo test env clean lab
 demo:  ## bring the demo stack up and run the whole runbook against it
 	bash scripts/setup.sh demo
 test:  ## run the test suite (what .ci/run calls)
@@ -9,3 +9,5 @@ env:   ## set-up only
 	bash scripts/setup.sh env
 clean: ## stop the demo stack (volumes kept)
 	.venv/bin/runbook demo down
+lab: env ## open JupyterLab on the notebooks (explore.ipynb is the interactive explorer)
+	.venv/bin/jupyter lab --notebook-dir notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)

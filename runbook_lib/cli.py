@@ -19,7 +19,9 @@ examples:
   runbook demo up                                  build the offline demo images and start the demo stack
   runbook run --params parameters/demo.yaml        verify it; prints the verdict and the report's path
   runbook run --params parameters/demo.yaml --compose demo/compose.yaml --compose demo/overrides/broken-health.yaml
-  runbook verify outputs/20261129T101500Z-secureconnect-demo
+  runbook verify outputs/20261129T101500Z-secureconnect-demo --key signing.pem.pub
+  runbook keygen --out ~/.config/runbook/signing.pem
+  runbook lint docker-compose.yml --format sarif > lint.sarif   static audit, no engine needed
 """
 
 
@@ -50,29 +52,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .params import load_params
-    from .policy import decide
-    from . import report
+    from .runner import finish
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "summary.json").is_file():
         raise_input(f"{run_dir} is not a run directory (no summary.json)")
     params = load_params(run_dir / "params.yaml")
-    old = json.loads((run_dir / "summary.json").read_text())
-    by_phase = report.phase_records(run_dir)
-    records = [r for recs in by_phase.values() for r in recs]
-    decision = decide(records, params.policy)
-    summary = report.build_summary(params.project, old["started"], old["finished"], decision, records, old["phases"])
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    report.write_summary_md(run_dir, summary, records)
-    report.write_junit(run_dir, by_phase)
-    out = report.render_html(run_dir, summary, records, show_code=args.show_code)
-    report.write_manifest(run_dir)
-    print(f"{summary['verdict']}: report re-rendered at {out}")
+    old = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    from .signing import resolve_key
+
+    key = resolve_key(params.signoff.signing_key)
+    result = finish(run_dir, params, old["started"], old["phases"], finished=old["finished"],
+                    show_code=args.show_code, progress=_progress, signing_key=key)
+    print(f"{result.decision.verdict}: report re-rendered at {run_dir / 'report.html'}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from . import report
+    from . import report, signing
 
     run_dir = Path(args.run_dir)
     if not (run_dir / report.MANIFEST).is_file():
@@ -83,8 +80,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for name in diff[kind]:
             print(f"{kind}: {name}")
             bad = True
-    print("FAILED: the run directory does not match its manifest" if bad else f"OK: {run_dir} matches its manifest")
+    sig_ok, sig_words = signing.verify_file(run_dir / report.MANIFEST, Path(args.key) if args.key else None)
+    print(("signature: " if sig_ok else "signature FAILED: ") + sig_words)
+    bad = bad or not sig_ok
+    print("FAILED: the run directory does not match its manifest and signature" if bad
+          else f"OK: {run_dir} matches its manifest")
     return 1 if bad else 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from .signing import fingerprint, keygen, load_private
+
+    private, public = keygen(Path(args.out), overwrite=args.force)
+    print(f"private key: {private} (mode 0600; set signoff.signing_key or RUNBOOK_SIGNING_KEY to it)")
+    print(f"public key:  {public} (give it to whoever verifies: runbook verify RUN_DIR --key {public})")
+    print(f"fingerprint: {fingerprint(load_private(private).public_key())}")
+    return 0
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from .lint import FORMATTERS, lint_files
+    from .params import load_params
+
+    params = load_params(args.params) if args.params else None
+    files = args.files or (params.compose_files if params else [])
+    env_files = args.env_file or (params.env_files if params else [])
+    if not files:
+        raise_input("runbook lint: give compose files (runbook lint FILE...) or --params with compose_files")
+    result = lint_files(files, env_files=env_files, params=params)
+    print(FORMATTERS[args.format](result))
+    return result.exit_code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -102,6 +127,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print_status(rows)
         return 0 if rows else 1
     return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Undo what crashed drills left behind (unrecovered journals); exit 0 when everything is restored."""
+    from .faults import recover
+
+    if args.run_dir:
+        roots = [Path(args.run_dir)]
+        if not roots[0].is_dir():
+            raise_input(f"{roots[0]} is not a directory (give a run directory, or nothing to search {', '.join(args.output or ['outputs'])})")
+    else:
+        roots = [Path(o) for o in (args.output or ["outputs"])]
+    results = recover(roots, healthy_timeout=args.timeout, progress=_progress)
+    if not results:
+        print(f"nothing to recover: no unrecovered drill journal under {', '.join(map(str, roots))}")
+        return 0
+    for r in results:
+        what = "; ".join(r["actions"]) or "nothing left to undo"
+        print(f"{'recovered' if not r['error'] else 'FAILED'}: {r['dependency']} ({r['mode']}) of {r['project']}: "
+              f"{r['error'] or what} [{r['journal']}]")
+    return 0 if all(not r["error"] for r in results) else 1
 
 
 def _print_status(rows: list[dict]) -> None:
@@ -143,9 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--show-code", action="store_true")
     rp.set_defaults(func=cmd_report)
 
-    v = sub.add_parser("verify", help="check a run directory against its manifest (exit 1 on any difference)")
+    v = sub.add_parser("verify", help="check a run directory against its manifest and signature (exit 1 on any difference)",
+                       description="Lists every changed, added or removed file, and checks manifest.json.sig. "
+                       "With --key, the signature must be made by that public key.")
     v.add_argument("run_dir", metavar="RUN_DIR")
+    v.add_argument("--key", metavar="PUBLIC.pem", help="the signer's public key you trust (from `runbook keygen`)")
     v.set_defaults(func=cmd_verify)
+
+    k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing run manifests")
+    k.add_argument("--out", required=True, metavar="PATH", help="private key path; the public key goes to PATH.pub")
+    k.add_argument("--force", action="store_true", help="overwrite an existing key")
+    k.set_defaults(func=cmd_keygen)
 
     d = sub.add_parser("demo", help="the embedded demo stack (a miniature SecureConnect)",
                        description="build: the offline images; up: secrets, images, start and wait until healthy; "
@@ -155,6 +209,27 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--volumes", action="store_true", help="with `down`: also remove the demo's volumes")
     d.add_argument("--force", action="store_true", help="with `build`: rebuild even when up to date")
     d.set_defaults(func=cmd_demo)
+
+    rc = sub.add_parser("recover", help="restore what a crashed drill left broken (stopped, paused, disconnected)",
+                        description="Reads the drill journals (RUN_DIR/drills/*.journal.json) that were not marked "
+                        "restored, undoes each fault (start, unpause, reconnect with the network aliases), waits until "
+                        "the dependency is ready and marks the journal recovered. Without RUN_DIR, searches every run "
+                        "directory under --output. Exit 0 when everything is restored (or nothing needed it), 1 otherwise.")
+    rc.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="one run directory (default: all under --output)")
+    rc.add_argument("--output", action="append", metavar="DIR", help="where run directories are (default: outputs; repeatable)")
+    rc.add_argument("--timeout", type=float, default=120, metavar="S", help="how long to wait for each dependency to be ready (default: 120)")
+    rc.set_defaults(func=cmd_recover)
+
+    li = sub.add_parser("lint", help="static security audit of compose files (no engine needed)",
+                        description="Resolve the compose files with `docker compose config` and judge the model "
+                        "with the rules phase 2 applies to running containers, plus unpinned images, secret "
+                        "declarations, healthchecks and restart policies. Exit 0 clean, 1 any FAIL, 2 input error.")
+    li.add_argument("files", nargs="*", metavar="FILE", type=Path,
+                    help="compose files, merged in order (default: the compose_files of --params)")
+    li.add_argument("--env-file", action="append", metavar="FILE", type=Path, help="env file for interpolation (repeatable)")
+    li.add_argument("--params", metavar="FILE", help="parameters YAML: its `security` and `policy.severity_overrides` apply")
+    li.add_argument("--format", choices=["table", "json", "sarif"], default="table", help="stdout format (default: table)")
+    li.set_defaults(func=cmd_lint)
     return p
 
 

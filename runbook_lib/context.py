@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .compose import Compose
-from .engine import Engine
+from .engine import Engine, FileEntry
+from .errors import RunbookError
 from .params import Params
 from .redact import Redactor
 
@@ -25,6 +26,9 @@ class Context:
     _engine: Engine | None = None
     # Facts one check hands to a later one in the same phase (e.g. the inventory before redeploy).
     state: dict[str, Any] = field(default_factory=dict)
+    # Secret value -> where it was learned (a secret name or a path in a container). Held in memory only,
+    # to say WHICH secret leaked; never stored, shown or passed to a notebook.
+    secret_values: dict[str, str] = field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def compose(self) -> Compose:
@@ -54,6 +58,54 @@ class Context:
                 out[name] = Path(spec["file"])
         return out
 
-    def learn_secrets(self) -> None:
-        """Teach the redactor every secret value readable on the host."""
-        self.redactor.learn_files(self.secret_files().values())
+    def learn_secrets(self, containers: bool = True) -> None:
+        """Teach the redactor every secret value the run can read: the compose model's secret files on
+        the host and, when an engine answers and ``containers`` is true, the files under each project
+        container's secrets mount (:meth:`learn_container_secrets`)."""
+        for name, path in self.secret_files().items():
+            try:
+                self.learn_value(path.read_text(encoding="utf-8", errors="surrogateescape"), name)
+            except OSError:
+                continue  # preflight.secret_files reports an unreadable secret file
+        if containers:
+            try:
+                self.learn_container_secrets()
+            except RunbookError:
+                pass  # no engine: nothing more to learn; the checks that need it report the reason
+
+    def learn_value(self, value: str, source: str) -> None:
+        self.redactor.learn([value])
+        if value.strip():
+            self.secret_values.setdefault(value.strip(), source)
+
+    def learn_container_secrets(self) -> dict[str, dict[str, FileEntry]]:
+        """Read, through the archive API (no exec), every file under the secrets mount
+        (``security.secrets_dir``) of each project container, plus any secret target the compose model
+        puts elsewhere; teach the redactor their contents. Returns ``{container name: {path: FileEntry}}``
+        (cached in ``state``; phase 2 judges mode, owner and size from it). A container whose files
+        cannot be read is left out; the checks that need them say so."""
+        cached = self.state.get("container_secret_files")
+        if cached is not None:
+            return cached
+        secrets_dir = self.params.security.secrets_dir.rstrip("/") or "/"
+        services = self.model.get("services") or {}
+        found: dict[str, dict[str, FileEntry]] = {}
+        for view in self.engine.project_containers(self.params.project):
+            paths = {secrets_dir} | {
+                s["target"] for s in (services.get(view.service) or {}).get("secrets") or []
+                if s.get("target") and not s["target"].startswith(secrets_dir + "/")}
+            files: dict[str, FileEntry] = {}
+            try:
+                for path in sorted(paths):
+                    for entry in self.engine.read_path(view.id, path) or []:
+                        files[entry.path] = entry
+            except RunbookError as exc:
+                self.state.setdefault("container_secret_errors", {})[view.name] = str(exc)
+                continue
+            for entry in files.values():
+                if entry.content:
+                    self.learn_value(entry.content.decode("utf-8", "surrogateescape"),
+                                      f"{entry.path} in {view.name}")
+            found[view.name] = files
+        self.state["container_secret_files"] = found
+        return found

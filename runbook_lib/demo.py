@@ -3,15 +3,18 @@
 Backs ``runbook demo up|down|status``. The stack is ``demo/compose.yaml`` (project ``secureconnect-demo``),
 always run with ``--env-file demo/offline.env``, which points every image at a local one:
 
-=============================  ===================================================================
-``runbook-demo/app:local``     busybox + Debian's python3.11 runtime + ``demo/app`` (the five apps)
-``runbook-demo/minio:local``   the same runtime; ``minio`` runs ``demo/app/minio_standin.py``
-``runbook-demo/redis:local``   busybox + Debian's redis-server and redis-cli
-=============================  ===================================================================
+===================================  =============================================================
+``runbook-demo/app:local``           busybox + Debian's python3.11 runtime + ``demo/app`` (the five apps)
+``runbook-demo/minio:local``         the same runtime; ``minio`` runs ``demo/app/minio_standin.py``
+``runbook-demo/redis:local``         busybox + Debian's redis-server and redis-cli
+``runbook-demo/prometheus:local``    busybox + Debian's ``prometheus`` (a Go binary that needs only libc)
+``runbook-demo/alertmanager:local``  busybox + Debian's ``prometheus-alertmanager``
+===================================  =============================================================
 
 No registry is needed: each image is a root filesystem assembled from files of this machine into a tar
 stream and imported with the Docker API (``docker import``). Host packages needed (Debian 12):
-``busybox-static``, ``redis-server``, ``redis-tools``, ``python3.11`` (and ``libc-bin`` for ``ldd``).
+``busybox-static``, ``redis-server``, ``redis-tools``, ``python3.11``, ``prometheus``,
+``prometheus-alertmanager`` (and ``libc-bin`` for ``ldd``).
 Every image carries the label ``org.runbook.demo.inputs``: a SHA-256 over everything that went into it
 (file paths, modes, owners and contents, plus the image config); a build whose inputs match is skipped.
 
@@ -49,7 +52,9 @@ SECRET_NAMES = ("jwt_secret", "redis_password", "minio_access_key", "minio_secre
 APP_IMAGE = "runbook-demo/app:local"
 MINIO_IMAGE = "runbook-demo/minio:local"
 REDIS_IMAGE = "runbook-demo/redis:local"
-IMAGES = (APP_IMAGE, MINIO_IMAGE, REDIS_IMAGE)
+PROMETHEUS_IMAGE = "runbook-demo/prometheus:local"
+ALERTMANAGER_IMAGE = "runbook-demo/alertmanager:local"
+IMAGES = (APP_IMAGE, MINIO_IMAGE, REDIS_IMAGE, PROMETHEUS_IMAGE, ALERTMANAGER_IMAGE)
 
 #: The user every demo container runs as (compose ``user: "10001:10001"``).
 CONTAINER_UID = CONTAINER_GID = 10001
@@ -62,6 +67,9 @@ PYTHON = Path("/usr/bin/python3.11")
 PYTHON_STDLIB = Path("/usr/lib/python3.11")
 REDIS_SERVER = Path("/usr/bin/redis-server")
 REDIS_CLI = Path("/usr/bin/redis-cli")
+PROMETHEUS = Path("/usr/bin/prometheus")
+ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
+ALERTMANAGER_SHARE = Path("/usr/share/prometheus/alertmanager")
 #: Top-level stdlib entries left out of the images (tests, GUI, installers, the 25 MB static libpython).
 STDLIB_PRUNE = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "__pycache__",
                 "site-packages", "dist-packages", "config-3.11-x86_64-linux-gnu", "pydoc_data", "venv",
@@ -233,7 +241,8 @@ def _require(*paths: Path) -> None:
     if missing:
         raise EnvironmentProblem(
             f"cannot build the demo images, missing: {', '.join(missing)}. "
-            "Install them with: apt-get install -y busybox-static redis-server redis-tools python3.11")
+            "Install them with: apt-get install -y busybox-static redis-server redis-tools python3.11 "
+            "prometheus prometheus-alertmanager")
 
 
 def base_rootfs(extra_binaries: Sequence[Path] = ()) -> RootFS:
@@ -297,8 +306,9 @@ class ImageSpec:
 
 
 def image_specs() -> list[ImageSpec]:
-    """The three demo images: root filesystems and ``docker import --change`` instructions."""
-    _require(APP_DIR / "service.py", APP_DIR / "minio_standin.py", REDIS_SERVER, REDIS_CLI)
+    """The demo images: root filesystems and ``docker import --change`` instructions."""
+    _require(APP_DIR / "service.py", APP_DIR / "minio_standin.py", REDIS_SERVER, REDIS_CLI, PROMETHEUS, ALERTMANAGER,
+             ALERTMANAGER_SHARE / "default.tmpl")
     common = [f"ENV PATH={PATH_ENV}", f"USER {CONTAINER_UID}:{CONTAINER_GID}"]
     py_env = ["ENV PYTHONDONTWRITEBYTECODE=1", "ENV PYTHONUNBUFFERED=1"]
     python = python_rootfs()
@@ -320,6 +330,17 @@ def image_specs() -> list[ImageSpec]:
     redis.add_file("usr/bin/redis-server", Path(os.path.realpath(REDIS_SERVER)), 0o755)
     redis.add_file("usr/bin/redis-cli", REDIS_CLI, 0o755)
 
+    # Same paths and entrypoints as the public prom/prometheus and prom/alertmanager images, so
+    # compose.yaml's `command:` works with either.
+    prometheus = base_rootfs([PROMETHEUS])
+    prometheus.add_file("bin/prometheus", PROMETHEUS, 0o755)
+    alertmanager = base_rootfs([ALERTMANAGER])
+    alertmanager.add_file("bin/alertmanager", ALERTMANAGER, 0o755)
+    # Debian's build reads its notification templates (default.tmpl...) from here at start.
+    for src in sorted(ALERTMANAGER_SHARE.rglob("*")):
+        if src.is_file():
+            alertmanager.add_file(str(src).lstrip("/"), src, 0o644)
+
     return [
         ImageSpec(APP_IMAGE, app, [*common, *py_env, "WORKDIR /app", "EXPOSE 8080 8081 8082 8083 8084",
                                    'ENTRYPOINT ["python3", "/app/service.py"]', 'CMD ["serve"]']),
@@ -327,6 +348,12 @@ def image_specs() -> list[ImageSpec]:
                                        'ENTRYPOINT ["minio"]', 'CMD ["server", "/data"]']),
         ImageSpec(REDIS_IMAGE, redis, [*common, "WORKDIR /data", "EXPOSE 6379",
                                        'CMD ["redis-server", "--dir", "/data"]']),
+        ImageSpec(PROMETHEUS_IMAGE, prometheus, [*common, "WORKDIR /tmp", "EXPOSE 9090",
+                                                 'ENTRYPOINT ["/bin/prometheus"]',
+                                                 'CMD ["--config.file=/etc/prometheus/prometheus.yml"]']),
+        ImageSpec(ALERTMANAGER_IMAGE, alertmanager, [*common, "WORKDIR /tmp", "EXPOSE 9093",
+                                                     'ENTRYPOINT ["/bin/alertmanager"]',
+                                                     'CMD ["--config.file=/etc/alertmanager/alertmanager.yml"]']),
     ]
 
 

@@ -41,6 +41,8 @@ def _evidence(r: CheckRecord) -> str:
 def records_table(records: Iterable[CheckRecord], caption: str = "") -> str:
     """The verification table: check, target, status, expected, actual, evidence (folded)."""
     rows = list(records)
+    if not rows:
+        return f"<p class='rb-empty'><i>{esc(caption) + ': ' if caption else ''}no records.</i></p>"
     c = counts(rows)
     summary = " · ".join(f"{badge(s)} {n}" for s, n in c.items() if n)
     head = f"<caption style='text-align:left'>{esc(caption)} {summary}</caption>" if caption or rows else ""
@@ -87,3 +89,26 @@ def verdict_banner(verdict: str, project: str, counts_: dict[str, int], blockers
             f"<div style='font-size:200%;font-weight:700;color:{colour}'>{esc(verdict)}</div>"
             f"<div>Project <b>{esc(project)}</b> · {esc(started)} → {esc(finished)}</div>"
             f"<div>{c}</div>{why}{extra}</div>")
+
+
+class Html:
+    """A piece of static HTML that Jupyter displays (and a plain-text form for terminals)."""
+
+    def __init__(self, markup: str, text: str = "") -> None:
+        self.markup = markup
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return self.markup
+
+    def __repr__(self) -> str:
+        return self.text or self.markup
+
+
+def simple_table(headers: list[str], rows: list[list[str]], *, raw_columns: tuple[int, ...] = ()) -> str:
+    """A plain HTML table; cells are escaped except the columns listed in ``raw_columns`` (pre-built HTML)."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c if i in raw_columns else esc(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+                   for row in rows)
+    return (f"<table class='rb-table' style='border-collapse:collapse;width:100%;font-size:90%'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")

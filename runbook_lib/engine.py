@@ -8,10 +8,14 @@ stream, bounded by a deadline, never a sleep loop.
 from __future__ import annotations
 
 import fnmatch
+import io
+import posixpath
+import stat
+import tarfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import docker
 import docker.errors
@@ -23,6 +27,23 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
+
+
+@dataclass
+class FileEntry:
+    """One file read from inside a container (see :meth:`Engine.read_path`)."""
+
+    path: str
+    kind: str  # file | dir | link | other
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    content: bytes | None = None
+
+    def stat(self) -> dict[str, Any]:
+        """Evidence about the file: never its content."""
+        return {"path": self.path, "size": self.size, "mode": f"{self.mode:04o}", "uid": self.uid, "gid": self.gid}
 
 
 class EngineError(RunbookError):
@@ -133,6 +154,111 @@ class ContainerView:
     def volume_names(self) -> list[str]:
         return [m["Name"] for m in self.mounts if m.get("Type") == "volume" and m.get("Name")]
 
+    @property
+    def networks(self) -> dict[str, dict[str, Any]]:
+        """Networks the container is connected to: name -> {"aliases": [...], "ip": ...}. The aliases
+        (the compose service name among them) are what a reconnect must restore for DNS to work."""
+        nets = (self.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return {name: {"aliases": [a for a in (n.get("Aliases") or []) if a], "ip": n.get("IPAddress", "")}
+                for name, n in sorted(nets.items())}
+
+    # -- security-relevant configuration (phase 2 and `runbook lint` judge these) --------------------
+    @property
+    def environment(self) -> dict[str, str]:
+        """``Config.Env`` as a mapping (image ENV merged with the service's environment)."""
+        out: dict[str, str] = {}
+        for item in self.attrs.get("Config", {}).get("Env") or []:
+            k, _, v = item.partition("=")
+            out[k] = v
+        return out
+
+    @property
+    def user(self) -> str:
+        """``Config.User``: "" means the image's default, root unless the image says otherwise."""
+        return self.attrs.get("Config", {}).get("User") or ""
+
+    @property
+    def command(self) -> list[str]:
+        return list(self.attrs.get("Config", {}).get("Cmd") or [])
+
+    @property
+    def entrypoint(self) -> list[str]:
+        return list(self.attrs.get("Config", {}).get("Entrypoint") or [])
+
+    @property
+    def healthcheck_test(self) -> list[str]:
+        return list((self.attrs.get("Config", {}).get("Healthcheck") or {}).get("Test") or [])
+
+    @property
+    def host_config(self) -> dict[str, Any]:
+        return self.attrs.get("HostConfig") or {}
+
+    @property
+    def published_ports(self) -> list[dict[str, Any]]:
+        """Ports bound on the host: ``{host_ip, host_port, container_port, protocol}``. The live bindings
+        (NetworkSettings.Ports) of a running container, else what HostConfig asks for. host_ip "" is
+        every interface."""
+        live = (self.attrs.get("NetworkSettings") or {}).get("Ports")
+        bindings = live if self.running and live is not None else (self.host_config.get("PortBindings") or {})
+        out = []
+        for spec, binds in sorted(bindings.items()):
+            port, _, proto = spec.partition("/")
+            for b in binds or []:
+                out.append({"host_ip": b.get("HostIp") or "", "host_port": b.get("HostPort") or "",
+                            "container_port": port, "protocol": proto or "tcp"})
+        return out
+
+    # -- production mode (phase 3 judges these) ----------------------------------------------------
+    @property
+    def config_hash(self) -> str:
+        """The compose config-hash label: Compose's hash of the service config it created this from."""
+        return self.labels.get(CONFIG_HASH_LABEL, "")
+
+    @property
+    def config_files(self) -> list[str]:
+        """The compose files this container was created from (the config_files label)."""
+        return [f for f in self.labels.get(CONFIG_FILES_LABEL, "").split(",") if f]
+
+    @property
+    def memory_limit(self) -> int:
+        """HostConfig.Memory in bytes; 0 means no limit."""
+        return int(self.host_config.get("Memory") or 0)
+
+    @property
+    def cpu_limit(self) -> float:
+        """CPUs the container may use (HostConfig.NanoCpus, or CpuQuota/CpuPeriod); 0 means no limit."""
+        hc = self.host_config
+        if hc.get("NanoCpus"):
+            return hc["NanoCpus"] / 1e9
+        if hc.get("CpuQuota") and hc.get("CpuQuota") > 0:
+            return hc["CpuQuota"] / (hc.get("CpuPeriod") or 100_000)
+        return 0.0
+
+    @property
+    def pids_limit(self) -> int:
+        return int(self.host_config.get("PidsLimit") or 0)
+
+    @property
+    def healthcheck_config(self) -> dict[str, Any]:
+        """Config.Healthcheck as the engine stores it (durations in nanoseconds), {} when none."""
+        return dict(self.attrs.get("Config", {}).get("Healthcheck") or {})
+
+    @property
+    def restart_policy_name(self) -> str:
+        return (self.host_config.get("RestartPolicy") or {}).get("Name") or "no"
+
+    @property
+    def oom_killed(self) -> bool:
+        return bool(self.attrs.get("State", {}).get("OOMKilled"))
+
+    @property
+    def created(self) -> str:
+        return self.attrs.get("Created", "")
+
+    @property
+    def finished_at(self) -> str:
+        return self.attrs.get("State", {}).get("FinishedAt", "")
+
     def summary(self) -> dict[str, Any]:
         """A small, JSON-friendly description for inventories and evidence."""
         return {
@@ -242,6 +368,165 @@ class Engine:
         code = self.api.exec_inspect(exec_id).get("ExitCode")
         out = result.get("out") or b""
         return code, out.decode("utf-8", "replace")
+
+    # -- fault injection (phase 4 drills; runbook_lib.faults journals and undoes these) --------------
+    def service_containers(self, project: str, service: str) -> list[ContainerView]:
+        """The containers (running or not) of one compose service."""
+        return self._inspect_all({"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]})
+
+    def stop_container(self, id_or_name: str, timeout: int = 10) -> None:
+        """Stop a container (SIGTERM, SIGKILL after ``timeout`` s). The engine does not restart a
+        container stopped this way, whatever its restart policy."""
+        try:
+            self.api.stop(id_or_name, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"stopping container {id_or_name}") from exc
+
+    def start_container(self, id_or_name: str) -> None:
+        try:
+            self.api.start(id_or_name)
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"starting container {id_or_name}") from exc
+
+    def pause_container(self, id_or_name: str) -> None:
+        try:
+            self.api.pause(id_or_name)
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"pausing container {id_or_name}") from exc
+
+    def unpause_container(self, id_or_name: str) -> None:
+        try:
+            self.api.unpause(id_or_name)
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"unpausing container {id_or_name}") from exc
+
+    def disconnect_network(self, id_or_name: str, network: str) -> None:
+        try:
+            self.api.disconnect_container_from_network(id_or_name, network, force=True)
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"disconnecting {id_or_name} from network {network}") from exc
+
+    def connect_network(self, id_or_name: str, network: str, aliases: list[str] | None = None) -> None:
+        """Connect a container to a network with the given DNS aliases (the compose service name)."""
+        try:
+            self.api.connect_container_to_network(id_or_name, network, aliases=aliases or None)
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"connecting {id_or_name} to network {network}") from exc
+
+    # -- files and logs inside containers (phase 2) -------------------------------------------------
+    def read_path(self, id_or_name: str, path: str, max_bytes: int = 1 << 20) -> list["FileEntry"] | None:
+        """Stat and content of ``path`` (a file, or a directory and everything under it) inside a
+        container, through the archive API (``docker cp``): no exec, so it works on distroless images
+        and stopped containers. Bind-mounted files (compose file secrets) are read through their mount.
+        Returns None when the path does not exist; content is kept only for regular files up to
+        ``max_bytes``. Callers must treat content as secret."""
+        try:
+            stream, _stat = self.api.get_archive(id_or_name, path)
+            data = b"".join(stream)
+        except docker.errors.NotFound:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"reading {path} from {id_or_name}") from exc
+        parent = posixpath.dirname(path.rstrip("/")) or "/"
+        entries = []
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for m in tar.getmembers():
+                content = None
+                if m.isfile() and m.size <= max_bytes:
+                    fh = tar.extractfile(m)
+                    content = fh.read() if fh else None
+                kind = "file" if m.isfile() else "dir" if m.isdir() else "link" if (m.issym() or m.islnk()) else "other"
+                entries.append(FileEntry(path=posixpath.join(parent, m.name), kind=kind, size=m.size,
+                                         mode=stat.S_IMODE(m.mode), uid=m.uid, gid=m.gid, content=content))
+        return entries
+
+    def logs(self, id_or_name: str, tail: int = 2000) -> str:
+        """The container's last ``tail`` log lines (stdout and stderr), with timestamps."""
+        try:
+            out = self.api.logs(id_or_name, stdout=True, stderr=True, tail=tail, timestamps=True)
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"reading the logs of {id_or_name}") from exc
+        return out.decode("utf-8", "replace")
+
+    def image_metadata(self, image_id: str) -> dict[str, Any]:
+        """What an image carries that a secret could hide in: its labels, ENV and build history."""
+        try:
+            a = self.api.inspect_image(image_id)
+            history = self.api.history(image_id)
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"inspecting image {image_id}") from exc
+        cfg = a.get("Config") or {}
+        return {"labels": cfg.get("Labels") or {}, "env": cfg.get("Env") or [],
+                "history": [h.get("CreatedBy") or "" for h in history]}
+
+    # -- production mode: one stats sample, logs as lines, events over a window ----------------------
+    def stats(self, id_or_name: str) -> dict[str, Any]:
+        """One stats sample (``docker stats --no-stream``): the engine reads the counters twice, about
+        a second apart, so ``cpu_stats`` and ``precpu_stats`` give a CPU rate."""
+        try:
+            return self.api.stats(id_or_name, stream=False)
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"reading stats of {id_or_name}") from exc
+
+    def iter_log_lines(self, id_or_name: str, tail: int | None = None) -> Iterator[str]:
+        """The container's log lines (stdout and stderr), timestamped, oldest first: every line since
+        the container was created (``tail`` None) or only the last ``tail``. Streamed, so a long log
+        is never held in memory."""
+        try:
+            stream = self.api.logs(id_or_name, stdout=True, stderr=True, timestamps=True, stream=True,
+                                   follow=False, tail="all" if tail is None else tail)
+            buf = b""
+            for chunk in stream:
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", "replace")
+            if buf:
+                yield buf.decode("utf-8", "replace")
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"reading the logs of {id_or_name}") from exc
+
+    def image_id(self, ref: str) -> str | None:
+        """The full id of the image a reference (name:tag or id) points at now; None when missing."""
+        try:
+            return self.api.inspect_image(ref)["Id"]
+        except docker.errors.ImageNotFound:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"inspecting image {ref}") from exc
+
+    def image_config(self, ref: str) -> dict[str, Any]:
+        """The image's Config (Env, Healthcheck, ...), {} when the image is missing."""
+        try:
+            return self.api.inspect_image(ref).get("Config") or {}
+        except docker.errors.ImageNotFound:
+            return {}
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"inspecting image {ref}") from exc
+
+    def container_events(self, project: str, since: float, until: float,
+                         actions: Iterable[str] = ("create", "start", "restart", "die", "oom", "kill", "stop",
+                                                   "destroy")) -> list[dict[str, Any]]:
+        """Container life-cycle events of a project between two times (Unix seconds). When ``until``
+        is in the future this blocks until then: the engine streams events as they happen and closes
+        the stream at ``until``. Each event: time, action, service, container, exit code where the
+        engine gives one (die)."""
+        try:
+            stream = self.api.events(since=f"{since:.9f}", until=f"{until:.9f}", decode=True,
+                                     filters={"type": "container", "event": list(actions),
+                                              "label": f"{PROJECT_LABEL}={project}"})
+            try:
+                out = []
+                for e in stream:
+                    attrs = (e.get("Actor") or {}).get("Attributes") or {}
+                    out.append({"time": e.get("time"), "action": e.get("Action") or e.get("status"),
+                                "service": attrs.get(SERVICE_LABEL, ""), "container": attrs.get("name", ""),
+                                "exit_code": attrs.get("exitCode")})
+                return out
+            finally:
+                stream.close()
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, "reading container events") from exc
 
     # -- images and volumes -----------------------------------------------------------------------
     def image_summary(self, image_id: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -82,11 +83,289 @@ class Redeploy(_Model):
 
 
 class Policy(_Model):
-    """How check records become a verdict."""
+    """How check records become a verdict (see policy.py)."""
 
     blocking_severities: list[Severity] = Field(default_factory=lambda: ["critical", "high"])
     # Per-check-id severity overrides, e.g. {"secrets.file_mode": "medium"}.
     severity_overrides: dict[str, Severity] = Field(default_factory=dict)
+    # Check ids (shell-style patterns) that must run: a SKIP of one blocks, whatever its severity.
+    # An ERROR always blocks: a check that could not gather its evidence is uncertainty.
+    required_checks: list[str] = Field(default_factory=list)
+    # A YAML file of waivers (see Waiver); relative to the parameters file.
+    waivers_file: Optional[Path] = None
+
+
+class Waiver(_Model):
+    """An accepted risk: turns a matching FAIL or WARN into WAIVED until it expires. Every field but
+    ``target`` is required: a waiver nobody owns, approved by nobody, that never expires, is not one."""
+
+    check: str = Field(min_length=1, description="check id, e.g. prod.healthcheck")
+    target: Optional[str] = None  # one target; none means every target of the check
+    justification: str = Field(min_length=10)
+    owner: str = Field(min_length=1)
+    approver: str = Field(min_length=1)
+    expires: date
+
+    def matches(self, check_id: str, target: str) -> bool:
+        return self.check == check_id and (self.target is None or self.target == target)
+
+
+class WaiverFile(_Model):
+    waivers: list[Waiver] = Field(default_factory=list)
+
+
+class Signoff(_Model):
+    """Phase 5: who signs, how the archive is signed, and how checks group into the final table."""
+
+    approver: str = ""
+    # Ed25519 private key (PEM) that signs manifest.json; or the RUNBOOK_SIGNING_KEY environment variable.
+    # Relative to the parameters file. No key: the manifest is written unsigned.
+    signing_key: Optional[Path] = None
+    # Demo convenience: create signing_key with `runbook keygen` semantics when it does not exist.
+    generate_missing_key: bool = False
+    # The verification table's rows: category -> check-id patterns. Empty uses the built-in categories.
+    categories: dict[str, list[str]] = Field(default_factory=dict)
+
+
+# -- phase 4: smoke tests ----------------------------------------------------------------------------
+# Flow and drill requests may use templates: ``{{ name }}`` (a value captured by an earlier flow step,
+# or ``run_id``: random hex per run) and ``{{ secret:NAME }}`` (the content of the compose model's file
+# secret NAME, read at run time; the parameters only ever hold the name).
+_TEMPLATE_RE = re.compile(r"\{\{\s*(secret:)?([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+JSON_PATH_RE = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])*$")
+
+
+def _statuses(v: Any) -> Any:
+    return [v] if isinstance(v, int) else v
+
+
+class Endpoint(_Model):
+    """An HTTP endpoint smoke.health asks; passes when it answers one of ``expect_status`` in time."""
+
+    name: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://")
+    method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"] = "GET"
+    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    timeout_s: float = Field(default=5, gt=0, le=120)
+
+    _coerce_status = field_validator("expect_status", mode="before")(_statuses)
+
+
+class MetricsEndpoint(_Model):
+    """A Prometheus /metrics endpoint: 200, parses as text exposition, has every family listed."""
+
+    name: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://")
+    families: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=5, gt=0, le=120)
+
+
+class _Request(_Model):
+    """A templated HTTP request (flow steps, drill probes). ``json`` and ``body`` are exclusive."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+
+    name: str = Field(min_length=1)
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    url: str = Field(pattern=r"^(https?://|\{\{)")
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any = Field(default=None, alias="json")
+    body: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> "_Request":
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("give `json` or `body`, not both")
+        return self
+
+
+class FlowStep(_Request):
+    """One step of the end-to-end flow: a request, the status it must answer, values captured from
+    its JSON response (``{"token": "$.token"}``, usable later as ``{{ token }}``), and assertions on
+    response fields (``{"$.token_type": "Bearer"}``) or on the whole body (``expect_body``)."""
+
+    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    capture: dict[str, str] = Field(default_factory=dict)
+    expect_json: dict[str, Any] = Field(default_factory=dict)
+    expect_body: Optional[str] = None
+    timeout_s: float = Field(default=10, gt=0, le=300)
+
+    _coerce_status = field_validator("expect_status", mode="before")(_statuses)
+
+    @field_validator("capture", "expect_json")
+    @classmethod
+    def _json_paths(cls, v: dict[str, Any], info) -> dict[str, Any]:
+        paths = v.values() if info.field_name == "capture" else v.keys()
+        for p in paths:
+            if not isinstance(p, str) or not JSON_PATH_RE.match(p):
+                raise ValueError(f"{p!r} is not a JSON path of the form $.field.sub[0]")
+        return v
+
+
+class DrillEndpoint(_Request):
+    """An endpoint probed during a drill, with what it should do while the dependency is down:
+    ``available`` (designed degraded mode: every probe answers one of ``ok_status``), ``must_fail``
+    (no probe may answer ok: the dependency is really used), ``may_fail`` (anything goes). Whatever
+    the expectation, it must answer ok again within the drill's recovery budget."""
+
+    expect: Literal["available", "may_fail", "must_fail"] = "may_fail"
+    ok_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204], min_length=1)
+
+    _coerce_status = field_validator("ok_status", mode="before")(_statuses)
+
+
+class Drill(_Model):
+    """A dependency drill: break ``dependency`` (stop its container, pause it, or disconnect it from
+    its networks) for ``duration_s`` while probing ``endpoints`` every ``interval_s``; then restore it,
+    wait until it is healthy, and require every endpoint back within ``recovery_budget_s``."""
+
+    dependency: str = Field(min_length=1)
+    mode: Literal["stop", "pause", "disconnect"] = "stop"
+    duration_s: float = Field(default=5, gt=0, le=900)
+    interval_s: float = Field(default=0.25, ge=0.05, le=10)
+    probe_timeout_s: float = Field(default=3, gt=0, le=60)
+    # Probing before the fault, so the timeline shows the steady state it departs from.
+    baseline_s: float = Field(default=1, ge=0, le=60)
+    endpoints: list[DrillEndpoint] = Field(min_length=1)
+    recovery_budget_s: float = Field(default=30, gt=0, le=900)
+    healthy_timeout_s: float = Field(default=60, gt=0, le=900)
+    # Re-run smoke.flow after recovery (and before the fault, as the steady state to start from).
+    flow_after: bool = True
+
+
+class Smoke(_Model):
+    """Phase 4: smoke tests. ``endpoints`` empty means ``GET /health`` on the first published TCP port
+    of each app service (from the compose model). ``flow`` runs once as smoke.flow and around every
+    drill; ``drills`` break one dependency each and always restore it (journal in the run directory)."""
+
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    health_path: str = "/health"
+    retries: int = Field(default=2, ge=0, le=10)
+    concurrency: int = Field(default=20, ge=1, le=200)
+    # Body excerpts kept as evidence (after redaction); longer bodies are truncated.
+    excerpt_chars: int = Field(default=300, ge=0, le=5000)
+    metrics: list[MetricsEndpoint] = Field(default_factory=list)
+    flow: list[FlowStep] = Field(default_factory=list)
+    drills: list[Drill] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Smoke":
+        for what, items in (("endpoints", self.endpoints), ("metrics", self.metrics), ("flow", self.flow)):
+            names = [i.name for i in items]
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ValueError(f"smoke.{what}: duplicate name(s) {sorted(dup)}")
+        deps = [d.dependency for d in self.drills]
+        if len(set(deps)) != len(deps):
+            raise ValueError("smoke.drills: one drill per dependency (its check id is smoke.drill.<dependency>)")
+        return self
+
+
+#: Regular expressions (case-insensitive, searched in a variable's NAME) of names that hold credentials.
+DEFAULT_CREDENTIAL_PATTERNS: tuple[str, ...] = (
+    r"SECRET", r"PASSWORD", r"PASSWD", r"PASSPHRASE", r"TOKEN", r"API_?KEY", r"PRIVATE_?KEY",
+    r"CREDENTIAL", r"ACCESS_?KEY", r"AUTH_?KEY", r"SIGNING_?KEY", r"ENCRYPTION_?KEY", r"(^|_)DSN$",
+)
+
+
+class Security(_Model):
+    """Phase 2 and `runbook lint`: what counts as a secret leak or a hardening gap here."""
+
+    # Services that must not be reachable from outside the host (databases, caches, brokers): publishing
+    # one on an interface not in publish_interfaces is a FAIL (for other services it is a WARN).
+    internal_services: list[str] = Field(default_factory=list)
+    # Host interfaces a port may be published on. "0.0.0.0" or "::" here means any interface is fine.
+    publish_interfaces: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # A secret file readable by "others" (mode o+r): WARN, or FAIL where that is not acceptable.
+    readable_by_others: Literal["warn", "fail"] = "warn"
+    # Variable names (shell-style patterns) never reported as plaintext credentials: known false positives.
+    plaintext_allow: list[str] = Field(default_factory=list)
+    # Regular expressions matched against variable names to spot credentials (case-insensitive).
+    credential_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_CREDENTIAL_PATTERNS))
+    # Where Compose mounts secrets by default; a value under it is a pointer to a secret, not the secret.
+    secrets_dir: str = "/run/secrets"
+    # How many recent log lines of each container phase 2 searches for secret values.
+    log_tail_lines: int = Field(default=2000, gt=0)
+
+    @field_validator("credential_patterns")
+    @classmethod
+    def _patterns_compile(cls, v: list[str]) -> list[str]:
+        for pat in v:
+            try:
+                re.compile(pat)
+            except re.error as exc:
+                raise ValueError(f"{pat!r} is not a valid regular expression: {exc}") from exc
+        return v
+
+    def allowed(self, name: str) -> bool:
+        """Is variable ``name`` on the plaintext allow-list?"""
+        return any(fnmatch.fnmatchcase(name, pat) for pat in self.plaintext_allow)
+
+    def looks_like_credential(self, name: str) -> bool:
+        """Does variable ``name`` look like it holds a credential (by the credential patterns)?"""
+        return any(re.search(pat, name, re.IGNORECASE) for pat in self.credential_patterns)
+
+
+class Production(_Model):
+    """Phase 3: production mode. What the running containers must look like, and how long to watch them.
+
+    Every check reads the engine's own state (inspect, events, stats, logs): nothing is exec'd in a
+    container, so distroless images are checked the same way.
+    """
+
+    # prod.env: variables every app service must have, with these exact values...
+    expected_env: dict[str, str] = Field(default_factory=lambda: {"ENV": "production"})
+    # ...merged with per-service additions or changes, e.g. {"api-gateway": {"LOG_LEVEL": "warn"}}...
+    env_overrides: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # ...except for these services (a batch job that has no ENV, say).
+    env_excluded: list[str] = Field(default_factory=list)
+    # prod.restart_policy: the accepted policies (always, unless-stopped, on-failure, on-failure:N;
+    # plain "on-failure" accepts any retry count), and per-service replacements of that list.
+    restart_policy: list[str] = Field(default_factory=lambda: ["always", "unless-stopped"], min_length=1)
+    restart_policy_overrides: dict[str, list[str]] = Field(default_factory=dict)
+    # prod.stability: restarts tolerated since the container was created, and how long to watch the
+    # engine's events for a die/restart/oom (0 = no observation window).
+    max_restarts: int = Field(default=0, ge=0)
+    observe_s: float = Field(default=0, ge=0, le=3600)
+    # prod.resources: memory and CPU limits must be set, and usage in one stats sample must stay below
+    # this fraction of the limit.
+    resource_threshold: float = Field(default=0.8, gt=0, le=1)
+    require_limits: bool = True
+    # prod.logs: regular expressions (case-insensitive) that must not match any log line, read since the
+    # container started (log_tail 0) or in its last log_tail lines.
+    log_patterns: list[str] = Field(default_factory=lambda: [
+        r"\bpanic\b", r"\bfatal\b", r"segfault|segmentation fault", r"out of memory"])
+    log_tail: int = Field(default=0, ge=0)
+    # prod.observability: each check runs only when its URL is given (e.g. http://127.0.0.1:9090).
+    prometheus_url: str = ""
+    alertmanager_url: str = ""
+    grafana_url: str = ""
+    loki_url: str = ""
+    # Loki must have a line from every app service in the last loki_freshness_min minutes; loki_selector
+    # is the LogQL stream selector of one service; the text {service} is replaced by its name.
+    loki_freshness_min: float = Field(default=5, gt=0)
+    loki_selector: str = '{compose_service="{service}"}'
+    # Prometheus targets still "unknown" (never scraped yet) are waited for this long.
+    prometheus_wait_s: float = Field(default=20, ge=0)
+    http_timeout_s: float = Field(default=5, gt=0)
+
+    @field_validator("log_patterns")
+    @classmethod
+    def _patterns_compile(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"{p!r} is not a valid regular expression: {exc}") from exc
+        return v
+
+    @field_validator("restart_policy")
+    @classmethod
+    def _known_policies(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if not re.fullmatch(r"no|always|unless-stopped|on-failure(:\d+)?", p):
+                raise ValueError(f"{p!r} is not a restart policy (no, always, unless-stopped, on-failure[:N])")
+        return v
 
 
 class Params(_Model):
@@ -103,10 +382,15 @@ class Params(_Model):
     # canonical order (preflight first), whatever order they are listed in.
     phases: list[str] = Field(default_factory=list)
     redeploy: Redeploy = Field(default_factory=Redeploy)
+    production: Production = Field(default_factory=Production)
+    smoke: Smoke = Field(default_factory=Smoke)
     policy: Policy = Field(default_factory=Policy)
     # Per-cell time budget for headless runs; a cell that exceeds it makes its phase ERROR.
     cell_timeout_s: float = Field(default=900, gt=0)
+    # Who runs the verification (the sign-off block); default: RUNBOOK_OPERATOR or the login name.
     operator: str = ""
+    signoff: Signoff = Field(default_factory=Signoff)
+    security: Security = Field(default_factory=Security)
 
     # Where the file was loaded from (not a parameter; set by load_params).
     source: Optional[Path] = Field(default=None, exclude=True)
@@ -128,6 +412,15 @@ class Params(_Model):
             used.setdefault(s, []).append("dependencies")
         for i, step in enumerate(self.redeploy.init_steps):
             used.setdefault(step.service, []).append(f"redeploy.init_steps[{i}].service")
+        prod = self.production
+        for key, names in (("env_overrides", prod.env_overrides), ("env_excluded", prod.env_excluded),
+                           ("restart_policy_overrides", prod.restart_policy_overrides)):
+            for s in names:
+                used.setdefault(s, []).append(f"production.{key}")
+        for s in self.security.internal_services:
+            used.setdefault(s, []).append("security.internal_services")
+        for i, drill in enumerate(self.smoke.drills):
+            used.setdefault(drill.dependency, []).append(f"smoke.drills[{i}].dependency")
         return used
 
     def severity_for(self, check_id: str, default: str) -> str:
@@ -225,8 +518,29 @@ def load_params(path: str | Path) -> Params:
     base = p.resolve().parent
     params.compose_files = [(base / f).resolve() for f in params.compose_files]
     params.env_files = [(base / f).resolve() for f in params.env_files]
+    if params.policy.waivers_file:
+        params.policy.waivers_file = (base / params.policy.waivers_file).resolve()
+    if params.signoff.signing_key:
+        params.signoff.signing_key = (base / params.signoff.signing_key).resolve()
     params.source = p.resolve()
     return params
+
+
+def load_waivers(path: str | Path) -> list[Waiver]:
+    """Load a waivers file (``waivers: [...]``). Raises ParametersError naming the file and key."""
+    p = Path(path)
+    if not p.is_file():
+        raise ParametersError("waivers file not found (policy.waivers_file)", path=str(p))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ParametersError(f"not valid YAML: {exc}", path=str(p)) from exc
+    try:
+        return WaiverFile.model_validate(data).waivers
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(x) for x in err["loc"])
+        raise ParametersError(f"key {key!r}: {err['msg']}", path=str(p), key=key) from exc
 
 
 def with_overrides(params: Params, *, compose_files: list[Path] | None = None) -> Params:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -84,14 +85,14 @@ class PhaseSession:
         there are some; otherwise (interactive, or papermill on one notebook) runs the preflight checks
         now, without storing them. Raises RunbookError naming the blockers."""
         from .checks import preflight
-        from .policy import is_blocking
+        from .policy import evaluate
 
         recs = self.previous("00_preflight")
         if recs is None:
             recs = []
             for fn in preflight.CHECKS:
                 recs.extend(self._redact(fn(self.ctx)))
-        blockers = [r for r in recs if is_blocking(r, self.params.policy)]
+        blockers = evaluate(recs, self.params.policy, date.today())[1].blockers
         if blockers:
             raise RunbookError("preflight has blocking problems, so this phase will not touch the deployment: "
                                + "; ".join(f"{r.id}@{r.target}: {r.actual}" for r in blockers))

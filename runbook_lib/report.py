@@ -40,10 +40,16 @@ def phase_records(run_dir: Path) -> dict[str, list[CheckRecord]]:
 def build_summary(project: str, started: str, finished: str, decision: Decision,
                   records: list[CheckRecord], phases: list[dict[str, Any]]) -> dict[str, Any]:
     """summary.json (contract: DESIGN.md)."""
+    w = decision.waivers
     return {
         "schema": SCHEMA, "project": project, "verdict": decision.verdict, "started": started,
         "finished": finished, "counts": counts(records), "blockers": [ref(r) for r in decision.blockers],
         "waived": [ref(r) for r in decision.waived], "rationale": decision.rationale, "phases": phases,
+        "waivers": {
+            "applied": [{"check": x.check, "target": x.target, "expires": x.expires.isoformat(), "waived": refs} for x, refs in w.applied],
+            "expired": [{"check": x.check, "target": x.target, "expires": x.expires.isoformat(), "would_waive": refs} for x, refs in w.expired],
+            "stale": [{"check": x.check, "target": x.target, "expires": x.expires.isoformat()} for x in w.stale],
+        },
     }
 
 
@@ -102,7 +108,9 @@ def render_html(run_dir: Path, summary: dict[str, Any], records: list[CheckRecor
     combined.cells.append(_html_cell(f"<nav class='rb-toc'><h2>Contents</h2><ol>{toc}"
                                      "<li><a href='#blockers'>Blockers</a></li></ol></nav>"))
     for ph in summary["phases"]:
-        anchor = f"<h1 id='phase-{esc(ph['phase'])}'>Phase {esc(ph['phase'])} {badge(_phase_badge(ph))}</h1>"
+        anchor = (f"<hr><div id='phase-{esc(ph['phase'])}' class='rb-phase'>{badge(_phase_badge(ph))} "
+                  f"<code>{esc(ph['phase'])}</code> · {esc(ph['status'])} · {ph['records']} checks, "
+                  f"{ph['problems']} problems · {ph.get('duration_s', 0)} s</div>")
         note = f"<p><b>{esc(ph['status'])}</b>: {esc(ph.get('detail', ''))}</p>" if ph.get("detail") else ""
         combined.cells.append(_html_cell(anchor + note))
         nb_path = run_dir / "notebooks" / f"{ph['phase']}.ipynb"
@@ -142,21 +150,38 @@ def _files(run_dir: Path) -> list[Path]:
     return sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != MANIFEST and not p.name.endswith(".sig"))
 
 
+def _canonical(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
 def write_manifest(run_dir: Path) -> Path:
-    """manifest.json: the SHA-256 of every file in the run directory (but itself)."""
+    """manifest.json: the SHA-256 of every file in the run directory but itself and its signature.
+
+    It also carries ``self_sha256``, the digest of its own file list, and is written in one canonical
+    form, so that even unsigned, a change to any byte of the manifest itself is detected."""
     files = {str(p.relative_to(run_dir)): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in _files(run_dir)}
+    data = {"schema": SCHEMA, "algorithm": "sha256", "files": files,
+            "self_sha256": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()}
     out = run_dir / MANIFEST
-    out.write_text(json.dumps({"schema": SCHEMA, "algorithm": "sha256", "files": files}, indent=1), encoding="utf-8")
+    out.write_text(_canonical(data), encoding="utf-8")
     return out
 
 
 def verify_manifest(run_dir: Path) -> dict[str, list[str]]:
-    """Compare the run directory with its manifest: files changed, added and removed."""
-    data = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
-    listed = data["files"]
+    """Compare the run directory with its manifest: files changed, added and removed (the manifest
+    itself is "changed" when its bytes are not what write_manifest wrote)."""
+    raw = (run_dir / MANIFEST).read_text(encoding="utf-8", errors="replace")
+    try:
+        data = json.loads(raw)
+        listed = data["files"]
+        intact = (raw == _canonical(data) and
+                  data.get("self_sha256") == hashlib.sha256(json.dumps(listed, sort_keys=True).encode()).hexdigest())
+    except (ValueError, KeyError, TypeError):
+        return {"changed": [MANIFEST], "added": [], "removed": []}
     present = {str(p.relative_to(run_dir)): p for p in _files(run_dir)}
+    changed = sorted(n for n, p in present.items() if n in listed and _sha256(p) != listed[n].get("sha256"))
     return {
-        "changed": sorted(n for n, p in present.items() if n in listed and _sha256(p) != listed[n]["sha256"]),
+        "changed": ([] if intact else [MANIFEST]) + changed,
         "added": sorted(n for n in present if n not in listed),
         "removed": sorted(n for n in listed if n not in present),
     }

@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -23,12 +23,15 @@ from papermill.exceptions import PapermillExecutionError
 
 from .context import Context
 from .errors import InputError
-from .params import PHASES, Params, dump_resolved, load_params, unknown_phase, with_overrides
-from .policy import Decision, decide, is_blocking
+from .params import PHASES, Params, dump_resolved, load_params, load_waivers, unknown_phase, with_overrides
+from .policy import Decision, evaluate
 from .records import Check, CheckRecord, counts, read_records, utcnow, write_records
-from . import report
+from . import report, signing
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+# Phases that change the deployment (redeploy; dependency drills). After a blocking preflight they are
+# skipped (recorded as SKIP, so the verdict is NO-GO); the read-only phases still gather their evidence.
+DESTRUCTIVE_PHASES = ("01_controlled_redeployment", "04_smoke_tests")
 KERNEL = "python3"
 
 
@@ -64,7 +67,13 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
         if not (notebooks / f"{p}.ipynb").exists():
             raise InputError(f"{params.source}: phase {p!r} has no notebook in {notebooks}; "
                              "remove it from `phases:` (this toolkit version does not ship it yet).")
+    if params.policy.waivers_file:
+        load_waivers(params.policy.waivers_file)  # a malformed waivers file is an input error, now
+    ctx.state["signing_key"] = signing.resolve_key(params.signoff.signing_key,
+                                                   generate_missing=params.signoff.generate_missing_key)
     ctx.learn_secrets()
+    if ctx.state["signing_key"]:
+        ctx.redactor.learn_files([ctx.state["signing_key"]])  # a private key never reaches an output
     return ctx
 
 
@@ -152,7 +161,7 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     started = utcnow()
     phase_entries, stop_reason = [], ""
     for i, phase in enumerate(params.phases, 1):
-        if stop_reason:
+        if stop_reason and phase in DESTRUCTIVE_PHASES:
             phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
             progress(f"[{i}/{len(params.phases)}] {phase}: skipped ({stop_reason})")
             continue
@@ -164,24 +173,33 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
                  + (f" — {entry['detail']}" if entry["detail"] else ""))
         if phase == "00_preflight":
             recs = read_records(run_dir / "results" / f"{phase}.json")
-            blocking = [r for r in recs if is_blocking(r, params.policy)]
-            if entry["status"] != "completed" or blocking:
-                stop_reason = "preflight failed; nothing destructive was attempted"
-    return finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress)
+            _, gate = evaluate(recs, params.policy, date.fromisoformat(started[:10]))  # waivers apply here too
+            if entry["status"] != "completed" or gate.blockers:
+                stop_reason = "preflight failed, so nothing destructive is attempted"
+    return finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress,
+                  signing_key=ctx.state["signing_key"])
 
 
 def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict], *, finished: str | None = None,
-           show_code: bool = False, progress: Callable[[str], None] = print) -> RunResult:
-    """Decide and write summary.json, summary.md, junit.xml, report.html, manifest.json. Also how
-    `runbook report` re-renders a run directory (with the run's own start and finish times)."""
+           show_code: bool = False, progress: Callable[[str], None] = print,
+           signing_key: Path | None = None) -> RunResult:
+    """Apply waivers, decide, and write summary.json, summary.md, junit.xml, report.html, manifest.json
+    and its signature. Also how `runbook report` re-renders a run directory (with the run's own start
+    and finish times, so the verdict is the same as the run's)."""
     by_phase = report.phase_records(run_dir)
-    records = [r for recs in by_phase.values() for r in recs]
-    decision = decide(records, params.policy)
+    records, decision = evaluate([r for recs in by_phase.values() for r in recs], params.policy,
+                                 date.fromisoformat(started[:10]))
+    for phase in by_phase:
+        by_phase[phase] = [r for r in records if r.phase == phase]
+        write_records(run_dir / "results" / f"{phase}.json", by_phase[phase])
     summary = report.build_summary(params.project, started, finished or utcnow(), decision, records, phase_entries)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     report.write_summary_md(run_dir, summary, records)
     report.write_junit(run_dir, by_phase)
     progress("runbook: rendering report.html")
     report.render_html(run_dir, summary, records, show_code=show_code)
-    report.write_manifest(run_dir)
+    manifest = report.write_manifest(run_dir)
+    if signing_key:
+        signing.sign_file(manifest, signing_key)
+        progress(f"runbook: manifest signed with {signing_key}")
     return RunResult(run_dir, decision, summary)

@@ -77,9 +77,10 @@ ensure_engine() {
 
 ensure_demo_material() {
   # What the offline demo images are built from (no registry here): a static busybox, Debian's
-  # Python 3.11 runtime and Redis. Only installed when missing, and only as root.
-  if ! command -v busybox >/dev/null || [ ! -x /usr/bin/python3.11 ] || ! command -v redis-server >/dev/null; then
-    apt_install busybox-static python3.11 redis-server redis-tools
+  # Python 3.11 runtime, Redis, Prometheus and Alertmanager. Only installed when missing, and only as root.
+  if ! command -v busybox >/dev/null || [ ! -x /usr/bin/python3.11 ] || ! command -v redis-server >/dev/null \
+     || [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/prometheus-alertmanager ]; then
+    apt_install busybox-static python3.11 redis-server redis-tools prometheus prometheus-alertmanager
   fi
 }
 
@@ -96,6 +97,8 @@ case "${1:-}" in
     exit $rc ;;
   test)
     cmd_env
+    # The browser tests drive Debian's chromium through playwright (never a downloaded browser).
+    command -v chromium >/dev/null || apt_install chromium
     shift
     cd "$ROOT"
     set +e

@@ -22,6 +22,8 @@ Every role serves ``GET /health`` (200 while running; ``status`` is ``degraded``
 and ``GET /metrics`` (Prometheus text format 0.0.4), and logs one JSON line per request on stdout. Secret
 values are read once at start from the files named by ``*_FILE`` variables and never logged.
 
+``DEMO_FAULT`` (off by default) plants a fault for the runbook's own tests: see :func:`apply_fault`.
+
 Init steps for post-deploy verification, run with ``docker exec``::
 
     python3 /app/service.py create-bucket NAME     # idempotent S3 CreateBucket
@@ -931,6 +933,9 @@ def serve() -> int:
     # PID 1 in a container: without a handler SIGTERM is ignored and `docker stop` waits 10 s
     signal.signal(signal.SIGTERM, _exit_on_signal)
     log("started", port=port, env=service.env, secrets=sorted(service.secret_vars))
+    ballast = apply_fault(os.environ.get("DEMO_FAULT", ""))
+    if ballast is None:
+        return 3
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -939,6 +944,34 @@ def serve() -> int:
         server.server_close()
     log("stopped")
     return 0
+
+
+def apply_fault(spec: str) -> bytes | None:
+    """Planted faults for the runbook's own tests, off unless ``DEMO_FAULT`` is set:
+
+    * ``crash``: exit 3 right after start (under ``restart: always`` the container crash-loops);
+    * ``panic``: write a Go-style ``panic: ...`` line to stderr, then serve normally;
+    * ``hog:<MB>``: allocate and touch that many megabytes, held for the life of the process.
+
+    Returns the memory held (``b""`` when none), or None when the process must exit now.
+    """
+    spec = spec.strip()
+    if not spec:
+        return b""
+    if spec == "crash":
+        log("fault", fault="crash", detail="exiting at start (DEMO_FAULT=crash)")
+        return None
+    if spec == "panic":
+        sys.stderr.write("panic: runtime error: invalid memory address or nil pointer dereference "
+                         "(planted by DEMO_FAULT=panic)\n")
+        sys.stderr.flush()
+        return b""
+    if spec.startswith("hog:"):
+        mb = int(spec.split(":", 1)[1])
+        ballast = b"\x01" * (mb * 1024 * 1024)  # filled, so every page is really resident
+        log("fault", fault="hog", megabytes=mb)
+        return ballast
+    raise ConfigError(f"DEMO_FAULT must be crash, panic or hog:<MB> (got {spec!r})")
 
 
 def init_step(argv: list[str]) -> int:

@@ -152,4 +152,61 @@ def current_state(ctx: Context) -> list[CheckRecord]:
                      evidence=ev)]
 
 
-CHECKS = [engine_reachable, compose_cli, parameters_valid, compose_config_valid, secret_files, current_state]
+def static_audit(ctx: Context) -> list[CheckRecord]:
+    """`runbook lint` on the run's compose model: the static halves of the phase 2 rules plus unpinned
+    images, secret declarations, healthchecks and restart policies. One record: PASS when the model is
+    clean, else WARN listing every finding in the evidence. Deliberately never blocking: phase 2 judges
+    the same rules on the running containers with runtime evidence, and phase 1 must run for that."""
+    from ..lint import declared_secrets, lint_model
+
+    c = Check("preflight.static_audit", "Static audit of the compose model (runbook lint)", phase=PHASE,
+              severity="medium", command="runbook lint " + " ".join(str(f) for f in ctx.params.compose_files),
+              remediation="Run the command shown for the findings table; each finding names its remediation.")
+    try:
+        records = lint_model(ctx.model, security=ctx.params.security, secret_values=ctx.secret_values,
+                             declared=declared_secrets(ctx.params.compose_files), phase=PHASE,
+                             severity_for=ctx.params.severity_for)
+    except RunbookError as exc:
+        return [c.error(ctx.params.project, exc, expected="the compose model can be audited")]
+    findings = [{"id": r.id, "target": r.target, "status": r.status, "severity": r.severity, "actual": r.actual,
+                 **({"cis": r.evidence["cis"]} if r.evidence.get("cis") else {})}
+                for r in records if r.status != "PASS"]
+    tally = {s: sum(1 for f in findings if f["status"] == s) for s in ("FAIL", "WARN", "ERROR")}
+    ev = {"rules_applied": len(records), "services": len(ctx.services), "counts": tally, "findings": findings}
+    if not findings:
+        return [c.record(ctx.params.project, "PASS", expected="no static finding",
+                         actual=f"{len(records)} rule applications over {len(ctx.services)} services: clean", evidence=ev)]
+    worst = ", ".join(f"{f['id']}@{f['target']}" for f in findings if f["status"] != "WARN")[:400]
+    return [c.record(ctx.params.project, "WARN", expected="no static finding",
+                     actual=", ".join(f"{n} {s}" for s, n in tally.items() if n) + (f": {worst}" if worst else "")
+                     + " (phase 2 judges the running containers)", evidence=ev)]
+
+
+def drill_journal(ctx: Context) -> list[CheckRecord]:
+    """No unrecovered drill journal (phase 4) for this project: a run killed in the middle of a drill
+    may have left a dependency stopped, paused or disconnected. Looks in the directory holding this
+    run's directory (``--output``) and in ``outputs/``. FAIL (critical) names each journal and points
+    at ``runbook recover``; PASS when there is none."""
+    from ..faults import DEFAULT_OUTPUTS, find_journals
+
+    roots = [ctx.run_dir.parent] if ctx.run_dir else []
+    roots.append(DEFAULT_OUTPUTS)
+    c = Check("preflight.drill_journal", "No unrecovered drill", phase=PHASE, severity="critical",
+              command="runbook recover --output " + " --output ".join(str(r) for r in roots))
+    journals = find_journals(roots, project=ctx.params.project)
+    ev = {"searched": [str(r) for r in roots],
+          "unrecovered": [{"journal": str(j.path), "state": j.state, "dependency": j.data.get("dependency"),
+                           "mode": j.data.get("mode"), "since": j.data.get("broken_at") or j.data.get("created"),
+                           "pid": j.data.get("pid"), "undo": j.data.get("undo")} for j in journals]}
+    if journals:
+        first = journals[0]
+        return [c.record(ctx.params.project, "FAIL", expected="no unrecovered drill journal", evidence=ev,
+                         actual=f"{len(journals)} unrecovered drill journal(s): {first.describe()} ({first.path})",
+                         remediation=f"Run `runbook recover {first.path.parent.parent}` to restore what the drill "
+                                     "broke, then run the runbook again.")]
+    return [c.record(ctx.params.project, "PASS", expected="no unrecovered drill journal", evidence=ev,
+                     actual="no unrecovered drill journal")]
+
+
+CHECKS = [engine_reachable, compose_cli, parameters_valid, compose_config_valid, secret_files, static_audit,
+          current_state, drill_journal]
