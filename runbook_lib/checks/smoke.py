@@ -446,3 +446,9 @@ def timeline_image(ctx: Context, d: Drill):
     if png and Path(png).is_file():
         return Image(filename=str(png))
     return Markdown(f"*No timeline for the {d.dependency} drill: the fault was not applied.*")
+
+
+# The phase's read-only checks, in run order. The drills are not listed: they break a dependency on
+# purpose, so they run only from the phase notebook (one per `smoke.drills` entry, via drill_for) or
+# `runbook run`, never from the explorer.
+CHECKS = [health, metrics, flow]

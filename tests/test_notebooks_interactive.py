@@ -1,0 +1,73 @@
+"""Every phase notebook, top to bottom, the way JupyterLab runs it: nbclient, the python3 kernel, the
+working directory notebooks/, the default parameters (``params_file = "../parameters/demo.yaml"``,
+``run_dir = ""``: nothing written). No papermill, no runner: what a person gets from "Run All Cells".
+
+Phase 1 redeploys the demo stack and phase 4 runs its dependency drills, so this module runs them in
+order against the real stack (hold the demo lock) and brings the stack back to compose.yaml, healthy,
+afterwards.
+"""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import ROOT
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+SECRETS_DIR = ROOT / "demo" / ".secrets"
+CELL_TIMEOUT_S = 600
+
+
+@pytest.fixture(scope="module")
+def stack_restored_afterwards(demo_stack):
+    """The demo stack healthy before the first notebook, and again after the last one, whatever the
+    notebooks (a redeployment, drills) or a failure left behind."""
+    demo_stack.up(progress=lambda s: None)
+    yield demo_stack
+    demo_stack.up(progress=lambda s: None)
+
+
+def _html_outputs(nb) -> list[str]:
+    return ["".join(o.get("data", {}).get("text/html", "")) for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
+
+
+def test_phase_notebooks_are_found():
+    assert [p.name[:2] for p in NOTEBOOKS][:2] == ["00", "01"], NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_phase_notebook_runs_top_to_bottom_with_its_default_parameters_as_jupyterlab_would(
+        stack_restored_afterwards, path):
+    committed = path.read_bytes()
+    nb = nbformat.reads(committed.decode("utf-8"), as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and 'params_file = "../parameters/demo.yaml"' in params[0].source
+    assert 'run_dir = ""' in params[0].source
+
+    client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, allow_errors=False,
+                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client.execute()  # raises CellExecutionError naming the cell and the exception
+
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "every code cell ran"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    # It reads as a runbook: a markdown cell first, and tables of check records (status colour, expected,
+    # actual, evidence folded) as output.
+    assert nb.cells[0].cell_type == "markdown"
+    tables = [h for h in _html_outputs(nb) if "rb-table" in h]
+    assert tables, "no table in the notebook's output"
+    if path.stem != "05_signoff":
+        records = [h for h in tables if "<th>Expected</th>" in h and "<th>Actual</th>" in h]
+        assert records and any("rb-badge" in h and "<details><summary>evidence</summary>" in h for h in records)
+    shown = json.dumps([c.outputs for c in code])
+    for secret in (p.read_text().strip() for p in SECRETS_DIR.iterdir() if p.is_file()):
+        assert secret not in shown, f"a secret value of {SECRETS_DIR} appears in the output of {path.name}"
+    assert path.read_bytes() == committed, "running the notebook must not change the committed file"
