@@ -14,6 +14,7 @@ from . import __version__
 from .errors import RunbookError
 
 EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2)
+            · 130 interrupted (SIGINT/SIGTERM; what a drill broke is restored and the run directory written)
 
 examples:
   runbook demo up                                  build the offline demo images and start the demo stack
@@ -46,6 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{s['verdict']}: {s['project']} ({counts})")
         for b in s["blockers"]:
             print(f"  blocker: {b}")
+        if result.interrupted:
+            print(f"interrupted by {result.interrupted}: the phases after it were not run")
         print(f"report: {result.run_dir / 'report.html'}")
     return result.exit_code
 

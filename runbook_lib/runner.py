@@ -10,15 +10,19 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
+import signal
+import threading
 import sys
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import nbformat
 import papermill
+from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 
 from .context import Context
@@ -40,10 +44,63 @@ class RunResult:
     run_dir: Path
     decision: Decision
     summary: dict
+    interrupted: str = ""  # the signal that stopped the run, if one did
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
         return 0 if self.decision.go else 1
+
+
+class _TrackedKernelManager(AsyncKernelManager):
+    """The kernel manager papermill uses, remembered so a signal can reach the kernel: Jupyter starts
+    kernels in their own session, so a Ctrl-C or a SIGTERM to the runner never reaches the cell that
+    is, say, holding a dependency stopped in a drill."""
+
+    live: list["_TrackedKernelManager"] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _TrackedKernelManager.live.append(self)
+
+    def kernel_pid(self) -> int | None:
+        process = getattr(self.provisioner, "process", None) if self.provisioner else None
+        return getattr(process, "pid", None)
+
+
+class _Interrupts:
+    """SIGINT/SIGTERM while the runner runs: forward SIGINT to the running kernel (whose cell then
+    fails after restoring whatever it had broken: faults.Fault handles SIGINT), stop before the next
+    phase, and still write the run directory. A second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.signal = ""
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self.signal:  # the second one: stop now
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        print(f"runbook: {self.signal}: interrupting the running phase (it restores what it broke); "
+              "the run directory is still written. Send it again to stop at once.", file=sys.stderr, flush=True)
+        for km in list(_TrackedKernelManager.live):
+            pid = km.kernel_pid()
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
 
 
 def validate(params: Params, progress: Callable[[str], None], notebooks: Path = NOTEBOOKS) -> Context:
@@ -109,11 +166,14 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
             parameters={"params_file": str(run_dir / "params.yaml"), "run_dir": str(run_dir)},
             kernel_name=kernel, progress_bar=False, log_output=False, stderr_file=sys.stderr,
             execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(notebooks),
+            kernel_manager_class=_TrackedKernelManager,
         )
     except PapermillExecutionError as exc:
         status, detail = "error", f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
     except Exception as exc:  # noqa: BLE001 - dead kernel, cell timeout, papermill I/O: all ERROR
         status, detail = "error", f"{type(exc).__name__}: {exc}"
+    finally:
+        _TrackedKernelManager.live.clear()
     if status == "completed" and not results.exists():
         status, detail = "error", "the notebook finished without writing its results"
     if status == "error":
@@ -160,24 +220,43 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     progress(f"runbook: run directory {run_dir}")
     started = utcnow()
     phase_entries, stop_reason = [], ""
-    for i, phase in enumerate(params.phases, 1):
-        if stop_reason and phase in DESTRUCTIVE_PHASES:
-            phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
-            progress(f"[{i}/{len(params.phases)}] {phase}: skipped ({stop_reason})")
-            continue
-        progress(f"[{i}/{len(params.phases)}] {phase}: running")
-        entry = run_phase(phase, ctx, run_dir, kernel=kernel, notebooks=notebooks)
-        phase_entries.append(entry)
-        c = ", ".join(f"{n} {s}" for s, n in entry["counts"].items() if n)
-        progress(f"[{i}/{len(params.phases)}] {phase}: {entry['status']} in {entry['duration_s']}s ({c})"
-                 + (f" — {entry['detail']}" if entry["detail"] else ""))
-        if phase == "00_preflight":
-            recs = read_records(run_dir / "results" / f"{phase}.json")
-            _, gate = evaluate(recs, params.policy, date.fromisoformat(started[:10]))  # waivers apply here too
-            if entry["status"] != "completed" or gate.blockers:
-                stop_reason = "preflight failed, so nothing destructive is attempted"
-    return finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress,
-                  signing_key=ctx.state["signing_key"])
+    with _Interrupts() as interrupts:
+        for i, phase in enumerate(params.phases, 1):
+            if interrupts.signal:
+                stop_reason = f"the run was interrupted ({interrupts.signal})"
+                phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
+                progress(f"[{i}/{len(params.phases)}] {phase}: skipped ({stop_reason})")
+                continue
+            stop_reason = _run_one(i, phase, params, ctx, run_dir, phase_entries, stop_reason, started,
+                                   kernel=kernel, notebooks=notebooks, progress=progress)
+            if interrupts.signal and phase_entries[-1]["status"] == "completed":
+                phase_entries[-1]["detail"] = f"completed, then {interrupts.signal} arrived"
+    result = finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress,
+                    signing_key=ctx.state["signing_key"])
+    result.interrupted = interrupts.signal
+    return result
+
+
+def _run_one(i: int, phase: str, params: Params, ctx: Context, run_dir: Path, phase_entries: list[dict],
+             stop_reason: str, started: str, *, kernel: str, notebooks: Path, progress: Callable[[str], None]) -> str:
+    """Run (or skip) one phase and append its summary entry; returns the stop reason for later phases."""
+    n = len(params.phases)
+    if stop_reason and phase in DESTRUCTIVE_PHASES:
+        phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
+        progress(f"[{i}/{n}] {phase}: skipped ({stop_reason})")
+        return stop_reason
+    progress(f"[{i}/{n}] {phase}: running")
+    entry = run_phase(phase, ctx, run_dir, kernel=kernel, notebooks=notebooks)
+    phase_entries.append(entry)
+    c = ", ".join(f"{k} {s}" for s, k in entry["counts"].items() if k)
+    progress(f"[{i}/{n}] {phase}: {entry['status']} in {entry['duration_s']}s ({c})"
+             + (f" — {entry['detail']}" if entry["detail"] else ""))
+    if phase == "00_preflight":
+        recs = read_records(run_dir / "results" / f"{phase}.json")
+        _, gate = evaluate(recs, params.policy, date.fromisoformat(started[:10]))  # waivers apply here too
+        if entry["status"] != "completed" or gate.blockers:
+            return "preflight failed, so nothing destructive is attempted"
+    return stop_reason
 
 
 def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict], *, finished: str | None = None,

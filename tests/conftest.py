@@ -88,3 +88,39 @@ def run_dir_from(stdout: str) -> Path:
         if line.startswith("report: "):
             return Path(line.split(": ", 1)[1]).parent
     raise AssertionError(f"no report line in output:\n{stdout}")
+
+
+PHASE2_FAULTS = """services:
+  chat-service:
+    environment:
+      JWT_SECRET: a-literal-jwt-signing-key
+  video-service:
+    secrets: [jwt_secret, redis_password, rb_test_world]
+    environment:
+{leak}      RB_TEST_WORLD_FILE: /run/secrets/rb_test_world
+  storage-service:
+    environment:
+      LICENSE_FILE: /run/secrets/no_such_secret
+  api-gateway:
+    privileged: true
+  auth-service:
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock:ro
+  redis:
+    ports:
+      - "16379:6379"
+secrets:
+  rb_test_world:
+    file: {world}
+"""
+
+
+def phase2_faults_override(tmp_path: Path, world_secret: Path, leak_value: str | None = None) -> Path:
+    """A compose override of the demo planting phase 2's faults, one per service: a literal
+    JWT_SECRET (chat), a world-writable secret file (video), a *_FILE variable naming a path no secret
+    mounts (storage), privileged (gateway), the Docker socket mounted (auth), redis published on every
+    interface. ``leak_value`` also copies a secret's value into an innocently named variable (video)."""
+    leak = f'      GREETING_TEXT: "{leak_value}"\n' if leak_value else ""
+    override = tmp_path / "faults.yaml"
+    override.write_text(PHASE2_FAULTS.format(leak=leak, world=world_secret))
+    return override

@@ -10,7 +10,7 @@ import secrets
 
 import pytest
 
-from conftest import PARAMS, ROOT
+from conftest import phase2_faults_override, PARAMS, ROOT
 
 from runbook_lib.lint import (FileState, ServiceFacts, can_read, judge_environment, judge_file_env, judge_ports,
                               judge_user, parse_user)
@@ -41,32 +41,7 @@ def planted_faults(tmp_path) -> tuple:
     world = tmp_path / "world_secret"
     world.write_text(value)
     os.chmod(world, 0o777)
-    override = tmp_path / "faults.yaml"
-    override.write_text(f"""
-services:
-  chat-service:
-    environment:
-      JWT_SECRET: a-literal-jwt-signing-key
-  video-service:
-    secrets: [jwt_secret, redis_password, rb_test_world]
-    environment:
-      GREETING_TEXT: "{value}"
-      RB_TEST_WORLD_FILE: /run/secrets/rb_test_world
-  storage-service:
-    environment:
-      LICENSE_FILE: /run/secrets/no_such_secret
-  api-gateway:
-    privileged: true
-  auth-service:
-    volumes:
-      - /var/run/docker.sock:/var/run/docker.sock:ro
-  redis:
-    ports:
-      - "16379:6379"
-secrets:
-  rb_test_world:
-    file: {world}
-""")
+    override = phase2_faults_override(tmp_path, world, leak_value=value)
     return override, value
 
 

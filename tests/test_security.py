@@ -12,7 +12,7 @@ import secrets
 
 import pytest
 
-from conftest import PARAMS, ROOT, load_run, run_dir_from
+from conftest import phase2_faults_override, PARAMS, ROOT, load_run, run_dir_from
 
 from runbook_lib import demo
 from runbook_lib.redact import marker
@@ -91,35 +91,10 @@ def test_the_static_audit_in_preflight_passes_the_demo_and_lists_findings_withou
 def test_planted_faults_fail_with_the_right_check_and_target(healthy_demo, cli, tmp_path):
     world = secret_file(tmp_path / "world_secret", secrets.token_urlsafe(24))
     os.chmod(world, 0o777)
-    override = tmp_path / "faults.yaml"
-    override.write_text(f"""
-services:
-  chat-service:
-    environment:
-      JWT_SECRET: a-literal-jwt-signing-key
-  video-service:
-    secrets: [jwt_secret, redis_password, rb_test_world]
-    environment:
-      RB_TEST_WORLD_FILE: /run/secrets/rb_test_world
-  storage-service:
-    environment:
-      LICENSE_FILE: /run/secrets/no_such_secret
-  api-gateway:
-    privileged: true
-  auth-service:
-    volumes:
-      - /var/run/docker.sock:/var/run/docker.sock:ro
-  redis:
-    ports:
-      - "16379:6379"
-secrets:
-  rb_test_world:
-    file: {world}
-""")
+    override = phase2_faults_override(tmp_path, world)
     try:
         demo.up(overrides=[override], progress=lambda s: None)
-        # preflight alone would stop the run at the world-writable secret file (a critical FAIL there):
-        # phase 2 is read-only, so it runs by itself to show its own findings.
+        # phase 2 alone: its own findings, without preflight's (critical) FAIL on the world-writable file.
         proc, run_dir, summary, records = run_phases(cli, tmp_path, override, "02_secrets_security")
     finally:
         demo.up(progress=lambda s: None)
