@@ -7,6 +7,7 @@ stream, bounded by a deadline, never a sleep loop.
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import io
 import posixpath
@@ -44,6 +45,18 @@ class FileEntry:
     def stat(self) -> dict[str, Any]:
         """Evidence about the file: never its content."""
         return {"path": self.path, "size": self.size, "mode": f"{self.mode:04o}", "uid": self.uid, "gid": self.gid}
+
+
+@contextlib.contextmanager
+def _sdk(what: str) -> Iterator[None]:
+    """The one boundary where docker SDK and transport errors become RunbookErrors, naming ``what``
+    the call was doing. RunbookErrors raised inside pass through unchanged."""
+    try:
+        yield
+    except RunbookError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - wrapped, never swallowed
+        raise _wrap(exc, what) from exc
 
 
 class EngineError(RunbookError):
@@ -292,20 +305,16 @@ class Engine:
         return self.client.api
 
     def version(self) -> dict[str, Any]:
-        try:
+        with _sdk("reading the engine version"):
             return self.client.version()
-        except Exception as exc:  # noqa: BLE001 - wrapped at the boundary
-            raise _wrap(exc, "reading the engine version") from exc
 
     def info(self) -> dict[str, Any]:
-        try:
+        with _sdk("reading engine info"):
             return self.client.info()
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, "reading engine info") from exc
 
     # -- containers -------------------------------------------------------------------------------
     def _inspect_all(self, filters: dict[str, Any]) -> list[ContainerView]:
-        try:
+        with _sdk("listing containers"):
             summaries = self.api.containers(all=True, filters=filters)
             views = []
             for s in summaries:
@@ -314,8 +323,6 @@ class Engine:
                 except docker.errors.NotFound:
                     continue  # removed between list and inspect
             return sorted(views, key=lambda v: (v.service, v.name))
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, "listing containers") from exc
 
     def project_containers(self, project: str) -> list[ContainerView]:
         """Every container (running or not) carrying the compose project label."""
@@ -329,10 +336,8 @@ class Engine:
         return [v for v in self._inspect_all({}) if any(fnmatch.fnmatchcase(v.name, p) for p in pats)]
 
     def container(self, id_or_name: str) -> ContainerView:
-        try:
+        with _sdk(f"inspecting container {id_or_name}"):
             return ContainerView(self.api.inspect_container(id_or_name))
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"inspecting container {id_or_name}") from exc
 
     def stop_and_remove(self, id_or_name: str, timeout: int = 10) -> None:
         try:
@@ -346,10 +351,8 @@ class Engine:
     def exec(self, id_or_name: str, cmd: list[str], timeout: float = 120) -> tuple[int | None, str]:
         """Run a command in a running container. Returns (exit code, combined output); exit code None
         on timeout (the process is left to finish inside the container; the engine has no exec kill)."""
-        try:
+        with _sdk(f"starting `{' '.join(cmd)}` in {id_or_name}"):
             exec_id = self.api.exec_create(id_or_name, cmd, stdout=True, stderr=True)["Id"]
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"starting `{' '.join(cmd)}` in {id_or_name}") from exc
         result: dict[str, Any] = {}
 
         def _run() -> None:
@@ -377,41 +380,29 @@ class Engine:
     def stop_container(self, id_or_name: str, timeout: int = 10) -> None:
         """Stop a container (SIGTERM, SIGKILL after ``timeout`` s). The engine does not restart a
         container stopped this way, whatever its restart policy."""
-        try:
+        with _sdk(f"stopping container {id_or_name}"):
             self.api.stop(id_or_name, timeout=timeout)
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"stopping container {id_or_name}") from exc
 
     def start_container(self, id_or_name: str) -> None:
-        try:
+        with _sdk(f"starting container {id_or_name}"):
             self.api.start(id_or_name)
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"starting container {id_or_name}") from exc
 
     def pause_container(self, id_or_name: str) -> None:
-        try:
+        with _sdk(f"pausing container {id_or_name}"):
             self.api.pause(id_or_name)
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"pausing container {id_or_name}") from exc
 
     def unpause_container(self, id_or_name: str) -> None:
-        try:
+        with _sdk(f"unpausing container {id_or_name}"):
             self.api.unpause(id_or_name)
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"unpausing container {id_or_name}") from exc
 
     def disconnect_network(self, id_or_name: str, network: str) -> None:
-        try:
+        with _sdk(f"disconnecting {id_or_name} from network {network}"):
             self.api.disconnect_container_from_network(id_or_name, network, force=True)
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"disconnecting {id_or_name} from network {network}") from exc
 
     def connect_network(self, id_or_name: str, network: str, aliases: list[str] | None = None) -> None:
         """Connect a container to a network with the given DNS aliases (the compose service name)."""
-        try:
+        with _sdk(f"connecting {id_or_name} to network {network}"):
             self.api.connect_container_to_network(id_or_name, network, aliases=aliases or None)
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"connecting {id_or_name} to network {network}") from exc
 
     # -- files and logs inside containers (phase 2) -------------------------------------------------
     def read_path(self, id_or_name: str, path: str, max_bytes: int = 1 << 20) -> list["FileEntry"] | None:
@@ -442,19 +433,15 @@ class Engine:
 
     def logs(self, id_or_name: str, tail: int = 2000) -> str:
         """The container's last ``tail`` log lines (stdout and stderr), with timestamps."""
-        try:
+        with _sdk(f"reading the logs of {id_or_name}"):
             out = self.api.logs(id_or_name, stdout=True, stderr=True, tail=tail, timestamps=True)
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"reading the logs of {id_or_name}") from exc
         return out.decode("utf-8", "replace")
 
     def image_metadata(self, image_id: str) -> dict[str, Any]:
         """What an image carries that a secret could hide in: its labels, ENV and build history."""
-        try:
+        with _sdk(f"inspecting image {image_id}"):
             a = self.api.inspect_image(image_id)
             history = self.api.history(image_id)
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"inspecting image {image_id}") from exc
         cfg = a.get("Config") or {}
         return {"labels": cfg.get("Labels") or {}, "env": cfg.get("Env") or [],
                 "history": [h.get("CreatedBy") or "" for h in history]}
@@ -463,16 +450,14 @@ class Engine:
     def stats(self, id_or_name: str) -> dict[str, Any]:
         """One stats sample (``docker stats --no-stream``): the engine reads the counters twice, about
         a second apart, so ``cpu_stats`` and ``precpu_stats`` give a CPU rate."""
-        try:
+        with _sdk(f"reading stats of {id_or_name}"):
             return self.api.stats(id_or_name, stream=False)
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"reading stats of {id_or_name}") from exc
 
     def iter_log_lines(self, id_or_name: str, tail: int | None = None) -> Iterator[str]:
         """The container's log lines (stdout and stderr), timestamped, oldest first: every line since
         the container was created (``tail`` None) or only the last ``tail``. Streamed, so a long log
         is never held in memory."""
-        try:
+        with _sdk(f"reading the logs of {id_or_name}"):
             stream = self.api.logs(id_or_name, stdout=True, stderr=True, timestamps=True, stream=True,
                                    follow=False, tail="all" if tail is None else tail)
             buf = b""
@@ -483,8 +468,6 @@ class Engine:
                     yield line.decode("utf-8", "replace")
             if buf:
                 yield buf.decode("utf-8", "replace")
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"reading the logs of {id_or_name}") from exc
 
     def image_id(self, ref: str) -> str | None:
         """The full id of the image a reference (name:tag or id) points at now; None when missing."""
@@ -511,7 +494,7 @@ class Engine:
         is in the future this blocks until then: the engine streams events as they happen and closes
         the stream at ``until``. Each event: time, action, service, container, exit code where the
         engine gives one (die)."""
-        try:
+        with _sdk("reading container events"):
             stream = self.api.events(since=f"{since:.9f}", until=f"{until:.9f}", decode=True,
                                      filters={"type": "container", "event": list(actions),
                                               "label": f"{PROJECT_LABEL}={project}"})
@@ -525,8 +508,6 @@ class Engine:
                 return out
             finally:
                 stream.close()
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, "reading container events") from exc
 
     # -- images and volumes -----------------------------------------------------------------------
     def image_summary(self, image_id: str) -> dict[str, Any]:
@@ -540,10 +521,8 @@ class Engine:
                 "created": a.get("Created", "")[:19], "size_mb": round(a.get("Size", 0) / 1e6, 1)}
 
     def project_volumes(self, project: str) -> list[dict[str, Any]]:
-        try:
+        with _sdk("listing volumes"):
             vols = self.api.volumes(filters={"label": f"{PROJECT_LABEL}={project}"}).get("Volumes") or []
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, "listing volumes") from exc
         return sorted(
             ({"name": v["Name"], "created": v.get("CreatedAt", ""), "driver": v.get("Driver", ""),
               "volume": v.get("Labels", {}).get("com.docker.compose.volume", "")} for v in vols),
@@ -554,7 +533,7 @@ class Engine:
         """Volume events between two times (Unix seconds): the engine's own account of what was
         created and destroyed. (A local volume's CreatedAt is its directory's ctime, which changes on
         every write, so it cannot prove a volume was kept; the event log can.)"""
-        try:
+        with _sdk("reading volume events"):
             stream = self.api.events(since=f"{since:.9f}", until=f"{until:.9f}", decode=True,
                                      filters={"type": "volume", "event": list(actions)})
             try:
@@ -562,13 +541,11 @@ class Engine:
                          "time": e.get("time")} for e in stream]
             finally:
                 stream.close()
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, "reading volume events") from exc
 
     def archive_volume(self, volume: str, image: str, dest) -> int:
         """Copy a volume's content into ``dest`` (a tar file) without starting anything: a container
         is created (never started) with the volume mounted, and the engine streams the mount as tar."""
-        try:
+        with _sdk(f"archiving volume {volume}"):
             c = self.api.create_container(image, command=["true"], volumes=["/volume"],
                                           host_config=self.api.create_host_config(binds={volume: {"bind": "/volume", "mode": "ro"}}),
                                           labels={"org.runbook.purpose": "volume-archive"})
@@ -582,8 +559,6 @@ class Engine:
                 return size
             finally:
                 self.api.remove_container(c["Id"], force=True)
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, f"archiving volume {volume}") from exc
 
     # -- waiting ----------------------------------------------------------------------------------
     def wait_ready(self, project: str, services: Iterable[str], timeout: float,
@@ -610,11 +585,9 @@ class Engine:
         ok, views = evaluate()
         if ok:
             return ok, views
-        try:
+        with _sdk("subscribing to engine events"):
             stream = self.api.events(since=since, until=f"{deadline:.9f}", decode=True,
                                      filters={"type": "container", "label": f"{PROJECT_LABEL}={project}"})
-        except Exception as exc:  # noqa: BLE001
-            raise _wrap(exc, "subscribing to engine events") from exc
         try:
             for _event in stream:
                 ok, views = evaluate()
