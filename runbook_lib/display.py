@@ -13,7 +13,7 @@ from .records import CheckRecord, counts
 
 STATUS_COLOURS = {
     "PASS": "#1a7f37", "FAIL": "#cf222e", "ERROR": "#8250df", "WARN": "#9a6700",
-    "SKIP": "#57606a", "WAIVED": "#0969da",
+    "SKIP": "#57606a", "INFO": "#6e7781", "WAIVED": "#0969da",
 }
 MAX_EVIDENCE_CHARS = 4000
 

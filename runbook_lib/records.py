@@ -14,7 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-STATUSES = ("PASS", "FAIL", "WARN", "ERROR", "SKIP", "WAIVED")
+# PASS: a value was observed and judged good. FAIL/WARN: observed and judged bad. ERROR: the evidence
+# could not be gathered. SKIP: not looked at (the reason is in the record). INFO: a fact recorded for the
+# archive (an inventory, the current state, sign-off metadata): never counted as PASS, never blocking.
+# WAIVED: a FAIL or WARN accepted by a valid waiver (the verdict file says which).
+STATUSES = ("PASS", "FAIL", "WARN", "ERROR", "SKIP", "INFO", "WAIVED")
 # Schema version of the record JSON and of summary.json.
 SCHEMA = 1
 
@@ -46,6 +50,8 @@ class CheckRecord:
             raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
         if self.status == "PASS" and not self.evidence:
             raise ValueError(f"check {self.id} on {self.target}: a PASS needs evidence")
+        if self.status == "PASS" and str(self.actual).strip().lower() in ("", "n/a", "none", "unknown"):
+            raise ValueError(f"check {self.id} on {self.target}: a PASS needs an observed value, not {self.actual!r}")
 
     @property
     def passed(self) -> bool:
