@@ -43,52 +43,116 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({**s, "run_dir": str(result.run_dir), "report": str(result.run_dir / "report.html")}, indent=2))
     else:
-        counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n)
-        print(f"{s['verdict']}: {s['project']} ({counts})")
-        for b in s["blockers"]:
-            print(f"  blocker: {b}")
+        _print_verdict(result.verdict)
         if result.interrupted:
             print(f"interrupted by {result.interrupted}: the phases after it were not run")
         print(f"report: {result.run_dir / 'report.html'}")
     return result.exit_code
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def _print_verdict(v: dict) -> None:
+    """The verdict file in a few lines: verdict and counts, blockers, waived records."""
+    counts = ", ".join(f"{n} {k}" for k, n in v["counts"].items() if n)
+    print(f"{v['verdict']}: {v['project']} ({counts})")
+    for b in v["blockers"]:
+        print(f"  blocker: {b['ref']} ({b['status']}, {b['severity']})")
+    for w in v["waived"]:
+        print(f"  waived:  {w['ref']} ({w['status']} — {w['note']})")
+
+
+def _verification_problems(run_dir: Path, key: Path | None) -> list[str]:
+    """Why a run directory does not verify (files changed, added, removed; a bad signature; a verdict
+    file that does not follow from the records), or [] when it does. Raises InputError when the
+    directory is not a run directory."""
+    from . import report, signing, verdict as verdicts
     from .params import load_params
-    from .runner import finish
 
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "summary.json").is_file():
-        raise_input(f"{run_dir} is not a run directory (no summary.json)")
-    params = load_params(run_dir / "params.yaml")
-    old = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    from .signing import resolve_key
-
-    key = resolve_key(params.signoff.signing_key)
-    result = finish(run_dir, params, old["started"], old["phases"], finished=old["finished"],
-                    show_code=args.show_code, progress=_progress, signing_key=key)
-    print(f"{result.decision.verdict}: report re-rendered at {run_dir / 'report.html'}")
-    return 0
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    from . import report, signing
-
-    run_dir = Path(args.run_dir)
     if not (run_dir / report.MANIFEST).is_file():
         raise_input(f"{run_dir} has no {report.MANIFEST}; is it a run directory?")
     diff = report.verify_manifest(run_dir)
-    bad = False
-    for kind in ("changed", "added", "removed"):
-        for name in diff[kind]:
-            print(f"{kind}: {name}")
-            bad = True
-    sig_ok, sig_words = signing.verify_file(run_dir / report.MANIFEST, Path(args.key) if args.key else None)
-    print(("signature: " if sig_ok else "signature FAILED: ") + sig_words)
-    bad = bad or not sig_ok
-    print("FAILED: the run directory does not match its manifest and signature" if bad
-          else f"OK: {run_dir} matches its manifest")
-    return 1 if bad else 0
+    problems = [f"{kind}: {name}" for kind in ("changed", "added", "removed") for name in diff[kind]]
+    sig_ok, sig_words = signing.verify_file(run_dir / report.MANIFEST, key)
+    if not sig_ok:
+        problems.append(f"signature FAILED: {sig_words}")
+    if not problems and (run_dir / verdicts.VERDICT_FILE).is_file():
+        stored = verdicts.read(run_dir)
+        again = verdicts.judge(run_dir, load_params(run_dir / "params.yaml"))
+        differ = verdicts.same_judgement(stored, again)
+        if differ:
+            problems.append(f"changed: {verdicts.VERDICT_FILE} does not follow from the records "
+                            f"(re-judged, these differ: {', '.join(differ)})")
+    return problems
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Re-render report.html from a run directory that verifies; exit with the verdict's code."""
+    from . import report, signing, verdict as verdicts
+    from .params import load_params
+    from .runner import exit_code
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "summary.json").is_file() or not (run_dir / verdicts.VERDICT_FILE).is_file():
+        raise_input(f"{run_dir} is not a run directory of this toolkit (no summary.json or verdict.json)")
+    problems = _verification_problems(run_dir, None)
+    v = verdicts.read(run_dir)
+    if problems and not args.unverified:
+        for line in problems:
+            print(line)
+        print(f"FAILED: {run_dir} does not verify; nothing was written. `runbook verify {run_dir}` says the same; "
+              "`--unverified` renders a report marked as such into a new file outside the run directory.")
+        return 1
+    if problems:
+        out = Path(args.out) if args.out else run_dir.parent / f"{run_dir.name}.UNVERIFIED-report.html"
+        report.write_html(run_dir, v, show_code=args.show_code, out=out, unverified="; ".join(problems)[:500])
+        print(f"UNVERIFIED report (the run does not match its manifest) written to {out}")
+        return exit_code(v)
+    show_code = args.show_code or _run_info(run_dir).get("show_code", False)
+    target = Path(args.out) if args.out else run_dir / "report.html"
+    if target.resolve().parent != run_dir.resolve():
+        report.write_html(run_dir, v, show_code=show_code, out=target)
+        print(f"{v['verdict']}: report rendered at {target} (the run directory is unchanged)")
+        return exit_code(v)
+    old = target.read_bytes() if target.exists() else b""
+    scratch = run_dir.parent / f".{run_dir.name}.report.tmp"
+    report.write_html(run_dir, v, show_code=show_code, out=scratch)
+    if scratch.read_bytes() == old:
+        scratch.unlink()
+        print(f"{v['verdict']}: report.html re-rendered, identical to the archived one ({run_dir} still verifies)")
+        return exit_code(v)
+    signed = (run_dir / (report.MANIFEST + signing.SIGNATURE_SUFFIX)).exists()
+    key = signing.resolve_key(load_params(run_dir / "params.yaml").signoff.signing_key) if signed else None
+    if signed and key is None:
+        scratch.unlink()
+        raise_input(f"{run_dir} is signed and the new rendering differs from the archived report.html: replacing it "
+                    "would break the signature and no signing key is configured. Pass --out FILE to render elsewhere.")
+    scratch.replace(target)
+    manifest = report.write_manifest(run_dir)
+    if key:
+        signing.sign_file(manifest, key)
+    print(f"{v['verdict']}: report.html re-rendered; manifest.json updated" + (" and re-signed" if key else ""))
+    return exit_code(v)
+
+
+def _run_info(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    problems = _verification_problems(run_dir, Path(args.key) if args.key else None)
+    for line in problems:
+        print(line)
+    if problems:
+        print("FAILED: the run directory does not match its manifest and signature")
+        return 1
+    from . import report, signing
+
+    print("signature: " + signing.verify_file(run_dir / report.MANIFEST, Path(args.key) if args.key else None)[1])
+    print(f"OK: {run_dir} matches its manifest, and its verdict follows from its records")
+    return 0
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -187,9 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
     r.set_defaults(func=cmd_run)
 
-    rp = sub.add_parser("report", help="re-render a run directory's report from its stored notebooks and records")
+    rp = sub.add_parser("report", help="re-render the report of a run directory that verifies (exit: its verdict)",
+                        description="Verifies the run directory first (manifest, signature, verdict); on any mismatch "
+                        "it exits 1 naming the files and writes nothing. A verified run re-renders to the same report; "
+                        "a different rendering (--show-code, a newer toolkit) updates manifest.json and re-signs it "
+                        "(the signing key is needed for a signed run). Exit 0 GO, 1 NO-GO or not verified.")
     rp.add_argument("run_dir", metavar="RUN_DIR")
-    rp.add_argument("--show-code", action="store_true")
+    rp.add_argument("--show-code", action="store_true", help="include the notebooks' code cells")
+    rp.add_argument("--out", metavar="FILE", help="write the report here instead of RUN_DIR/report.html "
+                    "(outside the run directory: the run is not touched)")
+    rp.add_argument("--unverified", action="store_true", help="render a run that does not verify anyway, marked "
+                    "UNVERIFIED, into a new file beside the run directory (never touches manifest.json or its signature)")
     rp.set_defaults(func=cmd_report)
 
     v = sub.add_parser("verify", help="check a run directory against its manifest and signature (exit 1 on any difference)",

@@ -38,8 +38,17 @@ def _evidence(r: CheckRecord) -> str:
             f'<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{esc(text)}</pre></details>')
 
 
-def records_table(records: Iterable[CheckRecord], caption: str = "") -> str:
-    """The verification table: check, target, status, expected, actual, evidence (folded)."""
+def records_table(records: Iterable[CheckRecord], caption: str = "", notes: dict[str, str] | None = None) -> str:
+    """The verification table: check, target, status, expected, actual, evidence (folded). ``notes``:
+    ``check.id@target`` -> what the policy says of the record ("waived by W-1 until ...")."""
+    notes = notes or {}
+    seen: set[str] = set()
+
+    def anchor(r: CheckRecord) -> str:
+        first = r.id not in seen
+        seen.add(r.id)
+        return f"<a id='check-{esc(r.id)}'></a>" if first else ""
+
     rows = list(records)
     if not rows:
         return f"<p class='rb-empty'><i>{esc(caption) + ': ' if caption else ''}no records.</i></p>"
@@ -47,8 +56,9 @@ def records_table(records: Iterable[CheckRecord], caption: str = "") -> str:
     summary = " · ".join(f"{badge(s)} {n}" for s, n in c.items() if n)
     head = f"<caption style='text-align:left'>{esc(caption)} {summary}</caption>" if caption or rows else ""
     body = "".join(
-        f"<tr id='{esc(r.id)}--{esc(r.target)}'><td><code>{esc(r.id)}</code><br><small>{esc(r.title)}</small></td>"
-        f"<td>{esc(r.target)}</td><td>{badge(r.status)}<br><small>{esc(r.severity)}</small></td>"
+        f"<tr id='{esc(r.id)}--{esc(r.target)}'><td>{anchor(r)}<code>{esc(r.id)}</code><br><small>{esc(r.title)}</small></td>"
+        f"<td>{esc(r.target)}</td><td>{badge(r.status)}<br><small>{esc(r.severity)}"
+        + (f"<br>— {esc(notes[f'{r.id}@{r.target}'])}" if f"{r.id}@{r.target}" in notes else "") + "</small></td>"
         f"<td>{esc(r.expected)}</td><td>{esc(r.actual)}</td><td>{_evidence(r)}</td></tr>"
         for r in rows
     )
@@ -62,9 +72,10 @@ def records_table(records: Iterable[CheckRecord], caption: str = "") -> str:
 class RecordTable:
     """Records that render as the verification table in Jupyter (and as text elsewhere)."""
 
-    def __init__(self, records: list[CheckRecord], caption: str = "") -> None:
+    def __init__(self, records: list[CheckRecord], caption: str = "", notes: dict[str, str] | None = None) -> None:
         self.records = records
         self.caption = caption
+        self.notes = notes or {}
 
     def __iter__(self):
         return iter(self.records)
@@ -73,10 +84,11 @@ class RecordTable:
         return len(self.records)
 
     def _repr_html_(self) -> str:
-        return records_table(self.records, self.caption)
+        return records_table(self.records, self.caption, self.notes)
 
     def __repr__(self) -> str:
-        lines = [f"{r.status:6} {r.id:34} {r.target:24} {r.actual[:80]}" for r in self.records]
+        lines = [f"{r.status:6} {r.id:34} {r.target:24} {r.actual[:80]}"
+                 + (f" ({self.notes[k]})" if (k := f"{r.id}@{r.target}") in self.notes else "") for r in self.records]
         return "\n".join(lines) or "(no records)"
 
 

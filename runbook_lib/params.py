@@ -99,6 +99,7 @@ class Waiver(_Model):
     """An accepted risk: turns a matching FAIL or WARN into WAIVED until it expires. Every field but
     ``target`` is required: a waiver nobody owns, approved by nobody, that never expires, is not one."""
 
+    id: Optional[str] = None  # how the report names it; default W-<position in the file, from 1>
     check: str = Field(min_length=1, description="check id, e.g. prod.healthcheck")
     target: Optional[str] = None  # one target; none means every target of the check
     justification: str = Field(min_length=10)

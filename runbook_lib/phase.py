@@ -17,7 +17,9 @@ from .context import Context
 from .display import RecordTable
 from .errors import RunbookError
 from .params import PHASES, load_params
+from .policy import apply_waivers, ref
 from .records import Check, CheckRecord, read_records, write_records
+from .verdict import run_started
 
 CheckFn = Callable[[Context], list[CheckRecord]]
 
@@ -32,6 +34,9 @@ class PhaseSession:
         self.ctx = ctx
         self.records: list[CheckRecord] = []
         self.results_path: Path | None = None
+        # The run's date: waivers are judged on it (today, interactively).
+        self.on = date.fromisoformat(run_started(ctx.run_dir)[:10]) if ctx.run_dir else date.today()
+        self._waivers: list | None = None
         if ctx.run_dir:
             (ctx.run_dir / "results").mkdir(parents=True, exist_ok=True)
             self.results_path = ctx.run_dir / "results" / f"{phase}.json"
@@ -48,25 +53,47 @@ class PhaseSession:
             try:
                 got = fn(self.ctx)
             except Exception as exc:  # noqa: BLE001 - a crashing check is recorded, not raised
-                name = getattr(fn, "__name__", "check")
-                c = Check(f"{self.phase.split('_', 1)[1]}.{name}", name.replace("_", " "), phase=self.phase,
-                          severity="high")
-                rec = c.error("run", exc, expected="the check runs")
-                rec.evidence["traceback"] = "".join(traceback.format_exception(exc)[-3:])
-                got = [rec]
+                got = [self._crash_record(fn, exc)]
             for r in got:
                 r.severity = self.params.severity_for(r.id, r.severity)
             new.extend(self._redact(got))
         self.records.extend(new)
         self.save()
-        return RecordTable(new, caption)
+        return self.table(new, caption)
+
+    def _crash_record(self, fn: CheckFn, exc: BaseException) -> CheckRecord:
+        """A check function raised: an ERROR under the crashing check's own declared id (so waivers,
+        severity overrides and the verification table find it), with the exception as evidence."""
+        ids = getattr(fn, "check_ids", ())
+        name = getattr(fn, "__name__", "check")
+        if ids:
+            c = Check(ids[0])
+        else:  # an undeclared function (a test's, an interactive user's): say so in the record
+            c = Check("runner.undeclared_check", phase=self.phase)
+        rec = c.error(self.params.project, exc, expected="the check runs and gathers its evidence")
+        rec.evidence["function"] = f"{getattr(fn, '__module__', '?')}.{name}"
+        rec.evidence["check_ids"] = list(ids)
+        rec.evidence["traceback"] = "".join(traceback.format_exception(exc)[-3:])
+        return rec
 
     def add(self, records: Iterable[CheckRecord]) -> RecordTable:
         """Add records produced elsewhere (already-run checks)."""
         new = self._redact(list(records))
         self.records.extend(new)
         self.save()
-        return RecordTable(new)
+        return self.table(new)
+
+    def table(self, records: list[CheckRecord], caption: str = "") -> RecordTable:
+        """Records as a table; a record a valid waiver covers says so ("FAIL — waived by W-1 until ...").
+        The record itself is not changed: the verdict file is where the policy is applied."""
+        if self._waivers is None:
+            from .params import load_waivers
+
+            wf = self.params.policy.waivers_file
+            self._waivers = load_waivers(wf) if wf and Path(wf).is_file() else []
+        outcome = apply_waivers(records, self._waivers, self.on) if self._waivers else None
+        return RecordTable(records, caption, notes={k: outcome.note(r) for r in records
+                                                    if (k := ref(r)) in outcome.covering} if outcome else {})
 
     def _redact(self, records: list[CheckRecord]) -> list[CheckRecord]:
         scrub = self.ctx.redactor.scrub
@@ -78,7 +105,7 @@ class PhaseSession:
 
     def summary(self) -> RecordTable:
         """Every record of this phase, as the phase's verification table."""
-        return RecordTable(self.records, f"{self.phase}: all checks")
+        return self.table(self.records, f"{self.phase}: all checks")
 
     def require_preflight(self) -> RecordTable:
         """Refuse to go on when preflight has blocking problems. Uses the run's preflight records when
@@ -92,7 +119,7 @@ class PhaseSession:
             recs = []
             for fn in preflight.CHECKS:
                 recs.extend(self._redact(fn(self.ctx)))
-        blockers = evaluate(recs, self.params.policy, date.today())[1].blockers
+        blockers = evaluate(recs, self.params.policy, self.on).blockers
         if blockers:
             raise RunbookError("preflight has blocking problems, so this phase will not touch the deployment: "
                                + "; ".join(f"{r.id}@{r.target}: {r.actual}" for r in blockers))

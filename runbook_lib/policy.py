@@ -1,24 +1,29 @@
-"""From check records to a GO / NO-GO verdict, by an explicit policy.
+"""From check records to a GO / NO-GO verdict, by an explicit policy (contract: docs/design.md, "the verdict").
 
-Blocking: a FAIL whose severity is in ``policy.blocking_severities`` (default critical and high).
-Uncertainty blocks too ("any uncertainty results in NO-GO"): an ERROR (evidence could not be
-gathered) of any severity, and a SKIP of a blocking severity or of a check the policy lists as
-required. No records at all is NO-GO.
+Records are never rewritten: a waiver does not change a record's status. The policy is applied once per
+run, by :func:`evaluate`, and its outcome is written as the run's ``verdict.json``
+(:mod:`runbook_lib.verdict`); everything that shows a verdict reads that file.
 
-Waivers turn a matching FAIL or WARN into WAIVED while they are valid on the run's date (not the
-date someone re-renders the report: a verdict must be reproducible). An expired waiver does not
-apply and is listed as expired; one that matches no problem is listed as stale.
+Blocking: a FAIL whose severity is in ``policy.blocking_severities`` (default critical and high) and no
+valid waiver covers. Uncertainty blocks too: an ERROR (evidence could not be gathered) of any severity,
+and a SKIP of a blocking severity or of a check the policy lists as required. INFO records (facts) never
+block and never count as PASS. No judged record at all is NO-GO.
+
+Waivers cover a matching FAIL or WARN while they are valid on the run's date (not the date someone
+re-renders the report: a verdict must be reproducible). An expired waiver covers nothing and is listed
+as expired; one that matches no FAIL or WARN is listed as stale.
 """
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 
 from .params import Policy, Waiver
-from .records import CheckRecord, counts
+from .records import STATUSES, CheckRecord
 
 WAIVABLE = ("FAIL", "WARN")
+JUDGED = ("PASS", "FAIL", "WARN", "ERROR", "SKIP")  # statuses that are a judgement (INFO is a fact)
 
 
 def ref(r: CheckRecord) -> str:
@@ -26,13 +31,24 @@ def ref(r: CheckRecord) -> str:
     return f"{r.id}@{r.target}"
 
 
+def waiver_id(w: Waiver, index: int) -> str:
+    """A waiver's name in the report: its own ``id`` or ``W-<position in the file, from 1>``."""
+    return w.id or f"W-{index + 1}"
+
+
 @dataclass
 class WaiverOutcome:
-    """What the waivers did to a run's records."""
+    """What the waivers did to a run's records (records themselves are untouched)."""
 
-    applied: list[tuple[Waiver, list[str]]] = field(default_factory=list)  # waiver, refs it waived
-    expired: list[tuple[Waiver, list[str]]] = field(default_factory=list)  # waiver, refs it would have waived
-    stale: list[Waiver] = field(default_factory=list)
+    applied: list[tuple[str, Waiver, list[str]]] = field(default_factory=list)  # id, waiver, refs it covers
+    expired: list[tuple[str, Waiver, list[str]]] = field(default_factory=list)  # id, waiver, refs it would cover
+    stale: list[tuple[str, Waiver]] = field(default_factory=list)
+    covering: dict[str, tuple[str, Waiver]] = field(default_factory=dict)  # ref -> (id, waiver) covering it
+
+    def note(self, r: CheckRecord) -> str:
+        """"waived by W-1 until 2027-03-01", or "" when no valid waiver covers the record."""
+        hit = self.covering.get(ref(r))
+        return f"waived by {hit[0]} until {hit[1].expires.isoformat()}" if hit else ""
 
 
 @dataclass
@@ -53,6 +69,7 @@ def is_required(r: CheckRecord, policy: Policy) -> bool:
 
 
 def is_blocking(r: CheckRecord, policy: Policy) -> bool:
+    """Whether a record blocks when no waiver covers it."""
     if r.status == "ERROR":
         return True
     if r.status == "FAIL":
@@ -62,68 +79,68 @@ def is_blocking(r: CheckRecord, policy: Policy) -> bool:
     return False
 
 
-def apply_waivers(records: list[CheckRecord], waivers: list[Waiver], on: date) -> tuple[list[CheckRecord], WaiverOutcome]:
-    """Return the records with valid waivers applied, and what each waiver did. A record already
-    WAIVED keeps its original status in ``evidence.waiver.original_status``, so applying twice (a
-    re-rendered report) gives the same result."""
+def apply_waivers(records: list[CheckRecord], waivers: list[Waiver], on: date) -> WaiverOutcome:
+    """Which records each waiver covers, as of ``on``. A record is covered by the first valid waiver
+    that matches it; the records are not changed."""
     outcome = WaiverOutcome()
-    out = list(records)
-    for w in waivers:
-        hits = [i for i, r in enumerate(out) if w.matches(r.id, r.target)
-                and (r.status in WAIVABLE or r.status == "WAIVED")]
+    for i, w in enumerate(waivers):
+        wid = waiver_id(w, i)
+        hits = [r for r in records if r.status in WAIVABLE and w.matches(r.id, r.target)]
+        refs = [ref(r) for r in hits]
         if not hits:
-            outcome.stale.append(w)
-            continue
-        refs = [ref(out[i]) for i in hits]
-        if w.expires < on:
-            outcome.expired.append((w, refs))
-            for i in hits:  # an expired waiver never hides a problem, even one waived on an earlier render
-                r = out[i]
-                if r.status == "WAIVED":
-                    original = r.evidence.get("waiver", {}).get("original_status", "FAIL")
-                    ev = {k: v for k, v in r.evidence.items() if k != "waiver"}
-                    out[i] = replace(r, status=original, evidence=ev)
-            continue
-        outcome.applied.append((w, refs))
-        for i in hits:
-            r = out[i]
-            original = r.evidence.get("waiver", {}).get("original_status", r.status)
-            ev = {**r.evidence, "waiver": {"original_status": original, "justification": w.justification,
-                                           "owner": w.owner, "approver": w.approver, "expires": w.expires.isoformat()}}
-            out[i] = replace(r, status="WAIVED", evidence=ev)
-    return out, outcome
+            outcome.stale.append((wid, w))
+        elif w.expires < on:
+            outcome.expired.append((wid, w, refs))
+        else:
+            outcome.applied.append((wid, w, refs))
+            for x in refs:
+                outcome.covering.setdefault(x, (wid, w))
+    return outcome
+
+
+def effective_status(r: CheckRecord, outcome: WaiverOutcome) -> str:
+    """The status a record counts as: WAIVED when a valid waiver covers it, else its own."""
+    return "WAIVED" if ref(r) in outcome.covering else r.status
+
+
+def tally(records: list[CheckRecord], outcome: WaiverOutcome) -> dict[str, int]:
+    out = {s: 0 for s in STATUSES}
+    for r in records:
+        out[effective_status(r, outcome)] += 1
+    return out
 
 
 def decide(records: list[CheckRecord], policy: Policy, outcome: WaiverOutcome | None = None) -> Decision:
-    """Apply the policy to records (waivers already applied). The rationale says why, from the data."""
+    """Apply the policy to records and what the waivers cover. The rationale says why, from the data."""
     outcome = outcome or WaiverOutcome()
-    if not records:
-        return Decision("NO-GO", rationale="No check ran: nothing supports a GO.", waivers=outcome)
-    blockers = [r for r in records if is_blocking(r, policy)]
-    waived = [r for r in records if r.status == "WAIVED"]
-    c = counts(records)
-    tally = ", ".join(f"{n} {s}" for s, n in c.items() if n)
+    judged = [r for r in records if r.status in JUDGED]
+    if not judged:
+        return Decision("NO-GO", rationale="No check was judged: nothing supports a GO.", waivers=outcome)
+    waived = [r for r in records if ref(r) in outcome.covering]
+    blockers = [r for r in records if ref(r) not in outcome.covering and is_blocking(r, policy)]
+    c = tally(records, outcome)
+    words = ", ".join(f"{n} {s}" for s, n in c.items() if n)
     notes = []
     if waived:
         notes.append(f"{len(waived)} problem(s) accepted by {len(outcome.applied)} valid waiver(s)")
     if outcome.expired:
         notes.append(f"{len(outcome.expired)} expired waiver(s) not applied: "
-                     + ", ".join(f"{w.check}{'@' + w.target if w.target else ''} (expired {w.expires})" for w, _ in outcome.expired))
+                     + ", ".join(f"{wid} {w.check}{'@' + w.target if w.target else ''} (expired {w.expires})"
+                                 for wid, w, _ in outcome.expired))
     extra = (" " + "; ".join(notes) + ".") if notes else ""
     if blockers:
         kinds = sorted({r.status for r in blockers})
         return Decision("NO-GO", blockers, waived,
-                        f"{len(blockers)} blocking record(s) ({'/'.join(kinds)}) among {len(records)}: {tally}. "
+                        f"{len(blockers)} blocking record(s) ({'/'.join(kinds)}) among {len(records)}: {words}. "
                         f"Blocking severities: {', '.join(policy.blocking_severities)}; ERROR always blocks.{extra}",
                         outcome)
-    return Decision("GO", [], waived, f"No blocking record among {len(records)}: {tally}.{extra}", outcome)
+    return Decision("GO", [], waived, f"No blocking record among {len(records)}: {words}.{extra}", outcome)
 
 
-def evaluate(records: list[CheckRecord], policy: Policy, on: date) -> tuple[list[CheckRecord], Decision]:
-    """Load the policy's waivers, apply them as of ``on`` (the run's date) and decide. The one
-    function behind the runner's verdict and the sign-off notebook's, so the two cannot differ."""
+def evaluate(records: list[CheckRecord], policy: Policy, on: date) -> Decision:
+    """Load the policy's waivers, judge them as of ``on`` (the run's date) and decide. The one function
+    behind every verdict of a run (the preflight gate, verdict.json)."""
     from .params import load_waivers
 
     waivers = load_waivers(policy.waivers_file) if policy.waivers_file else []
-    waived, outcome = apply_waivers(records, waivers, on)
-    return waived, decide(waived, policy, outcome)
+    return decide(records, policy, apply_waivers(records, waivers, on))

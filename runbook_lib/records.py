@@ -73,14 +73,29 @@ class CheckRecord:
 class Check:
     """Builds records for one check id, timing it; used inside check functions::
 
-        c = Check("redeploy.healthy", "Service healthy after up", severity="critical", phase=...)
+        c = Check("redeploy.service_ready", command="docker compose ps")
         return [c.record(target, "PASS", expected=..., actual=..., evidence=...)]
+
+    Title, phase, default severity and remediation come from the check's declaration in
+    :mod:`runbook_lib.registry`; passing them explicitly is for ids declared elsewhere (lint rules) and
+    tests. An id that is neither declared nor fully described is refused.
     """
 
-    def __init__(self, check_id: str, title: str, *, phase: str, severity: str,
-                 command: str = "", remediation: str = "") -> None:
-        self.id, self.title, self.phase, self.severity = check_id, title, phase, severity
-        self.command, self.remediation = command, remediation
+    def __init__(self, check_id: str, title: str | None = None, *, phase: str | None = None,
+                 severity: str | None = None, command: str = "", remediation: str | None = None) -> None:
+        spec = None
+        if title is None or phase is None or severity is None or remediation is None:
+            from . import registry
+
+            spec = registry.get(check_id)
+            if spec is None and (title is None or phase is None or severity is None):
+                registry.require(check_id)  # raises, naming the closest declared id
+        self.id = check_id
+        self.title = title if title is not None else spec.title
+        self.phase = phase if phase is not None else spec.phase
+        self.severity = severity if severity is not None else spec.severity
+        self.command = command
+        self.remediation = remediation if remediation is not None else (spec.remediation if spec else "")
         self._t0 = time.monotonic()
         self._started = utcnow()
 

@@ -16,8 +16,8 @@ import nbformat
 from nbconvert import HTMLExporter
 
 from .display import badge, esc, records_table, verdict_banner
-from .policy import Decision, ref
-from .records import SCHEMA, CheckRecord, counts, read_records
+from .policy import ref
+from .records import SCHEMA, CheckRecord, read_records
 
 TEMPLATES = Path(__file__).parent / "templates"
 MANIFEST = "manifest.json"
@@ -25,6 +25,7 @@ MANIFEST = "manifest.json"
 
 def _html_cell(markup: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell(source="")
+    cell.id = "rb-" + hashlib.sha256(markup.encode()).hexdigest()[:12]  # stable: a re-render is byte-identical
     cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": markup})]
     cell.metadata["tags"] = tags or []
     return cell
@@ -37,90 +38,112 @@ def phase_records(run_dir: Path) -> dict[str, list[CheckRecord]]:
     return out
 
 
-def build_summary(project: str, started: str, finished: str, decision: Decision,
-                  records: list[CheckRecord], phases: list[dict[str, Any]]) -> dict[str, Any]:
-    """summary.json (contract: DESIGN.md)."""
-    w = decision.waivers
+def build_summary(v: dict[str, Any], phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """summary.json: the verdict file's judgement, with the runner's per-phase facts (status, duration).
+    Every number here is the verdict file's (contract: docs/design.md)."""
+    entries = []
+    for ph in phases:
+        vp = v["phases"].get(ph["phase"], {"records": 0, "counts": {}, "blockers": 0})
+        entries.append({**ph, "records": vp["records"], "counts": vp["counts"], "blockers": vp["blockers"],
+                        "problems": vp["blockers"]})
     return {
-        "schema": SCHEMA, "project": project, "verdict": decision.verdict, "started": started,
-        "finished": finished, "counts": counts(records), "blockers": [ref(r) for r in decision.blockers],
-        "waived": [ref(r) for r in decision.waived], "rationale": decision.rationale, "phases": phases,
-        "waivers": {
-            "applied": [{"check": x.check, "target": x.target, "expires": x.expires.isoformat(), "waived": refs} for x, refs in w.applied],
-            "expired": [{"check": x.check, "target": x.target, "expires": x.expires.isoformat(), "would_waive": refs} for x, refs in w.expired],
-            "stale": [{"check": x.check, "target": x.target, "expires": x.expires.isoformat()} for x in w.stale],
-        },
+        "schema": SCHEMA, "project": v["project"], "verdict": v["verdict"], "started": v["started"],
+        "finished": v["decided_at"], "judged_on": v["judged_on"], "records": v["records"], "counts": v["counts"],
+        "blockers": [b["ref"] for b in v["blockers"]], "waived": [w["ref"] for w in v["waived"]],
+        "not_verified": [n["ref"] for n in v["not_verified"]], "rationale": v["rationale"], "phases": entries,
+        "waivers": v["waivers"], "verdict_file": "verdict.json", "report": "report.html",
     }
 
 
-def write_summary_md(run_dir: Path, summary: dict[str, Any], records: list[CheckRecord]) -> None:
-    c = summary["counts"]
-    lines = [f"## {summary['verdict']}: {summary['project']}", "",
-             f"{summary['started']} → {summary['finished']} · " + " · ".join(f"{s} {n}" for s, n in c.items() if n), "",
-             summary["rationale"], "", "| phase | status | checks | problems |", "|---|---|---|---|"]
+def _md(text: Any, limit: int = 200) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")[:limit]
+
+
+def write_summary_md(run_dir: Path, summary: dict[str, Any], v: dict[str, Any]) -> None:
+    """summary.md, for a CI job summary or a pull-request comment: verdict, phases, blockers, waivers."""
+    c = v["counts"]
+    lines = [f"## {v['verdict']}: {v['project']}", "",
+             f"{v['started']} → {v['decided_at']} · " + " · ".join(f"{s} {n}" for s, n in c.items() if n), "",
+             v["rationale"], "", "| phase | status | records | blockers |", "|---|---|---|---|"]
     for ph in summary["phases"]:
-        lines.append(f"| {ph['phase']} | {ph['status']} | {ph['records']} | {ph['problems']} |")
-    blockers = [r for r in records if ref(r) in set(summary["blockers"])]
-    if blockers:
+        lines.append(f"| {ph['phase']} | {ph['status']} | {ph['records']} | {ph['blockers']} |")
+    if v["blockers"]:
         lines += ["", "### Blockers", "", "| check | target | status | actual |", "|---|---|---|---|"]
-        for r in blockers:
-            actual = r.actual.replace("|", "\\|").replace("\n", " ")[:200]
-            lines.append(f"| `{r.id}` | {r.target} | {r.status} | {actual} |")
+        lines += [f"| `{b['id']}` | {_md(b['target'])} | {b['status']} | {_md(b['actual'])} |" for b in v["blockers"]]
+    if v["waived"]:
+        lines += ["", "### Accepted risks", "", "| check | target | status | waiver |", "|---|---|---|---|"]
+        lines += [f"| `{w['id']}` | {_md(w['target'])} | {w['status']} | {w['note']} |" for w in v["waived"]]
     (run_dir / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_junit(run_dir: Path, records_by_phase: dict[str, list[CheckRecord]]) -> None:
-    """junit.xml: one testsuite per phase, one testcase per check record."""
-    suites = ET.Element("testsuites", name="runbook")
-    for phase, recs in records_by_phase.items():
-        c = counts(recs)
-        suite = ET.SubElement(suites, "testsuite", name=phase, tests=str(len(recs)), failures=str(c["FAIL"]),
-                              errors=str(c["ERROR"]), skipped=str(c["SKIP"]),
-                              time=f"{sum(r.duration_s for r in recs):.3f}")
-        for r in recs:
+def write_junit(run_dir: Path, v: dict[str, Any], phases: list[dict[str, Any]]) -> None:
+    """junit.xml: one testsuite per phase, one testcase per record. Failures and errors are exactly the
+    verdict's blockers; a waived record is skipped with the waiver that covers it; a non-blocking FAIL or
+    WARN passes with its status in a property and system-out."""
+    blockers = {b["ref"] for b in v["blockers"]}
+    waived = {w["ref"]: w["note"] for w in v["waived"]}
+    wall = {ph["phase"]: ph.get("duration_s", 0.0) for ph in phases}
+    suites = ET.Element("testsuites", name="runbook", tests=str(v["records"]))
+    for phase, recs in phase_records(run_dir).items():
+        refs = [ref(r) for r in recs]
+        failing = [r for r in recs if ref(r) in blockers]
+        suite = ET.SubElement(suites, "testsuite", name=phase, tests=str(len(recs)),
+                              failures=str(sum(1 for r in failing if r.status != "ERROR")),
+                              errors=str(sum(1 for r in failing if r.status == "ERROR")),
+                              skipped=str(sum(1 for r in recs if (r.status in ("SKIP", "INFO") or ref(r) in waived)
+                                              and ref(r) not in blockers)),
+                              time=f"{wall.get(phase, 0.0):.3f}")
+        for r, rf in zip(recs, refs):
             case = ET.SubElement(suite, "testcase", classname=f"{phase}.{r.id}", name=r.target, time=f"{r.duration_s:.3f}")
+            props = ET.SubElement(case, "properties")
+            for k, val in (("status", r.status), ("severity", r.severity)):
+                ET.SubElement(props, "property", name=k, value=val)
             text = f"expected: {r.expected}\nactual: {r.actual}\nseverity: {r.severity}"
-            if r.status == "FAIL":
-                ET.SubElement(case, "failure", message=r.actual[:500], type=r.severity).text = text
-            elif r.status == "ERROR":
-                ET.SubElement(case, "error", message=r.actual[:500], type=r.severity).text = text
-            elif r.status == "SKIP":
-                ET.SubElement(case, "skipped", message=r.actual[:500])
+            if rf in blockers:
+                tag = "error" if r.status == "ERROR" else "failure"
+                ET.SubElement(case, tag, message=f"{r.status}: {r.actual[:500]}", type=r.severity).text = text
+            elif rf in waived:
+                ET.SubElement(props, "property", name="waiver", value=waived[rf])
+                ET.SubElement(case, "skipped", message=f"{r.status} — {waived[rf]}: {r.actual[:400]}")
+            elif r.status in ("SKIP", "INFO"):
+                ET.SubElement(case, "skipped", message=f"{r.status}: {r.actual[:500]}")
             else:
                 ET.SubElement(case, "system-out").text = f"{r.status}: {r.actual}"
     ET.ElementTree(suites).write(run_dir / "junit.xml", encoding="utf-8", xml_declaration=True)
 
 
-def render_html(run_dir: Path, summary: dict[str, Any], records: list[CheckRecord], *, show_code: bool = False) -> Path:
-    """Combine the executed notebooks into report.html (banner, contents, each phase, blockers)."""
-    blockers = set(summary["blockers"])
+def write_html(run_dir: Path, v: dict[str, Any], *, show_code: bool = False, out: Path | None = None,
+               unverified: str = "") -> Path:
+    """report.html from the verdict file (banner, contents, blockers) and the executed notebooks (each
+    phase's evidence, the sign-off section). ``unverified``: why the run did not verify; the page then
+    says so on top and goes to ``out``, never into the run directory."""
     combined = nbformat.v4.new_notebook()
-    combined.metadata["title"] = f"{summary['verdict']} · {summary['project']} · runbook report"
-    banner = verdict_banner(summary["verdict"], summary["project"], summary["counts"], summary["blockers"],
-                            summary["started"], summary["finished"],
-                            extra=f"<div style='margin-top:6px'>{esc(summary['rationale'])}</div>")
-    combined.cells.append(_html_cell(banner))
+    combined.metadata["title"] = f"{v['verdict']} · {v['project']} · runbook report"
+    warn = (f"<div class='rb-unverified' style='border:3px solid #8250df;padding:8px 12px;margin:8px 0'>"
+            f"<b>UNVERIFIED</b>: this run directory does not match its manifest ({esc(unverified)}). "
+            "Nothing below can be trusted as the archived evidence.</div>") if unverified else ""
+    banner = verdict_banner(v["verdict"], v["project"], v["counts"], [b["ref"] for b in v["blockers"]],
+                            v["started"], v["decided_at"], extra=f"<div style='margin-top:6px'>{esc(v['rationale'])}</div>")
+    combined.cells.append(_html_cell(warn + banner))
+    phases = sorted(v["phases"])
     toc = "".join(
-        f"<li><a href='#phase-{esc(ph['phase'])}'>{esc(ph['phase'])}</a> {badge(_phase_badge(ph))} "
-        f"<small>{ph['records']} checks, {ph['problems']} problems</small></li>"
-        for ph in summary["phases"]
-    )
+        f"<li><a href='#phase-{esc(ph)}'>{esc(ph)}</a> {badge(_phase_badge(v['phases'][ph]))} "
+        f"<small>{_n(v['phases'][ph]['records'], 'record')}, {_n(v['phases'][ph]['blockers'], 'blocker')}</small></li>"
+        for ph in phases)
     combined.cells.append(_html_cell(f"<nav class='rb-toc'><h2>Contents</h2><ol>{toc}"
                                      "<li><a href='#blockers'>Blockers</a></li></ol></nav>"))
-    for ph in summary["phases"]:
-        anchor = (f"<hr><div id='phase-{esc(ph['phase'])}' class='rb-phase'>{badge(_phase_badge(ph))} "
-                  f"<code>{esc(ph['phase'])}</code> · {esc(ph['status'])} · {ph['records']} checks, "
-                  f"{ph['problems']} problems · {ph.get('duration_s', 0)} s</div>")
-        note = f"<p><b>{esc(ph['status'])}</b>: {esc(ph.get('detail', ''))}</p>" if ph.get("detail") else ""
-        combined.cells.append(_html_cell(anchor + note))
-        nb_path = run_dir / "notebooks" / f"{ph['phase']}.ipynb"
+    for ph in phases:
+        vp = v["phases"][ph]
+        anchor = (f"<hr><div id='phase-{esc(ph)}' class='rb-phase'>{badge(_phase_badge(vp))} <code>{esc(ph)}</code> · "
+                  f"{_n(vp['records'], 'record')}, {_n(vp['blockers'], 'blocker')}</div>")
+        combined.cells.append(_html_cell(anchor))
+        nb_path = run_dir / "notebooks" / f"{ph}.ipynb"
         if nb_path.exists():
             nb = nbformat.read(nb_path, as_version=4)
-            for cell in nb.cells:
-                if "injected-parameters" in cell.metadata.get("tags", []) and not show_code:
-                    continue
-                combined.cells.append(cell)
-    blocker_records = [r for r in records if ref(r) in blockers]
+            combined.cells.extend(c for c in nb.cells
+                                  if show_code or "injected-parameters" not in c.metadata.get("tags", []))
+    blocker_refs = {b["ref"] for b in v["blockers"]}
+    blocker_records = [r for recs in phase_records(run_dir).values() for r in recs if ref(r) in blocker_refs]
     combined.cells.append(_html_cell("<h1 id='blockers'>Blockers</h1>" + (
         records_table(blocker_records, "Release blockers") if blocker_records else "<p>None.</p>")))
     exporter = HTMLExporter(template_name="runbook", extra_template_basedirs=[str(TEMPLATES)])
@@ -128,13 +151,24 @@ def render_html(run_dir: Path, summary: dict[str, Any], records: list[CheckRecor
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(combined)
-    out = run_dir / "report.html"
-    out.write_text(body, encoding="utf-8")
-    return out
+    target = out or (run_dir / "report.html")
+    target.write_text(body, encoding="utf-8")
+    return target
 
 
-def _phase_badge(ph: dict[str, Any]) -> str:
-    return {"completed": "PASS" if not ph["problems"] else "FAIL", "error": "ERROR", "skipped": "SKIP"}.get(ph["status"], "ERROR")
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _phase_badge(vp: dict[str, Any]) -> str:
+    c = vp["counts"]
+    if vp["blockers"] or c.get("ERROR") or c.get("FAIL"):
+        return "ERROR" if c.get("ERROR") else "FAIL"
+    if c.get("WARN"):
+        return "WARN"
+    if c.get("PASS") or c.get("WAIVED"):
+        return "PASS"
+    return "SKIP" if c.get("SKIP") else "INFO"
 
 
 # -- manifest ----------------------------------------------------------------------------------------

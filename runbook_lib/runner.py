@@ -15,6 +15,7 @@ import signal
 import threading
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -28,29 +29,38 @@ from papermill.exceptions import PapermillExecutionError
 from .context import Context
 from .errors import InputError
 from .params import PHASES, Params, dump_resolved, load_params, load_waivers, unknown_phase, with_overrides
-from .policy import Decision, evaluate
-from .records import Check, CheckRecord, counts, read_records, utcnow, write_records
-from . import report, signing
+from .policy import evaluate
+from .records import Check, CheckRecord, read_records, utcnow, write_records
+from . import __version__, report, signing, verdict as verdicts
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-# Phases that change the deployment (redeploy; dependency drills). After a blocking preflight they are
-# skipped (recorded as SKIP, so the verdict is NO-GO); the read-only phases still gather their evidence.
-DESTRUCTIVE_PHASES = ("01_controlled_redeployment", "04_smoke_tests")
+def destructive_phases() -> tuple[str, ...]:
+    """Phases with a check declared as changing the deployment (redeploy; dependency drills). After a
+    blocking preflight they are skipped (recorded as SKIP, so the verdict is NO-GO); the read-only
+    phases still gather their evidence."""
+    from .registry import specs
+
+    return tuple(sorted({s.phase for s in specs().values() if s.changes_deployment}))
 KERNEL = "python3"
 
 
 @dataclass
 class RunResult:
     run_dir: Path
-    decision: Decision
-    summary: dict
+    verdict: dict     # verdict.json
+    summary: dict     # summary.json (derived from the verdict)
     interrupted: str = ""  # the signal that stopped the run, if one did
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        return 0 if self.decision.go else 1
+        return exit_code(self.verdict)
+
+
+def exit_code(verdict: dict) -> int:
+    """The exit code a verdict means: 0 GO, 1 NO-GO."""
+    return 0 if verdict["verdict"] == "GO" else 1
 
 
 class _TrackedKernelManager(AsyncKernelManager):
@@ -147,9 +157,7 @@ def new_run_dir(output: Path, project: str) -> Path:
 
 
 def _runner_record(phase: str, status: str, actual: str, evidence: dict, severity: str = "critical") -> CheckRecord:
-    c = Check("runner.phase", "Phase ran to completion", phase=phase, severity=severity,
-              command=f"papermill notebooks/{phase}.ipynb ...",
-              remediation="Open the executed notebook in the run directory and read the failing cell.")
+    c = Check("runner.phase", phase=phase, severity=severity, command=f"papermill notebooks/{phase}.ipynb ...")
     return c.record(phase, status, expected="the phase notebook runs to completion and saves its records",
                     actual=actual, evidence=evidence)
 
@@ -182,7 +190,6 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
     write_records(results, [CheckRecord.from_dict(ctx.redactor.scrub(r.to_dict())) for r in recs])
     _scrub_notebook(out_nb, ctx)
     return {"phase": phase, "status": status, "detail": detail, "records": len(recs),
-            "problems": sum(1 for r in recs if r.problem), "counts": counts(recs),
             "duration_s": round(time.monotonic() - t0, 1)}
 
 
@@ -198,8 +205,7 @@ def _scrub_notebook(path: Path, ctx: Context) -> None:
 def _skip_phase(phase: str, run_dir: Path, why: str) -> dict:
     rec = _runner_record(phase, "SKIP", f"not run: {why}", {"reason": why})
     write_records(run_dir / "results" / f"{phase}.json", [rec])
-    return {"phase": phase, "status": "skipped", "detail": why, "records": 1, "problems": 0,
-            "counts": counts([rec]), "duration_s": 0.0}
+    return {"phase": phase, "status": "skipped", "detail": why, "records": 1, "duration_s": 0.0}
 
 
 def run(params_path: str | Path, *, compose_files: list[Path] | None = None, output: str | Path = "outputs",
@@ -216,9 +222,9 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     ctx = validate(params, progress, notebooks)
     logging.getLogger("papermill").setLevel(logging.WARNING)
     run_dir = new_run_dir(Path(output).resolve(), params.project)
-    dump_resolved(params, run_dir / "params.yaml")
-    progress(f"runbook: run directory {run_dir}")
     started = utcnow()
+    params = _archive_inputs(params, run_dir, started, show_code=show_code)
+    progress(f"runbook: run directory {run_dir}")
     phase_entries, stop_reason = [], ""
     with _Interrupts() as interrupts:
         for i, phase in enumerate(params.phases, 1):
@@ -237,48 +243,64 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     return result
 
 
+def _archive_inputs(params: Params, run_dir: Path, started: str, *, show_code: bool) -> Params:
+    """Write what the run is judged on into its directory, so its verdict can be re-derived from the
+    archive alone: the resolved parameters, a copy of the waivers file (the run's params.yaml points at
+    the copy) and run.json (start time, toolkit version, phases, how the report was rendered)."""
+    if params.policy.waivers_file:
+        copy = run_dir / "waivers.yaml"
+        copy.write_bytes(Path(params.policy.waivers_file).read_bytes())
+        params = params.model_copy(update={"policy": params.policy.model_copy(update={"waivers_file": copy})})
+    dump_resolved(params, run_dir / "params.yaml")
+    (run_dir / verdicts.RUN_FILE).write_text(json.dumps({
+        "schema": 1, "project": params.project, "started": started, "toolkit_version": __version__,
+        "params_source": str(params.source), "phases": list(params.phases), "show_code": show_code,
+    }, indent=1) + "\n", encoding="utf-8")
+    return params
+
+
 def _run_one(i: int, phase: str, params: Params, ctx: Context, run_dir: Path, phase_entries: list[dict],
              stop_reason: str, started: str, *, kernel: str, notebooks: Path, progress: Callable[[str], None]) -> str:
     """Run (or skip) one phase and append its summary entry; returns the stop reason for later phases."""
     n = len(params.phases)
-    if stop_reason and phase in DESTRUCTIVE_PHASES:
+    if stop_reason and phase in destructive_phases():
         phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
         progress(f"[{i}/{n}] {phase}: skipped ({stop_reason})")
         return stop_reason
     progress(f"[{i}/{n}] {phase}: running")
     entry = run_phase(phase, ctx, run_dir, kernel=kernel, notebooks=notebooks)
     phase_entries.append(entry)
-    c = ", ".join(f"{k} {s}" for s, k in entry["counts"].items() if k)
+    results = run_dir / "results" / f"{phase}.json"
+    tally = Counter(r.status for r in (read_records(results) if results.exists() else []))
+    c = ", ".join(f"{k} {s}" for s, k in tally.items())
     progress(f"[{i}/{n}] {phase}: {entry['status']} in {entry['duration_s']}s ({c})"
              + (f" — {entry['detail']}" if entry["detail"] else ""))
     if phase == "00_preflight":
         recs = read_records(run_dir / "results" / f"{phase}.json")
-        _, gate = evaluate(recs, params.policy, date.fromisoformat(started[:10]))  # waivers apply here too
+        gate = evaluate(recs, params.policy, date.fromisoformat(started[:10]))  # waivers apply here too
         if entry["status"] != "completed" or gate.blockers:
             return "preflight failed, so nothing destructive is attempted"
     return stop_reason
 
 
-def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict], *, finished: str | None = None,
+def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict], *,
            show_code: bool = False, progress: Callable[[str], None] = print,
            signing_key: Path | None = None) -> RunResult:
-    """Apply waivers, decide, and write summary.json, summary.md, junit.xml, report.html, manifest.json
-    and its signature. Also how `runbook report` re-renders a run directory (with the run's own start
-    and finish times, so the verdict is the same as the run's)."""
-    by_phase = report.phase_records(run_dir)
-    records, decision = evaluate([r for recs in by_phase.values() for r in recs], params.policy,
-                                 date.fromisoformat(started[:10]))
-    for phase in by_phase:
-        by_phase[phase] = [r for r in records if r.phase == phase]
-        write_records(run_dir / "results" / f"{phase}.json", by_phase[phase])
-    summary = report.build_summary(params.project, started, finished or utcnow(), decision, records, phase_entries)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    report.write_summary_md(run_dir, summary, records)
-    report.write_junit(run_dir, by_phase)
+    """Write the run's verdict (unless the sign-off phase wrote one that still describes the records),
+    then what derives from it: summary.json, summary.md, junit.xml, report.html; then manifest.json and
+    its signature. Records are never rewritten here."""
+    v = verdicts.current(run_dir)
+    if v is None:
+        v = verdicts.judge(run_dir, params)
+        verdicts.write(run_dir, v)
+    summary = report.build_summary(v, phase_entries)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    report.write_summary_md(run_dir, summary, v)
+    report.write_junit(run_dir, v, phase_entries)
     progress("runbook: rendering report.html")
-    report.render_html(run_dir, summary, records, show_code=show_code)
+    report.write_html(run_dir, v, show_code=show_code)
     manifest = report.write_manifest(run_dir)
     if signing_key:
         signing.sign_file(manifest, signing_key)
         progress(f"runbook: manifest signed with {signing_key}")
-    return RunResult(run_dir, decision, summary)
+    return RunResult(run_dir, v, summary)

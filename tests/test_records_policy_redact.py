@@ -4,15 +4,18 @@ from __future__ import annotations
 import base64
 import json
 import xml.etree.ElementTree as ET
+from datetime import date
 
 import pytest
 
 from runbook_lib import report
 from runbook_lib.display import records_table
-from runbook_lib.params import Policy
+from runbook_lib.params import Policy, load_params
 from runbook_lib.policy import decide
-from runbook_lib.records import Check, CheckRecord
+from runbook_lib.records import Check, CheckRecord, write_records
 from runbook_lib.redact import Redactor, marker
+
+from conftest import ROOT
 
 
 def rec(status="PASS", severity="high", id_="x.check", target="svc", evidence=None):
@@ -76,11 +79,27 @@ def test_table_escapes_markup_from_evidence():
     assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
 
 
-def test_junit_counts_match_the_records(tmp_path):
-    recs = {"00_preflight": [rec(), rec("FAIL"), rec("ERROR", evidence={}), rec("SKIP", evidence={})]}
-    report.write_junit(tmp_path, recs)
+def test_junit_failures_are_exactly_the_blockers(tmp_path):
+    """Failures and errors are the verdict's blockers; a non-blocking FAIL passes with its status as a
+    property; SKIP is skipped."""
+    from runbook_lib.params import Policy
+    from runbook_lib.policy import decide
+    from runbook_lib.verdict import build
+
+    recs = [rec(), rec("FAIL", severity="critical"), rec("FAIL", severity="low"), rec("ERROR", evidence={}),
+            rec("SKIP", evidence={}, severity="low")]
+    for i, r in enumerate(recs):
+        r.target = f"t{i}"
+    (tmp_path / "results").mkdir()
+    write_records(tmp_path / "results" / "00_preflight.json", recs)
+    params = load_params(ROOT / "parameters" / "demo.yaml")
+    v = build(recs, decide(recs, Policy()), params, started="2026-11-29T00:00:00Z", on=date(2026, 11, 29), inputs={})
+    report.write_junit(tmp_path, v, [{"phase": "00_preflight", "duration_s": 2.5}])
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("4", "1", "1", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped"), suite.get("time")) == \
+        ("5", "1", "1", "1", "2.500")
+    low = suite.findall("testcase")[2]
+    assert low.find("failure") is None and low.find("properties/property[@name='status']").get("value") == "FAIL"
 
 
 def test_manifest_detects_a_changed_added_and_removed_file(tmp_path):

@@ -12,7 +12,7 @@ import yaml
 
 from runbook_lib.errors import ParametersError
 from runbook_lib.params import Policy, Waiver, load_waivers
-from runbook_lib.policy import apply_waivers, decide
+from runbook_lib.policy import apply_waivers, decide, effective_status, tally
 from runbook_lib.records import CheckRecord
 
 from conftest import ROOT, load_run, run_dir_from
@@ -32,32 +32,54 @@ def waiver(**kw):
 
 
 # -- policy, pure ---------------------------------------------------------------------------------
-def test_a_fail_with_a_matching_unexpired_waiver_is_waived_and_go():
-    recs, outcome = apply_waivers([rec(), rec("PASS", id_="x", target="y")], [waiver()], TODAY)
-    assert [r.status for r in recs] == ["WAIVED", "PASS"]
-    assert recs[0].evidence["waiver"]["owner"] == "sre-team" and recs[0].evidence["waiver"]["original_status"] == "FAIL"
+def test_a_fail_with_a_matching_unexpired_waiver_counts_as_waived_and_go_and_the_record_is_unchanged():
+    recs = [rec(), rec("PASS", id_="x", target="y")]
+    before = [r.to_dict() for r in recs]
+    outcome = apply_waivers(recs, [waiver()], TODAY)
+    assert [r.to_dict() for r in recs] == before  # records are never rewritten
+    assert [effective_status(r, outcome) for r in recs] == ["WAIVED", "PASS"]
+    assert outcome.note(recs[0]) == f"waived by W-1 until {(TODAY + timedelta(days=7)).isoformat()}"
     d = decide(recs, Policy(), outcome)
     assert d.verdict == "GO" and [r.target for r in d.waived] == ["loki"]
 
 
 def test_the_same_waiver_expired_is_not_applied_and_no_go_lists_it_as_expired():
-    recs, outcome = apply_waivers([rec()], [waiver(expires=TODAY - timedelta(days=1))], TODAY)
+    recs = [rec()]
+    outcome = apply_waivers(recs, [waiver(expires=TODAY - timedelta(days=1))], TODAY)
     d = decide(recs, Policy(), outcome)
-    assert recs[0].status == "FAIL" and d.verdict == "NO-GO"
-    assert [w.check for w, _ in outcome.expired] == ["prod.healthcheck"] and "expired" in d.rationale
+    assert effective_status(recs[0], outcome) == "FAIL" and d.verdict == "NO-GO"
+    assert [w.check for _, w, _ in outcome.expired] == ["prod.healthcheck"] and "expired" in d.rationale
 
 
 def test_a_waiver_that_matches_nothing_is_stale_and_one_for_another_target_does_not_apply():
-    recs, outcome = apply_waivers([rec(target="turn")], [waiver(target="loki")], TODAY)
-    assert recs[0].status == "FAIL" and outcome.stale and not outcome.applied
+    outcome = apply_waivers([rec(target="turn")], [waiver(target="loki")], TODAY)
+    assert outcome.stale and not outcome.applied and not outcome.covering
 
 
-def test_applying_waivers_twice_gives_the_same_records_and_expiry_undoes_an_earlier_waiver():
-    once, _ = apply_waivers([rec()], [waiver()], TODAY)
-    twice, _ = apply_waivers(once, [waiver()], TODAY)
-    assert once == twice
-    later, outcome = apply_waivers(once, [waiver()], TODAY + timedelta(days=30))
-    assert later[0].status == "FAIL" and outcome.expired
+def test_waivers_are_judged_on_the_given_date_and_named_by_their_id_or_position():
+    recs = [rec(), rec(target="turn")]
+    ws = [waiver(), waiver(target="turn", id="TURN-1")]
+    now = apply_waivers(recs, ws, TODAY)
+    assert [now.note(r).split(" until")[0] for r in recs] == ["waived by W-1", "waived by TURN-1"]
+    later = apply_waivers(recs, ws, TODAY + timedelta(days=30))
+    assert not later.covering and len(later.expired) == 2
+
+
+def test_info_records_never_block_never_count_as_pass_and_alone_are_no_go():
+    facts = [rec("INFO", "info", id_="preflight.current_state", target="p")]
+    assert decide(facts, Policy()).verdict == "NO-GO"  # nothing was judged
+    d = decide(facts + [rec("PASS", id_="x", target="y")], Policy())
+    assert d.verdict == "GO" and tally(facts, apply_waivers(facts, [], TODAY))["PASS"] == 0
+
+
+def test_a_pass_needs_evidence_and_an_observed_value():
+    with pytest.raises(ValueError, match="evidence"):
+        CheckRecord(id="x", phase="p", title="t", target="t", status="PASS", severity="high", expected="e",
+                    actual="seen", evidence={})
+    for empty in ("", "n/a", "N/A"):
+        with pytest.raises(ValueError, match="observed value"):
+            CheckRecord(id="x", phase="p", title="t", target="t", status="PASS", severity="high", expected="e",
+                        actual=empty, evidence={"seen": 1})
 
 
 def test_a_required_check_that_errors_or_is_skipped_is_no_go_whatever_else_passed():

