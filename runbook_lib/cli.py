@@ -155,6 +155,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_checks(args: argparse.Namespace) -> int:
+    """The check registry: every check id with its phase, default severity, category and CIS id."""
+    from .registry import specs
+
+    rows = sorted(specs().values(), key=lambda s: (s.phase, s.id))
+    if args.format == "json":
+        print(json.dumps([{"id": s.id + (".<name>" if s.family else ""), "title": s.title, "phase": s.phase,
+                           "severity": s.severity, "category": s.category, "changes_deployment": s.changes_deployment,
+                           "cis": s.cis, "function": s.function} for s in rows], indent=1))
+        return 0
+    print(f"{'check id':34} {'phase':28} {'severity':9} {'CIS':5} category")
+    for s in rows:
+        name = s.id + (".<name>" if s.family else "")
+        print(f"{name:34} {s.phase:28} {s.severity:9} {s.cis or '-':5} {s.category}"
+              + ("  (changes the deployment)" if s.changes_deployment else ""))
+    return 0
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     from .signing import fingerprint, keygen, load_private
 
@@ -270,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("run_dir", metavar="RUN_DIR")
     v.add_argument("--key", metavar="PUBLIC.pem", help="the signer's public key you trust (from `runbook keygen`)")
     v.set_defaults(func=cmd_verify)
+
+    ck = sub.add_parser("checks", help="list every check id: phase, default severity, category, CIS id",
+                        description="The check registry: the ids that waivers, policy.severity_overrides and "
+                        "policy.required_checks may name. Lint-only rules have phase `lint`.")
+    ck.add_argument("--format", choices=["table", "json"], default="table")
+    ck.set_defaults(func=cmd_checks)
 
     k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing run manifests")
     k.add_argument("--out", required=True, metavar="PATH", help="private key path; the public key goes to PATH.pub")

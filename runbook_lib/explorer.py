@@ -65,12 +65,18 @@ class PhaseChecks:
 
 
 def is_destructive(fn: Any) -> bool:
-    """A check function the explorer must not offer: one that says ``destructive = True``, or a
-    dependency drill: "drill" in its name and defined in a module that can inject faults (one that
-    imports :mod:`runbook_lib.faults`, as phase 4 does; preflight's read-only ``drill_journal`` is not).
-    A drill-named function whose module cannot be found counts as destructive."""
+    """A check function the explorer must not offer. A declared check (:mod:`runbook_lib.registry`) is
+    destructive when any check it runs is declared ``changes_deployment`` (or is not declared at all).
+    An undeclared function: one that says ``destructive = True``, or a dependency drill: "drill" in its
+    name and defined in a module that can inject faults (one that imports :mod:`runbook_lib.faults`, as
+    phase 4 does). A drill-named function whose module cannot be found counts as destructive."""
     if getattr(fn, "destructive", False):
         return True
+    ids = getattr(fn, "check_ids", ())
+    if ids:
+        from . import registry
+
+        return any((spec := registry.get(i)) is None or spec.changes_deployment for i in ids)
     if "drill" not in getattr(fn, "__name__", "").lower():
         return False
     module = sys.modules.get(getattr(fn, "__module__", "") or "")

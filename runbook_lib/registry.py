@@ -177,7 +177,7 @@ def unknown_ids(patterns: Iterable[str]) -> dict[str, str | None]:
     ids = list(specs())
     out: dict[str, str | None] = {}
     for pat in patterns:
-        if any(fnmatch.fnmatchcase(i, pat) or (get(pat) is not None) for i in ids):
+        if get(pat) is not None or any(fnmatch.fnmatchcase(i, pat) for i in ids):
             continue
         hint = difflib.get_close_matches(pat, ids, n=1)
         out[pat] = hint[0] if hint else None

@@ -117,6 +117,7 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
     """Everything that can be checked before a container is touched. Raises InputError (exit 2) or
     EnvironmentProblem (exit 3) with one clear message."""
     params.ensure_safe()
+    _check_ids_known(params)
     ctx = Context(params=params, progress=progress)
     ctx.engine  # EngineUnavailable -> exit 3
     services = set(ctx.services)  # ComposeConfigError -> exit 2; ComposeNotFound -> exit 3
@@ -134,14 +135,33 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
         if not (notebooks / f"{p}.ipynb").exists():
             raise InputError(f"{params.source}: phase {p!r} has no notebook in {notebooks}; "
                              "remove it from `phases:` (this toolkit version does not ship it yet).")
-    if params.policy.waivers_file:
-        load_waivers(params.policy.waivers_file)  # a malformed waivers file is an input error, now
     ctx.state["signing_key"] = signing.resolve_key(params.signoff.signing_key,
                                                    generate_missing=params.signoff.generate_missing_key)
     ctx.learn_secrets()
     if ctx.state["signing_key"]:
         ctx.redactor.learn_files([ctx.state["signing_key"]])  # a private key never reaches an output
     return ctx
+
+
+def _check_ids_known(params: Params) -> None:
+    """Every check id the policy names (waivers, severity overrides, required checks) is declared in the
+    registry: a typo would otherwise silently waive or override nothing. Raises InputError naming the
+    file, the key and the closest declared id. Also loads the waivers file (malformed: an input error)."""
+    from .registry import unknown_ids
+
+    named: dict[str, str] = {}
+    if params.policy.waivers_file:
+        for i, w in enumerate(load_waivers(params.policy.waivers_file)):
+            named.setdefault(w.check, f"{params.policy.waivers_file}: waivers[{i}].check")
+    for cid in params.policy.severity_overrides:
+        named.setdefault(cid, f"{params.source}: policy.severity_overrides")
+    for pat in params.policy.required_checks:
+        named.setdefault(pat, f"{params.source}: policy.required_checks")
+    bad = unknown_ids(named)
+    if bad:
+        raise InputError("; ".join(f"{where}: {cid!r} is not a check id of this toolkit"
+                                   + (f" (did you mean {hint!r}?)" if hint else "") for cid, hint in bad.items()
+                                   for where in [named[cid]]) + ". `runbook checks` lists them.")
 
 
 def new_run_dir(output: Path, project: str) -> Path:
@@ -186,8 +206,10 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
         status, detail = "error", "the notebook finished without writing its results"
     if status == "error":
         extra.append(_runner_record(phase, "ERROR", detail, {"notebook": str(out_nb.relative_to(run_dir)), "error": detail}))
-    recs = (read_records(results) if results.exists() else []) + extra
-    write_records(results, [CheckRecord.from_dict(ctx.redactor.scrub(r.to_dict())) for r in recs])
+    written = read_records(results) if results.exists() else []
+    recs = [CheckRecord.from_dict(ctx.redactor.scrub(r.to_dict())) for r in written + extra]
+    if extra or recs != written:  # the phase's file is final once the phase ends: written again only when
+        write_records(results, recs)  # the runner adds its record or the backstop redaction changed a value
     _scrub_notebook(out_nb, ctx)
     return {"phase": phase, "status": status, "detail": detail, "records": len(recs),
             "duration_s": round(time.monotonic() - t0, 1)}

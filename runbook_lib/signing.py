@@ -122,7 +122,7 @@ def verify_file(target: Path, trusted: Path | None = None) -> tuple[bool, str]:
     try:
         key.verify(signature, Path(target).read_bytes())
     except InvalidSignature:
-        return False, f"bad signature on {target.name} (key {fingerprint(key)})"
+        return False, f"bad signature: {sig_path.name} does not match {target.name} (key {fingerprint(key)})"
     if trusted:
         return True, f"signature valid, made by the trusted key {fingerprint(key)}"
     return True, (f"signature valid against its embedded key {fingerprint(key)}; pass --key PUBLIC.pem to check "

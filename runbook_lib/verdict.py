@@ -34,6 +34,7 @@ from .records import SCHEMA, CheckRecord, read_records, utcnow
 
 VERDICT_FILE = "verdict.json"
 RUN_FILE = "run.json"
+ONLY_WHEN_PRESENT = ("Run integrity", "Sign-off", "Static audit")
 # The worst status first: a category's status is the worst of its judged records.
 WORST_FIRST = ("ERROR", "FAIL", "WARN", "SKIP", "WAIVED", "PASS")
 
@@ -80,7 +81,9 @@ def category_of(check_id: str, params: Params) -> str:
 
 
 def _categories(records: list[CheckRecord], outcome: WaiverOutcome, params: Params) -> list[dict[str, Any]]:
-    names = list(params.signoff.categories) or [c for c in registry.CATEGORIES if c not in ("Run integrity", "Sign-off")]
+    # The rows always shown (NOT VERIFIED when no judged record falls in them); the others appear only
+    # when they hold a judged record (a crashed phase's runner.phase ERROR, a sign-off ERROR).
+    names = list(params.signoff.categories) or [c for c in registry.CATEGORIES if c not in ONLY_WHEN_PRESENT]
     by: dict[str, list[CheckRecord]] = {n: [] for n in names}
     for r in records:
         by.setdefault(category_of(r.id, params), []).append(r)

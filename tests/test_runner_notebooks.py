@@ -47,7 +47,7 @@ def test_a_phase_that_does_not_complete_is_error_and_no_go(demo_stack, write_par
     _fixture_notebook(nbdir, "00_preflight", source)
     params = write_params({"phases": ["00_preflight"], "cell_timeout_s": 3})
     result = runner.run(params, output=tmp_path / "out", notebooks=nbdir, progress=lambda s: None)
-    assert result.decision.verdict == "NO-GO" and result.exit_code == 1
+    assert result.verdict["verdict"] == "NO-GO" and result.exit_code == 1
     phase = result.summary["phases"][0]
     assert phase["status"] == "error" and detail.lower() in phase["detail"].lower()
     recs = json.loads((result.run_dir / "results" / "00_preflight.json").read_text())
@@ -67,7 +67,7 @@ def test_a_failed_preflight_skips_the_destructive_phase(demo_stack, engine, writ
     before = {v.name: v.id for v in engine.project_containers("secureconnect-demo")}
     params = write_params({"phases": ["00_preflight", "01_controlled_redeployment"]})
     result = runner.run(params, output=tmp_path / "out", notebooks=nbdir, progress=lambda s: None)
-    assert result.decision.verdict == "NO-GO"
+    assert result.verdict["verdict"] == "NO-GO"
     assert [p["status"] for p in result.summary["phases"]] == ["completed", "skipped"]
     assert "runner.phase@01_controlled_redeployment" in result.summary["blockers"]
     assert {v.name: v.id for v in engine.project_containers("secureconnect-demo")} == before

@@ -2,8 +2,10 @@
 browser shows it with the network off."""
 from __future__ import annotations
 
+import json
 import os
 import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -106,56 +108,127 @@ def test_the_secureconnect_example_waivers_load_and_each_expires():
 
 
 # -- through the CLI, on the real engine -----------------------------------------------------------
-@pytest.fixture
-def planted_fail(tmp_path):
-    """A compose override declaring a secret whose host file is world-writable: preflight FAILs
-    (critical) on it. Nothing is deployed: the run is preflight and sign-off only."""
-    secret = tmp_path / "planted_secret.txt"
-    secret.write_text("planted-value-for-waiver-test\n")
-    os.chmod(secret, 0o666)
-    override = tmp_path / "override.yaml"
-    override.write_text(yaml.safe_dump({  # Compose drops secrets no service uses, so one service lists it
-        "services": {"api-gateway": {"secrets": ["planted_secret"]}},
-        "secrets": {"planted_secret": {"file": str(secret)}}}))
+def planted_override(tmp_path: Path, *names: str) -> Path:
+    """A compose override declaring secrets whose host files are world-writable: preflight FAILs
+    (critical) on each. Nothing is deployed: the runs are preflight and sign-off only."""
+    secrets = {}
+    for name in names:
+        secret = tmp_path / f"{name}.txt"
+        secret.write_text(f"planted-value-for-waiver-test-{name}\n")
+        os.chmod(secret, 0o666)
+        secrets[name] = {"file": str(secret)}
+    override = tmp_path / f"override-{'-'.join(names)}.yaml"
+    override.write_text(yaml.safe_dump({  # Compose drops secrets no service uses, so one service lists them
+        "services": {"api-gateway": {"secrets": list(names)}}, "secrets": secrets}))
     return override
 
 
-def _run_with_waiver(cli, write_params, tmp_path, override, expires: date, key: Path):
-    wf = tmp_path / "waivers.yaml"
-    wf.write_text(yaml.safe_dump({"waivers": [{
-        "check": "preflight.secret_files", "target": "planted_secret",
-        "justification": "test fixture: the planted secret is throwaway", "owner": "qa", "approver": "lead",
-        "expires": expires.isoformat()}]}))
+@pytest.fixture
+def planted_fail(tmp_path):
+    return planted_override(tmp_path, "planted_secret")
+
+
+def _run_with_waivers(cli, write_params, tmp_path, override, waivers: list[dict], key: Path, name: str):
+    wf = tmp_path / f"waivers-{name}.yaml"
+    base = {"justification": "test fixture: the planted secret is throwaway", "owner": "qa", "approver": "lead"}
+    wf.write_text(yaml.safe_dump({"waivers": [{**base, **w} for w in waivers]}))
     params = write_params({"policy.waivers_file": str(wf), "phases": ["00_preflight", "05_signoff"],
                            "signoff.signing_key": str(key), "signoff.generate_missing_key": True,
-                           "signoff.approver": "release-manager"}, name=f"p-{expires}.yaml")
-    return cli("run", "--params", str(params), "--output", str(tmp_path / "out"),
-               "--compose", str(ROOT / "demo" / "compose.yaml"), "--compose", str(override))
+                           "signoff.approver": "release-manager"}, name=f"p-{name}.yaml")
+    compose = [a for f in yaml.safe_load(params.read_text())["compose_files"] for a in ("--compose", f)]
+    return cli("run", "--params", str(params), "--output", str(tmp_path / "out"), *compose, "--compose", str(override))
+
+
+class _Banners(HTMLParser):
+    """The text of every element of class rb-banner (the report's top banner and the sign-off's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.banners: list[str] = []
+        self._depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        if self._depth:
+            self._depth += 1
+        elif "rb-banner" in (dict(attrs).get("class") or ""):
+            self._depth = 1
+            self.banners.append("")
+
+    def handle_endtag(self, tag):
+        if self._depth:
+            self._depth -= 1
+
+    def handle_data(self, data):
+        if self._depth:
+            self.banners[-1] += data
+
+
+def assert_outputs_agree(run_dir: Path, returncode: int) -> dict:
+    """Verdict, counts and blockers are the verdict file's in the report's banner, the sign-off section,
+    summary.json, summary.md, junit.xml and the exit code."""
+    v = json.loads((run_dir / "verdict.json").read_text())
+    blockers = [b["ref"] for b in v["blockers"]]
+    assert returncode == (0 if v["verdict"] == "GO" else 1)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["verdict"], summary["counts"], summary["blockers"], summary["records"]) == \
+        (v["verdict"], v["counts"], blockers, v["records"])
+    assert summary["waived"] == [w["ref"] for w in v["waived"]]
+    assert sum(p["blockers"] for p in summary["phases"]) == len(blockers)
+    md = (run_dir / "summary.md").read_text()
+    assert md.startswith(f"## {v['verdict']}: {v['project']}")
+    assert " · ".join(f"{s} {n}" for s, n in v["counts"].items() if n) in md
+    for b in v["blockers"]:
+        assert f"| `{b['id']}` | {b['target']} |" in md
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    failing = {f"{c.get('classname').split('.', 1)[1]}@{c.get('name')}" for c in root.iter("testcase")
+               if c.find("failure") is not None or c.find("error") is not None}
+    assert failing == set(blockers)
+    assert sum(1 for _ in root.iter("testcase")) == v["records"]
+    parser = _Banners()
+    parser.feed((run_dir / "report.html").read_text())
+    top, signoff_banner = parser.banners[0], parser.banners[-1]
+    assert len(parser.banners) == 2 and top == signoff_banner, parser.banners
+    assert top.startswith(v["verdict"]) and " · ".join(f"{s} {n}" for s, n in v["counts"].items() if n) in top
+    assert all(b in top for b in blockers)
+    return v
 
 
 @pytest.mark.docker
-def test_a_waived_fail_gives_go_and_the_expired_waiver_gives_no_go(demo_stack, cli, write_params, tmp_path, planted_fail):
+def test_waivers_valid_and_expired_and_every_output_agrees_with_the_verdict_file(demo_stack, cli, write_params,
+                                                                                 tmp_path, planted_fail):
+    """GO with a valid waiver; NO-GO with a valid and an expired one. Records keep their FAIL; the verdict
+    file says which waiver covers what, and every output says the same as the verdict file."""
     key = tmp_path / "keys" / "sign.pem"
     today = date.today()
-    ok = _run_with_waiver(cli, write_params, tmp_path, planted_fail, today + timedelta(days=30), key)
+    valid = {"check": "preflight.secret_files", "target": "planted_secret", "expires": (today + timedelta(days=30)).isoformat()}
+    ok = _run_with_waivers(cli, write_params, tmp_path, planted_fail, [valid], key, "go")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     run_dir = run_dir_from(ok.stdout)
-    summary, records = load_run(run_dir)
-    assert summary["verdict"] == "GO" and summary["waived"] == ["preflight.secret_files@planted_secret"]
-    assert summary["waivers"]["applied"][0]["check"] == "preflight.secret_files"
+    v = assert_outputs_agree(run_dir, ok.returncode)
+    assert v["verdict"] == "GO" and [w["ref"] for w in v["waived"]] == ["preflight.secret_files@planted_secret"]
+    assert v["waived"][0]["note"] == f"waived by W-1 until {valid['expires']}" and v["waivers"][0]["state"] == "applied"
+    _, records = load_run(run_dir)
     r = next(r for r in records if r["target"] == "planted_secret")
-    assert r["status"] == "WAIVED" and r["evidence"]["waiver"]["original_status"] == "FAIL"
-    assert "planted-value" not in (run_dir / "report.html").read_text()
+    assert r["status"] == "FAIL"  # the record is never rewritten
+    html = (run_dir / "report.html").read_text()
+    assert f"waived by W-1 until {valid['expires']}" in html and "planted-value" not in html
     signed = next(r for r in records if r["id"] == "signoff.block")
-    assert signed["evidence"]["approver"] == "release-manager" and signed["evidence"]["compose_files"]
+    assert signed["status"] == "INFO" and signed["evidence"]["approver"] == "release-manager"
     assert cli("verify", str(run_dir), "--key", str(key) + ".pub").returncode == 0
 
-    expired = _run_with_waiver(cli, write_params, tmp_path, planted_fail, today - timedelta(days=1), key)
-    assert expired.returncode == 1
-    summary, records = load_run(run_dir_from(expired.stdout))
-    assert summary["verdict"] == "NO-GO" and "preflight.secret_files@planted_secret" in summary["blockers"]
-    assert summary["waivers"]["expired"][0]["would_waive"] == ["preflight.secret_files@planted_secret"]
-    assert summary["waived"] == []
+    expired = {"check": "preflight.secret_files", "target": "planted_other", "expires": (today - timedelta(days=1)).isoformat()}
+    both = planted_override(tmp_path, "planted_secret", "planted_other")
+    bad = _run_with_waivers(cli, write_params, tmp_path, both, [valid, expired], key, "nogo")
+    run_dir = run_dir_from(bad.stdout)
+    v = assert_outputs_agree(run_dir, bad.returncode)
+    assert v["verdict"] == "NO-GO" and [b["ref"] for b in v["blockers"]] == ["preflight.secret_files@planted_other"]
+    assert [w["ref"] for w in v["waived"]] == ["preflight.secret_files@planted_secret"]
+    assert {w["id"]: (w["state"], w["refs"]) for w in v["waivers"]} == {
+        "W-1": ("applied", ["preflight.secret_files@planted_secret"]),
+        "W-2": ("expired", ["preflight.secret_files@planted_other"])}
+    assert "W-2" in v["rationale"] and "expired" in v["rationale"]
+    html = (run_dir / "report.html").read_text()
+    assert "planted-value" not in html and "waived by W-1" in html
 
 
 @pytest.fixture(scope="module")
@@ -213,18 +286,62 @@ def test_verify_with_another_key_fails(signed_run, cli, tmp_path):
 def test_junit_and_summary_follow_their_contracts(signed_run):
     run_dir, _ = signed_run
     summary, records = load_run(run_dir)
-    assert {"schema", "project", "verdict", "started", "finished", "counts", "blockers", "waived", "phases"} <= set(summary)
+    assert {"schema", "project", "verdict", "started", "finished", "counts", "blockers", "waived", "phases",
+            "not_verified", "verdict_file", "report"} <= set(summary)
     assert summary["schema"] == 1 and summary["verdict"] in ("GO", "NO-GO")
     assert sum(summary["counts"].values()) == len(records)
+    assert_outputs_agree(run_dir, 0 if summary["verdict"] == "GO" else 1)
     root = ET.parse(run_dir / "junit.xml").getroot()
-    assert root.tag == "testsuites"
-    cases = root.findall("./testsuite/testcase")
-    assert len(cases) == len(records)
     for suite in root.findall("testsuite"):
         recs = [r for r in records if r["phase"] == suite.get("name")]
         assert int(suite.get("tests")) == len(recs)
-        assert int(suite.get("failures")) == sum(r["status"] == "FAIL" for r in recs)
-        assert int(suite.get("errors")) == sum(r["status"] == "ERROR" for r in recs)
+
+
+def _tree(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.docker
+def test_report_rerenders_a_verified_run_identically_and_exits_with_its_verdict(signed_run, cli):
+    run_dir, key = signed_run
+    before = _tree(run_dir)
+    proc = cli("report", str(run_dir))
+    assert proc.returncode == 0 and "identical" in proc.stdout, proc.stdout + proc.stderr
+    assert _tree(run_dir) == before
+    assert cli("verify", str(run_dir), "--key", str(key) + ".pub").returncode == 0
+
+
+@pytest.mark.docker
+def test_report_refuses_a_run_with_any_byte_changed_and_writes_nothing(signed_run, cli, tmp_path):
+    """Flip one byte in each file of the run directory: `runbook report` exits 1 naming the file and
+    leaves the directory exactly as it was (no laundering by re-rendering)."""
+    import shutil
+
+    run_dir, _ = signed_run
+    files = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*") if p.is_file())
+    assert {Path("verdict.json"), Path("manifest.json.sig"), Path("run.json")} <= set(files)
+    for rel in files:
+        copy = tmp_path / f"copy-{len(str(rel))}-{rel.name}"
+        shutil.copytree(run_dir, copy)
+        data = bytearray((copy / rel).read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (copy / rel).write_bytes(bytes(data))
+        before = _tree(copy)
+        proc = cli("report", str(copy))
+        assert proc.returncode == 1, f"re-rendering a run with {rel} changed succeeded:\n{proc.stdout}{proc.stderr}"
+        assert str(rel) in proc.stdout, proc.stdout
+        assert _tree(copy) == before, f"`runbook report` changed the run directory after {rel} was tampered with"
+        assert not list(tmp_path.glob("*UNVERIFIED*"))
+        shutil.rmtree(copy)
+    # Deleting the evidence is caught too, and --unverified writes a marked report outside the run.
+    copy = tmp_path / "no-notebooks"
+    shutil.copytree(run_dir, copy)
+    shutil.rmtree(copy / "notebooks")
+    proc = cli("report", str(copy))
+    assert proc.returncode == 1 and "removed: notebooks/" in proc.stdout
+    proc = cli("report", str(copy), "--unverified")
+    out = tmp_path / "no-notebooks.UNVERIFIED-report.html"
+    assert out.is_file() and "UNVERIFIED" in out.read_text() and not (copy / "notebooks").exists()
 
 
 @pytest.mark.docker

@@ -237,8 +237,6 @@ def _wait(seconds: float) -> None:
     threading.Event().wait(max(seconds, 0))
 
 
-@check("smoke.drill", "Dependency drill", phase=PHASE, severity="high", category="Degraded mode per dependency",
-       changes_deployment=True, family=True)
 def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
     """One dependency drill. Before: the flow passes and the dependency is ready (otherwise ERROR,
     nothing is broken). During ``duration_s``: every endpoint is probed each ``interval_s``; an
@@ -434,8 +432,11 @@ def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
                                   + ("; the flow passes again" if after else ""))]
 
 
+@check("smoke.drill", "Dependency drill", phase=PHASE, severity="high", category="Degraded mode per dependency",
+       changes_deployment=True, family=True)
 def drill_for(d: Drill) -> Callable[[Context], list[CheckRecord]]:
-    """The drill as a check function for ``phase.run`` (named ``drill_<dependency>``)."""
+    """The drill as a check function for ``phase.run`` (named ``drill_<dependency>``, running the check
+    ``smoke.drill.<dependency>`` of the ``smoke.drill`` family)."""
     def fn(ctx: Context) -> list[CheckRecord]:
         return drill(ctx, d)
     fn.__name__ = f"drill_{d.dependency}"
