@@ -1,4 +1,4 @@
-"""Check records: the unit of evidence (contract: see DESIGN.md, "a check record").
+"""Check records: the unit of evidence (contract: docs/design.md, "a check record").
 
 A check is a plain function that returns records; failing is data, not an exception. A check that
 could not gather its evidence is ERROR, never PASS, and a PASS without evidence is refused at

@@ -1,5 +1,5 @@
 """Headless runs: validate everything first, then execute the phase notebooks with papermill
-in-process, keep our own status per phase, and write the run directory (contract: DESIGN.md).
+in-process, keep our own status per phase, and write the run directory (contract: docs/design.md).
 
 Why the runner keeps its own status: papermill leaves a notebook that looks completed when a cell
 times out, and a dead kernel leaves no error cell at all. A phase is "completed" only when papermill

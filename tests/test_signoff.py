@@ -360,3 +360,20 @@ def test_the_report_renders_offline_in_headless_chromium_with_no_request_and_no_
     assert log.requests == [(run_dir / "report.html").as_uri()], log.requests
     assert log.console_errors == [] and log.page_errors == []
     assert (artifacts / "report.png").stat().st_size > 10_000
+
+
+def test_the_signoff_block_is_info_and_an_error_when_the_running_images_cannot_be_recorded(monkeypatch, tmp_path):
+    """signoff.block is a fact (INFO), never a PASS; when the engine cannot say which images ran, what
+    was signed off is unknown: ERROR, not a PASS with an error inside (issue 10, item 4)."""
+    from runbook_lib import signoff
+    from runbook_lib.context import Context
+    from runbook_lib.params import load_params
+    from runbook_lib.phase import PhaseSession
+    from runbook_lib.policy import WaiverOutcome
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    params = load_params(ROOT / "parameters" / "demo.yaml")
+    session = PhaseSession("05_signoff", Context(params=params))
+    [rec] = signoff.signoff_records(session, signoff.RunView(None, [], TODAY, WaiverOutcome()))
+    assert rec.id == "signoff.block" and rec.status == "ERROR" and "could not be recorded" in rec.actual
+    assert "no Docker engine answers" in rec.evidence["images_error"]
