@@ -49,7 +49,7 @@ def inventory_before(ctx: Context) -> list[CheckRecord]:
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="an inventory")]
     ctx.state["inventory_before"] = inv
-    return [c.record(ctx.params.project, "PASS", expected="the starting state is recorded",
+    return [c.record(ctx.params.project, "INFO", expected="the starting state is recorded",
                      actual=f"{len(inv['containers'])} containers, {len(inv['images'])} images, {len(inv['volumes'])} volumes, {len(inv['leftovers'])} leftovers",
                      evidence=inv)]
 
@@ -261,7 +261,7 @@ def inventory_after(ctx: Context) -> list[CheckRecord]:
     ctx.state["inventory_after"] = inv
     before = {x["name"]: x["id"] for x in ctx.state.get("inventory_before", {}).get("containers", [])}
     recreated = sum(1 for x in inv["containers"] if x["name"] in before and before[x["name"]] != x["id"])
-    return [c.record(ctx.params.project, "PASS", expected="the final state is recorded",
+    return [c.record(ctx.params.project, "INFO", expected="the final state is recorded",
                      actual=f"{len(inv['containers'])} containers ({recreated} recreated), {len(inv['images'])} images, {len(inv['volumes'])} volumes",
                      evidence=inv)]
 
