@@ -26,6 +26,7 @@ import httpx
 from ..context import Context
 from ..engine import CONFIG_FILES_LABEL, CONFIG_HASH_LABEL, ContainerView
 from ..errors import RunbookError
+from ..params import Production
 from ..records import Check, CheckRecord
 from ..redact import marker
 
@@ -504,7 +505,8 @@ def stability(ctx: Context) -> list[CheckRecord]:
             return c.record(v.service, "FAIL", expected=expected, actual="; ".join(problems), evidence=ev)
         up = ev["uptime_s"]
         actual = ("completed (one-shot, exited 0)" if v.completed else
-                  f"running for {up:g}s, {v.restart_count} restarts") + (
+                  f"running {f'for {up:g}s' if up is not None else f'(start time {v.started_at!r} unreadable)'}, "
+                  f"{v.restart_count} restarts") + (
             f", nothing happened in the {p.observe_s:g}s window" if window else "")
         return c.record(v.service, "PASS", expected=expected, actual=actual, evidence=ev)
 
@@ -534,6 +536,52 @@ def usage_from_stats(stats: dict[str, Any]) -> dict[str, Any]:
             "memory_limit_reported_bytes": mem.get("limit"), "cpu_delta_ns": cpu_delta,
             "system_cpu_delta_ns": sys_delta, "online_cpus": online,
             "cpu_cores_used": None if cores is None else round(cores, 4)}
+
+
+def judge_sample(c: Check, svc: str, v: ContainerView, sample: dict[str, Any], p: Production, ev: dict[str, Any],
+                 cmd: str) -> tuple[CheckRecord, dict[str, Any]]:
+    """prod.resources on one stats sample of a running container: (its record, its chart row). A limit
+    missing (when required) or memory over the threshold is a FAIL, CPU over it a WARN; a sample with no
+    memory or no CPU usage figure (the container stopped while it was read, a cgroup without
+    accounting) is an ERROR: nothing was observed to judge, so never a PASS."""
+    thr = p.resource_threshold
+    use = usage_from_stats(sample)
+    ev["sample"] = use
+    mem_used, cores = use["memory_used_bytes"], use["cpu_cores_used"]
+    mem_frac = mem_used / v.memory_limit if v.memory_limit and mem_used is not None else None
+    cpu_frac = cores / v.cpu_limit if v.cpu_limit and cores is not None else None
+    ev["memory_fraction"] = None if mem_frac is None else round(mem_frac, 4)
+    ev["cpu_fraction"] = None if cpu_frac is None else round(cpu_frac, 4)
+    row = {"service": svc, "container": v.name, "memory_fraction": mem_frac, "cpu_fraction": cpu_frac,
+           "memory_used_mib": None if mem_used is None else mem_used / 2**20,
+           "memory_limit_mib": v.memory_limit / 2**20 if v.memory_limit else None,
+           "cpu_cores_used": cores, "cpu_limit": v.cpu_limit or None}
+    fails, warns = [], []
+    if p.require_limits and not v.memory_limit:
+        fails.append("no memory limit")
+    if p.require_limits and not v.cpu_limit:
+        fails.append("no CPU limit")
+    if mem_frac is not None and mem_frac >= thr:
+        fails.append(f"memory {mem_used / 2**20:.1f} MiB is {mem_frac:.0%} of the {v.memory_limit / 2**20:.0f} MiB limit")
+    if cpu_frac is not None and cpu_frac >= thr:
+        warns.append(f"CPU {cores:.2f} cores is {cpu_frac:.0%} of the {v.cpu_limit:g}-CPU limit")
+    missing = [what for what, val in (("memory", mem_used), ("CPU", cores)) if val is None]
+    expected = f"memory and CPU limits set; usage below {thr:.0%} of each"
+    if fails:
+        return c.record(svc, "FAIL", expected=expected, actual="; ".join(fails + warns), evidence=ev, command=cmd), row
+    if missing:
+        return c.record(svc, "ERROR", expected=expected, evidence=ev, command=cmd,
+                        remediation="Re-run the phase; if the sample stays empty, read `docker stats --no-stream` "
+                                    "and the engine's cgroup accounting.",
+                        actual=f"could not check: the stats sample has no {' and no '.join(missing)} usage figure "
+                               f"(read at {use['read_at']}; state when listed: {v.state})"), row
+    if warns:
+        return c.record(svc, "WARN", expected=expected, actual="; ".join(warns), evidence=ev, command=cmd,
+                        severity="medium"), row
+    mem_txt = (f"memory {mem_frac:.0%} of {v.memory_limit / 2**20:.0f} MiB" if mem_frac is not None
+               else f"memory {mem_used / 2**20:.1f} MiB (no limit)")
+    cpu_txt = f"CPU {cpu_frac:.0%} of {v.cpu_limit:g}" if cpu_frac is not None else f"CPU {cores:.3f} cores (no limit)"
+    return c.record(svc, "PASS", expected=expected, actual=f"{mem_txt}, {cpu_txt}", evidence=ev, command=cmd), row
 
 
 def resources(ctx: Context) -> list[CheckRecord]:
@@ -581,39 +629,9 @@ def resources(ctx: Context) -> list[CheckRecord]:
             if isinstance(sample, Exception):
                 out.append(c.error(svc, sample, expected="one stats sample"))
                 continue
-            use = usage_from_stats(sample)
-            ev["sample"] = use
-            mem_frac = (use["memory_used_bytes"] / v.memory_limit
-                        if v.memory_limit and use["memory_used_bytes"] is not None else None)
-            cpu_frac = (use["cpu_cores_used"] / v.cpu_limit
-                        if v.cpu_limit and use["cpu_cores_used"] is not None else None)
-            ev["memory_fraction"] = None if mem_frac is None else round(mem_frac, 4)
-            ev["cpu_fraction"] = None if cpu_frac is None else round(cpu_frac, 4)
-            rows.append({"service": svc, "container": v.name, "memory_fraction": mem_frac, "cpu_fraction": cpu_frac,
-                         "memory_used_mib": None if use["memory_used_bytes"] is None else use["memory_used_bytes"] / 2**20,
-                         "memory_limit_mib": v.memory_limit / 2**20 if v.memory_limit else None,
-                         "cpu_cores_used": use["cpu_cores_used"], "cpu_limit": v.cpu_limit or None})
-            fails, warns = [], []
-            if p.require_limits and not v.memory_limit:
-                fails.append("no memory limit")
-            if p.require_limits and not v.cpu_limit:
-                fails.append("no CPU limit")
-            if mem_frac is not None and mem_frac >= thr:
-                fails.append(f"memory {use['memory_used_bytes'] / 2**20:.1f} MiB is {mem_frac:.0%} of the "
-                             f"{v.memory_limit / 2**20:.0f} MiB limit")
-            if cpu_frac is not None and cpu_frac >= thr:
-                warns.append(f"CPU {use['cpu_cores_used']:.2f} cores is {cpu_frac:.0%} of the {v.cpu_limit:g}-CPU limit")
-            expected = f"memory and CPU limits set; usage below {thr:.0%} of each"
-            mem_txt = ("memory n/a" if mem_frac is None else f"memory {mem_frac:.0%} of {v.memory_limit / 2**20:.0f} MiB")
-            cpu_txt = ("CPU n/a" if cpu_frac is None else f"CPU {cpu_frac:.0%} of {v.cpu_limit:g}")
-            if fails:
-                out.append(c.record(svc, "FAIL", expected=expected, actual="; ".join(fails + warns), evidence=ev, command=cmd))
-            elif warns:
-                out.append(c.record(svc, "WARN", expected=expected, actual="; ".join(warns), evidence=ev, command=cmd,
-                                    severity="medium"))
-            else:
-                out.append(c.record(svc, "PASS", expected=expected, actual=f"{mem_txt}, {cpu_txt}", evidence=ev,
-                                    command=cmd))
+            rec, row = judge_sample(c, svc, v, sample, p, ev, cmd)
+            rows.append(row)
+            out.append(rec)
     ctx.state["prod_resources"] = {"rows": rows, "threshold": thr}
     return out
 
