@@ -70,7 +70,7 @@ def test_the_demo_stack_passes_phase_2_with_evidence_on_every_record(healthy_dem
     assert by[("hardening.read_only_rootfs", "redis")]["evidence"]["cis"] == "5.12"
 
 
-def test_the_static_audit_in_preflight_passes_the_demo_and_lists_findings_without_blocking(tmp_path):
+def test_the_static_audit_in_preflight_judges_fail_warn_and_pass_without_blocking_by_default(tmp_path):
     from runbook_lib.checks.preflight import static_audit
     from runbook_lib.context import Context
     from runbook_lib.params import load_params, with_overrides
@@ -79,13 +79,38 @@ def test_the_static_audit_in_preflight_passes_the_demo_and_lists_findings_withou
     params = load_params(PARAMS / "demo.yaml")
     [clean] = static_audit(Context(params=params))
     assert clean.status == "PASS" and clean.evidence["rules_applied"] > 100 and not clean.evidence["findings"]
+    # a lint FAIL (privileged) fails the record, at its non-blocking default severity
     override = tmp_path / "privileged.yaml"
     override.write_text("services:\n  api-gateway:\n    privileged: true\n")
-    params = with_overrides(params, compose_files=[DEMO, override])
-    [found] = static_audit(Context(params=params))
-    assert found.status == "WARN" and not is_blocking(found, params.policy)
+    failing = with_overrides(params, compose_files=[DEMO, override])
+    [found] = static_audit(Context(params=failing))
+    assert found.status == "FAIL" and found.severity == "medium" and not is_blocking(found, failing.policy)
+    assert "hardening.privileged@api-gateway" in found.actual
     assert {"id": "hardening.privileged", "target": "api-gateway", "status": "FAIL", "severity": "critical",
             "actual": "privileged: full access to the host's devices and kernel", "cis": "5.4"} in found.evidence["findings"]
+    # only WARN findings (no restart policy): a WARN, not a PASS
+    override_warn = tmp_path / "no-restart.yaml"
+    override_warn.write_text('services:\n  api-gateway:\n    restart: "no"\n')
+    [warned] = static_audit(Context(params=with_overrides(params, compose_files=[DEMO, override_warn])))
+    assert warned.status == "WARN", (warned.status, warned.actual)
+    assert [f["id"] for f in warned.evidence["findings"]] == ["service.restart_policy"]
+
+
+def test_a_severity_override_makes_a_static_audit_fail_block_the_run(tmp_path):
+    from runbook_lib.phase import PhaseSession
+    from runbook_lib.checks.preflight import static_audit
+    from runbook_lib.context import Context
+    from runbook_lib.params import load_params, with_overrides
+    from runbook_lib.policy import is_blocking
+
+    override = tmp_path / "privileged.yaml"
+    override.write_text("services:\n  api-gateway:\n    privileged: true\n")
+    params = with_overrides(load_params(PARAMS / "demo.yaml"), compose_files=[DEMO, override])
+    params.policy.severity_overrides["preflight.static_audit"] = "high"
+    session = PhaseSession("00_preflight", Context(params=params))
+    session.run(static_audit)
+    [rec] = session.records
+    assert rec.status == "FAIL" and rec.severity == "high" and is_blocking(rec, params.policy)
 
 
 def test_planted_faults_fail_with_the_right_check_and_target(healthy_demo, cli, tmp_path):

@@ -149,7 +149,7 @@ def current_state(ctx: Context) -> list[CheckRecord]:
         return [c.error(ctx.params.project, exc, expected="the project's containers can be listed")]
     running = [v for v in views if v.running]
     ev = {"containers": [v.summary() for v in views], "leftovers": [v.summary() for v in leftovers]}
-    return [c.record(ctx.params.project, "PASS", expected="the current state is recorded",
+    return [c.record(ctx.params.project, "INFO", expected="the current state is recorded",
                      actual=f"{len(running)} of {len(views)} project containers running; {len(leftovers)} leftover containers",
                      evidence=ev)]
 
@@ -158,9 +158,11 @@ def current_state(ctx: Context) -> list[CheckRecord]:
        remediation="Run the command shown for the findings table; each finding names its remediation.")
 def static_audit(ctx: Context) -> list[CheckRecord]:
     """`runbook lint` on the run's compose model: the static halves of the phase 2 rules plus unpinned
-    images, secret declarations, healthchecks and restart policies. One record: PASS when the model is
-    clean, else WARN listing every finding in the evidence. Deliberately never blocking: phase 2 judges
-    the same rules on the running containers with runtime evidence, and phase 1 must run for that."""
+    images, secret declarations, healthchecks and restart policies. One record listing every finding
+    in the evidence: FAIL when lint finds a FAIL (or ERROR), WARN when it finds only WARNs, PASS when
+    the model is clean. Its default severity is medium, so it does not block by itself (phase 2 judges
+    the same rules on the running containers, and phase 1 must run for that);
+    ``policy.severity_overrides: {preflight.static_audit: high}`` makes a static FAIL a blocker."""
     from ..lint import declared_secrets, lint_model
 
     c = Check("preflight.static_audit", command="runbook lint " + " ".join(str(f) for f in ctx.params.compose_files))
@@ -179,7 +181,8 @@ def static_audit(ctx: Context) -> list[CheckRecord]:
         return [c.record(ctx.params.project, "PASS", expected="no static finding",
                          actual=f"{len(records)} rule applications over {len(ctx.services)} services: clean", evidence=ev)]
     worst = ", ".join(f"{f['id']}@{f['target']}" for f in findings if f["status"] != "WARN")[:400]
-    return [c.record(ctx.params.project, "WARN", expected="no static finding",
+    status = "FAIL" if tally["FAIL"] or tally["ERROR"] else "WARN"
+    return [c.record(ctx.params.project, status, expected="no static finding",
                      actual=", ".join(f"{n} {s}" for s, n in tally.items() if n) + (f": {worst}" if worst else "")
                      + " (phase 2 judges the running containers)", evidence=ev)]
 

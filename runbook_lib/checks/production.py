@@ -26,6 +26,7 @@ import httpx
 from ..context import Context
 from ..engine import CONFIG_FILES_LABEL, CONFIG_HASH_LABEL, ContainerView
 from ..errors import RunbookError
+from ..params import Production
 from ..records import Check, CheckRecord
 from ..registry import check
 from ..redact import marker
@@ -144,7 +145,7 @@ def expected_env_for(ctx: Context, service: str) -> dict[str, str]:
 
 @check("prod.env", "Environment has the production values", phase=PHASE, severity="high", category="Production mode",
        remediation="Set the variables in the service's `environment:` (or env_file) and redeploy; "
-                                 "check no override file sets a development value.")
+                   "check no override file sets a development value.")
 def env(ctx: Context) -> list[CheckRecord]:
     """prod.env: every app service (but those excluded) has each expected variable with exactly the
     expected value in ``Config.Env``. PASS when all match; FAIL naming each missing or different one.
@@ -219,7 +220,7 @@ def restart_policy(ctx: Context) -> list[CheckRecord]:
 
 @check("prod.healthcheck", "Healthcheck defined and healthy", phase=PHASE, severity="high", category="Production mode",
        remediation="Define a healthcheck that probes the service's real work (in the compose file or the "
-                                 "image), and fix what makes it fail: read the health log in the evidence.")
+                   "image), and fix what makes it fail: read the health log in the evidence.")
 def healthcheck(ctx: Context) -> list[CheckRecord]:
     """prod.healthcheck: a healthcheck is defined (by the compose file or the image) and the container
     is healthy now. Unhealthy is a FAIL that also says who will act on it: outside swarm, Docker
@@ -401,7 +402,7 @@ def compare_container(ctx: Context, v: ContainerView, spec: dict[str, Any]) -> l
 
 @check("prod.drift", "Running containers match the compose files", phase=PHASE, severity="high", category="Configuration drift",
        remediation="Redeploy from the reviewed compose files (`docker compose up -d`), and find who changed "
-                                 "the container by hand or from which file.")
+                   "the container by hand or from which file.")
 def drift(ctx: Context) -> list[CheckRecord]:
     """prod.drift: the running containers are what the compose files say. Three readings per container:
     the config-hash label against ``docker compose config --hash`` of the intended files; the
@@ -458,7 +459,7 @@ def _uptime_s(started_at: str) -> float | None:
 
 @check("prod.stability", "Stays up", phase=PHASE, severity="high", category="Startup and restart stability",
        remediation="Read the container's logs (`docker logs`) around the restarts, and its exit code and "
-                                 "OOMKilled flag in the evidence.")
+                   "OOMKilled flag in the evidence.")
 def stability(ctx: Context) -> list[CheckRecord]:
     """prod.stability: every container is running (a one-shot that exited 0 counts as done), was not
     OOM-killed, has restarted no more than ``max_restarts`` times, and — when ``observe_s`` > 0 — had no
@@ -509,7 +510,8 @@ def stability(ctx: Context) -> list[CheckRecord]:
             return c.record(v.service, "FAIL", expected=expected, actual="; ".join(problems), evidence=ev)
         up = ev["uptime_s"]
         actual = ("completed (one-shot, exited 0)" if v.completed else
-                  f"running for {up:g}s, {v.restart_count} restarts") + (
+                  f"running {f'for {up:g}s' if up is not None else f'(start time {v.started_at!r} unreadable)'}, "
+                  f"{v.restart_count} restarts") + (
             f", nothing happened in the {p.observe_s:g}s window" if window else "")
         return c.record(v.service, "PASS", expected=expected, actual=actual, evidence=ev)
 
@@ -541,9 +543,55 @@ def usage_from_stats(stats: dict[str, Any]) -> dict[str, Any]:
             "cpu_cores_used": None if cores is None else round(cores, 4)}
 
 
+def judge_sample(c: Check, svc: str, v: ContainerView, sample: dict[str, Any], p: Production, ev: dict[str, Any],
+                 cmd: str) -> tuple[CheckRecord, dict[str, Any]]:
+    """prod.resources on one stats sample of a running container: (its record, its chart row). A limit
+    missing (when required) or memory over the threshold is a FAIL, CPU over it a WARN; a sample with no
+    memory or no CPU usage figure (the container stopped while it was read, a cgroup without
+    accounting) is an ERROR: nothing was observed to judge, so never a PASS."""
+    thr = p.resource_threshold
+    use = usage_from_stats(sample)
+    ev["sample"] = use
+    mem_used, cores = use["memory_used_bytes"], use["cpu_cores_used"]
+    mem_frac = mem_used / v.memory_limit if v.memory_limit and mem_used is not None else None
+    cpu_frac = cores / v.cpu_limit if v.cpu_limit and cores is not None else None
+    ev["memory_fraction"] = None if mem_frac is None else round(mem_frac, 4)
+    ev["cpu_fraction"] = None if cpu_frac is None else round(cpu_frac, 4)
+    row = {"service": svc, "container": v.name, "memory_fraction": mem_frac, "cpu_fraction": cpu_frac,
+           "memory_used_mib": None if mem_used is None else mem_used / 2**20,
+           "memory_limit_mib": v.memory_limit / 2**20 if v.memory_limit else None,
+           "cpu_cores_used": cores, "cpu_limit": v.cpu_limit or None}
+    fails, warns = [], []
+    if p.require_limits and not v.memory_limit:
+        fails.append("no memory limit")
+    if p.require_limits and not v.cpu_limit:
+        fails.append("no CPU limit")
+    if mem_frac is not None and mem_frac >= thr:
+        fails.append(f"memory {mem_used / 2**20:.1f} MiB is {mem_frac:.0%} of the {v.memory_limit / 2**20:.0f} MiB limit")
+    if cpu_frac is not None and cpu_frac >= thr:
+        warns.append(f"CPU {cores:.2f} cores is {cpu_frac:.0%} of the {v.cpu_limit:g}-CPU limit")
+    missing = [what for what, val in (("memory", mem_used), ("CPU", cores)) if val is None]
+    expected = f"memory and CPU limits set; usage below {thr:.0%} of each"
+    if fails:
+        return c.record(svc, "FAIL", expected=expected, actual="; ".join(fails + warns), evidence=ev, command=cmd), row
+    if missing:
+        return c.record(svc, "ERROR", expected=expected, evidence=ev, command=cmd,
+                        remediation="Re-run the phase; if the sample stays empty, read `docker stats --no-stream` "
+                                    "and the engine's cgroup accounting.",
+                        actual=f"could not check: the stats sample has no {' and no '.join(missing)} usage figure "
+                               f"(read at {use['read_at']}; state when listed: {v.state})"), row
+    if warns:
+        return c.record(svc, "WARN", expected=expected, actual="; ".join(warns), evidence=ev, command=cmd,
+                        severity="medium"), row
+    mem_txt = (f"memory {mem_frac:.0%} of {v.memory_limit / 2**20:.0f} MiB" if mem_frac is not None
+               else f"memory {mem_used / 2**20:.1f} MiB (no limit)")
+    cpu_txt = f"CPU {cpu_frac:.0%} of {v.cpu_limit:g}" if cpu_frac is not None else f"CPU {cores:.3f} cores (no limit)"
+    return c.record(svc, "PASS", expected=expected, actual=f"{mem_txt}, {cpu_txt}", evidence=ev, command=cmd), row
+
+
 @check("prod.resources", "Inside its resource limits", phase=PHASE, severity="high", category="Resource usage",
        remediation="Set `mem_limit`/`cpus` (or deploy.resources.limits); if usage is near the limit, find the "
-                                 "leak or raise the limit deliberately.")
+                   "leak or raise the limit deliberately.")
 def resources(ctx: Context) -> list[CheckRecord]:
     """prod.resources: memory and CPU limits are set (when ``require_limits``), and in one stats sample
     memory used stays below ``resource_threshold`` of the memory limit (FAIL above) and CPU below the
@@ -587,39 +635,9 @@ def resources(ctx: Context) -> list[CheckRecord]:
             if isinstance(sample, Exception):
                 out.append(c.error(svc, sample, expected="one stats sample"))
                 continue
-            use = usage_from_stats(sample)
-            ev["sample"] = use
-            mem_frac = (use["memory_used_bytes"] / v.memory_limit
-                        if v.memory_limit and use["memory_used_bytes"] is not None else None)
-            cpu_frac = (use["cpu_cores_used"] / v.cpu_limit
-                        if v.cpu_limit and use["cpu_cores_used"] is not None else None)
-            ev["memory_fraction"] = None if mem_frac is None else round(mem_frac, 4)
-            ev["cpu_fraction"] = None if cpu_frac is None else round(cpu_frac, 4)
-            rows.append({"service": svc, "container": v.name, "memory_fraction": mem_frac, "cpu_fraction": cpu_frac,
-                         "memory_used_mib": None if use["memory_used_bytes"] is None else use["memory_used_bytes"] / 2**20,
-                         "memory_limit_mib": v.memory_limit / 2**20 if v.memory_limit else None,
-                         "cpu_cores_used": use["cpu_cores_used"], "cpu_limit": v.cpu_limit or None})
-            fails, warns = [], []
-            if p.require_limits and not v.memory_limit:
-                fails.append("no memory limit")
-            if p.require_limits and not v.cpu_limit:
-                fails.append("no CPU limit")
-            if mem_frac is not None and mem_frac >= thr:
-                fails.append(f"memory {use['memory_used_bytes'] / 2**20:.1f} MiB is {mem_frac:.0%} of the "
-                             f"{v.memory_limit / 2**20:.0f} MiB limit")
-            if cpu_frac is not None and cpu_frac >= thr:
-                warns.append(f"CPU {use['cpu_cores_used']:.2f} cores is {cpu_frac:.0%} of the {v.cpu_limit:g}-CPU limit")
-            expected = f"memory and CPU limits set; usage below {thr:.0%} of each"
-            mem_txt = ("memory n/a" if mem_frac is None else f"memory {mem_frac:.0%} of {v.memory_limit / 2**20:.0f} MiB")
-            cpu_txt = ("CPU n/a" if cpu_frac is None else f"CPU {cpu_frac:.0%} of {v.cpu_limit:g}")
-            if fails:
-                out.append(c.record(svc, "FAIL", expected=expected, actual="; ".join(fails + warns), evidence=ev, command=cmd))
-            elif warns:
-                out.append(c.record(svc, "WARN", expected=expected, actual="; ".join(warns), evidence=ev, command=cmd,
-                                    severity="medium"))
-            else:
-                out.append(c.record(svc, "PASS", expected=expected, actual=f"{mem_txt}, {cpu_txt}", evidence=ev,
-                                    command=cmd))
+            rec, row = judge_sample(c, svc, v, sample, p, ev, cmd)
+            rows.append(row)
+            out.append(rec)
     ctx.state["prod_resources"] = {"rows": rows, "threshold": thr}
     return out
 
@@ -696,7 +714,7 @@ def scan_lines(lines, patterns: list[str], max_matches: int = MAX_LOG_MATCHES) -
 
 @check("prod.logs", "No fatal lines in the logs", phase=PHASE, severity="high", category="Logs free of errors",
        remediation="Read the matched lines and the context around them (`docker logs`), fix the cause; a "
-                                 "known harmless line can be waived by check id and target.")
+                   "known harmless line can be waived by check id and target.")
 def logs(ctx: Context) -> list[CheckRecord]:
     """prod.logs: no log line of any container matches the parameters' patterns (default: panic,
     fatal, segfault, out of memory), read since the container was created (``log_tail`` 0) or in its

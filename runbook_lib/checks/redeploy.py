@@ -52,7 +52,7 @@ def inventory_before(ctx: Context) -> list[CheckRecord]:
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="an inventory")]
     ctx.state["inventory_before"] = inv
-    return [c.record(ctx.params.project, "PASS", expected="the starting state is recorded",
+    return [c.record(ctx.params.project, "INFO", expected="the starting state is recorded",
                      actual=f"{len(inv['containers'])} containers, {len(inv['images'])} images, {len(inv['volumes'])} volumes, {len(inv['leftovers'])} leftovers",
                      evidence=inv)]
 
@@ -152,7 +152,8 @@ def nothing_running(ctx: Context) -> list[CheckRecord]:
     if left:
         return [c.record(ctx.params.project, "FAIL", expected="no container of the project",
                          actual="still there: " + ", ".join(f"{v.name} ({v.state})" for v in left), evidence=ev)]
-    return [c.record(ctx.params.project, "PASS", expected="no container of the project", actual="none", evidence=ev)]
+    return [c.record(ctx.params.project, "PASS", expected="no container of the project",
+                     actual="0 containers of the project, 0 leftovers", evidence=ev)]
 
 
 @check("redeploy.up", "Project brought up", phase=PHASE, severity="critical", category="Startup and restart stability", changes_deployment=True,
@@ -267,7 +268,7 @@ def inventory_after(ctx: Context) -> list[CheckRecord]:
     ctx.state["inventory_after"] = inv
     before = {x["name"]: x["id"] for x in ctx.state.get("inventory_before", {}).get("containers", [])}
     recreated = sum(1 for x in inv["containers"] if x["name"] in before and before[x["name"]] != x["id"])
-    return [c.record(ctx.params.project, "PASS", expected="the final state is recorded",
+    return [c.record(ctx.params.project, "INFO", expected="the final state is recorded",
                      actual=f"{len(inv['containers'])} containers ({recreated} recreated), {len(inv['images'])} images, {len(inv['volumes'])} volumes",
                      evidence=inv)]
 

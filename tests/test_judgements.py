@@ -1,0 +1,82 @@
+"""Issue 10, check level: a PASS is a judgement on an observed value. Facts are INFO; evidence that
+could not be gathered is ERROR; a user is judged by its uid. Real engine and the real demo stack;
+the check functions are called directly with a Context, as a phase notebook does."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import PARAMS, ROOT
+
+from runbook_lib.context import Context
+from runbook_lib.params import load_params, with_overrides
+
+DEMO = ROOT / "demo" / "compose.yaml"
+
+
+def demo_ctx(*overrides) -> Context:
+    params = load_params(PARAMS / "demo.yaml")
+    if overrides:
+        params = with_overrides(params, compose_files=[DEMO, *overrides])
+    return Context(params=params, progress=lambda s: None)
+
+
+@pytest.mark.docker
+def test_current_state_and_inventories_are_info_never_pass(healthy_demo):
+    from runbook_lib.checks import preflight, redeploy
+    from runbook_lib.records import counts
+
+    ctx = demo_ctx()
+    recs = preflight.current_state(ctx)
+    # inventory_before and inventory_after only read: called on the running demo, nothing is redeployed
+    recs += redeploy.inventory_before(ctx) + redeploy.inventory_after(ctx)
+    facts = {r.id: r for r in recs if r.id != "preflight.orphans"}
+    assert set(facts) == {"preflight.current_state", "redeploy.inventory_before", "redeploy.inventory_after"}
+    for r in facts.values():
+        assert r.status == "INFO", (r.id, r.status, r.actual)
+        assert r.evidence and "containers" in r.evidence  # the fact itself is still recorded
+    assert counts(facts.values())["PASS"] == 0
+    assert "9 of 9 project containers running" in facts["preflight.current_state"].actual
+    assert facts["redeploy.inventory_after"].actual.startswith("9 containers (0 recreated)")
+
+
+@pytest.fixture
+def scratch(engine):
+    """Containers a test starts by hand (busybox `sleep` in the demo's app image); removed afterwards."""
+    made = []
+
+    def run(name: str, labels: dict | None = None, **kw):
+        made.append(name)
+        return engine.client.containers.run("runbook-demo/app:local", ["300"], entrypoint=["sleep"], name=name,
+                                            detach=True, labels=labels or {}, **kw)
+
+    yield run
+    for name in made:
+        try:
+            engine.client.containers.get(name).remove(force=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
+@pytest.mark.docker
+def test_a_stats_sample_without_usage_figures_is_an_error_never_a_pass(engine, scratch):
+    """The container stops between the listing and the stats read (a real race): the engine answers
+    with an empty sample. Before: PASS "memory n/a, CPU n/a". Now: ERROR, and a real sample still PASSes."""
+    from runbook_lib.checks.production import PHASE, judge_sample
+    from runbook_lib.records import Check
+
+    prod = load_params(PARAMS / "demo.yaml").production
+    c = Check("prod.resources", "Inside its resource limits", phase=PHASE, severity="high")
+    box = scratch("rbtest-judgements-stats", mem_limit="64m", nano_cpus=500_000_000)
+    listed = engine.container(box.name)
+    assert listed.running and listed.memory_limit == 64 * 2**20
+    box.kill()
+    box.wait(timeout=30)
+    empty = engine.stats(box.name)
+    rec, row = judge_sample(c, "scratch", listed, empty, prod, {}, "")
+    assert rec.status == "ERROR", (rec.status, rec.actual)
+    assert "no memory and no CPU usage figure" in rec.actual and "n/a" not in rec.actual
+    assert row["memory_fraction"] is None  # the chart still shows the container, as n/a
+
+    box.start()
+    rec, _ = judge_sample(c, "scratch", engine.container(box.name), engine.stats(box.name), prod, {}, "")
+    assert rec.status == "PASS" and rec.actual.startswith("memory ") and "of 64 MiB" in rec.actual, rec.actual
