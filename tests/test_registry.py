@@ -90,13 +90,13 @@ def test_every_category_of_the_table_is_declared_and_each_check_has_one():
 
 def test_a_check_that_crashes_is_an_error_under_its_own_id_with_the_exception(tmp_path):
     params = load_params(PARAMS / "demo.yaml")
-    ctx = Context(params=params)
-    ctx.__dict__["model"] = {"services": {"chat-service": "not a mapping"}}  # a model the check cannot read
+    ctx = Context(params=params, _engine=object())  # an "engine" the check cannot use: it raises AttributeError
+    ctx.__dict__["model"] = {"services": {"chat-service": {}}}
     session = PhaseSession("03_production_mode", ctx)
     table = session.run(production.drift)
     [rec] = table.records
     assert rec.id == "prod.drift" and rec.status == "ERROR" and rec.phase == "03_production_mode"
-    assert rec.severity == "high" and rec.evidence["exception"] and "Traceback" not in rec.actual
+    assert rec.severity == "high" and rec.evidence["exception"] == "AttributeError" and "Traceback" not in rec.actual
     assert rec.evidence["function"] == "runbook_lib.checks.production.drift"
 
 
