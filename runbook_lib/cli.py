@@ -60,40 +60,17 @@ def _print_verdict(v: dict) -> None:
         print(f"  waived:  {w['ref']} ({w['status']} — {w['note']})")
 
 
-def _verification_problems(run_dir: Path, key: Path | None) -> list[str]:
-    """Why a run directory does not verify (files changed, added, removed; a bad signature; a verdict
-    file that does not follow from the records), or [] when it does. Raises InputError when the
-    directory is not a run directory."""
-    from . import report, signing, verdict as verdicts
-    from .params import load_params
-
-    if not (run_dir / report.MANIFEST).is_file():
-        raise_input(f"{run_dir} has no {report.MANIFEST}; is it a run directory?")
-    diff = report.verify_manifest(run_dir)
-    problems = [f"{kind}: {name}" for kind in ("changed", "added", "removed") for name in diff[kind]]
-    sig_ok, sig_words = signing.verify_file(run_dir / report.MANIFEST, key)
-    if not sig_ok:
-        problems.append(f"signature FAILED: {sig_words}")
-    if not problems and (run_dir / verdicts.VERDICT_FILE).is_file():
-        stored = verdicts.read(run_dir)
-        again = verdicts.judge(run_dir, load_params(run_dir / "params.yaml"))
-        differ = verdicts.same_judgement(stored, again)
-        if differ:
-            problems.append(f"changed: {verdicts.VERDICT_FILE} does not follow from the records "
-                            f"(re-judged, these differ: {', '.join(differ)})")
-    return problems
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-render report.html from a run directory that verifies; exit with the verdict's code."""
     from . import report, signing, verdict as verdicts
     from .params import load_params
+    from .report import verify_run
     from .runner import exit_code
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "summary.json").is_file() or not (run_dir / verdicts.VERDICT_FILE).is_file():
         raise_input(f"{run_dir} is not a run directory of this toolkit (no summary.json or verdict.json)")
-    problems = _verification_problems(run_dir, None)
+    problems = verify_run(run_dir, None)
     v = verdicts.read(run_dir)
     if problems and not args.unverified:
         for line in problems:
@@ -141,8 +118,10 @@ def _run_info(run_dir: Path) -> dict:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from .report import verify_run
+
     run_dir = Path(args.run_dir)
-    problems = _verification_problems(run_dir, Path(args.key) if args.key else None)
+    problems = verify_run(run_dir, Path(args.key) if args.key else None)
     for line in problems:
         print(line)
     if problems:

@@ -219,3 +219,29 @@ def verify_manifest(run_dir: Path) -> dict[str, list[str]]:
         "added": sorted(n for n in present if n not in listed),
         "removed": sorted(n for n in listed if n not in present),
     }
+
+
+def verify_run(run_dir: Path, key: Path | None = None) -> list[str]:
+    """Why a run directory cannot be trusted as archived: files changed, added or removed since the
+    manifest, a bad signature (against ``key`` when given), or a verdict file that does not follow from
+    the records. [] when it verifies. Raises InputError when ``run_dir`` is not a run directory. Every
+    reader of a run (``runbook report``, ``runbook verify``, ``runbook diff``) calls this first."""
+    from . import signing, verdict as verdicts
+    from .errors import InputError
+    from .params import load_params
+
+    if not (run_dir / MANIFEST).is_file():
+        raise InputError(f"{run_dir} has no {MANIFEST}; is it a run directory?")
+    diff = verify_manifest(run_dir)
+    problems = [f"{kind}: {name}" for kind in ("changed", "added", "removed") for name in diff[kind]]
+    sig_ok, sig_words = signing.verify_file(run_dir / MANIFEST, key)
+    if not sig_ok:
+        problems.append(f"signature FAILED: {sig_words}")
+    if not problems and (run_dir / verdicts.VERDICT_FILE).is_file():
+        stored = verdicts.read(run_dir)
+        again = verdicts.judge(run_dir, load_params(run_dir / "params.yaml"))
+        differ = verdicts.same_judgement(stored, again)
+        if differ:
+            problems.append(f"changed: {verdicts.VERDICT_FILE} does not follow from the records "
+                            f"(re-judged, these differ: {', '.join(differ)})")
+    return problems

@@ -269,11 +269,14 @@ def _archive_inputs(params: Params, run_dir: Path, started: str, *, show_code: b
     """Write what the run is judged on into its directory, so its verdict can be re-derived from the
     archive alone: the resolved parameters, a copy of the waivers file (the run's params.yaml points at
     the copy) and run.json (start time, toolkit version, phases, how the report was rendered)."""
+    archived = params
     if params.policy.waivers_file:
         copy = run_dir / "waivers.yaml"
         copy.write_bytes(Path(params.policy.waivers_file).read_bytes())
         params = params.model_copy(update={"policy": params.policy.model_copy(update={"waivers_file": copy})})
-    dump_resolved(params, run_dir / "params.yaml")
+        # relative in the run's params.yaml, so a copied or moved run directory still judges with its own copy
+        archived = params.model_copy(update={"policy": params.policy.model_copy(update={"waivers_file": Path(copy.name)})})
+    dump_resolved(archived, run_dir / "params.yaml")
     (run_dir / verdicts.RUN_FILE).write_text(json.dumps({
         "schema": 1, "project": params.project, "started": started, "toolkit_version": __version__,
         "params_source": str(params.source), "phases": list(params.phases), "show_code": show_code,
