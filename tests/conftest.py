@@ -1,5 +1,14 @@
-"""Shared fixtures. Integration tests use the real Docker engine and the real demo stack; nothing
-about Docker is mocked. Tests track what they create and remove it."""
+"""Shared fixtures. Integration tests use the real Docker engine and a real demo stack; nothing about
+Docker is mocked. Tests track what they create and remove it.
+
+Tests own their stack: the session deploys the demo under a project name of its own (``rbtest-...``,
+one per pytest-xdist worker) on free host ports (:meth:`runbook_lib.demo.Stack.isolated`), and every
+parameters file a test uses points at that stack. A user's ``make demo`` (``secureconnect-demo``) or
+another checkout's stack is never brought up, down or redeployed by the suite.
+
+Every child process a test starts through :func:`run_cli` / :func:`start_cli` is remembered; when the
+test fails, its command, exit status, stdout and stderr are printed with the failure.
+"""
 from __future__ import annotations
 
 import json
@@ -9,16 +18,105 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "parameters"
+USER_PROJECT = "secureconnect-demo"
+
+# (argv, CompletedProcess or Popen) of the child processes the running test started.
+_CHILDREN: list[tuple[list[str], object]] = []
+
+
+def track(argv: list[str], proc):
+    """Remember a child process so a failing test prints its output."""
+    _CHILDREN.append((list(argv), proc))
+    return proc
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 900, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """Run the `runbook` CLI as a user would (a separate process) and capture its output."""
-    return subprocess.run([sys.executable, "-m", "runbook_lib.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
+    argv = [sys.executable, "-m", "runbook_lib.cli", *args]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                              env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired as exc:
+        track(argv, subprocess.CompletedProcess(argv, "timeout", exc.stdout or "", exc.stderr or ""))
+        raise
+    return track(argv, proc)
+
+
+def start_cli(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
+    """Start the `runbook` CLI in its own session (stdout and stderr merged, text); tracked like run_cli."""
+    argv = [sys.executable, "-m", "runbook_lib.cli", *args]
+    return track(argv, subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, start_new_session=True))
+
+
+def _child_output(argv: list[str], proc) -> str:
+    if isinstance(proc, subprocess.Popen):
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            out, err = proc.communicate(timeout=10)
+        except (ValueError, OSError, subprocess.TimeoutExpired):  # already read by the test
+            out, err = "(read by the test)", ""
+        rc = proc.returncode
+    else:
+        out, err, rc = proc.stdout, proc.stderr, proc.returncode
+    tail = lambda t: (t or "")[-6000:]  # noqa: E731
+    return f"$ {' '.join(argv)}\nexit status: {rc}\n--- stdout ---\n{tail(out)}\n--- stderr ---\n{tail(err)}\n"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _CHILDREN:
+        report.sections.append((f"child runbook processes ({call.when})",
+                                "\n".join(_child_output(a, p) for a, p in _CHILDREN)))
+    if call.when == "teardown":
+        _CHILDREN.clear()
+
+
+# -- the user's demo (secureconnect-demo), compared over the whole session ---------------------------------
+def pytest_addoption(parser):
+    parser.addoption("--user-stack-must-stay", action="store_true",
+                     help=f"fail the run when a container of {USER_PROJECT!r} changed (id or start time) during it")
+
+
+def _user_snapshot() -> dict | None:
+    try:
+        from runbook_lib.engine import Engine
+
+        return snapshot(Engine(timeout=10), USER_PROJECT)
+    except Exception:  # noqa: BLE001 - no engine: nothing to compare
+        return None
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist), once
+        session.config._rb_user_before = _user_snapshot()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_rb_user_before", None)
+    if not before:
+        return
+    after = _user_snapshot() or {}
+    changed = sorted(n for n in set(before) | set(after) if before.get(n) != after.get(n))
+    session.config._rb_user_report = (
+        f"{USER_PROJECT}: untouched ({len(before)} containers, ids and start times compared)" if not changed else
+        f"{USER_PROJECT}: CHANGED during the run: {', '.join(changed)} (the suite never deploys it; was it "
+        "redeployed by someone else?)")
+    if changed and session.config.getoption("--user-stack-must-stay"):
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    line = getattr(config, "_rb_user_report", None)
+    if line:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture
@@ -26,28 +124,30 @@ def cli():
     return run_cli
 
 
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """This session's demo stack (not started): its own project name and free ports. One per xdist worker."""
+    from runbook_lib import demo
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
+    return demo.Stack.isolated(tmp_path_factory.mktemp("stack"), prefix=f"rbtest-{worker}")
+
+
 @pytest.fixture
-def write_params(tmp_path):
-    """Write a parameters file derived from demo.yaml (paths made absolute) with changes applied."""
+def write_params(tmp_path, stack):
+    """Write a parameters file for this session's stack, derived from demo.yaml (project name, ports and
+    env files adjusted, paths made absolute) with changes applied (dotted keys; None removes one)."""
 
     def _write(changes: dict | None = None, name: str = "params.yaml", base: Path = PARAMS / "demo.yaml") -> Path:
-        data = yaml.safe_load(base.read_text())
-        data["compose_files"] = [str((base.parent / f).resolve()) for f in data["compose_files"]]
-        data["env_files"] = [str((base.parent / f).resolve()) for f in data.get("env_files", [])]
-        for key, value in (changes or {}).items():
-            target = data
-            *parents, last = key.split(".")
-            for p in parents:
-                target = target.setdefault(p, {})
-            if value is None:
-                target.pop(last, None)
-            else:
-                target[last] = value
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
+        return stack.write_params(tmp_path / name, changes, base=base)
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def demo_params(stack, tmp_path_factory) -> Path:
+    """parameters/demo.yaml for this session's stack (what tests pass to `runbook run --params`)."""
+    return stack.write_params(tmp_path_factory.mktemp("params") / "demo.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -59,22 +159,33 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def demo_stack(engine):
-    """The demo stack, up and healthy, for the whole session; taken down at the end (volumes kept)."""
-    from runbook_lib import demo
-
-    demo.ensure_secrets()
-    demo.build_images(progress=lambda s: None)
-    demo.up()
-    yield demo
-    demo.down()
+def demo_stack(engine, stack):
+    """This session's demo stack, up and healthy for the whole session; removed at the end with its
+    volumes (it is the suite's own)."""
+    stack.up(progress=lambda s: None)
+    yield stack
+    stack.down(volumes=True)
 
 
 @pytest.fixture
 def healthy_demo(demo_stack):
-    """The demo stack as compose.yaml says, healthy again if an earlier test changed it."""
-    demo_stack.up()
+    """The session's demo stack as compose.yaml says, healthy again if an earlier test changed it."""
+    demo_stack.up(progress=lambda s: None)
     return demo_stack
+
+
+def stack_tree(stack, root: Path) -> Path:
+    """``root/parameters/demo.yaml`` written for ``stack`` and an empty ``root/notebooks/``: a notebook
+    copied there finds its default ``../parameters/demo.yaml`` and so works on the test's own stack."""
+    (root / "parameters").mkdir(parents=True, exist_ok=True)
+    (root / "notebooks").mkdir(exist_ok=True)
+    stack.write_params(root / "parameters" / "demo.yaml")
+    return root
+
+
+def snapshot(engine, project: str) -> dict[str, tuple[str, str]]:
+    """{container name: (id, start time)} of a project: what "untouched" is compared on."""
+    return {v.name: (v.id, v.started_at) for v in engine.project_containers(project)}
 
 
 def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
@@ -108,19 +219,21 @@ PHASE2_FAULTS = """services:
       - /var/run/docker.sock:/var/run/docker.sock:ro
   redis:
     ports:
-      - "16379:6379"
+      - "{redis_port}:6379"
 secrets:
   rb_test_world:
     file: {world}
 """
 
 
-def phase2_faults_override(tmp_path: Path, world_secret: Path, leak_value: str | None = None) -> Path:
+def phase2_faults_override(tmp_path: Path, world_secret: Path, leak_value: str | None = None,
+                           redis_port: int = 16379) -> Path:
     """A compose override of the demo planting phase 2's faults, one per service: a literal
     JWT_SECRET (chat), a world-writable secret file (video), a *_FILE variable naming a path no secret
     mounts (storage), privileged (gateway), the Docker socket mounted (auth), redis published on every
-    interface. ``leak_value`` also copies a secret's value into an innocently named variable (video)."""
+    interface on ``redis_port`` (a deployed override needs a free one). ``leak_value`` also copies a
+    secret's value into an innocently named variable (video)."""
     leak = f'      GREETING_TEXT: "{leak_value}"\n' if leak_value else ""
     override = tmp_path / "faults.yaml"
-    override.write_text(PHASE2_FAULTS.format(leak=leak, world=world_secret))
+    override.write_text(PHASE2_FAULTS.format(leak=leak, world=world_secret, redis_port=redis_port))
     return override

@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PARAMS, ROOT
+from conftest import ROOT, snapshot
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture
 def untouched(demo_stack, engine):
-    """Asserts that the demo stack's containers (ids and start times) did not change during the test."""
-    snap = lambda: {v.name: (v.id, v.started_at) for v in engine.project_containers("secureconnect-demo")}  # noqa: E731
-    before = snap()
+    """Asserts that the session stack's containers (ids and start times) did not change during the test."""
+    before = snapshot(engine, demo_stack.project)
     yield
-    assert snap() == before, "a container was touched"
+    assert snapshot(engine, demo_stack.project) == before, "a container was touched"
 
 
 def one_error_line(proc) -> str:
@@ -42,10 +41,10 @@ def test_unknown_key_with_did_you_mean(untouched, cli, write_params, tmp_path):
     assert "unknown key 'dependancies' (did you mean 'dependencies'?)" in one_error_line(proc)
 
 
-def test_compose_file_that_does_not_parse(untouched, cli, tmp_path):
+def test_compose_file_that_does_not_parse(untouched, cli, demo_params, tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("services:\n  api-gateway:\n    image: [oops\n")
-    proc = cli("run", "--params", str(PARAMS / "demo.yaml"), "--output", str(tmp_path),
+    proc = cli("run", "--params", str(demo_params), "--output", str(tmp_path),
                "--compose", str(ROOT / "demo" / "compose.yaml"), "--compose", str(broken))
     assert proc.returncode == 2 and "compose files do not resolve" in one_error_line(proc)
     assert "broken.yaml" in proc.stderr
@@ -59,8 +58,8 @@ def test_unknown_service_name_with_did_you_mean(untouched, cli, write_params, tm
     assert "unknown service 'mini0' (in dependencies), did you mean 'minio'?" in line
 
 
-def test_engine_that_does_not_answer(untouched, cli, tmp_path):
-    proc = cli("run", "--params", str(PARAMS / "demo.yaml"), "--output", str(tmp_path),
+def test_engine_that_does_not_answer(untouched, cli, demo_params, tmp_path):
+    proc = cli("run", "--params", str(demo_params), "--output", str(tmp_path),
                env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
     assert proc.returncode == 3 and "no Docker engine answers" in one_error_line(proc)
 

@@ -27,7 +27,7 @@ from runbook_lib.params import load_params
 from runbook_lib.records import CheckRecord
 from runbook_lib.redact import Redactor
 
-from conftest import PARAMS, ROOT
+from conftest import PARAMS, ROOT, stack_tree
 
 NOTEBOOK = ROOT / "notebooks" / "explore.ipynb"
 SECRETS_DIR = ROOT / "demo" / ".secrets"
@@ -178,8 +178,10 @@ def test_an_unreachable_engine_is_said_in_the_widget_instead_of_raised(monkeypat
 
 # -- against the demo stack, without a browser -----------------------------------------------------------
 @pytest.mark.docker
-def test_the_explorer_shows_a_service_reruns_its_checks_and_probes_it_without_showing_a_secret(healthy_demo, monkeypatch):
-    monkeypatch.chdir(ROOT / "notebooks")
+def test_the_explorer_shows_a_service_reruns_its_checks_and_probes_it_without_showing_a_secret(healthy_demo, monkeypatch,
+                                                                                             tmp_path):
+    monkeypatch.chdir(stack_tree(healthy_demo, tmp_path) / "notebooks")
+    CONTAINER = f"{healthy_demo.project}-chat-service-1"
     widget = explorer.explore("../parameters/demo.yaml")
     ex = widget.explorer
     assert ex.status.value == "" and SERVICE in ex.overview.value
@@ -195,10 +197,10 @@ def test_the_explorer_shows_a_service_reruns_its_checks_and_probes_it_without_sh
         ex.run_phase(phase)
         shown.append(ex.checks_out.value)
         targets = set(re.findall(r"<tr id='[^']*--([^']*)'>", ex.checks_out.value))
-        assert targets <= {SERVICE, CONTAINER, "engine", "compose", "secureconnect-demo", "run"}, (phase.phase, targets)
+        assert targets <= {SERVICE, CONTAINER, "engine", "compose", healthy_demo.project, "run"}, (phase.phase, targets)
     assert any("secrets." in s for s in shown), "phase 2's records for the service are shown"
     ex.probe()
-    assert "http://127.0.0.1:8082/health" in ex.probe_out.value and ">200<" in ex.probe_out.value
+    assert healthy_demo.url(SERVICE, "/health") in ex.probe_out.value and ">200<" in ex.probe_out.value
     shown.append(ex.probe_out.value)
     assert_no_secret_in("\n".join(shown), "the explorer's widgets")
 
@@ -336,11 +338,11 @@ def test_the_explore_notebook_runs_in_jupyterlab_and_shows_the_picked_service_wi
 
     committed = hashlib.sha256(NOTEBOOK.read_bytes()).hexdigest()
     # JupyterLab saves outputs and checkpoints into the notebook it opens: it opens a copy, beside a
-    # link to parameters/ so the notebook's default "../parameters/demo.yaml" resolves as in the repo.
-    root = tmp_path / "lab"
-    (root / "notebooks").mkdir(parents=True)
+    # parameters/ directory so the notebook's default "../parameters/demo.yaml" resolves as in the repo.
+    # The parameters there are this session's stack's.
+    root = stack_tree(healthy_demo, tmp_path / "lab")
     shutil.copy(NOTEBOOK, root / "notebooks" / "explore.ipynb")
-    (root / "parameters").symlink_to(PARAMS, target_is_directory=True)
+    CONTAINER = f"{healthy_demo.project}-chat-service-1"
     work = tmp_path / "work"
     work.mkdir()
     shot = artifacts_dir() / "explorer.png"
@@ -372,7 +374,7 @@ def test_the_explore_notebook_runs_in_jupyterlab_and_shows_the_picked_service_wi
                     explorer_box.locator(".rb-run", has_text=f"{phase} for {SERVICE}").wait_for(timeout=120_000)
                     texts += [page.inner_text("body"), page.content()]
                 explorer_box.locator("button", has_text="Probe endpoints").click()
-                explorer_box.locator("td", has_text="http://127.0.0.1:8082/health").wait_for(timeout=30_000)
+                explorer_box.locator("td", has_text=healthy_demo.url(SERVICE, "/health")).wait_for(timeout=30_000)
                 texts += [page.inner_text("body"), page.content()]
                 page.screenshot(path=str(artifacts_dir() / "explorer-checks.png"))
 

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,13 +17,13 @@ from runbook_lib.checks import preflight
 from runbook_lib.context import Context
 from runbook_lib.params import load_params
 
-from conftest import PARAMS, ROOT
+from conftest import PARAMS, start_cli
 
 PROJECT = "secureconnect-demo"
 
 
-def _dep(engine, service):
-    [view] = engine.service_containers(PROJECT, service)
+def _dep(engine, service, project):
+    [view] = engine.service_containers(project, service)
     return view
 
 
@@ -50,10 +49,8 @@ def _active_journal(out: Path, dependency: str):
     return None
 
 
-def _start_run(out: Path, params: Path = PARAMS / "demo.yaml") -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "runbook_lib.cli", "run", "--params", str(params), "--phase",
-                             "04_smoke_tests", "--output", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+def _start_run(out: Path, params: Path) -> subprocess.Popen:
+    return start_cli("run", "--params", str(params), "--phase", "04_smoke_tests", "--output", str(out))
 
 
 # -- pure logic: journals and the preflight check ---------------------------------------------------------
@@ -90,65 +87,68 @@ def test_journals_of_other_projects_and_restored_drills_are_not_unrecovered(tmp_
 @pytest.mark.docker
 @pytest.mark.parametrize("service,mode", [("redis", "stop"), ("minio", "pause"), ("minio", "disconnect")])
 def test_a_fault_is_undone_on_leaving_the_block_and_the_journal_says_so(healthy_demo, engine, tmp_path, service, mode):
-    before = _dep(engine, service)
-    with faults.Fault(engine, PROJECT, service, mode, tmp_path / "drills") as f:
-        during = _dep(engine, service)
+    project = healthy_demo.project
+    before = _dep(engine, service, project)
+    with faults.Fault(engine, project, service, mode, tmp_path / "drills") as f:
+        during = _dep(engine, service, project)
         journal = json.loads(f.journal.path.read_text())
         assert journal["state"] == "active" and journal["containers"][0]["name"] == before.name
-    after = _dep(engine, service)
+    after = _dep(engine, service, project)
     if mode == "stop":
         assert during.state == "exited"
     elif mode == "pause":
         assert during.state == "paused"
     else:
-        assert during.networks == {} and service in before.networks[f"{PROJECT}_default"]["aliases"]
+        assert during.networks == {} and service in before.networks[f"{project}_default"]["aliases"]
     assert after.state == "running"
-    assert service in after.networks[f"{PROJECT}_default"]["aliases"], "the DNS alias must come back too"
+    assert service in after.networks[f"{project}_default"]["aliases"], "the DNS alias must come back too"
     done = json.loads(f.journal.path.read_text())
     assert done["state"] == "restored" and done["restore_actions"]
     assert [e["what"].split(":")[0] for e in done["events"]][-2:] == ["restoring", "restored"]
     # healthy again (after a pause the engine says "unhealthy" until the next health check)
-    assert engine.wait_ready(PROJECT, [service], timeout=60)[0]
+    assert engine.wait_ready(project, [service], timeout=60)[0]
 
 
 @pytest.mark.docker
 def test_an_exception_inside_a_drill_still_restores_the_dependency(healthy_demo, engine, tmp_path):
+    project = healthy_demo.project
     with pytest.raises(ZeroDivisionError):
-        with faults.Fault(engine, PROJECT, "redis", "pause", tmp_path / "drills"):
-            assert _dep(engine, "redis").state == "paused"
+        with faults.Fault(engine, project, "redis", "pause", tmp_path / "drills"):
+            assert _dep(engine, "redis", project).state == "paused"
             1 / 0
-    assert _dep(engine, "redis").state == "running"
-    assert engine.wait_ready(PROJECT, ["redis"], timeout=60)[0]
+    assert _dep(engine, "redis", project).state == "running"
+    assert engine.wait_ready(project, ["redis"], timeout=60)[0]
 
 
 # -- killing the runner ------------------------------------------------------------------------------------
 @pytest.mark.docker
 @pytest.mark.slow
-def test_sigkill_mid_drill_leaves_a_journal_that_runbook_recover_undoes(healthy_demo, engine, cli, tmp_path):
+def test_sigkill_mid_drill_leaves_a_journal_that_runbook_recover_undoes(healthy_demo, demo_params, engine, cli, tmp_path):
     out = tmp_path / "out"
-    proc = _start_run(out)
+    project = healthy_demo.project
+    proc = _start_run(out, demo_params)
     try:
         path, journal = _wait_for(lambda: _active_journal(out, "redis"), 120, "the redis drill to be active")
-        assert _dep(engine, "redis").state == "exited"
+        assert _dep(engine, "redis", project).state == "exited"
         os.kill(journal["pid"], signal.SIGKILL)  # the kernel running the drill (its own session)
         os.killpg(proc.pid, signal.SIGKILL)      # and the runner
         proc.wait(30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert _dep(engine, "redis").state == "exited", "nobody restored it: the process was killed"
+    assert _dep(engine, "redis", project).state == "exited", "nobody restored it: the process was killed"
     assert json.loads(path.read_text())["state"] == "active"
 
     # the next run's preflight gate stops before touching anything
-    blocked = cli("run", "--params", str(PARAMS / "demo.yaml"), "--phase", "04_smoke_tests", "--output", str(out))
+    blocked = cli("run", "--params", str(demo_params), "--phase", "04_smoke_tests", "--output", str(out))
     assert blocked.returncode == 1
-    assert _dep(engine, "redis").state == "exited"
+    assert _dep(engine, "redis", project).state == "exited"
     assert "preflight.drill_journal" in blocked.stderr, blocked.stdout + blocked.stderr
 
     rec = cli("recover", "--output", str(out))
     assert rec.returncode == 0, rec.stdout + rec.stderr
     assert "recovered: redis (stop)" in rec.stdout
-    assert _dep(engine, "redis").running and _dep(engine, "redis").health == "healthy"
+    assert _dep(engine, "redis", project).running and _dep(engine, "redis", project).health == "healthy"
     assert json.loads(path.read_text())["state"] == "recovered"
     again = cli("recover", str(path.parent.parent))
     assert again.returncode == 0 and "nothing to recover" in again.stdout
@@ -156,16 +156,17 @@ def test_sigkill_mid_drill_leaves_a_journal_that_runbook_recover_undoes(healthy_
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_sigint_mid_drill_restores_the_dependency_before_the_process_exits(healthy_demo, engine, tmp_path):
+def test_sigint_mid_drill_restores_the_dependency_before_the_process_exits(healthy_demo, demo_params, engine, tmp_path):
     out = tmp_path / "out"
-    proc = _start_run(out)
+    project = healthy_demo.project
+    proc = _start_run(out, demo_params)
     try:
         path, _ = _wait_for(lambda: _active_journal(out, "redis"), 120, "the redis drill to be active")
-        assert _dep(engine, "redis").state == "exited"
+        assert _dep(engine, "redis", project).state == "exited"
         os.kill(proc.pid, signal.SIGINT)
         seen_running_while_alive = False
         while proc.poll() is None:
-            if _dep(engine, "redis").running:
+            if _dep(engine, "redis", project).running:
                 seen_running_while_alive = proc.poll() is None
                 break
             time.sleep(0.05)

@@ -3,8 +3,8 @@ working directory notebooks/, the default parameters (``params_file = "../parame
 ``run_dir = ""``: nothing written). No papermill, no runner: what a person gets from "Run All Cells".
 
 Phase 1 redeploys the demo stack and phase 4 runs its dependency drills, so this module runs them in
-order against the real stack (hold the demo lock) and brings the stack back to compose.yaml, healthy,
-afterwards.
+order against the session's own stack (copies of the notebooks beside a ``parameters/demo.yaml``
+written for it) and brings the stack back to compose.yaml, healthy, afterwards.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import ROOT
+from conftest import ROOT, stack_tree
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -25,11 +25,12 @@ CELL_TIMEOUT_S = 600
 
 
 @pytest.fixture(scope="module")
-def stack_restored_afterwards(demo_stack):
+def stack_restored_afterwards(demo_stack, tmp_path_factory):
     """The demo stack healthy before the first notebook, and again after the last one, whatever the
-    notebooks (a redeployment, drills) or a failure left behind."""
+    notebooks (a redeployment, drills) or a failure left behind. Yields the directory the notebooks run
+    in (its ``../parameters/demo.yaml`` is the session stack's)."""
     demo_stack.up(progress=lambda s: None)
-    yield demo_stack
+    yield stack_tree(demo_stack, tmp_path_factory.mktemp("nbtree")) / "notebooks"
     demo_stack.up(progress=lambda s: None)
 
 
@@ -52,7 +53,7 @@ def test_the_phase_notebook_runs_top_to_bottom_with_its_default_parameters_as_ju
     assert 'run_dir = ""' in params[0].source
 
     client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, allow_errors=False,
-                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+                            resources={"metadata": {"path": str(stack_restored_afterwards)}})
     client.execute()  # raises CellExecutionError naming the cell and the exception
 
     code = [c for c in nb.cells if c.cell_type == "code"]

@@ -15,12 +15,12 @@ import time
 import pytest
 import yaml
 
-from conftest import PARAMS, load_run, run_dir_from
+from conftest import load_run, run_dir_from
+from runbook_lib import demo
 from runbook_lib.checks import production as prod
 from runbook_lib.errors import ParametersError
 from runbook_lib.params import load_params
 
-PROJECT = "secureconnect-demo"
 APPS = ["api-gateway", "auth-service", "chat-service", "video-service", "storage-service"]
 
 
@@ -86,8 +86,8 @@ def test_production_parameters_refuse_a_bad_log_pattern_and_an_unknown_restart_p
 # the demo stack, real engine
 # ----------------------------------------------------------------------------------------------------
 
-def _run_phase3(cli, tmp_path, *compose_files):
-    args = ["run", "--params", str(PARAMS / "demo.yaml"), "--output", str(tmp_path / "out"),
+def _run_phase3(cli, params, tmp_path, *compose_files):
+    args = ["run", "--params", str(params), "--output", str(tmp_path / "out"),
             "--phase", "00_preflight", "--phase", "03_production_mode"]
     for f in compose_files:
         args += ["--compose", str(f)]
@@ -98,8 +98,8 @@ def _run_phase3(cli, tmp_path, *compose_files):
 
 
 @pytest.mark.docker
-def test_the_healthy_demo_stack_passes_production_mode(healthy_demo, cli, tmp_path):
-    proc, run_dir, summary, recs = _run_phase3(cli, tmp_path)
+def test_the_healthy_demo_stack_passes_production_mode(healthy_demo, demo_params, cli, tmp_path):
+    proc, run_dir, summary, recs = _run_phase3(cli, demo_params, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert summary["verdict"] == "GO"
     problems = {k: r["actual"] for k, r in recs.items() if r["status"] not in ("PASS", "SKIP")}
@@ -124,14 +124,15 @@ def test_the_healthy_demo_stack_passes_production_mode(healthy_demo, cli, tmp_pa
     assert "data:image/png;base64" in (run_dir / "report.html").read_text()
 
 
-def _wait_for_die(engine, service: str, since: float, timeout: float = 60) -> None:
+def _wait_for_die(engine, project: str, service: str, since: float, timeout: float = 60) -> None:
     """Block until the engine reports a `die` of the service's container (a crash loop has started)."""
-    events = engine.container_events(PROJECT, since, time.time() + 0.01, actions=["die"])
+    events = engine.container_events(project, since, time.time() + 0.01, actions=["die"])
     if any(e["service"] == service for e in events):
         return
     stream = engine.api.events(since=f"{since:.9f}", until=f"{time.time() + timeout:.9f}", decode=True,
                                filters={"type": "container", "event": ["die"],
-                                        "label": f"com.docker.compose.service={service}"})
+                                        "label": [f"com.docker.compose.project={project}",
+                                                  f"com.docker.compose.service={service}"]})
     try:
         for _ in stream:
             return
@@ -141,7 +142,8 @@ def _wait_for_die(engine, service: str, since: float, timeout: float = 60) -> No
 
 
 @pytest.mark.docker
-def test_each_planted_fault_fails_with_its_check_id_and_target(healthy_demo, engine, cli, tmp_path):
+def test_each_planted_fault_fails_with_its_check_id_and_target(healthy_demo, demo_params, engine, cli, tmp_path):
+    project = healthy_demo.project
     faults = tmp_path / "faults.yaml"
     faults.write_text(yaml.safe_dump({"services": {
         "api-gateway": {"environment": {"DEMO_FAULT": "hog:95"},
@@ -154,19 +156,19 @@ def test_each_planted_fault_fails_with_its_check_id_and_target(healthy_demo, eng
     }}))
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump({"services": {"minio": {"environment": {"DRIFT_MARK": "edited-after-review"}}}}))
-    redis = f"{PROJECT}-redis-1"
+    redis = f"{project}-redis-1"
     before = engine.container(redis).host_config
     t0 = time.time()
     try:
         healthy_demo.up([faults], wait=False, progress=lambda s: None)
-        _wait_for_die(engine, "video-service", t0)
-        ok, views = engine.wait_ready(PROJECT, ["api-gateway", "auth-service", "chat-service", "storage-service"], 120)
+        _wait_for_die(engine, project, "video-service", t0)
+        ok, views = engine.wait_ready(project, ["api-gateway", "auth-service", "chat-service", "storage-service"], 120)
         assert ok, [v.summary() for v in views]
         # drift made after deployment, without telling the runbook
         healthy_demo.compose([faults, edited]).up("minio", remove_orphans=False)
         engine.client.containers.get(redis).update(mem_limit="120m", memswap_limit="240m")
 
-        proc, run_dir, summary, recs = _run_phase3(cli, tmp_path, healthy_demo.COMPOSE_FILE, faults)
+        proc, run_dir, summary, recs = _run_phase3(cli, demo_params, tmp_path, demo.COMPOSE_FILE, faults)
         assert proc.returncode == 1 and summary["verdict"] == "NO-GO", proc.stdout + proc.stderr
 
         def failed(check, target):

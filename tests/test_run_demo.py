@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import PARAMS, ROOT, load_run, run_dir_from
+from conftest import ROOT, load_run, run_dir_from, snapshot
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -15,23 +15,20 @@ RECORD_KEYS = {"id", "phase", "title", "target", "status", "severity", "expected
                "command", "remediation", "started", "duration_s"}
 
 
-def snapshot(engine, project="secureconnect-demo"):
-    return {v.name: (v.id, v.started_at) for v in engine.project_containers(project)}
-
-
-def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, engine, cli, tmp_path):
-    before = snapshot(engine)
+def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, demo_params, engine, cli, tmp_path):
+    project = healthy_demo.project
+    before = snapshot(engine, project)
     adhoc = engine.client.containers.run("runbook-demo/app:local", ["300"], entrypoint=["sleep"], detach=True,
-                                         name="secureconnect-demo-adhoc-1")
+                                         name=f"{project}-adhoc-1")
     try:
-        proc = cli("run", "--params", str(PARAMS / "demo.yaml"), "--output", str(tmp_path))
+        proc = cli("run", "--params", str(demo_params), "--output", str(tmp_path))
     finally:
         try:
             adhoc.remove(force=True)
         except Exception:  # noqa: BLE001 - the run is expected to have removed it already
             pass
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.startswith("GO: secureconnect-demo")
+    assert proc.stdout.startswith(f"GO: {project}")
     run_dir = run_dir_from(proc.stdout)
     summary, records = load_run(run_dir)
 
@@ -49,10 +46,10 @@ def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, engine, cli
         r = by_id[("redeploy.service_ready", svc)]
         assert r["status"] == "PASS" and r["evidence"]["container"]["health"] == "healthy"
     assert by_id[("redeploy.init_step", "media bucket")]["status"] == "PASS"
-    assert by_id[("redeploy.leftovers_removed", "secureconnect-demo-adhoc-1")]["status"] == "PASS"
+    assert by_id[("redeploy.leftovers_removed", f"{project}-adhoc-1")]["status"] == "PASS"
     assert all(r["status"] == "PASS" for r in records if r["id"] == "redeploy.volumes_preserved")
     # it really redeployed: every container is new
-    after = snapshot(engine)
+    after = snapshot(engine, project)
     assert set(after) == set(before) and all(after[n][0] != before[n][0] for n in after)
 
     html = (run_dir / "report.html").read_text()
@@ -107,19 +104,19 @@ def test_a_service_that_never_gets_healthy_is_no_go_with_its_health_log(healthy_
 
 
 def test_volume_removal_without_confirmation_exits_2_and_touches_nothing(healthy_demo, engine, cli, write_params, tmp_path):
-    before = snapshot(engine)
+    before = snapshot(engine, healthy_demo.project)
     params = write_params({"redeploy.remove_volumes": True})
     proc = cli("run", "--params", str(params), "--output", str(tmp_path))
     assert proc.returncode == 2
     assert "confirm_volume_removal" in proc.stderr and "Nothing was touched" in proc.stderr
-    assert snapshot(engine) == before
-    assert not any(tmp_path.glob("*-secureconnect-demo")), "no run directory for a refused run"
+    assert snapshot(engine, healthy_demo.project) == before
+    assert not any(tmp_path.glob(f"*-{healthy_demo.project}")), "no run directory for a refused run"
 
 
 def test_confirmed_volume_removal_archives_every_volume_first(healthy_demo, engine, cli, write_params, tmp_path):
-    vols_before = {v["name"]: v["created"] for v in engine.project_volumes("secureconnect-demo")}
+    vols_before = {v["name"]: v["created"] for v in engine.project_volumes(healthy_demo.project)}
     assert vols_before, "the demo stack has named volumes"
-    params = write_params({"redeploy.remove_volumes": True, "redeploy.confirm_volume_removal": "secureconnect-demo"})
+    params = write_params({"redeploy.remove_volumes": True, "redeploy.confirm_volume_removal": healthy_demo.project})
     proc = cli("run", "--params", str(params), "--output", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = run_dir_from(proc.stdout)
@@ -128,5 +125,5 @@ def test_confirmed_volume_removal_archives_every_volume_first(healthy_demo, engi
     assert archived == set(vols_before)
     for name in vols_before:
         assert (run_dir / "volumes" / f"{name}.tar").stat().st_size > 0
-    vols_after = {v["name"]: v["created"] for v in engine.project_volumes("secureconnect-demo")}
+    vols_after = {v["name"]: v["created"] for v in engine.project_volumes(healthy_demo.project)}
     assert all(vols_after[n] != c for n, c in vols_before.items()), "the volumes were really re-created"

@@ -11,7 +11,7 @@ import pytest
 
 from runbook_lib import runner
 
-from conftest import PARAMS, ROOT
+from conftest import ROOT, track
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -64,21 +64,21 @@ def test_a_failed_preflight_skips_the_destructive_phase(demo_stack, engine, writ
                       "phase.add([Check('preflight.x', 'x', phase='00_preflight', severity='critical')"
                       ".record('t', 'FAIL', expected='e', actual='a')])")
     _fixture_notebook(nbdir, "01_controlled_redeployment", "raise SystemExit('must not run')")
-    before = {v.name: v.id for v in engine.project_containers("secureconnect-demo")}
+    before = {v.name: v.id for v in engine.project_containers(demo_stack.project)}
     params = write_params({"phases": ["00_preflight", "01_controlled_redeployment"]})
     result = runner.run(params, output=tmp_path / "out", notebooks=nbdir, progress=lambda s: None)
     assert result.verdict["verdict"] == "NO-GO"
     assert [p["status"] for p in result.summary["phases"]] == ["completed", "skipped"]
     assert "runner.phase@01_controlled_redeployment" in result.summary["blockers"]
-    assert {v.name: v.id for v in engine.project_containers("secureconnect-demo")} == before
+    assert {v.name: v.id for v in engine.project_containers(demo_stack.project)} == before
 
 
 @pytest.mark.docker
-def test_the_preflight_notebook_runs_directly_with_papermill(demo_stack, tmp_path):
+def test_the_preflight_notebook_runs_directly_with_papermill(demo_stack, demo_params, tmp_path):
     out = tmp_path / "00.ipynb"
-    proc = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "00_preflight.ipynb"), str(out),
-                           "-p", "params_file", str(PARAMS / "demo.yaml"), "--cwd", str(ROOT / "notebooks")],
-                          capture_output=True, text=True, timeout=300)
+    argv = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "00_preflight.ipynb"), str(out),
+            "-p", "params_file", str(demo_params), "--cwd", str(ROOT / "notebooks")]
+    proc = track(argv, subprocess.run(argv, capture_output=True, text=True, timeout=300))
     assert proc.returncode == 0, proc.stderr[-2000:]
     nb = nbformat.read(out, as_version=4)
     html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)

@@ -1,6 +1,6 @@
 """Phase 2, secrets & security, against the real demo stack on a real engine.
 
-Faults are planted with temporary compose overrides (tmp_path), applied with ``demo.up(overrides=[...])``;
+Faults are planted with temporary compose overrides (tmp_path), applied with ``healthy_demo.up(overrides=[...])`` (the session's own stack);
 the next test's ``healthy_demo`` (and each test's own ``finally``) brings the demo back as compose.yaml
 says. Test-owned secrets never touch demo/.secrets, which other tests rely on."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from conftest import phase2_faults_override, PARAMS, ROOT, load_run, run_dir_from
 
-from runbook_lib import demo
+from runbook_lib.demo import free_ports
 from runbook_lib.redact import marker
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -35,8 +35,8 @@ def secret_file(path, value: str, mode: int = 0o400):
 
 
 
-def run_phases(cli, tmp_path, override, *phases):
-    args = ["run", "--params", str(PARAMS / "demo.yaml"), "--output", str(tmp_path / "out"),
+def run_phases(cli, params, tmp_path, override, *phases):
+    args = ["run", "--params", str(params), "--output", str(tmp_path / "out"),
             "--compose", str(DEMO)] + (["--compose", str(override)] if override else [])
     for p in phases:
         args += ["--phase", p]
@@ -50,8 +50,8 @@ def by_key(records, phase="02_secrets_security"):
     return {(r["id"], r["target"]): r for r in records if r["phase"] == phase}
 
 
-def test_the_demo_stack_passes_phase_2_with_evidence_on_every_record(healthy_demo, cli, tmp_path):
-    proc, run_dir, summary, records = run_phases(cli, tmp_path, None, "00_preflight", "02_secrets_security")
+def test_the_demo_stack_passes_phase_2_with_evidence_on_every_record(healthy_demo, demo_params, cli, tmp_path):
+    proc, run_dir, summary, records = run_phases(cli, demo_params, tmp_path, None, "00_preflight", "02_secrets_security")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert summary["verdict"] == "GO"
     phase2 = [r for r in records if r["phase"] == "02_secrets_security"]
@@ -113,16 +113,17 @@ def test_a_severity_override_makes_a_static_audit_fail_block_the_run(tmp_path):
     assert rec.status == "FAIL" and rec.severity == "high" and is_blocking(rec, params.policy)
 
 
-def test_planted_faults_fail_with_the_right_check_and_target(healthy_demo, cli, tmp_path):
+def test_planted_faults_fail_with_the_right_check_and_target(healthy_demo, demo_params, cli, tmp_path):
     world = secret_file(tmp_path / "world_secret", secrets.token_urlsafe(24))
     os.chmod(world, 0o777)
-    override = phase2_faults_override(tmp_path, world)
+    port = free_ports(1)[0]
+    override = phase2_faults_override(tmp_path, world, redis_port=port)
     try:
-        demo.up(overrides=[override], progress=lambda s: None)
+        healthy_demo.up(overrides=[override], progress=lambda s: None)
         # phase 2 alone: its own findings, without preflight's (critical) FAIL on the world-writable file.
-        proc, run_dir, summary, records = run_phases(cli, tmp_path, override, "02_secrets_security")
+        proc, run_dir, summary, records = run_phases(cli, demo_params, tmp_path, override, "02_secrets_security")
     finally:
-        demo.up(progress=lambda s: None)
+        healthy_demo.up(progress=lambda s: None)
     assert proc.returncode == 1 and summary["verdict"] == "NO-GO"
     by = by_key(records)
     expected = {
@@ -131,7 +132,7 @@ def test_planted_faults_fail_with_the_right_check_and_target(healthy_demo, cli, 
         ("secrets.file_env", "storage-service"): "LICENSE_FILE=/run/secrets/no_such_secret: does not exist",
         ("hardening.privileged", "api-gateway"): "privileged",
         ("hardening.docker_socket", "auth-service"): "/var/run/docker.sock",
-        ("hardening.published_ports", "redis"): "internal service published on 0.0.0.0:16379",
+        ("hardening.published_ports", "redis"): f"internal service published on 0.0.0.0:{port}",
     }
     for key, text in expected.items():
         r = by[key]
@@ -156,7 +157,7 @@ def _forms(value: str) -> set[str]:
     return forms
 
 
-def test_canary_secret_values_never_reach_any_file_of_the_run_directory(healthy_demo, cli, tmp_path):
+def test_canary_secret_values_never_reach_any_file_of_the_run_directory(healthy_demo, demo_params, cli, tmp_path):
     """Two canaries: one re-points the jwt_secret at a test file (learned from the host), one is a file
     bind-mounted under /run/secrets that no compose secret declares (learned only from inside the
     container). Both are also copied into innocently named variables, so they reach docker inspect and
@@ -179,10 +180,10 @@ secrets:
     file: {jwt}
 """)
     try:
-        demo.up(overrides=[override], progress=lambda s: None)
-        proc, run_dir, summary, records = run_phases(cli, tmp_path, override, "00_preflight", "02_secrets_security")
+        healthy_demo.up(overrides=[override], progress=lambda s: None)
+        proc, run_dir, summary, records = run_phases(cli, demo_params, tmp_path, override, "00_preflight", "02_secrets_security")
     finally:
-        demo.up(progress=lambda s: None)
+        healthy_demo.up(progress=lambda s: None)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the copies are leaks: NO-GO
     by = by_key(records)
     leak = by[("secrets.no_plaintext_env", "video-service")]

@@ -232,21 +232,15 @@ def test_waivers_valid_and_expired_and_every_output_agrees_with_the_verdict_file
 
 
 @pytest.fixture(scope="module")
-def signed_run(tmp_path_factory):
+def signed_run(demo_stack, tmp_path_factory):
     """One real, signed run (preflight and sign-off) of the demo stack, shared by the tests below."""
     from conftest import run_cli
-    from runbook_lib import demo
 
-    demo.up()
+    demo_stack.up(progress=lambda s: None)
     tmp = tmp_path_factory.mktemp("signed")
     key = tmp / "sign.pem"
-    params = tmp / "p.yaml"
-    data = yaml.safe_load((ROOT / "parameters" / "demo.yaml").read_text())
-    data["compose_files"] = [str(ROOT / "demo" / "compose.yaml")]
-    data["env_files"] = [str(ROOT / "demo" / "offline.env")]
-    data["phases"] = ["00_preflight", "05_signoff"]
-    data["signoff"] = {"signing_key": str(key), "generate_missing_key": True}
-    params.write_text(yaml.safe_dump(data))
+    params = demo_stack.write_params(tmp / "p.yaml", {"phases": ["00_preflight", "05_signoff"],
+                                                      "signoff": {"signing_key": str(key), "generate_missing_key": True}})
     proc = run_cli("run", "--params", str(params), "--output", str(tmp / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return run_dir_from(proc.stdout), key

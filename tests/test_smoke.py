@@ -234,8 +234,8 @@ def _records(run_dir: Path) -> list[dict]:
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_the_demo_stack_passes_phase_4_with_both_drills_and_their_timelines(healthy_demo, engine, cli, tmp_path):
-    proc = cli("run", "--params", str(PARAMS / "demo.yaml"), "--phase", "04_smoke_tests", "--output", str(tmp_path))
+def test_the_demo_stack_passes_phase_4_with_both_drills_and_their_timelines(healthy_demo, demo_params, engine, cli, tmp_path):
+    proc = cli("run", "--params", str(demo_params), "--phase", "04_smoke_tests", "--output", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     run_dir = run_dir_from(proc.stdout)
     recs = _records(run_dir)
@@ -257,7 +257,7 @@ def test_the_demo_stack_passes_phase_4_with_both_drills_and_their_timelines(heal
         assert ev["recovery_s"] is not None and ev["dependency_ready_s"] is not None
         assert (run_dir / ev["timeline"]).read_bytes()[:4] == b"\x89PNG"
         assert json.loads(Path(ev["journal"]).read_text())["state"] == "restored"
-    assert all(v.ready for v in engine.project_containers("secureconnect-demo"))
+    assert all(v.ready for v in engine.project_containers(healthy_demo.project))
     html = (run_dir / "report.html").read_text()
     assert len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", html)) >= 2
     assert "smoke.drill.redis" in html and "smoke.drill.minio" in html
@@ -273,8 +273,8 @@ def test_the_demo_stack_passes_phase_4_with_both_drills_and_their_timelines(heal
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_the_redis_drill_fails_naming_chat_service_when_it_fails_hard_without_redis(healthy_demo, cli, write_params, tmp_path):
-    params = load_params(PARAMS / "demo.yaml")
+def test_the_redis_drill_fails_naming_chat_service_when_it_fails_hard_without_redis(healthy_demo, demo_params, cli, write_params, tmp_path):
+    params = load_params(demo_params)
     redis = params.smoke.drills[0].model_dump(mode="json", by_alias=True)
     params_file = write_params({"smoke.drills": [redis]})
     healthy_demo.up(overrides=["chat-fails-without-redis.yaml"], progress=lambda s: None)
@@ -294,7 +294,8 @@ def test_the_redis_drill_fails_naming_chat_service_when_it_fails_hard_without_re
 
 
 @pytest.mark.docker
-def test_a_hostile_endpoint_leaves_its_markup_escaped_and_its_body_truncated_in_the_report(serve, cli, write_params, tmp_path):
+def test_a_hostile_endpoint_leaves_its_markup_escaped_and_its_body_truncated_in_the_report(demo_stack, serve, cli, write_params,
+                                                                                            tmp_path):
     big = b"<script>alert(1)</script>" + b"A" * (5 * 1024 * 1024)
     base = serve({("GET", "/hostile"): lambda _h, _b: (200, "text/html", big)})
     params = write_params({"smoke": {"endpoints": [{"name": "hostile", "url": f"{base}/hostile"}]}})
