@@ -222,6 +222,9 @@ class Stack:
         data["compose_files"] = [str((base.parent / f).resolve()) for f in data["compose_files"]]
         env = [str((base.parent / f).resolve()) for f in data.get("env_files", [])]
         data["env_files"] = env + [str(self.env_file)] * bool(self.env_file)
+        for section, key in (("signoff", "signing_key"), ("policy", "waivers_file")):
+            if (data.get(section) or {}).get(key):
+                data[section][key] = str((base.parent / data[section][key]).resolve())
         for key, value in (changes or {}).items():
             target = data
             *parents, last = key.split(".")
