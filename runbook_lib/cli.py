@@ -52,10 +52,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_verdict(v: dict) -> None:
     """The verdict file in a few lines: verdict and counts, blockers, waived records."""
+    from .verdict import describe_group, grouped
+
     counts = ", ".join(f"{n} {k}" for k, n in v["counts"].items() if n)
     print(f"{v['verdict']}: {v['project']} ({counts})")
-    for b in v["blockers"]:
-        print(f"  blocker: {b['ref']} ({b['status']}, {b['severity']})")
+    for cid, rows, total in grouped(v["blockers"], v):
+        print(f"  blocker: {describe_group(cid, rows, total)}")
     for w in v["waived"]:
         print(f"  waived:  {w['ref']} ({w['status']} — {w['note']})")
 
@@ -80,18 +82,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 1
     if problems:
         out = Path(args.out) if args.out else run_dir.parent / f"{run_dir.name}.UNVERIFIED-report.html"
-        report.write_html(run_dir, v, show_code=args.show_code, out=out, unverified="; ".join(problems)[:500])
+        report.write_html(run_dir, v, show_code=args.show_code, out=out, unverified="; ".join(problems)[:500],
+                          signer=signing.signed_by(run_dir / report.MANIFEST))
         print(f"UNVERIFIED report (the run does not match its manifest) written to {out}")
         return exit_code(v)
     show_code = args.show_code or _run_info(run_dir).get("show_code", False)
     target = Path(args.out) if args.out else run_dir / "report.html"
     if target.resolve().parent != run_dir.resolve():
-        report.write_html(run_dir, v, show_code=show_code, out=target)
+        report.write_html(run_dir, v, show_code=show_code, out=target, signer=signing.signed_by(run_dir / report.MANIFEST))
         print(f"{v['verdict']}: report rendered at {target} (the run directory is unchanged)")
         return exit_code(v)
     old = target.read_bytes() if target.exists() else b""
     scratch = run_dir.parent / f".{run_dir.name}.report.tmp"
-    report.write_html(run_dir, v, show_code=show_code, out=scratch)
+    report.write_html(run_dir, v, show_code=show_code, out=scratch, signer=signing.signed_by(run_dir / report.MANIFEST))
     if scratch.read_bytes() == old:
         scratch.unlink()
         print(f"{v['verdict']}: report.html re-rendered, identical to the archived one ({run_dir} still verifies)")

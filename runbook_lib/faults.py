@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from .display import png
 from .engine import ContainerView, Engine
 from .errors import RunbookError
 from .records import utcnow
@@ -407,5 +408,5 @@ def draw_timeline(path: Path, *, title: str, lanes: Sequence[tuple[str, str, lis
     fig.subplots_adjust(left=0.22, right=0.98)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+    path.write_bytes(png(fig))
     return path

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .context import Context
-from .display import RecordTable
+from .display import Html, RecordTable, esc
 from .errors import RunbookError
 from .params import PHASES, load_params
 from .policy import apply_waivers, ref
@@ -107,15 +107,18 @@ class PhaseSession:
         """Every record of this phase, as the phase's verification table."""
         return self.table(self.records, f"{self.phase}: all checks")
 
-    def require_preflight(self) -> RecordTable:
+    def require_preflight(self) -> Html:
         """Refuse to go on when preflight has blocking problems. Uses the run's preflight records when
         there are some; otherwise (interactive, or papermill on one notebook) runs the preflight checks
-        now, without storing them. Raises RunbookError naming the blockers."""
+        now, without storing them. Raises RunbookError naming the blockers; otherwise says in one line
+        what it was judged on (the preflight records are shown in their own phase, not again here)."""
         from .checks import preflight
         from .policy import evaluate
 
         recs = self.previous("00_preflight")
+        source = "this run's preflight records"
         if recs is None:
+            source = "preflight checks run now (not stored)"
             recs = []
             for fn in preflight.CHECKS:
                 recs.extend(self._redact(fn(self.ctx)))
@@ -123,7 +126,8 @@ class PhaseSession:
         if blockers:
             raise RunbookError("preflight has blocking problems, so this phase will not touch the deployment: "
                                + "; ".join(f"{r.id}@{r.target}: {r.actual}" for r in blockers))
-        return RecordTable(recs, "preflight gate: no blocking problem")
+        line = f"Preflight gate: no blocking problem among {len(recs)} records ({source})."
+        return Html(f"<p>{esc(line)}</p>", line)
 
     def previous(self, phase: str) -> list[CheckRecord] | None:
         """Records of an earlier phase of the same run, or None when there is no run directory or file."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,13 @@ from typing import Any
 import nbformat
 from nbconvert import HTMLExporter
 
-from .display import badge, esc, records_table, verdict_banner
+from .display import CSS, badge, esc, plural, simple_table, verdict_banner, worst
 from .policy import ref
+from .verdict import describe_group, grouped
 from .records import SCHEMA, CheckRecord, read_records
 
 TEMPLATES = Path(__file__).parent / "templates"
+_STYLE_RE = re.compile(r'<style class="rb-css">.*?</style>', re.S)
 MANIFEST = "manifest.json"
 
 
@@ -51,7 +54,7 @@ def build_summary(v: dict[str, Any], phases: list[dict[str, Any]]) -> dict[str, 
         "finished": v["decided_at"], "judged_on": v["judged_on"], "records": v["records"], "counts": v["counts"],
         "blockers": [b["ref"] for b in v["blockers"]], "waived": [w["ref"] for w in v["waived"]],
         "not_verified": [n["ref"] for n in v["not_verified"]], "rationale": v["rationale"], "phases": entries,
-        "waivers": v["waivers"], "verdict_file": "verdict.json", "report": "report.html",
+        "waivers": v["waivers"], "categories": v["categories"], "verdict_file": "verdict.json", "report": "report.html",
     }
 
 
@@ -60,19 +63,30 @@ def _md(text: Any, limit: int = 200) -> str:
 
 
 def write_summary_md(run_dir: Path, summary: dict[str, Any], v: dict[str, Any]) -> None:
-    """summary.md, for a CI job summary or a pull-request comment: verdict, phases, blockers, waivers."""
+    """summary.md, ready for a CI job summary or a pull-request comment: the verdict, the final
+    verification table, the blockers (grouped by check), the accepted risks, what was not verified, the
+    phases and the path of the report."""
     c = v["counts"]
     lines = [f"## {v['verdict']}: {v['project']}", "",
              f"{v['started']} → {v['decided_at']} · " + " · ".join(f"{s} {n}" for s, n in c.items() if n), "",
-             v["rationale"], "", "| phase | status | records | blockers |", "|---|---|---|---|"]
-    for ph in summary["phases"]:
-        lines.append(f"| {ph['phase']} | {ph['status']} | {ph['records']} | {ph['blockers']} |")
-    if v["blockers"]:
-        lines += ["", "### Blockers", "", "| check | target | status | actual |", "|---|---|---|---|"]
-        lines += [f"| `{b['id']}` | {_md(b['target'])} | {b['status']} | {_md(b['actual'])} |" for b in v["blockers"]]
-    if v["waived"]:
-        lines += ["", "### Accepted risks", "", "| check | target | status | waiver |", "|---|---|---|---|"]
-        lines += [f"| `{w['id']}` | {_md(w['target'])} | {w['status']} | {w['note']} |" for w in v["waived"]]
+             v["rationale"], "", "### Verification", "", "| category | status | records |", "|---|---|---|"]
+    lines += [f"| {cat['name']} | {cat['status']} | " + (" · ".join(f"{s} {n}" for s, n in cat["counts"].items())
+                                                       or "no judged record") + " |" for cat in v["categories"]]
+    lines += ["", "### Blockers", ""]
+    lines += [f"- {_md(describe_group(cid, rs, n), 400)}" for cid, rs, n in grouped(v["blockers"], v)] or ["None."]
+    lines += ["", "### Accepted risks", ""]
+    if v["waivers"]:
+        lines += ["| waiver | state | covers | owner | approver | expires |", "|---|---|---|---|---|---|"]
+        lines += [f"| {w['id']} | {w['state']} | {_md(', '.join(w['refs']) or w['check'])} | {_md(w['owner'])} | "
+                  f"{_md(w['approver'])} | {w['expires']} |" for w in v["waivers"]]
+    else:
+        lines.append("None.")
+    nv = grouped(v["not_verified"], v)
+    lines += ["", "### Not verified", ""] + ([f"- {_md(describe_group(cid, rs, n), 400)}" for cid, rs, n in nv] or ["None."])
+    lines += ["", "| phase | status | records | blockers | wall time |", "|---|---|---|---|---|"]
+    lines += [f"| {ph['phase']} | {ph['status']} | {ph['records']} | {ph['blockers']} | {ph.get('duration_s', 0)} s |"
+              for ph in summary["phases"]]
+    lines += ["", f"Report: `{run_dir / 'report.html'}` · verdict file: `{run_dir / 'verdict.json'}`"]
     (run_dir / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -113,51 +127,135 @@ def write_junit(run_dir: Path, v: dict[str, Any], phases: list[dict[str, Any]]) 
 
 
 def write_html(run_dir: Path, v: dict[str, Any], *, show_code: bool = False, out: Path | None = None,
-               unverified: str = "") -> Path:
-    """report.html from the verdict file (banner, contents, blockers) and the executed notebooks (each
-    phase's evidence, the sign-off section). ``unverified``: why the run did not verify; the page then
+               unverified: str = "", signer: str = "") -> Path:
+    """report.html: first the cover, from the verdict file (verdict, the final verification table, the
+    blockers, the accepted risks, what was not verified, who signed); then each phase's executed
+    notebook (its records grouped by check, evidence folded); the sign-off section last. ``signer``: the
+    signing key's fingerprint ("" unsigned). ``unverified``: why the run did not verify; the page then
     says so on top and goes to ``out``, never into the run directory."""
+    records = phase_records(run_dir)
     combined = nbformat.v4.new_notebook()
     combined.metadata["title"] = f"{v['verdict']} · {v['project']} · runbook report"
     warn = (f"<div class='rb-unverified' style='border:3px solid #8250df;padding:8px 12px;margin:8px 0'>"
             f"<b>UNVERIFIED</b>: this run directory does not match its manifest ({esc(unverified)}). "
             "Nothing below can be trusted as the archived evidence.</div>") if unverified else ""
-    banner = verdict_banner(v["verdict"], v["project"], v["counts"], [b["ref"] for b in v["blockers"]],
-                            v["started"], v["decided_at"], extra=f"<div style='margin-top:6px'>{esc(v['rationale'])}</div>")
-    combined.cells.append(_html_cell(warn + banner))
-    phases = sorted(v["phases"])
-    toc = "".join(
-        f"<li><a href='#phase-{esc(ph)}'>{esc(ph)}</a> {badge(_phase_badge(v['phases'][ph]))} "
-        f"<small>{_n(v['phases'][ph]['records'], 'record')}, {_n(v['phases'][ph]['blockers'], 'blocker')}</small></li>"
-        for ph in phases)
-    combined.cells.append(_html_cell(f"<nav class='rb-toc'><h2>Contents</h2><ol>{toc}"
-                                     "<li><a href='#blockers'>Blockers</a></li></ol></nav>"))
-    for ph in phases:
+    combined.cells.append(_html_cell(warn + cover(v, records, signer=signer)))
+    for ph in sorted(v["phases"]):
         vp = v["phases"][ph]
-        anchor = (f"<hr><div id='phase-{esc(ph)}' class='rb-phase'>{badge(_phase_badge(vp))} <code>{esc(ph)}</code> · "
-                  f"{_n(vp['records'], 'record')}, {_n(vp['blockers'], 'blocker')}</div>")
-        combined.cells.append(_html_cell(anchor))
+        combined.cells.append(_html_cell(
+            f"<div id='phase-{esc(ph)}' class='rb-phase'>{badge(_phase_badge(vp))} <b>{esc(ph)}</b> · "
+            f"{plural(vp['records'], 'record')}, {plural(vp['blockers'], 'blocker')}</div>"))
         nb_path = run_dir / "notebooks" / f"{ph}.ipynb"
         if nb_path.exists():
-            nb = nbformat.read(nb_path, as_version=4)
-            combined.cells.extend(c for c in nb.cells
-                                  if show_code or "injected-parameters" not in c.metadata.get("tags", []))
-    blocker_refs = {b["ref"] for b in v["blockers"]}
-    blocker_records = [r for recs in phase_records(run_dir).values() for r in recs if ref(r) in blocker_refs]
-    combined.cells.append(_html_cell("<h1 id='blockers'>Blockers</h1>" + (
-        records_table(blocker_records, "Release blockers") if blocker_records else "<p>None.</p>")))
+            combined.cells.extend(_report_cells(nbformat.read(nb_path, as_version=4), show_code))
     exporter = HTMLExporter(template_name="runbook", extra_template_basedirs=[str(TEMPLATES)])
     exporter.exclude_input = not show_code
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(combined)
+    resources = {"rb_css": CSS, "rb_code_css": _code_css() if show_code else ""}
+    body, _ = exporter.from_notebook_node(combined, resources=resources)
     target = out or (run_dir / "report.html")
     target.write_text(body, encoding="utf-8")
     return target
 
 
-def _n(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+def _report_cells(nb: nbformat.NotebookNode, show_code: bool) -> list[nbformat.NotebookNode]:
+    """A phase notebook's cells as the report shows them: no parameters cell (unless code is shown), no
+    cell tagged ``report-skip`` (the phase summaries, which repeat the records), and no per-output style
+    blocks (the report's template carries the style sheet once)."""
+    out = []
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "report-skip" in tags or ("injected-parameters" in tags and not show_code):
+            continue
+        if cell.cell_type == "code":  # progress lines on stderr are for the person running it, not the archive
+            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        for o in cell.get("outputs", []):
+            html = o.get("data", {}).get("text/html")
+            if html:
+                o["data"]["text/html"] = _STYLE_RE.sub("", html if isinstance(html, str) else "".join(html))
+        out.append(cell)
+    return out
+
+
+def _code_css() -> str:
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(style="default").get_style_defs(".highlight")
+
+
+def cover(v: dict[str, Any], records: dict[str, list[CheckRecord]], *, signer: str = "") -> str:
+    """The report's first screen, from the verdict file: the verdict; the final verification table
+    (each row linking to its checks); the blockers, grouped by check; the accepted risks; what was not
+    verified; who signed, and what."""
+    all_recs = [r for recs in records.values() for r in recs]
+    banner = verdict_banner(v["verdict"], v["project"], v["counts"], [b["ref"] for b in v["blockers"]],
+                            v["started"], v["decided_at"], extra=f"<div style='margin-top:4px'>{esc(v['rationale'])}</div>")
+    nav = " · ".join(f"<a href='#phase-{esc(ph)}'>{esc(ph)}</a> {badge(_phase_badge(vp))}" for ph, vp in sorted(v["phases"].items()))
+    rows = []
+    for cat in v["categories"]:
+        status = "NOT VERIFIED" if cat["status"] == "NOT VERIFIED" else cat["status"]
+        tally = " · ".join(f"{s} {n}" for s, n in cat["counts"].items()) or "no judged record"
+        link = f"<a href='#check-{esc(cat['checks'][0])}'>{esc(cat['name'])}</a>" if cat["checks"] else esc(cat["name"])
+        rows.append([link, badge(status), esc(tally) + (f" · {cat['info']} INFO" if cat["info"] else "")])
+    table = simple_table(["Category", "Status", "Records"], rows, raw_columns=(0, 1, 2))
+    right = (_cover_blockers(v) + _cover_risks(v) + _cover_not_verified(v) + _cover_signed(all_recs, signer))
+    return (f"<div class='rb-cover-top'>{banner}<div class='rb-nav'>{nav}</div><div class='rb-cover'>"
+            f"<div><h2 id='verification-table'>Final verification table</h2>{table}</div><div>{right}</div></div></div>")
+
+
+def _targets(rs: list[dict[str, Any]], limit: int = 6) -> str:
+    names = ", ".join(esc(r["target"]) for r in rs[:limit])
+    return names + (f" and {len(rs) - limit} more" if len(rs) > limit else "")
+
+
+def _cover_blockers(v: dict[str, Any]) -> str:
+    if not v["blockers"]:
+        return "<h2 id='blockers'>Blockers</h2><p>None.</p>"
+    items = "".join(
+        f"<li><a href='#check-{esc(cid)}'><code>{esc(cid)}</code></a>: {esc(worst(r['status'] for r in rs))} on "
+        f"{len(rs)} of {plural(n, 'target')} ({esc(rs[0]['severity'])}): {_targets(rs)}"
+        + (f" — {esc(rs[0]['actual'][:140])}" if len(rs) == 1 else "") + "</li>"
+        for cid, rs, n in grouped(v["blockers"], v))
+    return f"<h2 id='blockers'>Blockers</h2><ul>{items}</ul>"
+
+
+def _cover_risks(v: dict[str, Any]) -> str:
+    if not v["waivers"]:
+        return "<h2 id='accepted-risks'>Accepted risks</h2><p>None: no waiver.</p>"
+    rows = [[w["id"] + ("" if w["state"] == "applied" else f" ({w['state']})"),
+             f"{w['check']}@{w['target'] or '*'}" + (f" ({plural(len(w['refs']), 'record')})" if w["refs"] else ""),
+             w["owner"], w["approver"], w["expires"]] for w in v["waivers"]]
+    return ("<h2 id='accepted-risks'>Accepted risks</h2>"
+            + simple_table(["Waiver", "Covers", "Owner", "Approver", "Expires"], rows))
+
+
+def _cover_not_verified(v: dict[str, Any]) -> str:
+    cats = [c["name"] for c in v["categories"] if c["status"] == "NOT VERIFIED"]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for n in v["not_verified"]:
+        groups.setdefault(n["id"], []).append(n)
+    items = "".join(f"<li><code>{esc(cid)}</code> {esc(worst(r['status'] for r in rs))}: {_targets(rs)}</li>"
+                    for cid, rs in groups.items())
+    body = (f"<p>Categories with no judged record: {esc(', '.join(cats) or 'none')}.</p>"
+            + (f"<ul>{items}</ul>" if items else "<p>Every check looked.</p>"))
+    return f"<h2 id='not-verified'>Not verified</h2>{body}"
+
+
+def _cover_signed(all_recs: list[CheckRecord], signer: str) -> str:
+    block = next((r for r in all_recs if r.id == "signoff.block"), None)
+    sig = f"manifest signed, key <code>{esc(signer)}</code>" if signer else "manifest <b>not signed</b>"
+    if block is None:
+        return f"<h2 id='signed'>Signed</h2><p>No sign-off phase in this run; {sig}.</p>"
+    ev = block.evidence
+    images = len(ev.get("images") or {})
+    approver = ev.get("approver") or ""
+    approver = "no approver named" if approver in ("", "(not named)") else f"approved by {approver}"
+    return (f"<h2 id='signed'>Signed</h2><p>{esc(ev.get('operator'))} ({esc(approver)}), "
+            f"{esc(ev.get('signed_at'))}, runbook {esc(ev.get('toolkit_version'))}: "
+            f"{plural(len(ev.get('compose_files') or {}), 'compose file')} and {plural(images, 'image')} recorded by "
+            f"hash; {sig}." + (f" <b>{esc(block.status)}</b>: {esc(block.actual)}" if block.status != "INFO" else "")
+            + "</p>")
 
 
 def _phase_badge(vp: dict[str, Any]) -> str:

@@ -323,7 +323,7 @@ def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict
     report.write_summary_md(run_dir, summary, v)
     report.write_junit(run_dir, v, phase_entries)
     progress("runbook: rendering report.html")
-    report.write_html(run_dir, v, show_code=show_code)
+    report.write_html(run_dir, v, show_code=show_code, signer=signing.key_fingerprint(signing_key))
     manifest = report.write_manifest(run_dir)
     if signing_key:
         signing.sign_file(manifest, signing_key)

@@ -84,6 +84,20 @@ def resolve_key(configured: Path | None, *, generate_missing: bool = False) -> P
     return path
 
 
+def key_fingerprint(key_path: Path | None) -> str:
+    """The fingerprint of a private key's public half ("" for no key)."""
+    return fingerprint(load_private(key_path).public_key()) if key_path else ""
+
+
+def signed_by(target: Path) -> str:
+    """The fingerprint recorded in ``target``'s signature file ("" when unsigned or unreadable). What a
+    re-rendered report names as the signer; the signature itself is checked by :func:`verify_file`."""
+    try:
+        return json.loads(Path(str(target) + SIGNATURE_SUFFIX).read_text(encoding="utf-8")).get("key_fingerprint", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 def sign_file(target: Path, key_path: Path) -> Path:
     key = load_private(key_path)
     sig = key.sign(Path(target).read_bytes())

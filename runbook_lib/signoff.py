@@ -149,8 +149,8 @@ def readiness(v: dict) -> Html:
     record that could not look (SKIP, ERROR) is listed by name; accepted risks are named."""
     cats = v["categories"]
     verified = [c["name"] for c in cats if c["status"] in ("PASS", "WAIVED")]
-    partial = [c["name"] for c in cats if c["status"] in ("FAIL", "WARN", "ERROR")]
-    missing = [c["name"] for c in cats if c["status"] in ("NOT VERIFIED", "SKIP")]
+    partial = [c["name"] for c in cats if c["status"] in ("FAIL", "WARN", "ERROR", "SKIP")]
+    missing = [c["name"] for c in cats if c["status"] == "NOT VERIFIED"]
     project = v["project"]
     lead = (f"<b>{esc(project)} is ready for release as far as this run can show.</b>" if v["verdict"] == "GO"
             else f"<b>{esc(project)} is not ready for release:</b> {len(v['blockers'])} blocker(s), listed above.")
@@ -159,7 +159,7 @@ def readiness(v: dict) -> Html:
     parts = [f"<p>{lead} {judged} checks were judged on their evidence; {v['counts'].get('INFO', 0)} facts were recorded.</p>",
              "<ul>",
              f"<li>Verified (every judged record PASS or accepted): {esc(', '.join(verified) or 'none')}.</li>",
-             f"<li>With problems: {esc(', '.join(partial) or 'none')}.</li>",
+             f"<li>With problems or gaps (a FAIL, WARN, ERROR or SKIP among their records): {esc(', '.join(partial) or 'none')}.</li>",
              f"<li><b>Not verified by this run</b> (no claim is made about them): {esc(', '.join(missing) or 'no category')}"
              + (f"; and {len(nv)} record(s) that could not look: " + ", ".join(
                  f"<code>{esc(n['ref'])}</code> ({esc(n['status'])}: {esc(n['actual'][:120])})" for n in nv) if nv else "")

@@ -17,12 +17,14 @@ Layout (schema 1)::
      "not_verified": [{"ref", "id", "target", "phase", "status", "actual"}],   # every SKIP and ERROR
      "categories": [{"name", "status", "counts", "checks", "info"}],
      "phases": {"00_preflight": {"records", "counts", "blockers"}},
+     "targets_per_check": {"prod.env": 5, ...},   # records per check id: "FAIL on 3 of 5 targets"
      "inputs": {"results/00_preflight.json": "<sha256>", ...}}
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -136,6 +138,7 @@ def build(records: list[CheckRecord], decision: Decision, params: Params, *, sta
         "not_verified": [_row(r) for r in records if r.status in ("SKIP", "ERROR")],
         "categories": _categories(records, o, params),
         "phases": phases,
+        "targets_per_check": dict(Counter(r.id for r in records)),
         "inputs": inputs,
     }
 
@@ -169,6 +172,24 @@ def current(run_dir: Path) -> dict[str, Any] | None:
         return None
     now = {str(p.relative_to(run_dir)): _sha256(p) for p in results_files(run_dir)}
     return v if v.get("inputs") == now else None
+
+
+def grouped(rows: list[dict[str, Any]], v: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]], int]]:
+    """Rows of the verdict file (blockers, waived, not verified) grouped by check id: (id, its rows,
+    how many records that check has in the run). The same problem on 80 containers is one entry."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["id"], []).append(row)
+    total = v.get("targets_per_check") or {}
+    return [(cid, rs, total.get(cid, len(rs))) for cid, rs in groups.items()]
+
+
+def describe_group(cid: str, rows: list[dict[str, Any]], total: int, limit: int = 6) -> str:
+    """``prod.env: FAIL on 80 of 80 targets (high): api, auth, ... and 74 more`` (one line)."""
+    statuses = sorted({r["status"] for r in rows})
+    names = ", ".join(r["target"] for r in rows[:limit]) + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+    of = f"{len(rows)} of {total} target{'s' if total != 1 else ''}"
+    return f"{cid}: {'/'.join(statuses)} on {of} ({rows[0]['severity']}): {names}"
 
 
 def same_judgement(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

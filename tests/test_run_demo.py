@@ -77,12 +77,49 @@ def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, demo_params
     rerendered = cli("report", str(run_dir))
     assert rerendered.returncode == 0 and "identical to the archived one" in rerendered.stdout, rerendered.stdout
     assert cli("verify", str(run_dir)).returncode == 0
+    assert_first_screen(run_dir, summary)
     target = run_dir / "results" / "00_preflight.json"
     data = bytearray(target.read_bytes())
     data[10] ^= 1
     target.write_bytes(bytes(data))
     bad = cli("verify", str(run_dir))
     assert bad.returncode == 1 and "changed: results/00_preflight.json" in bad.stdout
+
+
+def assert_first_screen(run_dir, summary):
+    """The report's first screen at 1400×900 tells the story: the verdict, the final verification table,
+    the blockers, the accepted risks, what was not verified and who signed are all inside it, and every
+    number it shows is summary.json's. The screenshot is kept (outputs/test-artifacts/report-first-screen.png;
+    docs/report-first-screen.png in the README is a copy of it)."""
+    import os
+    from pathlib import Path
+
+    from browser import open_page
+
+    artifacts = Path(os.environ.get("RUNBOOK_TEST_ARTIFACTS", ROOT / "outputs" / "test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    with open_page((run_dir / "report.html").as_uri(), width=1400, height=900) as (page, log):
+        for sel in (".rb-banner", "#verification-table", "#blockers", "#accepted-risks", "#not-verified", "#signed"):
+            box = page.locator(sel).first.bounding_box()
+            assert box and box["y"] >= 0 and box["y"] + box["height"] <= 900, f"{sel} is not in the first screen: {box}"
+        table = page.locator(".rb-cover table.rb-table").first
+        box = table.bounding_box()
+        assert box["y"] + box["height"] <= 900, f"the verification table runs past the first screen: {box}"
+        page.screenshot(path=str(artifacts / "report-first-screen.png"))
+        banner = page.locator(".rb-banner").first.inner_text()
+        rows = [[c.inner_text().strip() for c in row.locator("td").all()] for row in table.locator("tbody tr").all()]
+    assert log.requests == [(run_dir / "report.html").as_uri()] and not log.console_errors
+    assert banner.startswith(summary["verdict"])
+    counts_line = " · ".join(f"{s} {n}" for s, n in summary["counts"].items() if n)
+    assert counts_line in banner, banner
+    shown = {r[0]: (r[1], r[2]) for r in rows}
+    assert list(shown) == [c["name"] for c in summary["categories"]]
+    for cat in summary["categories"]:
+        status, records = shown[cat["name"]]
+        assert status == cat["status"]
+        expect = " · ".join(f"{s} {n}" for s, n in cat["counts"].items()) or "no judged record"
+        assert records == expect + (f" · {cat['info']} INFO" if cat["info"] else ""), (cat, records)
+    assert (artifacts / "report-first-screen.png").stat().st_size > 20_000
 
 
 def test_a_service_that_never_gets_healthy_is_no_go_with_its_health_log(healthy_demo, cli, write_params, tmp_path):

@@ -177,8 +177,13 @@ def assert_outputs_agree(run_dir: Path, returncode: int) -> dict:
     md = (run_dir / "summary.md").read_text()
     assert md.startswith(f"## {v['verdict']}: {v['project']}")
     assert " · ".join(f"{s} {n}" for s, n in v["counts"].items() if n) in md
-    for b in v["blockers"]:
-        assert f"| `{b['id']}` | {b['target']} |" in md
+    from runbook_lib.verdict import describe_group, grouped
+
+    for cid, rows, total in grouped(v["blockers"], v):
+        assert f"- {describe_group(cid, rows, total)}" in md
+    for cat in v["categories"]:
+        assert f"| {cat['name']} | {cat['status']} |" in md
+    assert str(run_dir / "report.html") in md
     root = ET.parse(run_dir / "junit.xml").getroot()
     failing = {f"{c.get('classname').split('.', 1)[1]}@{c.get('name')}" for c in root.iter("testcase")
                if c.find("failure") is not None or c.find("error") is not None}

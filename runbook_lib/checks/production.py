@@ -14,7 +14,6 @@ has recent lines of an app service). The target is the service name, or the obse
 from __future__ import annotations
 
 import concurrent.futures
-import io
 import re
 import time
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ from typing import Any, Callable
 import httpx
 
 from ..context import Context
+from ..display import png
 from ..engine import CONFIG_FILES_LABEL, CONFIG_HASH_LABEL, ContainerView
 from ..errors import RunbookError
 from ..params import Production
@@ -685,9 +685,7 @@ def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float
             ax.text(min(values[i] + 1, 60), i, txt, va="center", fontsize=7)
     fig.suptitle("prod.resources: one stats sample per container", fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return png(fig)
 
 
 # ----------------------------------------------------------------------------------------------------
