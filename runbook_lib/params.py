@@ -265,6 +265,7 @@ class Smoke(_Model):
 DEFAULT_CREDENTIAL_PATTERNS: tuple[str, ...] = (
     r"SECRET", r"PASSWORD", r"PASSWD", r"PASSPHRASE", r"TOKEN", r"API_?KEY", r"PRIVATE_?KEY",
     r"CREDENTIAL", r"ACCESS_?KEY", r"AUTH_?KEY", r"SIGNING_?KEY", r"ENCRYPTION_?KEY", r"(^|_)DSN$",
+    r"(^|_)AUTH$", r"(^|_)SALT($|_)", r"(^|_)PASS($|_)",
 )
 
 
@@ -284,6 +285,10 @@ class Security(_Model):
     credential_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_CREDENTIAL_PATTERNS))
     # Where Compose mounts secrets by default; a value under it is a pointer to a secret, not the secret.
     secrets_dir: str = "/run/secrets"
+    # hardening.tls: services whose plain-HTTP ports sit behind a TLS terminator (a load balancer, a
+    # proxy): their HTTP published beyond loopback is not a finding. A service can also say so itself
+    # with the label `runbook.tls-terminated: "true"`.
+    tls_terminated: list[str] = Field(default_factory=list)
     # How many recent log lines of each container phase 2 searches for secret values.
     log_tail_lines: int = Field(default=2000, gt=0)
 
@@ -419,6 +424,8 @@ class Params(_Model):
                 used.setdefault(s, []).append(f"production.{key}")
         for s in self.security.internal_services:
             used.setdefault(s, []).append("security.internal_services")
+        for s in self.security.tls_terminated:
+            used.setdefault(s, []).append("security.tls_terminated")
         for i, drill in enumerate(self.smoke.drills):
             used.setdefault(drill.dependency, []).append(f"smoke.drills[{i}].dependency")
         return used
