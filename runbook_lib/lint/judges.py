@@ -6,7 +6,7 @@ import stat
 from typing import Any, Callable, Mapping
 
 from ..params import Security
-from ..redact import MIN_SECRET_LEN, marker
+from ..redact import MIN_SECRET_LEN, identifying, marker
 from .facts import FileState, ServiceFacts
 from .plaintext import BOOLISH, URL_PASSWORD_RE, embedded, findings as plain_findings, in_argv, in_document, in_value
 from .rules import Verdict
@@ -27,14 +27,15 @@ def is_pointer(value: str, facts: ServiceFacts, security: Security) -> bool:
 
 
 def leaked_secret(value: str, secret_values: Mapping[str, str]) -> str | None:
-    """The name of the known secret ``value`` holds or contains, if any."""
+    """The name of the known secret ``value`` holds or contains, if any. Only secret values that could
+    identify a secret count (:func:`~runbook_lib.redact.identifying`): "true" or a project's name is no leak."""
     v = value.strip()
     if not v:
         return None
-    if v in secret_values:
+    if v in secret_values and identifying(v):
         return secret_values[v]
     for known, name in secret_values.items():
-        if len(known) >= MIN_SECRET_LEN and known in v:
+        if len(known) >= MIN_SECRET_LEN and known in v and identifying(known):
             return name
     return None
 

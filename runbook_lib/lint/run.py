@@ -53,11 +53,13 @@ class LintResult:
         return f"{len(self.services)} services linted, {prof}{left}"
 
 
-def resolve(compose: Compose, timeout: float = CONFIG_TIMEOUT_S) -> tuple[dict[str, Any], str]:
+def resolve(compose: Compose, timeout: float | None = None) -> tuple[dict[str, Any], str]:
     """The resolved model, and Compose's consistency complaint if it has one. Compose refuses a model
     that parses but is inconsistent (a service using an undeclared secret...); lint then asks Compose
     for the same model without its consistency check, so the rules can name the problem. Files that do
-    not parse or interpolate still raise ComposeConfigError (exit 2)."""
+    not parse or interpolate still raise ComposeConfigError (exit 2). ``timeout`` (default
+    CONFIG_TIMEOUT_S): Compose is killed, with its whole process group, after that long."""
+    timeout = timeout or CONFIG_TIMEOUT_S
     try:
         return compose.config(timeout=timeout), ""
     except ComposeConfigError as exc:
