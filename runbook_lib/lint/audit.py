@@ -159,7 +159,8 @@ def judge_duplicates(name: str, facts: ServiceFacts, source: Source | None) -> V
     if dupes:
         ev["duplicates"] = dupes
         ev["location"] = {"file": dupes[0]["file"], "line": dupes[0]["line"]}
-        text = ", ".join(f"{d['secret']} at {d['target']} (lines {d['first_line']} and {d['line']})" for d in dupes)
+        text = ", ".join(f"{d['secret']} at {d['target']} (" + (f"line {d['line']}" if d["line"] == d["first_line"]
+                         else f"lines {d['first_line']} and {d['line']}") + ")" for d in dupes)
         return Verdict("FAIL", expected, f"given more than once: {text}", ev)
     n = len(source.secret_entries(name)) if source else len(facts.secret_targets)
     return Verdict("PASS", expected, f"{n} secret entries, no target given twice" if n else "the service is given no secret", ev)
