@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import re
 from datetime import date
 from pathlib import Path
@@ -269,6 +270,12 @@ DEFAULT_CREDENTIAL_PATTERNS: tuple[str, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=16)
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One compiled regex matching any of ``patterns`` (case-insensitive); cached per pattern list."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)", re.IGNORECASE)
+
+
 class Security(_Model):
     """Phase 2 and `runbook lint`: what counts as a secret leak or a hardening gap here."""
 
@@ -308,7 +315,7 @@ class Security(_Model):
 
     def looks_like_credential(self, name: str) -> bool:
         """Does variable ``name`` look like it holds a credential (by the credential patterns)?"""
-        return any(re.search(pat, name, re.IGNORECASE) for pat in self.credential_patterns)
+        return bool(_any_of(tuple(self.credential_patterns)).search(name))
 
 
 class Production(_Model):

@@ -53,6 +53,20 @@ class LintResult:
         return f"{len(self.services)} services linted, {prof}{left}"
 
 
+def scrub_records(records: list[CheckRecord], redactor: Redactor) -> list[CheckRecord]:
+    """The records with every secret value (and credential-shaped string) redacted from their free-text
+    fields; names (id, target, title) and dict keys are never rewritten. A record whose text holds
+    nothing to redact is kept as is (one regex pass over its JSON instead of a deep copy)."""
+    out = []
+    for r in records:
+        text = json.dumps([r.expected, r.actual, r.command, r.remediation, r.evidence], default=str)
+        if redactor.scrub_text(text) != text:
+            d = redactor.scrub({k: v for k, v in vars(r).items()}, names=False, keep=_NAME_FIELDS)
+            r = CheckRecord.from_dict(d)
+        out.append(r)
+    return out
+
+
 def resolve(compose: Compose, timeout: float | None = None) -> tuple[dict[str, Any], str]:
     """The resolved model, and Compose's consistency complaint if it has one. Compose refuses a model
     that parses but is inconsistent (a service using an undeclared secret...); lint then asks Compose
@@ -103,8 +117,7 @@ def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] =
                   command=compose.display("config"), remediation="Fix what Compose reports.")
         records.insert(0, c.record("compose", "FAIL", expected="a consistent compose project",
                                    actual=problem.splitlines()[0], evidence={"stderr": problem}))
-    redactor = Redactor(values)
-    records = [CheckRecord.from_dict(redactor.scrub(r.to_dict(), names=False, keep=_NAME_FIELDS)) for r in records]
+    records = scrub_records(records, Redactor(values))
     services = sorted(model.get("services") or {})
     return LintResult(paths, records, problem, source, services, selected,
                       sorted(source.services() - set(services)))

@@ -73,10 +73,10 @@ def _expanded_size(root: yaml.Node) -> int:
             continue
         children = _children(node)
         if done or not children:
-            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            size[id(node)] = 1 + sum(1 if isinstance(c, yaml.ScalarNode) else size[id(c)] for c in children)
             continue
         stack.append((node, True))
-        stack.extend((c, False) for c in children if id(c) not in size)
+        stack.extend((c, False) for c in children if not isinstance(c, yaml.ScalarNode) and id(c) not in size)
     return size[id(root)]
 
 
