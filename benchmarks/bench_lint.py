@@ -1,67 +1,130 @@
-"""Time `runbook lint` on a generated 20-service compose file (the issue's budget: under 2 s here).
+"""Time `runbook lint` and measure its peak memory, on generated compose files and hostile input.
 
-    .venv/bin/python benchmarks/bench_lint.py [--services 20] [--runs 5]
+    .venv/bin/python benchmarks/bench_lint.py [--services 20] [--runs 5] [--large 1000]
 
-Runs the CLI as a user would (a separate process: interpreter start, imports, `docker compose config`,
-every rule, the table), with no engine needed. Prints one line per run and the median; exits 1 when the
-median exceeds the budget.
+Runs the CLI as a user would (a separate process: interpreter start, imports, the source pre-read,
+`docker compose config`, every rule, the output), with no engine needed. Cases and budgets (issue 12):
+
+- the N-service file (default 20): median wall time under 2 s;
+- a 1,000-service file, each service publishing a 10-port range: under 5 s and 400 MB, and the output
+  grouped (one finding per range, not per port);
+- a 415-byte YAML alias bomb: refused (exit 2) in under 10 s and 500 MB.
+
+Peak RSS is that of the whole process tree (lint and the Compose binary it runs): each case runs under
+a small parent that reads ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` after it. Prints a table; exits 1 when
+any case is over its wall-time or memory budget. The CPU column (user + system time of the process
+tree) shows what the case costs when the machine is shared.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 BUDGET_S = 2.0
 
+# Runs one command and reports (exit code, seconds, peak RSS of the process tree in MB, stdout bytes,
+# longest stdout line) as JSON: a fresh parent per case, so RUSAGE_CHILDREN is that case's alone.
+_MEASURE = """
+import json, resource, subprocess, sys, time
+t = time.monotonic()
+p = subprocess.run(json.loads(sys.argv[1]), capture_output=True, text=True)
+secs = time.monotonic() - t
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+lines = p.stdout.splitlines() or [""]
+print(json.dumps({"rc": p.returncode, "s": secs, "rss_mb": ru.ru_maxrss / 1024, "cpu": ru.ru_utime + ru.ru_stime, "out_bytes": len(p.stdout),
+                  "longest_line": max(map(len, lines)), "last": lines[-1][:160], "err": p.stderr[:300]}))
+"""
 
-def compose_text(n: int, secret: Path) -> str:
+
+def compose_text(n: int, secret: Path, port_range: int = 1) -> str:
     """n services with the shapes lint judges: secrets, *_FILE variables, ports, limits, healthchecks."""
     lines = ["name: bench", "x-hardening: &hardening", "  read_only: true", "  cap_drop: [ALL]",
              "  security_opt: [\"no-new-privileges:true\"]", "  mem_limit: 128m", "  pids_limit: 128",
              "  restart: unless-stopped", "services:"]
     for i in range(n):
+        base = 20000 + i * port_range
+        ports = (f'      - "127.0.0.1:{base}:8080"' if port_range == 1 else
+                 f'      - "0.0.0.0:{base}-{base + port_range - 1}:{base}-{base + port_range - 1}/udp"')
         lines += [f"  svc-{i:02d}:", "    <<: *hardening", f"    image: example/svc:1.{i}.0", '    user: "10001:10001"',
                   "    secrets: [app_secret]", "    environment:", f"      SERVICE_NAME: svc-{i:02d}",
                   "      APP_SECRET_FILE: /run/secrets/app_secret", "      LOG_LEVEL: info",
-                  f"      DATABASE_URL: postgres://app@db-{i}:5432/app", "    ports:",
-                  f'      - "127.0.0.1:{20000 + i}:8080"', "    healthcheck:",
+                  f"      DATABASE_URL: postgres://app@db-{i}:5432/app", "    ports:", ports, "    healthcheck:",
                   '      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]',
                   "      interval: 10s"]
     lines += ["secrets:", "  app_secret:", f"    file: {secret}"]
     return "\n".join(lines) + "\n"
 
 
+def bomb_text() -> str:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, cur in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    lines.append("services: {web: {image: nginx:1.25, command: *i}}")
+    return "\n".join(lines) + "\n"
+
+
+def measure(cmd: list[str]) -> dict:
+    out = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(cmd)], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--services", type=int, default=20)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--large", type=int, default=1000, help="services in the large file (default 1000)")
     args = ap.parse_args()
+    lint = [sys.executable, "-m", "runbook_lib.cli", "lint"]
+    rows, ok = [], True
     with tempfile.TemporaryDirectory(prefix="bench-lint-") as tmp:
         secret = Path(tmp) / "app_secret"
         secret.write_text("bench-secret-value-0123456789")
         os.chmod(secret, 0o400)
-        compose = Path(tmp) / "compose.yaml"
-        compose.write_text(compose_text(args.services, secret))
-        cmd = [sys.executable, "-m", "runbook_lib.cli", "lint", str(compose)]
-        times = []
+        small = Path(tmp) / "compose.yaml"
+        small.write_text(compose_text(args.services, secret))
+        runs = []
         for i in range(args.runs):
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            times.append(time.perf_counter() - t0)
-            if proc.returncode not in (0, 1):
-                print(proc.stderr, file=sys.stderr)
+            m = measure([*lint, str(small)])
+            if m["rc"] not in (0, 1):
+                print(m["err"], file=sys.stderr)
                 return 2
-            print(f"run {i + 1}: {times[-1]:.2f} s (exit {proc.returncode}; {proc.stdout.strip().splitlines()[-1]})")
-    median = statistics.median(times)
-    print(f"runbook lint, {args.services} services: median {median:.2f} s over {args.runs} runs "
-          f"(min {min(times):.2f}, max {max(times):.2f}); budget {BUDGET_S:.1f} s: {'OK' if median < BUDGET_S else 'OVER'}")
-    return 0 if median < BUDGET_S else 1
+            runs.append(m)
+            print(f"run {i + 1}: {m['s']:.2f} s, {m['rss_mb']:.0f} MB (exit {m['rc']}; {m['last']})")
+        med = statistics.median(r["s"] for r in runs)
+        rows.append((f"{args.services} services (median of {args.runs})", med, statistics.median(r["cpu"] for r in runs),
+                     max(r["rss_mb"] for r in runs), BUDGET_S, None, "", med <= BUDGET_S))
+
+        large = Path(tmp) / "large.yaml"
+        large.write_text(compose_text(args.large, secret, port_range=10))
+        m = measure([*lint, str(large)])
+        grouped = m["rc"] in (0, 1) and m["longest_line"] < 400 and m["out_bytes"] < 40 * args.large * 30
+        note = (f"exit {m['rc']}, {m['out_bytes'] // 1024} KB out, longest line {m['longest_line']}"
+                + ("" if grouped else " (NOT grouped)"))
+        rows.append((f"{args.large} services, 10-port ranges ({large.stat().st_size // 1024} KB)", m["s"], m["cpu"], m["rss_mb"],
+                     5.0, 400.0, note, grouped and m["s"] <= 5.0 and m["rss_mb"] <= 400))
+
+        bomb = Path(tmp) / "bomb.yaml"
+        bomb.write_text(bomb_text())
+        m = measure([*lint, str(bomb), "--format", "json"])
+        refused = m["rc"] == 2 and "alias bomb" in m["err"]
+        rows.append((f"alias bomb ({bomb.stat().st_size} bytes)", m["s"], m["cpu"], m["rss_mb"], 10.0, 500.0,
+                     f"exit {m['rc']}" + (": refused" if refused else " (NOT refused)"),
+                     refused and m["s"] <= 10.0 and m["rss_mb"] <= 500))
+    print()
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall time grows with it; CPU time much less)")
+    print(f"{'case':44}  {'wall':>7}  {'CPU':>7}  {'budget':>6}  {'peak RSS':>9}  {'budget':>7}  verdict  notes")
+    for name, secs, cpu, rss, t_budget, m_budget, note, good in rows:
+        ok = ok and good
+        mb = f"{m_budget:.0f} MB" if m_budget else "-"
+        print(f"{name:44}  {secs:6.2f}s  {cpu:6.2f}s  {t_budget:5.1f}s  {rss:6.0f} MB  {mb:>7}  {'OK' if good else 'OVER':7}  {note}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

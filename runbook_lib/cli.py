@@ -166,15 +166,22 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from .lint import FORMATTERS, lint_files
+    from .lint import FORMATTERS, format_error, lint_files
     from .params import load_params
 
-    params = load_params(args.params) if args.params else None
-    files = args.files or (params.compose_files if params else [])
-    env_files = args.env_file or (params.env_files if params else [])
-    if not files:
-        raise_input("runbook lint: give compose files (runbook lint FILE...) or --params with compose_files")
-    result = lint_files(files, env_files=env_files, params=params)
+    try:
+        params = load_params(args.params) if args.params else None
+        files = args.files or (params.compose_files if params else [])
+        env_files = args.env_file or (params.env_files if params else [])
+        if not files:
+            raise_input("runbook lint: give compose files (runbook lint FILE...) or --params with compose_files")
+        result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or ())
+    except RunbookError as exc:
+        # json/sarif consumers read stdout: they get an error object too (stderr still says it first)
+        obj = format_error(args.format, str(exc), exc.exit_code)
+        if obj:
+            print(obj)
+        raise
     print(FORMATTERS[args.format](result))
     return result.exit_code
 
@@ -310,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--env-file", action="append", metavar="FILE", type=Path, help="env file for interpolation (repeatable)")
     li.add_argument("--params", metavar="FILE", help="parameters YAML: its `security` and `policy.severity_overrides` apply")
     li.add_argument("--format", choices=["table", "json", "sarif"], default="table", help="stdout format (default: table)")
+    li.add_argument("--profile", action="append", metavar="NAME",
+                    help="lint only the services of this compose profile (repeatable; default: every service, "
+                         "all profiles included)")
     li.set_defaults(func=cmd_lint)
     return p
 

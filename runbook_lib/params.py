@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import re
 from datetime import date
 from pathlib import Path
@@ -266,7 +267,14 @@ class Smoke(_Model):
 DEFAULT_CREDENTIAL_PATTERNS: tuple[str, ...] = (
     r"SECRET", r"PASSWORD", r"PASSWD", r"PASSPHRASE", r"TOKEN", r"API_?KEY", r"PRIVATE_?KEY",
     r"CREDENTIAL", r"ACCESS_?KEY", r"AUTH_?KEY", r"SIGNING_?KEY", r"ENCRYPTION_?KEY", r"(^|_)DSN$",
+    r"(^|_)AUTH$", r"(^|_)SALT($|_)", r"(^|_)PASS($|_)",
 )
+
+
+@functools.lru_cache(maxsize=16)
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One compiled regex matching any of ``patterns`` (case-insensitive); cached per pattern list."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)", re.IGNORECASE)
 
 
 class Security(_Model):
@@ -285,6 +293,10 @@ class Security(_Model):
     credential_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_CREDENTIAL_PATTERNS))
     # Where Compose mounts secrets by default; a value under it is a pointer to a secret, not the secret.
     secrets_dir: str = "/run/secrets"
+    # hardening.tls: services whose plain-HTTP ports sit behind a TLS terminator (a load balancer, a
+    # proxy): their HTTP published beyond loopback is not a finding. A service can also say so itself
+    # with the label `runbook.tls-terminated: "true"`.
+    tls_terminated: list[str] = Field(default_factory=list)
     # How many recent log lines of each container phase 2 searches for secret values.
     log_tail_lines: int = Field(default=2000, gt=0)
 
@@ -304,7 +316,7 @@ class Security(_Model):
 
     def looks_like_credential(self, name: str) -> bool:
         """Does variable ``name`` look like it holds a credential (by the credential patterns)?"""
-        return any(re.search(pat, name, re.IGNORECASE) for pat in self.credential_patterns)
+        return bool(_any_of(tuple(self.credential_patterns)).search(name))
 
 
 class Production(_Model):
@@ -420,6 +432,8 @@ class Params(_Model):
                 used.setdefault(s, []).append(f"production.{key}")
         for s in self.security.internal_services:
             used.setdefault(s, []).append("security.internal_services")
+        for s in self.security.tls_terminated:
+            used.setdefault(s, []).append("security.tls_terminated")
         for i, drill in enumerate(self.smoke.drills):
             used.setdefault(drill.dependency, []).append(f"smoke.drills[{i}].dependency")
         return used

@@ -10,16 +10,64 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import re
 from pathlib import Path
 from typing import Any, Iterable
 
-# Shorter values are not learned: replacing "1" or "yes" everywhere would shred the evidence, and a
-# secret that short is itself a finding for the security phase.
-MIN_SECRET_LEN = 6
+# Only values that could identify a secret are learned (matched and replaced): replacing "1", "yes" or
+# the project's own name everywhere would shred the evidence and raise false leaks. A value is identifying
+# when it is at least MIN_SECRET_LEN characters, carries at least MIN_SECRET_BITS bits of Shannon entropy
+# (per-character entropy x length) and is not a common password; :func:`weakness` says why not. A weak
+# secret is itself a finding (`secrets.weak_value`).
+MIN_SECRET_LEN = 8
+MIN_SECRET_BITS = 30.0
+# Redaction is wider than matching: every secret value of at least this length is replaced in every output,
+# weak or not (a weak secret is still a secret: it must not reach a report). Names, keys and record ids are
+# never rewritten (Redactor.scrub names=False / keep), which is what keeps a weak value from mangling them.
+MIN_REDACT_LEN = 6
+COMMON_PASSWORDS = frozenset({
+    "password", "passw0rd", "changeme", "change_me", "changeit", "secret", "admin", "administrator", "root",
+    "toor", "letmein", "welcome", "qwerty", "qwertyuiop", "123456", "12345678", "123456789", "1234567890",
+    "default", "example", "test", "testing", "guest", "postgres", "mysql", "redis", "minio", "minioadmin",
+    "rabbitmq", "mongo", "mongodb", "user", "pass", "master", "super", "superuser", "dragon", "monkey",
+    "iloveyou", "trustno1", "sunshine", "football", "baseball", "password1", "abc123", "secretpassword",
+    "mysecretpassword", "supersecret", "topsecret", "true", "false", "yes", "no", "none", "null",
+})
 
 _JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}")
 _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/=-]{8,})")
+
+
+def entropy_bits(value: str) -> float:
+    """Shannon entropy of the characters of ``value`` times its length (bits)."""
+    if not value:
+        return 0.0
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in counts.values()) * n
+
+
+def weakness(value: str, names: Iterable[str] = ()) -> str | None:
+    """Why ``value`` cannot identify a secret (too short, a common password, too little entropy, one of
+    ``names``: the project's own service, project or image names), or None when it can."""
+    v = value.strip()
+    low = v.lower()
+    if len(v) < MIN_SECRET_LEN:
+        return f"shorter than {MIN_SECRET_LEN} characters ({len(v)})"
+    if low in COMMON_PASSWORDS or low.rstrip("0123456789!._-") in COMMON_PASSWORDS:
+        return "a common password"
+    if any(low == n.lower() or (len(n) >= len(v) and low in n.lower()) for n in names if n):
+        return "the project's own name (a service, project or image name)"
+    if entropy_bits(v) < MIN_SECRET_BITS:
+        return f"too little entropy ({entropy_bits(v):.0f} bits, at least {MIN_SECRET_BITS:.0f} needed)"
+    return None
+
+
+def identifying(value: str, names: Iterable[str] = ()) -> bool:
+    return weakness(value, names) is None
 
 
 def marker(value: str) -> str:
@@ -40,13 +88,15 @@ class Redactor:
         return len(self._values)
 
     def learn(self, values: Iterable[str]) -> None:
-        """Add secret values (raw text; surrounding whitespace is also tried stripped)."""
+        """Add secret values (raw text; surrounding whitespace is also tried stripped). Every value of at
+        least MIN_REDACT_LEN characters is learned, weak or not; leak *matching* is narrower (see
+        :func:`identifying`, used by the rules)."""
         added = False
         for v in values:
             if not isinstance(v, str):
                 continue
             for form in {v, v.strip()}:
-                if len(form) < MIN_SECRET_LEN or form in self._values:
+                if len(form) < MIN_REDACT_LEN or form in self._values:
                     continue
                 self._values.add(form)
                 self._marks[form] = marker(form)
@@ -81,14 +131,18 @@ class Redactor:
         text = _BEARER_RE.sub(lambda m: f"{m.group(1)} {marker(m.group(2))}" if "REDACTED" not in m.group(2) else m.group(0), text)
         return text
 
-    def scrub(self, obj: Any) -> Any:
-        """Scrub every string in ``obj`` (dicts, lists, tuples; keys too). Returns a new object."""
+    def scrub(self, obj: Any, *, names: bool = True, keep: Iterable[str] = ()) -> Any:
+        """Scrub every string in ``obj`` (dicts, lists, tuples; keys too unless ``names`` is False). Returns a
+        new object. ``names=False``: dict keys are names (services, variables, secrets) and are left alone;
+        so are the values of the top-level keys in ``keep`` (a record's id and target)."""
         if isinstance(obj, str):
             return self.scrub_text(obj)
         if isinstance(obj, dict):
-            return {self.scrub(k): self.scrub(v) for k, v in obj.items()}
+            kept = set(keep)
+            return {(self.scrub(k) if names else k): (v if k in kept else self.scrub(v, names=names))
+                    for k, v in obj.items()}
         if isinstance(obj, (list, tuple)):
-            return type(obj)(self.scrub(v) for v in obj)
+            return type(obj)(self.scrub(v, names=names) for v in obj)
         if isinstance(obj, bytes):
             return self.scrub_text(obj.decode("utf-8", "replace"))
         return obj

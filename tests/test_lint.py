@@ -136,6 +136,7 @@ services:
       - source: s
         target: /etc/web/s
       - nope
+      - s
   worker:
     image: busybox:1.36@sha256:0000000000000000000000000000000000000000000000000000000000000000
     secrets: [ext]

@@ -1,0 +1,269 @@
+"""The lint-only rules (the compose model as a whole) and :func:`lint_model`, every static rule over a
+resolved model."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from ..errors import InputError
+from ..params import Production, Security
+from ..records import CheckRecord
+from ..redact import entropy_bits, weakness
+from .facts import FileState, ServiceFacts, _as_list, dac_override, host_file_state, parse_user, read_secret_file
+from .judges import (judge_args, judge_environment, judge_file_env, judge_hardening, judge_mounted,
+                     judge_secret_modes, judge_unreferenced)
+from .rules import LINT_PHASE, Verdict, make_record
+from .source import Source, read_source
+
+# ----------------------------------------------------------------------------------------------------
+# lint-only rules: the compose model as a whole
+# ----------------------------------------------------------------------------------------------------
+
+def judge_image(spec: Mapping[str, Any]) -> Verdict:
+    """images.pinned: an image reference with an explicit tag other than ``latest``, or a digest."""
+    image = spec.get("image") or ""
+    ev = {"image": image, "build": bool(spec.get("build"))}
+    expected = "an explicit version tag or a digest"
+    if not image:
+        return Verdict("PASS", expected, "built from source (no image reference)", ev)
+    if "@sha256:" in image:
+        return Verdict("PASS", expected, "pinned by digest", ev)
+    last = image.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else ""
+    if not tag or tag == "latest":
+        return Verdict("FAIL", expected, f"{image}: {'no tag (latest)' if not tag else 'latest'}", ev)
+    return Verdict("PASS", expected, f"tag {tag}", ev)
+
+
+def judge_healthcheck(spec: Mapping[str, Any]) -> Verdict:
+    """service.healthcheck: the compose file defines a healthcheck (WARN otherwise: the image may)."""
+    hc = spec.get("healthcheck") or {}
+    ev = {"healthcheck": hc}
+    if not hc or hc.get("disable") or (hc.get("test") or [None])[0] == "NONE":
+        return Verdict("WARN", "a healthcheck", "no healthcheck in the compose file (the image's, if any, applies)", ev)
+    return Verdict("PASS", "a healthcheck", " ".join(_as_list(hc.get("test")))[:120], ev)
+
+
+def judge_restart(spec: Mapping[str, Any], accepted: list[str] | None = None) -> Verdict:
+    """service.restart_policy: a restart policy is set (WARN when none), and it is one ``accepted``
+    (``production.restart_policy``) allows (FAIL, high, otherwise): the static half of phase 3's
+    prod.restart_policy, judged by the same :func:`~runbook_lib.checks.production.policy_accepted`."""
+    from ..checks.production import _model_restart, policy_accepted
+
+    accepted = list(accepted or Production().restart_policy)
+    policy = _model_restart(dict(spec))
+    ev = {"restart": spec.get("restart"), "deploy_restart_policy": (spec.get("deploy") or {}).get("restart_policy"),
+          "policy": policy, "accepted": accepted, "read": "production.restart_policy"}
+    expected = " or ".join(accepted)
+    if policy == "no":
+        return Verdict("WARN", expected, "no restart policy: a crash leaves the service down", ev)
+    if not policy_accepted(policy, accepted):
+        return Verdict("FAIL", expected, f"{policy}: not a policy production.restart_policy accepts "
+                       "(phase 3 fails it)", ev, severity="high")
+    return Verdict("PASS", expected, policy, ev)
+
+
+def declared_secrets(files: Iterable[Path]) -> dict[str, Path]:
+    """Top-level secret names declared in the raw compose files (name -> first file declaring it).
+    Needed only because ``compose config`` drops unused secrets from the model it prints. Files that
+    cannot be read safely are skipped (Compose reports them)."""
+    out: dict[str, Path] = {}
+    for f in files:
+        try:
+            for name in read_source(Path(f)).declared_secrets:
+                out.setdefault(name, Path(f))
+        except InputError:
+            continue
+    return out
+
+
+def host_secrets(model: Mapping[str, Any], names: Iterable[str] = ()) -> tuple[dict[str, str], dict[str, Path]]:
+    """The model's file secrets on the host: (value -> secret name, secret name -> path). Only regular
+    files up to 1 MiB are read, and only values that could identify a secret are returned (see
+    :func:`~runbook_lib.redact.weakness`; ``names``: the project's own names, never a secret's identity)."""
+    values, paths = {}, {}
+    names = list(names)
+    for name, spec in (model.get("secrets") or {}).items():
+        if spec.get("file"):
+            paths[name] = Path(spec["file"])
+            v, _ = read_secret_file(paths[name])
+            v = (v or "").strip()
+            if v and weakness(v, names) is None:
+                values.setdefault(v, name)
+    return values, paths
+
+
+def project_names(model: Mapping[str, Any]) -> list[str]:
+    """The names a project shows everywhere (project, services, images): a secret equal to one is weak."""
+    services = model.get("services") or {}
+    images = [str(s.get("image") or "").rsplit("/", 1)[-1].split(":")[0] for s in services.values()]
+    return [str(model.get("name") or ""), *services, *images]
+
+
+def judge_weak_value(name: str, path: Path, names: Iterable[str]) -> Verdict | None:
+    """secrets.weak_value: a file secret's value is long and random enough to identify it (and so to be
+    matched in outputs and redacted). None when the file cannot be read (secrets.mounted says why)."""
+    value, why = read_secret_file(path)
+    if value is None or not value.strip():
+        return None
+    v = value.strip()
+    reason = weakness(v, names)
+    ev = {"secret": name, "file": str(path), "length": len(v), "entropy_bits": round(entropy_bits(v), 1)}
+    expected = "at least 8 characters, 30 bits of entropy, not a common password nor the project's own name"
+    if reason:
+        ev["weakness"] = reason
+        return Verdict("FAIL", expected, f"weak value: {reason}; not matched in outputs", ev)
+    return Verdict("PASS", expected, f"{len(v)} characters, {ev['entropy_bits']} bits", ev)
+
+
+def git_tracked(paths: Iterable[Path]) -> dict[Path, str | None]:
+    """path -> the work tree that tracks it (``git ls-files``), None when untracked or not in a work tree.
+    Raises FileNotFoundError when git is not installed."""
+    git = shutil.which("git")
+    if not git:
+        raise FileNotFoundError("git")
+    out: dict[Path, str | None] = {}
+    for p in paths:
+        p = Path(p).resolve()
+        if not p.parent.is_dir():
+            out[p] = None
+            continue
+        top = subprocess.run([git, "-C", str(p.parent), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=20)
+        if top.returncode != 0:
+            out[p] = None
+            continue
+        ls = subprocess.run([git, "-C", str(p.parent), "ls-files", "--error-unmatch", "--", p.name],
+                            capture_output=True, text=True, timeout=20)
+        out[p] = top.stdout.strip() if ls.returncode == 0 else None
+    return out
+
+
+def judge_committed(name: str, path: Path, tracked: Mapping[Path, str | None]) -> Verdict:
+    """secrets.committed_file: a file secret tracked by git is a committed credential."""
+    repo = tracked.get(Path(path).resolve())
+    ev = {"secret": name, "file": str(path), "git_work_tree": repo, "read": "git ls-files"}
+    if repo:
+        return Verdict("FAIL", "the secret file is not tracked by git", f"{path} is tracked by git in {repo}", ev)
+    return Verdict("PASS", "the secret file is not tracked by git", "not tracked by git", ev)
+
+
+def judge_duplicates(name: str, facts: ServiceFacts, source: Source | None) -> Verdict:
+    """secrets.duplicate, read from the source YAML (``compose config`` drops a repeat before the model
+    shows it): the same target listed twice for one service. One secret at two targets is fine."""
+    dupes = source.duplicate_secrets(name) if source else []
+    ev: dict[str, Any] = {"targets": facts.secret_targets, "read": "source YAML" if source else "model"}
+    expected = "each secret target given once"
+    if dupes:
+        ev["duplicates"] = dupes
+        ev["location"] = {"file": dupes[0]["file"], "line": dupes[0]["line"]}
+        text = ", ".join(f"{d['secret']} at {d['target']} (" + (f"line {d['line']}" if d["line"] == d["first_line"]
+                         else f"lines {d['first_line']} and {d['line']}") + ")" for d in dupes)
+        return Verdict("FAIL", expected, f"given more than once: {text}", ev)
+    n = len(source.secret_entries(name)) if source else len(facts.secret_targets)
+    return Verdict("PASS", expected, f"{n} secret entries, no target given twice" if n else "the service is given no secret", ev)
+
+
+def _secret_states(facts: ServiceFacts, top: Mapping[str, Any], paths: Mapping[str, Path]) -> dict[str, FileState]:
+    who = parse_user(facts.user) if facts.user is not None else None
+    dac = dac_override(facts)
+    states = {t: host_file_state(paths[n], who, dac) for t, n in facts.secret_targets.items() if n in paths}
+    for t, n in facts.secret_targets.items():
+        if n in top and n not in paths:  # external or environment secret: nothing to stat here
+            states[t] = FileState(t, exists=True, known=False)
+    return states
+
+
+def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, Any], paths: Mapping[str, Path],
+                     security: Security, production: Production, secret_values: Mapping[str, str],
+                     source: Source | None) -> Iterable[tuple[str, Verdict]]:
+    """(rule id, verdict) of every per-service rule for one service of the model."""
+    facts = ServiceFacts.from_compose(name, spec)
+    states = _secret_states(facts, top, paths)
+    sources = [s["source"] for s in spec.get("secrets") or []]
+    undeclared = sorted({s for s in sources if s not in top})
+    yield "secrets.undeclared", Verdict(
+        "FAIL" if undeclared else "PASS", "every secret the service uses is declared",
+        f"undeclared: {', '.join(undeclared)}" if undeclared else
+        (f"{len(set(sources))} secrets, all declared" if sources else "the service uses no secret"),
+        {"secrets": sources, "declared": sorted(top)})
+    yield "secrets.duplicate", judge_duplicates(name, facts, source)
+    yield "secrets.mounted", judge_mounted(facts, states)
+    yield "secrets.file_mode", judge_secret_modes(facts, states, security)
+    yield "secrets.file_env", judge_file_env(facts, security, states.get)
+    yield "secrets.unreferenced", judge_unreferenced(facts)
+    yield "secrets.no_plaintext_env", judge_environment(facts, security, secret_values)
+    yield "secrets.no_plaintext_args", judge_args(facts, security)
+    yield from judge_hardening(facts, security).items()
+    yield "images.pinned", judge_image(spec)
+    yield "service.healthcheck", judge_healthcheck(spec)
+    yield "service.restart_policy", judge_restart(
+        spec, production.restart_policy_overrides.get(name) or production.restart_policy)
+
+
+def secret_verdicts(model: Mapping[str, Any], paths: Mapping[str, Path], declared: Iterable[str],
+                    used: set[str]) -> Iterable[tuple[str, str, Verdict]]:
+    """(rule id, secret name, verdict) of the rules judging the project's secrets themselves."""
+    top = model.get("secrets") or {}
+    for name in sorted(set(declared) - used):
+        yield "secrets.declared_unused", name, Verdict("WARN", "used by a service", "declared but used by no service",
+                                                       {"declared": True, "used_by": []})
+    for name, spec in sorted(top.items()):
+        if spec.get("external"):
+            yield "secrets.external", name, Verdict(
+                "FAIL", "a file or environment secret", "external: true needs Swarm; `docker compose up` cannot provide it",
+                {"secret": name, "external": True})
+    names = project_names(model)
+    for name, path in sorted(paths.items()):
+        v = judge_weak_value(name, path, names)
+        if v:
+            yield "secrets.weak_value", name, v
+    try:
+        tracked = git_tracked(paths.values())
+    except (FileNotFoundError, OSError, subprocess.SubprocessError):
+        tracked = None
+    for name, path in sorted(paths.items()):
+        if tracked is None:
+            yield "secrets.committed_file", name, Verdict("SKIP", "the secret file is not tracked by git",
+                                                          "git is not available", {"secret": name, "file": str(path)})
+        elif Path(path).exists():
+            yield "secrets.committed_file", name, judge_committed(name, path, tracked)
+
+
+def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
+               secret_values: Mapping[str, str] | None = None, declared: Iterable[str] = (),
+               phase: str = LINT_PHASE, command: str = "",
+               severity_for: Callable[[str, str], str] | None = None,
+               production: Production | None = None, source: Source | None = None) -> list[CheckRecord]:
+    """Every static rule over a resolved compose model. ``secret_values`` (value -> name) lets the
+    plaintext rule find a secret copied under an innocent name; ``declared``: the secret names the raw
+    files declare (see :func:`declared_secrets`); ``source``: the files as written (duplicates, lines);
+    ``production``: the restart policies phase 3 accepts. Each record of a service in a profile names it
+    in ``evidence["profiles"]``."""
+    security = security or Security()
+    production = production or Production()
+    names = project_names(model)
+    host_values, paths = host_secrets(model, names)
+    if secret_values is None:
+        secret_values = host_values
+    secret_values = {v: n for v, n in secret_values.items() if weakness(v, names) is None}
+    top = model.get("secrets") or {}
+    out: list[CheckRecord] = []
+
+    def rec(rule: str, target: str, v: Verdict) -> None:
+        out.append(make_record(rule, target, v, phase=phase, command=command, severity_for=severity_for))
+
+    used: set[str] = set()
+    for name, spec in sorted((model.get("services") or {}).items()):
+        used.update(s["source"] for s in spec.get("secrets") or [])
+        profiles = [str(p) for p in spec.get("profiles") or []]
+        for rule, v in service_verdicts(name, spec, top=top, paths=paths, security=security, production=production,
+                                        secret_values=secret_values, source=source):
+            if profiles:
+                v.evidence["profiles"] = profiles
+            rec(rule, name, v)
+    for rule, name, v in secret_verdicts(model, paths, declared, used):
+        rec(rule, name, v)
+    return out

@@ -1,0 +1,385 @@
+"""The rules shared by `runbook lint` and phase 2: each judges a :class:`ServiceFacts`, whatever its source."""
+from __future__ import annotations
+
+import re
+import stat
+from typing import Any, Callable, Mapping
+
+from ..params import Security
+from ..redact import MIN_SECRET_LEN, identifying, marker
+from .facts import FileState, ServiceFacts
+from .plaintext import BOOLISH, URL_PASSWORD_RE, embedded, findings as plain_findings, in_argv, in_document, in_value
+from .rules import Verdict
+
+# ----------------------------------------------------------------------------------------------------
+# the secret rules (shared by lint and phase 2)
+# ----------------------------------------------------------------------------------------------------
+
+_BOOLISH = BOOLISH
+_URL_PASSWORD_RE = URL_PASSWORD_RE
+
+
+def is_pointer(value: str, facts: ServiceFacts, security: Security) -> bool:
+    """A value that names where a secret is (a mounted secret's path, or any path under the secrets
+    directory) is not the secret itself."""
+    v = value.strip()
+    return v in facts.secret_targets or v.startswith(security.secrets_dir.rstrip("/") + "/")
+
+
+def leaked_secret(value: str, secret_values: Mapping[str, str]) -> str | None:
+    """The name of the known secret ``value`` holds or contains, if any. Only secret values that could
+    identify a secret count (:func:`~runbook_lib.redact.identifying`): "true" or a project's name is no leak."""
+    v = value.strip()
+    if not v:
+        return None
+    if v in secret_values and identifying(v):
+        return secret_values[v]
+    for known, name in secret_values.items():
+        if len(known) >= MIN_SECRET_LEN and known in v and identifying(known):
+            return name
+    return None
+
+
+def judge_environment(facts: ServiceFacts, security: Security, secret_values: Mapping[str, str]) -> Verdict:
+    """secrets.no_plaintext_env: FAIL when a variable whose NAME looks like a credential holds a literal
+    value, when ANY variable holds (or contains) the value of a known secret, or when a URL carries an
+    embedded password. Not plaintext: empty values, booleans, ``*_FILE`` variables and values that are
+    paths to a mounted secret (or under the secrets directory). ``security.plaintext_allow`` silences
+    name-based findings only: a known secret's value is a leak whatever the variable is called."""
+    findings, pointers, allowed = [], [], []
+    for name, value in sorted(facts.environment.items()):
+        value = value or ""
+        leaked = leaked_secret(value, secret_values)
+        if leaked:
+            findings.append({"variable": name, "reason": f"holds the value of secret {leaked}",
+                             "value": marker(value.strip())})
+            continue
+        if not value.strip() or value.strip().lower() in _BOOLISH:
+            continue
+        if name.upper().endswith("_FILE") or is_pointer(value, facts, security):
+            pointers.append(name)
+            continue
+        credential_name = security.looks_like_credential(name)
+        url_password = _URL_PASSWORD_RE.search(value)
+        if (credential_name or url_password) and security.allowed(name):
+            allowed.append(name)
+            continue
+        if credential_name:
+            findings.append({"variable": name, "reason": "credential name with a literal value",
+                             "value": marker(value.strip())})
+        elif url_password:
+            findings.append({"variable": name, "reason": "URL with an embedded password",
+                             "value": marker(url_password.group(1))})
+        elif not security.allowed(name):
+            doc = embedded(value)
+            for where, literal in in_document(doc, security) if doc is not None else []:
+                findings.append({"variable": name, "reason": f"credential in an embedded document at {where}",
+                                 "value": marker(literal.strip())})
+    ev = {"source": facts.source, "variables": len(facts.environment), "pointers": pointers,
+          "allow_listed": allowed, "known_secret_values": len(secret_values)}
+    if findings:
+        ev["findings"] = findings
+        return Verdict("FAIL", "no credential held in plaintext in the environment",
+                       "; ".join(f"{f['variable']}: {f['reason']}" for f in findings), ev)
+    return Verdict("PASS", "no credential held in plaintext in the environment",
+                   f"{len(facts.environment)} variables, none holds a credential ({len(pointers)} point at files)", ev)
+
+
+def judge_file_env(facts: ServiceFacts, security: Security,
+                   lookup: Callable[[str], FileState | None]) -> Verdict:
+    """secrets.file_env: every ``*_FILE`` variable points at an existing, non-empty file readable by the
+    service's user. ``lookup(path)`` says what is known of the file: statically the host file of the
+    secret mounted there (None when no secret mounts it), at run time the file inside the container.
+    Statically, a path under the secrets directory that no secret mounts is a FAIL; a path elsewhere (a
+    volume or the image may provide it) is a WARN until phase 2 reads it."""
+    judged, problems, unknown = [], [], []
+    for name, value in sorted(facts.environment.items()):
+        if not name.upper().endswith("_FILE") or security.allowed(name):
+            continue
+        path = (value or "").strip()
+        state = lookup(path) if path else None
+        entry: dict[str, Any] = {"variable": name, "path": path}
+        if not path:
+            problems.append(f"{name} is empty")
+        elif state is None:
+            if path.startswith(security.secrets_dir.rstrip("/") + "/"):
+                problems.append(f"{name}={path}: no secret is mounted there")
+            else:
+                unknown.append(f"{name}={path}")
+                entry["known"] = False
+        else:
+            entry.update(state.evidence())
+            if state.problem():
+                problems.append(f"{name}={path}: {state.problem()}")
+        judged.append(entry)
+    ev = {"source": facts.source, "file_variables": judged}
+    expected = "every *_FILE variable names an existing, non-empty, readable file"
+    if problems:
+        return Verdict("FAIL", expected, "; ".join(problems), ev)
+    if unknown:
+        return Verdict("WARN", expected, "not a secret mount, cannot be checked without the engine: " + ", ".join(unknown),
+                       ev, severity="low")
+    if not judged:
+        return Verdict("PASS", expected, "no *_FILE variable", ev)
+    return Verdict("PASS", expected, f"{len(judged)} *_FILE variables, each names a readable, non-empty file", ev)
+
+
+def judge_unreferenced(facts: ServiceFacts) -> Verdict:
+    """secrets.unreferenced: a secret mounted into the service but named by no variable and no command
+    (entrypoint, command, healthcheck) is a WARN: dead credentials still widen exposure."""
+    haystack = " ".join([*facts.environment.values(), facts.command_text])
+    unused = sorted({name for target, name in facts.secret_targets.items() if target not in haystack})
+    ev = {"source": facts.source, "mounted": facts.secret_targets, "unreferenced": unused}
+    expected = "every mounted secret is referenced by a variable or the command"
+    if not facts.secret_targets:
+        return Verdict("PASS", expected, "no secret mounted", ev)
+    if unused:
+        return Verdict("WARN", expected, f"mounted but referenced by nothing: {', '.join(unused)}", ev)
+    return Verdict("PASS", expected, f"all {len(facts.secret_targets)} mounted secrets are referenced", ev)
+
+
+def judge_mounted(facts: ServiceFacts, states: Mapping[str, FileState]) -> Verdict:
+    """secrets.mounted: each secret the model gives the service is present at its target, a non-empty
+    regular file, readable by the service's user (where that can be known). ``states``: target -> file."""
+    problems, files = [], []
+    for target, name in sorted(facts.secret_targets.items()):
+        st = states.get(target) or FileState(target, exists=False)
+        files.append({"secret": name, **st.evidence()})
+        if st.problem():
+            problems.append(f"{name}: {st.path} {st.problem()}")
+    ev = {"source": facts.source, "user": facts.user, "secrets": files}
+    expected = "every secret present, non-empty and readable by the service's user"
+    if problems:
+        return Verdict("FAIL", expected, "; ".join(problems), ev)
+    if not files:
+        return Verdict("PASS", expected, "the service is given no secret", ev)
+    return Verdict("PASS", expected, f"{len(files)} secrets present, non-empty, readable", ev)
+
+
+def judge_secret_modes(facts: ServiceFacts, states: Mapping[str, FileState], security: Security) -> Verdict:
+    """secrets.file_mode: a secret file writable by group or others is a FAIL; readable by others is a
+    WARN, or a FAIL when ``security.readable_by_others`` is "fail"."""
+    fails, warns, files = [], [], []
+    for target, name in sorted(facts.secret_targets.items()):
+        st = states.get(target)
+        if st is None or not st.exists or not st.known:
+            continue  # secrets.mounted reports it
+        files.append({"secret": name, **st.evidence()})
+        if st.mode & (stat.S_IWGRP | stat.S_IWOTH):
+            fails.append(f"{name} is writable by {'others' if st.mode & stat.S_IWOTH else 'its group'} (mode {st.mode:04o})")
+        elif st.mode & stat.S_IROTH:
+            (fails if security.readable_by_others == "fail" else warns).append(
+                f"{name} is readable by others (mode {st.mode:04o})")
+    ev = {"source": facts.source, "secrets": files, "readable_by_others": security.readable_by_others}
+    expected = "no secret writable by group or others; none readable by others"
+    fails, warns = list(dict.fromkeys(fails)), list(dict.fromkeys(warns))
+    if fails:
+        return Verdict("FAIL", expected, "; ".join(fails + warns), ev)
+    if warns:
+        return Verdict("WARN", expected, "; ".join(warns), ev, severity="medium")
+    if not files:
+        return Verdict("PASS", expected, "no secret file to judge", ev)
+    return Verdict("PASS", expected, ", ".join(f"{f['secret']} {f['mode']}" for f in files), ev)
+
+
+# ----------------------------------------------------------------------------------------------------
+# the hardening rules (shared by lint and phase 2)
+# ----------------------------------------------------------------------------------------------------
+
+DANGEROUS_CAPS = {"ALL", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "NET_ADMIN", "DAC_READ_SEARCH", "SYS_RAWIO",
+                  "BPF", "PERFMON"}
+_SOCKET_DIRS = {"/var/run", "/run", "/var/run/", "/run/"}
+
+
+def _flag(ok: bool, expected: str, good: str, bad: str, ev: dict, severity: str | None = None) -> Verdict:
+    return Verdict("PASS", expected, good, ev) if ok else Verdict("FAIL", expected, bad, ev, severity)
+
+
+def judge_hardening(facts: ServiceFacts, security: Security) -> dict[str, Verdict]:
+    """Every hardening rule for one service: rule id -> verdict. ``facts.source`` says whether the
+    facts are the compose model's (what will run) or the engine's (what runs)."""
+    src = {"source": facts.source}
+    out: dict[str, Verdict] = {}
+    out["hardening.privileged"] = _flag(not facts.privileged, "not privileged", "not privileged",
+                                        "privileged: full access to the host's devices and kernel",
+                                        {**src, "privileged": facts.privileged})
+    sock = [s for s in facts.bind_sources if s.rstrip("/").endswith("docker.sock") or s in _SOCKET_DIRS]
+    out["hardening.docker_socket"] = _flag(not sock, "no Docker socket mounted", "no Docker socket mounted",
+                                           f"mounts {', '.join(sock)}: root on the host",
+                                           {**src, "bind_sources": facts.bind_sources})
+    caps = sorted({c.upper().removeprefix("CAP_") for c in facts.cap_add})
+    risky = sorted(set(caps) & DANGEROUS_CAPS)
+    ev = {**src, "cap_add": caps, "cap_drop": sorted(facts.cap_drop)}
+    if risky:
+        out["hardening.capabilities"] = Verdict("FAIL", "no added capabilities", f"adds {', '.join(risky)}", ev, "high")
+    elif caps:
+        out["hardening.capabilities"] = Verdict("WARN", "no added capabilities", f"adds {', '.join(caps)}", ev)
+    else:
+        out["hardening.capabilities"] = Verdict("PASS", "no added capabilities",
+                                                "none added" + (f"; drops {', '.join(facts.cap_drop)}" if facts.cap_drop else ""), ev)
+    nnp = any(re.fullmatch(r"no-new-privileges([:=]true)?", o.strip(), re.IGNORECASE) for o in facts.security_opt)
+    out["hardening.no_new_privileges"] = _flag(nnp, "no-new-privileges:true", "set", "not set: setuid binaries can raise privileges",
+                                               {**src, "security_opt": facts.security_opt})
+    out["hardening.read_only_rootfs"] = _flag(facts.read_only, "read-only root filesystem", "read-only",
+                                              "the root filesystem is writable", {**src, "read_only": facts.read_only})
+    out["hardening.memory_limit"] = _flag(facts.memory_limit > 0, "a memory limit", f"{facts.memory_limit // (1 << 20)} MiB",
+                                          "no memory limit", {**src, "memory_bytes": facts.memory_limit})
+    out["hardening.pids_limit"] = _flag(facts.pids_limit > 0, "a PIDs limit", str(facts.pids_limit), "no PIDs limit",
+                                        {**src, "pids_limit": facts.pids_limit})
+    for rule, mode, what in (("hardening.host_network", facts.network_mode, "network_mode"),
+                             ("hardening.host_pid", facts.pid_mode, "pid"), ("hardening.host_ipc", facts.ipc_mode, "ipc")):
+        out[rule] = _flag(mode != "host", f"{what} not host", f"{what}: {mode or 'default'}",
+                          f"{what}: host (shares the host's namespace)", {**src, what: mode})
+    out["hardening.published_ports"] = judge_ports(facts, security)
+    out["hardening.admin_ports"] = judge_admin_ports(facts)
+    out["hardening.tls"] = judge_tls(facts, security)
+    out["hardening.non_root"] = judge_user(facts)
+    return out
+
+
+def judge_ports(facts: ServiceFacts, security: Security) -> Verdict:
+    """hardening.published_ports: every published port is bound to an allowed interface. A port on any
+    other interface ("" = every interface, 0.0.0.0) is a FAIL for a service the parameters mark internal
+    and a WARN otherwise."""
+    allowed = set(security.publish_interfaces)
+    anywhere = bool(allowed & {"0.0.0.0", "::"})
+    bad = [p for p in facts.ports if not anywhere and (p["host_ip"] or "0.0.0.0") not in allowed]
+    internal = facts.service in security.internal_services
+    ev = {"source": facts.source, "ports": facts.ports, "allowed_interfaces": sorted(allowed), "internal": internal}
+    expected = f"ports published only on {', '.join(sorted(allowed))}" + ("; internal service" if internal else "")
+    ev["ports"] = group_ports(facts.ports)
+    if bad:
+        text = port_text(bad)
+        if internal:
+            return Verdict("FAIL", expected, f"internal service published on {text}", ev)
+        return Verdict("WARN", expected, f"published on {text}", ev, severity="medium")
+    if not facts.ports:
+        return Verdict("PASS", expected, "publishes no port", ev)
+    return Verdict("PASS", expected, ", ".join(f"{p['host_ip']}:{p['host_port']}" for p in group_ports(facts.ports)), ev)
+
+
+def judge_user(facts: ServiceFacts) -> Verdict:
+    """hardening.non_root: the service runs as a non-root user. Statically, no ``user:`` leaves it to the
+    image (WARN: phase 2 sees the real user)."""
+    ev = {"source": facts.source, "user": facts.user}
+    if facts.user is None:
+        return Verdict("WARN", "a non-root user", "no `user:`: the image decides (root unless its USER says otherwise)",
+                       ev, severity="low")
+    name = facts.user.split(":")[0]
+    if name in ("", "0", "root"):
+        return Verdict("FAIL", "a non-root user", f"runs as root ({facts.user or 'image default'})", ev)
+    return Verdict("PASS", "a non-root user", f"runs as {facts.user}", ev)
+
+
+
+# -- published ports: ranges, admin/debug ports, plain HTTP ------------------------------------------
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+# Well-known admin and debug ports: published beyond loopback, each hands out control of the service.
+ADMIN_PORTS = {
+    9229: "Node.js inspector", 5005: "Java debug (JDWP)", 9222: "Chrome DevTools", 2375: "Docker API (plain)",
+    2376: "Docker API", 8001: "Kong Admin API", 8444: "Kong Admin API (TLS)", 2019: "Caddy admin API",
+    6060: "Go pprof", 15672: "RabbitMQ management", 8161: "ActiveMQ console", 4040: "Spark UI",
+    5678: "Python debugger (debugpy)", 9001: "MinIO console / supervisord", 8500: "Consul HTTP API",
+    10250: "kubelet API", 4444: "Selenium grid / Metasploit", 50070: "Hadoop NameNode UI",
+}
+# Container ports that speak plain HTTP by convention (a healthcheck probing http://...:PORT counts too).
+HTTP_PORTS = {80, 3000, 4000, 5000, 5601, 8000, 8008, 8080, 8081, 8088, 8888, 9000, 9090, 9093}
+_HTTP_PROBE_RE = re.compile(r"http://[^/\s:]+(?::(\d+))?")
+
+
+def _port_int(value: Any) -> int:
+    try:
+        return int(str(value).split("-")[0])
+    except ValueError:
+        return 0
+
+
+def group_ports(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive published ports (a `49152-65535` range) as one entry with `a-b` ports."""
+    out: list[dict[str, Any]] = []
+    for p in sorted(ports, key=lambda p: (p["host_ip"], p["protocol"], _port_int(p["container_port"]))):
+        last = out[-1] if out else None
+        if (last and last["host_ip"] == p["host_ip"] and last["protocol"] == p["protocol"]
+                and _port_int(p["host_port"]) == last["_h"] + 1 and _port_int(p["container_port"]) == last["_c"] + 1):
+            last["_h"], last["_c"], last["_n"] = last["_h"] + 1, last["_c"] + 1, last["_n"] + 1
+            continue
+        out.append({**p, "_h": _port_int(p["host_port"]), "_c": _port_int(p["container_port"]), "_n": 1})
+    for g in out:
+        h, c, n = g.pop("_h"), g.pop("_c"), g.pop("_n")
+        if n > 1:
+            g["host_port"], g["container_port"] = f"{h - n + 1}-{h}", f"{c - n + 1}-{c}"
+    return out
+
+
+def port_text(ports: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->{p['container_port']}/{p['protocol']}"
+                     for p in group_ports(ports))
+
+
+def _beyond_loopback(facts: ServiceFacts) -> list[dict[str, Any]]:
+    return [p for p in facts.ports if (p["host_ip"] or "0.0.0.0") not in LOOPBACK]
+
+
+def judge_admin_ports(facts: ServiceFacts) -> Verdict:
+    """hardening.admin_ports: a well-known admin or debug port (:data:`ADMIN_PORTS`: the Node inspector's
+    9229, an API gateway's admin API...) published beyond loopback is a FAIL."""
+    exposed = [(p, ADMIN_PORTS[_port_int(p["container_port"])]) for p in _beyond_loopback(facts)
+               if _port_int(p["container_port"]) in ADMIN_PORTS]
+    ev = {"source": facts.source, "admin_ports": [{"port": _port_int(p["container_port"]), "what": w,
+                                                   "host_ip": p["host_ip"] or "0.0.0.0"} for p, w in exposed]}
+    expected = "no admin or debug port published beyond loopback"
+    if exposed:
+        return Verdict("FAIL", expected, "; ".join(f"{w} on {port_text([p])}" for p, w in exposed), ev)
+    published = len(group_ports(facts.ports))
+    return Verdict("PASS", expected, f"{published} published port(s), none a known admin/debug port beyond loopback"
+                   if published else "publishes no port", ev)
+
+
+def judge_tls(facts: ServiceFacts, security: Security) -> Verdict:
+    """hardening.tls: plain HTTP published beyond loopback (a conventional HTTP container port, or one its
+    healthcheck probes over http://) is a FAIL, unless the service is behind a TLS terminator
+    (``security.tls_terminated`` or the label ``runbook.tls-terminated: "true"``)."""
+    probed = {int(m.group(1) or 80) for m in _HTTP_PROBE_RE.finditer(" ".join(facts.argv.get("healthcheck", [])))}
+    http = [p for p in _beyond_loopback(facts)
+            if _port_int(p["container_port"]) in HTTP_PORTS | probed and p["protocol"] == "tcp"]
+    terminated = facts.service in security.tls_terminated or \
+        facts.labels.get("runbook.tls-terminated", "").lower() in ("true", "yes", "1")
+    ev = {"source": facts.source, "plain_http": group_ports(http), "healthcheck_http_ports": sorted(probed),
+          "tls_terminated": terminated}
+    expected = "no plain HTTP published beyond loopback (or a TLS terminator in front)"
+    if http and terminated:
+        return Verdict("PASS", expected, f"plain HTTP on {port_text(http)}, behind a TLS terminator", ev)
+    if http:
+        return Verdict("FAIL", expected, f"plain HTTP published on {port_text(http)}", ev)
+    beyond = _beyond_loopback(facts)
+    return Verdict("PASS", expected, f"{len(group_ports(beyond))} port(s) beyond loopback, none plain HTTP"
+                   if beyond else "no port published beyond loopback", ev)
+
+
+# -- plaintext credentials outside the environment ---------------------------------------------------
+
+def judge_args(facts: ServiceFacts, security: Security) -> Verdict:
+    """secrets.no_plaintext_args: no credential in clear in the command, entrypoint, healthcheck test or
+    labels: credential flags (``--requirepass x``), ``--user=name:password``, URLs with a password,
+    NAME=value assignments and JSON/YAML documents holding a credential key. Labels are judged like
+    variables: a credential-like name with a literal value. ``security.plaintext_allow`` applies to
+    label names."""
+    found: list[dict[str, str]] = []
+    for where, argv in sorted(facts.argv.items()):
+        found += plain_findings(where, in_argv(argv, security))
+    for name, value in sorted(facts.labels.items()):
+        if security.allowed(name):
+            continue
+        hits = in_value(value, security)
+        if not hits and security.looks_like_credential(name.rsplit(".", 1)[-1].replace("-", "_")) \
+                and value.strip() and value.strip().lower() not in BOOLISH and not value.strip().startswith("$"):
+            hits = [("credential name with a literal value", value)]
+        found += plain_findings(f"label {name}", hits)
+    ev = {"source": facts.source, "searched": sorted(k for k, v in facts.argv.items() if v) + (["labels"] if facts.labels else [])}
+    expected = "no credential in clear in command, entrypoint, healthcheck or labels"
+    if found:
+        ev["findings"] = found
+        return Verdict("FAIL", expected, "; ".join(f"{f['where']}: {f['reason']}" for f in found), ev)
+    n = sum(len(v) for v in facts.argv.values())
+    return Verdict("PASS", expected, f"{n} arguments and {len(facts.labels)} labels, none holds a credential", ev)

@@ -1,0 +1,121 @@
+"""Output formats of `runbook lint`: a table for people, JSON (the check-record contract), SARIF 2.1.0."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..records import CheckRecord, counts
+from .rules import RULES
+from .run import LintResult
+
+# -- output ------------------------------------------------------------------------------------------
+
+def format_table(result: LintResult) -> str:
+    """Findings (everything not PASS) as an aligned table, then the counts."""
+    rows = [r for r in result.records if r.status != "PASS"]
+    order = {"ERROR": 0, "FAIL": 1, "WARN": 2}
+    rows.sort(key=lambda r: (order.get(r.status, 3), r.target, r.id))
+    lines = []
+    if rows:
+        w_id = max(len(r.id) for r in rows)
+        w_t = max(len(r.target) for r in rows)
+        lines.append(f"{'STATUS':6}  {'SEVERITY':8}  {'CHECK':{w_id}}  {'TARGET':{w_t}}  FINDING")
+        for r in rows:
+            cis = f" [CIS {r.evidence['cis']}]" if r.evidence.get("cis") else ""
+            lines.append(f"{r.status:6}  {r.severity:8}  {r.id:{w_id}}  {r.target:{w_t}}  {r.actual}{cis}")
+    c = counts(result.records)
+    lines.append(", ".join(f"{n} {s}" for s, n in c.items() if n) + f" ({len(result.records)} checks over "
+                 f"{', '.join(p.name for p in result.files)}; {result.scope()})")
+    return "\n".join(lines)
+
+
+def format_json(result: LintResult) -> str:
+    return json.dumps({"schema": 1, "files": [str(p) for p in result.files], "counts": counts(result.records),
+                       "services": result.services, "profiles": result.profiles, "not_linted": result.skipped,
+                       "summary": result.scope(),
+                       "exit_code": result.exit_code, "records": [r.to_dict() for r in result.records]},
+                      indent=2, default=str)
+
+
+_SARIF_LEVEL = {"FAIL": "error", "ERROR": "error", "WARN": "warning"}
+_SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "0.0"}
+
+
+def _location(result: LintResult, r: CheckRecord) -> tuple[Path, int | None]:
+    """Where a finding is: the line the rule read (evidence["location"], from the source YAML), else
+    the definition of its service or secret in the last file that defines it."""
+    loc = r.evidence.get("location") or {}
+    if loc.get("file"):
+        return Path(loc["file"]), loc.get("line")
+    section = "secrets" if r.id in _SECRET_TARGETS else "services"
+    if result.source is None:
+        return result.files[0], None
+    return result.source.locate(section, r.target)
+
+
+_SECRET_TARGETS = ("secrets.declared_unused", "secrets.external", "secrets.weak_value", "secrets.committed_file")
+
+
+def format_sarif(result: LintResult) -> str:
+    """SARIF 2.1.0: one result per finding (not PASS), located at the service's or secret's definition."""
+    rule_ids = sorted({r.id for r in result.records})
+    index = {rid: i for i, rid in enumerate(rule_ids)}
+    cwd = Path.cwd()
+    rules = []
+    for rid in rule_ids:
+        rule = RULES.get(rid)
+        title = rule.title if rule else rid
+        props: dict[str, Any] = {"tags": ["security"] + ([f"CIS-{rule.cis}"] if rule and rule.cis else [])}
+        if rule:
+            props["security-severity"] = _SECURITY_SEVERITY[rule.severity]
+        rules.append({"id": rid, "name": rid.replace(".", "_"), "shortDescription": {"text": title},
+                      "help": {"text": rule.remediation if rule else title},
+                      "defaultConfiguration": {"level": "error" if (rule and rule.severity in ("critical", "high")) else "warning"},
+                      "properties": props})
+    results = []
+    for r in result.records:
+        if r.status not in _SARIF_LEVEL:
+            continue
+        f, line = _location(result, r)
+        try:
+            uri = f.relative_to(cwd).as_posix()
+        except ValueError:
+            uri = f.as_uri()
+        loc: dict[str, Any] = {"artifactLocation": {"uri": uri}}
+        if line:
+            loc["region"] = {"startLine": line}
+        results.append({
+            "ruleId": r.id, "ruleIndex": index[r.id], "level": _SARIF_LEVEL[r.status],
+            "message": {"text": f"{r.target}: {r.actual}" + (f" (remediation: {r.remediation})" if r.remediation else "")},
+            "locations": [{"physicalLocation": loc}],
+            "partialFingerprints": {"runbookCheck/v1": f"{r.id}@{r.target}"},
+            "properties": {"target": r.target, "severity": r.severity, "status": r.status,
+                           **({"cis": r.evidence["cis"]} if r.evidence.get("cis") else {}),
+                           **({"profiles": r.evidence["profiles"]} if r.evidence.get("profiles") else {})},
+        })
+    from .. import __version__
+    sarif = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+             "runs": [{"tool": {"driver": {"name": "runbook lint", "version": __version__, "rules": rules}},
+                       "results": results, "columnKind": "unicodeCodePoints"}]}
+    return json.dumps(sarif, indent=2)
+
+
+FORMATTERS = {"table": format_table, "json": format_json, "sarif": format_sarif}
+
+
+def format_error(fmt: str, message: str, exit_code: int) -> str | None:
+    """The machine-readable error object for an input or environment error (json, sarif), or None for
+    the table (stderr carries the error alone)."""
+    if fmt == "json":
+        return json.dumps({"schema": 1, "exit_code": exit_code, "records": [],
+                           "error": {"message": message, "cause": message.splitlines()[0]}}, indent=2)
+    if fmt == "sarif":
+        from .. import __version__
+        return json.dumps({
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+            "runs": [{"tool": {"driver": {"name": "runbook lint", "version": __version__, "rules": []}}, "results": [],
+                      "invocations": [{"executionSuccessful": False, "exitCode": exit_code,
+                                       "toolExecutionNotifications": [{"level": "error",
+                                                                       "message": {"text": message}}]}]}]}, indent=2)
+    return None

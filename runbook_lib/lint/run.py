@@ -1,0 +1,123 @@
+"""`runbook lint`: read the files as written (bounded), resolve them with Compose, run every static
+rule, redact."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..compose import Compose, config_error_cause
+from ..errors import ComposeConfigError, ComposeError, InputError
+from ..params import Params
+from ..records import Check, CheckRecord
+from ..redact import Redactor
+from .audit import host_secrets, lint_model, project_names
+from .rules import LINT_PHASE
+from .source import Source, check_path
+
+# `docker compose config` on a sane project takes well under a second; this bounds hostile input.
+CONFIG_TIMEOUT_S = 30
+# Record fields that are names, never rewritten by the redactor.
+_NAME_FIELDS = ("id", "phase", "title", "target", "severity", "status")
+
+
+@dataclass
+class LintResult:
+    files: list[Path]
+    records: list[CheckRecord]
+    compose_problem: str = ""
+    source: Source | None = None
+    # the services linted, the profiles selected ("*" = every profile), the services left out
+    services: list[str] = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.problem for r in self.records)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def scope(self) -> str:
+        """The summary of what was linted: services, profiles, what a --profile left out."""
+        used = sorted({p for r in self.records for p in r.evidence.get("profiles") or []})
+        if self.profiles == ["*"]:
+            prof = f"all profiles ({', '.join(used)})" if used else "no profiles used"
+        else:
+            prof = f"profiles {', '.join(self.profiles)}" if self.profiles else "default profile only"
+        left = f"; {len(self.skipped)} not linted (not in the selected profiles): {', '.join(self.skipped)}" \
+            if self.skipped else ""
+        return f"{len(self.services)} services linted, {prof}{left}"
+
+
+def scrub_records(records: list[CheckRecord], redactor: Redactor) -> list[CheckRecord]:
+    """The records with every secret value (and credential-shaped string) redacted from their free-text
+    fields; names (id, target, title) and dict keys are never rewritten. A record whose text holds
+    nothing to redact is kept as is (one regex pass over its JSON instead of a deep copy)."""
+    out = []
+    for r in records:
+        text = json.dumps([r.expected, r.actual, r.command, r.remediation, r.evidence], default=str)
+        if redactor.scrub_text(text) != text:
+            d = redactor.scrub({k: v for k, v in vars(r).items()}, names=False, keep=_NAME_FIELDS)
+            r = CheckRecord.from_dict(d)
+        out.append(r)
+    return out
+
+
+def resolve(compose: Compose, timeout: float | None = None) -> tuple[dict[str, Any], str]:
+    """The resolved model, and Compose's consistency complaint if it has one. Compose refuses a model
+    that parses but is inconsistent (a service using an undeclared secret...); lint then asks Compose
+    for the same model without its consistency check, so the rules can name the problem. Files that do
+    not parse or interpolate still raise ComposeConfigError (exit 2). ``timeout`` (default
+    CONFIG_TIMEOUT_S): Compose is killed, with its whole process group, after that long."""
+    timeout = timeout or CONFIG_TIMEOUT_S
+    try:
+        return compose.config(timeout=timeout), ""
+    except ComposeConfigError as exc:
+        first = exc
+    if "timed out" in str(first):
+        raise first
+    try:
+        proc = compose.run("config", "--format", "json", "--no-consistency", timeout=timeout, isolate=True)
+        model = json.loads(proc.stdout) if proc.stdout.strip() else None
+    except (ComposeError, json.JSONDecodeError):
+        model = None
+    if not model:
+        raise first
+    return model, (config_error_cause(first.stderr) or str(first))
+
+
+def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] = (),
+               params: Params | None = None, profiles: Sequence[str] = ()) -> LintResult:
+    """Read the compose files (refusing hostile input before Compose sees it), resolve them with Compose
+    with every profile enabled (or only ``profiles``), and run every static rule. Secret values read from
+    the host's secret files are redacted from every record, names and ids excepted. Raises InputError for
+    files that do not resolve."""
+    paths = [Path(f).resolve() for f in files]
+    if not paths:
+        raise InputError("runbook lint: give at least one compose file (or --params with compose_files)")
+    for e in env_files:
+        check_path(Path(e), "env file")
+    source = Source.read(paths)
+    selected = list(profiles) or ["*"]
+    compose = Compose(paths, env_files=[Path(e) for e in env_files],
+                      project=params.project if params else None, profiles=selected)
+    model, problem = resolve(compose)
+    names = project_names(model)
+    values, _ = host_secrets(model, names)
+    records = lint_model(model, security=params.security if params else None, secret_values=values,
+                         declared=source.declared(), command="runbook lint " + " ".join(map(str, paths)),
+                         severity_for=params.severity_for if params else None,
+                         production=params.production if params else None, source=source)
+    if problem:
+        c = Check("compose.consistency", "Compose accepts the project", phase=LINT_PHASE, severity="high",
+                  command=compose.display("config"), remediation="Fix what Compose reports.")
+        records.insert(0, c.record("compose", "FAIL", expected="a consistent compose project",
+                                   actual=problem.splitlines()[0], evidence={"stderr": problem}))
+    records = scrub_records(records, Redactor(values))
+    services = sorted(model.get("services") or {})
+    return LintResult(paths, records, problem, source, services, selected,
+                      sorted(source.services() - set(services)))

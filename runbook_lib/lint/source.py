@@ -1,0 +1,204 @@
+"""The compose files as their author wrote them, read before Compose sees them.
+
+Compose's resolved model answers most rules, but not the ones about what was written: a secret listed
+twice (``config`` drops the repeat), the file and line of a finding (SARIF), the secrets a file declares
+(``config`` drops the unused ones), the services a ``--profile`` left out. This module reads each file
+with a safe YAML loader that only *composes* the node graph (aliases stay shared, nothing is expanded)
+and refuses hostile input before Compose is asked anything:
+
+- a file that is a directory, missing, larger than :data:`MAX_FILE_BYTES`, or not UTF-8;
+- an alias ("billion laughs") bomb: the size of the document with every alias expanded is computed over
+  the shared graph in linear time, and more than :data:`MAX_EXPANDED_NODES` nodes is refused;
+- nesting deeper than the parser's recursion allows.
+
+Each refusal is an :class:`~runbook_lib.errors.InputError` whose message starts with the cause.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import yaml
+
+from ..errors import ComposeConfigError, InputError
+
+try:  # the C parser, when PyYAML was built with libyaml (10x faster on large files)
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+MAX_FILE_BYTES = 16 << 20
+# A 1,000-service file is ~40k nodes; real projects are far below. The 415-byte bomb is ~10^9.
+MAX_EXPANDED_NODES = 2_000_000
+
+
+@dataclass
+class SecretEntry:
+    """One item of a service's ``secrets:`` list as written."""
+
+    source: str
+    target: str
+    line: int
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    # (section, name) -> line, for the top-level sections "services" and "secrets"
+    lines: dict[tuple[str, str], int] = field(default_factory=dict)
+    # service -> its secrets list, as written
+    service_secrets: dict[str, list[SecretEntry]] = field(default_factory=dict)
+    declared_secrets: list[str] = field(default_factory=list)
+    nodes: int = 0
+
+
+def check_path(path: Path, what: str = "compose file") -> None:
+    """InputError naming the cause when ``path`` cannot be read as a file."""
+    if path.is_dir():
+        raise InputError(f"{what} is a directory: {path}")
+    if not path.exists():
+        raise InputError(f"{what} not found: {path}")
+    if not path.is_file():
+        raise InputError(f"{what} is not a regular file: {path}")
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes in the document with every alias expanded, over the shared graph (memoised, iterative)."""
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        children = _children(node)
+        if done or not children:
+            size[id(node)] = 1 + sum(1 if isinstance(c, yaml.ScalarNode) else size[id(c)] for c in children)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if not isinstance(c, yaml.ScalarNode) and id(c) not in size)
+    return size[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for kv in node.value for n in kv]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _refused(path: Path, why: str) -> ComposeConfigError:
+    return ComposeConfigError(f"{path.name}: {why} (compose files do not resolve: {path})", files=[str(path)])
+
+
+def compose_file(path: Path) -> tuple[yaml.Node | None, int]:
+    """The YAML node graph of one compose file and its expanded size; InputError for hostile input."""
+    check_path(path)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise _refused(path, f"larger than {MAX_FILE_BYTES >> 20} MiB ({size} bytes)")
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=_Loader)
+    except UnicodeDecodeError as exc:
+        raise _refused(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except RecursionError as exc:
+        raise _refused(path, "nested too deeply to be read") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise _refused(path, f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
+    if root is None:
+        return None, 0
+    nodes = _expanded_size(root)
+    if nodes > MAX_EXPANDED_NODES:
+        raise _refused(path, f"expands to {nodes:,} YAML nodes, more than {MAX_EXPANDED_NODES:,} (an alias bomb?): "
+                             "refused before Compose reads it")
+    return root, nodes
+
+
+def _items(node: yaml.Node | None) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
+    """(key, key node, value node) of a mapping, merge keys (``<<``) included, earlier keys first."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for k, v in node.value:
+        if k.value == "<<" and k.tag.endswith(":merge"):
+            for m in (v.value if isinstance(v, yaml.SequenceNode) else [v]):
+                yield from _items(m)
+        elif isinstance(k, yaml.ScalarNode):
+            yield str(k.value), k, v
+
+
+def _secret_entries(node: yaml.Node) -> list[SecretEntry]:
+    out = []
+    for item in node.value if isinstance(node, yaml.SequenceNode) else []:
+        line = item.start_mark.line + 1
+        if isinstance(item, yaml.ScalarNode):
+            out.append(SecretEntry(str(item.value), str(item.value), line))
+        elif isinstance(item, yaml.MappingNode):
+            d = {k: v.value for k, _, v in _items(item) if isinstance(v, yaml.ScalarNode)}
+            if d.get("source"):
+                out.append(SecretEntry(str(d["source"]), str(d.get("target") or d["source"]), line))
+    return out
+
+
+def read_source(path: Path) -> SourceFile:
+    """What one compose file declares, with line numbers (1-based). InputError for hostile input."""
+    root, nodes = compose_file(path)
+    sf = SourceFile(path, nodes=nodes)
+    top = {k: v for k, _, v in _items(root)}
+    for section in ("services", "secrets"):
+        for name, knode, _ in _items(top.get(section)):
+            sf.lines.setdefault((section, name), knode.start_mark.line + 1)
+    for name, _, spec in _items(top.get("services")):
+        secrets = next((v for k, _, v in _items(spec) if k == "secrets"), None)
+        if secrets is not None:
+            sf.service_secrets[name] = _secret_entries(secrets)
+    sf.declared_secrets = [name for name, _, _ in _items(top.get("secrets"))]
+    return sf
+
+
+@dataclass
+class Source:
+    """Every compose file of a lint, as written."""
+
+    files: list[SourceFile]
+
+    @classmethod
+    def read(cls, paths: Iterable[Path]) -> "Source":
+        return cls([read_source(Path(p)) for p in paths])
+
+    def locate(self, section: str, name: str) -> tuple[Path, int | None]:
+        """The file and line defining ``name`` under ``section``: the last file that mentions it decides."""
+        for sf in reversed(self.files):
+            line = sf.lines.get((section, name))
+            if line:
+                return sf.path, line
+        return (self.files[0].path if self.files else Path("compose.yaml")), None
+
+    def services(self) -> set[str]:
+        return {name for sf in self.files for (section, name) in sf.lines if section == "services"}
+
+    def declared(self) -> dict[str, Path]:
+        out: dict[str, Path] = {}
+        for sf in self.files:
+            for name in sf.declared_secrets:
+                out.setdefault(name, sf.path)
+        return out
+
+    def duplicate_secrets(self, service: str) -> list[dict]:
+        """Secrets a service lists twice at the same target, in any one file, as written."""
+        out = []
+        for sf in self.files:
+            seen: dict[str, SecretEntry] = {}
+            for e in sf.service_secrets.get(service, []):
+                if e.target in seen:
+                    out.append({"secret": e.source, "target": e.target, "file": str(sf.path), "line": e.line,
+                                "first_line": seen[e.target].line})
+                else:
+                    seen[e.target] = e
+        return out
+
+    def secret_entries(self, service: str) -> list[tuple[Path, SecretEntry]]:
+        return [(sf.path, e) for sf in self.files for e in sf.service_secrets.get(service, [])]
