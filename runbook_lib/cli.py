@@ -224,6 +224,20 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0 if all(not r["error"] for r in results) else 1
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a commented starter parameters file from the project's compose model."""
+    from .starter import build, write
+
+    st = build(args.files, env_files=args.env_file or (), project=args.project, probe=not args.no_probe)
+    out = write(st, Path(args.out) if args.out else Path("parameters") / f"{st.project}.yaml", force=args.force)
+    todos = sum(1 for line in out.read_text(encoding="utf-8").splitlines() if line.lstrip().startswith("# TODO:"))
+    print(f"wrote {out}: {len(st.apps)} app service(s), {len(st.dependencies)} dependenc(ies), "
+          f"{sum(1 for h in st.health if h.url)} health endpoint(s), {len(st.metrics)} /metrics endpoint(s), "
+          f"{len(st.secrets)} file secret(s); {todos} TODO(s) for a person to decide")
+    print(f"next: runbook run --params {out}")
+    return 0
+
+
 def _print_status(rows: list[dict]) -> None:
     if not rows:
         print("the demo stack is not running (start it with `runbook demo up`)")
@@ -321,6 +335,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="lint only the services of this compose profile (repeatable; default: every service, "
                          "all profiles included)")
     li.set_defaults(func=cmd_lint)
+
+    ini = sub.add_parser("init", help="write a commented starter parameters file from your compose files",
+                         description="Resolve the compose files with `docker compose config` (every profile) and write "
+                         "a starter parameters file: app services and dependencies, file secrets (named, never their "
+                         "values), health endpoints from healthchecks and published ports, /metrics endpoints that "
+                         "answer Prometheus text when the stack runs, a drill per dependency, and a `# TODO:` line for "
+                         "each decision left to a person. Refuses to overwrite a file unless --force. Then: runbook run.")
+    ini.add_argument("files", nargs="+", metavar="COMPOSE_FILE", type=Path, help="compose files, merged in order")
+    ini.add_argument("--env-file", action="append", metavar="FILE", type=Path, help="env file for interpolation (repeatable)")
+    ini.add_argument("--out", metavar="FILE", help="where to write (default: parameters/<project>.yaml)")
+    ini.add_argument("--project", metavar="NAME", help="compose project name (default: the compose model's name)")
+    ini.add_argument("--force", action="store_true", help="overwrite an existing file")
+    ini.add_argument("--no-probe", action="store_true", help="do not ask the running stack's ports for /metrics")
+    ini.set_defaults(func=cmd_init)
     return p
 
 

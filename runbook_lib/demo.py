@@ -194,6 +194,9 @@ class Stack:
             bad = [r for r in rows if r["state"] != "running" or r["health"] not in ("healthy", "")]
             if bad:
                 detail = "; ".join(f"{r['service']} is {r['health'] or r['state']}" for r in bad)
+                # a port conflict is only in Compose's stderr ("...: bind: address already in use"): say it
+                daemon = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip().startswith("Error response")]
+                detail += "".join(f" ({ln})" for ln in daemon[:2])
                 raise ComposeError(project.command("up", "-d", "--wait"), proc.returncode or 1,
                                    f"{proc.stderr.rstrip()}\nnot healthy after up --wait: {detail}")
         return rows

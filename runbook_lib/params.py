@@ -44,12 +44,14 @@ class InitStep(_Model):
     """A post-deploy step: a command run in a service's container, then a verification command whose
     output must match ``expect`` (a regular expression, searched line by line)."""
 
-    name: str
-    service: str
-    command: list[str] = Field(min_length=1)
-    verify: list[str] = Field(default_factory=list)
-    expect: Optional[str] = None
-    timeout_s: float = Field(default=120, gt=0)
+    name: str = Field(description="What the step does, as the report names it.")
+    service: str = Field(description="The compose service whose container runs the command.")
+    command: list[str] = Field(min_length=1, description="The command (argv list) run in the container.")
+    verify: list[str] = Field(default_factory=list, description="A command (argv list) whose output proves the "
+                              "step took effect; needs `expect`.")
+    expect: Optional[str] = Field(default=None, description="Regular expression the verify output must match "
+                                  "(searched line by line).")
+    timeout_s: float = Field(default=120, gt=0, description="Seconds each command may take.")
 
     @field_validator("expect")
     @classmethod
@@ -71,62 +73,69 @@ class InitStep(_Model):
 class Redeploy(_Model):
     """Phase 1: controlled redeployment."""
 
-    # Containers of the same system started from other compose files (a separate logging stack...):
-    # stopped and removed before `up`. Names or shell-style patterns (fnmatch).
-    leftover_containers: list[str] = Field(default_factory=list)
-    # Destructive: removes every named volume of the project. Needs confirm_volume_removal == project,
-    # and even then each volume is archived into the run directory first.
-    remove_volumes: bool = False
-    confirm_volume_removal: str = ""
-    healthy_timeout_s: float = Field(default=180, gt=0)
-    down_timeout_s: float = Field(default=300, gt=0)
-    init_steps: list[InitStep] = Field(default_factory=list)
+    leftover_containers: list[str] = Field(default_factory=list, description=(
+        "Containers of the same system started from other compose files (a separate logging stack...): stopped "
+        "and removed before `up`. Names or shell-style patterns (fnmatch). Never list what a waiver accepts."))
+    remove_volumes: bool = Field(default=False, description=(
+        "Destructive: removes every named volume of the project. Needs confirm_volume_removal == project, and "
+        "even then each volume is archived into the run directory first."))
+    confirm_volume_removal: str = Field(default="", description=(
+        "The project name, to confirm remove_volumes; set both or neither."))
+    healthy_timeout_s: float = Field(default=180, gt=0, description="Seconds every service has to become healthy after `up`.")
+    down_timeout_s: float = Field(default=300, gt=0, description="Seconds `down` may take.")
+    init_steps: list[InitStep] = Field(default_factory=list, description=(
+        "Post-deploy steps (migrations, buckets...), run in order after every service is healthy."))
 
 
 class Policy(_Model):
     """How check records become a verdict (see policy.py)."""
 
-    blocking_severities: list[Severity] = Field(default_factory=lambda: ["critical", "high"])
-    # Per-check-id severity overrides, e.g. {"secrets.file_mode": "medium"}.
-    severity_overrides: dict[str, Severity] = Field(default_factory=dict)
-    # Check ids (shell-style patterns) that must run: a SKIP of one blocks, whatever its severity.
-    # An ERROR always blocks: a check that could not gather its evidence is uncertainty.
-    required_checks: list[str] = Field(default_factory=list)
-    # A YAML file of waivers (see Waiver); relative to the parameters file.
-    waivers_file: Optional[Path] = None
+    blocking_severities: list[Severity] = Field(default_factory=lambda: ["critical", "high"], description=(
+        "A FAIL of one of these severities blocks the release (NO-GO)."))
+    severity_overrides: dict[str, Severity] = Field(default_factory=dict, description=(
+        'Per-check-id severity overrides, e.g. {"secrets.file_mode": "medium"}; ids must be declared '
+        "(`runbook checks`)."))
+    required_checks: list[str] = Field(default_factory=list, description=(
+        "Check ids (shell-style patterns) that must run: a SKIP of one blocks, whatever its severity. An ERROR "
+        "always blocks: a check that could not gather its evidence is uncertainty."))
+    waivers_file: Optional[Path] = Field(default=None, description=(
+        "A YAML file of waivers (see the waivers file section); relative to the parameters file."))
 
 
 class Waiver(_Model):
     """An accepted risk: turns a matching FAIL or WARN into WAIVED until it expires. Every field but
     ``target`` is required: a waiver nobody owns, approved by nobody, that never expires, is not one."""
 
-    id: Optional[str] = None  # how the report names it; default W-<position in the file, from 1>
-    check: str = Field(min_length=1, description="check id, e.g. prod.healthcheck")
-    target: Optional[str] = None  # one target; none means every target of the check
-    justification: str = Field(min_length=10)
-    owner: str = Field(min_length=1)
-    approver: str = Field(min_length=1)
-    expires: date
+    id: Optional[str] = Field(default=None, description=(
+        "How the report names it; default W-<position in the file, from 1>."))
+    check: str = Field(min_length=1, description="Check id, e.g. prod.healthcheck (must be declared).")
+    target: Optional[str] = Field(default=None, description="One target; none means every target of the check.")
+    justification: str = Field(min_length=10, description="Why the risk is accepted (and where it is tracked).")
+    owner: str = Field(min_length=1, description="Who owns the risk.")
+    approver: str = Field(min_length=1, description="Who approved the waiver.")
+    expires: date = Field(description="The date (YYYY-MM-DD) from which the waiver covers nothing.")
 
     def matches(self, check_id: str, target: str) -> bool:
         return self.check == check_id and (self.target is None or self.target == target)
 
 
 class WaiverFile(_Model):
-    waivers: list[Waiver] = Field(default_factory=list)
+    """The file ``policy.waivers_file`` names."""
+
+    waivers: list[Waiver] = Field(default_factory=list, description="The accepted risks.")
 
 
 class Signoff(_Model):
     """Phase 5: who signs, how the archive is signed, and how checks group into the final table."""
 
-    approver: str = ""
-    # Ed25519 private key (PEM) that signs manifest.json; or the RUNBOOK_SIGNING_KEY environment variable.
-    # Relative to the parameters file. No key: the manifest is written unsigned.
-    signing_key: Optional[Path] = None
-    # Demo convenience: create signing_key with `runbook keygen` semantics when it does not exist.
-    generate_missing_key: bool = False
-    # The verification table's rows: category -> check-id patterns. Empty uses the built-in categories.
-    categories: dict[str, list[str]] = Field(default_factory=dict)
+    approver: str = Field(default="", description="Who approves the release (the sign-off block).")
+    signing_key: Optional[Path] = Field(default=None, description=(
+        "Ed25519 private key (PEM) that signs manifest.json; or the RUNBOOK_SIGNING_KEY environment variable. "
+        "Relative to the parameters file. No key: the manifest is written unsigned."))
+    generate_missing_key: bool = Field(default=False, description=(
+        "Demo convenience: create signing_key with `runbook keygen` semantics when it does not exist."))
+    categories: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "The verification table's rows: category -> check-id patterns. Empty uses the built-in categories."))
 
 
 # -- phase 4: smoke tests ----------------------------------------------------------------------------
@@ -144,11 +153,12 @@ def _statuses(v: Any) -> Any:
 class Endpoint(_Model):
     """An HTTP endpoint smoke.health asks; passes when it answers one of ``expect_status`` in time."""
 
-    name: str = Field(min_length=1)
-    url: str = Field(pattern=r"^https?://")
-    method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"] = "GET"
-    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
-    timeout_s: float = Field(default=5, gt=0, le=120)
+    name: str = Field(min_length=1, description="The record's target (unique in smoke.endpoints).")
+    url: str = Field(pattern=r"^https?://", description="Host URL, e.g. http://127.0.0.1:8080/health.")
+    method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"] = Field(default="GET", description="HTTP method.")
+    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1, description=(
+        "Statuses that pass (one number or a list)."))
+    timeout_s: float = Field(default=5, gt=0, le=120, description="Seconds to wait for an answer.")
 
     _coerce_status = field_validator("expect_status", mode="before")(_statuses)
 
@@ -156,10 +166,11 @@ class Endpoint(_Model):
 class MetricsEndpoint(_Model):
     """A Prometheus /metrics endpoint: 200, parses as text exposition, has every family listed."""
 
-    name: str = Field(min_length=1)
-    url: str = Field(pattern=r"^https?://")
-    families: list[str] = Field(default_factory=list)
-    timeout_s: float = Field(default=5, gt=0, le=120)
+    name: str = Field(min_length=1, description="The record's target (unique in smoke.metrics).")
+    url: str = Field(pattern=r"^https?://", description="Host URL of the exposition, e.g. http://127.0.0.1:8080/metrics.")
+    families: list[str] = Field(default_factory=list, description=(
+        "Metric families that must be present (a counter by its name with or without _total)."))
+    timeout_s: float = Field(default=5, gt=0, le=120, description="Seconds to wait for an answer.")
 
 
 class _Request(_Model):
@@ -167,12 +178,12 @@ class _Request(_Model):
 
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
 
-    name: str = Field(min_length=1)
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    url: str = Field(pattern=r"^(https?://|\{\{)")
-    headers: dict[str, str] = Field(default_factory=dict)
-    json_body: Any = Field(default=None, alias="json")
-    body: Optional[str] = None
+    name: str = Field(min_length=1, description="The step or probe, as the report names it.")
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = Field(default="GET", description="HTTP method.")
+    url: str = Field(pattern=r"^(https?://|\{\{)", description="URL; templates allowed ({{ name }}, {{ secret:NAME }}).")
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers; templates allowed.")
+    json_body: Any = Field(default=None, alias="json", description="A JSON body (key `json`); templates allowed in strings.")
+    body: Optional[str] = Field(default=None, description="A text body; exclusive with `json`.")
 
     @model_validator(mode="after")
     def _one_body(self) -> "_Request":
@@ -186,11 +197,14 @@ class FlowStep(_Request):
     its JSON response (``{"token": "$.token"}``, usable later as ``{{ token }}``), and assertions on
     response fields (``{"$.token_type": "Bearer"}``) or on the whole body (``expect_body``)."""
 
-    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
-    capture: dict[str, str] = Field(default_factory=dict)
-    expect_json: dict[str, Any] = Field(default_factory=dict)
-    expect_body: Optional[str] = None
-    timeout_s: float = Field(default=10, gt=0, le=300)
+    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1, description=(
+        "Statuses that pass (one number or a list)."))
+    capture: dict[str, str] = Field(default_factory=dict, description=(
+        'Values to keep from the JSON answer: name -> JSON path ({"token": "$.token"}), used later as {{ token }}.'))
+    expect_json: dict[str, Any] = Field(default_factory=dict, description=(
+        'JSON path -> the value it must have ({"$.token_type": "Bearer"}).'))
+    expect_body: Optional[str] = Field(default=None, description="The whole body it must answer (templates allowed).")
+    timeout_s: float = Field(default=10, gt=0, le=300, description="Seconds to wait for an answer.")
 
     _coerce_status = field_validator("expect_status", mode="before")(_statuses)
 
@@ -210,8 +224,11 @@ class DrillEndpoint(_Request):
     (no probe may answer ok: the dependency is really used), ``may_fail`` (anything goes). Whatever
     the expectation, it must answer ok again within the drill's recovery budget."""
 
-    expect: Literal["available", "may_fail", "must_fail"] = "may_fail"
-    ok_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204], min_length=1)
+    expect: Literal["available", "may_fail", "must_fail"] = Field(default="may_fail", description=(
+        "Designed behaviour while the dependency is down: available (every probe answers ok), must_fail (none "
+        "may), may_fail (anything goes)."))
+    ok_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204], min_length=1, description=(
+        "Statuses that count as answering ok."))
 
     _coerce_status = field_validator("ok_status", mode="before")(_statuses)
 
@@ -221,18 +238,21 @@ class Drill(_Model):
     its networks) for ``duration_s`` while probing ``endpoints`` every ``interval_s``; then restore it,
     wait until it is healthy, and require every endpoint back within ``recovery_budget_s``."""
 
-    dependency: str = Field(min_length=1)
-    mode: Literal["stop", "pause", "disconnect"] = "stop"
-    duration_s: float = Field(default=5, gt=0, le=900)
-    interval_s: float = Field(default=0.25, ge=0.05, le=10)
-    probe_timeout_s: float = Field(default=3, gt=0, le=60)
-    # Probing before the fault, so the timeline shows the steady state it departs from.
-    baseline_s: float = Field(default=1, ge=0, le=60)
-    endpoints: list[DrillEndpoint] = Field(min_length=1)
-    recovery_budget_s: float = Field(default=30, gt=0, le=900)
-    healthy_timeout_s: float = Field(default=60, gt=0, le=900)
-    # Re-run smoke.flow after recovery (and before the fault, as the steady state to start from).
-    flow_after: bool = True
+    dependency: str = Field(min_length=1, description="The service to break (one drill per dependency).")
+    mode: Literal["stop", "pause", "disconnect"] = Field(default="stop", description=(
+        "How: stop its container, pause it, or disconnect it from its networks."))
+    duration_s: float = Field(default=5, gt=0, le=900, description="Seconds the fault lasts.")
+    interval_s: float = Field(default=0.25, ge=0.05, le=10, description="Seconds between probes.")
+    probe_timeout_s: float = Field(default=3, gt=0, le=60, description="Seconds each probe may take.")
+    baseline_s: float = Field(default=1, ge=0, le=60, description=(
+        "Probing before the fault, so the timeline shows the steady state it departs from."))
+    endpoints: list[DrillEndpoint] = Field(min_length=1, description="What to probe, each with its designed behaviour.")
+    recovery_budget_s: float = Field(default=30, gt=0, le=900, description=(
+        "Seconds after the restore within which every endpoint must answer ok again."))
+    healthy_timeout_s: float = Field(default=60, gt=0, le=900, description=(
+        "Seconds the restored dependency has to be ready again."))
+    flow_after: bool = Field(default=True, description=(
+        "Re-run smoke.flow after recovery (and before the fault, as the steady state to start from)."))
 
 
 class Smoke(_Model):
@@ -240,15 +260,16 @@ class Smoke(_Model):
     of each app service (from the compose model). ``flow`` runs once as smoke.flow and around every
     drill; ``drills`` break one dependency each and always restore it (journal in the run directory)."""
 
-    endpoints: list[Endpoint] = Field(default_factory=list)
-    health_path: str = "/health"
-    retries: int = Field(default=2, ge=0, le=10)
-    concurrency: int = Field(default=20, ge=1, le=200)
-    # Body excerpts kept as evidence (after redaction); longer bodies are truncated.
-    excerpt_chars: int = Field(default=300, ge=0, le=5000)
-    metrics: list[MetricsEndpoint] = Field(default_factory=list)
-    flow: list[FlowStep] = Field(default_factory=list)
-    drills: list[Drill] = Field(default_factory=list)
+    endpoints: list[Endpoint] = Field(default_factory=list, description=(
+        "smoke.health's endpoints; empty: GET health_path on the first published TCP port of each app service."))
+    health_path: str = Field(default="/health", description="The path asked when endpoints is empty.")
+    retries: int = Field(default=2, ge=0, le=10, description="Retries after a connection error or timeout.")
+    concurrency: int = Field(default=20, ge=1, le=200, description="Requests in flight at once.")
+    excerpt_chars: int = Field(default=300, ge=0, le=5000, description=(
+        "Body excerpts kept as evidence (after redaction); longer bodies are truncated."))
+    metrics: list[MetricsEndpoint] = Field(default_factory=list, description="smoke.metrics: /metrics endpoints.")
+    flow: list[FlowStep] = Field(default_factory=list, description="smoke.flow: the end-to-end scenario, in order.")
+    drills: list[Drill] = Field(default_factory=list, description="smoke.drill.<dependency>: one per dependency.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Smoke":
@@ -280,25 +301,25 @@ def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
 class Security(_Model):
     """Phase 2 and `runbook lint`: what counts as a secret leak or a hardening gap here."""
 
-    # Services that must not be reachable from outside the host (databases, caches, brokers): publishing
-    # one on an interface not in publish_interfaces is a FAIL (for other services it is a WARN).
-    internal_services: list[str] = Field(default_factory=list)
-    # Host interfaces a port may be published on. "0.0.0.0" or "::" here means any interface is fine.
-    publish_interfaces: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
-    # A secret file readable by "others" (mode o+r): WARN, or FAIL where that is not acceptable.
-    readable_by_others: Literal["warn", "fail"] = "warn"
-    # Variable names (shell-style patterns) never reported as plaintext credentials: known false positives.
-    plaintext_allow: list[str] = Field(default_factory=list)
-    # Regular expressions matched against variable names to spot credentials (case-insensitive).
-    credential_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_CREDENTIAL_PATTERNS))
-    # Where Compose mounts secrets by default; a value under it is a pointer to a secret, not the secret.
-    secrets_dir: str = "/run/secrets"
-    # hardening.tls: services whose plain-HTTP ports sit behind a TLS terminator (a load balancer, a
-    # proxy): their HTTP published beyond loopback is not a finding. A service can also say so itself
-    # with the label `runbook.tls-terminated: "true"`.
-    tls_terminated: list[str] = Field(default_factory=list)
-    # How many recent log lines of each container phase 2 searches for secret values.
-    log_tail_lines: int = Field(default=2000, gt=0)
+    internal_services: list[str] = Field(default_factory=list, description=(
+        "Services that must not be reachable from outside the host (databases, caches, brokers): publishing one "
+        "on an interface not in publish_interfaces is a FAIL (for other services it is a WARN)."))
+    publish_interfaces: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"], description=(
+        'Host interfaces a port may be published on. "0.0.0.0" or "::" here means any interface is fine.'))
+    readable_by_others: Literal["warn", "fail"] = Field(default="warn", description=(
+        'A secret file readable by "others" (mode o+r): WARN, or FAIL where that is not acceptable.'))
+    plaintext_allow: list[str] = Field(default_factory=list, description=(
+        "Variable names (shell-style patterns) never reported as plaintext credentials: known false positives."))
+    credential_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_CREDENTIAL_PATTERNS), description=(
+        "Regular expressions matched against variable names to spot credentials (case-insensitive)."))
+    secrets_dir: str = Field(default="/run/secrets", description=(
+        "Where Compose mounts secrets by default; a value under it is a pointer to a secret, not the secret."))
+    tls_terminated: list[str] = Field(default_factory=list, description=(
+        "hardening.tls: services whose plain-HTTP ports sit behind a TLS terminator (a load balancer, a proxy): "
+        "their HTTP published beyond loopback is not a finding. A service can also say so itself with the label "
+        "`runbook.tls-terminated: \"true\"`."))
+    log_tail_lines: int = Field(default=2000, gt=0, description=(
+        "How many recent log lines of each container phase 2 searches for secret values."))
 
     @field_validator("credential_patterns")
     @classmethod
@@ -326,41 +347,40 @@ class Production(_Model):
     container, so distroless images are checked the same way.
     """
 
-    # prod.env: variables every app service must have, with these exact values...
-    expected_env: dict[str, str] = Field(default_factory=lambda: {"ENV": "production"})
-    # ...merged with per-service additions or changes, e.g. {"api-gateway": {"LOG_LEVEL": "warn"}}...
-    env_overrides: dict[str, dict[str, str]] = Field(default_factory=dict)
-    # ...except for these services (a batch job that has no ENV, say).
-    env_excluded: list[str] = Field(default_factory=list)
-    # prod.restart_policy: the accepted policies (always, unless-stopped, on-failure, on-failure:N;
-    # plain "on-failure" accepts any retry count), and per-service replacements of that list.
-    restart_policy: list[str] = Field(default_factory=lambda: ["always", "unless-stopped"], min_length=1)
-    restart_policy_overrides: dict[str, list[str]] = Field(default_factory=dict)
-    # prod.stability: restarts tolerated since the container was created, and how long to watch the
-    # engine's events for a die/restart/oom (0 = no observation window).
-    max_restarts: int = Field(default=0, ge=0)
-    observe_s: float = Field(default=0, ge=0, le=3600)
-    # prod.resources: memory and CPU limits must be set, and usage in one stats sample must stay below
-    # this fraction of the limit.
-    resource_threshold: float = Field(default=0.8, gt=0, le=1)
-    require_limits: bool = True
-    # prod.logs: regular expressions (case-insensitive) that must not match any log line, read since the
-    # container started (log_tail 0) or in its last log_tail lines.
+    expected_env: dict[str, str] = Field(default_factory=lambda: {"ENV": "production"}, description=(
+        "prod.env: variables every app service must have, with these exact values..."))
+    env_overrides: dict[str, dict[str, str]] = Field(default_factory=dict, description=(
+        '...merged with per-service additions or changes, e.g. {"api-gateway": {"LOG_LEVEL": "warn"}}...'))
+    env_excluded: list[str] = Field(default_factory=list, description=(
+        "...except for these services (a batch job that has no ENV, say)."))
+    restart_policy: list[str] = Field(default_factory=lambda: ["always", "unless-stopped"], min_length=1, description=(
+        'prod.restart_policy: the accepted policies (always, unless-stopped, on-failure, on-failure:N; plain '
+        '"on-failure" accepts any retry count).'))
+    restart_policy_overrides: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "Per-service replacements of restart_policy."))
+    max_restarts: int = Field(default=0, ge=0, description="prod.stability: restarts tolerated since the container was created.")
+    observe_s: float = Field(default=0, ge=0, le=3600, description=(
+        "prod.stability: seconds to watch the engine's events for a die/restart/oom (0 = no observation window)."))
+    resource_threshold: float = Field(default=0.8, gt=0, le=1, description=(
+        "prod.resources: usage in one stats sample must stay below this fraction of each limit."))
+    require_limits: bool = Field(default=True, description="prod.resources: memory and CPU limits must be set.")
     log_patterns: list[str] = Field(default_factory=lambda: [
-        r"\bpanic\b", r"\bfatal\b", r"segfault|segmentation fault", r"out of memory"])
-    log_tail: int = Field(default=0, ge=0)
-    # prod.observability: each check runs only when its URL is given (e.g. http://127.0.0.1:9090).
-    prometheus_url: str = ""
-    alertmanager_url: str = ""
-    grafana_url: str = ""
-    loki_url: str = ""
-    # Loki must have a line from every app service in the last loki_freshness_min minutes; loki_selector
-    # is the LogQL stream selector of one service; the text {service} is replaced by its name.
-    loki_freshness_min: float = Field(default=5, gt=0)
-    loki_selector: str = '{compose_service="{service}"}'
-    # Prometheus targets still "unknown" (never scraped yet) are waited for this long.
-    prometheus_wait_s: float = Field(default=20, ge=0)
-    http_timeout_s: float = Field(default=5, gt=0)
+        r"\bpanic\b", r"\bfatal\b", r"segfault|segmentation fault", r"out of memory"], description=(
+        "prod.logs: regular expressions (case-insensitive) that must not match any log line."))
+    log_tail: int = Field(default=0, ge=0, description=(
+        "prod.logs: read the last log_tail lines; 0 = every line since the container started."))
+    prometheus_url: str = Field(default="", description=(
+        "prod.observability: Prometheus base URL (e.g. http://127.0.0.1:9090); the check is skipped without it."))
+    alertmanager_url: str = Field(default="", description="Alertmanager base URL; the check is skipped without it.")
+    grafana_url: str = Field(default="", description="Grafana base URL (/api/health); the check is skipped without it.")
+    loki_url: str = Field(default="", description="Loki base URL (/ready, query_range); the check is skipped without it.")
+    loki_freshness_min: float = Field(default=5, gt=0, description=(
+        "Loki must have a line from every app service in the last this many minutes."))
+    loki_selector: str = Field(default='{compose_service="{service}"}', description=(
+        "The LogQL stream selector of one service; the text {service} is replaced by its name."))
+    prometheus_wait_s: float = Field(default=20, ge=0, description=(
+        'Seconds to wait for Prometheus targets still "unknown" (never scraped yet).'))
+    http_timeout_s: float = Field(default=5, gt=0, description="Seconds each observability request may take.")
 
     @field_validator("log_patterns")
     @classmethod
@@ -384,26 +404,29 @@ class Production(_Model):
 class Params(_Model):
     """Everything a run needs to know about the deployment it verifies."""
 
-    project: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    compose_files: list[Path] = Field(min_length=1)
-    env_files: list[Path] = Field(default_factory=list)
-    # Services whose behaviour we own (health, metrics, ENV=production...); default: every service
-    # that publishes a port. Dependencies are datastores and brokers the apps rely on.
-    app_services: list[str] = Field(default_factory=list)
-    dependencies: list[str] = Field(default_factory=list)
-    # Which phases to run; empty means every phase notebook this toolkit ships. Always run in the
-    # canonical order (preflight first), whatever order they are listed in.
-    phases: list[str] = Field(default_factory=list)
-    redeploy: Redeploy = Field(default_factory=Redeploy)
-    production: Production = Field(default_factory=Production)
-    smoke: Smoke = Field(default_factory=Smoke)
-    policy: Policy = Field(default_factory=Policy)
-    # Per-cell time budget for headless runs; a cell that exceeds it makes its phase ERROR.
-    cell_timeout_s: float = Field(default=900, gt=0)
-    # Who runs the verification (the sign-off block); default: RUNBOOK_OPERATOR or the login name.
-    operator: str = ""
-    signoff: Signoff = Field(default_factory=Signoff)
-    security: Security = Field(default_factory=Security)
+    project: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="The compose project name.")
+    compose_files: list[Path] = Field(min_length=1, description=(
+        "Compose files, merged in order; relative to the parameters file."))
+    env_files: list[Path] = Field(default_factory=list, description=(
+        "Env files for interpolation (--env-file); relative to the parameters file."))
+    app_services: list[str] = Field(default_factory=list, description=(
+        "Services whose behaviour we own (health, metrics, ENV=production...); default: every service that "
+        "publishes a port."))
+    dependencies: list[str] = Field(default_factory=list, description=(
+        "Datastores and brokers the apps rely on (drilled in phase 4)."))
+    phases: list[str] = Field(default_factory=list, description=(
+        "Which phases to run; empty means every phase notebook this toolkit ships. Always run in the canonical "
+        "order (preflight first), whatever order they are listed in."))
+    redeploy: Redeploy = Field(default_factory=Redeploy, description="Phase 1: controlled redeployment.")
+    production: Production = Field(default_factory=Production, description="Phase 3: production mode.")
+    smoke: Smoke = Field(default_factory=Smoke, description="Phase 4: smoke tests, flow and drills.")
+    policy: Policy = Field(default_factory=Policy, description="How check records become a verdict.")
+    cell_timeout_s: float = Field(default=900, gt=0, description=(
+        "Per-cell time budget for headless runs; a cell that exceeds it makes its phase ERROR."))
+    operator: str = Field(default="", description=(
+        "Who runs the verification (the sign-off block); default: RUNBOOK_OPERATOR or the login name."))
+    signoff: Signoff = Field(default_factory=Signoff, description="Phase 5: sign-off and the signed archive.")
+    security: Security = Field(default_factory=Security, description="Phase 2 and `runbook lint`.")
 
     # Where the file was loaded from (not a parameter; set by load_params).
     source: Optional[Path] = Field(default=None, exclude=True)

@@ -1,6 +1,9 @@
 """Parameters: loading, validation and the errors a user sees."""
 from __future__ import annotations
 
+import fnmatch
+import re
+
 import pytest
 
 from runbook_lib.errors import ParametersError, UnsafeRequestError
@@ -20,10 +23,52 @@ def test_secureconnect_parameters_validate_without_their_compose_file():
     p = load_params(PARAMS / "secureconnect.yaml")
     assert p.project == "secureconnect"
     assert p.dependencies == ["redis", "minio"]
-    assert set(p.redeploy.leftover_containers) == {
-        "secureconnect_turn", "secureconnect_promtail", "secureconnect_loki", "secureconnect_grafana"}
+    assert p.redeploy.leftover_containers == ["secureconnect_promtail"]
+    assert p.policy.waivers_file == (PARAMS / "secureconnect-waivers.yaml").resolve()
     step = p.redeploy.init_steps[0]
     assert "secureconnect_ks" in " ".join(step.command) and step.expect
+
+
+def _service_part(container: str, project: str) -> str:
+    """A container name (or pattern) without the compose project prefix and the replica suffix:
+    secureconnect_loki, secureconnect-loki-1, secureconnect_loki_1 -> loki."""
+    core = re.sub(rf"^{re.escape(project)}[_-]", "", container.lstrip("/"))
+    return re.sub(r"[_-]\d+$", "", core)
+
+
+def leftover_conflicts(project: str, leftovers: list[str], targets: list[str]) -> list[tuple[str, str]]:
+    """(pattern, waiver target) pairs where a leftover pattern would remove what a waiver accepts.
+
+    The rule: waiver targets are service names (coturn, loki); leftover patterns are container names
+    (secureconnect_turn). A pattern conflicts with a target when it matches one of the target's container
+    names (``T``, ``<project>_T``, ``<project>-T``, ``<project>-T-1``, ``<project>_T_1``), or when, with the
+    project prefix and replica suffix removed, one contains the other (turn / coturn: the same TURN server
+    under a short name)."""
+    out = []
+    for pat in leftovers:
+        core = _service_part(pat, project).replace("*", "").replace("?", "")
+        for t in targets:
+            names = [t, f"{project}_{t}", f"{project}-{t}", f"{project}-{t}-1", f"{project}_{t}_1"]
+            if any(fnmatch.fnmatchcase(n, pat) for n in names) or (core and (core in t or t in core)):
+                out.append((pat, t))
+    return out
+
+
+def test_secureconnect_leftovers_never_remove_what_its_waivers_accept():
+    from runbook_lib.params import load_waivers
+    from runbook_lib.registry import unknown_ids
+
+    p = load_params(PARAMS / "secureconnect.yaml")
+    waivers = load_waivers(p.policy.waivers_file)
+    assert waivers and unknown_ids([w.check for w in waivers]) == {}   # the runner refuses unknown ids
+    targets = sorted({w.target for w in waivers if w.target})
+    assert {"coturn", "loki"} <= set(targets)
+    assert leftover_conflicts(p.project, p.redeploy.leftover_containers, targets) == []
+    # the rule catches the list this file used to have: TURN under a short name, Loki by container name
+    old = ["secureconnect_turn", "secureconnect_promtail", "secureconnect_loki", "secureconnect_grafana"]
+    assert leftover_conflicts(p.project, old, targets) == [("secureconnect_turn", "coturn"),
+                                                           ("secureconnect_loki", "loki")]
+    assert leftover_conflicts("x", ["x-*"], ["loki"]) == [("x-*", "loki")]    # a wildcard matches everything
 
 
 def test_missing_file_names_the_path(tmp_path):

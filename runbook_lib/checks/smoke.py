@@ -30,6 +30,17 @@ PHASE = "04_smoke_tests"
 
 
 # -- helpers --------------------------------------------------------------------------------------------
+def host_base_url(port: dict[str, Any]) -> str | None:
+    """``http://HOST:PORT`` where the host reaches one published port of the compose model (a loopback
+    address for 0.0.0.0 and ::), or None for a UDP or unpublished port. Shared with ``runbook init``."""
+    if port.get("protocol", "tcp") != "tcp" or not port.get("published"):
+        return None
+    host = port.get("host_ip") or "127.0.0.1"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
+    published = str(port["published"]).split("-")[0]
+    return f"http://{host}:{published}"
+
+
 def default_endpoints(ctx: Context) -> list[Endpoint]:
     """``GET <health_path>`` on the first published TCP port of each app service (every service that
     publishes one when ``app_services`` is empty), on the host address it is published on."""
@@ -38,13 +49,10 @@ def default_endpoints(ctx: Context) -> list[Endpoint]:
     out = []
     for name in names:
         for port in services.get(name, {}).get("ports") or []:
-            if port.get("protocol", "tcp") != "tcp" or not port.get("published"):
-                continue
-            host = port.get("host_ip") or "127.0.0.1"
-            host = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
-            published = str(port["published"]).split("-")[0]
-            out.append(Endpoint(name=name, url=f"http://{host}:{published}{ctx.params.smoke.health_path}"))
-            break
+            base = host_base_url(port)
+            if base:
+                out.append(Endpoint(name=name, url=base + ctx.params.smoke.health_path))
+                break
     return out
 
 
