@@ -83,7 +83,7 @@ def png(fig: Any) -> bytes:
 def _fold(text: str) -> str:
     if len(text) <= FOLD_CHARS and "\n" not in text:
         return esc(text)
-    head = text.splitlines()[0][:100] if text.strip() else "(blank)"
+    head = text.splitlines()[0][:60] if text.strip() else "(blank)"
     return (f'<details class="rb-fold"><summary>{esc(head)}… ({plural(len(text), "character")})</summary>'
             f'<pre class="rb-val">{esc(text)}</pre></details>')
 
@@ -181,11 +181,50 @@ def _group_row(rs: list[CheckRecord], notes: dict[str, str]) -> str:
     expected = first.expected if all(r.expected == first.expected for r in rs) else ""
     shared = (f'<div class="rb-ev"><b>every target</b> <small>{esc(first.severity)}</small>'
               + (f"<br>expected: {_fold(expected)}" if expected else "") + (kv_table(common) if common else "") + "</div>")
-    evidence = shared + "".join(_evidence(r, notes.get(f"{r.id}@{r.target}", ""), common, expected, first.severity)
-                                for r in rs)
+    columns = _columns(rs, common)
+    if columns is not None:  # many targets with the same kind of evidence: one table, a row per target
+        evidence = shared + _evidence_columns(rs, notes, common, columns)
+    else:
+        evidence = shared + "".join(_evidence(r, notes.get(f"{r.id}@{r.target}", ""), common, expected, first.severity)
+                                    for r in rs)
     fold = (f'<details class="rb-fold"><summary>evidence of {plural(len(rs), "target")}</summary>{evidence}</details>')
     return (f'<tr id="check-{esc(first.id)}"><td><code>{esc(first.id)}</code><br><small>{esc(first.title)}</small></td>'
             f"<td>{badge(worst(shown))}<br><small>{esc(summary)}</small></td><td>{chips}{problems}{fold}</td></tr>")
+
+
+def _columns(rs: list[CheckRecord], common: dict[str, Any]) -> list[str] | None:
+    """The evidence keys of a check whose targets share them (at most 8 beyond the common ones), so the
+    evidence reads as one table; None when there are few targets or the evidence differs in shape."""
+    if len(rs) < 4:
+        return None
+    keys: list[str] = []
+    for r in rs:
+        keys.extend(k for k in r.evidence if k not in common and k not in keys)
+    return keys if len(keys) <= 8 else None
+
+
+def _evidence_columns(rs: list[CheckRecord], notes: dict[str, str], common: dict[str, Any], keys: list[str]) -> str:
+    """Per-target evidence as one table: target (anchor), status, actual, command, then each evidence key."""
+    same_cmd = all(r.command == rs[0].command for r in rs)
+    head = ["target", "status", "actual", *([] if same_cmd else ["command"]), *keys]
+
+    def cell(v: Any) -> str:
+        if isinstance(v, (dict, list, tuple)):
+            return _fold(json.dumps(v, default=str, ensure_ascii=False)) if v else ""
+        return "" if v is None else _fold(str(v))
+
+    rows = []
+    for r in rs:
+        note = notes.get(f"{r.id}@{r.target}", "")
+        cells = [f'<b id="ev-{esc(r.id)}--{esc(r.target)}">{esc(r.target)}</b>', esc(r.status + (f" — {note}" if note else "")),
+                 _fold(r.actual), *([] if same_cmd else [f"<code>{esc(r.command)}</code>"]),
+                 *(cell(r.evidence.get(k)) for k in keys)]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    cmd = f'<pre class="rb-cmd">$ {esc(rs[0].command)}</pre>' if same_cmd and rs[0].command else ""
+    fix = next((r.remediation for r in rs if r.remediation), "")
+    fix_html = f'<div class="rb-fix"><b>Remediation:</b> {esc(fix)}</div>' if fix else ""
+    return (cmd + fix_html + '<table class="rb-kv rb-rows"><tr>' + "".join(f"<th>{esc(h)}</th>" for h in head)
+            + "</tr>" + "".join(rows) + "</table>")
 
 
 def records_table(records: Iterable[CheckRecord], caption: str = "", notes: dict[str, str] | None = None,

@@ -23,6 +23,7 @@ from .records import SCHEMA, CheckRecord, read_records
 
 TEMPLATES = Path(__file__).parent / "templates"
 _STYLE_RE = re.compile(r'<style class="rb-css">.*?</style>', re.S)
+_IMG_NO_ALT = re.compile(r"<img (?![^>]*\balt=)")
 MANIFEST = "manifest.json"
 
 
@@ -148,7 +149,7 @@ def write_html(run_dir: Path, v: dict[str, Any], *, show_code: bool = False, out
         nb_path = run_dir / "notebooks" / f"{ph}.ipynb"
         if nb_path.exists():
             combined.cells.extend(_report_cells(nbformat.read(nb_path, as_version=4), show_code))
-    exporter = HTMLExporter(template_name="runbook", extra_template_basedirs=[str(TEMPLATES)])
+    exporter = _Exporter(template_name="runbook", extra_template_basedirs=[str(TEMPLATES)])
     exporter.exclude_input = not show_code
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -157,6 +158,27 @@ def write_html(run_dir: Path, v: dict[str, Any], *, show_code: bool = False, out
     target = out or (run_dir / "report.html")
     target.write_text(body, encoding="utf-8")
     return target
+
+
+class _Exporter(HTMLExporter):
+    """nbconvert's HTML exporter without its last pass: HTMLExporter.from_notebook_node re-parses the whole
+    page with BeautifulSoup to add image alt text and tabindex attributes, which costs seconds per
+    megabyte (most of the render time of a large run). The template is rendered exactly as nbconvert does;
+    images get their alt text from the template filter below instead."""
+
+    def from_notebook_node(self, nb, resources=None, **kw):  # noqa: ANN001 - nbconvert's signature
+        from nbconvert.exporters.templateexporter import TemplateExporter
+        from nbconvert.filters.highlight import Highlight2HTML
+        from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+        lang = nb.metadata.get("language_info", {})
+        lexer = lang.get("pygments_lexer", lang.get("name", None))
+        self.register_filter("highlight_code", self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        resources = self._init_resources(resources)
+        self.register_filter("filter_data_type", WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
+                                                                       resources=resources))
+        html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        return _IMG_NO_ALT.sub(r'<img alt="chart" ', html), resources
 
 
 def _report_cells(nb: nbformat.NotebookNode, show_code: bool) -> list[nbformat.NotebookNode]:
