@@ -189,6 +189,23 @@ def assert_outputs_agree(run_dir: Path, returncode: int) -> dict:
                if c.find("failure") is not None or c.find("error") is not None}
     assert failing == set(blockers)
     assert sum(1 for _ in root.iter("testcase")) == v["records"]
+    # ...and as a JUnit consumer reads it: its failures and errors are the blockers, waived cases are skipped
+    # with the waiver named, every other case passes
+    from junitparser import Error, Failure, JUnitXml, Skipped
+
+    xml = JUnitXml.fromfile(str(run_dir / "junit.xml"))
+    seen = {"failing": set(), "skipped": {}}
+    for suite in xml:
+        for case in suite:
+            ref = f"{case.classname.split('.', 1)[1]}@{case.name}"
+            kinds = {type(r) for r in case.result}
+            if kinds & {Failure, Error}:
+                seen["failing"].add(ref)
+            elif Skipped in kinds:
+                seen["skipped"][ref] = case.result[0].message
+    assert seen["failing"] == set(blockers)
+    for w in v["waived"]:
+        assert w["note"] in seen["skipped"][w["ref"]]
     parser = _Banners()
     parser.feed((run_dir / "report.html").read_text())
     top, signoff_banner = parser.banners[0], parser.banners[-1]
