@@ -272,12 +272,17 @@ def secrets_not_in_logs(ctx: Context) -> list[CheckRecord]:
 def hardening(ctx: Context) -> list[CheckRecord]:
     """The hardening rules per container, from ``docker inspect`` (HostConfig, Config.User, the live port
     bindings): not privileged, no Docker socket, capabilities, no-new-privileges, read-only root
-    filesystem, memory and PIDs limits, host namespaces, published interfaces, non-root user. Each
-    record carries its CIS Docker Benchmark id."""
+    filesystem, memory and PIDs limits, host namespaces, published interfaces, non-root user (by uid:
+    a user name is resolved in the container's /etc/passwd, as for the secrets). Each record carries
+    its CIS Docker Benchmark id."""
     out = []
     for t in targets(ctx):
         cmd = f"docker inspect -f '{{{{json .HostConfig}}}} {{{{.Config.User}}}}' {t.view.name}"
-        for rule, v in judge_hardening(t.facts, ctx.params.security).items():
+        try:
+            who, why = _who(ctx, t), ""
+        except RunbookError as exc:
+            who, why = None, str(exc)
+        for rule, v in judge_hardening(t.facts, ctx.params.security, who, why).items():
             out.append(_record(rule, t, v, cmd))
     return out
 
