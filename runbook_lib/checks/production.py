@@ -7,9 +7,11 @@ way. The expectations come from the ``production:`` section of the parameters
 (:class:`runbook_lib.params.Production`) and, for drift, from the compose model itself.
 
 Check ids (stable): ``prod.env``, ``prod.restart_policy``, ``prod.healthcheck``, ``prod.drift``,
-``prod.stability``, ``prod.resources``, ``prod.logs``, ``prod.observability`` (an endpoint answers),
+``prod.orphans`` (a container of the project outside the compose model), ``prod.stability``,
+``prod.resources``, ``prod.logs``, ``prod.observability`` (an endpoint answers),
 ``prod.observability.scrape`` (Prometheus scrapes an app service), ``prod.observability.logs`` (Loki
-has recent lines of an app service). The target is the service name, or the observability component.
+has recent lines of an app service). The target is the service name, the observability component, or
+(prod.orphans) the container name.
 """
 from __future__ import annotations
 
@@ -457,6 +459,25 @@ def drift(ctx: Context) -> list[CheckRecord]:
                         actual="config hash, files and every compared field match", evidence=ev)
 
     return _each_container(ctx, c, ctx.services, "no drift", judge)
+
+
+# ----------------------------------------------------------------------------------------------------
+# prod.orphans
+# ----------------------------------------------------------------------------------------------------
+
+def orphans(ctx: Context) -> list[CheckRecord]:
+    """prod.orphans: no container carries the project's label without belonging to a service of the
+    compose model (not declared, or disabled by a profile): e.g. a debugging container started by hand
+    with the project's labels. Such a container runs unreviewed in production; the other checks of this
+    phase, which go service by service, never look at it. A FAIL naming each container."""
+    from .preflight import orphan_records
+
+    c = Check("prod.orphans", "No container outside the compose model", phase=PHASE, severity="high",
+              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project} "
+                      "--format '{{.Names}} {{.Label \"com.docker.compose.service\"}}'",
+              remediation="Remove the container (`docker rm -f NAME`, or phase 1 redeploys without it) and find who "
+                          "started it; if it is needed, add its service to the compose files.")
+    return orphan_records(ctx, c)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -939,4 +960,4 @@ def observability(ctx: Context) -> list[CheckRecord]:
     return out
 
 
-CHECKS = [env, restart_policy, healthcheck, drift, stability, resources, logs, observability]
+CHECKS = [env, restart_policy, healthcheck, drift, orphans, stability, resources, logs, observability]
