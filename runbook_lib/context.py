@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .compose import Compose
-from .engine import Engine, FileEntry
+from .engine import ContainerView, Engine, FileEntry
 from .errors import RunbookError
 from .params import Params
 from .redact import Redactor
@@ -49,6 +49,13 @@ class Context:
     @property
     def services(self) -> list[str]:
         return sorted(self.model.get("services", {}))
+
+    def orphan_containers(self) -> list[ContainerView]:
+        """Containers carrying the project's compose label whose service is not in the compose model
+        (not declared, or disabled by an inactive profile): started by hand with the project's labels,
+        or left from an older compose file. Raises RunbookError when the engine cannot list them."""
+        services = set(self.services)
+        return [v for v in self.engine.project_containers(self.params.project) if v.service not in services]
 
     def secret_files(self) -> dict[str, Path]:
         """File-based secrets of the compose model: name -> host path."""

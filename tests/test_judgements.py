@@ -80,3 +80,67 @@ def test_a_stats_sample_without_usage_figures_is_an_error_never_a_pass(engine, s
     box.start()
     rec, _ = judge_sample(c, "scratch", engine.container(box.name), engine.stats(box.name), prod, {}, "")
     assert rec.status == "PASS" and rec.actual.startswith("memory ") and "of 64 MiB" in rec.actual, rec.actual
+
+
+def test_statically_a_user_is_judged_by_uid_and_a_name_other_than_root_is_unknown():
+    from runbook_lib.lint import ServiceFacts, judge_user
+
+    def static(user):
+        return judge_user(ServiceFacts(service="svc", source="compose", user=user))
+
+    assert static("0").status == static("0:0").status == static("root").status == static("").status == "FAIL"
+    assert static("10001:10001").status == "PASS" and "uid 10001" in static("10001:10001").actual
+    for name in ("toor", "admin", "app:app"):
+        v = static(name)
+        assert v.status == "WARN" and "is a name" in v.actual, (name, v.status)
+    assert static(None).status == "WARN"
+
+
+@pytest.fixture
+def toor_image(engine):
+    """The demo app image plus a uid-0 user named ``toor`` in /etc/passwd (committed locally, no registry)."""
+    box = engine.client.containers.run("runbook-demo/app:local", ["-c", "echo toor:x:0:0:toor:/root:/bin/sh >> /etc/passwd"],
+                                       entrypoint=["sh"], user="0", detach=True)
+    try:
+        assert box.wait(timeout=60)["StatusCode"] == 0
+        box.commit("rbtest/toor", "local")
+    finally:
+        box.remove(force=True)
+    yield "rbtest/toor:local"
+    engine.client.images.remove("rbtest/toor:local", force=True)
+
+
+@pytest.mark.docker
+def test_users_are_judged_by_uid_at_run_time_and_an_unresolved_user_never_passes(healthy_demo, toor_image, tmp_path):
+    """chat-service runs as ``toor`` (uid 0 under another name): hardening.non_root FAILs. video-service
+    names a user its /etc/passwd does not have (``ghost``; the engine creates the container but cannot
+    start it): secrets.mounted, secrets.file_env and hardening.non_root are ERROR naming the user, not
+    PASS "readable" / "runs as ghost"."""
+    from runbook_lib.checks import security
+
+    override = tmp_path / "users.yaml"
+    override.write_text(f"services:\n  chat-service:\n    image: {toor_image}\n    user: toor\n"
+                        "  video-service:\n    user: ghost\n")
+    try:
+        healthy_demo.compose([override]).run("up", "-d", "--no-deps", "chat-service", "video-service", check=False)
+        ctx = demo_ctx(override)
+        recs = security.secrets_mounted(ctx) + security.secret_file_env(ctx) + security.hardening(ctx)
+    finally:
+        healthy_demo.up(progress=lambda s: None)
+    by = {(r.id, r.target): r for r in recs}
+
+    toor = by[("hardening.non_root", "chat-service")]
+    assert toor.status == "FAIL" and "uid 0" in toor.actual and "toor" in toor.actual, toor.actual
+    assert toor.evidence["uid"] == 0
+    for rule in ("secrets.mounted", "secrets.file_env", "hardening.non_root"):
+        r = by[(rule, "video-service")]
+        assert r.status == "ERROR", (rule, r.status, r.actual)
+        assert "user 'ghost' could not be resolved in the container's /etc/passwd" in r.actual, r.actual
+    assert "readable" not in by[("secrets.mounted", "video-service")].actual
+    # a uid the container really runs as, and its secrets, still PASS
+    assert by[("hardening.non_root", "auth-service")].status == "PASS"
+    assert by[("hardening.non_root", "auth-service")].evidence["uid"] == 10001
+    assert by[("secrets.mounted", "auth-service")].status == "PASS"
+    # uid 0 with cap_drop ALL has no DAC_OVERRIDE: it cannot read the 0400 uid-10001 files, and that is judged
+    mounted = by[("secrets.mounted", "chat-service")]
+    assert mounted.status == "FAIL" and "not readable by the service's user" in mounted.actual, mounted.actual

@@ -154,6 +154,44 @@ def current_state(ctx: Context) -> list[CheckRecord]:
                      evidence=ev)]
 
 
+@check("preflight.orphans", "No container outside the compose model", phase=PHASE, severity="medium",
+       category="Preflight",
+       remediation="Phase 1 removes it (`down --remove-orphans`, then the runbook); or `docker rm -f NAME` and find "
+                   "who started it.")
+def orphans(ctx: Context) -> list[CheckRecord]:
+    """No container of the project outside the compose model: one carrying the project's label whose
+    service the model does not have (or disables by a profile), e.g. started by hand with the
+    project's labels. A FAIL naming each one, at medium severity: it does not stop the run, because
+    phase 1 (redeployment) is what removes it; ``prod.orphans`` (phase 3) blocks if it is still there."""
+    c = Check("preflight.orphans",
+              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project} "
+                      "--format '{{.Names}} {{.Label \"com.docker.compose.service\"}}'")
+    return orphan_records(ctx, c)
+
+
+def orphan_records(ctx: Context, c: Check) -> list[CheckRecord]:
+    """``c``'s records for :meth:`Context.orphan_containers`: a FAIL per orphan (target: the container
+    name), or one PASS naming how many project containers were seen."""
+    expected = "every project container belongs to a service of the compose model"
+    try:
+        services = ctx.services
+        views = ctx.engine.project_containers(ctx.params.project)
+    except RunbookError as exc:
+        return [c.error(ctx.params.project, exc, expected=expected)]
+    found = [v for v in views if v.service not in set(services)]
+    read = "docker ps -a / docker inspect (compose project label); docker compose config (its services)"
+    if not found:
+        return [c.record(ctx.params.project, "PASS", expected=expected,
+                         actual=f"{len(views)} project containers, all of the {len(services)} services in the model",
+                         evidence={"read": read, "containers": [v.name for v in views], "services": services})]
+    return [c.record(v.name, "FAIL", expected=expected,
+                     actual=f"container {v.name} (service label {v.service or '(none)'!r}, {v.state}, image {v.image}) "
+                            "is not part of the compose model",
+                     evidence={"read": read, "container": v.summary(), "service_label": v.service, "services": services,
+                               "created": v.created})
+            for v in found]
+
+
 @check("preflight.static_audit", "Static audit of the compose model (runbook lint)", phase=PHASE, severity="medium", category="Preflight",
        remediation="Run the command shown for the findings table; each finding names its remediation.")
 def static_audit(ctx: Context) -> list[CheckRecord]:
@@ -214,4 +252,4 @@ def drill_journal(ctx: Context) -> list[CheckRecord]:
 
 
 CHECKS = [engine_reachable, compose_cli, parameters_valid, compose_config_valid, secret_files, static_audit,
-          current_state, drill_journal]
+          current_state, orphans, drill_journal]

@@ -7,9 +7,11 @@ way. The expectations come from the ``production:`` section of the parameters
 (:class:`runbook_lib.params.Production`) and, for drift, from the compose model itself.
 
 Check ids (stable): ``prod.env``, ``prod.restart_policy``, ``prod.healthcheck``, ``prod.drift``,
-``prod.stability``, ``prod.resources``, ``prod.logs``, ``prod.observability`` (an endpoint answers),
+``prod.orphans`` (a container of the project outside the compose model), ``prod.stability``,
+``prod.resources``, ``prod.logs``, ``prod.observability`` (an endpoint answers),
 ``prod.observability.scrape`` (Prometheus scrapes an app service), ``prod.observability.logs`` (Loki
-has recent lines of an app service). The target is the service name, or the observability component.
+has recent lines of an app service). The target is the service name, the observability component, or
+(prod.orphans) the container name.
 """
 from __future__ import annotations
 
@@ -400,6 +402,20 @@ def compare_container(ctx: Context, v: ContainerView, spec: dict[str, Any]) -> l
     return diffs
 
 
+def _config_files_note(label: list[str], intended: list[str]) -> str:
+    """How the config_files label differs from the intended files ("" when it does not): a container
+    Compose left alone when an override touching other services was added keeps the older list."""
+    have = [str(Path(f).resolve()) for f in label]
+    want = [str(Path(f).resolve()) for f in intended]
+    if have == want:
+        return ""
+    added = [f for f, r in zip(intended, want) if r not in have]
+    gone = [f for f, r in zip(label, have) if r not in want]
+    notes = ([f"created before {', '.join(added)} was added"] if added else []) + (
+        [f"created with {', '.join(gone)}, no longer among the compose files"] if gone else [])
+    return "; ".join(notes) or f"created from the same files in another order ({', '.join(label)})"
+
+
 @check("prod.drift", "Running containers match the compose files", phase=PHASE, severity="high", category="Configuration drift",
        remediation="Redeploy from the reviewed compose files (`docker compose up -d`), and find who changed "
                    "the container by hand or from which file.")
@@ -409,7 +425,9 @@ def drift(ctx: Context) -> list[CheckRecord]:
     config_files label against those files; and a field-by-field comparison (image and image id,
     environment, restart, healthcheck, ports, secrets, limits). PASS only when all three agree; FAIL
     lists every difference (a container changed with ``docker update``, recreated from another file,
-    or left running on an image its tag no longer points at)."""
+    or left running on an image its tag no longer points at). When only the config_files label differs
+    (same hash, every field equal: an override touching other services was added and Compose rightly
+    left this container alone) the record is INFO saying so, not a FAIL."""
     c = Check("prod.drift", command=ctx.compose.display("config", "--hash", "*"))
     try:
         hashes = ctx.compose.config_hash()
@@ -425,7 +443,8 @@ def drift(ctx: Context) -> list[CheckRecord]:
         want_hash = hashes.get(v.service, "")
         if v.config_hash != want_hash:
             problems.append(f"config-hash label {v.config_hash[:12] or '(none)'} != compose {want_hash[:12] or '(none)'}")
-        if [str(Path(f).resolve()) for f in v.config_files] != [str(Path(f).resolve()) for f in intended_files]:
+        files_note = _config_files_note(v.config_files, intended_files)
+        if files_note and (problems or diffs):
             problems.append(f"created from {', '.join(v.config_files) or '(no label)'}, not {', '.join(intended_files)}")
         problems += [f"{d['field']}: expected {d['expected']!r}, running {d['actual']!r}" for d in diffs]
         ev = {"read": f"docker inspect labels {CONFIG_HASH_LABEL}, {CONFIG_FILES_LABEL}, Config, HostConfig, Mounts; "
@@ -437,10 +456,34 @@ def drift(ctx: Context) -> list[CheckRecord]:
         if problems:
             return c.record(v.service, "FAIL", expected="the container matches the compose files",
                             actual=f"{len(problems)} difference(s): " + "; ".join(problems)[:900], evidence=ev)
+        if files_note:  # same hash, every field equal: Compose had no reason to recreate it
+            return c.record(v.service, "INFO", expected="the container matches the compose files",
+                            actual=f"{files_note}; identical (config hash and every compared field match)", evidence=ev)
         return c.record(v.service, "PASS", expected="the container matches the compose files",
                         actual="config hash, files and every compared field match", evidence=ev)
 
     return _each_container(ctx, c, ctx.services, "no drift", judge)
+
+
+# ----------------------------------------------------------------------------------------------------
+# prod.orphans
+# ----------------------------------------------------------------------------------------------------
+
+@check("prod.orphans", "No container outside the compose model", phase=PHASE, severity="high",
+       category="Configuration drift",
+       remediation="Remove the container (`docker rm -f NAME`, or phase 1 redeploys without it) and find who "
+                   "started it; if it is needed, add its service to the compose files.")
+def orphans(ctx: Context) -> list[CheckRecord]:
+    """prod.orphans: no container carries the project's label without belonging to a service of the
+    compose model (not declared, or disabled by a profile): e.g. a debugging container started by hand
+    with the project's labels. Such a container runs unreviewed in production; the other checks of this
+    phase, which go service by service, never look at it. A FAIL naming each container."""
+    from .preflight import orphan_records
+
+    c = Check("prod.orphans",
+              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project} "
+                      "--format '{{.Names}} {{.Label \"com.docker.compose.service\"}}'")
+    return orphan_records(ctx, c)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -927,4 +970,4 @@ def observability(ctx: Context) -> list[CheckRecord]:
     return out
 
 
-CHECKS = [env, restart_policy, healthcheck, drift, stability, resources, logs, observability]
+CHECKS = [env, restart_policy, healthcheck, drift, orphans, stability, resources, logs, observability]

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..context import Context
+from ..engine import ContainerView
 from ..errors import ComposeError, RunbookError
 from ..records import Check, CheckRecord
 from ..registry import check
@@ -94,19 +95,59 @@ def archive_volumes(ctx: Context) -> list[CheckRecord]:
 @check("redeploy.down", "Project taken down", phase=PHASE, severity="critical", category="Startup and restart stability", changes_deployment=True,
        remediation="Read the stderr in the evidence; a container that will not stop may need `docker rm -f`.")
 def compose_down(ctx: Context) -> list[CheckRecord]:
-    """``docker compose down --remove-orphans`` (plus ``--volumes`` only when confirmed and archived)."""
+    """``docker compose down --remove-orphans`` (plus ``--volumes`` only when confirmed and archived).
+    Containers of the project outside the compose model (orphans) are listed first; one that Compose
+    leaves behind (a container started by hand with the project's labels: Compose 2.40 does not treat
+    it as its own) is removed by the runbook. The record names every orphan removed, and by whom."""
     rd = ctx.params.redeploy
     volumes = rd.remove_volumes and ctx.state.get("volumes_archived", False)
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
     c = Check("redeploy.down", command=ctx.compose.display(*args))
+    try:
+        orphans = ctx.orphan_containers()
+    except RunbookError as exc:
+        return [c.error(ctx.params.project, exc, expected="the project's containers can be listed")]
     ctx.progress(f"$ {c.command}")
     try:
         proc = ctx.compose.down(remove_orphans=True, volumes=volumes, timeout=rd.down_timeout_s)
     except ComposeError as exc:
         return [c.record(ctx.params.project, "FAIL", expected="exit status 0", actual=f"exit status {exc.exit_status}",
-                         evidence={"stderr": _tail(exc.stderr)})]
-    return [c.record(ctx.params.project, "PASS", expected="exit status 0", actual="exit status 0",
-                     evidence={"exit_status": 0, "output": _tail(proc.stderr + proc.stdout), "volumes_removed": volumes})]
+                         evidence={"stderr": _tail(exc.stderr), "orphans": [v.summary() for v in orphans]})]
+    ev = {"exit_status": 0, "output": _tail(proc.stderr + proc.stdout), "volumes_removed": volumes}
+    if not orphans:
+        return [c.record(ctx.params.project, "PASS", expected="exit status 0", actual="exit status 0; no orphan container",
+                         evidence={**ev, "orphans": []})]
+    by_compose, by_runbook, failed = _remove_orphans(ctx, orphans)
+    ev["orphans"] = {"removed_by_compose": by_compose, "removed_by_runbook": by_runbook, "not_removed": failed}
+    actual = (f"exit status 0; removed {len(by_compose) + len(by_runbook)} orphan container(s) outside the compose "
+              f"model: {', '.join(by_compose + by_runbook) or 'none'}"
+              + (f" ({', '.join(by_runbook)} by the runbook: Compose left it)" if by_runbook else ""))
+    if failed:
+        return [c.record(ctx.params.project, "FAIL", expected="exit status 0 and no orphan container left",
+                         actual=actual + "; could not remove " + "; ".join(f"{n}: {e}" for n, e in failed.items()),
+                         evidence=ev)]
+    return [c.record(ctx.params.project, "PASS", expected="exit status 0 and no orphan container left",
+                     actual=actual, evidence=ev)]
+
+
+def _remove_orphans(ctx: Context, orphans: list[ContainerView]) -> tuple[list[str], list[str], dict[str, str]]:
+    """After ``down``: which orphans Compose removed, which the runbook then removed, which could not be."""
+    try:
+        left = {v.id for v in ctx.engine.project_containers(ctx.params.project)}
+    except RunbookError as exc:
+        return [], [], {v.name: f"could not list the project's containers: {exc}" for v in orphans}
+    by_compose = [v.name for v in orphans if v.id not in left]
+    by_runbook, failed = [], {}
+    for v in orphans:
+        if v.id not in left:
+            continue
+        ctx.progress(f"$ docker rm -f {v.name}   # orphan: service {v.service or '(none)'!r} is not in the compose model")
+        try:
+            ctx.engine.stop_and_remove(v.id)
+            by_runbook.append(v.name)
+        except RunbookError as exc:
+            failed[v.name] = str(exc)
+    return by_compose, by_runbook, failed
 
 
 @check("redeploy.leftovers_removed", "Leftover containers removed", phase=PHASE, severity="high", category="Startup and restart stability", changes_deployment=True,

@@ -51,8 +51,10 @@ def targets(ctx: Context) -> list[Target]:
         per_service: dict[str, int] = {}
         for v in views:
             per_service[v.service] = per_service.get(v.service, 0) + 1
+        # the container name when its service is scaled, or not in the compose model (an orphan)
         ctx.state["security_targets"] = [
-            Target(v.service if per_service[v.service] == 1 else v.name, v, services.get(v.service) or {},
+            Target(v.service if per_service[v.service] == 1 and v.service in services else v.name, v,
+                   services.get(v.service) or {},
                    ServiceFacts.from_container(v, services.get(v.service)))
             for v in views]
     return ctx.state["security_targets"]
@@ -108,7 +110,8 @@ def containers_present(ctx: Context) -> list[CheckRecord]:
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="the project's containers")]
     missing = sorted(set(ctx.services) - {t.view.service for t in ts})
-    ev = {"containers": [t.view.summary() for t in ts], "services_without_container": missing}
+    ev = {"containers": [t.view.summary() for t in ts], "services_without_container": missing,
+          "not_in_compose_model": [t.view.name for t in ts if t.view.service not in ctx.services]}
     if missing:
         return [c.record(ctx.params.project, "ERROR", expected="a container for every service",
                          actual=f"no container for {', '.join(missing)}: its security cannot be judged", evidence=ev)]
@@ -281,12 +284,17 @@ def secrets_not_in_logs(ctx: Context) -> list[CheckRecord]:
 def hardening(ctx: Context) -> list[CheckRecord]:
     """The hardening rules per container, from ``docker inspect`` (HostConfig, Config.User, the live port
     bindings): not privileged, no Docker socket, capabilities, no-new-privileges, read-only root
-    filesystem, memory and PIDs limits, host namespaces, published interfaces, non-root user. Each
-    record carries its CIS Docker Benchmark id."""
+    filesystem, memory and PIDs limits, host namespaces, published interfaces, non-root user (by uid:
+    a user name is resolved in the container's /etc/passwd, as for the secrets). Each record carries
+    its CIS Docker Benchmark id."""
     out = []
     for t in targets(ctx):
         cmd = f"docker inspect -f '{{{{json .HostConfig}}}} {{{{.Config.User}}}}' {t.view.name}"
-        for rule, v in judge_hardening(t.facts, ctx.params.security).items():
+        try:
+            who, why = _who(ctx, t), ""
+        except RunbookError as exc:
+            who, why = None, str(exc)
+        for rule, v in judge_hardening(t.facts, ctx.params.security, who, why).items():
             out.append(_record(rule, t, v, cmd))
     return out
 

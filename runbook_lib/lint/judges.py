@@ -121,6 +121,9 @@ def judge_file_env(facts: ServiceFacts, security: Security,
                        ev, severity="low")
     if not judged:
         return Verdict("PASS", expected, "no *_FILE variable", ev)
+    unknown = _readability_unknown(facts, judged, expected, ev)
+    if unknown:
+        return unknown
     return Verdict("PASS", expected, f"{len(judged)} *_FILE variables, each names a readable, non-empty file", ev)
 
 
@@ -153,7 +156,26 @@ def judge_mounted(facts: ServiceFacts, states: Mapping[str, FileState]) -> Verdi
         return Verdict("FAIL", expected, "; ".join(problems), ev)
     if not files:
         return Verdict("PASS", expected, "the service is given no secret", ev)
+    unknown = _readability_unknown(facts, files, expected, ev)
+    if unknown:
+        return unknown
     return Verdict("PASS", expected, f"{len(files)} secrets present, non-empty, readable", ev)
+
+
+def _readability_unknown(facts: ServiceFacts, files: list[dict[str, Any]], expected: str,
+                         ev: dict[str, Any]) -> Verdict | None:
+    """When the files are fine but whether the user can read them is not known (its uid unresolved):
+    at run time an ERROR naming the user, statically a PASS that says readability is judged in phase 2.
+    None when readability is known for every file."""
+    unknown = [f["path"] for f in files if f.get("exists") and f.get("readable_by_user") is None]
+    if not unknown:
+        return None
+    if facts.source == "engine":
+        return Verdict("ERROR", expected, f"could not check who can read {', '.join(unknown)}: user {facts.user!r} "
+                                          "could not be resolved in the container's /etc/passwd",
+                       {**ev, "user_resolved": False})
+    return Verdict("PASS", expected, f"{len(files)} present and non-empty; readability by the service's user "
+                                     "is judged in phase 2 (the user's uid is known only at run time)", ev)
 
 
 def judge_secret_modes(facts: ServiceFacts, states: Mapping[str, FileState], security: Security) -> Verdict:
@@ -195,9 +217,11 @@ def _flag(ok: bool, expected: str, good: str, bad: str, ev: dict, severity: str 
     return Verdict("PASS", expected, good, ev) if ok else Verdict("FAIL", expected, bad, ev, severity)
 
 
-def judge_hardening(facts: ServiceFacts, security: Security) -> dict[str, Verdict]:
+def judge_hardening(facts: ServiceFacts, security: Security, who: tuple[int, int] | None = None,
+                    why: str = "") -> dict[str, Verdict]:
     """Every hardening rule for one service: rule id -> verdict. ``facts.source`` says whether the
-    facts are the compose model's (what will run) or the engine's (what runs)."""
+    facts are the compose model's (what will run) or the engine's (what runs); at run time ``who`` is
+    the user's (uid, gid) from the container's /etc/passwd (see :func:`judge_user`)."""
     src = {"source": facts.source}
     out: dict[str, Verdict] = {}
     out["hardening.privileged"] = _flag(not facts.privileged, "not privileged", "not privileged",
@@ -233,7 +257,7 @@ def judge_hardening(facts: ServiceFacts, security: Security) -> dict[str, Verdic
     out["hardening.published_ports"] = judge_ports(facts, security)
     out["hardening.admin_ports"] = judge_admin_ports(facts)
     out["hardening.tls"] = judge_tls(facts, security)
-    out["hardening.non_root"] = judge_user(facts)
+    out["hardening.non_root"] = judge_user(facts, who, why)
     return out
 
 
@@ -258,18 +282,32 @@ def judge_ports(facts: ServiceFacts, security: Security) -> Verdict:
     return Verdict("PASS", expected, ", ".join(f"{p['host_ip']}:{p['host_port']}" for p in group_ports(facts.ports)), ev)
 
 
-def judge_user(facts: ServiceFacts) -> Verdict:
-    """hardening.non_root: the service runs as a non-root user. Statically, no ``user:`` leaves it to the
-    image (WARN: phase 2 sees the real user)."""
+def judge_user(facts: ServiceFacts, who: tuple[int, int] | None = None, why: str = "") -> Verdict:
+    """hardening.non_root: the service runs as a non-root user, judged by its uid. At run time (facts
+    from the engine) ``who`` is the (uid, gid) the user resolves to in the container's /etc/passwd:
+    uid 0 under any name FAILs, an unresolved user is an ERROR (``why`` may say what went wrong).
+    Statically, no ``user:`` leaves it to the image (WARN), a user name other than root is a WARN
+    (its uid is known only in the image's /etc/passwd: phase 2 resolves it), uid 0 or root FAILs."""
     ev = {"source": facts.source, "user": facts.user}
+    expected = "a non-root user (uid != 0)"
+    if facts.source == "engine":
+        if who is None:
+            return Verdict("ERROR", expected, f"could not check: user {facts.user!r} could not be resolved in the "
+                                              f"container's /etc/passwd" + (f" ({why})" if why else ""), ev)
+        ev.update(uid=who[0], gid=who[1])
+        if who[0] == 0:
+            return Verdict("FAIL", expected, f"runs as uid 0 (user {facts.user or 'image default'!r})", ev)
+        return Verdict("PASS", expected, f"runs as uid {who[0]} (user {facts.user!r})", ev)
     if facts.user is None:
-        return Verdict("WARN", "a non-root user", "no `user:`: the image decides (root unless its USER says otherwise)",
+        return Verdict("WARN", expected, "no `user:`: the image decides (root unless its USER says otherwise)",
                        ev, severity="low")
     name = facts.user.split(":")[0]
     if name in ("", "0", "root"):
-        return Verdict("FAIL", "a non-root user", f"runs as root ({facts.user or 'image default'})", ev)
-    return Verdict("PASS", "a non-root user", f"runs as {facts.user}", ev)
-
+        return Verdict("FAIL", expected, f"runs as root ({facts.user or 'image default'})", ev)
+    if not name.isdigit():
+        return Verdict("WARN", expected, f"user {name!r} is a name: its uid is known only from the image's "
+                                         "/etc/passwd (phase 2 resolves it)", ev, severity="low")
+    return Verdict("PASS", expected, f"runs as uid {name}", ev)
 
 
 # -- published ports: ranges, admin/debug ports, plain HTTP ------------------------------------------
