@@ -147,7 +147,7 @@ def nothing_running(ctx: Context) -> list[CheckRecord]:
     if left:
         return [c.record(ctx.params.project, "FAIL", expected="no container of the project",
                          actual="still there: " + ", ".join(f"{v.name} ({v.state})" for v in left), evidence=ev)]
-    return [c.record(ctx.params.project, "PASS", expected="no container of the project", actual="none", evidence=ev)]
+    return [c.record(ctx.params.project, "PASS", expected="no container of the project", actual="no container left", evidence=ev)]
 
 
 def compose_up(ctx: Context) -> list[CheckRecord]:
