@@ -8,13 +8,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeVar
 
 from .compose import Compose
 from .engine import ContainerView, Engine, FileEntry
 from .errors import RunbookError
 from .params import Params
 from .redact import Redactor
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,10 +43,16 @@ class Context:
 
     @property
     def engine(self) -> Engine:
-        """The engine, connected on first use (raises EngineUnavailable)."""
+        """The engine, connected on first use (raises EngineUnavailable), with the parameters' pool
+        size and per-call deadline."""
         if self._engine is None:
-            self._engine = Engine()
+            self._engine = Engine(timeout=self.params.engine.call_timeout_s, pool_size=self.params.engine.pool_size)
         return self._engine
+
+    def map_containers(self, fn: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
+        """``fn`` over per-container items on the engine's bounded pool (``engine.pool_size``), results in
+        the order of ``items``; a RunbookError raised for one item is returned in its place."""
+        return self.engine.map(fn, items)
 
     @property
     def services(self) -> list[str]:
@@ -96,18 +104,22 @@ class Context:
             return cached
         secrets_dir = self.params.security.secrets_dir.rstrip("/") or "/"
         services = self.model.get("services") or {}
-        found: dict[str, dict[str, FileEntry]] = {}
-        for view in self.engine.project_containers(self.params.project):
+
+        def read(view) -> dict[str, FileEntry]:
             paths = {secrets_dir} | {
                 s["target"] for s in (services.get(view.service) or {}).get("secrets") or []
                 if s.get("target") and not s["target"].startswith(secrets_dir + "/")}
             files: dict[str, FileEntry] = {}
-            try:
-                for path in sorted(paths):
-                    for entry in self.engine.read_path(view.id, path) or []:
-                        files[entry.path] = entry
-            except RunbookError as exc:
-                self.state.setdefault("container_secret_errors", {})[view.name] = str(exc)
+            for path in sorted(paths):
+                for entry in self.engine.read_path(view.id, path) or []:
+                    files[entry.path] = entry
+            return files
+
+        views = self.engine.project_containers(self.params.project)
+        found: dict[str, dict[str, FileEntry]] = {}
+        for view, files in zip(views, self.map_containers(read, views)):  # read concurrently, learned in order
+            if isinstance(files, RunbookError):
+                self.state.setdefault("container_secret_errors", {})[view.name] = str(files)
                 continue
             for entry in files.values():
                 if entry.content:

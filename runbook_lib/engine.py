@@ -4,6 +4,9 @@ Every docker SDK error is wrapped here (``raise ... from exc``); none reaches a 
 inspect output is wrapped once in :class:`ContainerView`, whose properties the checks read, instead of
 digging ``attrs["State"]["Health"]["Status"]`` out in every check. Waiting uses the engine's event
 stream, bounded by a deadline, never a sleep loop.
+
+Per-container reads run concurrently on one bounded pool (:meth:`Engine.map`, ``pool_size`` threads,
+results in the order asked); every engine call carries the client's timeout as its deadline.
 """
 from __future__ import annotations
 
@@ -16,13 +19,14 @@ import tarfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import docker
 import docker.errors
 import requests.exceptions
 
 from .errors import EngineUnavailable, RunbookError
+from .pool import BoundedPool
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -290,15 +294,25 @@ def _wrap(exc: Exception, what: str) -> RunbookError:
 class Engine:
     """A connection to one Docker engine (DOCKER_HOST or the default socket)."""
 
-    def __init__(self, timeout: float = 60) -> None:
+    def __init__(self, timeout: float = 60, pool_size: int | None = None) -> None:
+        #: The deadline of every engine call (seconds without an answer before it fails).
+        self.timeout = timeout
+        #: How many per-container calls run at once (:meth:`map`).
+        self.pool = BoundedPool(pool_size)
+        self.pool_size = self.pool.size
         try:
-            self.client = docker.from_env(timeout=int(timeout))
+            self.client = docker.from_env(timeout=int(timeout), max_pool_size=max(10, self.pool_size + 2))
             self.client.ping()
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
             raise EngineUnavailable(
                 f"no Docker engine answers ({exc.__class__.__name__}: {str(exc)[:200]}). "
                 "Start one (as root: `bash scripts/setup.sh`, which starts dockerd) or point DOCKER_HOST at it."
             ) from exc
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """``fn`` over ``items`` on the engine's bounded pool, results in item order; a RunbookError
+        is returned in its item's place (see :meth:`runbook_lib.pool.BoundedPool.map`)."""
+        return self.pool.map(fn, items)
 
     @property
     def api(self) -> docker.APIClient:
@@ -316,13 +330,20 @@ class Engine:
     def _inspect_all(self, filters: dict[str, Any]) -> list[ContainerView]:
         with _sdk("listing containers"):
             summaries = self.api.containers(all=True, filters=filters)
-            views = []
-            for s in summaries:
-                try:
-                    views.append(ContainerView(self.api.inspect_container(s["Id"])))
-                except docker.errors.NotFound:
-                    continue  # removed between list and inspect
-            return sorted(views, key=lambda v: (v.service, v.name))
+
+        def inspect(summary: dict[str, Any]) -> ContainerView | None:
+            try:
+                return ContainerView(self.api.inspect_container(summary["Id"]))
+            except docker.errors.NotFound:
+                return None  # removed between list and inspect
+            except Exception as exc:  # noqa: BLE001
+                raise _wrap(exc, f"inspecting container {summary['Id'][:12]}") from exc
+
+        views = self.map(inspect, summaries)
+        for v in views:
+            if isinstance(v, RunbookError):
+                raise v
+        return sorted((v for v in views if v is not None), key=lambda v: (v.service, v.name))
 
     def project_containers(self, project: str) -> list[ContainerView]:
         """Every container (running or not) carrying the compose project label."""

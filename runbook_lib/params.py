@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ParametersError, UnsafeRequestError
+from .pool import default_pool_size
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
@@ -401,6 +402,16 @@ class Production(_Model):
         return v
 
 
+class EngineParams(_Model):
+    """How the runbook talks to the Docker engine."""
+
+    pool_size: int = Field(default_factory=default_pool_size, ge=1, le=64, description=(
+        "Per-container reads (inspect, secrets archive, logs, stats, image inspect) run this many at once; records "
+        "come out in the same order whatever the size. Default: twice the CPUs, at most 8."))
+    call_timeout_s: float = Field(default=60, gt=0, description=(
+        "The deadline of each engine call: seconds without an answer before it fails (ERROR record)."))
+
+
 class Params(_Model):
     """Everything a run needs to know about the deployment it verifies."""
 
@@ -427,6 +438,7 @@ class Params(_Model):
         "Who runs the verification (the sign-off block); default: RUNBOOK_OPERATOR or the login name."))
     signoff: Signoff = Field(default_factory=Signoff, description="Phase 5: sign-off and the signed archive.")
     security: Security = Field(default_factory=Security, description="Phase 2 and `runbook lint`.")
+    engine: EngineParams = Field(default_factory=EngineParams, description="How the runbook talks to the Docker engine.")
 
     # Where the file was loaded from (not a parameter; set by load_params).
     source: Optional[Path] = Field(default=None, exclude=True)

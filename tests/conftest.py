@@ -159,10 +159,17 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def demo_stack(engine, stack):
-    """This session's demo stack, up and healthy for the whole session; removed at the end with its
-    volumes (it is the suite's own)."""
+def demo_stack(engine, stack, demo_params):
+    """This session's demo stack, up and healthy for the whole session, with the post-deploy steps of
+    demo.yaml done (the media bucket: a fresh stack has fresh volumes, and phase 4's storage flow needs
+    it); removed at the end with its volumes (it is the suite's own)."""
+    from runbook_lib.params import load_params
+
     stack.up(progress=lambda s: None)
+    for step in load_params(demo_params).redeploy.init_steps:
+        [view] = engine.service_containers(stack.project, step.service)
+        code, out = engine.exec(view.id, step.command, timeout=step.timeout_s)
+        assert code == 0, f"init step {step.name!r} failed ({code}): {out[-2000:]}"
     yield stack
     stack.down(volumes=True)
 

@@ -15,7 +15,6 @@ has recent lines of an app service). The target is the service name, the observa
 """
 from __future__ import annotations
 
-import concurrent.futures
 import re
 import time
 from datetime import datetime, timezone
@@ -75,12 +74,14 @@ def _no_container(c: Check, svc: str, expected: str) -> CheckRecord:
 
 def _each_container(ctx: Context, c: Check, services: list[str], expected: str,
                     judge: Callable[[ContainerView], CheckRecord]) -> list[CheckRecord]:
-    """Run ``judge`` on every container of ``services``; a missing container is a FAIL, an engine
-    error an ERROR for that service."""
+    """Run ``judge`` on every container of ``services`` (concurrently, :meth:`Context.map_containers`);
+    a missing container is a FAIL, an engine error an ERROR for that service."""
     try:
         by_service = _by_service(ctx)
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected=expected)]
+    # judged concurrently on the engine's bounded pool; records in service order whatever the pool size
+    judged = iter(ctx.map_containers(judge, [v for svc in services for v in by_service.get(svc, [])]))
     out = []
     for svc in services:
         views = by_service.get(svc, [])
@@ -88,10 +89,8 @@ def _each_container(ctx: Context, c: Check, services: list[str], expected: str,
             out.append(_no_container(c, svc, expected))
             continue
         for v in views:
-            try:
-                out.append(judge(v))
-            except RunbookError as exc:
-                out.append(c.error(svc, exc, expected=expected))
+            r = next(judged)
+            out.append(c.error(svc, r, expected=expected) if isinstance(r, RunbookError) else r)
     return out
 
 
@@ -647,14 +646,7 @@ def resources(ctx: Context) -> list[CheckRecord]:
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="stats of every container")]
     running = [v for svc in ctx.services for v in by_service.get(svc, []) if v.running]
-    samples: dict[str, Any] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(16, len(running)))) as pool:
-        futures = {pool.submit(ctx.engine.stats, v.id): v for v in running}
-        for fut, v in futures.items():
-            try:
-                samples[v.id] = fut.result()
-            except RunbookError as exc:
-                samples[v.id] = exc
+    samples: dict[str, Any] = {v.id: s for v, s in zip(running, ctx.map_containers(lambda v: ctx.engine.stats(v.id), running))}
     rows: list[dict[str, Any]] = []
     out = []
     thr = p.resource_threshold

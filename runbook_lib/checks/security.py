@@ -211,19 +211,17 @@ def secrets_not_in_config(ctx: Context) -> list[CheckRecord]:
     ``docker inspect`` (environment, command, entrypoint, labels, healthcheck) nor in the image's
     labels, ENV and build history."""
     out = []
-    images: dict[str, dict] = {}
+    ids = sorted({t.view.image_id for t in targets(ctx)}) if ctx.secret_values else []
+    images: dict[str, Any] = dict(zip(ids, ctx.map_containers(ctx.engine.image_metadata, ids)))  # concurrently
     for t in targets(ctx):
         skip = _no_secrets(ctx, "secrets.not_in_config", t.name, "the configuration")
         if skip:
             out.append(skip)
             continue
-        try:
-            if t.view.image_id not in images:
-                images[t.view.image_id] = ctx.engine.image_metadata(t.view.image_id)
-        except RunbookError as exc:
-            out.append(_error("secrets.not_in_config", t.name, exc, "container and image configuration read"))
-            continue
         img = images[t.view.image_id]
+        if isinstance(img, RunbookError):
+            out.append(_error("secrets.not_in_config", t.name, img, "container and image configuration read"))
+            continue
         cfg = t.view.attrs.get("Config") or {}
         places = {f"Config.Env[{k}]": v for k, v in t.view.environment.items()}
         places.update({"Config.Cmd": json.dumps(cfg.get("Cmd")), "Config.Entrypoint": json.dumps(cfg.get("Entrypoint")),
@@ -255,15 +253,16 @@ def secrets_not_in_logs(ctx: Context) -> list[CheckRecord]:
     and the lines themselves with the value redacted."""
     out = []
     tail = ctx.params.security.log_tail_lines
+    ts = targets(ctx) if ctx.secret_values else []
+    texts = dict(zip(map(id, ts), ctx.map_containers(lambda t: ctx.engine.logs(t.view.id, tail=tail), ts)))
     for t in targets(ctx):
         skip = _no_secrets(ctx, "secrets.not_in_logs", t.name, "the logs")
         if skip:
             out.append(skip)
             continue
-        try:
-            text = ctx.engine.logs(t.view.id, tail=tail)
-        except RunbookError as exc:
-            out.append(_error("secrets.not_in_logs", t.name, exc, "the container's logs read"))
+        text = texts[id(t)]
+        if isinstance(text, RunbookError):
+            out.append(_error("secrets.not_in_logs", t.name, text, "the container's logs read"))
             continue
         lines = text.splitlines()
         hits = [i for i, line in enumerate(lines, 1) if ctx.redactor.contains_secret(line)]

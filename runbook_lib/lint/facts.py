@@ -100,7 +100,7 @@ class ServiceFacts:
             read_only=bool(hc.get("ReadonlyRootfs")), memory_limit=int(hc.get("Memory") or 0),
             pids_limit=int(hc.get("PidsLimit") or 0), network_mode=hc.get("NetworkMode") or "",
             pid_mode=hc.get("PidMode") or "", ipc_mode=hc.get("IpcMode") or "", ports=view.published_ports,
-            bind_sources=[m.get("Source") or "" for m in view.mounts if m.get("Type") == "bind"],
+            bind_sources=sorted(m.get("Source") or "" for m in view.mounts if m.get("Type") == "bind"),
             secret_targets=secret_targets(spec or {}),
             command_text=" ".join([*view.entrypoint, *view.command, *view.healthcheck_test]),
             argv={"command": list(view.command), "entrypoint": list(view.entrypoint),
