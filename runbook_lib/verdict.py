@@ -194,6 +194,8 @@ def describe_group(cid: str, rows: list[dict[str, Any]], total: int, limit: int 
 
 def same_judgement(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """Where two verdict documents disagree on the judgement (verdict, counts, blockers, waived,
-    not-verified, categories); [] when they agree."""
-    keys = ("verdict", "counts", "records", "blockers", "waived", "not_verified", "categories", "waivers")
+    not-verified, waivers); [] when they agree."""
+    # The policy's judgement only: the verification table's grouping (categories) is presentation, and a
+    # newer toolkit may group differently without the archived verdict being any less true.
+    keys = ("verdict", "counts", "records", "blockers", "waived", "not_verified", "waivers")
     return [k for k in keys if a.get(k) != b.get(k)]
