@@ -393,3 +393,25 @@ def test_the_signoff_block_is_info_and_an_error_when_the_running_images_cannot_b
     [rec] = signoff.signoff_records(session, signoff.RunView(None, [], TODAY, WaiverOutcome()))
     assert rec.id == "signoff.block" and rec.status == "ERROR" and "could not be recorded" in rec.actual
     assert "no Docker engine answers" in rec.evidence["images_error"]
+
+
+@pytest.mark.docker
+def test_verify_catches_a_forged_verdict_even_with_a_rewritten_manifest(signed_run, cli, tmp_path):
+    """An unsigned archive can have its manifest rewritten; the verdict file must still follow from the
+    records, the run's parameters and its waivers copy, or verify (and so report) refuses the run."""
+    import shutil
+
+    from runbook_lib import report
+
+    run_dir, _ = signed_run
+    copy = tmp_path / "forged"
+    shutil.copytree(run_dir, copy)
+    (copy / "manifest.json.sig").unlink()
+    v = json.loads((copy / "verdict.json").read_text())
+    v["verdict"] = "NO-GO" if v["verdict"] == "GO" else "GO"
+    v["blockers"] = []
+    (copy / "verdict.json").write_text(json.dumps(v, indent=1) + "\n")
+    report.write_manifest(copy)
+    proc = cli("verify", str(copy))
+    assert proc.returncode == 1 and "verdict.json does not follow from the records" in proc.stdout, proc.stdout
+    assert cli("report", str(copy)).returncode == 1
