@@ -15,6 +15,7 @@ from .facts import FileState, ServiceFacts, _as_list, dac_override, host_file_st
 from .judges import (judge_args, judge_environment, judge_file_env, judge_hardening, judge_mounted,
                      judge_secret_modes, judge_unreferenced)
 from .confinement import judge_shared_volumes
+from .restart import model_restart, policy_accepted
 from .rules import LINT_PHASE, RULES, Verdict, make_record
 from .source import Source, read_source
 
@@ -50,11 +51,9 @@ def judge_healthcheck(spec: Mapping[str, Any]) -> Verdict:
 def judge_restart(spec: Mapping[str, Any], accepted: list[str] | None = None) -> Verdict:
     """service.restart_policy: a restart policy is set (WARN when none), and it is one ``accepted``
     (``production.restart_policy``) allows (FAIL, high, otherwise): the static half of phase 3's
-    prod.restart_policy, judged by the same :func:`~runbook_lib.checks.production.policy_accepted`."""
-    from ..checks.production import _model_restart, policy_accepted
-
+    prod.restart_policy, judged by the same :func:`~runbook_lib.lint.restart.policy_accepted`."""
     accepted = list(accepted or Production().restart_policy)
-    policy = _model_restart(dict(spec))
+    policy = model_restart(spec)
     ev = {"restart": spec.get("restart"), "deploy_restart_policy": (spec.get("deploy") or {}).get("restart_policy"),
           "policy": policy, "accepted": accepted, "read": "production.restart_policy"}
     expected = " or ".join(accepted)
