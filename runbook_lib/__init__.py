@@ -11,6 +11,15 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0+local"
 
 from .errors import RunbookError  # noqa: E402
-from .phase import open_phase  # noqa: E402
 
 __all__ = ["RunbookError", "open_phase", "__version__"]
+
+
+def __getattr__(name: str):
+    """``open_phase`` is imported on first use: `runbook lint` and the CLI's other light commands then
+    never load the engine client (docker, requests), pydantic's models of every phase, or matplotlib."""
+    if name == "open_phase":
+        from .phase import open_phase
+
+        return open_phase
+    raise AttributeError(f"module 'runbook_lib' has no attribute {name!r}")

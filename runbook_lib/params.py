@@ -299,6 +299,16 @@ def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)", re.IGNORECASE)
 
 
+class SecretConsumer(_Model):
+    """Secrets an image reads by convention (every /run/secrets/<prefix>__* file, say), so that no variable
+    or command names them."""
+
+    pattern: str = Field(min_length=1, description=(
+        'Secret names (a shell-style pattern, e.g. "app__*") the image consumes by convention.'))
+    reason: str = Field(min_length=1, description=(
+        "Why: shown in the secrets.unreferenced record (INFO, \"consumed by convention: <reason>\")."))
+
+
 class Security(_Model):
     """Phase 2 and `runbook lint`: what counts as a secret leak or a hardening gap here."""
 
@@ -321,6 +331,9 @@ class Security(_Model):
         "`runbook.tls-terminated: \"true\"`."))
     log_tail_lines: int = Field(default=2000, gt=0, description=(
         "How many recent log lines of each container phase 2 searches for secret values."))
+    secret_consumers: list[SecretConsumer] = Field(default_factory=list, description=(
+        "secrets.unreferenced: secrets the image reads by convention ({pattern, reason}): a matching secret that "
+        "no variable or command names is not a finding; its record says \"consumed by convention\" and why."))
 
     @field_validator("credential_patterns")
     @classmethod
@@ -335,6 +348,10 @@ class Security(_Model):
     def allowed(self, name: str) -> bool:
         """Is variable ``name`` on the plaintext allow-list?"""
         return any(fnmatch.fnmatchcase(name, pat) for pat in self.plaintext_allow)
+
+    def secret_consumer(self, name: str) -> SecretConsumer | None:
+        """The secret_consumers entry that covers secret ``name``, if any."""
+        return next((c for c in self.secret_consumers if fnmatch.fnmatchcase(name, c.pattern)), None)
 
     def looks_like_credential(self, name: str) -> bool:
         """Does variable ``name`` look like it holds a credential (by the credential patterns)?"""

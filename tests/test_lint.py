@@ -106,7 +106,8 @@ def test_lint_sarif_is_sarif_2_1_0_with_a_location_for_each_finding(cli, no_engi
     loc = priv["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"].endswith("faults.yaml")
     lines = override.read_text().splitlines()
-    assert lines[loc["region"]["startLine"] - 1].strip() == "api-gateway:"
+    # the line of the key the rule judges (Rule.keys), in the file that writes it
+    assert lines[loc["region"]["startLine"] - 1].strip() == "privileged: true"
     assert {r["level"] for r in run["results"]} <= {"error", "warning"}
 
 

@@ -31,6 +31,7 @@ from ..params import Production
 from ..records import Check, CheckRecord
 from ..registry import check
 from ..redact import marker
+from ..lint.restart import model_restart as _model_restart, policy_accepted  # noqa: F401 (re-exported)
 
 PHASE = "03_production_mode"
 
@@ -182,14 +183,6 @@ def env(ctx: Context) -> list[CheckRecord]:
 # prod.restart_policy
 # ----------------------------------------------------------------------------------------------------
 
-def policy_accepted(policy: str, accepted: list[str]) -> bool:
-    """Whether a container's policy ("always", "on-failure:3"...) is one of the accepted ones; plain
-    "on-failure" accepts any retry count."""
-    if policy in accepted:
-        return True
-    return policy.startswith("on-failure") and "on-failure" in accepted
-
-
 @check("prod.restart_policy", "Restart policy as expected", phase=PHASE, severity="high", category="Production mode",
        remediation="Set `restart: always` (or the policy the parameters expect) on the service and redeploy.")
 def restart_policy(ctx: Context) -> list[CheckRecord]:
@@ -264,17 +257,6 @@ def healthcheck(ctx: Context) -> list[CheckRecord]:
 # ----------------------------------------------------------------------------------------------------
 # prod.drift
 # ----------------------------------------------------------------------------------------------------
-
-def _model_restart(spec: dict[str, Any]) -> str:
-    if spec.get("restart"):
-        return spec["restart"]
-    rp = (spec.get("deploy") or {}).get("restart_policy") or {}
-    cond = rp.get("condition")
-    if cond:
-        return {"any": "always", "none": "no"}.get(cond, f"on-failure:{rp['max_attempts']}"
-                                                   if rp.get("max_attempts") else "on-failure")
-    return "no"
-
 
 def _model_limits(spec: dict[str, Any]) -> dict[str, Any]:
     limits = ((spec.get("deploy") or {}).get("resources") or {}).get("limits") or {}

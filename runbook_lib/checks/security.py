@@ -21,6 +21,7 @@ from typing import Any
 from ..context import Context
 from ..engine import ContainerView, FileEntry
 from ..errors import RunbookError
+from ..lint.confinement import PROJECT_RULES, judge_shared_volumes
 from ..lint import (RULES, FileState, ServiceFacts, Verdict, leaked_secret, can_read, dac_override, judge_environment,
                     judge_file_env, judge_hardening, judge_mounted, judge_secret_modes, judge_unreferenced,
                     make_record, parse_user)
@@ -29,7 +30,7 @@ from ..registry import check, runs
 
 PHASE = "02_secrets_security"
 # The hardening rules of lint.RULES: judge_hardening() gives a verdict for each, per container.
-HARDENING_RULES = tuple(r for r in RULES if r.startswith("hardening."))
+HARDENING_RULES = tuple(r for r in RULES if r.startswith("hardening.") and r not in PROJECT_RULES)
 
 
 @dataclass
@@ -173,7 +174,7 @@ def secret_file_env(ctx: Context) -> list[CheckRecord]:
             out.append(_error("secrets.file_env", t.name, exc, "the container's files can be read"))
             continue
         out.append(_record("secrets.file_env", t, verdict, cmd))
-        out.append(_record("secrets.unreferenced", t, judge_unreferenced(t.facts),
+        out.append(_record("secrets.unreferenced", t, judge_unreferenced(t.facts, ctx.params.security),
                            f"docker inspect -f '{{{{json .Config}}}}' {t.view.name}"))
     return out
 
@@ -298,5 +299,22 @@ def hardening(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+@runs("hardening.shared_volume", phase=PHASE)
+def shared_volumes(ctx: Context) -> list[CheckRecord]:
+    """hardening.shared_volume over the project's containers (their Mounts, RW): a named volume mounted
+    writable by two or more services is a WARN. Targets are the volumes' keys in the compose file."""
+    try:
+        ts = targets(ctx)
+    except RunbookError as exc:
+        return [_error("hardening.shared_volume", ctx.params.project, exc, "the project's containers")]
+    names = {str(v.get("name") or k): k for k, v in (ctx.model.get("volumes") or {}).items()}
+    cmd = f"docker inspect -f '{{{{json .Mounts}}}}' $(docker ps -aq --filter label=com.docker.compose.project={ctx.params.project})"
+    verdicts = judge_shared_volumes([t.facts for t in ts], names, source="engine")
+    if not verdicts:
+        verdicts = [(ctx.params.project, Verdict("PASS", "each named volume written by one service at most",
+                                                 "no named volume mounted", {"source": "engine", "volumes": []}))]
+    return [make_record("hardening.shared_volume", vol, v, phase=PHASE, command=cmd) for vol, v in verdicts]
+
+
 CHECKS = [containers_present, secrets_mounted, secret_file_env, no_plaintext_env, secrets_not_in_config,
-          secrets_not_in_logs, hardening]
+          secrets_not_in_logs, hardening, shared_volumes]

@@ -14,7 +14,9 @@ from ..redact import entropy_bits, weakness
 from .facts import FileState, ServiceFacts, _as_list, dac_override, host_file_state, parse_user, read_secret_file
 from .judges import (judge_args, judge_environment, judge_file_env, judge_hardening, judge_mounted,
                      judge_secret_modes, judge_unreferenced)
-from .rules import LINT_PHASE, Verdict, make_record
+from .confinement import judge_shared_volumes
+from .restart import model_restart, policy_accepted
+from .rules import LINT_PHASE, RULES, Verdict, make_record
 from .source import Source, read_source
 
 # ----------------------------------------------------------------------------------------------------
@@ -49,11 +51,9 @@ def judge_healthcheck(spec: Mapping[str, Any]) -> Verdict:
 def judge_restart(spec: Mapping[str, Any], accepted: list[str] | None = None) -> Verdict:
     """service.restart_policy: a restart policy is set (WARN when none), and it is one ``accepted``
     (``production.restart_policy``) allows (FAIL, high, otherwise): the static half of phase 3's
-    prod.restart_policy, judged by the same :func:`~runbook_lib.checks.production.policy_accepted`."""
-    from ..checks.production import _model_restart, policy_accepted
-
+    prod.restart_policy, judged by the same :func:`~runbook_lib.lint.restart.policy_accepted`."""
     accepted = list(accepted or Production().restart_policy)
-    policy = _model_restart(dict(spec))
+    policy = model_restart(spec)
     ev = {"restart": spec.get("restart"), "deploy_restart_policy": (spec.get("deploy") or {}).get("restart_policy"),
           "policy": policy, "accepted": accepted, "read": "production.restart_policy"}
     expected = " or ".join(accepted)
@@ -178,9 +178,9 @@ def _secret_states(facts: ServiceFacts, top: Mapping[str, Any], paths: Mapping[s
 
 def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, Any], paths: Mapping[str, Path],
                      security: Security, production: Production, secret_values: Mapping[str, str],
-                     source: Source | None) -> Iterable[tuple[str, Verdict]]:
+                     source: Source | None, facts: ServiceFacts | None = None) -> Iterable[tuple[str, Verdict]]:
     """(rule id, verdict) of every per-service rule for one service of the model."""
-    facts = ServiceFacts.from_compose(name, spec)
+    facts = facts or ServiceFacts.from_compose(name, spec)
     states = _secret_states(facts, top, paths)
     sources = [s["source"] for s in spec.get("secrets") or []]
     undeclared = sorted({s for s in sources if s not in top})
@@ -193,7 +193,7 @@ def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, An
     yield "secrets.mounted", judge_mounted(facts, states)
     yield "secrets.file_mode", judge_secret_modes(facts, states, security)
     yield "secrets.file_env", judge_file_env(facts, security, states.get)
-    yield "secrets.unreferenced", judge_unreferenced(facts)
+    yield "secrets.unreferenced", judge_unreferenced(facts, security)
     yield "secrets.no_plaintext_env", judge_environment(facts, security, secret_values)
     yield "secrets.no_plaintext_args", judge_args(facts, security)
     yield from judge_hardening(facts, security).items()
@@ -232,6 +232,14 @@ def secret_verdicts(model: Mapping[str, Any], paths: Mapping[str, Path], declare
             yield "secrets.committed_file", name, judge_committed(name, path, tracked)
 
 
+def locate(v: Verdict, rule: str, service: str, source: Source) -> None:
+    """Point a finding at the line of the key it judges (``Rule.keys``), when the source YAML has it."""
+    keys = RULES[rule].keys
+    found = source.locate_key(service, keys) if keys and "location" not in v.evidence else None
+    if found:
+        v.evidence["location"] = {"file": str(found[0]), "line": found[1]}
+
+
 def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
                secret_values: Mapping[str, str] | None = None, declared: Iterable[str] = (),
                phase: str = LINT_PHASE, command: str = "",
@@ -256,14 +264,20 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
         out.append(make_record(rule, target, v, phase=phase, command=command, severity_for=severity_for))
 
     used: set[str] = set()
+    every: list[ServiceFacts] = []
     for name, spec in sorted((model.get("services") or {}).items()):
         used.update(s["source"] for s in spec.get("secrets") or [])
         profiles = [str(p) for p in spec.get("profiles") or []]
+        every.append(ServiceFacts.from_compose(name, spec))
         for rule, v in service_verdicts(name, spec, top=top, paths=paths, security=security, production=production,
-                                        secret_values=secret_values, source=source):
+                                        secret_values=secret_values, source=source, facts=every[-1]):
             if profiles:
                 v.evidence["profiles"] = profiles
+            if source is not None and v.status not in ("PASS", "INFO"):
+                locate(v, rule, name, source)
             rec(rule, name, v)
+    for volume, v in judge_shared_volumes(every):
+        rec("hardening.shared_volume", volume, v)
     for rule, name, v in secret_verdicts(model, paths, declared, used):
         rec(rule, name, v)
     return out

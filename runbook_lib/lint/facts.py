@@ -49,6 +49,15 @@ class ServiceFacts:
     ipc_mode: str = ""
     ports: list[dict[str, Any]] = field(default_factory=list)
     bind_sources: list[str] = field(default_factory=list)
+    # CPUs the service may use (cpus, deploy limits, cpu_quota/cpu_period; NanoCpus, CpuQuota); 0: unlimited
+    cpu_limit: float = 0.0
+    userns_mode: str = ""
+    cgroup_parent: str = ""
+    # the cgroup namespace ("host", "private"; "" = the engine's default)
+    cgroup: str = ""
+    # every mount: {"type", "source" (a named volume's name, a bind's host path), "target", "read_only",
+    # "propagation"}
+    mounts: list[dict[str, Any]] = field(default_factory=list)
     # secret target path -> secret name, as the compose model gives them to the service
     secret_targets: dict[str, str] = field(default_factory=dict)
     # command, entrypoint and healthcheck test, joined: where a secret path may be referenced
@@ -86,6 +95,9 @@ class ServiceFacts:
             secret_targets=secret_targets(spec), command_text=" ".join(a for v in argv.values() for a in v),
             argv=argv, labels={str(k): "" if v is None else str(v) for k, v in labels.items()},
             profiles=[str(p) for p in spec.get("profiles") or []],
+            cpu_limit=_compose_cpus(spec, limits), userns_mode=str(spec.get("userns_mode") or ""),
+            cgroup_parent=str(spec.get("cgroup_parent") or ""), cgroup=str(spec.get("cgroup") or ""),
+            mounts=[_compose_mount(v) for v in spec.get("volumes") or []],
         )
 
     @classmethod
@@ -106,7 +118,44 @@ class ServiceFacts:
             argv={"command": list(view.command), "entrypoint": list(view.entrypoint),
                   "healthcheck": list(view.healthcheck_test)},
             labels={k: v for k, v in view.labels.items() if not k.startswith("com.docker.compose.")},
+            cpu_limit=(int(hc.get("NanoCpus") or 0) / 1e9
+                       or int(hc.get("CpuQuota") or 0) / (int(hc.get("CpuPeriod") or 0) or 100_000)),
+            userns_mode=str(hc.get("UsernsMode") or ""), cgroup_parent=str(hc.get("CgroupParent") or ""),
+            # On cgroup v1 hosts the engine's default cgroup namespace is "host": only a namespace the
+            # compose file asked for is the service's own choice.
+            cgroup=str(hc.get("CgroupnsMode") or "") if (spec or {}).get("cgroup") else "",
+            mounts=[_engine_mount(m) for m in view.mounts],
         )
+
+
+def _number(value: Any) -> float:
+    try:
+        return max(float(value or 0), 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _compose_cpus(spec: Mapping[str, Any], limits: Mapping[str, Any]) -> float:
+    """The CPU limit of a service of the compose model: cpus, deploy.resources.limits.cpus, or
+    cpu_quota / cpu_period (the period defaults to 100 ms, as the engine's)."""
+    cpus = _number(spec.get("cpus")) or _number(limits.get("cpus"))
+    if cpus:
+        return cpus
+    quota = _number(spec.get("cpu_quota"))
+    return quota / (_number(spec.get("cpu_period")) or 100_000) if quota else 0.0
+
+
+def _compose_mount(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": v.get("type") or "volume", "source": str(v.get("source") or ""),
+            "target": str(v.get("target") or ""), "read_only": bool(v.get("read_only")),
+            "propagation": str((v.get("bind") or {}).get("propagation") or "")}
+
+
+def _engine_mount(m: Mapping[str, Any]) -> dict[str, Any]:
+    kind = m.get("Type") or ""
+    return {"type": kind, "source": str((m.get("Name") if kind == "volume" else m.get("Source")) or ""),
+            "target": str(m.get("Destination") or ""), "read_only": not m.get("RW", True),
+            "propagation": str(m.get("Propagation") or "")}
 
 
 def _as_list(v: Any) -> list[str]:

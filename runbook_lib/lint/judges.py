@@ -7,6 +7,7 @@ from typing import Any, Callable, Mapping
 
 from ..params import Security
 from ..redact import MIN_SECRET_LEN, identifying, marker
+from .confinement import judge_confinement
 from .facts import FileState, ServiceFacts
 from .plaintext import BOOLISH, URL_PASSWORD_RE, embedded, findings as plain_findings, in_argv, in_document, in_value
 from .rules import Verdict
@@ -127,17 +128,31 @@ def judge_file_env(facts: ServiceFacts, security: Security,
     return Verdict("PASS", expected, f"{len(judged)} *_FILE variables, each names a readable, non-empty file", ev)
 
 
-def judge_unreferenced(facts: ServiceFacts) -> Verdict:
+def judge_unreferenced(facts: ServiceFacts, security: Security | None = None) -> Verdict:
     """secrets.unreferenced: a secret mounted into the service but named by no variable and no command
-    (entrypoint, command, healthcheck) is a WARN: dead credentials still widen exposure."""
+    (entrypoint, command, healthcheck) is a WARN: dead credentials still widen exposure. A secret whose
+    name matches ``security.secret_consumers`` (the image reads it by convention) is not: when it is the
+    only reason, the record is INFO, saying "consumed by convention" and why, never silently PASS."""
     haystack = " ".join([*facts.environment.values(), facts.command_text])
     unused = sorted({name for target, name in facts.secret_targets.items() if target not in haystack})
-    ev = {"source": facts.source, "mounted": facts.secret_targets, "unreferenced": unused}
+    convention = []
+    for name in unused:
+        consumer = security.secret_consumer(name) if security else None
+        if consumer:
+            convention.append({"secret": name, "pattern": consumer.pattern, "reason": consumer.reason})
+    unused = [n for n in unused if n not in {c["secret"] for c in convention}]
+    ev: dict[str, Any] = {"source": facts.source, "mounted": facts.secret_targets, "unreferenced": unused}
+    if convention:
+        ev["consumed_by_convention"] = convention
     expected = "every mounted secret is referenced by a variable or the command"
+    by_convention = "; ".join(f"{c['secret']} consumed by convention: {c['reason']}" for c in convention)
     if not facts.secret_targets:
         return Verdict("PASS", expected, "no secret mounted", ev)
     if unused:
-        return Verdict("WARN", expected, f"mounted but referenced by nothing: {', '.join(unused)}", ev)
+        return Verdict("WARN", expected, f"mounted but referenced by nothing: {', '.join(unused)}"
+                       + (f" ({by_convention})" if convention else ""), ev)
+    if convention:
+        return Verdict("INFO", expected, by_convention, ev, severity="info")
     return Verdict("PASS", expected, f"all {len(facts.secret_targets)} mounted secrets are referenced", ev)
 
 
@@ -258,6 +273,7 @@ def judge_hardening(facts: ServiceFacts, security: Security, who: tuple[int, int
     out["hardening.admin_ports"] = judge_admin_ports(facts)
     out["hardening.tls"] = judge_tls(facts, security)
     out["hardening.non_root"] = judge_user(facts, who, why)
+    out.update(judge_confinement(facts))
     return out
 
 

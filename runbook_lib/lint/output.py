@@ -48,7 +48,7 @@ def _location(result: LintResult, r: CheckRecord) -> tuple[Path, int | None]:
     loc = r.evidence.get("location") or {}
     if loc.get("file"):
         return Path(loc["file"]), loc.get("line")
-    section = "secrets" if r.id in _SECRET_TARGETS else "services"
+    section = "secrets" if r.id in _SECRET_TARGETS else "volumes" if r.id == "hardening.shared_volume" else "services"
     if result.source is None:
         return result.files[0], None
     return result.source.locate(section, r.target)

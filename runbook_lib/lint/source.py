@@ -45,8 +45,10 @@ class SecretEntry:
 @dataclass
 class SourceFile:
     path: Path
-    # (section, name) -> line, for the top-level sections "services" and "secrets"
+    # (section, name) -> line, for the top-level sections "services", "secrets" and "volumes"
     lines: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (service, key) -> line of that key of the service (merged from an anchor: the anchor's line)
+    key_lines: dict[tuple[str, str], int] = field(default_factory=dict)
     # service -> its secrets list, as written
     service_secrets: dict[str, list[SecretEntry]] = field(default_factory=dict)
     declared_secrets: list[str] = field(default_factory=list)
@@ -148,10 +150,12 @@ def read_source(path: Path) -> SourceFile:
     root, nodes = compose_file(path)
     sf = SourceFile(path, nodes=nodes)
     top = {k: v for k, _, v in _items(root)}
-    for section in ("services", "secrets"):
+    for section in ("services", "secrets", "volumes"):
         for name, knode, _ in _items(top.get(section)):
             sf.lines.setdefault((section, name), knode.start_mark.line + 1)
     for name, _, spec in _items(top.get("services")):
+        for key, knode, _ in _items(spec):  # a key written on the service itself wins over a merged one
+            sf.key_lines[(name, key)] = knode.start_mark.line + 1
         secrets = next((v for k, _, v in _items(spec) if k == "secrets"), None)
         if secrets is not None:
             sf.service_secrets[name] = _secret_entries(secrets)
@@ -176,6 +180,16 @@ class Source:
             if line:
                 return sf.path, line
         return (self.files[0].path if self.files else Path("compose.yaml")), None
+
+    def locate_key(self, service: str, keys: Iterable[str]) -> tuple[Path, int] | None:
+        """The file and line of the first of ``keys`` the service is written with (the last file that
+        writes it decides), or None."""
+        for key in keys:
+            for sf in reversed(self.files):
+                line = sf.key_lines.get((service, key))
+                if line:
+                    return sf.path, line
+        return None
 
     def services(self) -> set[str]:
         return {name for sf in self.files for (section, name) in sf.lines if section == "services"}

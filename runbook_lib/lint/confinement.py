@@ -1,0 +1,208 @@
+"""The confinement rules the dedicated compose scanners have (issue 17): capabilities dropped, a CPU
+limit, privileged host ports, sensitive host directories, seccomp / AppArmor / SELinux, the host user and
+cgroup namespaces, mount propagation, and writable named volumes shared between services.
+
+Like every hardening rule they judge a :class:`ServiceFacts`, so `runbook lint` (the compose model) and
+phase 2 (``docker inspect``) call the same functions. The exemptions are the real ones: a read-only mount
+is not a writable one; ``cap_drop: [ALL]`` with a short ``cap_add`` is a dropped capability set."""
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any, Iterable
+
+from .facts import ServiceFacts
+from .rules import Verdict
+
+# `cap_drop: [ALL]` plus at most this many capabilities added back is "capabilities dropped"
+# (hardening.capabilities still judges each one added).
+SHORT_CAP_ADD = 4
+# Host directories whose whole tree must not be writable from a container (CIS 5.5).
+SENSITIVE_TREES = ("/etc", "/proc", "/sys", "/boot", "/var/lib/docker", "/var/lib/containerd", "/root", "/usr",
+                   "/lib", "/lib64", "/bin", "/sbin", "/dev/mem", "/dev/kmem", "/dev/port")
+# Host directories sensitive as a whole, not below: /home is sensitive, /home/alice/project/data is a
+# project's own data directory (Compose resolves ./data to it). /run and /var/run are hardening.docker_socket's.
+SENSITIVE_EXACT = ("/", "/home", "/dev", "/var", "/var/lib", "/var/log", "/opt", "/srv", "/mnt", "/media")
+# Web entry points: a reverse proxy publishing 80/443 is the usual design, a lower-severity finding.
+WEB_PORTS = {80, 443}
+_SHARED = {"shared", "rshared"}
+
+
+def _opts(facts: ServiceFacts, pattern: str) -> list[str]:
+    rx = re.compile(pattern, re.IGNORECASE)
+    return [o for o in facts.security_opt if rx.fullmatch(o.strip())]
+
+
+def _caps(values: Iterable[str]) -> list[str]:
+    return sorted({c.upper().removeprefix("CAP_") for c in values})
+
+
+def judge_cap_drop(facts: ServiceFacts) -> Verdict:
+    """hardening.cap_drop: the service drops Docker's default capability set (``cap_drop: [ALL]``), adding
+    back at most :data:`SHORT_CAP_ADD`. Dropping only some is a WARN; dropping none a FAIL."""
+    dropped, added = _caps(facts.cap_drop), _caps(facts.cap_add)
+    ev = {"source": facts.source, "cap_drop": dropped, "cap_add": added, "short_cap_add": SHORT_CAP_ADD}
+    expected = f"cap_drop: [ALL] (and at most {SHORT_CAP_ADD} added back)"
+    if "ALL" in dropped:
+        if len(added) > SHORT_CAP_ADD:
+            return Verdict("WARN", expected, f"drops ALL but adds back {len(added)}: {', '.join(added)}", ev, "low")
+        return Verdict("PASS", expected, "drops ALL" + (f", adds back {', '.join(added)}" if added else ""), ev)
+    if dropped:
+        return Verdict("WARN", expected, f"drops only {', '.join(dropped)}: the rest of the default set stays",
+                       ev, "low")
+    return Verdict("FAIL", expected, "no cap_drop: keeps Docker's default capabilities (CHOWN, DAC_OVERRIDE, "
+                   "FOWNER, SETUID, SETGID, NET_RAW, ...)", ev)
+
+
+def judge_cpu_limit(facts: ServiceFacts) -> Verdict:
+    """hardening.cpu_limit: a CPU limit (cpus, deploy.resources.limits.cpus, cpu_quota; NanoCpus or
+    CpuQuota at run time)."""
+    ev = {"source": facts.source, "cpus": round(facts.cpu_limit, 3)}
+    if facts.cpu_limit > 0:
+        return Verdict("PASS", "a CPU limit", f"{facts.cpu_limit:g} CPU", ev)
+    return Verdict("FAIL", "a CPU limit", "no CPU limit: one service can starve the host", ev)
+
+
+def _host_port(p: dict[str, Any]) -> int:
+    try:
+        return int(str(p.get("host_port") or "0").split("-")[0])
+    except ValueError:
+        return 0
+
+
+def judge_privileged_ports(facts: ServiceFacts) -> Verdict:
+    """hardening.privileged_ports: no host port below 1024 published (WARN; low for 80/443, a web entry
+    point)."""
+    low = [p for p in facts.ports if 0 < _host_port(p) < 1024]
+    ev = {"source": facts.source, "privileged_ports": [f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}" for p in low]}
+    expected = "no privileged host port (1-1023) published"
+    if not low:
+        return Verdict("PASS", expected, f"{len(facts.ports)} published port(s), none below 1024"
+                       if facts.ports else "publishes no port", ev)
+    web = all(_host_port(p) in WEB_PORTS for p in low)
+    return Verdict("WARN", expected, "publishes privileged host port(s) " + ", ".join(ev["privileged_ports"])
+                   + (" (a web entry point)" if web else ""), ev, "low" if web else None)
+
+
+def sensitive_dir(source: str) -> str | None:
+    """The sensitive host directory ``source`` is, or lies in; None when it is not sensitive."""
+    path = posixpath.normpath(source) if source.startswith("/") else ""
+    if not path:
+        return None
+    if path in SENSITIVE_EXACT:
+        return path
+    if path.startswith("/home/") and path.count("/") == 2:  # a whole home directory
+        return path
+    return next((t for t in SENSITIVE_TREES if path == t or path.startswith(t + "/")), None)
+
+
+def judge_sensitive_mounts(facts: ServiceFacts) -> Verdict:
+    """hardening.sensitive_mounts: no sensitive host directory (/, /etc, /proc, /sys, /boot, /root, /usr,
+    /var/lib/docker, a whole /home...) bind-mounted writable. Read-only mounts are exempt; ``/`` writable
+    is critical."""
+    bad = [(m, sensitive_dir(m["source"])) for m in facts.mounts if m["type"] == "bind" and not m["read_only"]]
+    bad = [(m, d) for m, d in bad if d]
+    ro = [m["source"] for m in facts.mounts if m["type"] == "bind" and m["read_only"] and sensitive_dir(m["source"])]
+    ev = {"source": facts.source, "writable": [f"{m['source']}:{m['target']}" for m, _ in bad], "read_only": ro}
+    expected = "no sensitive host directory mounted writable"
+    if bad:
+        severity = "critical" if any(d == "/" for _, d in bad) else None
+        return Verdict("FAIL", expected, "writable: " + ", ".join(f"{m['source']} at {m['target']}" for m, _ in bad),
+                       ev, severity)
+    return Verdict("PASS", expected, f"{len(ro)} sensitive path(s), read-only" if ro else "none mounted", ev)
+
+
+def judge_seccomp(facts: ServiceFacts) -> Verdict:
+    """hardening.seccomp: the default seccomp profile is not disabled (``seccomp:unconfined``)."""
+    bad = _opts(facts, r"seccomp[:=]unconfined")
+    ev = {"source": facts.source, "security_opt": facts.security_opt}
+    return Verdict("FAIL", "the default seccomp profile", f"{bad[0]}: every syscall allowed", ev) if bad \
+        else Verdict("PASS", "the default seccomp profile", "not disabled", ev)
+
+
+def judge_apparmor(facts: ServiceFacts) -> Verdict:
+    """hardening.apparmor: AppArmor confinement is not turned off (``apparmor:unconfined``)."""
+    bad = _opts(facts, r"apparmor[:=]unconfined")
+    ev = {"source": facts.source, "security_opt": facts.security_opt}
+    return Verdict("FAIL", "an AppArmor profile", f"{bad[0]}: no AppArmor confinement", ev) if bad \
+        else Verdict("PASS", "an AppArmor profile", "not disabled", ev)
+
+
+def judge_selinux(facts: ServiceFacts) -> Verdict:
+    """hardening.selinux: SELinux separation is not turned off (``label:disable``)."""
+    bad = _opts(facts, r"label[:=]disable")
+    ev = {"source": facts.source, "security_opt": facts.security_opt}
+    return Verdict("FAIL", "SELinux separation", f"{bad[0]}: no SELinux separation", ev) if bad \
+        else Verdict("PASS", "SELinux separation", "not disabled", ev)
+
+
+def judge_userns(facts: ServiceFacts) -> Verdict:
+    """hardening.host_userns: the host user namespace is not shared (``userns_mode: host``)."""
+    ev = {"source": facts.source, "userns_mode": facts.userns_mode}
+    if facts.userns_mode == "host":
+        return Verdict("FAIL", "userns_mode not host", "userns_mode: host (container root is host root)", ev)
+    return Verdict("PASS", "userns_mode not host", f"userns_mode: {facts.userns_mode or 'default'}", ev)
+
+
+def judge_cgroup(facts: ServiceFacts) -> Verdict:
+    """hardening.cgroup: the engine's own cgroup: no ``cgroup_parent``, no ``cgroup: host``."""
+    ev = {"source": facts.source, "cgroup_parent": facts.cgroup_parent, "cgroup": facts.cgroup}
+    bad = ([f"cgroup_parent: {facts.cgroup_parent}"] if facts.cgroup_parent else []) + \
+        (["cgroup: host (the host's cgroup namespace)"] if facts.cgroup == "host" else [])
+    expected = "the default cgroup parent and a private cgroup namespace"
+    if bad:
+        return Verdict("FAIL", expected, "; ".join(bad), ev)
+    return Verdict("PASS", expected, "default cgroup", ev)
+
+
+def judge_propagation(facts: ServiceFacts) -> Verdict:
+    """hardening.mount_propagation: no mount with shared propagation (``shared``/``rshared``)."""
+    bad = [m for m in facts.mounts if m["propagation"] in _SHARED]
+    ev = {"source": facts.source, "shared": [f"{m['source']}:{m['target']}:{m['propagation']}" for m in bad]}
+    if bad:
+        return Verdict("FAIL", "no shared mount propagation", "shared propagation: " + ", ".join(ev["shared"]), ev)
+    return Verdict("PASS", "no shared mount propagation", "none shared", ev)
+
+
+def judge_confinement(facts: ServiceFacts) -> dict[str, Verdict]:
+    """Every per-service rule of this module: rule id -> verdict."""
+    return {"hardening.cap_drop": judge_cap_drop(facts), "hardening.cpu_limit": judge_cpu_limit(facts),
+            "hardening.privileged_ports": judge_privileged_ports(facts),
+            "hardening.sensitive_mounts": judge_sensitive_mounts(facts), "hardening.seccomp": judge_seccomp(facts),
+            "hardening.apparmor": judge_apparmor(facts), "hardening.selinux": judge_selinux(facts),
+            "hardening.host_userns": judge_userns(facts), "hardening.cgroup": judge_cgroup(facts),
+            "hardening.mount_propagation": judge_propagation(facts)}
+
+
+# -- the project as a whole ----------------------------------------------------------------------------
+
+# Rules judged over the project (every service at once), not per service.
+PROJECT_RULES = ("hardening.shared_volume",)
+
+
+def judge_shared_volumes(services: Iterable[ServiceFacts], names: dict[str, str] | None = None,
+                         source: str = "compose") -> list[tuple[str, Verdict]]:
+    """hardening.shared_volume: (volume, verdict) for every named volume the services mount. A volume
+    mounted writable by two or more services is a WARN (one writer and read-only readers is fine).
+    ``names`` maps a volume's engine name to its key in the compose file (the record's target)."""
+    names = names or {}
+    writers: dict[str, set[str]] = {}
+    readers: dict[str, set[str]] = {}
+    for f in services:
+        for m in f.mounts:
+            if m["type"] != "volume" or not m["source"]:
+                continue
+            vol = names.get(m["source"], m["source"])
+            (readers if m["read_only"] else writers).setdefault(vol, set()).add(f.service)
+            writers.setdefault(vol, set())
+    out = []
+    for vol in sorted(writers):
+        w, r = sorted(writers[vol]), sorted(readers.get(vol, set()) - writers[vol])
+        ev = {"source": source, "volume": vol, "writers": w, "readers": r}
+        expected = "each named volume written by one service at most"
+        if len(w) > 1:
+            out.append((vol, Verdict("WARN", expected, f"written by {len(w)} services: {', '.join(w)}", ev)))
+        else:
+            out.append((vol, Verdict("PASS", expected, f"written by {', '.join(w) or 'no service'}"
+                                     + (f", read by {', '.join(r)}" if r else ""), ev)))
+    return out
