@@ -3,7 +3,6 @@ and the sign-off table."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import nbformat
 import pytest
