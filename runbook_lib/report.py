@@ -124,7 +124,7 @@ def write_html(run_dir: Path, v: dict[str, Any], *, show_code: bool = False, out
             "Nothing below can be trusted as the archived evidence.</div>") if unverified else ""
     banner = verdict_banner(v["verdict"], v["project"], v["counts"], [b["ref"] for b in v["blockers"]],
                             v["started"], v["decided_at"], extra=f"<div style='margin-top:6px'>{esc(v['rationale'])}</div>")
-    combined.cells.append(_html_cell(warn + banner))
+    combined.cells.append(_html_cell(warn + banner + _since_baseline(run_dir)))
     phases = sorted(v["phases"])
     toc = "".join(
         f"<li><a href='#phase-{esc(ph)}'>{esc(ph)}</a> {badge(_phase_badge(v['phases'][ph]))} "
@@ -154,6 +154,19 @@ def write_html(run_dir: Path, v: dict[str, Any], *, show_code: bool = False, out
     target = out or (run_dir / "report.html")
     target.write_text(body, encoding="utf-8")
     return target
+
+
+def _since_baseline(run_dir: Path) -> str:
+    """The "since the last GO" line of a run made with ``--baseline`` (its baseline.json), else ""."""
+    from .compare import read_baseline
+
+    b = read_baseline(run_dir)
+    if not b:
+        return ""
+    colour = "#cf222e" if b.get("new_blockers") else "#1a7f37"
+    return (f"<div class='rb-since' style='border-left:4px solid {colour};padding:4px 10px;margin:4px 0'>"
+            f"<b>Since the {'last GO' if b['baseline'].get('verdict') == 'GO' else 'baseline run'}</b>: {esc(b.get('line', ''))} <small>(details: <code>runbook diff</code> "
+            f"{esc(b['baseline']['path'])} and this run)</small></div>")
 
 
 def _n(n: int, word: str) -> str:
