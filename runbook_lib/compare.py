@@ -73,11 +73,12 @@ def _blockers(old: Run, new: Run, statuses: dict[str, str]) -> tuple[list[dict],
 
 def _statuses(old: Run, new: Run) -> tuple[list[dict], list[str], list[str], dict[str, str]]:
     """Status per check.id@target in each run (the last record of a ref wins), joined as frames."""
-    df = frame([old, new])
-    df["ref"] = df["check_id"] + "@" + df["target"]
-    last = df.drop_duplicates(["run_id", "ref"], keep="last") if old.run_id != new.run_id else df
-    a = last[last.run_id == old.run_id].set_index("ref")
-    b = last[last.run_id == new.run_id].set_index("ref") if old.run_id != new.run_id else a
+    def by_ref(run: Run):
+        df = frame([run])
+        df["ref"] = df["check_id"] + "@" + df["target"]
+        return df.drop_duplicates("ref", keep="last").set_index("ref")
+
+    a, b = by_ref(old), by_ref(new)
     both = a.join(b, how="inner", lsuffix="_old", rsuffix="_new")
     changed = both[both.status_old != both.status_new]
     rows = [{"ref": ref, "id": row.check_id_new, "target": row.target_new, "old": row.status_old,

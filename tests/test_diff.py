@@ -223,3 +223,19 @@ def test_drill_recovery_times_waivers_and_services_are_compared_with_the_ratio()
     assert d.services == {"new": ["turn"], "removed": ["gone"], "changed": ["chat"]}
     assert d.exit_code == 0 and "×3" in to_text(d) and "| smoke.drill.redis@redis | 1.5 | 4.5 | ×3 |" in to_markdown(d)
     assert set(frame([old]).engine) == {"tcp://10.0.0.5:2376"}
+
+
+def test_status_changes_are_per_check_and_target_and_a_run_compared_with_itself_changes_nothing():
+    from runbook_lib.compare import diff_runs
+
+    old = _run("a", [_rec("prod.env", "chat"), _rec("prod.env", "video"), _rec("prod.env", "gone")], {})
+    new = _run("a", [_rec("prod.env", "chat", "FAIL"), _rec("prod.env", "video"), _rec("prod.env", "turn", "SKIP")],
+               {"verdict": "NO-GO", "blockers": [{"ref": "prod.env@chat", "id": "prod.env", "target": "chat",
+                                                  "status": "FAIL", "severity": "high", "actual": "ENV is 'staging'"}]})
+    d = diff_runs(old, new)
+    assert [(c["ref"], c["old"], c["new"]) for c in d.status_changes] == [("prod.env@chat", "PASS", "FAIL")]
+    assert (d.only_old, d.only_new, d.exit_code) == (["prod.env@gone"], ["prod.env@turn"], 1)
+    same = diff_runs(new, new)
+    assert same.status_changes == [] and same.new_blockers == [] and same.exit_code == 0
+    back = diff_runs(new, old)
+    assert back.exit_code == 0 and back.resolved_blockers[0]["now"] == "PASS"
