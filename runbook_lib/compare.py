@@ -176,6 +176,26 @@ def compare_runs(old_dir: str | Path, new_dir: str | Path, key: Path | None = No
     return diff_runs(open_run(old_dir, key=key), open_run(new_dir, key=key))
 
 
+def latest_pair(outputs: str | Path) -> tuple[Path, Path]:
+    """For compare.ipynb opened without parameters: the newest run directory under ``outputs`` and the
+    newest GO run before it (else the run just before it). Raises InputError with fewer than two runs."""
+    from .errors import InputError
+
+    runs = sorted(p for p in Path(outputs).glob("*") if (p / "manifest.json").is_file())
+    if len(runs) < 2:
+        raise InputError(f"fewer than two run directories under {outputs}: give old_run and new_run")
+    new, earlier = runs[-1], runs[:-1]
+
+    def verdict(p: Path) -> str | None:
+        try:
+            return json.loads((p / "verdict.json").read_text(encoding="utf-8")).get("verdict")
+        except (OSError, ValueError):
+            return None
+
+    gos = [p for p in earlier if verdict(p) == "GO"]
+    return (gos[-1] if gos else earlier[-1]), new
+
+
 # -- the "since the last GO" line of a run made with --baseline ------------------------------------------
 def since_line(d: RunDiff) -> str:
     n, m, k = len(d.new_blockers), len(d.resolved_blockers), len(d.images)

@@ -132,6 +132,8 @@ def test_the_report_of_a_baseline_run_says_what_changed_since_the_last_go(two_ru
     first_screen = html[html.index('class="rb-banner"'):html.index('class="rb-toc"')]
     assert "Since the last GO" in first_screen and "1 new blocker, 0 fixed, 1 image changed" in first_screen
     assert run_cli("verify", str(nogo)).returncode == 0
+    again = run_cli("report", str(nogo))  # the line comes from the archived baseline.json: re-renders identically
+    assert again.returncode == 1 and "identical" in again.stdout, again.stdout + again.stderr
 
 
 @pytest.mark.docker
@@ -239,3 +241,17 @@ def test_status_changes_are_per_check_and_target_and_a_run_compared_with_itself_
     assert same.status_changes == [] and same.new_blockers == [] and same.exit_code == 0
     back = diff_runs(new, old)
     assert back.exit_code == 0 and back.resolved_blockers[0]["now"] == "PASS"
+
+
+def test_the_compare_notebook_opened_by_hand_compares_the_newest_run_with_the_newest_go_before_it(tmp_path):
+    from runbook_lib.compare import latest_pair
+    from runbook_lib.errors import InputError
+
+    for name, verdict in (("20261101T000000Z-p", "GO"), ("20261102T000000Z-p", "GO"), ("20261103T000000Z-p", "NO-GO"),
+                          ("20261104T000000Z-p", "NO-GO")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text("{}")
+        (tmp_path / name / "verdict.json").write_text(json.dumps({"verdict": verdict}))
+    assert [p.name for p in latest_pair(tmp_path)] == ["20261102T000000Z-p", "20261104T000000Z-p"]
+    with pytest.raises(InputError, match="fewer than two"):
+        latest_pair(tmp_path / "20261101T000000Z-p")
