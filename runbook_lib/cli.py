@@ -244,6 +244,23 @@ def raise_input(msg: str) -> None:
     raise InputError(msg)
 
 
+def _add_diff_parser(sub: argparse._SubParsersAction) -> None:
+    df = sub.add_parser("diff", help="what changed between two run directories (exit 1: the new run has new blockers)",
+                        description="Verifies both run directories first (manifest, signature, verdict) and refuses one "
+                        "that does not verify, naming the files. Then shows the verdict of each, new and resolved "
+                        "blockers, status changes per check@target, changed images, compose files and config hashes, "
+                        "new or expired waivers, drill recovery times with the ratio, and new, removed and changed "
+                        "services. Exit 0 no new blocker, 1 new blockers (or a run does not verify), 2 input error.")
+    df.add_argument("old_run", metavar="OLD_RUN")
+    df.add_argument("new_run", metavar="NEW_RUN")
+    df.add_argument("--format", choices=["text", "json", "md"], default="text",
+                    help="stdout format: text, json, or md (a pull request or CI job summary)")
+    df.add_argument("--key", metavar="PUBLIC.pem", help="the signer's public key both runs must be signed with")
+    df.add_argument("--out", metavar="FILE", help="also write the output to FILE (e.g. $GITHUB_STEP_SUMMARY)")
+    df.add_argument("--html", metavar="FILE", help="also render notebooks/compare.ipynb to an offline HTML page")
+    df.set_defaults(func=cmd_diff)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runbook", description="Verify a Docker Compose deployment with evidence-backed, "
                                 "parameterized runbook notebooks, and decide GO / NO-GO.",
@@ -266,20 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "since it (new blockers, fixed, images changed); it must verify")
     r.set_defaults(func=cmd_run)
 
-    df = sub.add_parser("diff", help="what changed between two run directories (exit 1: the new run has new blockers)",
-                        description="Verifies both run directories first (manifest, signature, verdict) and refuses one "
-                        "that does not verify, naming the files. Then shows the verdict of each, new and resolved "
-                        "blockers, status changes per check@target, changed images, compose files and config hashes, "
-                        "new or expired waivers, drill recovery times with the ratio, and new, removed and changed "
-                        "services. Exit 0 no new blocker, 1 new blockers (or a run does not verify), 2 input error.")
-    df.add_argument("old_run", metavar="OLD_RUN")
-    df.add_argument("new_run", metavar="NEW_RUN")
-    df.add_argument("--format", choices=["text", "json", "md"], default="text",
-                    help="stdout format: text, json, or md (a pull request or CI job summary)")
-    df.add_argument("--key", metavar="PUBLIC.pem", help="the signer's public key both runs must be signed with")
-    df.add_argument("--out", metavar="FILE", help="also write the output to FILE (e.g. $GITHUB_STEP_SUMMARY)")
-    df.add_argument("--html", metavar="FILE", help="also render notebooks/compare.ipynb to an offline HTML page")
-    df.set_defaults(func=cmd_diff)
+    _add_diff_parser(sub)
 
     rp = sub.add_parser("report", help="re-render the report of a run directory that verifies (exit: its verdict)",
                         description="Verifies the run directory first (manifest, signature, verdict); on any mismatch "

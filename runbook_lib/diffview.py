@@ -32,8 +32,8 @@ def _image(name: str | None, id_: str | None, digests: list[str]) -> str:
 
 def sections(d: RunDiff) -> list[Section]:
     """Every part of the comparison, in the order it is shown; a section with no row says "none"."""
-    verdicts = [[side, d.__dict__[side]["run_id"], d.__dict__[side]["verdict"], str(d.__dict__[side]["blockers"]),
-                 ", ".join(f"{k} {n}" for k, n in d.__dict__[side]["counts"].items())] for side in ("old", "new")]
+    verdicts = [[side, run["run_id"], run["verdict"], str(run["blockers"]), ", ".join(f"{k} {n}" for k, n in run["counts"].items())]
+                for side, run in (("old", d.old), ("new", d.new))]
     waivers = [[kind, w["id"], f"{w['check']}@{w['target'] or '*'}", str(w["expires"]), w["state"]]
                for kind in ("new", "expired", "removed") for w in d.waivers.get(kind, [])]
     extra = []

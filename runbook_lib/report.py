@@ -161,12 +161,12 @@ def _since_baseline(run_dir: Path) -> str:
     from .compare import read_baseline
 
     b = read_baseline(run_dir)
-    if not b:
+    if not b or not isinstance(b.get("baseline"), dict):
         return ""
     colour = "#cf222e" if b.get("new_blockers") else "#1a7f37"
     return (f"<div class='rb-since' style='border-left:4px solid {colour};padding:4px 10px;margin:4px 0'>"
             f"<b>Since the {'last GO' if b['baseline'].get('verdict') == 'GO' else 'baseline run'}</b>: {esc(b.get('line', ''))} <small>(details: <code>runbook diff</code> "
-            f"{esc(b['baseline']['path'])} and this run)</small></div>")
+            f"{esc(b['baseline'].get('path', ''))} and this run)</small></div>")
 
 
 def _n(n: int, word: str) -> str:

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import nbformat
 import papermill
@@ -32,6 +32,9 @@ from .params import PHASES, Params, dump_resolved, load_params, load_waivers, un
 from .policy import evaluate
 from .records import Check, CheckRecord, read_records, utcnow, write_records
 from . import __version__, report, signing, verdict as verdicts
+
+if TYPE_CHECKING:
+    from .frames import Run
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 def destructive_phases() -> tuple[str, ...]:
@@ -268,7 +271,7 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     return result
 
 
-def _open_baseline(path: Path):
+def _open_baseline(path: Path) -> "Run":
     """The baseline run, read once and verified (an input error, exit 2, when it does not verify)."""
     from .frames import UnverifiedRun, open_run
 
@@ -324,10 +327,10 @@ def _run_one(i: int, phase: str, params: Params, ctx: Context, run_dir: Path, ph
 
 def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict], *,
            show_code: bool = False, progress: Callable[[str], None] = print,
-           signing_key: Path | None = None, baseline: Any = None) -> RunResult:
+           signing_key: Path | None = None, baseline: "Run | None" = None) -> RunResult:
     """Write the run's verdict (unless the sign-off phase wrote one that still describes the records),
     then what derives from it: summary.json, summary.md, junit.xml, baseline.json (what changed since
-    ``baseline``, a :class:`runbook_lib.frames.Run`), report.html; then manifest.json and its signature.
+    ``baseline``, the run the runner verified before starting), report.html; then manifest.json and its signature.
     Records are never rewritten here."""
     v = verdicts.current(run_dir)
     if v is None:
