@@ -21,6 +21,7 @@ examples:
   runbook run --params parameters/demo.yaml        verify it; prints the verdict and the report's path
   runbook run --params parameters/demo.yaml --compose demo/compose.yaml --compose demo/overrides/broken-health.yaml
   runbook verify outputs/20261129T101500Z-secureconnect-demo --key signing.pem.pub
+  runbook diff outputs/<last GO> outputs/<this run> --format md   what changed since the last GO
   runbook keygen --out ~/.config/runbook/signing.pem
   runbook lint docker-compose.yml --format sarif > lint.sarif   static audit, no engine needed
 """
@@ -38,7 +39,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import run
 
     result = run(args.params, compose_files=args.compose or None, output=args.output, phases=args.phase or None,
-                 kernel=args.kernel, show_code=args.show_code, progress=_progress)
+                 kernel=args.kernel, show_code=args.show_code, progress=_progress,
+                 baseline=Path(args.baseline) if args.baseline else None)
     s = result.summary
     if args.format == "json":
         print(json.dumps({**s, "run_dir": str(result.run_dir), "report": str(result.run_dir / "report.html")}, indent=2))
@@ -111,6 +113,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         signing.sign_file(manifest, key)
     print(f"{v['verdict']}: report.html re-rendered; manifest.json updated" + (" and re-signed" if key else ""))
     return exit_code(v)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """What changed from OLD_RUN to NEW_RUN; both must verify. Exit 1 when the new run has blockers the
+    old one did not (or a run does not verify), 0 otherwise, 2 on an input error."""
+    from . import compare, diffview
+
+    key = Path(args.key) if args.key else None
+    d = compare.compare_runs(Path(args.old_run), Path(args.new_run), key)
+    print(diffview.write(d, args.format, Path(args.out) if args.out else None))
+    if args.html:
+        diffview.render_html(args.old_run, args.new_run, Path(args.html), key=key)
+        print(f"comparison page: {args.html}", file=sys.stderr)
+    return d.exit_code
 
 
 def _run_info(run_dir: Path) -> dict:
@@ -252,6 +268,23 @@ def raise_input(msg: str) -> None:
     raise InputError(msg)
 
 
+def _add_diff_parser(sub: argparse._SubParsersAction) -> None:
+    df = sub.add_parser("diff", help="what changed between two run directories (exit 1: the new run has new blockers)",
+                        description="Verifies both run directories first (manifest, signature, verdict) and refuses one "
+                        "that does not verify, naming the files. Then shows the verdict of each, new and resolved "
+                        "blockers, status changes per check@target, changed images, compose files and config hashes, "
+                        "new or expired waivers, drill recovery times with the ratio, and new, removed and changed "
+                        "services. Exit 0 no new blocker, 1 new blockers (or a run does not verify), 2 input error.")
+    df.add_argument("old_run", metavar="OLD_RUN")
+    df.add_argument("new_run", metavar="NEW_RUN")
+    df.add_argument("--format", choices=["text", "json", "md"], default="text",
+                    help="stdout format: text, json, or md (a pull request or CI job summary)")
+    df.add_argument("--key", metavar="PUBLIC.pem", help="the signer's public key both runs must be signed with")
+    df.add_argument("--out", metavar="FILE", help="also write the output to FILE (e.g. $GITHUB_STEP_SUMMARY)")
+    df.add_argument("--html", metavar="FILE", help="also render notebooks/compare.ipynb to an offline HTML page")
+    df.set_defaults(func=cmd_diff)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runbook", description="Verify a Docker Compose deployment with evidence-backed, "
                                 "parameterized runbook notebooks, and decide GO / NO-GO.",
@@ -270,7 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3)")
     r.add_argument("--show-code", action="store_true", help="include the notebooks' code cells in report.html")
     r.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
+    r.add_argument("--baseline", metavar="RUN_DIR", help="the last GO run: the report's first screen says what changed "
+                   "since it (new blockers, fixed, images changed); it must verify")
     r.set_defaults(func=cmd_run)
+
+    _add_diff_parser(sub)
 
     rp = sub.add_parser("report", help="re-render the report of a run directory that verifies (exit: its verdict)",
                         description="Verifies the run directory first (manifest, signature, verdict); on any mismatch "

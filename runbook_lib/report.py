@@ -140,7 +140,7 @@ def write_html(run_dir: Path, v: dict[str, Any], *, show_code: bool = False, out
     warn = (f"<div class='rb-unverified' style='border:3px solid #8250df;padding:8px 12px;margin:8px 0'>"
             f"<b>UNVERIFIED</b>: this run directory does not match its manifest ({esc(unverified)}). "
             "Nothing below can be trusted as the archived evidence.</div>") if unverified else ""
-    combined.cells.append(_html_cell(warn + cover(v, records, signer=signer)))
+    combined.cells.append(_html_cell(warn + cover(v, records, signer=signer, since=_since_baseline(run_dir))))
     for ph in sorted(v["phases"]):
         vp = v["phases"][ph]
         combined.cells.append(_html_cell(
@@ -206,7 +206,7 @@ def _code_css() -> str:
     return HtmlFormatter(style="default").get_style_defs(".highlight")
 
 
-def cover(v: dict[str, Any], records: dict[str, list[CheckRecord]], *, signer: str = "") -> str:
+def cover(v: dict[str, Any], records: dict[str, list[CheckRecord]], *, signer: str = "", since: str = "") -> str:
     """The report's first screen, from the verdict file: the verdict; the final verification table
     (each row linking to its checks); the blockers, grouped by check; the accepted risks; what was not
     verified; who signed, and what."""
@@ -222,7 +222,7 @@ def cover(v: dict[str, Any], records: dict[str, list[CheckRecord]], *, signer: s
         rows.append([link, badge(status), esc(tally) + (f" · {cat['info']} INFO" if cat["info"] else "")])
     table = simple_table(["Category", "Status", "Records"], rows, raw_columns=(0, 1, 2))
     right = (_cover_blockers(v) + _cover_risks(v) + _cover_not_verified(v) + _cover_signed(all_recs, signer))
-    return (f"<div class='rb-cover-top'>{banner}<div class='rb-nav'>{nav}</div><div class='rb-cover'>"
+    return (f"<div class='rb-cover-top'>{banner}{since}<div class='rb-nav'>{nav}</div><div class='rb-cover'>"
             f"<div><h2 id='verification-table'>Final verification table</h2>{table}</div><div>{right}</div></div></div>")
 
 
@@ -278,6 +278,21 @@ def _cover_signed(all_recs: list[CheckRecord], signer: str) -> str:
             f"{plural(len(ev.get('compose_files') or {}), 'compose file')} and {plural(images, 'image')} recorded by "
             f"hash; {sig}." + (f" <b>{esc(block.status)}</b>: {esc(block.actual)}" if block.status != "INFO" else "")
             + "</p>")
+
+def _since_baseline(run_dir: Path) -> str:
+    """The "since the last GO" line of a run made with ``--baseline`` (its baseline.json), else ""."""
+    from .compare import read_baseline
+
+    b = read_baseline(run_dir)
+    if not b or not isinstance(b.get("baseline"), dict):
+        return ""
+    colour = "#cf222e" if b.get("new_blockers") else "#1a7f37"
+    return (f"<div class='rb-since' style='border-left:4px solid {colour};padding:4px 10px;margin:4px 0'>"
+            f"<b>Since the {'last GO' if b['baseline'].get('verdict') == 'GO' else 'baseline run'}</b>: "
+            f"{esc(b.get('line', ''))} <small>(details: <code>runbook diff</code> "
+            f"{esc(b['baseline'].get('path', ''))} and this run)</small></div>")
+
+
 
 
 def _phase_badge(vp: dict[str, Any]) -> str:

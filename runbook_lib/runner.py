@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import nbformat
 import papermill
@@ -32,6 +32,9 @@ from .params import PHASES, Params, dump_resolved, load_params, load_waivers, un
 from .policy import evaluate
 from .records import Check, CheckRecord, read_records, utcnow, write_records
 from . import __version__, report, signing, verdict as verdicts
+
+if TYPE_CHECKING:
+    from .frames import Run
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 def destructive_phases() -> tuple[str, ...]:
@@ -232,8 +235,11 @@ def _skip_phase(phase: str, run_dir: Path, why: str) -> dict:
 
 def run(params_path: str | Path, *, compose_files: list[Path] | None = None, output: str | Path = "outputs",
         phases: list[str] | None = None, kernel: str = KERNEL, show_code: bool = False,
-        progress: Callable[[str], None] = print, notebooks: Path = NOTEBOOKS) -> RunResult:
-    """The whole runbook: validate, run each phase, decide, write the run directory."""
+        progress: Callable[[str], None] = print, notebooks: Path = NOTEBOOKS,
+        baseline: Path | None = None) -> RunResult:
+    """The whole runbook: validate, run each phase, decide, write the run directory. ``baseline``: an
+    earlier run (the last GO), verified before anything runs; the report then says what changed since it."""
+    base = _open_baseline(baseline) if baseline else None
     params = with_overrides(load_params(params_path), compose_files=compose_files)
     if phases:
         problem = unknown_phase(phases)
@@ -260,9 +266,19 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
             if interrupts.signal and phase_entries[-1]["status"] == "completed":
                 phase_entries[-1]["detail"] = f"completed, then {interrupts.signal} arrived"
     result = finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress,
-                    signing_key=ctx.state["signing_key"])
+                    signing_key=ctx.state["signing_key"], baseline=base)
     result.interrupted = interrupts.signal
     return result
+
+
+def _open_baseline(path: Path) -> "Run":
+    """The baseline run, read once and verified (an input error, exit 2, when it does not verify)."""
+    from .frames import UnverifiedRun, open_run
+
+    try:
+        return open_run(path)
+    except UnverifiedRun as exc:
+        raise InputError(f"--baseline: {exc}") from None
 
 
 def _archive_inputs(params: Params, run_dir: Path, started: str, *, show_code: bool) -> Params:
@@ -280,6 +296,7 @@ def _archive_inputs(params: Params, run_dir: Path, started: str, *, show_code: b
     (run_dir / verdicts.RUN_FILE).write_text(json.dumps({
         "schema": 1, "project": params.project, "started": started, "toolkit_version": __version__,
         "params_source": str(params.source), "phases": list(params.phases), "show_code": show_code,
+        "docker_host": os.environ.get("DOCKER_HOST", ""),
     }, indent=1) + "\n", encoding="utf-8")
     return params
 
@@ -310,14 +327,19 @@ def _run_one(i: int, phase: str, params: Params, ctx: Context, run_dir: Path, ph
 
 def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict], *,
            show_code: bool = False, progress: Callable[[str], None] = print,
-           signing_key: Path | None = None) -> RunResult:
+           signing_key: Path | None = None, baseline: "Run | None" = None) -> RunResult:
     """Write the run's verdict (unless the sign-off phase wrote one that still describes the records),
-    then what derives from it: summary.json, summary.md, junit.xml, report.html; then manifest.json and
-    its signature. Records are never rewritten here."""
+    then what derives from it: summary.json, summary.md, junit.xml, baseline.json (what changed since
+    ``baseline``, the run the runner verified before starting), report.html; then manifest.json and its signature.
+    Records are never rewritten here."""
     v = verdicts.current(run_dir)
     if v is None:
         v = verdicts.judge(run_dir, params)
         verdicts.write(run_dir, v)
+    if baseline is not None:
+        from .compare import write_baseline
+
+        write_baseline(run_dir, baseline)
     summary = report.build_summary(v, phase_entries)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     report.write_summary_md(run_dir, summary, v)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One script behind the README's two commands. Idempotent, and quiet about what is already in place.
 #
-#   scripts/setup.sh env    virtual environment + package, a Docker engine, the demo images
+#   scripts/setup.sh env    virtual environment + package (`.`), a Docker engine, the demo images
 #   scripts/setup.sh demo   env, then bring the demo stack up and run the whole runbook against it
-#   scripts/setup.sh test   env, then the test suite (what .ci/run calls)
+#   scripts/setup.sh test   env with the `test` extra (`.[test]`: pytest, playwright), then the test suite
+#   scripts/setup.sh lab    env with the `lab` extra (`.[lab]`: JupyterLab), then JupyterLab on notebooks/
 #
 # On a machine where a Docker engine already answers (Docker Desktop, a CI runner) it uses that engine
 # and changes nothing system-wide. Only when none answers, and only as root on Debian, does it
@@ -31,18 +32,19 @@ apt_install() {
 }
 
 ensure_venv() {
-  local py="${PYTHON:-python3}"
+  # ensure_venv [EXTRA]: the package with that extra ("" = the package alone, what `make demo` needs).
+  local extra="${1:-}" py="${PYTHON:-python3}"
   command -v "$py" >/dev/null || die "no python3 on PATH (Python 3.10 or newer is needed)" 3
   if [ ! -x "$PY" ]; then
     say "creating the virtual environment in $VENV"
     "$py" -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; "$py" -m venv "$VENV"; }
   fi
-  # Reinstall only when pyproject.toml changed since the last install.
-  local stamp="$VENV/.runbook-installed" want
+  # Reinstall only when pyproject.toml changed since the last install of this extra (one stamp per extra).
+  local stamp="$VENV/.runbook-installed${extra:+-$extra}" want
   want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    say "installing runbook_lib and its dependencies into $VENV"
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]" 2> >(grep -v '^WARNING: Location' >&2)
+    say "installing runbook_lib${extra:+[$extra]} and its dependencies into $VENV"
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT${extra:+[$extra]}" 2> >(grep -v '^WARNING: Location' >&2)
     echo "$want" > "$stamp"
   fi
 }
@@ -84,7 +86,7 @@ ensure_demo_material() {
   fi
 }
 
-cmd_env() { ensure_venv; ensure_engine; ensure_demo_material; "$VENV/bin/runbook" demo build; }
+cmd_env() { ensure_venv "${1:-}"; ensure_engine; ensure_demo_material; "$VENV/bin/runbook" demo build; }
 
 case "${1:-}" in
   env) cmd_env ;;
@@ -96,7 +98,7 @@ case "${1:-}" in
     rc=$?
     exit $rc ;;
   test)
-    cmd_env
+    cmd_env test
     # The browser tests drive Debian's chromium through playwright (never a downloaded browser).
     command -v chromium >/dev/null || apt_install chromium
     shift
@@ -108,5 +110,9 @@ case "${1:-}" in
     rc=$?
     [ $rc -eq 5 ] && { echo "setup: pytest collected no test" >&2; exit 1; }
     exit $rc ;;
-  *) echo "usage: scripts/setup.sh env|demo|test [pytest args]" >&2; exit 2 ;;
+  lab)
+    cmd_env lab
+    cd "$ROOT"
+    exec "$VENV/bin/jupyter" lab --notebook-dir notebooks $(is_root && echo --allow-root) ;;
+  *) echo "usage: scripts/setup.sh env|demo|test|lab [pytest args]" >&2; exit 2 ;;
 esac
