@@ -75,7 +75,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not (run_dir / "summary.json").is_file() or not (run_dir / verdicts.VERDICT_FILE).is_file():
         raise_input(f"{run_dir} is not a run directory of this toolkit (no summary.json or verdict.json)")
     problems = verify_run(run_dir, None)
-    v = verdicts.read(run_dir)
     if problems and not args.unverified:
         for line in problems:
             print(line)
@@ -83,11 +82,8 @@ def cmd_report(args: argparse.Namespace) -> int:
               "`--unverified` renders a report marked as such into a new file outside the run directory.")
         return 1
     if problems:
-        out = Path(args.out) if args.out else run_dir.parent / f"{run_dir.name}.UNVERIFIED-report.html"
-        report.write_html(run_dir, v, show_code=args.show_code, out=out, unverified="; ".join(problems)[:500],
-                          signer=signing.signed_by(run_dir / report.MANIFEST))
-        print(f"UNVERIFIED report (the run does not match its manifest) written to {out}")
-        return exit_code(v)
+        return _report_unverified(run_dir, problems, args)
+    v = verdicts.read(run_dir)
     show_code = args.show_code or _run_info(run_dir).get("show_code", False)
     target = Path(args.out) if args.out else run_dir / "report.html"
     if target.resolve().parent != run_dir.resolve():
@@ -127,6 +123,26 @@ def cmd_diff(args: argparse.Namespace) -> int:
         diffview.render_html(args.old_run, args.new_run, Path(args.html), key=key)
         print(f"comparison page: {args.html}", file=sys.stderr)
     return d.exit_code
+
+
+def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namespace) -> int:
+    """``runbook report --unverified``: a report marked UNVERIFIED, into a new file beside the run directory
+    (never into it). The verdict shown is the stored one when it can be read, else one judged now from
+    the records as they are, and the page says which."""
+    from . import report, signing, verdict as verdicts
+    from .params import load_params
+    from .runner import exit_code
+
+    out = Path(args.out) if args.out else run_dir.parent / f"{run_dir.name}.UNVERIFIED-report.html"
+    try:
+        v = verdicts.read(run_dir)
+    except (OSError, ValueError):
+        problems = problems + ["verdict.json unreadable: the verdict shown is judged now from the records as they are"]
+        v = verdicts.judge(run_dir, load_params(run_dir / "params.yaml"))
+    report.write_html(run_dir, v, show_code=args.show_code, out=out, unverified="; ".join(problems)[:500],
+                      signer=signing.signed_by(run_dir / report.MANIFEST))
+    print(f"UNVERIFIED report (the run does not match its manifest) written to {out}")
+    return exit_code(v)
 
 
 def _run_info(run_dir: Path) -> dict:

@@ -362,7 +362,7 @@ def verify_run(run_dir: Path, key: Path | None = None) -> list[str]:
     the records. [] when it verifies. Raises InputError when ``run_dir`` is not a run directory. Every
     reader of a run (``runbook report``, ``runbook verify``, ``runbook diff``) calls this first."""
     from . import signing, verdict as verdicts
-    from .errors import InputError
+    from .errors import InputError, RunbookError
     from .params import load_params
 
     if not (run_dir / MANIFEST).is_file():
@@ -373,8 +373,11 @@ def verify_run(run_dir: Path, key: Path | None = None) -> list[str]:
     if not sig_ok:
         problems.append(f"signature FAILED: {sig_words}")
     if not problems and (run_dir / verdicts.VERDICT_FILE).is_file():
-        stored = verdicts.read(run_dir)
-        again = verdicts.judge(run_dir, load_params(run_dir / "params.yaml"))
+        try:
+            stored = verdicts.read(run_dir)
+            again = verdicts.judge(run_dir, load_params(run_dir / "params.yaml"))
+        except (OSError, ValueError, RunbookError) as exc:  # listed in a forged manifest, but unreadable
+            return problems + [f"changed: {verdicts.VERDICT_FILE} cannot be re-judged ({type(exc).__name__}: {exc})"]
         differ = verdicts.same_judgement(stored, again)
         if differ:
             problems.append(f"changed: {verdicts.VERDICT_FILE} does not follow from the records "

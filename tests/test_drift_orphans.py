@@ -5,18 +5,17 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import PARAMS, ROOT, load_run, run_dir_from
+from conftest import ROOT, load_run, run_dir_from
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-PROJECT = "secureconnect-demo"
 DEMO = ROOT / "demo" / "compose.yaml"
 SERVICES = ["alertmanager", "api-gateway", "auth-service", "chat-service", "minio", "prometheus", "redis",
             "storage-service", "video-service"]
 
 
-def run_phases(cli, tmp_path, compose_files, *phases):
-    args = ["run", "--params", str(PARAMS / "demo.yaml"), "--output", str(tmp_path / "out")]
+def run_phases(cli, params, tmp_path, compose_files, *phases):
+    args = ["run", "--params", str(params), "--output", str(tmp_path / "out")]
     for f in compose_files:
         args += ["--compose", str(f)]
     for p in phases:
@@ -28,12 +27,13 @@ def run_phases(cli, tmp_path, compose_files, *phases):
 
 
 def test_an_override_touching_one_service_is_not_drift_for_the_others_but_real_drift_still_fails(
-        healthy_demo, engine, cli, tmp_path):
+        healthy_demo, demo_params, engine, cli, tmp_path):
     """A label added to chat-service in an override, `docker compose up -d` with it: Compose recreates
     only chat-service. The 8 others keep the older config_files label, with the same config hash and
     every field equal: INFO, not FAIL. redis, also changed with `docker update`, still FAILs."""
     override = tmp_path / "label.yaml"
     override.write_text(yaml.safe_dump({"services": {"chat-service": {"labels": {"team": "chat"}}}}))
+    PROJECT = healthy_demo.project
     redis = f"{PROJECT}-redis-1"
     before = {v.service: v.id for v in engine.project_containers(PROJECT)}
     limits = engine.container(redis).host_config
@@ -42,7 +42,7 @@ def test_an_override_touching_one_service_is_not_drift_for_the_others_but_real_d
         after = {v.service: v.id for v in engine.project_containers(PROJECT)}
         assert [s for s in SERVICES if after[s] != before[s]] == ["chat-service"], "Compose recreated more"
         engine.client.containers.get(redis).update(mem_limit="120m", memswap_limit="240m")
-        proc, summary, recs = run_phases(cli, tmp_path, [DEMO, override], "03_production_mode")
+        proc, summary, recs = run_phases(cli, demo_params, tmp_path, [DEMO, override], "03_production_mode")
     finally:
         engine.client.containers.get(redis).update(mem_limit=limits["Memory"], memswap_limit=limits["MemorySwap"])
         healthy_demo.up(progress=lambda s: None)
@@ -75,7 +75,8 @@ def start_orphans(engine, healthy_demo, tmp_path) -> tuple[str, str, object]:
     (debug-tools, started with `--profile debug`). Returns (hand-started name, profile name, override)."""
     override = tmp_path / "debug-profile.yaml"
     override.write_text(DEBUG_PROFILE)
-    hand = "rbtest-debug-shell"
+    PROJECT = healthy_demo.project
+    hand = f"{PROJECT}-debug-shell"
     engine.client.containers.run("runbook-demo/app:local", ["600"], entrypoint=["sleep"], name=hand, detach=True,
                                  labels={"com.docker.compose.project": PROJECT,
                                          "com.docker.compose.service": "debug-shell"})
@@ -94,11 +95,12 @@ def remove_orphans(engine, healthy_demo, *names):
 
 
 def test_orphans_fail_by_name_in_preflight_and_phase_3_and_phase_2_judges_them_by_container_name(
-        healthy_demo, engine, cli, tmp_path):
-    hand, profiled = "rbtest-debug-shell", f"{PROJECT}-debug-tools-1"
+        healthy_demo, demo_params, engine, cli, tmp_path):
+    PROJECT = healthy_demo.project
+    hand, profiled = f"{PROJECT}-debug-shell", f"{PROJECT}-debug-tools-1"
     try:
         hand, profiled, override = start_orphans(engine, healthy_demo, tmp_path)
-        proc, summary, recs = run_phases(cli, tmp_path, [DEMO, override], "00_preflight", "02_secrets_security",
+        proc, summary, recs = run_phases(cli, demo_params, tmp_path, [DEMO, override], "00_preflight", "02_secrets_security",
                                          "03_production_mode")
     finally:
         remove_orphans(engine, healthy_demo, hand, profiled)
@@ -123,11 +125,12 @@ def test_orphans_fail_by_name_in_preflight_and_phase_3_and_phase_2_judges_them_b
     assert recs[("prod.stability", "chat-service")]["status"] == "PASS"
 
 
-def test_phase_1_removes_orphan_containers_and_says_which(healthy_demo, engine, cli, tmp_path):
-    hand, profiled = "rbtest-debug-shell", f"{PROJECT}-debug-tools-1"
+def test_phase_1_removes_orphan_containers_and_says_which(healthy_demo, demo_params, engine, cli, tmp_path):
+    PROJECT = healthy_demo.project
+    hand, profiled = f"{PROJECT}-debug-shell", f"{PROJECT}-debug-tools-1"
     try:
         hand, profiled, override = start_orphans(engine, healthy_demo, tmp_path)
-        proc, summary, recs = run_phases(cli, tmp_path, [DEMO, override], "00_preflight",
+        proc, summary, recs = run_phases(cli, demo_params, tmp_path, [DEMO, override], "00_preflight",
                                          "01_controlled_redeployment")
         left = {v.name for v in engine.project_containers(PROJECT)}
     finally:

@@ -13,19 +13,20 @@ from runbook_lib.params import load_params, with_overrides
 DEMO = ROOT / "demo" / "compose.yaml"
 
 
-def demo_ctx(*overrides) -> Context:
-    params = load_params(PARAMS / "demo.yaml")
+def demo_ctx(params_file, *overrides) -> Context:
+    """A Context on the test session's own demo stack (``demo_params``), with compose overrides."""
+    params = load_params(params_file)
     if overrides:
         params = with_overrides(params, compose_files=[DEMO, *overrides])
     return Context(params=params, progress=lambda s: None)
 
 
 @pytest.mark.docker
-def test_current_state_and_inventories_are_info_never_pass(healthy_demo):
+def test_current_state_and_inventories_are_info_never_pass(healthy_demo, demo_params):
     from runbook_lib.checks import preflight, redeploy
     from runbook_lib.records import counts
 
-    ctx = demo_ctx()
+    ctx = demo_ctx(demo_params)
     recs = preflight.current_state(ctx)
     # inventory_before and inventory_after only read: called on the running demo, nothing is redeployed
     recs += redeploy.inventory_before(ctx) + redeploy.inventory_after(ctx)
@@ -111,7 +112,8 @@ def toor_image(engine):
 
 
 @pytest.mark.docker
-def test_users_are_judged_by_uid_at_run_time_and_an_unresolved_user_never_passes(healthy_demo, toor_image, tmp_path):
+def test_users_are_judged_by_uid_at_run_time_and_an_unresolved_user_never_passes(healthy_demo, demo_params, toor_image,
+                                                                                 tmp_path):
     """chat-service runs as ``toor`` (uid 0 under another name): hardening.non_root FAILs. video-service
     names a user its /etc/passwd does not have (``ghost``; the engine creates the container but cannot
     start it): secrets.mounted, secrets.file_env and hardening.non_root are ERROR naming the user, not
@@ -123,7 +125,7 @@ def test_users_are_judged_by_uid_at_run_time_and_an_unresolved_user_never_passes
                         "  video-service:\n    user: ghost\n")
     try:
         healthy_demo.compose([override]).run("up", "-d", "--no-deps", "chat-service", "video-service", check=False)
-        ctx = demo_ctx(override)
+        ctx = demo_ctx(demo_params, override)
         recs = security.secrets_mounted(ctx) + security.secret_file_env(ctx) + security.hardening(ctx)
     finally:
         healthy_demo.up(progress=lambda s: None)
