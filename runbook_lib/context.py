@@ -46,7 +46,8 @@ class Context:
         """The engine, connected on first use (raises EngineUnavailable), with the parameters' pool
         size and per-call deadline."""
         if self._engine is None:
-            self._engine = Engine(timeout=self.params.engine.call_timeout_s, pool_size=self.params.engine.pool_size)
+            e = self.params.engine
+            self._engine = Engine(timeout=e.call_timeout_s, pool_size=e.pool_size, stats_pool_size=e.stats_pool_size)
         return self._engine
 
     def map_containers(self, fn: Callable[[T], Any], items: Sequence[T]) -> list[Any]:

@@ -294,14 +294,16 @@ def _wrap(exc: Exception, what: str) -> RunbookError:
 class Engine:
     """A connection to one Docker engine (DOCKER_HOST or the default socket)."""
 
-    def __init__(self, timeout: float = 60, pool_size: int | None = None) -> None:
+    def __init__(self, timeout: float = 60, pool_size: int | None = None, stats_pool_size: int = 32) -> None:
         #: The deadline of every engine call (seconds without an answer before it fails).
         self.timeout = timeout
-        #: How many per-container calls run at once (:meth:`map`).
+        #: How many per-container calls run at once (:meth:`map`), and stats samples (:meth:`stats_many`).
         self.pool = BoundedPool(pool_size)
         self.pool_size = self.pool.size
+        self._stats_pool = BoundedPool(max(self.pool_size, stats_pool_size))
         try:
-            self.client = docker.from_env(timeout=int(timeout), max_pool_size=max(10, self.pool_size + 2))
+            self.client = docker.from_env(timeout=int(timeout),
+                                          max_pool_size=max(10, self.pool_size, self._stats_pool.size) + 2)
             self.client.ping()
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
             raise EngineUnavailable(
@@ -473,6 +475,14 @@ class Engine:
         a second apart, so ``cpu_stats`` and ``precpu_stats`` give a CPU rate."""
         with _sdk(f"reading stats of {id_or_name}"):
             return self.api.stats(id_or_name, stream=False)
+
+    def stats_many(self, ids: Sequence[str]) -> list[Any]:
+        """One stats sample of each container (:meth:`stats`), up to ``stats_pool_size`` at once, results
+        in the order of ``ids`` (a RunbookError in place of one that could not be read). A sample is a
+        wait, not work: the engine answers at its collector's next ticks (about a second apart), so the
+        samples are taken all at once rather than ``pool_size`` per tick, and 80 containers cost about
+        what one does."""
+        return self._stats_pool.map(self.stats, ids)
 
     def iter_log_lines(self, id_or_name: str, tail: int | None = None) -> Iterator[str]:
         """The container's log lines (stdout and stderr), timestamped, oldest first: every line since

@@ -628,7 +628,7 @@ def resources(ctx: Context) -> list[CheckRecord]:
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="stats of every container")]
     running = [v for svc in ctx.services for v in by_service.get(svc, []) if v.running]
-    samples: dict[str, Any] = {v.id: s for v, s in zip(running, ctx.map_containers(lambda v: ctx.engine.stats(v.id), running))}
+    samples: dict[str, Any] = dict(zip((v.id for v in running), ctx.engine.stats_many([v.id for v in running])))
     rows: list[dict[str, Any]] = []
     out = []
     thr = p.resource_threshold
