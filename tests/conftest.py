@@ -119,6 +119,15 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(line)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def demo_secrets():
+    """The demo's generated secrets exist before any test (a fresh clone has none until a stack comes up):
+    lint and preflight tests read them, and so do the redaction checks. Idempotent; values never printed."""
+    from runbook_lib import demo
+
+    return demo.ensure_secrets()
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -374,7 +374,7 @@ def test_the_explore_notebook_runs_in_jupyterlab_and_shows_the_picked_service_wi
                     explorer_box.locator(".rb-run", has_text=f"{phase} for {SERVICE}").wait_for(timeout=120_000)
                     texts += [page.inner_text("body"), page.content()]
                 explorer_box.locator("button", has_text="Probe endpoints").click()
-                explorer_box.locator("td", has_text=healthy_demo.url(SERVICE, "/health")).wait_for(timeout=30_000)
+                explorer_box.locator("td", has_text=healthy_demo.url(SERVICE, "/health")).first.wait_for(timeout=30_000)
                 texts += [page.inner_text("body"), page.content()]
                 page.screenshot(path=str(artifacts_dir() / "explorer-checks.png"))
 

@@ -60,14 +60,15 @@ def test_the_phase_notebook_runs_top_to_bottom_with_its_default_parameters_as_ju
     assert all(c.execution_count for c in code), "every code cell ran"
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
-    # It reads as a runbook: a markdown cell first, and tables of check records (status colour, expected,
-    # actual, evidence folded) as output.
+    # It reads as a runbook: a markdown cell first, and tables of check records (one row per check, its
+    # status colour, its targets as chips, the evidence folded, with what was expected and seen) as output.
     assert nb.cells[0].cell_type == "markdown"
     tables = [h for h in _html_outputs(nb) if "rb-table" in h]
     assert tables, "no table in the notebook's output"
     if path.stem != "05_signoff":
-        records = [h for h in tables if "<th>Expected</th>" in h and "<th>Actual</th>" in h]
-        assert records and any("rb-badge" in h and "<details><summary>evidence</summary>" in h for h in records)
+        records = [h for h in tables if "<th style='width:22%'>Check</th>" in h and "<th>Targets</th>" in h]
+        assert records and any("rb-badge" in h and "rb-chip" in h and "<summary>evidence of " in h
+                               and "expected: " in h and "actual: " in h for h in records)
     shown = json.dumps([c.outputs for c in code])
     for secret in (p.read_text().strip() for p in SECRETS_DIR.iterdir() if p.is_file()):
         assert secret not in shown, f"a secret value of {SECRETS_DIR} appears in the output of {path.name}"
