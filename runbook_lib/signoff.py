@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import __version__
 from . import verdict as verdicts
-from .display import Html, badge, esc, simple_table, verdict_banner
+from .display import Html, badge, esc, plural, simple_table, verdict_banner
 from .errors import RunbookError
 from .phase import PhaseSession
 from .policy import WaiverOutcome, evaluate, ref
@@ -156,7 +156,7 @@ def readiness(v: dict) -> Html:
             else f"<b>{esc(project)} is not ready for release:</b> {len(v['blockers'])} blocker(s), listed above.")
     judged = v["records"] - v["counts"].get("INFO", 0)
     nv = v["not_verified"]
-    parts = [f"<p>{lead} {judged} checks were judged on their evidence; {v['counts'].get('INFO', 0)} facts were recorded.</p>",
+    parts = [f"<p>{lead} {plural(judged, 'check')} judged on their evidence; {plural(v['counts'].get('INFO', 0), 'fact')} recorded.</p>",
              "<ul>",
              f"<li>Verified (every judged record PASS or accepted): {esc(', '.join(verified) or 'none')}.</li>",
              f"<li>With problems or gaps (a FAIL, WARN, ERROR or SKIP among their records): {esc(', '.join(partial) or 'none')}.</li>",

@@ -10,6 +10,7 @@ import stat
 
 from ..compose import compose_version, find_compose_command
 from ..context import Context
+from ..display import plural
 from ..errors import RunbookError
 from ..records import Check, CheckRecord
 from ..registry import check
@@ -90,7 +91,7 @@ def compose_config_valid(ctx: Context) -> list[CheckRecord]:
                          actual=f"the compose files name the project {model.get('name')!r}; the runbook uses -p {ctx.params.project}",
                          evidence=ev, severity="medium")]
     return [c.record("compose", "PASS", expected="the compose model resolves",
-                     actual=f"{len(services)} services, {len(ev['secrets'])} secrets", evidence=ev)]
+                     actual=f"{plural(len(services), 'service')}, {plural(len(ev['secrets']), 'secret')}", evidence=ev)]
 
 
 @check("preflight.secret_files", "Secret files present on the host", phase=PHASE, severity="critical", category="Preflight",

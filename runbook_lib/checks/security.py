@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..context import Context
+from ..display import plural
 from ..engine import ContainerView, FileEntry
 from ..errors import RunbookError
 from ..lint.confinement import PROJECT_RULES, judge_shared_volumes
@@ -117,7 +118,7 @@ def containers_present(ctx: Context) -> list[CheckRecord]:
         return [c.record(ctx.params.project, "ERROR", expected="a container for every service",
                          actual=f"no container for {', '.join(missing)}: its security cannot be judged", evidence=ev)]
     return [c.record(ctx.params.project, "PASS", expected="a container for every service",
-                     actual=f"{len(ts)} containers for {len(ctx.services)} services", evidence=ev)]
+                     actual=f"{plural(len(ts), 'container')} for {plural(len(ctx.services), 'service')}", evidence=ev)]
 
 
 @runs("secrets.mounted", "secrets.file_mode", phase=PHASE)

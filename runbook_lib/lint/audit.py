@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import InputError
 from ..params import Production, Security
+from ..display import plural
 from ..records import CheckRecord
 from ..redact import entropy_bits, weakness
 from .facts import FileState, ServiceFacts, _as_list, dac_override, host_file_state, parse_user, read_secret_file
@@ -187,7 +188,7 @@ def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, An
     yield "secrets.undeclared", Verdict(
         "FAIL" if undeclared else "PASS", "every secret the service uses is declared",
         f"undeclared: {', '.join(undeclared)}" if undeclared else
-        (f"{len(set(sources))} secrets, all declared" if sources else "the service uses no secret"),
+        (f"{plural(len(set(sources)), 'secret')}, all declared" if sources else "the service uses no secret"),
         {"secrets": sources, "declared": sorted(top)})
     yield "secrets.duplicate", judge_duplicates(name, facts, source)
     yield "secrets.mounted", judge_mounted(facts, states)
