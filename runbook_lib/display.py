@@ -169,8 +169,10 @@ def _group_row(rs: list[CheckRecord], notes: dict[str, str]) -> str:
     shown = [("WAIVED" if f"{r.id}@{r.target}" in notes else r.status) for r in rs]
     tally = Counter(shown)
     summary = " · ".join(f"{tally[s]} {s}" for s in STATUS_ORDER if tally.get(s))
-    chips = "".join(f'<span class="rb-chip st-{s}" id="{esc(r.id)}--{esc(r.target)}">{esc(r.target)}</span>'
-                    for r, s in zip(rs, shown))
+    # A chip is an anchor (#<check>--<target>) only where something links to it: a problem (blockers,
+    # remediation); a passing target needs none, and 400 of those ids are 15 KB of a demo report.
+    chips = "".join(f'<span class="rb-chip st-{s}"' + (f' id="{esc(r.id)}--{esc(r.target)}"' if s != "PASS" else "")
+                    + f">{esc(r.target)}</span>" for r, s in zip(rs, shown))
     problems = "".join(
         f'<div class="rb-prob">{badge(r.status)} <b>{esc(r.target)}</b>: {esc(r.actual)}'
         + (f" <i>— {esc(notes[f'{r.id}@{r.target}'])}</i>" if f"{r.id}@{r.target}" in notes else "") + "</div>"
@@ -216,7 +218,7 @@ def _evidence_columns(rs: list[CheckRecord], notes: dict[str, str], common: dict
     rows = []
     for r in rs:
         note = notes.get(f"{r.id}@{r.target}", "")
-        cells = [f'<b id="ev-{esc(r.id)}--{esc(r.target)}">{esc(r.target)}</b>', esc(r.status + (f" — {note}" if note else "")),
+        cells = [f"<b>{esc(r.target)}</b>", esc(r.status + (f" — {note}" if note else "")),
                  _fold(r.actual), *([] if same_cmd else [f"<code>{esc(r.command)}</code>"]),
                  *(cell(r.evidence.get(k)) for k in keys)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
