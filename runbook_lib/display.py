@@ -150,7 +150,7 @@ def _evidence(r: CheckRecord, note: str = "", common: dict[str, Any] | None = No
     fix = f'<div class="rb-fix"><b>Remediation:</b> {esc(r.remediation)}</div>' if r.remediation else ""
     sev = f" <small>{esc(r.severity)}</small>" if r.severity != severity else ""
     exp = f"<br>expected: {_fold(r.expected)}" if r.expected != expected else ""
-    return (f'<div class="rb-ev" id="ev-{esc(r.id)}--{esc(r.target)}"><b>{esc(r.target)}</b> {badge(r.status)}'
+    return (f'<div class="rb-ev"><b>{esc(r.target)}</b> {badge(r.status)}'
             f"{' — ' + esc(note) if note else ''}{sev}{exp}<br>actual: {_fold(r.actual)}{cmd}{fix}"
             f"{kv_table(ev) if ev else ''}</div>")
 
