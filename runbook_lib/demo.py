@@ -88,11 +88,17 @@ def ensure_secrets(force: bool = False) -> list[Path]:
     for name in SECRET_NAMES:
         path = SECRETS_DIR / name
         if force or not path.is_file() or not path.read_text(encoding="utf-8").strip():
-            tmp = path.with_name(f".{name}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            # A temporary file of this process's own, then an atomic move: several processes (pytest
+            # workers) may make the secrets at once. Without force, an existing non-empty file wins, so
+            # a value a running stack already uses is never replaced behind it.
+            tmp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(secrets.token_urlsafe(32))
-            os.replace(tmp, path)
+            if force or not path.is_file() or not path.stat().st_size:
+                os.replace(tmp, path)
+            else:
+                tmp.unlink()
         if as_root:
             os.chown(path, CONTAINER_UID, CONTAINER_GID)
             os.chmod(path, 0o400)
