@@ -112,28 +112,21 @@ def judge_sensitive_mounts(facts: ServiceFacts) -> Verdict:
     return Verdict("PASS", expected, f"{len(ro)} sensitive path(s), read-only" if ro else "none mounted", ev)
 
 
-def judge_seccomp(facts: ServiceFacts) -> Verdict:
-    """hardening.seccomp: the default seccomp profile is not disabled (``seccomp:unconfined``)."""
-    bad = _opts(facts, r"seccomp[:=]unconfined")
+# security_opt entries that turn a confinement off: rule -> (pattern, expected, what is lost)
+_UNCONFINED = {
+    "hardening.seccomp": (r"seccomp[:=]unconfined", "the default seccomp profile", "every syscall allowed"),
+    "hardening.apparmor": (r"apparmor[:=]unconfined", "an AppArmor profile", "no AppArmor confinement"),
+    "hardening.selinux": (r"label[:=]disable", "SELinux separation", "no SELinux separation"),
+}
+
+
+def judge_unconfined(facts: ServiceFacts, rule: str) -> Verdict:
+    """hardening.seccomp / hardening.apparmor / hardening.selinux: the confinement is not turned off in
+    ``security_opt`` (``seccomp:unconfined``, ``apparmor:unconfined``, ``label:disable``)."""
+    pattern, expected, lost = _UNCONFINED[rule]
+    bad = _opts(facts, pattern)
     ev = {"source": facts.source, "security_opt": facts.security_opt}
-    return Verdict("FAIL", "the default seccomp profile", f"{bad[0]}: every syscall allowed", ev) if bad \
-        else Verdict("PASS", "the default seccomp profile", "not disabled", ev)
-
-
-def judge_apparmor(facts: ServiceFacts) -> Verdict:
-    """hardening.apparmor: AppArmor confinement is not turned off (``apparmor:unconfined``)."""
-    bad = _opts(facts, r"apparmor[:=]unconfined")
-    ev = {"source": facts.source, "security_opt": facts.security_opt}
-    return Verdict("FAIL", "an AppArmor profile", f"{bad[0]}: no AppArmor confinement", ev) if bad \
-        else Verdict("PASS", "an AppArmor profile", "not disabled", ev)
-
-
-def judge_selinux(facts: ServiceFacts) -> Verdict:
-    """hardening.selinux: SELinux separation is not turned off (``label:disable``)."""
-    bad = _opts(facts, r"label[:=]disable")
-    ev = {"source": facts.source, "security_opt": facts.security_opt}
-    return Verdict("FAIL", "SELinux separation", f"{bad[0]}: no SELinux separation", ev) if bad \
-        else Verdict("PASS", "SELinux separation", "not disabled", ev)
+    return Verdict("FAIL", expected, f"{bad[0]}: {lost}", ev) if bad else Verdict("PASS", expected, "not disabled", ev)
 
 
 def judge_userns(facts: ServiceFacts) -> Verdict:
@@ -168,8 +161,8 @@ def judge_confinement(facts: ServiceFacts) -> dict[str, Verdict]:
     """Every per-service rule of this module: rule id -> verdict."""
     return {"hardening.cap_drop": judge_cap_drop(facts), "hardening.cpu_limit": judge_cpu_limit(facts),
             "hardening.privileged_ports": judge_privileged_ports(facts),
-            "hardening.sensitive_mounts": judge_sensitive_mounts(facts), "hardening.seccomp": judge_seccomp(facts),
-            "hardening.apparmor": judge_apparmor(facts), "hardening.selinux": judge_selinux(facts),
+            "hardening.sensitive_mounts": judge_sensitive_mounts(facts),
+            **{rule: judge_unconfined(facts, rule) for rule in _UNCONFINED},
             "hardening.host_userns": judge_userns(facts), "hardening.cgroup": judge_cgroup(facts),
             "hardening.mount_propagation": judge_propagation(facts)}
 
