@@ -34,11 +34,7 @@ class RunView:
     run_dir: Path | None
     records: list[CheckRecord]
     on: date
-    outcome: WaiverOutcome
-
-    @property
-    def waivers(self) -> WaiverOutcome:
-        return self.outcome
+    waivers: WaiverOutcome  # what each waiver covers, as of ``on`` (records are not changed)
 
 
 def latest_run_dir(project: str, outputs: Path) -> Path | None:
