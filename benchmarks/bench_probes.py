@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runbook_lib import probes  # noqa: E402
+from runbook_lib.drills import probes  # noqa: E402
 
 
 def serve(latency: float) -> ThreadingHTTPServer:

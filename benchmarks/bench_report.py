@@ -32,10 +32,12 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runbook_lib import report, verdict as verdicts  # noqa: E402
-from runbook_lib.display import RecordTable  # noqa: E402
-from runbook_lib.params import load_params  # noqa: E402
-from runbook_lib.records import CheckRecord, read_records, write_records  # noqa: E402
+from runbook_lib.results import report  # noqa: E402
+
+from runbook_lib.results import verdict as verdicts  # noqa: E402
+from runbook_lib.results.display import RecordTable  # noqa: E402
+from runbook_lib.run.params import load_params  # noqa: E402
+from runbook_lib.results.records import CheckRecord, read_records, write_records  # noqa: E402
 
 N = 80
 # The phases of the 80-service measurement: the read-only ones (`runbook run --phase 00_preflight

@@ -35,8 +35,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runbook_lib import demo  # noqa: E402
-from runbook_lib.compose import Compose  # noqa: E402
+import runbook_demo as demo  # noqa: E402
+from runbook_lib.engine.compose import Compose  # noqa: E402
 
 READ_ONLY = ["00_preflight", "02_secrets_security", "03_production_mode"]
 BEFORE = {10: (2.6, 2.2, 5.5, 14.2, "0.9 MB"), 40: (3.8, 4.0, 13.0, 29.1, "—"), 80: (7.6, 8.8, 22.3, 59.6, "4.6 MB")}

@@ -10,8 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import RunbookError
+from runbook_lib import __version__
+from runbook_lib.errors import RunbookError
 
 EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2)
             · 130 interrupted (SIGINT/SIGTERM; what a drill broke is restored and the run directory written)
@@ -36,7 +36,7 @@ def _progress(line: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run
+    from runbook_lib.run.runner import run
 
     result = run(args.params, compose_files=args.compose or None, output=args.output, phases=args.phase or None,
                  kernel=args.kernel, show_code=args.show_code, progress=_progress,
@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_verdict(v: dict) -> None:
     """The verdict file in a few lines: verdict and counts, blockers, waived records."""
-    from .verdict import describe_group, grouped
+    from runbook_lib.results.verdict import describe_group, grouped
 
     counts = ", ".join(f"{n} {k}" for k, n in v["counts"].items() if n)
     print(f"{v['verdict']}: {v['project']} ({counts})")
@@ -66,10 +66,12 @@ def _print_verdict(v: dict) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-render report.html from a run directory that verifies; exit with the verdict's code."""
-    from . import report, signing, verdict as verdicts
-    from .params import load_params
-    from .report import verify_run
-    from .runner import exit_code
+    from runbook_lib.results import report
+    from runbook_lib.results import signing
+    from runbook_lib.results import verdict as verdicts
+    from runbook_lib.run.params import load_params
+    from runbook_lib.results.report import verify_run
+    from runbook_lib.run.runner import exit_code
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "summary.json").is_file() or not (run_dir / verdicts.VERDICT_FILE).is_file():
@@ -114,7 +116,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     """What changed from OLD_RUN to NEW_RUN; both must verify. Exit 1 when the new run has blockers the
     old one did not (or a run does not verify), 0 otherwise, 2 on an input error."""
-    from . import compare, diffview
+    from runbook_lib.results import compare
+    from runbook_lib.results import diffview
 
     key = Path(args.key) if args.key else None
     d = compare.compare_runs(Path(args.old_run), Path(args.new_run), key)
@@ -129,9 +132,11 @@ def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namesp
     """``runbook report --unverified``: a report marked UNVERIFIED, into a new file beside the run directory
     (never into it). The verdict shown is the stored one when it can be read, else one judged now from
     the records as they are, and the page says which."""
-    from . import report, signing, verdict as verdicts
-    from .params import load_params
-    from .runner import exit_code
+    from runbook_lib.results import report
+    from runbook_lib.results import signing
+    from runbook_lib.results import verdict as verdicts
+    from runbook_lib.run.params import load_params
+    from runbook_lib.run.runner import exit_code
 
     out = Path(args.out) if args.out else run_dir.parent / f"{run_dir.name}.UNVERIFIED-report.html"
     try:
@@ -153,7 +158,7 @@ def _run_info(run_dir: Path) -> dict:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .report import verify_run
+    from runbook_lib.results.report import verify_run
 
     run_dir = Path(args.run_dir)
     problems = verify_run(run_dir, Path(args.key) if args.key else None)
@@ -162,7 +167,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if problems:
         print("FAILED: the run directory does not match its manifest and signature")
         return 1
-    from . import report, signing
+    from runbook_lib.results import report
+    from runbook_lib.results import signing
 
     print("signature: " + signing.verify_file(run_dir / report.MANIFEST, Path(args.key) if args.key else None)[1])
     print(f"OK: {run_dir} matches its manifest, and its verdict follows from its records")
@@ -171,7 +177,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_checks(args: argparse.Namespace) -> int:
     """The check registry: every check id with its phase, default severity, category and CIS id."""
-    from .registry import specs
+    from runbook_lib.results.registry import specs
 
     rows = sorted(specs().values(), key=lambda s: (s.phase, s.id))
     if args.format == "json":
@@ -188,7 +194,7 @@ def cmd_checks(args: argparse.Namespace) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    from .signing import fingerprint, keygen, load_private
+    from runbook_lib.results.signing import fingerprint, keygen, load_private
 
     private, public = keygen(Path(args.out), overwrite=args.force)
     print(f"private key: {private} (mode 0600; set signoff.signing_key or RUNBOOK_SIGNING_KEY to it)")
@@ -198,8 +204,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from .lint import FORMATTERS, format_error, lint_files
-    from .params import load_params
+    from runbook_lib.lint import FORMATTERS, format_error, lint_files
+    from runbook_lib.run.params import load_params
 
     try:
         params = load_params(args.params) if args.params else None
@@ -219,7 +225,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from . import demo
+    import runbook_demo as demo
 
     if args.action == "build":
         demo.build_images(progress=_progress, force=args.force)
@@ -237,7 +243,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     """Undo what crashed drills left behind (unrecovered journals); exit 0 when everything is restored."""
-    from .faults import recover
+    from runbook_lib.drills.faults import recover
 
     if args.run_dir:
         roots = [Path(args.run_dir)]
@@ -258,7 +264,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Write a commented starter parameters file from the project's compose model."""
-    from .starter import build, write
+    from runbook_lib.run.starter import build, write
 
     st = build(args.files, env_files=args.env_file or (), project=args.project, probe=not args.no_probe)
     out = write(st, Path(args.out) if args.out else Path("parameters") / f"{st.project}.yaml", force=args.force)
@@ -279,7 +285,7 @@ def _print_status(rows: list[dict]) -> None:
 
 
 def raise_input(msg: str) -> None:
-    from .errors import InputError
+    from runbook_lib.errors import InputError
 
     raise InputError(msg)
 

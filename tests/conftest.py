@@ -2,7 +2,7 @@
 Docker is mocked. Tests track what they create and remove it.
 
 Tests own their stack: the session deploys the demo under a project name of its own (``rbtest-...``,
-one per pytest-xdist worker) on free host ports (:meth:`runbook_lib.demo.Stack.isolated`), and every
+one per pytest-xdist worker) on free host ports (:meth:`runbook_demo.Stack.isolated`), and every
 parameters file a test uses points at that stack. A user's ``make demo`` (``secureconnect-demo``) or
 another checkout's stack is never brought up, down or redeployed by the suite.
 
@@ -123,7 +123,7 @@ def pytest_terminal_summary(terminalreporter, config):
 def demo_secrets():
     """The demo's generated secrets exist before any test (a fresh clone has none until a stack comes up):
     lint and preflight tests read them, and so do the redaction checks. Idempotent; values never printed."""
-    from runbook_lib import demo
+    import runbook_demo as demo
 
     return demo.ensure_secrets()
 
@@ -136,7 +136,7 @@ def cli():
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """This session's demo stack (not started): its own project name and free ports. One per xdist worker."""
-    from runbook_lib import demo
+    import runbook_demo as demo
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
     return demo.Stack.isolated(tmp_path_factory.mktemp("stack"), prefix=f"rbtest-{worker}")
@@ -172,7 +172,7 @@ def demo_stack(engine, stack, demo_params):
     """This session's demo stack, up and healthy for the whole session, with the post-deploy steps of
     demo.yaml done (the media bucket: a fresh stack has fresh volumes, and phase 4's storage flow needs
     it); removed at the end with its volumes (it is the suite's own)."""
-    from runbook_lib.params import load_params
+    from runbook_lib.run.params import load_params
 
     stack.up(progress=lambda s: None)
     for step in load_params(demo_params).redeploy.init_steps:

@@ -41,8 +41,8 @@ def two_runs():
     """(GO run, NO-GO run made with --baseline GO run, the changed image's id, the fault override)."""
     import docker
 
-    from runbook_lib import demo
-    from runbook_lib.compose import Compose
+    import runbook_demo as demo
+    from runbook_lib.engine.compose import Compose
 
     demo.ensure_secrets()
     demo.build_images(progress=lambda s: None)
@@ -179,7 +179,7 @@ def test_diff_refuses_a_tampered_run_naming_the_file_and_a_baseline_that_does_no
 @pytest.mark.docker
 @pytest.mark.slow
 def test_runs_load_as_one_frame_one_row_per_record(two_runs):
-    from runbook_lib.frames import COLUMNS, load_records
+    from runbook_lib.results.frames import COLUMNS, load_records
 
     go, nogo, _, _ = two_runs
     df = load_records(go, nogo)
@@ -194,23 +194,23 @@ def test_runs_load_as_one_frame_one_row_per_record(two_runs):
 
 # -- pure: the comparison of records the demo's read-only phases do not make --------------------------
 def _run(name: str, records: list, verdict: dict):
-    from runbook_lib.frames import Run
+    from runbook_lib.results.frames import Run
 
     base = {"project": "p", "verdict": "GO", "counts": {}, "blockers": [], "waived": [], "waivers": []}
     return Run(Path(f"/runs/{name}"), {**base, **verdict}, records, {"docker_host": "tcp://10.0.0.5:2376"})
 
 
 def _rec(id_, target, status="PASS", **evidence):
-    from runbook_lib.records import CheckRecord
+    from runbook_lib.results.records import CheckRecord
 
     return CheckRecord(id=id_, phase="04_smoke_tests", title="t", target=target, status=status, severity="high",
                        expected="e", actual="a", evidence=evidence or {"seen": 1})
 
 
 def test_drill_recovery_times_waivers_and_services_are_compared_with_the_ratio():
-    from runbook_lib.compare import diff_runs
-    from runbook_lib.diffview import to_markdown, to_text
-    from runbook_lib.frames import frame
+    from runbook_lib.results.compare import diff_runs
+    from runbook_lib.results.diffview import to_markdown, to_text
+    from runbook_lib.results.frames import frame
 
     w = {"id": "W-1", "check": "prod.healthcheck", "target": "loki", "expires": "2026-12-01", "owner": "sre"}
     old = _run("a", [_rec("smoke.drill.redis", "redis", recovery_s=1.5), _rec("prod.drift", "chat", config_hash={"compose": "h1"}),
@@ -228,7 +228,7 @@ def test_drill_recovery_times_waivers_and_services_are_compared_with_the_ratio()
 
 
 def test_status_changes_are_per_check_and_target_and_a_run_compared_with_itself_changes_nothing():
-    from runbook_lib.compare import diff_runs
+    from runbook_lib.results.compare import diff_runs
 
     old = _run("a", [_rec("prod.env", "chat"), _rec("prod.env", "video"), _rec("prod.env", "gone")], {})
     new = _run("a", [_rec("prod.env", "chat", "FAIL"), _rec("prod.env", "video"), _rec("prod.env", "turn", "SKIP")],
@@ -244,7 +244,7 @@ def test_status_changes_are_per_check_and_target_and_a_run_compared_with_itself_
 
 
 def test_the_compare_notebook_opened_by_hand_compares_the_newest_run_with_the_newest_go_before_it(tmp_path):
-    from runbook_lib.compare import latest_pair
+    from runbook_lib.results.compare import latest_pair
     from runbook_lib.errors import InputError
 
     for name, verdict in (("20261101T000000Z-p", "GO"), ("20261102T000000Z-p", "GO"), ("20261103T000000Z-p", "NO-GO"),

@@ -1,4 +1,4 @@
-"""The explorer (runbook_lib.explorer): its pure logic, the widget in a kernel-less session against the
+"""The explorer (runbook_lib.run.explorer): its pure logic, the widget in a kernel-less session against the
 real demo stack, and the explore notebook in a real JupyterLab driven by headless Chromium."""
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ import httpx
 import nbformat
 import pytest
 
-from runbook_lib import explorer
+from runbook_lib.run import explorer
 from runbook_lib.engine import ContainerView
-from runbook_lib.params import load_params
-from runbook_lib.records import CheckRecord
-from runbook_lib.redact import Redactor
+from runbook_lib.run.params import load_params
+from runbook_lib.results.records import CheckRecord
+from runbook_lib.results.redact import Redactor
 
 from conftest import PARAMS, ROOT, stack_tree
 
@@ -72,13 +72,13 @@ def test_the_explorer_never_offers_the_redeployment_or_a_dependency_drill():
 
 
 def test_a_drill_in_a_fault_injecting_module_is_destructive_but_the_drill_journal_check_is_not():
-    from runbook_lib.checks import preflight
+    from runbook_lib.phases import preflight
 
     def drill_redis(ctx):
         return []
 
-    importlib.import_module("runbook_lib.checks.smoke")  # the phase-4 module, which imports runbook_lib.faults
-    drill_redis.__module__ = "runbook_lib.checks.smoke"
+    importlib.import_module("runbook_lib.phases.smoke")  # the phase-4 module, which imports runbook_lib.drills.faults
+    drill_redis.__module__ = "runbook_lib.phases.smoke"
 
     assert explorer.is_destructive(drill_redis)
     if hasattr(preflight, "drill_journal"):
@@ -98,7 +98,7 @@ def test_phase_modules_are_discovered_with_their_checks_and_the_broken_or_destru
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "a_first.py").write_text("PHASE = '07_first'\ndef one(ctx): return []\nCHECKS = [one]\n")
-    (pkg / "b_drills.py").write_text("from runbook_lib import faults\nPHASE = '06_drills'\n"
+    (pkg / "b_drills.py").write_text("from runbook_lib.drills import faults\nPHASE = '06_drills'\n"
                                      "def health(ctx): return []\ndef drill_db(ctx): return []\nCHECKS = [health, drill_db]\n")
     (pkg / "c_broken.py").write_text("PHASE = '08_broken'\nraise ImportError('half-written')\n")
     (pkg / "d_nochecks.py").write_text("PHASE = '09_nochecks'\n")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lib import faults
-from runbook_lib.checks import preflight
-from runbook_lib.context import Context
-from runbook_lib.params import load_params
+from runbook_lib.drills import faults
+from runbook_lib.phases import preflight
+from runbook_lib.run.context import Context
+from runbook_lib.run.params import load_params
 
 from conftest import PARAMS, start_cli
 

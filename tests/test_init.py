@@ -10,7 +10,7 @@ import socket
 import pytest
 import yaml
 
-from runbook_lib.params import load_params
+from runbook_lib.run.params import load_params
 
 from conftest import ROOT, run_cli
 
@@ -25,7 +25,7 @@ def _todos(text: str) -> list[str]:
 
 
 def test_init_on_the_demo_compose_file_validates(tmp_path):
-    from runbook_lib import demo
+    import runbook_demo as demo
 
     out = tmp_path / "params" / "generated.yaml"
     out.parent.mkdir()
@@ -181,8 +181,8 @@ OVERRIDE = """services:
 @pytest.fixture(scope="module")
 def own_stack(engine, tmp_path_factory):
     """The demo under a random project name, only api-gateway published (on a free port)."""
-    from runbook_lib import demo
-    from runbook_lib.compose import Compose
+    import runbook_demo as demo
+    from runbook_lib.engine.compose import Compose
 
     demo.ensure_secrets()
     demo.build_images(progress=lambda s: None)

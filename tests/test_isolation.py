@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import load_run, run_dir_from, snapshot
-from runbook_lib import demo
+import runbook_demo as demo
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

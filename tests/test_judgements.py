@@ -7,8 +7,8 @@ import pytest
 
 from conftest import PARAMS, ROOT
 
-from runbook_lib.context import Context
-from runbook_lib.params import load_params, with_overrides
+from runbook_lib.run.context import Context
+from runbook_lib.run.params import load_params, with_overrides
 
 DEMO = ROOT / "demo" / "compose.yaml"
 
@@ -23,8 +23,8 @@ def demo_ctx(params_file, *overrides) -> Context:
 
 @pytest.mark.docker
 def test_current_state_and_inventories_are_info_never_pass(healthy_demo, demo_params):
-    from runbook_lib.checks import preflight, redeploy
-    from runbook_lib.records import counts
+    from runbook_lib.phases import preflight, redeploy
+    from runbook_lib.results.records import counts
 
     ctx = demo_ctx(demo_params)
     recs = preflight.current_state(ctx)
@@ -62,8 +62,8 @@ def scratch(engine):
 def test_a_stats_sample_without_usage_figures_is_an_error_never_a_pass(engine, scratch):
     """The container stops between the listing and the stats read (a real race): the engine answers
     with an empty sample. Before: PASS "memory n/a, CPU n/a". Now: ERROR, and a real sample still PASSes."""
-    from runbook_lib.checks.production import PHASE, judge_sample
-    from runbook_lib.records import Check
+    from runbook_lib.phases.production import PHASE, judge_sample
+    from runbook_lib.results.records import Check
 
     prod = load_params(PARAMS / "demo.yaml").production
     c = Check("prod.resources", "Inside its resource limits", phase=PHASE, severity="high")
@@ -118,7 +118,7 @@ def test_users_are_judged_by_uid_at_run_time_and_an_unresolved_user_never_passes
     names a user its /etc/passwd does not have (``ghost``; the engine creates the container but cannot
     start it): secrets.mounted, secrets.file_env and hardening.non_root are ERROR naming the user, not
     PASS "readable" / "runs as ghost"."""
-    from runbook_lib.checks import security
+    from runbook_lib.phases import security
 
     override = tmp_path / "users.yaml"
     override.write_text(f"services:\n  chat-service:\n    image: {toor_image}\n    user: toor\n"

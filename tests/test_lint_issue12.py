@@ -14,8 +14,8 @@ import pytest
 
 from runbook_lib.lint import judge_args, judge_environment, lint_files
 from runbook_lib.lint.facts import ServiceFacts
-from runbook_lib.params import Security
-from runbook_lib.redact import Redactor, marker, weakness
+from runbook_lib.run.params import Security
+from runbook_lib.results.redact import Redactor, marker, weakness
 
 
 @pytest.fixture
@@ -338,7 +338,7 @@ def _alive(marker_arg: str) -> list[int]:
 def test_6_a_compose_that_hangs_is_killed_with_its_whole_process_group(tmp_path, monkeypatch):
     """A fake Compose whose child ignores SIGTERM and outlives its parent: after the timeout, nothing of
     it is left running."""
-    import runbook_lib.compose as compose_mod
+    import runbook_lib.engine.compose as compose_mod
     import runbook_lib.lint.run as run_mod
     from runbook_lib.errors import ComposeConfigError
 

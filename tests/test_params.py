@@ -7,7 +7,7 @@ import re
 import pytest
 
 from runbook_lib.errors import ParametersError, UnsafeRequestError
-from runbook_lib.params import load_params
+from runbook_lib.run.params import load_params
 
 from conftest import PARAMS
 
@@ -55,8 +55,8 @@ def leftover_conflicts(project: str, leftovers: list[str], targets: list[str]) -
 
 
 def test_secureconnect_leftovers_never_remove_what_its_waivers_accept():
-    from runbook_lib.params import load_waivers
-    from runbook_lib.registry import unknown_ids
+    from runbook_lib.run.params import load_waivers
+    from runbook_lib.results.registry import unknown_ids
 
     p = load_params(PARAMS / "secureconnect.yaml")
     waivers = load_waivers(p.policy.waivers_file)

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from conftest import load_run, run_dir_from
-from runbook_lib import demo
-from runbook_lib.checks import production as prod
+import runbook_demo as demo
+from runbook_lib.phases import production as prod
 from runbook_lib.errors import ParametersError
-from runbook_lib.params import load_params
+from runbook_lib.run.params import load_params
 
 APPS = ["api-gateway", "auth-service", "chat-service", "video-service", "storage-service"]
 

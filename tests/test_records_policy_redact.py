@@ -8,12 +8,12 @@ from datetime import date
 
 import pytest
 
-from runbook_lib import report
-from runbook_lib.display import records_table
-from runbook_lib.params import Policy, load_params
-from runbook_lib.policy import decide
-from runbook_lib.records import Check, CheckRecord, write_records
-from runbook_lib.redact import Redactor, marker
+from runbook_lib.results import report
+from runbook_lib.results.display import records_table
+from runbook_lib.run.params import Policy, load_params
+from runbook_lib.results.policy import decide
+from runbook_lib.results.records import Check, CheckRecord, write_records
+from runbook_lib.results.redact import Redactor, marker
 
 from conftest import ROOT
 
@@ -82,9 +82,9 @@ def test_table_escapes_markup_from_evidence():
 def test_junit_failures_are_exactly_the_blockers(tmp_path):
     """Failures and errors are the verdict's blockers; a non-blocking FAIL passes with its status as a
     property; SKIP is skipped."""
-    from runbook_lib.params import Policy
-    from runbook_lib.policy import decide
-    from runbook_lib.verdict import build
+    from runbook_lib.run.params import Policy
+    from runbook_lib.results.policy import decide
+    from runbook_lib.results.verdict import build
 
     recs = [rec(), rec("FAIL", severity="critical"), rec("FAIL", severity="low"), rec("ERROR", evidence={}),
             rec("SKIP", evidence={}, severity="low")]

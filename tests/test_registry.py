@@ -7,11 +7,11 @@ import ast
 import nbformat
 import pytest
 
-from runbook_lib import registry
-from runbook_lib.checks import production
-from runbook_lib.context import Context
-from runbook_lib.params import PHASES, load_params
-from runbook_lib.phase import PhaseSession
+from runbook_lib.results import registry
+from runbook_lib.phases import production
+from runbook_lib.run.context import Context
+from runbook_lib.run.params import PHASES, load_params
+from runbook_lib.run.phase import PhaseSession
 
 from conftest import PARAMS, ROOT
 
@@ -58,7 +58,7 @@ def test_no_notebook_runs_an_undeclared_check(phase):
     assert run, f"{phase} runs no check"
     for ref in run:
         module, func = ref.split(".")
-        pkg = "runbook_lib" if module == "signoff" else "runbook_lib.checks"
+        pkg = "runbook_lib.phases"
         fn = getattr(importlib.import_module(f"{pkg}.{module}"), func)
         ids = getattr(fn, "check_ids", ())
         if func == "drill_for":  # a factory: the functions it makes carry their own ids (tested below)
@@ -69,8 +69,8 @@ def test_no_notebook_runs_an_undeclared_check(phase):
 
 
 def test_a_drill_is_declared_as_changing_the_deployment_and_its_phases_are_the_destructive_ones():
-    from runbook_lib.checks.smoke import drill_for
-    from runbook_lib.runner import destructive_phases
+    from runbook_lib.phases.smoke import drill_for
+    from runbook_lib.run.runner import destructive_phases
 
     p = load_params(PARAMS / "demo.yaml")
     fn = drill_for(p.smoke.drills[0])
@@ -96,11 +96,11 @@ def test_a_check_that_crashes_is_an_error_under_its_own_id_with_the_exception(tm
     [rec] = table.records
     assert rec.id == "prod.drift" and rec.status == "ERROR" and rec.phase == "03_production_mode"
     assert rec.severity == "high" and rec.evidence["exception"] == "AttributeError" and "Traceback" not in rec.actual
-    assert rec.evidence["function"] == "runbook_lib.checks.production.drift"
+    assert rec.evidence["function"] == "runbook_lib.phases.production.drift"
 
 
 def test_check_builds_its_title_and_severity_from_the_declaration_and_refuses_an_unknown_id():
-    from runbook_lib.records import Check
+    from runbook_lib.results.records import Check
 
     c = Check("prod.drift")
     assert (c.title, c.phase, c.severity) == ("Running containers match the compose files", "03_production_mode", "high")

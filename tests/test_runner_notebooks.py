@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from runbook_lib import runner
+from runbook_lib.run import runner
 
 from conftest import ROOT, track
 
@@ -60,7 +60,7 @@ def test_a_failed_preflight_skips_the_destructive_phase(demo_stack, engine, writ
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
     _fixture_notebook(nbdir, "00_preflight", "import runbook_lib as rb\nphase = rb.open_phase('00_preflight', params_file, run_dir)\n"
-                      "from runbook_lib.records import Check\n"
+                      "from runbook_lib.results.records import Check\n"
                       "phase.add([Check('preflight.x', 'x', phase='00_preflight', severity='critical')"
                       ".record('t', 'FAIL', expected='e', actual='a')])")
     _fixture_notebook(nbdir, "01_controlled_redeployment", "raise SystemExit('must not run')")

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import load_run, run_dir_from
 from runbook_lib.errors import RunbookError
-from runbook_lib.params import load_params
-from runbook_lib.pool import BoundedPool, default_pool_size
+from runbook_lib.run.params import load_params
+from runbook_lib.engine.pool import BoundedPool, default_pool_size
 
 
 def test_the_pool_keeps_item_order_bounds_concurrency_and_returns_runbook_errors_in_place():

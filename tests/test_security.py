@@ -14,8 +14,8 @@ import pytest
 
 from conftest import phase2_faults_override, PARAMS, ROOT, load_run, run_dir_from
 
-from runbook_lib.demo import free_ports
-from runbook_lib.redact import marker
+from runbook_demo import free_ports
+from runbook_lib.results.redact import marker
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -71,10 +71,10 @@ def test_the_demo_stack_passes_phase_2_with_evidence_on_every_record(healthy_dem
 
 
 def test_the_static_audit_in_preflight_judges_fail_warn_and_pass_without_blocking_by_default(tmp_path):
-    from runbook_lib.checks.preflight import static_audit
-    from runbook_lib.context import Context
-    from runbook_lib.params import load_params, with_overrides
-    from runbook_lib.policy import is_blocking
+    from runbook_lib.phases.preflight import static_audit
+    from runbook_lib.run.context import Context
+    from runbook_lib.run.params import load_params, with_overrides
+    from runbook_lib.results.policy import is_blocking
 
     params = load_params(PARAMS / "demo.yaml")
     [clean] = static_audit(Context(params=params))
@@ -97,11 +97,11 @@ def test_the_static_audit_in_preflight_judges_fail_warn_and_pass_without_blockin
 
 
 def test_a_severity_override_makes_a_static_audit_fail_block_the_run(tmp_path):
-    from runbook_lib.phase import PhaseSession
-    from runbook_lib.checks.preflight import static_audit
-    from runbook_lib.context import Context
-    from runbook_lib.params import load_params, with_overrides
-    from runbook_lib.policy import is_blocking
+    from runbook_lib.run.phase import PhaseSession
+    from runbook_lib.phases.preflight import static_audit
+    from runbook_lib.run.context import Context
+    from runbook_lib.run.params import load_params, with_overrides
+    from runbook_lib.results.policy import is_blocking
 
     override = tmp_path / "privileged.yaml"
     override.write_text("services:\n  api-gateway:\n    privileged: true\n")

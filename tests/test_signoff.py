@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from runbook_lib.errors import ParametersError
-from runbook_lib.params import Policy, Waiver, load_waivers
-from runbook_lib.policy import apply_waivers, decide, effective_status, tally
-from runbook_lib.records import CheckRecord
+from runbook_lib.run.params import Policy, Waiver, load_waivers
+from runbook_lib.results.policy import apply_waivers, decide, effective_status, tally
+from runbook_lib.results.records import CheckRecord
 
 from conftest import ROOT, load_run, run_dir_from
 
@@ -177,7 +177,7 @@ def assert_outputs_agree(run_dir: Path, returncode: int) -> dict:
     md = (run_dir / "summary.md").read_text()
     assert md.startswith(f"## {v['verdict']}: {v['project']}")
     assert " · ".join(f"{s} {n}" for s, n in v["counts"].items() if n) in md
-    from runbook_lib.verdict import describe_group, grouped
+    from runbook_lib.results.verdict import describe_group, grouped
 
     for cid, rows, total in grouped(v["blockers"], v):
         assert f"- {describe_group(cid, rows, total)}" in md
@@ -381,11 +381,11 @@ def test_the_report_renders_offline_in_headless_chromium_with_no_request_and_no_
 def test_the_signoff_block_is_info_and_an_error_when_the_running_images_cannot_be_recorded(monkeypatch, tmp_path):
     """signoff.block is a fact (INFO), never a PASS; when the engine cannot say which images ran, what
     was signed off is unknown: ERROR, not a PASS with an error inside (issue 10, item 4)."""
-    from runbook_lib import signoff
-    from runbook_lib.context import Context
-    from runbook_lib.params import load_params
-    from runbook_lib.phase import PhaseSession
-    from runbook_lib.policy import WaiverOutcome
+    from runbook_lib.phases import signoff
+    from runbook_lib.run.context import Context
+    from runbook_lib.run.params import load_params
+    from runbook_lib.run.phase import PhaseSession
+    from runbook_lib.results.policy import WaiverOutcome
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     params = load_params(ROOT / "parameters" / "demo.yaml")
@@ -401,7 +401,7 @@ def test_verify_catches_a_forged_verdict_even_with_a_rewritten_manifest(signed_r
     records, the run's parameters and its waivers copy, or verify (and so report) refuses the run."""
     import shutil
 
-    from runbook_lib import report
+    from runbook_lib.results import report
 
     run_dir, _ = signed_run
     copy = tmp_path / "forged"

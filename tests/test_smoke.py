@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lib import faults, probes
-from runbook_lib.params import FlowStep, load_params
+from runbook_lib.drills import faults
+
+from runbook_lib.drills import probes
+from runbook_lib.run.params import FlowStep, load_params
 from runbook_lib.errors import ParametersError
 
 from conftest import PARAMS, ROOT, run_dir_from

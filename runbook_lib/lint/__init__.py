@@ -5,7 +5,7 @@ Every rule judges a :class:`ServiceFacts`, which is built either from the resolv
 Compose's own) or from ``docker inspect`` of a running container. One function judges, whatever the
 source: :func:`judge_environment` is the plaintext-credential rule for both ``runbook lint`` and phase 2,
 :func:`judge_file_env` the ``*_FILE`` rule (with a file lookup that reads the host statically and the
-container at run time), and so on. The runtime checks live in :mod:`runbook_lib.checks.security`.
+container at run time), and so on. The runtime checks live in :mod:`runbook_lib.phases.security`.
 
 Rule severities are defaults; ``policy.severity_overrides`` changes them per check id. Hardening records
 carry their CIS Docker Benchmark (v1.6) id in ``evidence["cis"]``.
@@ -15,15 +15,15 @@ Exit status of ``runbook lint``: 0 no FAIL, 1 any FAIL or ERROR, 2 input error (
 """
 from __future__ import annotations
 
-from .audit import (declared_secrets, git_tracked, host_secrets, judge_committed, judge_duplicates,  # noqa: F401
+from runbook_lib.lint.audit import (declared_secrets, git_tracked, host_secrets, judge_committed, judge_duplicates,  # noqa: F401
                     judge_healthcheck, judge_image, judge_restart, judge_weak_value, lint_model, project_names)
-from .facts import (MAX_SECRET_BYTES, FileState, ServiceFacts, can_read, dac_override,  # noqa: F401
+from runbook_lib.lint.facts import (MAX_SECRET_BYTES, FileState, ServiceFacts, can_read, dac_override,  # noqa: F401
                     host_file_state, parse_user, read_secret_file, secret_targets)
-from .judges import (ADMIN_PORTS, DANGEROUS_CAPS, HTTP_PORTS, group_ports, is_pointer,  # noqa: F401
+from runbook_lib.lint.judges import (ADMIN_PORTS, DANGEROUS_CAPS, HTTP_PORTS, group_ports, is_pointer,  # noqa: F401
                      judge_admin_ports, judge_args, judge_environment, judge_file_env, judge_hardening,
                      judge_mounted, judge_ports, judge_secret_modes, judge_tls, judge_unreferenced, judge_user,
                      leaked_secret)
-from .output import FORMATTERS, format_error, format_json, format_sarif, format_table  # noqa: F401
-from .source import MAX_EXPANDED_NODES, MAX_FILE_BYTES, Source, read_source  # noqa: F401
-from .rules import LINT_PHASE, RULES, Rule, Verdict, make_record  # noqa: F401
-from .run import LintResult, lint_files, resolve  # noqa: F401
+from runbook_lib.lint.output import FORMATTERS, format_error, format_json, format_sarif, format_table  # noqa: F401
+from runbook_lib.lint.source import MAX_EXPANDED_NODES, MAX_FILE_BYTES, Source, read_source  # noqa: F401
+from runbook_lib.lint.rules import LINT_PHASE, RULES, Rule, Verdict, make_record  # noqa: F401
+from runbook_lib.lint.run import LintResult, lint_files, resolve  # noqa: F401

@@ -7,18 +7,18 @@ import subprocess
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..errors import InputError
-from ..params import Production, Security
-from ..display import plural
-from ..records import CheckRecord
-from ..redact import entropy_bits, weakness
-from .facts import FileState, ServiceFacts, _as_list, dac_override, host_file_state, parse_user, read_secret_file
-from .judges import (judge_args, judge_environment, judge_file_env, judge_hardening, judge_mounted,
+from runbook_lib.errors import InputError
+from runbook_lib.run.params import Production, Security
+from runbook_lib.results.display import plural
+from runbook_lib.results.records import CheckRecord
+from runbook_lib.results.redact import entropy_bits, weakness
+from runbook_lib.lint.facts import FileState, ServiceFacts, _as_list, dac_override, host_file_state, parse_user, read_secret_file
+from runbook_lib.lint.judges import (judge_args, judge_environment, judge_file_env, judge_hardening, judge_mounted,
                      judge_secret_modes, judge_unreferenced)
-from .confinement import judge_shared_volumes
-from .restart import model_restart, policy_accepted
-from .rules import LINT_PHASE, RULES, Verdict, make_record
-from .source import Source, read_source
+from runbook_lib.lint.confinement import judge_shared_volumes
+from runbook_lib.lint.restart import model_restart, policy_accepted
+from runbook_lib.lint.rules import LINT_PHASE, RULES, Verdict, make_record
+from runbook_lib.lint.source import Source, read_source
 
 # ----------------------------------------------------------------------------------------------------
 # lint-only rules: the compose model as a whole
@@ -83,7 +83,7 @@ def declared_secrets(files: Iterable[Path]) -> dict[str, Path]:
 def host_secrets(model: Mapping[str, Any], names: Iterable[str] = ()) -> tuple[dict[str, str], dict[str, Path]]:
     """The model's file secrets on the host: (value -> secret name, secret name -> path). Only regular
     files up to 1 MiB are read, and only values that could identify a secret are returned (see
-    :func:`~runbook_lib.redact.weakness`; ``names``: the project's own names, never a secret's identity)."""
+    :func:`~runbook_lib.results.redact.weakness`; ``names``: the project's own names, never a secret's identity)."""
     values, paths = {}, {}
     names = list(names)
     for name, spec in (model.get("secrets") or {}).items():

@@ -11,8 +11,8 @@ import posixpath
 import re
 from typing import Any, Iterable
 
-from .facts import ServiceFacts
-from .rules import Verdict
+from runbook_lib.lint.facts import ServiceFacts
+from runbook_lib.lint.rules import Verdict
 
 # `cap_drop: [ALL]` plus at most this many capabilities added back is "capabilities dropped"
 # (hardening.capabilities still judges each one added).

@@ -102,7 +102,7 @@ class ServiceFacts:
 
     @classmethod
     def from_container(cls, view: Any, spec: Mapping[str, Any] | None = None) -> "ServiceFacts":
-        """From a :class:`~runbook_lib.engine.ContainerView`; ``spec`` (the service in the compose model)
+        """From a :class:`~runbook_lib.engine.client.ContainerView`; ``spec`` (the service in the compose model)
         says which secrets the service was given."""
         hc = view.host_config
         return cls(

@@ -5,12 +5,12 @@ import re
 import stat
 from typing import Any, Callable, Mapping
 
-from ..params import Security
-from ..redact import MIN_SECRET_LEN, identifying, marker
-from .confinement import judge_confinement
-from .facts import FileState, ServiceFacts
-from .plaintext import BOOLISH, URL_PASSWORD_RE, embedded, findings as plain_findings, in_argv, in_document, in_value
-from .rules import Verdict
+from runbook_lib.run.params import Security
+from runbook_lib.results.redact import MIN_SECRET_LEN, identifying, marker
+from runbook_lib.lint.confinement import judge_confinement
+from runbook_lib.lint.facts import FileState, ServiceFacts
+from runbook_lib.lint.plaintext import BOOLISH, URL_PASSWORD_RE, embedded, findings as plain_findings, in_argv, in_document, in_value
+from runbook_lib.lint.rules import Verdict
 
 # ----------------------------------------------------------------------------------------------------
 # the secret rules (shared by lint and phase 2)
@@ -29,7 +29,7 @@ def is_pointer(value: str, facts: ServiceFacts, security: Security) -> bool:
 
 def leaked_secret(value: str, secret_values: Mapping[str, str]) -> str | None:
     """The name of the known secret ``value`` holds or contains, if any. Only secret values that could
-    identify a secret count (:func:`~runbook_lib.redact.identifying`): "true" or a project's name is no leak."""
+    identify a secret count (:func:`~runbook_lib.results.redact.identifying`): "true" or a project's name is no leak."""
     v = value.strip()
     if not v:
         return None

@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..records import CheckRecord, counts
-from .rules import RULES
-from .run import LintResult
+from runbook_lib.results.records import CheckRecord, counts
+from runbook_lib.lint.rules import RULES
+from runbook_lib.lint.run import LintResult
 
 # -- output ------------------------------------------------------------------------------------------
 
@@ -94,7 +94,7 @@ def format_sarif(result: LintResult) -> str:
                            **({"cis": r.evidence["cis"]} if r.evidence.get("cis") else {}),
                            **({"profiles": r.evidence["profiles"]} if r.evidence.get("profiles") else {})},
         })
-    from .. import __version__
+    from runbook_lib import __version__
     sarif = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
              "runs": [{"tool": {"driver": {"name": "runbook lint", "version": __version__, "rules": rules}},
                        "results": results, "columnKind": "unicodeCodePoints"}]}
@@ -111,7 +111,7 @@ def format_error(fmt: str, message: str, exit_code: int) -> str | None:
         return json.dumps({"schema": 1, "exit_code": exit_code, "records": [],
                            "error": {"message": message, "cause": message.splitlines()[0]}}, indent=2)
     if fmt == "sarif":
-        from .. import __version__
+        from runbook_lib import __version__
         return json.dumps({
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
             "runs": [{"tool": {"driver": {"name": "runbook lint", "version": __version__, "rules": []}}, "results": [],

@@ -15,8 +15,8 @@ from typing import Any, Iterator
 
 import yaml
 
-from ..params import Security
-from ..redact import marker
+from runbook_lib.run.params import Security
+from runbook_lib.results.redact import marker
 
 BOOLISH = {"true", "false", "yes", "no", "on", "off", "0", "1", "enabled", "disabled", "none", "null"}
 URL_PASSWORD_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:([^/\s@]+)@", re.IGNORECASE)
@@ -56,7 +56,7 @@ def embedded(value: str) -> Any:
             pass
     if "\n" not in v or ":" not in v:
         return None
-    from .source import _expanded_size
+    from runbook_lib.lint.source import _expanded_size
     try:
         node = yaml.compose(v, Loader=yaml.SafeLoader)
         if node is None or _expanded_size(node) > MAX_EMBEDDED_NODES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..records import Check, CheckRecord
+from runbook_lib.results.records import Check, CheckRecord
 
 LINT_PHASE = "lint"
 

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..compose import Compose, config_error_cause
-from ..errors import ComposeConfigError, ComposeError, InputError
-from ..params import Params
-from ..records import Check, CheckRecord
-from ..redact import Redactor
-from .audit import host_secrets, lint_model, project_names
-from .rules import LINT_PHASE
-from .source import Source, check_path
+from runbook_lib.engine.compose import Compose, config_error_cause
+from runbook_lib.errors import ComposeConfigError, ComposeError, InputError
+from runbook_lib.run.params import Params
+from runbook_lib.results.records import Check, CheckRecord
+from runbook_lib.results.redact import Redactor
+from runbook_lib.lint.audit import host_secrets, lint_model, project_names
+from runbook_lib.lint.rules import LINT_PHASE
+from runbook_lib.lint.source import Source, check_path
 
 # `docker compose config` on a sane project takes well under a second; this bounds hostile input.
 CONFIG_TIMEOUT_S = 30

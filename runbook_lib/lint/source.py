@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 import yaml
 
-from ..errors import ComposeConfigError, InputError
+from runbook_lib.errors import ComposeConfigError, InputError
 
 try:  # the C parser, when PyYAML was built with libyaml (10x faster on large files)
     _Loader = yaml.CSafeLoader

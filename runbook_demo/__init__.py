@@ -1,0 +1,283 @@
+"""The embedded demo stack ("SecureConnect"): secrets, offline images and compose life cycle.
+
+Backs ``runbook demo up|down|status``. The stack is ``demo/compose.yaml`` (project ``secureconnect-demo``),
+always run with ``--env-file demo/offline.env``, which points every image at a local one:
+
+===================================  =============================================================
+``runbook-demo/app:local``           busybox + Debian's python3.11 runtime + ``demo/app`` (the five apps)
+``runbook-demo/minio:local``         the same runtime; ``minio`` runs ``demo/app/minio_standin.py``
+``runbook-demo/redis:local``         busybox + Debian's redis-server and redis-cli
+``runbook-demo/prometheus:local``    busybox + Debian's ``prometheus`` (a Go binary that needs only libc)
+``runbook-demo/alertmanager:local``  busybox + Debian's ``prometheus-alertmanager``
+===================================  =============================================================
+
+No registry is needed: each image is a root filesystem assembled from files of this machine into a tar
+stream and imported with the Docker API (``docker import``). Host packages needed (Debian 12):
+``busybox-static``, ``redis-server``, ``redis-tools``, ``python3.11``, ``prometheus``,
+``prometheus-alertmanager`` (and ``libc-bin`` for ``ldd``).
+Every image carries the label ``org.runbook.demo.inputs``: a SHA-256 over everything that went into it
+(file paths, modes, owners and contents, plus the image config); a build whose inputs match is skipped.
+
+Secrets are files under ``demo/.secrets/`` (git-ignored), generated on first use; their values are never
+printed, logged, put in an image or passed in an environment variable.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import yaml
+
+from runbook_lib.engine.compose import Compose
+from runbook_demo.images import (ALERTMANAGER_IMAGE, APP_IMAGE, BUILD_RECIPE_VERSION, CONTAINER_GID, CONTAINER_UID,
+                          IMAGES, INPUTS_LABEL, MINIO_IMAGE, PROMETHEUS_IMAGE, REDIS_IMAGE, ImageSpec, RootFS,
+                          base_rootfs, build_images, image_specs, python_rootfs, shared_libraries)
+from runbook_lib.errors import ComposeError, InputError
+
+# The image names and builders live in demo_images; re-exported here, where callers have always found them.
+__all__ = ["ALERTMANAGER_IMAGE", "APP_IMAGE", "BUILD_RECIPE_VERSION", "CONTAINER_GID", "CONTAINER_UID", "IMAGES",
+           "INPUTS_LABEL", "MINIO_IMAGE", "PROMETHEUS_IMAGE", "REDIS_IMAGE", "ImageSpec", "RootFS", "base_rootfs",
+           "build_images", "image_specs", "python_rootfs", "shared_libraries", "COMPOSE_FILE", "ENV_FILE", "PROJECT",
+           "PORTS", "SECRET_NAMES", "Stack", "DEFAULT", "free_ports", "ensure_secrets", "read_secret",
+           "override_path", "compose", "up", "down", "status"]
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
+COMPOSE_FILE = DEMO_DIR / "compose.yaml"
+ENV_FILE = DEMO_DIR / "offline.env"
+OVERRIDES_DIR = DEMO_DIR / "overrides"
+SECRETS_DIR = DEMO_DIR / ".secrets"
+APP_DIR = DEMO_DIR / "app"
+PROJECT = "secureconnect-demo"
+SECRET_NAMES = ("jwt_secret", "redis_password", "minio_access_key", "minio_secret_key", "demo_user_password")
+PARAMS_FILE = DEMO_DIR.parent / "parameters" / "demo.yaml"
+#: Published host ports: service -> (the compose.yaml variable that sets it, its default).
+PORTS: dict[str, tuple[str, int]] = {
+    "api-gateway": ("RB_API_GATEWAY_PORT", 8080), "auth-service": ("RB_AUTH_SERVICE_PORT", 8081),
+    "chat-service": ("RB_CHAT_SERVICE_PORT", 8082), "video-service": ("RB_VIDEO_SERVICE_PORT", 8083),
+    "storage-service": ("RB_STORAGE_SERVICE_PORT", 8084), "prometheus": ("RB_PROMETHEUS_PORT", 9090),
+    "alertmanager": ("RB_ALERTMANAGER_PORT", 9093)}
+
+# ----------------------------------------------------------------------------------------------------
+# secrets
+# ----------------------------------------------------------------------------------------------------
+
+def ensure_secrets(force: bool = False) -> list[Path]:
+    """Create ``demo/.secrets/<name>`` for every name in SECRET_NAMES that is missing or empty.
+
+    ``force=True`` regenerates all of them (a running stack keeps the old values until recreated).
+    Values come from :func:`secrets.token_urlsafe` and are never printed. Returns the secret paths.
+
+    Compose bind-mounts file secrets (``uid``/``gid``/``mode`` are ignored outside swarm), so inside a
+    container a secret has the host file's owner and mode. The containers run as uid 10001:
+
+    * as root, each file is chowned to 10001:10001 with mode 0400 - readable by the container user only;
+    * otherwise we cannot chown, so the mode is 0444: uid 10001 is "other" to the file's owner and needs
+      the world-read bit. The directory stays 0700 either way: the engine resolves a bind-mount source
+      as root, and the container sees only the file, never this directory.
+    """
+    SECRETS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(SECRETS_DIR, 0o700)
+    as_root = os.geteuid() == 0
+    paths = []
+    for name in SECRET_NAMES:
+        path = SECRETS_DIR / name
+        if force or not path.is_file() or not path.read_text(encoding="utf-8").strip():
+            # A temporary file of this process's own, then an atomic move: several processes (pytest
+            # workers) may make the secrets at once. Without force, an existing non-empty file wins, so
+            # a value a running stack already uses is never replaced behind it.
+            tmp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_urlsafe(32))
+            if force or not path.is_file() or not path.stat().st_size:
+                os.replace(tmp, path)
+            else:
+                tmp.unlink()
+        if as_root:
+            os.chown(path, CONTAINER_UID, CONTAINER_GID)
+            os.chmod(path, 0o400)
+        else:
+            os.chmod(path, 0o444)
+        paths.append(path)
+    return paths
+
+
+def read_secret(name: str) -> str:
+    """The value of demo secret ``name`` (for tests that must log in); never print it."""
+    if name not in SECRET_NAMES:
+        raise InputError(f"unknown demo secret {name!r}; known: {', '.join(SECRET_NAMES)}")
+    path = SECRETS_DIR / name
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InputError(f"demo secret {path} is unreadable ({exc.strerror}); run ensure_secrets()") from exc
+
+
+# ----------------------------------------------------------------------------------------------------
+# compose life cycle
+# ----------------------------------------------------------------------------------------------------
+
+def override_path(name: str | Path) -> Path:
+    """An override by file path, or by name from demo/overrides/ (``"broken-health"``)."""
+    path = Path(name)
+    if path.is_file():
+        return path.resolve()
+    candidate = OVERRIDES_DIR / (path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml")
+    if candidate.is_file():
+        return candidate
+    known = ", ".join(sorted(p.stem for p in OVERRIDES_DIR.glob("*.yaml")))
+    raise InputError(f"unknown demo override {str(name)!r}; known: {known}")
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports free on 127.0.0.1 right now, picked by the kernel (bind to port 0). A
+    port can still be taken between this call and ``compose up``; Compose then says "port is already
+    allocated" and the caller picks again."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+_URL_PORT_RE = re.compile(r"127\.0\.0\.1:(\d+)\b")
+
+
+@dataclass
+class Stack:
+    """One deployment of the demo: a compose project name and its published host ports.
+
+    ``Stack()`` is what ``runbook demo up`` deploys: project ``secureconnect-demo`` on the ports
+    compose.yaml defaults to (8080-8084, 9090, 9093). :meth:`isolated` makes one with a name of its own
+    and free ports, written to an extra env file (``RB_*_PORT=...``) that compose.yaml interpolates:
+    tests and benchmarks deploy that, so a user's demo or another checkout's is never touched."""
+
+    project: str = PROJECT
+    ports: dict[str, int] = field(default_factory=lambda: {s: p for s, (_, p) in PORTS.items()})
+    env_file: Path | None = None
+
+    @classmethod
+    def isolated(cls, directory: str | Path, prefix: str = "rbtest") -> "Stack":
+        project = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        ports = dict(zip(PORTS, free_ports(len(PORTS))))
+        env_file = Path(directory).resolve() / f"{project}.env"
+        env_file.write_text("".join(f"{PORTS[s][0]}={p}\n" for s, p in ports.items()), encoding="utf-8")
+        return cls(project, ports, env_file)
+
+    @property
+    def env_files(self) -> list[Path]:
+        return [ENV_FILE, *([self.env_file] if self.env_file else [])]
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def compose(self, overrides: Sequence[str | Path] = ()) -> Compose:
+        """compose.yaml (+ overrides), ``--env-file offline.env`` (+ this stack's ports), ``-p project``."""
+        return Compose(files=[COMPOSE_FILE, *(override_path(o) for o in overrides)],
+                       project=self.project, env_files=self.env_files)
+
+    def up(self, overrides: Sequence[str | Path] = (), wait: bool = True, timeout: float = 180,
+           progress: Callable[[str], None] = print) -> list[dict]:
+        """See :func:`up`."""
+        ensure_secrets()
+        build_images(progress=progress)
+        project = self.compose(overrides)
+        proc = project.up(wait=wait, timeout=timeout)
+        rows = self.status()
+        if wait:
+            # Compose 2.40 prints "container ... is unhealthy" yet exits 0 from `up --wait`: check ourselves.
+            bad = [r for r in rows if r["state"] != "running" or r["health"] not in ("healthy", "")]
+            if bad:
+                detail = "; ".join(f"{r['service']} is {r['health'] or r['state']}" for r in bad)
+                # a port conflict is only in Compose's stderr ("...: bind: address already in use"): say it
+                daemon = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip().startswith("Error response")]
+                detail += "".join(f" ({ln})" for ln in daemon[:2])
+                raise ComposeError(project.command("up", "-d", "--wait"), proc.returncode or 1,
+                                   f"{proc.stderr.rstrip()}\nnot healthy after up --wait: {detail}")
+        return rows
+
+    def down(self, volumes: bool = False) -> None:
+        self.compose().down(volumes=volumes)
+
+    def status(self) -> list[dict]:
+        """See :func:`status`."""
+        rows = []
+        for c in self.compose().ps():
+            ports = sorted({f"{p.get('URL')}:{p.get('PublishedPort')}->{p.get('TargetPort')}/{p.get('Protocol')}"
+                            for p in c.get("Publishers") or [] if p.get("PublishedPort")})
+            rows.append({"service": c.get("Service", ""), "state": c.get("State", ""),
+                         "health": c.get("Health", ""), "ports": ports})
+        return sorted(rows, key=lambda r: r["service"])
+
+    def params(self, changes: Mapping[str, object] | None = None, base: Path = PARAMS_FILE) -> dict:
+        """``base`` (parameters/demo.yaml) for this stack: its project name (also in container-name
+        patterns), its ports in every 127.0.0.1 URL, its env file, paths made absolute; then ``changes``
+        by dotted key (``{"redeploy.healthy_timeout_s": 40}``; None removes the key)."""
+        by_default = {p: self.ports[s] for s, (_, p) in PORTS.items()}
+        text = _URL_PORT_RE.sub(lambda m: f"127.0.0.1:{by_default.get(int(m.group(1)), m.group(1))}",
+                                base.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text.replace(PROJECT, self.project))
+        data["compose_files"] = [str((base.parent / f).resolve()) for f in data["compose_files"]]
+        env = [str((base.parent / f).resolve()) for f in data.get("env_files", [])]
+        data["env_files"] = env + [str(self.env_file)] * bool(self.env_file)
+        for section, key in (("signoff", "signing_key"), ("policy", "waivers_file")):
+            if (data.get(section) or {}).get(key):
+                data[section][key] = str((base.parent / data[section][key]).resolve())
+        for key, value in (changes or {}).items():
+            target = data
+            *parents, last = key.split(".")
+            for part in parents:
+                target = target.setdefault(part, {})
+            if value is None:
+                target.pop(last, None)
+            else:
+                target[last] = value
+        return data
+
+    def write_params(self, path: str | Path, changes: Mapping[str, object] | None = None,
+                     base: Path = PARAMS_FILE) -> Path:
+        path = Path(path)
+        path.write_text(yaml.safe_dump(self.params(changes, base), sort_keys=False), encoding="utf-8")
+        return path
+
+
+DEFAULT = Stack()
+
+
+def compose(overrides: Sequence[str | Path] = (), stack: Stack = DEFAULT) -> Compose:
+    """The demo project: compose.yaml (+ overrides), ``--env-file offline.env``, project PROJECT."""
+    return stack.compose(overrides)
+
+
+def up(overrides: Sequence[str | Path] = (), wait: bool = True, timeout: float = 180,
+       progress: Callable[[str], None] = print, stack: Stack = DEFAULT) -> list[dict]:
+    """Bring the demo up: secrets, images (cached builds are a no-op), ``compose up -d``.
+
+    With ``wait`` (the default) returns only when every service is healthy (``up --wait``) and raises
+    :class:`~runbook_lib.errors.ComposeError` if one is not within ``timeout`` seconds; an override
+    such as ``broken-health`` needs ``wait=False``. Returns :func:`status`.
+    """
+    return stack.up(overrides, wait=wait, timeout=timeout, progress=progress)
+
+
+def down(volumes: bool = False, stack: Stack = DEFAULT) -> None:
+    """Stop and remove the demo containers and network; ``volumes=True`` also deletes the data volumes.
+    Images are kept."""
+    stack.down(volumes=volumes)
+
+
+def status(stack: Stack = DEFAULT) -> list[dict]:
+    """One dict per demo container: ``service``, ``state`` (running, exited...), ``health`` (healthy,
+    unhealthy, starting, or "" without a healthcheck) and ``ports`` (["127.0.0.1:8080->8080/tcp"])."""
+    return stack.status()

@@ -1,1 +1,0 @@
-"""Checks, one module per phase. A check is a plain function ``f(ctx) -> list[CheckRecord]``."""

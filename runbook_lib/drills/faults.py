@@ -1,0 +1,412 @@
+"""Dependency drills that always restore: stop, pause or disconnect a dependency, then undo it.
+
+:class:`Fault` is a context manager. Whatever happens inside the ``with`` block (an exception, the
+end of the block, SIGINT or SIGTERM), the dependency is restored before control leaves it: ``__exit__``
+restores in a ``finally``, and while the fault is active SIGINT and SIGTERM handlers restore first and
+only then raise :class:`DrillInterrupted` (a KeyboardInterrupt). A signal that arrives while restoring
+waits until the restore is done.
+
+Only SIGKILL (or a power cut) can stop a process before it restores; for that, every drill keeps a
+journal, ``<run_dir>/drills/<dependency>-<UTC time>.journal.json``, written *before* the fault is
+applied and updated at every step: the project, the dependency, the mode, each container with its
+networks and aliases, who broke it (pid, host) and when. :func:`recover` (``runbook recover``) reads
+unrecovered journals and undoes them; phase 0 (``preflight.drill_journal``) refuses to go on while
+one exists.
+
+Journal states: ``applying`` → ``active`` → ``restoring`` → ``restored`` (by the drill itself) or
+``recovered`` (by ``runbook recover``). Anything but the last two means the deployment may still be
+broken.
+
+Exception tree::
+
+    RunbookError
+    └── DrillError          a drill cannot start (no running container, an unrecovered journal) or
+                            cannot restore (the container is gone): run ``runbook recover``
+    KeyboardInterrupt
+    └── DrillInterrupted    SIGINT/SIGTERM arrived during a drill; raised after the restore
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from runbook_lib.results.display import png
+from runbook_lib.engine import ContainerView, Engine, EngineError
+from runbook_lib.errors import RunbookError
+from runbook_lib.results.records import utcnow
+
+JOURNAL_SCHEMA = 1
+DRILLS_DIR = "drills"
+DONE_STATES = ("restored", "recovered")
+MODES = ("stop", "pause", "disconnect")
+# Where an interactive drill (a notebook without a run directory) keeps its journal.
+DEFAULT_OUTPUTS = Path(__file__).resolve().parents[2] / "outputs"
+
+
+class DrillError(RunbookError):
+    """A drill could not start, or could not restore what it broke (see ``runbook recover``)."""
+
+
+class DrillInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived during a drill; raised once the dependency is restored."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"drill interrupted by {signal.Signals(signum).name}; the dependency was restored first")
+
+
+# -- the journal ---------------------------------------------------------------------------------------
+def journal_dir(run_dir: Path | None) -> Path:
+    """Where a run's drill journals (and timelines) go: ``<run_dir>/drills``, or
+    ``outputs/interactive/drills`` for a notebook run without a run directory."""
+    return Path(run_dir or DEFAULT_OUTPUTS / "interactive") / DRILLS_DIR
+
+
+class Journal:
+    """One drill's journal file, rewritten atomically (temp file + rename) at every change."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path, self.data = path, data
+
+    @classmethod
+    def load(cls, path: Path) -> "Journal":
+        try:
+            return cls(path, json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise DrillError(f"cannot read drill journal {path}: {exc}") from exc
+
+    @property
+    def state(self) -> str:
+        return self.data.get("state", "unknown")
+
+    @property
+    def unrecovered(self) -> bool:
+        return self.state not in DONE_STATES
+
+    def write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(self.data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self.path)
+
+    def event(self, what: str, state: str | None = None, **fields: Any) -> None:
+        if state:
+            self.data["state"] = state
+        self.data.update(fields)
+        self.data.setdefault("events", []).append({"at": utcnow(), "unix": round(time.time(), 3), "what": what})
+        self.write()
+
+    def describe(self) -> str:
+        d = self.data
+        return (f"{d.get('mode')} of {d.get('dependency')} ({d.get('project')}) started {d.get('broken_at') or d.get('created')} "
+                f"by pid {d.get('pid')} on {d.get('host')}, state {self.state}")
+
+
+def find_journals(roots: Iterable[Path], *, project: str | None = None, unrecovered_only: bool = True) -> list[Journal]:
+    """Journals under each root, which may be a run directory (``root/drills/*``) or a directory of run
+    directories (``root/*/drills/*``). Unreadable journals count as unrecovered (state ``unknown``)."""
+    seen: set[Path] = set()
+    out: list[Journal] = []
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for pattern in (f"{DRILLS_DIR}/*.journal.json", f"*/{DRILLS_DIR}/*.journal.json"):
+            for p in sorted(root.glob(pattern)):
+                rp = p.resolve()
+                if rp in seen:
+                    continue
+                seen.add(rp)
+                try:
+                    j = Journal.load(p)
+                except DrillError:
+                    j = Journal(p, {"state": "unknown", "project": project})
+                if project and j.data.get("project") not in (project, None):
+                    continue
+                if unrecovered_only and not j.unrecovered:
+                    continue
+                out.append(j)
+    return out
+
+
+# -- applying and undoing --------------------------------------------------------------------------------
+def _apply(engine: Engine, mode: str, c: dict[str, Any], stop_timeout: int) -> None:
+    if mode == "stop":
+        engine.stop_container(c["id"], timeout=stop_timeout)
+    elif mode == "pause":
+        engine.pause_container(c["id"])
+    else:
+        for net in c["networks"]:
+            engine.disconnect_network(c["id"], net)
+
+
+def _find(engine: Engine, cid: str) -> ContainerView | None:
+    try:
+        return engine.container(cid)
+    except EngineError as exc:
+        if exc.status_code == 404:  # the engine has no such container
+            return None
+        raise
+
+
+def undo(engine: Engine, data: dict[str, Any]) -> list[str]:
+    """Undo what a journal says was broken; idempotent (what is already fine is left alone).
+    Returns what was done, one line each. Raises DrillError when a container cannot be restored."""
+    mode, done = data.get("mode"), []
+    for c in data.get("containers", []):
+        view = _find(engine, c["id"])
+        if view is None:
+            others = [v for v in engine.service_containers(data["project"], data["dependency"]) if v.running]
+            if others:
+                done.append(f"{c['name']}: gone, but {others[0].name} runs the service")
+                continue
+            raise DrillError(f"container {c['name']} of {data['dependency']} no longer exists and none replaces it; "
+                             f"run `docker compose -p {data['project']} up -d {data['dependency']}`")
+        if view.state == "paused":
+            engine.unpause_container(c["id"])
+            done.append(f"docker unpause {c['name']}")
+        if mode == "stop" and view.state not in ("running", "paused", "restarting"):
+            engine.start_container(c["id"])
+            done.append(f"docker start {c['name']}")
+        if mode == "disconnect":
+            current = view.networks
+            for net, info in c.get("networks", {}).items():
+                if net not in current:
+                    aliases = [a for a in info.get("aliases", []) if a != view.short_id]
+                    engine.connect_network(c["id"], net, aliases=aliases)
+                    done.append(f"docker network connect {' '.join('--alias ' + a for a in aliases)} {net} {c['name']}".replace("  ", " "))
+    return done
+
+
+def undo_commands(data: dict[str, Any]) -> list[str]:
+    """The CLI a person would type to undo a journal by hand."""
+    mode, out = data.get("mode"), []
+    for c in data.get("containers", []):
+        if mode == "stop":
+            out.append(f"docker start {c['name']}")
+        elif mode == "pause":
+            out.append(f"docker unpause {c['name']}")
+        else:
+            for net, info in c.get("networks", {}).items():
+                aliases = " ".join(f"--alias {a}" for a in info.get("aliases", []) if a != c["id"][:12])
+                out.append(f"docker network connect {aliases} {net} {c['name']}".replace("  ", " "))
+    return out
+
+
+# -- the context manager -----------------------------------------------------------------------------------
+class Fault:
+    """Break ``dependency`` of ``project`` (every running container of the service) for the duration
+    of a ``with`` block, and always restore it::
+
+        with Fault(engine, "shop", "redis", "stop", journal_dir(run_dir)) as f:
+            ...  # probe while redis is down
+        # redis has been started again here, whatever happened in the block
+
+    ``applied_mono``, ``restore_started_mono`` and ``restored_mono`` (time.monotonic()) time the
+    fault window; ``actions`` lists what the restore did."""
+
+    def __init__(self, engine: Engine, project: str, dependency: str, mode: str, directory: Path, *,
+                 stop_timeout: int = 5, progress: Callable[[str], None] | None = None) -> None:
+        if mode not in MODES:
+            raise DrillError(f"unknown drill mode {mode!r}; known: {', '.join(MODES)}")
+        self.engine, self.project, self.dependency, self.mode = engine, project, dependency, mode
+        self.directory, self.stop_timeout = Path(directory), stop_timeout
+        self.progress = progress or (lambda _s: None)
+        self.journal: Journal | None = None
+        self.restored = False
+        self.actions: list[str] = []
+        self.applied_mono = self.restore_started_mono = self.restored_mono = None
+        self._restoring = False
+        self._pending_signal: int | None = None
+        self._old_handlers: dict[int, Any] = {}
+
+    # -- signals
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            self.journal.event("signal handlers not installed (not the main thread); try/finally only")
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def _uninstall_signals(self) -> None:
+        for sig, old in self._old_handlers.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        self._old_handlers.clear()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._pending_signal = signum
+        if self._restoring or self.restored:
+            return  # the restore in progress finishes first; __exit__ raises afterwards
+        if self.journal:
+            self.journal.event(f"received {signal.Signals(signum).name}: restoring before exiting")
+        self.restore()
+        raise DrillInterrupted(signum)
+
+    # -- life cycle
+    def __enter__(self) -> "Fault":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stale = [j for j in find_journals([self.directory.parent], project=self.project)
+                 if j.data.get("dependency") == self.dependency]
+        if stale:
+            raise DrillError(f"an unrecovered drill journal exists ({stale[0].path}: {stale[0].describe()}); "
+                             f"run `runbook recover {self.directory.parent}` first")
+        views = [v for v in self.engine.service_containers(self.project, self.dependency) if v.running]
+        if not views:
+            raise DrillError(f"no running container of {self.dependency} in project {self.project}: nothing to break")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = self.directory / f"{self.dependency}-{stamp}.journal.json"
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.directory / f"{self.dependency}-{stamp}-{n}.journal.json"
+        containers = [{"id": v.id, "name": v.name, "state_before": v.state, "health_before": v.health,
+                       "networks": v.networks} for v in views]
+        self.journal = Journal(path, {
+            "schema": JOURNAL_SCHEMA, "kind": "runbook-drill", "project": self.project,
+            "dependency": self.dependency, "mode": self.mode, "state": "applying", "created": utcnow(),
+            "pid": os.getpid(), "host": socket.gethostname(), "run_dir": str(self.directory.parent),
+            "containers": containers, "undo": undo_commands({"mode": self.mode, "containers": containers}),
+        })
+        self.journal.event(f"applying {self.mode} to {', '.join(c['name'] for c in containers)}")
+        self._install_signals()
+        try:
+            for c in containers:
+                _apply(self.engine, self.mode, c, self.stop_timeout)
+        except BaseException:
+            try:
+                self.restore()
+            finally:
+                self._uninstall_signals()
+            raise
+        self.applied_mono = time.monotonic()
+        self.journal.event(f"{self.mode} applied: {self.dependency} is broken", state="active", broken_at=utcnow())
+        self.progress(f"drill: {self.dependency} {self.mode} applied (journal {path})")
+        return self
+
+    def restore(self) -> list[str]:
+        """Undo the fault (idempotent). Raises DrillError/EngineError when it cannot: the journal then
+        stays unrecovered for ``runbook recover``."""
+        if self.restored or self._restoring or self.journal is None:
+            return self.actions
+        self._restoring = True
+        try:
+            self.restore_started_mono = time.monotonic()
+            self.journal.event("restoring", state="restoring")
+            self.actions = undo(self.engine, self.journal.data)
+            self.restored_mono = time.monotonic()
+            self.restored = True
+            self.journal.event("restored: " + ("; ".join(self.actions) or "nothing left to undo"),
+                               state="restored", restored_at=utcnow(), restore_actions=self.actions)
+            self.progress(f"drill: {self.dependency} restored ({'; '.join(self.actions) or 'nothing to undo'})")
+        finally:
+            self._restoring = False
+        return self.actions
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self.restore()
+        finally:
+            self._uninstall_signals()
+        if self._pending_signal is not None and exc_type is None:
+            raise DrillInterrupted(self._pending_signal)
+        return False
+
+
+# -- recovery after a crash ---------------------------------------------------------------------------------
+def recover(roots: Sequence[Path], *, engine: Engine | None = None, healthy_timeout: float = 120,
+            progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Undo every unrecovered drill journal under ``roots`` (run directories or directories of them),
+    wait until each dependency is ready again, and mark the journal ``recovered``. Returns one result
+    per journal: ``{"journal", "dependency", "mode", "actions", "ready", "error"}``; ``error`` is None
+    when the dependency is restored and ready."""
+    progress = progress or (lambda _s: None)
+    journals = find_journals(roots)
+    if not journals:
+        return []
+    engine = engine or Engine()
+    results = []
+    for j in journals:
+        d = j.data
+        res: dict[str, Any] = {"journal": str(j.path), "project": d.get("project"), "dependency": d.get("dependency"),
+                               "mode": d.get("mode"), "state_before": j.state, "actions": [], "ready": False,
+                               "error": None}
+        try:
+            if not d.get("containers"):
+                raise DrillError(f"{j.path} names no container (state {j.state}); inspect it and restore by hand")
+            j.event("runbook recover: restoring")
+            res["actions"] = undo(engine, d)
+            ok, views = engine.wait_ready(d["project"], [d["dependency"]], healthy_timeout)
+            res["ready"] = ok
+            if not ok:
+                raise DrillError(f"{d['dependency']} was restored but is not ready after {healthy_timeout:.0f}s: "
+                                 + ", ".join(f"{v.name} {v.state}/{v.health}" for v in views))
+            j.event("recovered by runbook recover: " + ("; ".join(res["actions"]) or "nothing left to undo"),
+                    state="recovered", recovered_at=utcnow(), recover_actions=res["actions"])
+            progress(f"recovered {d['dependency']} ({d['mode']}): {'; '.join(res['actions']) or 'nothing left to undo'}")
+        except RunbookError as exc:
+            res["error"] = str(exc)
+            progress(f"could not recover {d.get('dependency')} from {j.path}: {exc}")
+        results.append(res)
+    return results
+
+
+# -- the timeline ------------------------------------------------------------------------------------------
+OUTCOME_COLOURS = {"ok": "#2da44e", "failed": "#cf222e", "no answer": "#6e7781"}
+
+
+def draw_timeline(path: Path, *, title: str, lanes: Sequence[tuple[str, str, list[dict[str, Any]]]],
+                  fault: tuple[float, float], restored: float | None = None,
+                  recovered: float | None = None) -> Path:
+    """A PNG of each endpoint's availability over time (one lane per endpoint: green ok, red an
+    unexpected status, grey no answer), the fault window shaded, the restore and the recovery marked.
+    ``lanes`` is ``(name, expectation, points)`` with points ``{"t", "status", "latency_ms", "ok"}``.
+    Uses matplotlib's Agg canvas directly (no pyplot state, no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    fig = Figure(figsize=(10, 1.2 + 0.55 * len(lanes)), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    end = max([fault[1]] + [p["t"] + p["latency_ms"] / 1000 for _, _, pts in lanes for p in pts])
+    ax.axvspan(fault[0], fault[1], color="#ffd8b5", alpha=0.7, zorder=0)
+    ax.text((fault[0] + fault[1]) / 2, len(lanes) - 0.35, "fault", ha="center", va="bottom", fontsize=8, color="#953800")
+    for i, (name, expect, pts) in enumerate(lanes):
+        y = len(lanes) - 1 - i
+        pts = sorted(pts, key=lambda p: p["t"])
+        for k, p in enumerate(pts):
+            nxt = pts[k + 1]["t"] if k + 1 < len(pts) else p["t"] + max(p["latency_ms"] / 1000, 0.05)
+            kind = "ok" if p["ok"] else ("no answer" if p.get("status") is None else "failed")
+            ax.broken_barh([(p["t"], max(nxt - p["t"], 0.02))], (y - 0.3, 0.6), facecolors=OUTCOME_COLOURS[kind],
+                           edgecolor="white", linewidth=0.3)
+        ax.text(-0.01, y, f"{name}\n({expect})", transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=8)
+    if restored is not None:
+        ax.axvline(restored, color="#0969da", linestyle="--", linewidth=1)
+    if recovered is not None:
+        ax.axvline(recovered, color="#1a7f37", linestyle=":", linewidth=1.5)
+    ax.set_yticks([])
+    ax.set_ylim(-0.6, len(lanes) - 0.1 + 0.4)
+    ax.set_xlim(0, end * 1.02 if end > 0 else 1)
+    ax.set_xlabel("seconds since the drill started")
+    ax.set_title(title, fontsize=10)
+    handles = [Patch(color=c, label=k) for k, c in OUTCOME_COLOURS.items()] + [Patch(color="#ffd8b5", label="fault window")]
+    if restored is not None:
+        handles.append(Patch(color="#0969da", label="restored"))
+    if recovered is not None:
+        handles.append(Patch(color="#1a7f37", label="all endpoints back"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(lanes) < 3 else -0.2),
+              ncol=len(handles), fontsize=7, frameon=False)
+    fig.subplots_adjust(left=0.22, right=0.98)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png(fig))
+    return path

@@ -1,0 +1,413 @@
+"""The Docker engine, through the docker SDK.
+
+Every docker SDK error is wrapped here (``raise ... from exc``); none reaches a notebook raw, and each is
+classified by its type and HTTP status, never by its message (:func:`_wrap`). Inspect output is wrapped
+once in :class:`~runbook_lib.engine.containers.ContainerView`. Waiting uses the engine's event stream,
+bounded by a deadline, never a sleep loop.
+
+Per-container reads run concurrently on one bounded pool (:meth:`Engine.map`, ``pool_size`` threads,
+results in the order asked); every engine call carries the client's timeout as its deadline.
+"""
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import io
+import posixpath
+import stat
+import tarfile
+import threading
+import time
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from runbook_lib.errors import EngineUnavailable, RunbookError
+from runbook_lib.engine.pool import BoundedPool
+from runbook_lib.engine.containers import (CONFIG_FILES_LABEL, CONFIG_HASH_LABEL, PROJECT_LABEL, SERVICE_LABEL,  # noqa: F401
+                                            ContainerView, FileEntry)
+
+
+@contextlib.contextmanager
+def _sdk(what: str) -> Iterator[None]:
+    """The one boundary where docker SDK and transport errors become RunbookErrors, naming ``what``
+    the call was doing. RunbookErrors raised inside pass through unchanged."""
+    try:
+        yield
+    except RunbookError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - wrapped, never swallowed
+        raise _wrap(exc, what) from exc
+
+
+class EngineError(RunbookError):
+    """An engine call failed in a way the run cannot continue past (wraps docker SDK errors).
+    ``status_code`` is the engine's HTTP status (404: no such object, 409: conflict), None without one."""
+
+    status_code: int | None = None
+
+
+def _transport_failure(exc: BaseException) -> bool:
+    """True when ``exc`` (or what it wraps) is the engine not answering: a refused or reset connection, a
+    missing socket, a read timeout. The docker SDK raises these as ``DockerException`` around a
+    ``requests`` error, so the chain of causes is walked, by type only."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _wrap(exc: Exception, what: str) -> RunbookError:
+    """A docker SDK or transport error as a RunbookError: :class:`EngineUnavailable` when the engine did
+    not answer, :class:`EngineError` (with the HTTP status the engine gave, if any) otherwise."""
+    if _transport_failure(exc):
+        return EngineUnavailable(f"the Docker engine stopped answering while {what}: {exc}")
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    err = EngineError(f"engine call failed while {what}: {exc}")
+    err.status_code = status
+    return err
+
+
+class Engine:
+    """A connection to one Docker engine (DOCKER_HOST or the default socket)."""
+
+    def __init__(self, timeout: float = 60, pool_size: int | None = None, stats_pool_size: int = 32) -> None:
+        #: The deadline of every engine call (seconds without an answer before it fails).
+        self.timeout = timeout
+        #: How many per-container calls run at once (:meth:`map`), and stats samples (:meth:`stats_many`).
+        self.pool = BoundedPool(pool_size)
+        self.pool_size = self.pool.size
+        self._stats_pool = BoundedPool(max(self.pool_size, stats_pool_size))
+        try:
+            self.client = docker.from_env(timeout=int(timeout),
+                                          max_pool_size=max(10, self.pool_size, self._stats_pool.size) + 2)
+            self.client.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise EngineUnavailable(
+                f"no Docker engine answers ({exc.__class__.__name__}: {str(exc)[:200]}). "
+                "Start one (as root: `bash scripts/setup.sh`, which starts dockerd) or point DOCKER_HOST at it."
+            ) from exc
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """``fn`` over ``items`` on the engine's bounded pool, results in item order; a RunbookError
+        is returned in its item's place (see :meth:`runbook_lib.engine.pool.BoundedPool.map`)."""
+        return self.pool.map(fn, items)
+
+    @property
+    def api(self) -> docker.APIClient:
+        return self.client.api
+
+    def version(self) -> dict[str, Any]:
+        with _sdk("reading the engine version"):
+            return self.client.version()
+
+    def info(self) -> dict[str, Any]:
+        with _sdk("reading engine info"):
+            return self.client.info()
+
+    # -- containers -------------------------------------------------------------------------------
+    def _inspect_all(self, filters: dict[str, Any]) -> list[ContainerView]:
+        with _sdk("listing containers"):
+            summaries = self.api.containers(all=True, filters=filters)
+
+        def inspect(summary: dict[str, Any]) -> ContainerView | None:
+            try:
+                return ContainerView(self.api.inspect_container(summary["Id"]))
+            except docker.errors.NotFound:
+                return None  # removed between list and inspect
+            except Exception as exc:  # noqa: BLE001
+                raise _wrap(exc, f"inspecting container {summary['Id'][:12]}") from exc
+
+        views = self.map(inspect, summaries)
+        for v in views:
+            if isinstance(v, RunbookError):
+                raise v
+        return sorted((v for v in views if v is not None), key=lambda v: (v.service, v.name))
+
+    def project_containers(self, project: str) -> list[ContainerView]:
+        """Every container (running or not) carrying the compose project label."""
+        return self._inspect_all({"label": f"{PROJECT_LABEL}={project}"})
+
+    def containers_matching(self, patterns: Iterable[str]) -> list[ContainerView]:
+        """Containers whose name matches any of the shell-style patterns."""
+        pats = list(patterns)
+        if not pats:
+            return []
+        return [v for v in self._inspect_all({}) if any(fnmatch.fnmatchcase(v.name, p) for p in pats)]
+
+    def container(self, id_or_name: str) -> ContainerView:
+        with _sdk(f"inspecting container {id_or_name}"):
+            return ContainerView(self.api.inspect_container(id_or_name))
+
+    def stop_and_remove(self, id_or_name: str, timeout: int = 10) -> None:
+        try:
+            self.api.stop(id_or_name, timeout=timeout)
+            self.api.remove_container(id_or_name, v=False, force=True)
+        except docker.errors.NotFound:
+            return
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"removing container {id_or_name}") from exc
+
+    def exec(self, id_or_name: str, cmd: list[str], timeout: float = 120) -> tuple[int | None, str]:
+        """Run a command in a running container. Returns (exit code, combined output); exit code None
+        on timeout (the process is left to finish inside the container; the engine has no exec kill)."""
+        with _sdk(f"starting `{' '.join(cmd)}` in {id_or_name}"):
+            exec_id = self.api.exec_create(id_or_name, cmd, stdout=True, stderr=True)["Id"]
+        result: dict[str, Any] = {}
+
+        def _run() -> None:
+            try:
+                result["out"] = self.api.exec_start(exec_id, stream=False, demux=False)
+            except Exception as exc:  # noqa: BLE001
+                result["exc"] = exc
+
+        t = threading.Thread(target=_run, daemon=True)
+        t.start()
+        t.join(timeout)
+        if t.is_alive():
+            return None, f"(timed out after {timeout}s)"
+        if "exc" in result:
+            raise _wrap(result["exc"], f"running `{' '.join(cmd)}` in {id_or_name}") from result["exc"]
+        code = self.api.exec_inspect(exec_id).get("ExitCode")
+        out = result.get("out") or b""
+        return code, out.decode("utf-8", "replace")
+
+    # -- fault injection (phase 4 drills; runbook_lib.drills.faults journals and undoes these) --------------
+    def service_containers(self, project: str, service: str) -> list[ContainerView]:
+        """The containers (running or not) of one compose service."""
+        return self._inspect_all({"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]})
+
+    def stop_container(self, id_or_name: str, timeout: int = 10) -> None:
+        """Stop a container (SIGTERM, SIGKILL after ``timeout`` s). The engine does not restart a
+        container stopped this way, whatever its restart policy."""
+        with _sdk(f"stopping container {id_or_name}"):
+            self.api.stop(id_or_name, timeout=timeout)
+
+    def start_container(self, id_or_name: str) -> None:
+        with _sdk(f"starting container {id_or_name}"):
+            self.api.start(id_or_name)
+
+    def pause_container(self, id_or_name: str) -> None:
+        with _sdk(f"pausing container {id_or_name}"):
+            self.api.pause(id_or_name)
+
+    def unpause_container(self, id_or_name: str) -> None:
+        with _sdk(f"unpausing container {id_or_name}"):
+            self.api.unpause(id_or_name)
+
+    def disconnect_network(self, id_or_name: str, network: str) -> None:
+        with _sdk(f"disconnecting {id_or_name} from network {network}"):
+            self.api.disconnect_container_from_network(id_or_name, network, force=True)
+
+    def connect_network(self, id_or_name: str, network: str, aliases: list[str] | None = None) -> None:
+        """Connect a container to a network with the given DNS aliases (the compose service name)."""
+        with _sdk(f"connecting {id_or_name} to network {network}"):
+            self.api.connect_container_to_network(id_or_name, network, aliases=aliases or None)
+
+    # -- files and logs inside containers (phase 2) -------------------------------------------------
+    def read_path(self, id_or_name: str, path: str, max_bytes: int = 1 << 20) -> list["FileEntry"] | None:
+        """Stat and content of ``path`` (a file, or a directory and everything under it) inside a
+        container, through the archive API (``docker cp``): no exec, so it works on distroless images
+        and stopped containers. Bind-mounted files (compose file secrets) are read through their mount.
+        Returns None when the path does not exist; content is kept only for regular files up to
+        ``max_bytes``. Callers must treat content as secret."""
+        try:
+            stream, _stat = self.api.get_archive(id_or_name, path)
+            data = b"".join(stream)
+        except docker.errors.NotFound:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"reading {path} from {id_or_name}") from exc
+        parent = posixpath.dirname(path.rstrip("/")) or "/"
+        entries = []
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for m in tar.getmembers():
+                content = None
+                if m.isfile() and m.size <= max_bytes:
+                    fh = tar.extractfile(m)
+                    content = fh.read() if fh else None
+                kind = "file" if m.isfile() else "dir" if m.isdir() else "link" if (m.issym() or m.islnk()) else "other"
+                entries.append(FileEntry(path=posixpath.join(parent, m.name), kind=kind, size=m.size,
+                                         mode=stat.S_IMODE(m.mode), uid=m.uid, gid=m.gid, content=content))
+        return entries
+
+    def logs(self, id_or_name: str, tail: int = 2000) -> str:
+        """The container's last ``tail`` log lines (stdout and stderr), with timestamps."""
+        with _sdk(f"reading the logs of {id_or_name}"):
+            out = self.api.logs(id_or_name, stdout=True, stderr=True, tail=tail, timestamps=True)
+        return out.decode("utf-8", "replace")
+
+    def image_metadata(self, image_id: str) -> dict[str, Any]:
+        """What an image carries that a secret could hide in: its labels, ENV and build history."""
+        with _sdk(f"inspecting image {image_id}"):
+            a = self.api.inspect_image(image_id)
+            history = self.api.history(image_id)
+        cfg = a.get("Config") or {}
+        return {"labels": cfg.get("Labels") or {}, "env": cfg.get("Env") or [],
+                "history": [h.get("CreatedBy") or "" for h in history]}
+
+    # -- production mode: one stats sample, logs as lines, events over a window ----------------------
+    def stats(self, id_or_name: str) -> dict[str, Any]:
+        """One stats sample (``docker stats --no-stream``): the engine reads the counters twice, about
+        a second apart, so ``cpu_stats`` and ``precpu_stats`` give a CPU rate."""
+        with _sdk(f"reading stats of {id_or_name}"):
+            return self.api.stats(id_or_name, stream=False)
+
+    def stats_many(self, ids: Sequence[str]) -> list[Any]:
+        """One stats sample of each container (:meth:`stats`), up to ``stats_pool_size`` at once, results
+        in the order of ``ids`` (a RunbookError in place of one that could not be read). A sample is a
+        wait, not work: the engine answers at its collector's next ticks (about a second apart), so the
+        samples are taken all at once rather than ``pool_size`` per tick, and 80 containers cost about
+        what one does."""
+        return self._stats_pool.map(self.stats, ids)
+
+    def iter_log_lines(self, id_or_name: str, tail: int | None = None) -> Iterator[str]:
+        """The container's log lines (stdout and stderr), timestamped, oldest first: every line since
+        the container was created (``tail`` None) or only the last ``tail``. Streamed, so a long log
+        is never held in memory."""
+        with _sdk(f"reading the logs of {id_or_name}"):
+            stream = self.api.logs(id_or_name, stdout=True, stderr=True, timestamps=True, stream=True,
+                                   follow=False, tail="all" if tail is None else tail)
+            buf = b""
+            for chunk in stream:
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", "replace")
+            if buf:
+                yield buf.decode("utf-8", "replace")
+
+    def image_id(self, ref: str) -> str | None:
+        """The full id of the image a reference (name:tag or id) points at now; None when missing."""
+        try:
+            return self.api.inspect_image(ref)["Id"]
+        except docker.errors.ImageNotFound:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"inspecting image {ref}") from exc
+
+    def image_config(self, ref: str) -> dict[str, Any]:
+        """The image's Config (Env, Healthcheck, ...), {} when the image is missing."""
+        try:
+            return self.api.inspect_image(ref).get("Config") or {}
+        except docker.errors.ImageNotFound:
+            return {}
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"inspecting image {ref}") from exc
+
+    def container_events(self, project: str, since: float, until: float,
+                         actions: Iterable[str] = ("create", "start", "restart", "die", "oom", "kill", "stop",
+                                                   "destroy")) -> list[dict[str, Any]]:
+        """Container life-cycle events of a project between two times (Unix seconds). When ``until``
+        is in the future this blocks until then: the engine streams events as they happen and closes
+        the stream at ``until``. Each event: time, action, service, container, exit code where the
+        engine gives one (die)."""
+        with _sdk("reading container events"):
+            stream = self.api.events(since=f"{since:.9f}", until=f"{until:.9f}", decode=True,
+                                     filters={"type": "container", "event": list(actions),
+                                              "label": f"{PROJECT_LABEL}={project}"})
+            try:
+                out = []
+                for e in stream:
+                    attrs = (e.get("Actor") or {}).get("Attributes") or {}
+                    out.append({"time": e.get("time"), "action": e.get("Action") or e.get("status"),
+                                "service": attrs.get(SERVICE_LABEL, ""), "container": attrs.get("name", ""),
+                                "exit_code": attrs.get("exitCode")})
+                return out
+            finally:
+                stream.close()
+
+    # -- images and volumes -----------------------------------------------------------------------
+    def image_summary(self, image_id: str) -> dict[str, Any]:
+        try:
+            a = self.api.inspect_image(image_id)
+        except docker.errors.NotFound:
+            return {"id": image_id[:19], "missing": True}
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"inspecting image {image_id}") from exc
+        return {"id": a["Id"][:19], "tags": a.get("RepoTags") or [], "digests": a.get("RepoDigests") or [],
+                "created": a.get("Created", "")[:19], "size_mb": round(a.get("Size", 0) / 1e6, 1)}
+
+    def project_volumes(self, project: str) -> list[dict[str, Any]]:
+        with _sdk("listing volumes"):
+            vols = self.api.volumes(filters={"label": f"{PROJECT_LABEL}={project}"}).get("Volumes") or []
+        return sorted(
+            ({"name": v["Name"], "created": v.get("CreatedAt", ""), "driver": v.get("Driver", ""),
+              "volume": v.get("Labels", {}).get("com.docker.compose.volume", "")} for v in vols),
+            key=lambda v: v["name"],
+        )
+
+    def volume_events(self, since: float, until: float, actions: Iterable[str] = ("create", "destroy")) -> list[dict[str, Any]]:
+        """Volume events between two times (Unix seconds): the engine's own account of what was
+        created and destroyed. (A local volume's CreatedAt is its directory's ctime, which changes on
+        every write, so it cannot prove a volume was kept; the event log can.)"""
+        with _sdk("reading volume events"):
+            stream = self.api.events(since=f"{since:.9f}", until=f"{until:.9f}", decode=True,
+                                     filters={"type": "volume", "event": list(actions)})
+            try:
+                return [{"action": e.get("Action"), "volume": (e.get("Actor") or {}).get("ID"),
+                         "time": e.get("time")} for e in stream]
+            finally:
+                stream.close()
+
+    def archive_volume(self, volume: str, image: str, dest) -> int:
+        """Copy a volume's content into ``dest`` (a tar file) without starting anything: a container
+        is created (never started) with the volume mounted, and the engine streams the mount as tar."""
+        with _sdk(f"archiving volume {volume}"):
+            c = self.api.create_container(image, command=["true"], volumes=["/volume"],
+                                          host_config=self.api.create_host_config(binds={volume: {"bind": "/volume", "mode": "ro"}}),
+                                          labels={"org.runbook.purpose": "volume-archive"})
+            try:
+                stream, _ = self.api.get_archive(c["Id"], "/volume")
+                size = 0
+                with open(dest, "wb") as fh:
+                    for chunk in stream:
+                        fh.write(chunk)
+                        size += len(chunk)
+                return size
+            finally:
+                self.api.remove_container(c["Id"], force=True)
+
+    # -- waiting ----------------------------------------------------------------------------------
+    def wait_ready(self, project: str, services: Iterable[str], timeout: float,
+                   progress: Callable[[str], None] | None = None) -> tuple[bool, list[ContainerView]]:
+        """Wait until every listed service has a running container that is healthy (when it has a
+        healthcheck). Driven by the engine's event stream, bounded by ``timeout`` seconds.
+        Returns (all ready, the containers as last seen)."""
+        wanted = set(services)
+        deadline = time.time() + timeout
+        since = f"{time.time():.9f}"
+        last_line = ""
+
+        def evaluate() -> tuple[bool, list[ContainerView]]:
+            nonlocal last_line
+            views = [v for v in self.project_containers(project) if v.service in wanted]
+            ready = {v.service for v in views if v.ready}
+            waiting = sorted(wanted - ready)
+            line = f"{len(ready)}/{len(wanted)} ready" + (f"; waiting for {', '.join(waiting)}" if waiting else "")
+            if progress and line != last_line:
+                progress(line)
+            last_line = line
+            return not waiting, views
+
+        ok, views = evaluate()
+        if ok:
+            return ok, views
+        with _sdk("subscribing to engine events"):
+            stream = self.api.events(since=since, until=f"{deadline:.9f}", decode=True,
+                                     filters={"type": "container", "label": f"{PROJECT_LABEL}={project}"})
+        try:
+            for _event in stream:
+                ok, views = evaluate()
+                if ok or time.time() >= deadline:
+                    break
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, "reading engine events") from exc
+        finally:
+            stream.close()
+        return evaluate()

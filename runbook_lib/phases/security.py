@@ -1,0 +1,321 @@
+"""Phase 2, secrets & security: what a careful security reviewer checks in the running containers.
+
+Per service container: its secrets are mounted, non-empty, readable and not writable or readable by
+others; every ``*_FILE`` variable names a real file; no credential sits in the environment in clear
+(by name AND by value: a secret copied under an innocent name is found because the run knows every
+secret value); secret values appear nowhere in the container or image configuration nor in the logs;
+and the container is hardened (each record carries its CIS Docker Benchmark id).
+
+The judging is :mod:`runbook_lib.lint`'s: the same functions judge the compose model statically
+(``runbook lint``, phase 0) and ``docker inspect`` here. Files inside containers are read through the
+archive API (``docker cp``), so no exec is needed and distroless images work. Secret values never leave
+memory: evidence holds names, paths, sizes, modes and owners, and ``[REDACTED sha256:...]`` markers.
+Nothing here changes the deployment.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from runbook_lib.run.context import Context
+from runbook_lib.results.display import plural
+from runbook_lib.engine import ContainerView, FileEntry
+from runbook_lib.errors import RunbookError
+from runbook_lib.lint.confinement import PROJECT_RULES, judge_shared_volumes
+from runbook_lib.lint import (RULES, FileState, ServiceFacts, Verdict, leaked_secret, can_read, dac_override, judge_environment,
+                    judge_file_env, judge_hardening, judge_mounted, judge_secret_modes, judge_unreferenced,
+                    make_record, parse_user)
+from runbook_lib.results.records import Check, CheckRecord
+from runbook_lib.results.registry import check, runs
+
+PHASE = "02_secrets_security"
+# The hardening rules of lint.RULES: judge_hardening() gives a verdict for each, per container.
+HARDENING_RULES = tuple(r for r in RULES if r.startswith("hardening.") and r not in PROJECT_RULES)
+
+
+@dataclass
+class Target:
+    """One container to judge: its record target (the service, or the container name when scaled),
+    its inspect view, its service in the compose model, and the facts the rules read."""
+
+    name: str
+    view: ContainerView
+    spec: dict[str, Any]
+    facts: ServiceFacts
+
+
+def targets(ctx: Context) -> list[Target]:
+    """The project's containers, one Target each (cached for the phase)."""
+    if "security_targets" not in ctx.state:
+        services = ctx.model.get("services") or {}
+        views = ctx.engine.project_containers(ctx.params.project)
+        per_service: dict[str, int] = {}
+        for v in views:
+            per_service[v.service] = per_service.get(v.service, 0) + 1
+        # the container name when its service is scaled, or not in the compose model (an orphan)
+        ctx.state["security_targets"] = [
+            Target(v.service if per_service[v.service] == 1 and v.service in services else v.name, v,
+                   services.get(v.service) or {},
+                   ServiceFacts.from_container(v, services.get(v.service)))
+            for v in views]
+    return ctx.state["security_targets"]
+
+
+def _record(rule: str, t: Target, v: Verdict, command: str) -> CheckRecord:
+    v.evidence.setdefault("container", t.view.name)
+    return make_record(rule, t.name, v, phase=PHASE, command=command)
+
+
+def _error(rule: str, target: str, exc: BaseException | str, expected: str) -> CheckRecord:
+    c = Check(rule)
+    if isinstance(exc, str):
+        exc = RunbookError(exc)
+    return c.error(target, exc, expected=expected)
+
+
+def _state(entry: FileEntry | None, path: str, who: tuple[int, int] | None, dac: bool) -> FileState:
+    if entry is None:
+        return FileState(path, exists=False)
+    return FileState(path, True, entry.kind, entry.size, entry.mode, entry.uid, entry.gid,
+                     can_read(entry.mode, entry.uid, entry.gid, who, dac_override=dac))
+
+
+def _who(ctx: Context, t: Target) -> tuple[int, int] | None:
+    """The container user's (uid, gid); a user name is resolved in the container's /etc/passwd."""
+    name = t.view.user.split(":")[0]
+    passwd = ""
+    if name and not name.isdigit():
+        entries = ctx.engine.read_path(t.view.id, "/etc/passwd") or []
+        passwd = next(((e.content or b"").decode("utf-8", "replace") for e in entries if e.kind == "file"), "")
+    return parse_user(t.view.user, passwd)
+
+
+def _secret_files(ctx: Context, t: Target) -> dict[str, FileEntry]:
+    """The files under the container's secrets mount (read once per phase; values taught to the redactor).
+    Raises RunbookError when the container's files could not be read."""
+    found = ctx.learn_container_secrets()
+    if t.view.name not in found:
+        why = (ctx.state.get("container_secret_errors") or {}).get(t.view.name, "not read")
+        raise RunbookError(f"could not read the secrets mount of {t.view.name}: {why}")
+    return found[t.view.name]
+
+
+@check("security.containers", "Containers to judge", phase=PHASE, severity="high", category="Container hardening",
+       remediation="Deploy the project (phase 1) before judging its security.")
+def containers_present(ctx: Context) -> list[CheckRecord]:
+    """Every service of the compose model has a container to judge; records which containers this
+    phase judges (the evidence every other record of the phase refers to)."""
+    c = Check("security.containers", command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
+    try:
+        ts = targets(ctx)
+    except RunbookError as exc:
+        return [c.error(ctx.params.project, exc, expected="the project's containers")]
+    missing = sorted(set(ctx.services) - {t.view.service for t in ts})
+    ev = {"containers": [t.view.summary() for t in ts], "services_without_container": missing,
+          "not_in_compose_model": [t.view.name for t in ts if t.view.service not in ctx.services]}
+    if missing:
+        return [c.record(ctx.params.project, "ERROR", expected="a container for every service",
+                         actual=f"no container for {', '.join(missing)}: its security cannot be judged", evidence=ev)]
+    return [c.record(ctx.params.project, "PASS", expected="a container for every service",
+                     actual=f"{plural(len(ts), 'container')} for {plural(len(ctx.services), 'service')}", evidence=ev)]
+
+
+@runs("secrets.mounted", "secrets.file_mode", phase=PHASE)
+def secrets_mounted(ctx: Context) -> list[CheckRecord]:
+    """secrets.mounted and secrets.file_mode, per container: every secret the compose model gives the
+    service is at its target, a non-empty regular file readable by the container's user; none is
+    writable by group or others (FAIL) or readable by others (WARN, or FAIL by ``security.readable_by_others``).
+    Evidence: name, path, size, mode, owner, the user judged against. Never content."""
+    out = []
+    for t in targets(ctx):
+        cmd = f"docker cp {t.view.name}:{ctx.params.security.secrets_dir} - | tar -tvf -"
+        try:
+            files = _secret_files(ctx, t)
+            who = _who(ctx, t)
+        except RunbookError as exc:
+            out += [_error(r, t.name, exc, "the secrets mount can be read") for r in ("secrets.mounted", "secrets.file_mode")]
+            continue
+        dac = dac_override(t.facts)
+        states = {target: _state(files.get(target), target, who, dac) for target in t.facts.secret_targets}
+        out.append(_record("secrets.mounted", t, judge_mounted(t.facts, states), cmd))
+        out.append(_record("secrets.file_mode", t, judge_secret_modes(t.facts, states, ctx.params.security), cmd))
+    return out
+
+
+@runs("secrets.file_env", "secrets.unreferenced", phase=PHASE)
+def secret_file_env(ctx: Context) -> list[CheckRecord]:
+    """secrets.file_env and secrets.unreferenced, per container: every ``*_FILE`` variable names an
+    existing, non-empty file the container's user can read (read inside the container); a mounted
+    secret that no variable and no command references is a WARN."""
+    out = []
+    secrets_dir = ctx.params.security.secrets_dir.rstrip("/") + "/"
+    for t in targets(ctx):
+        cmd = f"docker inspect -f '{{{{json .Config.Env}}}}' {t.view.name}"
+        try:
+            files = _secret_files(ctx, t)
+            who = _who(ctx, t)
+        except RunbookError as exc:
+            out.append(_error("secrets.file_env", t.name, exc, "the container's files can be read"))
+            continue
+        dac = dac_override(t.facts)
+
+        def lookup(path: str, t: Target = t, files: dict = files) -> FileState:
+            if path in files or path.startswith(secrets_dir):
+                return _state(files.get(path), path, who, dac)
+            entries = ctx.engine.read_path(t.view.id, path) or []
+            entry = next((e for e in entries if e.path == path.rstrip("/")), None)
+            if entry is not None and entry.content:
+                ctx.learn_value(entry.content.decode("utf-8", "surrogateescape"), f"{path} in {t.view.name}")
+            return _state(entry, path, who, dac)
+
+        try:
+            verdict = judge_file_env(t.facts, ctx.params.security, lookup)
+        except RunbookError as exc:
+            out.append(_error("secrets.file_env", t.name, exc, "the container's files can be read"))
+            continue
+        out.append(_record("secrets.file_env", t, verdict, cmd))
+        out.append(_record("secrets.unreferenced", t, judge_unreferenced(t.facts, ctx.params.security),
+                           f"docker inspect -f '{{{{json .Config}}}}' {t.view.name}"))
+    return out
+
+
+@runs("secrets.no_plaintext_env", phase=PHASE)
+def no_plaintext_env(ctx: Context) -> list[CheckRecord]:
+    """secrets.no_plaintext_env, per container, on ``Config.Env`` (the image's ENV included): no variable
+    with a credential-like name holds a literal value, and no variable holds a known secret's value."""
+    return [_record("secrets.no_plaintext_env", t, judge_environment(t.facts, ctx.params.security, ctx.secret_values),
+                    f"docker inspect -f '{{{{json .Config.Env}}}}' {t.view.name}")
+            for t in targets(ctx)]
+
+
+def _no_secrets(ctx: Context, rule: str, target: str, what: str) -> CheckRecord | None:
+    """A SKIP when the run knows no secret value: the search would prove nothing."""
+    if ctx.secret_values:
+        return None
+    c = Check(rule)
+    return c.record(target, "SKIP", severity="info", expected=f"no secret value in {what}",
+                    actual="the run knows no secret value to search for", evidence={"known_secret_values": 0})
+
+
+def _leaks(ctx: Context, places: dict[str, str]) -> list[dict[str, str]]:
+    """Which of ``places`` (where -> text) contain a known secret value (or its base64 forms)."""
+    found = []
+    for where, text in places.items():
+        if text and ctx.redactor.contains_secret(text):
+            found.append({"where": where, "secret": leaked_secret(text, ctx.secret_values) or "a known secret (encoded)"})
+    return found
+
+
+@runs("secrets.not_in_config", phase=PHASE)
+def secrets_not_in_config(ctx: Context) -> list[CheckRecord]:
+    """secrets.not_in_config, per container: no known secret value (nor its base64 form) in
+    ``docker inspect`` (environment, command, entrypoint, labels, healthcheck) nor in the image's
+    labels, ENV and build history."""
+    out = []
+    ids = sorted({t.view.image_id for t in targets(ctx)}) if ctx.secret_values else []
+    images: dict[str, Any] = dict(zip(ids, ctx.map_containers(ctx.engine.image_metadata, ids)))  # concurrently
+    for t in targets(ctx):
+        skip = _no_secrets(ctx, "secrets.not_in_config", t.name, "the configuration")
+        if skip:
+            out.append(skip)
+            continue
+        img = images[t.view.image_id]
+        if isinstance(img, RunbookError):
+            out.append(_error("secrets.not_in_config", t.name, img, "container and image configuration read"))
+            continue
+        cfg = t.view.attrs.get("Config") or {}
+        places = {f"Config.Env[{k}]": v for k, v in t.view.environment.items()}
+        places.update({"Config.Cmd": json.dumps(cfg.get("Cmd")), "Config.Entrypoint": json.dumps(cfg.get("Entrypoint")),
+                       "Path/Args": json.dumps([t.view.attrs.get("Path"), t.view.attrs.get("Args")]),
+                       "Config.Healthcheck": json.dumps(cfg.get("Healthcheck"))})
+        places.update({f"Config.Labels[{k}]": v for k, v in t.view.labels.items()})
+        places.update({f"image label {k}": v for k, v in img["labels"].items()})
+        places.update({f"image ENV {e.split('=', 1)[0]}": e for e in img["env"]})
+        places.update({f"image history step {i}": h for i, h in enumerate(img["history"])})
+        leaks = _leaks(ctx, places)
+        ev = {"places_searched": len(places), "known_secret_values": len(ctx.secret_values),
+              "image": t.view.image, "history_steps": len(img["history"])}
+        cmd = f"docker inspect {t.view.name}; docker image history --no-trunc {t.view.image}"
+        if leaks:
+            ev["found"] = leaks
+            v = Verdict("FAIL", "no secret value in container or image configuration",
+                        "; ".join(f"{l['secret']} in {l['where']}" for l in leaks), ev)
+        else:
+            v = Verdict("PASS", "no secret value in container or image configuration",
+                        f"{len(places)} places searched for {len(ctx.secret_values)} secret values: none found", ev)
+        out.append(_record("secrets.not_in_config", t, v, cmd))
+    return out
+
+
+@runs("secrets.not_in_logs", phase=PHASE)
+def secrets_not_in_logs(ctx: Context) -> list[CheckRecord]:
+    """secrets.not_in_logs, per container: no known secret value (nor its base64 form) in the last
+    ``security.log_tail_lines`` log lines. Evidence: lines searched, and for a leak the line numbers
+    and the lines themselves with the value redacted."""
+    out = []
+    tail = ctx.params.security.log_tail_lines
+    ts = targets(ctx) if ctx.secret_values else []
+    texts = dict(zip(map(id, ts), ctx.map_containers(lambda t: ctx.engine.logs(t.view.id, tail=tail), ts)))
+    for t in targets(ctx):
+        skip = _no_secrets(ctx, "secrets.not_in_logs", t.name, "the logs")
+        if skip:
+            out.append(skip)
+            continue
+        text = texts[id(t)]
+        if isinstance(text, RunbookError):
+            out.append(_error("secrets.not_in_logs", t.name, text, "the container's logs read"))
+            continue
+        lines = text.splitlines()
+        hits = [i for i, line in enumerate(lines, 1) if ctx.redactor.contains_secret(line)]
+        ev = {"lines_searched": len(lines), "tail": tail, "known_secret_values": len(ctx.secret_values),
+              "first_line": lines[0][:40] if lines else "", "last_line": lines[-1][:40] if lines else ""}
+        expected = f"no secret value in the last {tail} log lines"
+        if hits:
+            ev["lines_with_secrets"] = hits[:50]
+            ev["excerpt"] = [ctx.redactor.scrub_text(lines[i - 1])[:300] for i in hits[:3]]
+            v = Verdict("FAIL", expected, f"{len(hits)} of {len(lines)} log lines hold a secret value", ev)
+        else:
+            v = Verdict("PASS", expected, f"{len(lines)} lines searched: no secret value", ev)
+        out.append(_record("secrets.not_in_logs", t, v, f"docker logs --tail {tail} {t.view.name}"))
+    return out
+
+
+@runs(*HARDENING_RULES, phase=PHASE)
+def hardening(ctx: Context) -> list[CheckRecord]:
+    """The hardening rules per container, from ``docker inspect`` (HostConfig, Config.User, the live port
+    bindings): not privileged, no Docker socket, capabilities, no-new-privileges, read-only root
+    filesystem, memory and PIDs limits, host namespaces, published interfaces, non-root user (by uid:
+    a user name is resolved in the container's /etc/passwd, as for the secrets). Each record carries
+    its CIS Docker Benchmark id."""
+    out = []
+    for t in targets(ctx):
+        cmd = f"docker inspect -f '{{{{json .HostConfig}}}} {{{{.Config.User}}}}' {t.view.name}"
+        try:
+            who, why = _who(ctx, t), ""
+        except RunbookError as exc:
+            who, why = None, str(exc)
+        for rule, v in judge_hardening(t.facts, ctx.params.security, who, why).items():
+            out.append(_record(rule, t, v, cmd))
+    return out
+
+
+@runs("hardening.shared_volume", phase=PHASE)
+def shared_volumes(ctx: Context) -> list[CheckRecord]:
+    """hardening.shared_volume over the project's containers (their Mounts, RW): a named volume mounted
+    writable by two or more services is a WARN. Targets are the volumes' keys in the compose file."""
+    try:
+        ts = targets(ctx)
+    except RunbookError as exc:
+        return [_error("hardening.shared_volume", ctx.params.project, exc, "the project's containers")]
+    names = {str(v.get("name") or k): k for k, v in (ctx.model.get("volumes") or {}).items()}
+    cmd = f"docker inspect -f '{{{{json .Mounts}}}}' $(docker ps -aq --filter label=com.docker.compose.project={ctx.params.project})"
+    verdicts = judge_shared_volumes([t.facts for t in ts], names, source="engine")
+    if not verdicts:
+        verdicts = [(ctx.params.project, Verdict("PASS", "each named volume written by one service at most",
+                                                 "no named volume mounted", {"source": "engine", "volumes": []}))]
+    return [make_record("hardening.shared_volume", vol, v, phase=PHASE, command=cmd) for vol, v in verdicts]
+
+
+CHECKS = [containers_present, secrets_mounted, secret_file_env, no_plaintext_env, secrets_not_in_config,
+          secrets_not_in_logs, hardening, shared_volumes]

@@ -1,0 +1,131 @@
+"""The run context a phase's checks share: parameters, the compose project, the engine, redaction.
+
+Built once per notebook by :func:`runbook_lib.run.phase.open_phase`; checks receive it as their only
+argument so they stay plain functions that are easy to call from a test.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+from runbook_lib.engine.compose import Compose
+from runbook_lib.engine import ContainerView, Engine, FileEntry
+from runbook_lib.errors import RunbookError
+from runbook_lib.run.params import Params
+from runbook_lib.results.redact import Redactor
+
+T = TypeVar("T")
+
+
+@dataclass
+class Context:
+    params: Params
+    run_dir: Path | None = None
+    progress: Callable[[str], None] = print
+    redactor: Redactor = field(default_factory=Redactor)
+    _engine: Engine | None = None
+    # Facts one check hands to a later one in the same phase (e.g. the inventory before redeploy).
+    state: dict[str, Any] = field(default_factory=dict)
+    # Secret value -> where it was learned (a secret name or a path in a container). Held in memory only,
+    # to say WHICH secret leaked; never stored, shown or passed to a notebook.
+    secret_values: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @functools.cached_property
+    def compose(self) -> Compose:
+        return Compose(self.params.compose_files, project=self.params.project, env_files=self.params.env_files)
+
+    @functools.cached_property
+    def model(self) -> dict[str, Any]:
+        """The resolved compose model (``docker compose config --format json``)."""
+        return self.compose.config()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, connected on first use (raises EngineUnavailable), with the parameters' pool
+        size and per-call deadline."""
+        if self._engine is None:
+            e = self.params.engine
+            self._engine = Engine(timeout=e.call_timeout_s, pool_size=e.pool_size, stats_pool_size=e.stats_pool_size)
+        return self._engine
+
+    def map_containers(self, fn: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
+        """``fn`` over per-container items on the engine's bounded pool (``engine.pool_size``), results in
+        the order of ``items``; a RunbookError raised for one item is returned in its place."""
+        return self.engine.map(fn, items)
+
+    @property
+    def services(self) -> list[str]:
+        return sorted(self.model.get("services", {}))
+
+    def orphan_containers(self) -> list[ContainerView]:
+        """Containers carrying the project's compose label whose service is not in the compose model
+        (not declared, or disabled by an inactive profile): started by hand with the project's labels,
+        or left from an older compose file. Raises RunbookError when the engine cannot list them."""
+        services = set(self.services)
+        return [v for v in self.engine.project_containers(self.params.project) if v.service not in services]
+
+    def secret_files(self) -> dict[str, Path]:
+        """File-based secrets of the compose model: name -> host path."""
+        out: dict[str, Path] = {}
+        for name, spec in (self.model.get("secrets") or {}).items():
+            if spec.get("file"):
+                out[name] = Path(spec["file"])
+        return out
+
+    def learn_secrets(self, containers: bool = True) -> None:
+        """Teach the redactor every secret value the run can read: the compose model's secret files on
+        the host and, when an engine answers and ``containers`` is true, the files under each project
+        container's secrets mount (:meth:`learn_container_secrets`)."""
+        for name, path in self.secret_files().items():
+            try:
+                self.learn_value(path.read_text(encoding="utf-8", errors="surrogateescape"), name)
+            except OSError:
+                continue  # preflight.secret_files reports an unreadable secret file
+        if containers:
+            try:
+                self.learn_container_secrets()
+            except RunbookError:
+                pass  # no engine: nothing more to learn; the checks that need it report the reason
+
+    def learn_value(self, value: str, source: str) -> None:
+        self.redactor.learn([value])
+        if value.strip():
+            self.secret_values.setdefault(value.strip(), source)
+
+    def learn_container_secrets(self) -> dict[str, dict[str, FileEntry]]:
+        """Read, through the archive API (no exec), every file under the secrets mount
+        (``security.secrets_dir``) of each project container, plus any secret target the compose model
+        puts elsewhere; teach the redactor their contents. Returns ``{container name: {path: FileEntry}}``
+        (cached in ``state``; phase 2 judges mode, owner and size from it). A container whose files
+        cannot be read is left out; the checks that need them say so."""
+        cached = self.state.get("container_secret_files")
+        if cached is not None:
+            return cached
+        secrets_dir = self.params.security.secrets_dir.rstrip("/") or "/"
+        services = self.model.get("services") or {}
+
+        def read(view) -> dict[str, FileEntry]:
+            paths = {secrets_dir} | {
+                s["target"] for s in (services.get(view.service) or {}).get("secrets") or []
+                if s.get("target") and not s["target"].startswith(secrets_dir + "/")}
+            files: dict[str, FileEntry] = {}
+            for path in sorted(paths):
+                for entry in self.engine.read_path(view.id, path) or []:
+                    files[entry.path] = entry
+            return files
+
+        views = self.engine.project_containers(self.params.project)
+        found: dict[str, dict[str, FileEntry]] = {}
+        for view, files in zip(views, self.map_containers(read, views)):  # read concurrently, learned in order
+            if isinstance(files, RunbookError):
+                self.state.setdefault("container_secret_errors", {})[view.name] = str(files)
+                continue
+            for entry in files.values():
+                if entry.content:
+                    self.learn_value(entry.content.decode("utf-8", "surrogateescape"),
+                                      f"{entry.path} in {view.name}")
+            found[view.name] = files
+        self.state["container_secret_files"] = found
+        return found

@@ -1,0 +1,151 @@
+"""One phase notebook's session: loads the parameters, runs checks, redacts, saves, displays.
+
+A phase notebook calls :func:`open_phase` once, then :meth:`PhaseSession.run` for each check (or group
+of checks). Records are redacted and written to ``<run_dir>/results/<phase>.json`` after every call, so
+a phase that dies half-way keeps the evidence it had gathered. Interactively (no run directory) the
+records are only shown.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from datetime import date
+from pathlib import Path
+from typing import Callable, Iterable
+
+from runbook_lib.run.context import Context
+from runbook_lib.results.display import Html, RecordTable, esc
+from runbook_lib.errors import RunbookError
+from runbook_lib.run.params import PHASES, load_params
+from runbook_lib.results.policy import apply_waivers, ref
+from runbook_lib.results.records import Check, CheckRecord, read_records, write_records
+from runbook_lib.results.verdict import run_started
+
+CheckFn = Callable[[Context], list[CheckRecord]]
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class PhaseSession:
+    def __init__(self, phase: str, ctx: Context) -> None:
+        self.phase = phase
+        self.ctx = ctx
+        self.records: list[CheckRecord] = []
+        self.results_path: Path | None = None
+        # The run's date: waivers are judged on it (today, interactively).
+        self.on = date.fromisoformat(run_started(ctx.run_dir)[:10]) if ctx.run_dir else date.today()
+        self._waivers: list | None = None
+        if ctx.run_dir:
+            (ctx.run_dir / "results").mkdir(parents=True, exist_ok=True)
+            self.results_path = ctx.run_dir / "results" / f"{phase}.json"
+            write_records(self.results_path, [])
+
+    @property
+    def params(self):
+        return self.ctx.params
+
+    def run(self, *checks: CheckFn, caption: str = "") -> RecordTable:
+        """Run checks in order; an unexpected exception in a check becomes an ERROR record."""
+        new: list[CheckRecord] = []
+        for fn in checks:
+            try:
+                got = fn(self.ctx)
+            except Exception as exc:  # noqa: BLE001 - a crashing check is recorded, not raised
+                got = [self._crash_record(fn, exc)]
+            for r in got:
+                r.severity = self.params.severity_for(r.id, r.severity)
+            new.extend(self._redact(got))
+        self.records.extend(new)
+        self.save()
+        return self.table(new, caption)
+
+    def _crash_record(self, fn: CheckFn, exc: BaseException) -> CheckRecord:
+        """A check function raised: an ERROR under the crashing check's own declared id (so waivers,
+        severity overrides and the verification table find it), with the exception as evidence."""
+        ids = getattr(fn, "check_ids", ())
+        name = getattr(fn, "__name__", "check")
+        if ids:
+            c = Check(ids[0])
+        else:  # an undeclared function (a test's, an interactive user's): say so in the record
+            c = Check("runner.undeclared_check", phase=self.phase)
+        rec = c.error(self.params.project, exc, expected="the check runs and gathers its evidence")
+        rec.evidence["function"] = f"{getattr(fn, '__module__', '?')}.{name}"
+        rec.evidence["check_ids"] = list(ids)
+        rec.evidence["traceback"] = "".join(traceback.format_exception(exc)[-3:])
+        return rec
+
+    def add(self, records: Iterable[CheckRecord]) -> RecordTable:
+        """Add records produced elsewhere (already-run checks)."""
+        new = self._redact(list(records))
+        self.records.extend(new)
+        self.save()
+        return self.table(new)
+
+    def table(self, records: list[CheckRecord], caption: str = "") -> RecordTable:
+        """Records as a table; a record a valid waiver covers says so ("FAIL — waived by W-1 until ...").
+        The record itself is not changed: the verdict file is where the policy is applied."""
+        if self._waivers is None:
+            from runbook_lib.run.params import load_waivers
+
+            wf = self.params.policy.waivers_file
+            self._waivers = load_waivers(wf) if wf and Path(wf).is_file() else []
+        outcome = apply_waivers(records, self._waivers, self.on) if self._waivers else None
+        return RecordTable(records, caption, notes={k: outcome.note(r) for r in records
+                                                    if (k := ref(r)) in outcome.covering} if outcome else {})
+
+    def _redact(self, records: list[CheckRecord]) -> list[CheckRecord]:
+        scrub = self.ctx.redactor.scrub
+        return [CheckRecord.from_dict(scrub(r.to_dict())) for r in records]
+
+    def save(self) -> None:
+        if self.results_path:
+            write_records(self.results_path, self.records)
+
+    def summary(self) -> RecordTable:
+        """Every record of this phase, as the phase's verification table."""
+        return self.table(self.records, f"{self.phase}: all checks")
+
+    def require_preflight(self) -> Html:
+        """Refuse to go on when preflight has blocking problems. Uses the run's preflight records when
+        there are some; otherwise (interactive, or papermill on one notebook) runs the preflight checks
+        now, without storing them. Raises RunbookError naming the blockers; otherwise says in one line
+        what it was judged on (the preflight records are shown in their own phase, not again here)."""
+        from runbook_lib.phases import preflight
+        from runbook_lib.results.policy import evaluate
+
+        recs = self.previous("00_preflight")
+        source = "this run's preflight records"
+        if recs is None:
+            source = "preflight checks run now (not stored)"
+            recs = []
+            for fn in preflight.CHECKS:
+                recs.extend(self._redact(fn(self.ctx)))
+        blockers = evaluate(recs, self.params.policy, self.on).blockers
+        if blockers:
+            raise RunbookError("preflight has blocking problems, so this phase will not touch the deployment: "
+                               + "; ".join(f"{r.id}@{r.target}: {r.actual}" for r in blockers))
+        line = f"Preflight gate: no blocking problem among {len(recs)} records ({source})."
+        return Html(f"<p>{esc(line)}</p>", line)
+
+    def previous(self, phase: str) -> list[CheckRecord] | None:
+        """Records of an earlier phase of the same run, or None when there is no run directory or file."""
+        if not self.ctx.run_dir:
+            return None
+        p = self.ctx.run_dir / "results" / f"{phase}.json"
+        return read_records(p) if p.exists() else None
+
+
+def open_phase(phase: str, params_file: str | Path, run_dir: str | Path | None = None) -> PhaseSession:
+    """Start a phase: load parameters, teach the redactor the deployment's secrets, prepare the
+    results file. ``run_dir`` empty means interactive: nothing is written."""
+    if phase not in PHASES:
+        raise RunbookError(f"unknown phase {phase!r}; known: {', '.join(PHASES)}")
+    params = load_params(params_file)
+    ctx = Context(params=params, run_dir=Path(run_dir).resolve() if run_dir else None, progress=_progress)
+    try:
+        ctx.learn_secrets()
+    except RunbookError:
+        pass  # compose files that do not resolve are reported by the preflight checks
+    return PhaseSession(phase, ctx)

@@ -1,0 +1,356 @@
+"""Headless runs: validate everything first, then execute the phase notebooks with papermill
+in-process, keep our own status per phase, and write the run directory (contract: docs/design.md).
+
+Why the runner keeps its own status: papermill leaves a notebook that looks completed when a cell
+times out, and a dead kernel leaves no error cell at all. A phase is "completed" only when papermill
+returned normally AND the phase wrote its results file; anything else is ERROR.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import os
+import signal
+import threading
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import nbformat
+import papermill
+from jupyter_client.manager import AsyncKernelManager
+from papermill.exceptions import PapermillExecutionError
+
+from runbook_lib.run.context import Context
+from runbook_lib.errors import InputError
+from runbook_lib.run.params import PHASES, Params, dump_resolved, load_params, load_waivers, unknown_phase, with_overrides
+from runbook_lib.results.policy import evaluate
+from runbook_lib.results.records import Check, CheckRecord, read_records, utcnow, write_records
+from runbook_lib import __version__
+from runbook_lib.results import report
+from runbook_lib.results import signing
+from runbook_lib.results import verdict as verdicts
+
+if TYPE_CHECKING:
+    from runbook_lib.results.frames import Run
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+def destructive_phases() -> tuple[str, ...]:
+    """Phases with a check declared as changing the deployment (redeploy; dependency drills). After a
+    blocking preflight they are skipped (recorded as SKIP, so the verdict is NO-GO); the read-only
+    phases still gather their evidence."""
+    from runbook_lib.results.registry import specs
+
+    return tuple(sorted({s.phase for s in specs().values() if s.changes_deployment}))
+KERNEL = "python3"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    verdict: dict     # verdict.json
+    summary: dict     # summary.json (derived from the verdict)
+    interrupted: str = ""  # the signal that stopped the run, if one did
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return exit_code(self.verdict)
+
+
+def exit_code(verdict: dict) -> int:
+    """The exit code a verdict means: 0 GO, 1 NO-GO."""
+    return 0 if verdict["verdict"] == "GO" else 1
+
+
+class _TrackedKernelManager(AsyncKernelManager):
+    """The kernel manager papermill uses, remembered so a signal can reach the kernel: Jupyter starts
+    kernels in their own session, so a Ctrl-C or a SIGTERM to the runner never reaches the cell that
+    is, say, holding a dependency stopped in a drill."""
+
+    live: list["_TrackedKernelManager"] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _TrackedKernelManager.live.append(self)
+
+    def kernel_pid(self) -> int | None:
+        process = getattr(self.provisioner, "process", None) if self.provisioner else None
+        return getattr(process, "pid", None)
+
+
+class _Interrupts:
+    """SIGINT/SIGTERM while the runner runs: forward SIGINT to the running kernel (whose cell then
+    fails after restoring whatever it had broken: faults.Fault handles SIGINT), stop before the next
+    phase, and still write the run directory. A second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.signal = ""
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self.signal:  # the second one: stop now
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        print(f"runbook: {self.signal}: interrupting the running phase (it restores what it broke); "
+              "the run directory is still written. Send it again to stop at once.", file=sys.stderr, flush=True)
+        for km in list(_TrackedKernelManager.live):
+            pid = km.kernel_pid()
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+
+
+def validate(params: Params, progress: Callable[[str], None], notebooks: Path = NOTEBOOKS) -> Context:
+    """Everything that can be checked before a container is touched. Raises InputError (exit 2) or
+    EnvironmentProblem (exit 3) with one clear message."""
+    params.ensure_safe()
+    _check_ids_known(params)
+    ctx = Context(params=params, progress=progress)
+    ctx.engine  # EngineUnavailable -> exit 3
+    services = set(ctx.services)  # ComposeConfigError -> exit 2; ComposeNotFound -> exit 3
+    unknown = {s: w for s, w in params.service_names_used().items() if s not in services}
+    if unknown:
+        parts = []
+        for s, where in unknown.items():
+            hint = difflib.get_close_matches(s, services, n=1)
+            parts.append(f"{s!r} (in {', '.join(where)})" + (f", did you mean {hint[0]!r}?" if hint else ""))
+        raise InputError(f"{params.source}: unknown service {'; '.join(parts)}. "
+                         f"The compose files define: {', '.join(sorted(services))}.")
+    if not params.phases:
+        params.phases = [p for p in PHASES if (notebooks / f"{p}.ipynb").exists()]
+    for p in params.phases:
+        if not (notebooks / f"{p}.ipynb").exists():
+            raise InputError(f"{params.source}: phase {p!r} has no notebook in {notebooks}; "
+                             "remove it from `phases:` (this toolkit version does not ship it yet).")
+    ctx.state["signing_key"] = signing.resolve_key(params.signoff.signing_key,
+                                                   generate_missing=params.signoff.generate_missing_key)
+    ctx.learn_secrets()
+    if ctx.state["signing_key"]:
+        ctx.redactor.learn_files([ctx.state["signing_key"]])  # a private key never reaches an output
+    return ctx
+
+
+def _check_ids_known(params: Params) -> None:
+    """Every check id the policy names (waivers, severity overrides, required checks) is declared in the
+    registry: a typo would otherwise silently waive or override nothing. Raises InputError naming the
+    file, the key and the closest declared id. Also loads the waivers file (malformed: an input error)."""
+    from runbook_lib.results.registry import unknown_ids
+
+    named: dict[str, str] = {}
+    if params.policy.waivers_file:
+        for i, w in enumerate(load_waivers(params.policy.waivers_file)):
+            named.setdefault(w.check, f"{params.policy.waivers_file}: waivers[{i}].check")
+    for cid in params.policy.severity_overrides:
+        named.setdefault(cid, f"{params.source}: policy.severity_overrides")
+    for pat in params.policy.required_checks:
+        named.setdefault(pat, f"{params.source}: policy.required_checks")
+    bad = unknown_ids(named)
+    if bad:
+        raise InputError("; ".join(f"{where}: {cid!r} is not a check id of this toolkit"
+                                   + (f" (did you mean {hint!r}?)" if hint else "") for cid, hint in bad.items()
+                                   for where in [named[cid]]) + ". `runbook checks` lists them.")
+
+
+def new_run_dir(output: Path, project: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = output / f"{stamp}-{project}"
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = output / f"{stamp}-{project}-{n}"
+    (run_dir / "notebooks").mkdir(parents=True)
+    (run_dir / "results").mkdir()
+    return run_dir
+
+
+def _runner_record(phase: str, status: str, actual: str, evidence: dict, severity: str = "critical") -> CheckRecord:
+    c = Check("runner.phase", phase=phase, severity=severity, command=f"papermill notebooks/{phase}.ipynb ...")
+    return c.record(phase, status, expected="the phase notebook runs to completion and saves its records",
+                    actual=actual, evidence=evidence)
+
+
+def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, notebooks: Path = NOTEBOOKS) -> dict:
+    """Execute one phase notebook; returns the phase's entry of summary.json."""
+    out_nb = run_dir / "notebooks" / f"{phase}.ipynb"
+    results = run_dir / "results" / f"{phase}.json"
+    t0 = time.monotonic()
+    status, detail, extra = "completed", "", []
+    try:
+        papermill.execute_notebook(
+            str(notebooks / f"{phase}.ipynb"), str(out_nb),
+            parameters={"params_file": str(run_dir / "params.yaml"), "run_dir": str(run_dir)},
+            kernel_name=kernel, progress_bar=False, log_output=False, stderr_file=sys.stderr,
+            execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(notebooks),
+            kernel_manager_class=_TrackedKernelManager,
+        )
+    except PapermillExecutionError as exc:
+        status, detail = "error", f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # noqa: BLE001 - dead kernel, cell timeout, papermill I/O: all ERROR
+        status, detail = "error", f"{type(exc).__name__}: {exc}"
+    finally:
+        _TrackedKernelManager.live.clear()
+    if status == "completed" and not results.exists():
+        status, detail = "error", "the notebook finished without writing its results"
+    if status == "error":
+        extra.append(_runner_record(phase, "ERROR", detail, {"notebook": str(out_nb.relative_to(run_dir)), "error": detail}))
+    written = read_records(results) if results.exists() else []
+    recs = [CheckRecord.from_dict(ctx.redactor.scrub(r.to_dict())) for r in written + extra]
+    if extra or recs != written:  # the phase's file is final once the phase ends: written again only when
+        write_records(results, recs)  # the runner adds its record or the backstop redaction changed a value
+    _scrub_notebook(out_nb, ctx)
+    return {"phase": phase, "status": status, "detail": detail, "records": len(recs),
+            "duration_s": round(time.monotonic() - t0, 1)}
+
+
+def _scrub_notebook(path: Path, ctx: Context) -> None:
+    """Backstop: redact every string of the executed notebook (outputs included)."""
+    if not path.exists() or not len(ctx.redactor):
+        return
+    nb = nbformat.read(path, as_version=4)
+    scrubbed = nbformat.from_dict(ctx.redactor.scrub(nb))
+    nbformat.write(scrubbed, path)
+
+
+def _skip_phase(phase: str, run_dir: Path, why: str) -> dict:
+    rec = _runner_record(phase, "SKIP", f"not run: {why}", {"reason": why})
+    write_records(run_dir / "results" / f"{phase}.json", [rec])
+    return {"phase": phase, "status": "skipped", "detail": why, "records": 1, "duration_s": 0.0}
+
+
+def run(params_path: str | Path, *, compose_files: list[Path] | None = None, output: str | Path = "outputs",
+        phases: list[str] | None = None, kernel: str = KERNEL, show_code: bool = False,
+        progress: Callable[[str], None] = print, notebooks: Path = NOTEBOOKS,
+        baseline: Path | None = None) -> RunResult:
+    """The whole runbook: validate, run each phase, decide, write the run directory. ``baseline``: an
+    earlier run (the last GO), verified before anything runs; the report then says what changed since it."""
+    base = _open_baseline(baseline) if baseline else None
+    params = with_overrides(load_params(params_path), compose_files=compose_files)
+    if phases:
+        problem = unknown_phase(phases)
+        if problem:
+            raise InputError(f"--phase: {problem}")
+        params = params.model_copy(update={"phases": sorted(set(phases), key=PHASES.index)})
+    progress(f"runbook: validating {params.source} ({params.project})")
+    ctx = validate(params, progress, notebooks)
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+    run_dir = new_run_dir(Path(output).resolve(), params.project)
+    started = utcnow()
+    params = _archive_inputs(params, run_dir, started, show_code=show_code)
+    progress(f"runbook: run directory {run_dir}")
+    phase_entries, stop_reason = [], ""
+    with _Interrupts() as interrupts:
+        for i, phase in enumerate(params.phases, 1):
+            if interrupts.signal:
+                stop_reason = f"the run was interrupted ({interrupts.signal})"
+                phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
+                progress(f"[{i}/{len(params.phases)}] {phase}: skipped ({stop_reason})")
+                continue
+            stop_reason = _run_one(i, phase, params, ctx, run_dir, phase_entries, stop_reason, started,
+                                   kernel=kernel, notebooks=notebooks, progress=progress)
+            if interrupts.signal and phase_entries[-1]["status"] == "completed":
+                phase_entries[-1]["detail"] = f"completed, then {interrupts.signal} arrived"
+    result = finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress,
+                    signing_key=ctx.state["signing_key"], baseline=base)
+    result.interrupted = interrupts.signal
+    return result
+
+
+def _open_baseline(path: Path) -> "Run":
+    """The baseline run, read once and verified (an input error, exit 2, when it does not verify)."""
+    from runbook_lib.results.frames import UnverifiedRun, open_run
+
+    try:
+        return open_run(path)
+    except UnverifiedRun as exc:
+        raise InputError(f"--baseline: {exc}") from None
+
+
+def _archive_inputs(params: Params, run_dir: Path, started: str, *, show_code: bool) -> Params:
+    """Write what the run is judged on into its directory, so its verdict can be re-derived from the
+    archive alone: the resolved parameters, a copy of the waivers file (the run's params.yaml points at
+    the copy) and run.json (start time, toolkit version, phases, how the report was rendered)."""
+    archived = params
+    if params.policy.waivers_file:
+        copy = run_dir / "waivers.yaml"
+        copy.write_bytes(Path(params.policy.waivers_file).read_bytes())
+        params = params.model_copy(update={"policy": params.policy.model_copy(update={"waivers_file": copy})})
+        # relative in the run's params.yaml, so a copied or moved run directory still judges with its own copy
+        archived = params.model_copy(update={"policy": params.policy.model_copy(update={"waivers_file": Path(copy.name)})})
+    dump_resolved(archived, run_dir / "params.yaml")
+    (run_dir / verdicts.RUN_FILE).write_text(json.dumps({
+        "schema": 1, "project": params.project, "started": started, "toolkit_version": __version__,
+        "params_source": str(params.source), "phases": list(params.phases), "show_code": show_code,
+        "docker_host": os.environ.get("DOCKER_HOST", ""),
+    }, indent=1) + "\n", encoding="utf-8")
+    return params
+
+
+def _run_one(i: int, phase: str, params: Params, ctx: Context, run_dir: Path, phase_entries: list[dict],
+             stop_reason: str, started: str, *, kernel: str, notebooks: Path, progress: Callable[[str], None]) -> str:
+    """Run (or skip) one phase and append its summary entry; returns the stop reason for later phases."""
+    n = len(params.phases)
+    if stop_reason and phase in destructive_phases():
+        phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
+        progress(f"[{i}/{n}] {phase}: skipped ({stop_reason})")
+        return stop_reason
+    progress(f"[{i}/{n}] {phase}: running")
+    entry = run_phase(phase, ctx, run_dir, kernel=kernel, notebooks=notebooks)
+    phase_entries.append(entry)
+    results = run_dir / "results" / f"{phase}.json"
+    tally = Counter(r.status for r in (read_records(results) if results.exists() else []))
+    c = ", ".join(f"{k} {s}" for s, k in tally.items())
+    progress(f"[{i}/{n}] {phase}: {entry['status']} in {entry['duration_s']}s ({c})"
+             + (f" — {entry['detail']}" if entry["detail"] else ""))
+    if phase == "00_preflight":
+        recs = read_records(run_dir / "results" / f"{phase}.json")
+        gate = evaluate(recs, params.policy, date.fromisoformat(started[:10]))  # waivers apply here too
+        if entry["status"] != "completed" or gate.blockers:
+            return "preflight failed, so nothing destructive is attempted"
+    return stop_reason
+
+
+def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict], *,
+           show_code: bool = False, progress: Callable[[str], None] = print,
+           signing_key: Path | None = None, baseline: "Run | None" = None) -> RunResult:
+    """Write the run's verdict (unless the sign-off phase wrote one that still describes the records),
+    then what derives from it: summary.json, summary.md, junit.xml, baseline.json (what changed since
+    ``baseline``, the run the runner verified before starting), report.html; then manifest.json and its signature.
+    Records are never rewritten here."""
+    v = verdicts.current(run_dir)
+    if v is None:
+        v = verdicts.judge(run_dir, params)
+        verdicts.write(run_dir, v)
+    if baseline is not None:
+        from runbook_lib.results.compare import write_baseline
+
+        write_baseline(run_dir, baseline)
+    summary = report.build_summary(v, phase_entries)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    report.write_summary_md(run_dir, summary, v)
+    report.write_junit(run_dir, v, phase_entries)
+    progress("runbook: rendering report.html")
+    report.write_html(run_dir, v, show_code=show_code, signer=signing.key_fingerprint(signing_key))
+    manifest = report.write_manifest(run_dir)
+    if signing_key:
+        signing.sign_file(manifest, signing_key)
+        progress(f"runbook: manifest signed with {signing_key}")
+    return RunResult(run_dir, v, summary)

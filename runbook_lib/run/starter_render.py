@@ -1,0 +1,209 @@
+"""The text of a starter parameters file (``runbook init``): YAML with a comment beside every value
+saying where it came from, and a ``# TODO:`` line for every decision left to a person.
+
+Values are written in YAML flow style through PyYAML, so any service name or URL is quoted correctly;
+the caller (:func:`runbook_lib.run.starter.write`) loads the result with ``load_params`` before keeping it.
+"""
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runbook_lib.run.starter import DATA_STORES, OBSERVABILITY, TOOL_WORDS, Health, Starter
+
+
+def _y(value: Any) -> str:
+    """One value in YAML flow style (quoted where YAML needs it)."""
+    return yaml.safe_dump([value], default_flow_style=True, width=1 << 20, sort_keys=False).strip()[1:-1]
+
+
+def _rel(path: Path | str, base: Path) -> str:
+    """A path relative to the parameters file's directory (load_params resolves it from there)."""
+    try:
+        return os.path.relpath(Path(path).resolve(), base)
+    except ValueError:  # another drive (Windows)
+        return str(Path(path).resolve())
+
+
+def _wrap(text: str, indent: str = "", width: int = 110) -> list[str]:
+    """A comment, wrapped; the first line keeps a leading marker such as ``TODO:``."""
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if line and len(indent) + 2 + len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = "  " + w if text.startswith("TODO:") else w
+        else:
+            line = f"{line} {w}" if line else w
+    if line:
+        lines.append(line)
+    return [f"{indent}# {ln}" for ln in lines]
+
+
+def render(st: Starter, base: Path, today: date) -> str:
+    """The whole starter file for ``st``, with paths relative to ``base`` (the output directory)."""
+    lines: list[str] = []
+    for part in (_header, _services, _secrets, _redeploy, _production, _smoke, _security_policy_signoff):
+        lines += part(st, base)
+        lines.append("")
+    todos = sum(1 for ln in lines if ln.lstrip().startswith("# TODO:"))
+    lines.insert(0, f"# Starter parameters for {st.project}, written by `runbook init` on {today.isoformat()}.")
+    lines.insert(1, f"# {todos} decision(s) are left to a person: search for `TODO:`.")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _header(st: Starter, base: Path) -> list[str]:
+    files = " ".join(_rel(f, base) for f in st.compose_files)
+    envs = "".join(f" --env-file {_rel(e, base)}" for e in st.env_files)
+    out = _wrap(f"Read from the compose model (`docker compose config`, every profile) of {files}{envs}, and, "
+                "where the stack was running, from real requests to its published ports. The file validates as it "
+                "is and claims no more than the compose files say. Paths are relative to this file. Every key: "
+                "docs/parameters.md. Parameters never hold secret values.")
+    out += ["# Next: runbook run --params THIS_FILE   (then: runbook verify outputs/<run>)",
+            f"project: {_y(st.project)}", "compose_files:"]
+    out += [f"  - {_y(_rel(f, base))}" for f in st.compose_files]
+    out += ["env_files:"] + [f"  - {_y(_rel(e, base))}" for e in st.env_files] if st.env_files else ["env_files: []"]
+    return out
+
+
+def _services(st: Starter, base: Path) -> list[str]:
+    out = _wrap("App services: every service that is neither a dependency nor an observability tool; their health, "
+                "metrics, ENV=production, restart policy and limits are judged. Dependencies: named data stores and "
+                "brokers, recognised by the image name (its last path component before the tag, e.g. "
+                "bitnami/postgresql:16 -> postgresql; the service name when there is no image) having a word that "
+                f"starts with one of: {', '.join(DATA_STORES)}; a tool around one is not a dependency (a word among "
+                f"{', '.join(sorted(TOOL_WORDS))}: redis_exporter, mongo-express). Observability images ("
+                f"{', '.join(OBSERVABILITY)}) are neither.")
+    for kind, names in (("app", st.apps), ("dependency", st.dependencies), ("observability", st.observability)):
+        for name, why in names.items():
+            out.append(f"#   {name}: {kind} ({why})")
+    out += _wrap("TODO: check this split; a service of yours that the rule got wrong moves between the two lists.")
+    out.append(f"app_services: {_y(list(st.apps))}")
+    out.append(f"dependencies: {_y(list(st.dependencies))}")
+    if st.profile_only:
+        listed = "; ".join(f"{s} (profiles: {', '.join(p) or '-'})" for s, p in st.profile_only.items())
+        out += _wrap(f"Only in profiles that are not active by default, so not listed above (the runner resolves "
+                     f"the compose files with the default profiles; set COMPOSE_PROFILES in an env file to include "
+                     f"them): {listed}.")
+        out += _wrap("TODO: decide whether the deployment you verify runs these profiles.")
+    return out
+
+
+def _secrets(st: Starter, base: Path) -> list[str]:
+    if not st.secrets:
+        return ["# File secrets: the compose model declares none (preflight.secret_files has nothing to check)."]
+    out = _wrap("File secrets of the compose model, checked by preflight (present, non-empty, not world-writable) "
+                "and phase 2 (mounted, not readable by others, never in the environment, config or logs). Nothing "
+                "to set here: the runbook reads them from the compose files. A flow step refers to one as "
+                "{{ secret:NAME }}, never by value.")
+    out += [f"#   {name}: {path if path.startswith('(') else _rel(path, base)}" for name, path in st.secrets.items()]
+    return out
+
+
+def _redeploy(st: Starter, base: Path) -> list[str]:
+    out = ["redeploy:"]
+    out += _wrap("TODO: containers of the same system started from other compose files (a logging stack, a "
+                 "hand-started debug container): phase 1 stops and removes them before `up`. Names or shell "
+                 "patterns; never list what a waiver accepts.", "  ")
+    out += ["  leftover_containers: []",
+            "  remove_volumes: false    # destructive; also needs confirm_volume_removal: <project>",
+            "  healthy_timeout_s: 180"]
+    out += _wrap("TODO: post-deploy steps (migrations, buckets, keyspaces) as init_steps: {name, service, "
+                 "command, verify, expect}.", "  ")
+    out.append("  init_steps: []")
+    return out
+
+
+def _production(st: Starter, base: Path) -> list[str]:
+    out = ["production:"]
+    out += _wrap("TODO: the default expects ENV=production on every app service; set expected_env to what your "
+                 "services really use, or list the exceptions in env_excluded.", "  ")
+    out.append(f"  expected_env: {_y({'ENV': 'production'})}")
+    out.append(f"  env_excluded: {_y([])}")
+    for key in ("prometheus_url", "alertmanager_url", "grafana_url", "loki_url"):
+        if key in st.production_urls:
+            url, svc = st.production_urls[key]
+            out.append(f"  {key}: {_y(url)}    # the published port of {svc}")
+        else:
+            out += _wrap(f"TODO: {key} when you run one (the check is skipped without it); none was found published "
+                         "in the compose model.", "  ")
+    return out
+
+
+def _endpoint(h: Health) -> list[str]:
+    out = _wrap(f"TODO: {h.todo}", "    ") if h.todo else []
+    return out + [f"    - {{name: {_y(h.service)}, url: {_y(h.url)}}}    # {h.note}"]
+
+
+def _smoke(st: Starter, base: Path) -> list[str]:
+    out = ["smoke:"]
+    reachable = [h for h in st.health if h.url]
+    out += _wrap("Health endpoints of the app services, host URLs: a healthcheck's URL mapped to the port "
+                 "published for it.", "  ")
+    for h in st.health:
+        if not h.url:
+            out.append(f"  # {h.service}: not in endpoints: {h.note}")
+    out += ["  endpoints:"] + [ln for h in reachable for ln in _endpoint(h)] if reachable else ["  endpoints: []"]
+    out += _metrics(st)
+    out += _wrap("TODO: the end-to-end flow a user would go through (log in, do the main thing, read it back) as "
+                 "flow steps; see parameters/demo.yaml. Without it smoke.flow has nothing to run.", "  ")
+    out.append("  flow: []")
+    out += _drills(st, reachable)
+    return out
+
+
+def _metrics(st: Starter) -> list[str]:
+    out = _wrap(f"/metrics endpoints that answered Prometheus text when `runbook init` ran ({st.metrics_note}).", "  ")
+    if not st.metrics:
+        out += _wrap("TODO: add the /metrics endpoints of your services ({name, url, families}) once the stack runs "
+                     "(or re-run `runbook init` with it running); none is invented here.", "  ")
+        return out + ["  metrics: []"]
+    out += _wrap("TODO: families is empty, so any valid exposition passes: list the families that must be there "
+                 "(seen now in the comment beside each).", "  ")
+    out.append("  metrics:")
+    for m in st.metrics:
+        seen = ", ".join(m.families[:8]) + (f" and {len(m.families) - 8} more" if len(m.families) > 8 else "")
+        out.append(f"    - {{name: {_y(m.service)}, url: {_y(m.url)}, families: []}}    # seen: {seen}")
+    return out
+
+
+def _drills(st: Starter, reachable: list[Health]) -> list[str]:
+    if not st.dependencies:
+        return ["  drills: []    # no dependency was recognised"]
+    out = _wrap("One drill per dependency: phase 4 stops it for duration_s while probing the endpoints of the "
+                "services that depend on it (every app endpoint when none names it in depends_on), then restores "
+                "it and requires every endpoint back within recovery_budget_s.", "  ")
+    out += _wrap("TODO: decide `expect` per endpoint: available (a designed degraded mode keeps answering), "
+                 "must_fail (it really uses the dependency), or may_fail. may_fail is written because it claims "
+                 "nothing about degraded behaviour, so the file validates without a guess; only a person who knows "
+                 "the design can say which is true.", "  ")
+    out.append("  drills:")
+    for dep in st.dependencies:
+        users = [h for h in reachable if dep in st.depends_on.get(h.service, [])] or reachable
+        if not users:
+            out += _wrap(f"TODO: a drill for {dep} needs at least one endpoint reachable from the host; none is. "
+                         f"Add one, then uncomment:", "    ")
+            out += [f"    # - {{dependency: {dep}, mode: stop, duration_s: 3, endpoints: "
+                    f"[{{name: ..., url: ..., expect: may_fail}}]}}"]
+            continue
+        out += [f"    - dependency: {_y(dep)}", "      mode: stop", "      duration_s: 3", "      endpoints:"]
+        out += _wrap(f"TODO: while {dep} is down, is each of these available, must_fail or may_fail?", "        ")
+        out += [f"        - {{name: {_y(h.service + ' health')}, url: {_y(h.url)}, expect: may_fail}}" for h in users]
+    return out
+
+
+def _security_policy_signoff(st: Starter, base: Path) -> list[str]:
+    out = ["security:"]
+    out += _wrap("Dependencies must never be published beyond publish_interfaces (a FAIL if they are).", "  ")
+    out += [f"  internal_services: {_y(list(st.dependencies))}", f"  publish_interfaces: {_y(['127.0.0.1', '::1'])}",
+            "", "policy:", f"  blocking_severities: {_y(['critical', 'high'])}"]
+    out += _wrap("TODO: accepted risks go in a waivers file (check id, target, justification, owner, approver, "
+                 "expiry; see parameters/secureconnect-waivers.yaml): policy.waivers_file: <file>.", "  ")
+    out += ["", "signoff:"]
+    out += _wrap("TODO: who approves the release, and an Ed25519 key to sign the run's manifest "
+                 "(`runbook keygen --out PATH`, then signing_key: PATH); without one the manifest is unsigned.", "  ")
+    out.append('  approver: ""')
+    return out
