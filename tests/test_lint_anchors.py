@@ -141,6 +141,7 @@ def test_the_engine_facts_read_hostconfig_and_mounts():
     class View:
         service, name, environment, user, published_ports = "s", "p-s-1", {}, "", []
         entrypoint, command, healthcheck_test, labels = [], [], [], {}
+        image, restart_policy, healthcheck_config = "app:1", "always", {}
         host_config = {"CapDrop": ["ALL"], "NanoCpus": 500_000_000, "SecurityOpt": ["seccomp=unconfined"],
                        "UsernsMode": "host", "CgroupParent": "/x", "CgroupnsMode": "host"}
         mounts = [{"Type": "volume", "Name": "p_data", "Destination": "/data", "RW": True, "Propagation": ""},

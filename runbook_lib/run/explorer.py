@@ -37,6 +37,7 @@ from runbook_lib.errors import RunbookError
 from runbook_lib.run.params import Params, load_params
 from runbook_lib.run.phase import PhaseSession
 from runbook_lib.results.records import CheckRecord
+from runbook_lib.lint.facts import secret_targets
 from runbook_lib.results.redact import Redactor, marker
 
 #: Phases the explorer never offers, and why (shown in its UI). A phase module may also declare
@@ -397,10 +398,7 @@ class Explorer:
 
     def _secrets_html(self, svc: str, views: list[ContainerView]) -> str:
         secrets_dir = self.params.security.secrets_dir.rstrip("/") or "/"
-        declared = {}
-        for s in (self.ctx.model.get("services", {}).get(svc, {}).get("secrets") or []):
-            target = s.get("target") or s.get("source", "")
-            declared[target if target.startswith("/") else f"{secrets_dir}/{target}"] = s.get("source", "")
+        declared = secret_targets(self.ctx.model.get("services", {}).get(svc, {}), secrets_dir)
         parts = []
         for v in views:
             entries = {}
