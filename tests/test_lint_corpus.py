@@ -16,6 +16,7 @@ To accept a change on purpose:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -78,11 +79,36 @@ def test_findings_match_the_golden_file(name, files, golden):
                                   + [f"+ {g}" for g in got if g not in want])
 
 
+def _upstream(header: str) -> str | None:
+    """owner/name of the public project a provenance header names; None for a synthetic file."""
+    if header.startswith("# Source: synthetic"):
+        return None
+    m = re.search(r"^# Project: ([\w.-]+/[\w.-]+)", header, re.M) or re.match(r"# Source: ([\w.-]+/[\w.-]+) ", header)
+    assert m, f"a public file names its project: {header.splitlines()[0]}"
+    return m.group(1)
+
+
 def test_the_corpus_covers_what_the_issue_asks_for():
-    texts = {d.name: "\n".join(f.read_text(errors="replace") for f in d.iterdir() if f.is_file())
-             for d in REALWORLD.iterdir() if d.is_dir()}
-    public = [n for n, t in texts.items() if "Licence:" in t and "synthetic" not in t.splitlines()[0]]
-    assert len(public) + len(list(FIXTURES.glob("*.yaml"))) >= 5
-    everything = "\n".join(texts.values())
-    for needle in ("profiles:", "extends:", "env_file", "<<: *", "fixture-not-a-secret"):
-        assert needle in everything, needle
+    public: dict[str, list[Path]] = {}  # upstream project -> its directories (or Debian fixture files)
+    for name, files, golden in _projects():
+        header = files[0].read_text().split("\n# Copied", 1)[0]
+        project = _upstream(header)
+        if project:
+            assert "Licence:" in header or "(Apache-2.0)" in header.splitlines()[0], f"{name}: no licence"
+            public.setdefault(project, []).append(files[0].parent if files[0].parent != FIXTURES else files[0])
+    assert len(public) >= 5, f"{len(public)} public projects: {sorted(public)}"
+
+    def texts(paths):
+        return "\n".join(f.read_text(errors="replace") for p in paths
+                         for f in ([p] if p.is_file() else [x for x in p.rglob("*") if x.is_file()]))
+
+    real = texts([p for paths in public.values() for p in paths if p.is_dir()])
+    # Compose features the public projects exercise (the synthetic project adds what none has).
+    for needle in ("profiles:", "extends:", "env_file", "<<: *", "secrets:", "${"):
+        assert needle in real, needle
+    goldens = "\n".join((p / "expected-findings.txt").read_text() for paths in public.values() for p in paths
+                        if p.is_dir())
+    for finding in ("secrets.committed_file", "secrets.weak_value", "secrets.no_plaintext_env"):
+        assert finding in goldens, finding
+    everything = texts([p for p in REALWORLD.iterdir() if p.is_dir()])
+    assert "fixture-not-a-secret" in everything
