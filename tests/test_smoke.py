@@ -132,7 +132,7 @@ def test_probing_twenty_slow_endpoints_takes_about_as_long_as_one(serve):
         return 200, "text/plain", b"ok"
 
     base = serve({("GET", f"/e{i}"): slow for i in range(20)})
-    targets = [probes.Target(f"e{i}", f"{base}/e{i}") for i in range(20)]
+    targets = [probes.ProbeTarget(f"e{i}", f"{base}/e{i}") for i in range(20)]
     t0 = time.monotonic()
     one = probes.probe_all(targets[:1])
     t1 = time.monotonic()
@@ -149,7 +149,7 @@ def test_a_refused_connection_is_retried_then_reported_as_data_not_raised():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    [r] = probes.probe_all([probes.Target("gone", f"http://127.0.0.1:{port}/health", timeout_s=2)], retries=2)
+    [r] = probes.probe_all([probes.ProbeTarget("gone", f"http://127.0.0.1:{port}/health", timeout_s=2)], retries=2)
     assert r.status is None and r.attempts == 3 and "Connect" in r.error
 
 

@@ -35,7 +35,7 @@ HARDENING_RULES = tuple(r for r in RULES if r.startswith("hardening.") and r not
 
 
 @dataclass
-class Target:
+class ContainerTarget:
     """One container to judge: its record target (the service, or the container name when scaled),
     its inspect view, its service in the compose model, and the facts the rules read."""
 
@@ -45,8 +45,8 @@ class Target:
     facts: ServiceFacts
 
 
-def targets(ctx: Context) -> list[Target]:
-    """The project's containers, one Target each (cached for the phase)."""
+def targets(ctx: Context) -> list[ContainerTarget]:
+    """The project's containers, one ContainerTarget each (cached for the phase)."""
     if "security_targets" not in ctx.state:
         services = ctx.model.get("services") or {}
         views = ctx.engine.project_containers(ctx.params.project)
@@ -55,14 +55,14 @@ def targets(ctx: Context) -> list[Target]:
             per_service[v.service] = per_service.get(v.service, 0) + 1
         # the container name when its service is scaled, or not in the compose model (an orphan)
         ctx.state["security_targets"] = [
-            Target(v.service if per_service[v.service] == 1 and v.service in services else v.name, v,
+            ContainerTarget(v.service if per_service[v.service] == 1 and v.service in services else v.name, v,
                    services.get(v.service) or {},
                    ServiceFacts.from_container(v, services.get(v.service)))
             for v in views]
     return ctx.state["security_targets"]
 
 
-def _record(rule: str, t: Target, v: Verdict, command: str) -> CheckRecord:
+def _record(rule: str, t: ContainerTarget, v: Verdict, command: str) -> CheckRecord:
     v.evidence.setdefault("container", t.view.name)
     return make_record(rule, t.name, v, phase=PHASE, command=command)
 
@@ -81,7 +81,7 @@ def _state(entry: FileEntry | None, path: str, who: tuple[int, int] | None, dac:
                      can_read(entry.mode, entry.uid, entry.gid, who, dac_override=dac))
 
 
-def _who(ctx: Context, t: Target) -> tuple[int, int] | None:
+def _who(ctx: Context, t: ContainerTarget) -> tuple[int, int] | None:
     """The container user's (uid, gid); a user name is resolved in the container's /etc/passwd."""
     name = t.view.user.split(":")[0]
     passwd = ""
@@ -91,7 +91,7 @@ def _who(ctx: Context, t: Target) -> tuple[int, int] | None:
     return parse_user(t.view.user, passwd)
 
 
-def _secret_files(ctx: Context, t: Target) -> dict[str, FileEntry]:
+def _secret_files(ctx: Context, t: ContainerTarget) -> dict[str, FileEntry]:
     """The files under the container's secrets mount (read once per phase; values taught to the redactor).
     Raises RunbookError when the container's files could not be read."""
     found = ctx.learn_container_secrets()
@@ -160,7 +160,7 @@ def secret_file_env(ctx: Context) -> list[CheckRecord]:
             continue
         dac = dac_override(t.facts)
 
-        def lookup(path: str, t: Target = t, files: dict = files) -> FileState:
+        def lookup(path: str, t: ContainerTarget = t, files: dict = files) -> FileState:
             if path in files or path.startswith(secrets_dir):
                 return _state(files.get(path), path, who, dac)
             entries = ctx.engine.read_path(t.view.id, path) or []

@@ -113,7 +113,7 @@ def health(ctx: Context) -> list[CheckRecord]:
         return [c.record("endpoints", "SKIP", expected="endpoints to ask", severity="info",
                          actual="no smoke.endpoints and no app service publishes a TCP port",
                          evidence={"app_services": ctx.params.app_services})]
-    targets = [probes.Target(e.name, e.url, e.method, timeout_s=e.timeout_s) for e in endpoints]
+    targets = [probes.ProbeTarget(e.name, e.url, e.method, timeout_s=e.timeout_s) for e in endpoints]
     results = probes.probe_all(targets, retries=sp.retries, concurrency=sp.concurrency)
     out = []
     for e, r in zip(endpoints, results):
@@ -143,7 +143,7 @@ def metrics(ctx: Context) -> list[CheckRecord]:
     if not sp.metrics:
         return [c.record("metrics", "SKIP", expected="metrics endpoints to scrape", severity="info",
                          actual="no smoke.metrics in the parameters", evidence={"smoke.metrics": []})]
-    targets = [probes.Target(m.name, m.url, timeout_s=m.timeout_s) for m in sp.metrics]
+    targets = [probes.ProbeTarget(m.name, m.url, timeout_s=m.timeout_s) for m in sp.metrics]
     results = probes.probe_all(targets, retries=sp.retries, concurrency=sp.concurrency, body_cap=probes.FLOW_BODY_CAP)
     out = []
     for m, r in zip(sp.metrics, results):
@@ -188,7 +188,7 @@ def _flow_records(c: Check, results: list[probes.StepResult], steps) -> list[Che
     return out
 
 
-def run_flow(ctx: Context) -> tuple[list[probes.StepResult], dict[str, Any]]:
+def run_smoke_flow(ctx: Context) -> tuple[list[probes.StepResult], dict[str, Any]]:
     """Run ``smoke.flow`` once; captured values are taught to the redactor before anything is stored."""
     sp = ctx.params.smoke
     results, variables = probes.run_flow(sp.flow, secret=secret_reader(ctx), excerpt_chars=sp.excerpt_chars)
@@ -207,14 +207,14 @@ def flow(ctx: Context) -> list[CheckRecord]:
     if not sp.flow:
         return [c.record("flow", "SKIP", expected="a flow to run", severity="info",
                          actual="no smoke.flow in the parameters", evidence={"smoke.flow": []})]
-    results, variables = run_flow(ctx)
+    results, variables = run_smoke_flow(ctx)
     ctx.state["flow_variables"] = variables
     return _flow_records(c, results, sp.flow)
 
 
 # -- smoke.drill.<dependency> -----------------------------------------------------------------------------
-def _target(ep: DrillEndpoint, variables: dict[str, Any], secret, timeout: float) -> probes.Target:
-    return probes.Target(
+def _target(ep: DrillEndpoint, variables: dict[str, Any], secret, timeout: float) -> probes.ProbeTarget:
+    return probes.ProbeTarget(
         name=ep.name, url=str(probes.render(ep.url, variables, secret)), method=ep.method,
         headers=probes.render(ep.headers, variables, secret), json_body=probes.render(ep.json_body, variables, secret),
         content=(str(probes.render(ep.body, variables, secret)) if ep.body is not None else None), timeout_s=timeout)
@@ -279,7 +279,7 @@ def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
     variables: dict[str, Any] = dict(ctx.state.get("flow_variables") or {})
     before: list[probes.StepResult] = []
     if d.flow_after and sp.flow:
-        before, variables = run_flow(ctx)
+        before, variables = run_smoke_flow(ctx)
         bad = [r for r in before if r.status != "PASS"]
         if bad:
             return [c.record(d.dependency, "ERROR", expected=expected_dep,
@@ -429,7 +429,7 @@ def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
         problems.append(f"not every endpoint back within {budget:g}s")
     after: list[probes.StepResult] = []
     if d.flow_after and sp.flow:
-        after, _ = run_flow(ctx)
+        after, _ = run_smoke_flow(ctx)
         dep_ev["flow_after"] = [{"step": r.name, "status": r.status, "actual": r.actual} for r in after]
         bad = [r for r in after if r.status != "PASS"]
         if bad:
