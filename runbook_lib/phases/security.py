@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from runbook_lib.run.context import Context
 from runbook_lib.results.display import plural
@@ -101,6 +101,14 @@ def _secret_files(ctx: Context, t: ContainerTarget) -> dict[str, FileEntry]:
     return found[t.view.name]
 
 
+def _secrets_view(ctx: Context, t: ContainerTarget) -> tuple[dict[str, FileEntry], Callable[[FileEntry | None, str], FileState]]:
+    """The files under the container's secrets mount, and how any file looks to the container's user
+    (its uid and gid, and whether CAP_DAC_OVERRIDE lets it read anyway). Raises RunbookError when the
+    container's files could not be read."""
+    files, who, dac = _secret_files(ctx, t), _who(ctx, t), dac_override(t.facts)
+    return files, lambda entry, path: _state(entry, path, who, dac)
+
+
 @check("security.containers", "Containers to judge", phase=PHASE, severity="high", category="Container hardening",
        remediation="Deploy the project (phase 1) before judging its security.")
 def containers_present(ctx: Context) -> list[CheckRecord]:
@@ -131,13 +139,11 @@ def secrets_mounted(ctx: Context) -> list[CheckRecord]:
     for t in targets(ctx):
         cmd = f"docker cp {t.view.name}:{ctx.params.security.secrets_dir} - | tar -tvf -"
         try:
-            files = _secret_files(ctx, t)
-            who = _who(ctx, t)
+            files, state = _secrets_view(ctx, t)
         except RunbookError as exc:
             out += [_error(r, t.name, exc, "the secrets mount can be read") for r in ("secrets.mounted", "secrets.file_mode")]
             continue
-        dac = dac_override(t.facts)
-        states = {target: _state(files.get(target), target, who, dac) for target in t.facts.secret_targets}
+        states = {target: state(files.get(target), target) for target in t.facts.secret_targets}
         out.append(_record("secrets.mounted", t, judge_mounted(t.facts, states), cmd))
         out.append(_record("secrets.file_mode", t, judge_secret_modes(t.facts, states, ctx.params.security), cmd))
     return out
@@ -153,21 +159,19 @@ def secret_file_env(ctx: Context) -> list[CheckRecord]:
     for t in targets(ctx):
         cmd = f"docker inspect -f '{{{{json .Config.Env}}}}' {t.view.name}"
         try:
-            files = _secret_files(ctx, t)
-            who = _who(ctx, t)
+            files, state = _secrets_view(ctx, t)
         except RunbookError as exc:
             out.append(_error("secrets.file_env", t.name, exc, "the container's files can be read"))
             continue
-        dac = dac_override(t.facts)
 
-        def lookup(path: str, t: ContainerTarget = t, files: dict = files) -> FileState:
+        def lookup(path: str, t: ContainerTarget = t, files: dict = files, state=state) -> FileState:
             if path in files or path.startswith(secrets_dir):
-                return _state(files.get(path), path, who, dac)
+                return state(files.get(path), path)
             entries = ctx.engine.read_path(t.view.id, path) or []
             entry = next((e for e in entries if e.path == path.rstrip("/")), None)
             if entry is not None and entry.content:
                 ctx.learn_value(entry.content.decode("utf-8", "surrogateescape"), f"{path} in {t.view.name}")
-            return _state(entry, path, who, dac)
+            return state(entry, path)
 
         try:
             verdict = judge_file_env(t.facts, ctx.params.security, lookup)
