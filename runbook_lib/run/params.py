@@ -24,7 +24,6 @@ from runbook_lib.errors import ParametersError, UnsafeRequestError
 from runbook_lib.engine.pool import default_pool_size
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
-SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
 
 # The phase notebooks, in run order. Contract: ids appear in result file names and in check records.
 PHASES: tuple[str, ...] = (
@@ -143,7 +142,6 @@ class Signoff(_Model):
 # Flow and drill requests may use templates: ``{{ name }}`` (a value captured by an earlier flow step,
 # or ``run_id``: random hex per run) and ``{{ secret:NAME }}`` (the content of the compose model's file
 # secret NAME, read at run time; the parameters only ever hold the name).
-_TEMPLATE_RE = re.compile(r"\{\{\s*(secret:)?([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 JSON_PATH_RE = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])*$")
 
 
@@ -495,9 +493,6 @@ class Params(_Model):
 
     def severity_for(self, check_id: str, default: str) -> str:
         return self.policy.severity_overrides.get(check_id, default)
-
-    def leftover_matches(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name.lstrip("/"), pat) for pat in self.redeploy.leftover_containers)
 
     def ensure_safe(self) -> None:
         """Refuse destructive requests that lack their confirmation (raises UnsafeRequestError)."""
