@@ -25,7 +25,7 @@ from runbook_lib.drills import faults
 from runbook_lib.drills import probes
 from runbook_lib.run.context import Context
 from runbook_lib.errors import RunbookError
-from runbook_lib.run.params import Drill, DrillEndpoint, Endpoint
+from runbook_lib.run.params_sections import Drill, DrillEndpoint, Endpoint
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 
