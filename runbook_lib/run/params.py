@@ -22,7 +22,8 @@ from runbook_lib.errors import ParametersError, UnsafeRequestError
 from runbook_lib.run.params_sections import (EngineParams, Policy, Production, Redeploy, Security, Signoff, Smoke,
                                              StrictModel, Waiver, WaiverFile)
 
-# The phase notebooks, in run order. Contract: ids appear in result file names and in check records.
+# The phase notebooks, in run order. Their ids are in result file names and check records (contract:
+# docs/design.md, "a check record").
 PHASES: tuple[str, ...] = (
     "00_preflight",
     "01_controlled_redeployment",
