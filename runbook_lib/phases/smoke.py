@@ -496,8 +496,9 @@ def _endpoint_record(run: _DrillRun, ep: DrillEndpoint, pts: list[dict[str, Any]
     return run.c.record(ep.name, status, expected=exp, actual=("; ".join(problems) if problems else summary), evidence=ev)
 
 
-def _round(seconds: float | None, digits: int = 3) -> float | None:
-    return round(seconds, digits) if seconds is not None else None
+def _ms(seconds: float | None) -> float | None:
+    """Seconds to the millisecond, as the evidence keeps them."""
+    return round(seconds, 3) if seconds is not None else None
 
 
 def _dependency_record(run: _DrillRun, flow_before: list[probes.StepResult], obs: _Observed,
@@ -508,8 +509,8 @@ def _dependency_record(run: _DrillRun, flow_before: list[probes.StepResult], obs
     ev: dict[str, Any] = {"mode": d.mode, "duration_s": d.duration_s, "interval_s": d.interval_s,
                           "journal": str(fault.journal.path) if fault and fault.journal else None, "timeline": timeline,
                           "restore_actions": fault.actions if fault else [],
-                          "fault_applied_s": _round(obs.applied), "restore_started_s": _round(obs.restore_start),
-                          "restored_s": _round(obs.restored), "probes": len(obs.results),
+                          "fault_applied_s": _ms(obs.applied), "restore_started_s": _ms(obs.restore_start),
+                          "restored_s": _ms(obs.restored), "probes": len(obs.results),
                           "flow_before": _flow_summary(flow_before)}
     if obs.restore_error is not None or not (fault and fault.restored):
         where = f" {ctx.run_dir}" if ctx.run_dir else ""
