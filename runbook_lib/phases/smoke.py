@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +25,7 @@ from runbook_lib.drills import faults
 from runbook_lib.drills import probes
 from runbook_lib.run.context import Context
 from runbook_lib.errors import RunbookError
-from runbook_lib.run.params import Drill, DrillEndpoint, Endpoint
+from runbook_lib.run.params_sections import Drill, DrillEndpoint, Endpoint
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 
@@ -113,7 +114,7 @@ def health(ctx: Context) -> list[CheckRecord]:
         return [c.record("endpoints", "SKIP", expected="endpoints to ask", severity="info",
                          actual="no smoke.endpoints and no app service publishes a TCP port",
                          evidence={"app_services": ctx.params.app_services})]
-    targets = [probes.Target(e.name, e.url, e.method, timeout_s=e.timeout_s) for e in endpoints]
+    targets = [probes.ProbeTarget(e.name, e.url, e.method, timeout_s=e.timeout_s) for e in endpoints]
     results = probes.probe_all(targets, retries=sp.retries, concurrency=sp.concurrency)
     out = []
     for e, r in zip(endpoints, results):
@@ -143,7 +144,7 @@ def metrics(ctx: Context) -> list[CheckRecord]:
     if not sp.metrics:
         return [c.record("metrics", "SKIP", expected="metrics endpoints to scrape", severity="info",
                          actual="no smoke.metrics in the parameters", evidence={"smoke.metrics": []})]
-    targets = [probes.Target(m.name, m.url, timeout_s=m.timeout_s) for m in sp.metrics]
+    targets = [probes.ProbeTarget(m.name, m.url, timeout_s=m.timeout_s) for m in sp.metrics]
     results = probes.probe_all(targets, retries=sp.retries, concurrency=sp.concurrency, body_cap=probes.FLOW_BODY_CAP)
     out = []
     for m, r in zip(sp.metrics, results):
@@ -188,7 +189,7 @@ def _flow_records(c: Check, results: list[probes.StepResult], steps) -> list[Che
     return out
 
 
-def run_flow(ctx: Context) -> tuple[list[probes.StepResult], dict[str, Any]]:
+def run_smoke_flow(ctx: Context) -> tuple[list[probes.StepResult], dict[str, Any]]:
     """Run ``smoke.flow`` once; captured values are taught to the redactor before anything is stored."""
     sp = ctx.params.smoke
     results, variables = probes.run_flow(sp.flow, secret=secret_reader(ctx), excerpt_chars=sp.excerpt_chars)
@@ -207,17 +208,133 @@ def flow(ctx: Context) -> list[CheckRecord]:
     if not sp.flow:
         return [c.record("flow", "SKIP", expected="a flow to run", severity="info",
                          actual="no smoke.flow in the parameters", evidence={"smoke.flow": []})]
-    results, variables = run_flow(ctx)
+    results, variables = run_smoke_flow(ctx)
     ctx.state["flow_variables"] = variables
     return _flow_records(c, results, sp.flow)
 
 
 # -- smoke.drill.<dependency> -----------------------------------------------------------------------------
-def _target(ep: DrillEndpoint, variables: dict[str, Any], secret, timeout: float) -> probes.Target:
-    return probes.Target(
+# A drill runs in four steps: the baseline (steady state, or nothing is broken), the probe (the fault,
+# applied and always restored by faults.Fault, under a ProbeLoop), the recovery wait, and the judgement
+# (one record per endpoint, one for the dependency).
+@dataclass
+class _DrillRun:
+    """One drill being run: its parameters, its check, what its dependency record expects, and where
+    its journal and timeline go."""
+
+    ctx: Context
+    d: Drill
+    c: Check
+    expected: str
+    directory: Path
+    with_flow: bool  # the flow runs before the fault and after the recovery
+
+
+def _drill_command(project: str, d: Drill) -> str:
+    """The same fault by hand, for the records' ``command``."""
+    box = f"{project}-{d.dependency}-1"
+    return {"stop": f"docker stop {box}; sleep {d.duration_s:g}; docker start {box}",
+            "pause": f"docker pause {box}; sleep {d.duration_s:g}; docker unpause {box}",
+            "disconnect": f"docker network disconnect {project}_default {box}; sleep {d.duration_s:g}; "
+                          f"docker network connect --alias {d.dependency} {project}_default {box}"}[d.mode]
+
+
+def _drill_run(ctx: Context, d: Drill) -> _DrillRun:
+    with_flow = bool(d.flow_after and ctx.params.smoke.flow)
+    c = Check(f"smoke.drill.{d.dependency}", f"Drill: {d.dependency} {d.mode}", command=_drill_command(ctx.params.project, d),
+              remediation=f"Make the service behave as designed while {d.dependency} is down, and recover on its own when it returns.")
+    expected = (f"{d.mode} {d.dependency} for {d.duration_s:g}s, restored, ready within {d.healthy_timeout_s:g}s, "
+                f"every endpoint back within {d.recovery_budget_s:g}s" + (", flow passes after" if with_flow else ""))
+    return _DrillRun(ctx, d, c, expected, faults.journal_dir(ctx.run_dir), with_flow)
+
+
+def _probe_target(ep: DrillEndpoint, variables: dict[str, Any], secret, timeout: float) -> probes.ProbeTarget:
+    return probes.ProbeTarget(
         name=ep.name, url=str(probes.render(ep.url, variables, secret)), method=ep.method,
         headers=probes.render(ep.headers, variables, secret), json_body=probes.render(ep.json_body, variables, secret),
         content=(str(probes.render(ep.body, variables, secret)) if ep.body is not None else None), timeout_s=timeout)
+
+
+def _first_failure(steps: list[probes.StepResult]) -> probes.StepResult | None:
+    return next((r for r in steps if r.status != "PASS"), None)
+
+
+def _flow_summary(steps: list[probes.StepResult]) -> list[dict[str, Any]]:
+    return [{"step": r.name, "status": r.status, "actual": r.actual} for r in steps]
+
+
+@dataclass
+class _Baseline:
+    """The steady state a drill departs from: the flow before the fault, and the probes to send."""
+
+    flow_before: list[probes.StepResult]
+    targets: list[probes.ProbeTarget]
+
+
+def _baseline(run: _DrillRun) -> _Baseline | CheckRecord:
+    """Steady state first: never break a system that is already broken. An ERROR record (nothing was
+    broken) when the dependency is not ready, the flow does not pass, or a probe cannot be rendered."""
+    ctx, d, c = run.ctx, run.d, run.c
+    secret = secret_reader(ctx)
+    try:
+        views = ctx.engine.service_containers(ctx.params.project, d.dependency)
+    except RunbookError as exc:
+        return c.error(d.dependency, exc, expected=run.expected)
+    if not views or not all(v.ready for v in views):
+        return c.record(d.dependency, "ERROR", expected=run.expected, severity="critical",
+                        actual=f"{d.dependency} is not ready before the drill; nothing was broken",
+                        evidence={"containers": [v.summary() for v in views]})
+    variables: dict[str, Any] = dict(ctx.state.get("flow_variables") or {})
+    before: list[probes.StepResult] = []
+    if run.with_flow:
+        before, variables = run_smoke_flow(ctx)
+        bad = _first_failure(before)
+        if bad:
+            return c.record(d.dependency, "ERROR", expected=run.expected,
+                            actual=f"the flow does not pass before the fault (step {bad.name!r}: {bad.actual}); "
+                                   "nothing was broken", evidence={"flow_before": [r.to_dict() for r in before]})
+    try:
+        targets = [_probe_target(ep, variables, secret, d.probe_timeout_s) for ep in d.endpoints]
+    except probes.TemplateError as exc:
+        return c.error(d.dependency, exc, expected=run.expected)
+    return _Baseline(before, targets)
+
+
+@dataclass
+class _Observed:
+    """What one drill saw. ``*_t`` and the properties are seconds since ``origin`` (the probes' clock)."""
+
+    origin: float
+    fault: faults.Fault | None = None
+    start_error: Exception | None = None  # the fault was not applied and nothing is left broken
+    restore_error: Exception | None = None
+    dep_ready_t: float | None = None
+    recovered_t: float | None = None
+    ready_views: list = field(default_factory=list)
+    results: list[probes.ProbeResult] = field(default_factory=list)
+
+    def _since_origin(self, mono: float | None) -> float | None:
+        return mono - self.origin if mono else None
+
+    @property
+    def applied(self) -> float | None:
+        return self._since_origin(self.fault.applied_mono) if self.fault else None
+
+    @property
+    def restore_start(self) -> float | None:
+        return self._since_origin(self.fault.restore_started_mono) if self.fault else None
+
+    @property
+    def restored(self) -> float | None:
+        return self._since_origin(self.fault.restored_mono) if self.fault else None
+
+
+def _points(results: list[probes.ProbeResult], names: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each endpoint's probes, in the compact form drills record (``ProbeResult.point``)."""
+    out: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for r in results:
+        out[r.name].append(r.point())
+    return out
 
 
 def _stable_recovery(points: list[dict[str, Any]], since: float) -> float | None:
@@ -247,6 +364,194 @@ def _wait(seconds: float) -> None:
     threading.Event().wait(max(seconds, 0))
 
 
+def _probe(run: _DrillRun, targets: list[probes.ProbeTarget]) -> _Observed:
+    """Probe every endpoint from ``baseline_s`` before the fault until the recovery. The fault is
+    applied by :class:`faults.Fault`, which journals every step and restores whatever happens (its
+    ``__exit__``, and SIGINT/SIGTERM handlers while it is active); the probes stop in a ``finally``."""
+    ctx, d = run.ctx, run.d
+    expect = {ep.name: ep for ep in d.endpoints}
+    obs = _Observed(origin=time.monotonic())
+    loop = probes.ProbeLoop(targets, interval_s=d.interval_s, origin=obs.origin, concurrency=ctx.params.smoke.concurrency,
+                            judge=lambda name, r: r.error is None and r.status in expect[name].ok_status)
+    loop.start()
+    try:
+        _wait(d.baseline_s)
+        obs.fault = faults.Fault(ctx.engine, ctx.params.project, d.dependency, d.mode, run.directory, progress=ctx.progress)
+        try:
+            with obs.fault:
+                _wait(d.duration_s)
+        except RunbookError as exc:  # DrillError, EngineError
+            if obs.fault.journal is None or (obs.fault.applied_mono is None and obs.fault.restored):
+                obs.start_error = exc  # nothing is left broken
+                return obs
+            obs.restore_error = exc
+        if obs.restore_error is None:
+            _recover(run, loop, obs)
+    finally:
+        loop.stop()
+    obs.results = loop.snapshot()
+    return obs
+
+
+def _ready_views(run: _DrillRun) -> list:
+    try:
+        return run.ctx.engine.service_containers(run.ctx.params.project, run.d.dependency)
+    except RunbookError:
+        return []  # the engine hiccuped: ask again next round
+
+
+def _recover(run: _DrillRun, loop: probes.ProbeLoop, obs: _Observed) -> None:
+    """After the restore, until the dependency is ready and every endpoint is back for good (or the
+    longer of ``recovery_budget_s`` and ``healthy_timeout_s`` has passed): sets ``dep_ready_t``,
+    ``recovered_t`` and ``ready_views``."""
+    d, restored_at = run.d, obs.restored
+    deadline = time.monotonic() + max(d.recovery_budget_s, d.healthy_timeout_s)
+    while time.monotonic() < deadline:
+        now = time.monotonic() - obs.origin
+        if obs.dep_ready_t is None:
+            obs.ready_views = _ready_views(run)
+            if obs.ready_views and all(v.ready for v in obs.ready_views):
+                obs.dep_ready_t = now
+        points = _points(loop.snapshot(), [ep.name for ep in d.endpoints])
+        back = {n: _stable_recovery(pts, restored_at) for n, pts in points.items()}
+        all_back = all(t is not None for t in back.values())
+        if obs.dep_ready_t is not None and all_back:
+            obs.recovered_t = max(back.values())
+            return
+        if obs.dep_ready_t is None and now - restored_at > d.healthy_timeout_s and all_back:
+            return
+        _wait(d.interval_s)
+
+
+def _timeline(run: _DrillRun, obs: _Observed, points: dict[str, list[dict[str, Any]]]) -> str | None:
+    """Draw the drill's timeline PNG beside its journal. Returns its path for the evidence (relative to
+    the run directory), why it was not drawn, or None when the fault was never applied."""
+    ctx, d = run.ctx, run.d
+    if obs.applied is None or obs.restore_start is None:
+        return None
+    png = run.directory / f"{d.dependency}-timeline.png"
+    try:
+        faults.draw_timeline(png, title=f"{ctx.params.project}: {d.dependency} {d.mode} drill",
+                             lanes=[(ep.name, ep.expect, points[ep.name]) for ep in d.endpoints],
+                             fault=(obs.applied, obs.restore_start), restored=obs.restored, recovered=obs.recovered_t)
+        timeline = str(png.relative_to(ctx.run_dir)) if ctx.run_dir else str(png)
+        ctx.state.setdefault("timelines", {})[d.dependency] = png
+        return timeline
+    except (OSError, ValueError) as exc:
+        return f"(not drawn: {exc})"
+
+
+def _endpoint_problems(d: Drill, ep: DrillEndpoint, during: list[dict[str, Any]], ok_n: int,
+                       rec_s: float | None) -> list[str]:
+    """What is wrong with one endpoint's answers: during the fault (``ok_n`` of ``during`` answered ok)
+    against its expectation, then its recovery time against the budget."""
+    ok_set, budget = "/".join(map(str, ep.ok_status)), d.recovery_budget_s
+    problems = []
+    if not during:
+        problems.append("no probe completed during the fault")
+    elif ep.expect == "available" and ok_n < len(during):
+        problems.append(f"{len(during) - ok_n} of {len(during)} probes during the fault did not answer {ok_set} "
+                        f"({_status_counts([p for p in during if not p['ok']])}): not available while {d.dependency} was down")
+    elif ep.expect == "must_fail" and ok_n:
+        problems.append(f"{ok_n} of {len(during)} probes answered {ok_set} while {d.dependency} was down: "
+                        f"it does not really depend on {d.dependency}, or the fault did not take")
+    if rec_s is None:
+        problems.append(f"not back (answering {ok_set}) within {budget:g}s of the restore")
+    elif rec_s > budget:
+        problems.append(f"back after {rec_s:g}s, over the {budget:g}s budget")
+    if not during:
+        problems.append(f"lengthen duration_s (now {d.duration_s:g}s) well past the endpoint's response time")
+    return problems
+
+
+def _endpoint_record(run: _DrillRun, ep: DrillEndpoint, pts: list[dict[str, Any]], obs: _Observed,
+                     first_bad: probes.ProbeResult | None, timeline: str | None) -> CheckRecord:
+    """One probed endpoint: its answers during the fault judged against its designed behaviour, and
+    when it came back after the restore."""
+    d, budget = run.d, run.d.recovery_budget_s
+    ok_set = "/".join(map(str, ep.ok_status))
+    exp = {"available": f"answers {ok_set} to every probe during the fault (designed degraded mode)",
+           "must_fail": f"never answers {ok_set} during the fault (it really uses {d.dependency})",
+           "may_fail": "anything during the fault"}[ep.expect] + f"; back within {budget:g}s of the restore"
+    applied, restore_start, restored = obs.applied, obs.restore_start, obs.restored
+    if applied is None or restore_start is None:
+        return run.c.record(ep.name, "ERROR", expected=exp, actual="the fault was never applied", evidence={"probes": pts})
+    during = [p for p in pts if p["t"] >= applied and p["t"] + p["latency_ms"] / 1000 <= restore_start]
+    ok_n = sum(1 for p in during if p["ok"])
+    back = _stable_recovery(pts, restored) if restored is not None else None
+    rec_s = round(back - restored, 2) if back is not None else None
+    problems = _endpoint_problems(d, ep, during, ok_n, rec_s)
+    ev = {"request": f"{ep.method} {ep.url}", "expectation": ep.expect, "ok_status": ep.ok_status,
+          "during_fault": {"probes": len(during), "ok": ok_n, "statuses": _status_counts(during)},
+          "recovery_s": rec_s, "recovery_budget_s": budget, "timeline": timeline,
+          "fault_window_s": [round(applied, 3), round(restore_start, 3)],
+          "probes": pts}
+    if first_bad is not None:
+        ev["first_unexpected_answer"] = first_bad.evidence(run.ctx.params.smoke.excerpt_chars)
+    summary = f"during the fault {ok_n}/{len(during)} probes answered {ok_set} ({_status_counts(during)})"
+    if rec_s is not None:
+        summary += f"; back {rec_s:g}s after the restore"
+    # No probe inside the window is missing evidence, not proof of misbehaviour: ERROR (still NO-GO).
+    status = "ERROR" if not during else ("FAIL" if problems else "PASS")
+    return run.c.record(ep.name, status, expected=exp, actual=("; ".join(problems) if problems else summary), evidence=ev)
+
+
+def _ms(seconds: float | None) -> float | None:
+    """Seconds to the millisecond, as the evidence keeps them."""
+    return round(seconds, 3) if seconds is not None else None
+
+
+def _dependency_record(run: _DrillRun, flow_before: list[probes.StepResult], obs: _Observed,
+                       timeline: str | None) -> CheckRecord:
+    """The dependency itself: restored, ready within ``healthy_timeout_s``, every endpoint back within
+    ``recovery_budget_s``, and the flow passing again."""
+    ctx, d, c, fault = run.ctx, run.d, run.c, obs.fault
+    ev: dict[str, Any] = {"mode": d.mode, "duration_s": d.duration_s, "interval_s": d.interval_s,
+                          "journal": str(fault.journal.path) if fault and fault.journal else None, "timeline": timeline,
+                          "restore_actions": fault.actions if fault else [],
+                          "fault_applied_s": _ms(obs.applied), "restore_started_s": _ms(obs.restore_start),
+                          "restored_s": _ms(obs.restored), "probes": len(obs.results),
+                          "flow_before": _flow_summary(flow_before)}
+    if obs.restore_error is not None or not (fault and fault.restored):
+        where = f" {ctx.run_dir}" if ctx.run_dir else ""
+        return c.record(d.dependency, "FAIL", severity="critical", expected=run.expected, evidence=ev,
+                        actual=f"could not restore {d.dependency}: {obs.restore_error}",
+                        remediation=f"Run `runbook recover{where}` now: the deployment may still be broken.")
+    dep_ready_s = round(obs.dep_ready_t - obs.restored, 2) if obs.dep_ready_t is not None else None
+    recovery_s = round(obs.recovered_t - obs.restored, 2) if obs.recovered_t is not None else None
+    ev.update({"dependency_ready_s": dep_ready_s, "recovery_s": recovery_s,
+               "containers_after": [v.summary() for v in obs.ready_views]})
+    problems = []
+    if dep_ready_s is None:
+        problems.append(f"{d.dependency} not ready within {d.healthy_timeout_s:g}s of the restore")
+    if recovery_s is None:
+        problems.append(f"not every endpoint back within {d.recovery_budget_s:g}s")
+    after: list[probes.StepResult] = []
+    if run.with_flow:
+        after, _ = run_smoke_flow(ctx)
+        ev["flow_after"] = _flow_summary(after)
+        bad = _first_failure(after)
+        if bad:
+            problems.append(f"the flow fails after the drill (step {bad.name!r}: {bad.actual})")
+    if problems:
+        return c.record(d.dependency, "FAIL", expected=run.expected, evidence=ev, actual="; ".join(problems))
+    return c.record(d.dependency, "PASS", expected=run.expected, evidence=ev,
+                    actual=f"{d.mode} for {obs.restore_start - obs.applied:.1f}s, restored; ready {dep_ready_s:g}s and "
+                           f"every endpoint back {recovery_s:g}s after the restore" + ("; the flow passes again" if after else ""))
+
+
+def _judge(run: _DrillRun, base: _Baseline, obs: _Observed) -> list[CheckRecord]:
+    """The drill's records: one per probed endpoint, then one for the dependency (with the timeline)."""
+    points = _points(obs.results, [ep.name for ep in run.d.endpoints])
+    first_bad: dict[str, probes.ProbeResult] = {}
+    for r in obs.results:
+        if not r.ok:
+            first_bad.setdefault(r.name, r)
+    timeline = _timeline(run, obs, points)
+    out = [_endpoint_record(run, ep, points[ep.name], obs, first_bad.get(ep.name), timeline) for ep in run.d.endpoints]
+    return out + [_dependency_record(run, base.flow_before, obs, timeline)]
+
+
 def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
     """One dependency drill. Before: the flow passes and the dependency is ready (otherwise ERROR,
     nothing is broken). During ``duration_s``: every endpoint is probed each ``interval_s``; an
@@ -254,192 +559,14 @@ def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
     restore: the dependency is ready within ``healthy_timeout_s``, every endpoint answers ok again (and
     stays ok) within ``recovery_budget_s``, and the flow passes again. The fault is applied by
     :class:`runbook_lib.drills.faults.Fault`, which restores whatever happens and journals every step."""
-    sp, project = ctx.params.smoke, ctx.params.project
-    cid = f"smoke.drill.{d.dependency}"
-    command = {"stop": f"docker stop {project}-{d.dependency}-1; sleep {d.duration_s:g}; docker start {project}-{d.dependency}-1",
-               "pause": f"docker pause {project}-{d.dependency}-1; sleep {d.duration_s:g}; docker unpause {project}-{d.dependency}-1",
-               "disconnect": f"docker network disconnect {project}_default {project}-{d.dependency}-1; sleep {d.duration_s:g}; "
-                             f"docker network connect --alias {d.dependency} {project}_default {project}-{d.dependency}-1"}[d.mode]
-    c = Check(cid, f"Drill: {d.dependency} {d.mode}", command=command,
-              remediation=f"Make the service behave as designed while {d.dependency} is down, and recover on its own when it returns.")
-    expected_dep = (f"{d.mode} {d.dependency} for {d.duration_s:g}s, restored, ready within {d.healthy_timeout_s:g}s, "
-                    f"every endpoint back within {d.recovery_budget_s:g}s" + (", flow passes after" if d.flow_after and sp.flow else ""))
-    directory = faults.journal_dir(ctx.run_dir)
-    secret = secret_reader(ctx)
-
-    # Steady state first: never break a system that is already broken.
-    try:
-        views = ctx.engine.service_containers(project, d.dependency)
-    except RunbookError as exc:
-        return [c.error(d.dependency, exc, expected=expected_dep)]
-    if not views or not all(v.ready for v in views):
-        return [c.record(d.dependency, "ERROR", expected=expected_dep, severity="critical",
-                         actual=f"{d.dependency} is not ready before the drill; nothing was broken",
-                         evidence={"containers": [v.summary() for v in views]})]
-    variables: dict[str, Any] = dict(ctx.state.get("flow_variables") or {})
-    before: list[probes.StepResult] = []
-    if d.flow_after and sp.flow:
-        before, variables = run_flow(ctx)
-        bad = [r for r in before if r.status != "PASS"]
-        if bad:
-            return [c.record(d.dependency, "ERROR", expected=expected_dep,
-                             actual=f"the flow does not pass before the fault (step {bad[0].name!r}: {bad[0].actual}); "
-                                    "nothing was broken", evidence={"flow_before": [r.to_dict() for r in before]})]
-    try:
-        targets = [_target(ep, variables, secret, d.probe_timeout_s) for ep in d.endpoints]
-    except probes.TemplateError as exc:
-        return [c.error(d.dependency, exc, expected=expected_dep)]
-
-    expect = {ep.name: ep for ep in d.endpoints}
-    origin = time.monotonic()
-    loop = probes.ProbeLoop(targets, interval_s=d.interval_s, origin=origin, concurrency=sp.concurrency,
-                            judge=lambda name, r: r.error is None and r.status in expect[name].ok_status)
-    fault: faults.Fault | None = None
-    restore_error: Exception | None = None
-    dep_ready_t: float | None = None
-    recovered_t: float | None = None
-    ready_views: list = []
-    loop.start()
-    try:
-        _wait(d.baseline_s)
-        fault = faults.Fault(ctx.engine, project, d.dependency, d.mode, directory, progress=ctx.progress)
-        try:
-            with fault:
-                _wait(d.duration_s)
-        except RunbookError as exc:  # DrillError, EngineError
-            if fault.journal is None or (fault.applied_mono is None and fault.restored):
-                return [c.error(d.dependency, exc, expected=expected_dep)]  # nothing is left broken
-            restore_error = exc
-        if restore_error is None:
-            restored_at = fault.restored_mono - origin
-            deadline = time.monotonic() + max(d.recovery_budget_s, d.healthy_timeout_s)
-            while time.monotonic() < deadline:
-                now = time.monotonic() - origin
-                if dep_ready_t is None:
-                    try:
-                        ready_views = ctx.engine.service_containers(project, d.dependency)
-                    except RunbookError:
-                        ready_views = []  # the engine hiccuped: ask again next round
-                    if ready_views and all(v.ready for v in ready_views):
-                        dep_ready_t = now
-                pts: dict[str, list] = {}
-                for r in loop.snapshot():
-                    pts.setdefault(r.name, []).append(r.point())
-                back = {n: _stable_recovery(pts.get(n, []), restored_at) for n in expect}
-                if dep_ready_t is not None and all(t is not None for t in back.values()):
-                    recovered_t = max(back.values())
-                    break
-                if dep_ready_t is None and now - restored_at > d.healthy_timeout_s and all(t is not None for t in back.values()):
-                    break
-                _wait(d.interval_s)
-    finally:
-        loop.stop()
-
-    # -- judge --------------------------------------------------------------------------------------
-    results = loop.snapshot()
-    points: dict[str, list[dict[str, Any]]] = {ep.name: [] for ep in d.endpoints}
-    samples: dict[str, probes.ProbeResult] = {}
-    for r in results:
-        points[r.name].append(r.point())
-        if not r.ok and r.name not in samples:
-            samples[r.name] = r
-    applied = fault.applied_mono - origin if fault and fault.applied_mono else None
-    restore_start = fault.restore_started_mono - origin if fault and fault.restore_started_mono else None
-    restored = fault.restored_mono - origin if fault and fault.restored_mono else None
-    png = directory / f"{d.dependency}-timeline.png"
-    timeline = None
-    if applied is not None and restore_start is not None:
-        try:
-            faults.draw_timeline(png, title=f"{project}: {d.dependency} {d.mode} drill",
-                                 lanes=[(ep.name, ep.expect, points[ep.name]) for ep in d.endpoints],
-                                 fault=(applied, restore_start), restored=restored, recovered=recovered_t)
-            timeline = str(png.relative_to(ctx.run_dir)) if ctx.run_dir else str(png)
-            ctx.state.setdefault("timelines", {})[d.dependency] = png
-        except (OSError, ValueError) as exc:
-            timeline = f"(not drawn: {exc})"
-    journal = str(fault.journal.path) if fault and fault.journal else None
-    out: list[CheckRecord] = []
-    budget = d.recovery_budget_s
-    for ep in d.endpoints:
-        pts = points[ep.name]
-        ok_set = "/".join(map(str, ep.ok_status))
-        exp = {"available": f"answers {ok_set} to every probe during the fault (designed degraded mode)",
-               "must_fail": f"never answers {ok_set} during the fault (it really uses {d.dependency})",
-               "may_fail": "anything during the fault"}[ep.expect] + f"; back within {budget:g}s of the restore"
-        if applied is None or restore_start is None:
-            out.append(c.record(ep.name, "ERROR", expected=exp, actual="the fault was never applied",
-                                evidence={"probes": pts}))
-            continue
-        during = [p for p in pts if p["t"] >= applied and p["t"] + p["latency_ms"] / 1000 <= restore_start]
-        ok_n = sum(1 for p in during if p["ok"])
-        back = _stable_recovery(pts, restored) if restored is not None else None
-        rec_s = round(back - restored, 2) if back is not None else None
-        problems = []
-        if not during:
-            problems.append("no probe completed during the fault")
-        elif ep.expect == "available" and ok_n < len(during):
-            problems.append(f"{len(during) - ok_n} of {len(during)} probes during the fault did not answer {ok_set} "
-                            f"({_status_counts([p for p in during if not p['ok']])}): not available while {d.dependency} was down")
-        elif ep.expect == "must_fail" and ok_n:
-            problems.append(f"{ok_n} of {len(during)} probes answered {ok_set} while {d.dependency} was down: "
-                            f"it does not really depend on {d.dependency}, or the fault did not take")
-        if rec_s is None:
-            problems.append(f"not back (answering {ok_set}) within {budget:g}s of the restore")
-        elif rec_s > budget:
-            problems.append(f"back after {rec_s:g}s, over the {budget:g}s budget")
-        ev = {"request": f"{ep.method} {ep.url}", "expectation": ep.expect, "ok_status": ep.ok_status,
-              "during_fault": {"probes": len(during), "ok": ok_n, "statuses": _status_counts(during)},
-              "recovery_s": rec_s, "recovery_budget_s": budget, "timeline": timeline,
-              "fault_window_s": [round(applied, 3), round(restore_start, 3)],
-              "probes": pts}
-        if ep.name in samples:
-            ev["first_unexpected_answer"] = samples[ep.name].evidence(sp.excerpt_chars)
-        summary = (f"during the fault {ok_n}/{len(during)} probes answered {ok_set} "
-                   f"({_status_counts(during)}); back {rec_s:g}s after the restore" if rec_s is not None
-                   else f"during the fault {ok_n}/{len(during)} probes answered {ok_set} ({_status_counts(during)})")
-        # No probe inside the window is missing evidence, not proof of misbehaviour: ERROR (still NO-GO).
-        status = "ERROR" if not during else ("FAIL" if problems else "PASS")
-        if not during:
-            problems.append(f"lengthen duration_s (now {d.duration_s:g}s) well past the endpoint's response time")
-        out.append(c.record(ep.name, status, expected=exp,
-                            actual=("; ".join(problems) if problems else summary), evidence=ev))
-
-    # -- the dependency itself: restored, ready, flow afterwards ---------------------------------------
-    dep_ev: dict[str, Any] = {"mode": d.mode, "duration_s": d.duration_s, "interval_s": d.interval_s,
-                              "journal": journal, "timeline": timeline,
-                              "restore_actions": fault.actions if fault else [],
-                              "fault_applied_s": round(applied, 3) if applied is not None else None,
-                              "restore_started_s": round(restore_start, 3) if restore_start is not None else None,
-                              "restored_s": round(restored, 3) if restored is not None else None,
-                              "probes": len(results),
-                              "flow_before": [{"step": r.name, "status": r.status, "actual": r.actual} for r in before]}
-    if restore_error is not None or not (fault and fault.restored):
-        run = f" {ctx.run_dir}" if ctx.run_dir else ""
-        return out + [c.record(d.dependency, "FAIL", severity="critical", expected=expected_dep, evidence=dep_ev,
-                               actual=f"could not restore {d.dependency}: {restore_error}",
-                               remediation=f"Run `runbook recover{run}` now: the deployment may still be broken.")]
-    dep_ready_s = round(dep_ready_t - restored, 2) if dep_ready_t is not None else None
-    recovery_s = round(recovered_t - restored, 2) if recovered_t is not None else None
-    dep_ev.update({"dependency_ready_s": dep_ready_s, "recovery_s": recovery_s,
-                   "containers_after": [v.summary() for v in ready_views]})
-    problems = []
-    if dep_ready_s is None:
-        problems.append(f"{d.dependency} not ready within {d.healthy_timeout_s:g}s of the restore")
-    if recovery_s is None:
-        problems.append(f"not every endpoint back within {budget:g}s")
-    after: list[probes.StepResult] = []
-    if d.flow_after and sp.flow:
-        after, _ = run_flow(ctx)
-        dep_ev["flow_after"] = [{"step": r.name, "status": r.status, "actual": r.actual} for r in after]
-        bad = [r for r in after if r.status != "PASS"]
-        if bad:
-            problems.append(f"the flow fails after the drill (step {bad[0].name!r}: {bad[0].actual})")
-    if problems:
-        return out + [c.record(d.dependency, "FAIL", expected=expected_dep, evidence=dep_ev, actual="; ".join(problems))]
-    return out + [c.record(d.dependency, "PASS", expected=expected_dep, evidence=dep_ev,
-                           actual=f"{d.mode} for {restore_start - applied:.1f}s, restored; ready {dep_ready_s:g}s and every "
-                                  f"endpoint back {recovery_s:g}s after the restore"
-                                  + ("; the flow passes again" if after else ""))]
+    run = _drill_run(ctx, d)
+    base = _baseline(run)
+    if isinstance(base, CheckRecord):
+        return [base]
+    obs = _probe(run, base.targets)
+    if obs.start_error is not None:
+        return [run.c.error(d.dependency, obs.start_error, expected=run.expected)]
+    return _judge(run, base, obs)
 
 
 @check("smoke.drill", "Dependency drill", phase=PHASE, severity="high", category="Degraded mode per dependency",

@@ -462,7 +462,7 @@ class Explorer:
             self.probe_out.value = _note(f"{svc} publishes no HTTP endpoint and the parameters name none.")
             return
         self.probe_out.value = _note(f"probing {len(eps)} endpoint(s)…")
-        targets = [probes.Target(name=e["name"], url=e["url"], method=e["method"],
+        targets = [probes.ProbeTarget(name=e["name"], url=e["url"], method=e["method"],
                                  timeout_s=min(float(e["timeout_s"]), self.probe_timeout_s)) for e in eps]
         results = probes.probe_all(targets, retries=0)
         rows = []
