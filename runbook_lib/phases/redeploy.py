@@ -52,7 +52,7 @@ def inventory_before(ctx: Context) -> list[CheckRecord]:
         inv = _inventory(ctx)
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="an inventory")]
-    ctx.state["inventory_before"] = inv
+    ctx.state.inventory_before = inv
     return [c.record(ctx.params.project, "INFO", expected="the starting state is recorded",
                      actual=f"{len(inv['containers'])} containers, {len(inv['images'])} images, {len(inv['volumes'])} volumes, {len(inv['leftovers'])} leftovers",
                      evidence=inv)]
@@ -67,24 +67,24 @@ def archive_volumes(ctx: Context) -> list[CheckRecord]:
     if not rd.remove_volumes:
         return []
     ctx.params.ensure_safe()  # defence in depth: the runner already refused an unconfirmed request
-    inv = ctx.state.get("inventory_before") or _inventory(ctx)
+    inv = ctx.state.inventory_before or _inventory(ctx)
     image = next((i["id"] for i in inv["images"] if not i.get("missing")), None)
     out = []
     dest_dir = (ctx.run_dir or Path.cwd()) / "volumes"
     dest_dir.mkdir(parents=True, exist_ok=True)
-    ctx.state["volumes_archived"] = True
+    ctx.state.volumes_archived = True
     for vol in inv["volumes"]:
         dest = dest_dir / f"{vol['name']}.tar"
         if image is None:
             out.append(c.record(vol["name"], "FAIL", expected="archived", actual="no local image to mount the volume with",
                                 evidence={"volume": vol}))
-            ctx.state["volumes_archived"] = False
+            ctx.state.volumes_archived = False
             continue
         try:
             size = ctx.engine.archive_volume(vol["name"], image, dest)
         except RunbookError as exc:
             out.append(c.error(vol["name"], exc, expected="archived"))
-            ctx.state["volumes_archived"] = False
+            ctx.state.volumes_archived = False
             continue
         out.append(c.record(vol["name"], "PASS", expected="archived into the run directory",
                             actual=f"{size} bytes in {dest.name}", evidence={"volume": vol, "archive": str(dest), "bytes": size},
@@ -100,7 +100,7 @@ def compose_down(ctx: Context) -> list[CheckRecord]:
     leaves behind (a container started by hand with the project's labels: Compose 2.40 does not treat
     it as its own) is removed by the runbook. The record names every orphan removed, and by whom."""
     rd = ctx.params.redeploy
-    volumes = rd.remove_volumes and ctx.state.get("volumes_archived", False)
+    volumes = rd.remove_volumes and ctx.state.volumes_archived
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
     c = Check("redeploy.down", command=ctx.compose.display(*args))
     try:
@@ -306,8 +306,8 @@ def inventory_after(ctx: Context) -> list[CheckRecord]:
         inv = _inventory(ctx)
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="an inventory")]
-    ctx.state["inventory_after"] = inv
-    before = {x["name"]: x["id"] for x in ctx.state.get("inventory_before", {}).get("containers", [])}
+    ctx.state.inventory_after = inv
+    before = {x["name"]: x["id"] for x in (ctx.state.inventory_before or {}).get("containers", [])}
     recreated = sum(1 for x in inv["containers"] if x["name"] in before and before[x["name"]] != x["id"])
     return [c.record(ctx.params.project, "INFO", expected="the final state is recorded",
                      actual=f"{len(inv['containers'])} containers ({recreated} recreated), {len(inv['images'])} images, {len(inv['volumes'])} volumes",
@@ -321,7 +321,7 @@ def volumes_preserved(ctx: Context) -> list[CheckRecord]:
     engine's event log shows no ``destroy`` of it since the inventory before (a volume removed and
     re-created empty keeps its name but not its data). Skipped when removal was confirmed."""
     c = Check("redeploy.volumes_preserved", command="docker events --filter type=volume --filter event=destroy --since <inventory before> --until <now>")
-    inv = ctx.state.get("inventory_before")
+    inv = ctx.state.inventory_before
     if inv is None:
         return [c.record(ctx.params.project, "ERROR", expected="an inventory before", actual="no inventory was taken before redeploying",
                          evidence={})]

@@ -47,19 +47,19 @@ class ContainerTarget:
 
 def targets(ctx: Context) -> list[ContainerTarget]:
     """The project's containers, one ContainerTarget each (cached for the phase)."""
-    if "security_targets" not in ctx.state:
+    if ctx.state.security_targets is None:
         services = ctx.model.get("services") or {}
         views = ctx.engine.project_containers(ctx.params.project)
         per_service: dict[str, int] = {}
         for v in views:
             per_service[v.service] = per_service.get(v.service, 0) + 1
         # the container name when its service is scaled, or not in the compose model (an orphan)
-        ctx.state["security_targets"] = [
+        ctx.state.security_targets = [
             ContainerTarget(v.service if per_service[v.service] == 1 and v.service in services else v.name, v,
                    services.get(v.service) or {},
                    ServiceFacts.from_container(v, services.get(v.service)))
             for v in views]
-    return ctx.state["security_targets"]
+    return ctx.state.security_targets
 
 
 def _record(rule: str, t: ContainerTarget, v: Verdict, command: str) -> CheckRecord:
@@ -96,7 +96,7 @@ def _secret_files(ctx: Context, t: ContainerTarget) -> dict[str, FileEntry]:
     Raises RunbookError when the container's files could not be read."""
     found = ctx.learn_container_secrets()
     if t.view.name not in found:
-        why = (ctx.state.get("container_secret_errors") or {}).get(t.view.name, "not read")
+        why = ctx.state.container_secret_errors.get(t.view.name, "not read")
         raise RunbookError(f"could not read the secrets mount of {t.view.name}: {why}")
     return found[t.view.name]
 

@@ -21,6 +21,32 @@ T = TypeVar("T")
 
 
 @dataclass
+class PhaseState:
+    """What one check of a phase hands to a later one in the same kernel, field by field (who writes it →
+    who reads it). Nothing here is written to disk; secret values never are."""
+
+    # redeploy.inventory (before `down`) → redeploy.nothing_running, data_preserved
+    inventory_before: dict[str, Any] | None = None
+    # redeploy.up (after `up`) → redeploy.data_preserved
+    inventory_after: dict[str, Any] | None = None
+    # redeploy.archive_volumes → redeploy.down: only archived volumes may be removed
+    volumes_archived: bool = False
+    # security.targets: the containers phase 2 judges, read once (ContainerTarget list)
+    security_targets: list[Any] | None = None
+    # Context.learn_container_secrets: {container name: {path: FileEntry}} (contents dropped once learned)
+    container_secret_files: dict[str, dict[str, FileEntry]] | None = None
+    # ... and why a container's secrets could not be read: {container name: error}
+    container_secret_errors: dict[str, str] = field(default_factory=dict)
+    # prod.resources → resource_chart: one row per sampled container, and the threshold drawn
+    resource_rows: list[dict[str, Any]] = field(default_factory=list)
+    resource_threshold: float | None = None
+    # smoke.flow → the drills: variables the flow captured (a login token...), reused by the drills' probes
+    flow_variables: dict[str, Any] = field(default_factory=dict)
+    # the drills → timeline_image: dependency -> the timeline PNG's path
+    timelines: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
 class Context:
     params: Params
     run_dir: Path | None = None
@@ -28,7 +54,7 @@ class Context:
     redactor: Redactor = field(default_factory=Redactor)
     _engine: Engine | None = None
     # Facts one check hands to a later one in the same phase (e.g. the inventory before redeploy).
-    state: dict[str, Any] = field(default_factory=dict)
+    state: PhaseState = field(default_factory=PhaseState)
     # Secret value -> where it was learned (a secret name or a path in a container). Held in memory only,
     # to say WHICH secret leaked; never stored, shown or passed to a notebook.
     secret_values: dict[str, str] = field(default_factory=dict, repr=False)
@@ -101,7 +127,7 @@ class Context:
         puts elsewhere; teach the redactor their contents. Returns ``{container name: {path: FileEntry}}``
         (cached in ``state``; phase 2 judges mode, owner and size from it). A container whose files
         cannot be read is left out; the checks that need them say so."""
-        cached = self.state.get("container_secret_files")
+        cached = self.state.container_secret_files
         if cached is not None:
             return cached
         secrets_dir = self.params.security.secrets_dir.rstrip("/") or "/"
@@ -120,12 +146,12 @@ class Context:
         found: dict[str, dict[str, FileEntry]] = {}
         for view, files in zip(views, self.map_containers(read, views)):  # read concurrently, learned in order
             if isinstance(files, RunbookError):
-                self.state.setdefault("container_secret_errors", {})[view.name] = str(files)
+                self.state.container_secret_errors[view.name] = str(files)
                 continue
             for entry in files.values():
                 if entry.content:
                     self.learn_value(entry.content.decode("utf-8", "surrogateescape"),
                                       f"{entry.path} in {view.name}")
             found[view.name] = files
-        self.state["container_secret_files"] = found
+        self.state.container_secret_files = found
         return found

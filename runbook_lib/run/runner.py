@@ -119,8 +119,9 @@ class _Interrupts:
                     pass
 
 
-def validate(params: Params, progress: Callable[[str], None], notebooks: Path = NOTEBOOKS) -> Context:
-    """Everything that can be checked before a container is touched. Raises InputError (exit 2) or
+def validate(params: Params, progress: Callable[[str], None], notebooks: Path = NOTEBOOKS) -> tuple[Context, Path | None]:
+    """Everything that can be checked before a container is touched: the run's context, and the signing
+    key the manifest will be signed with (None: unsigned). Raises InputError (exit 2) or
     EnvironmentProblem (exit 3) with one clear message."""
     params.ensure_safe()
     _check_ids_known(params)
@@ -141,12 +142,11 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
         if not (notebooks / f"{p}.ipynb").exists():
             raise InputError(f"{params.source}: phase {p!r} has no notebook in {notebooks}; "
                              "remove it from `phases:` (this toolkit version does not ship it yet).")
-    ctx.state["signing_key"] = signing.resolve_key(params.signoff.signing_key,
-                                                   generate_missing=params.signoff.generate_missing_key)
+    key = signing.resolve_key(params.signoff.signing_key, generate_missing=params.signoff.generate_missing_key)
     ctx.learn_secrets()
-    if ctx.state["signing_key"]:
-        ctx.redactor.learn_files([ctx.state["signing_key"]])  # a private key never reaches an output
-    return ctx
+    if key:
+        ctx.redactor.learn_files([key])  # a private key never reaches an output
+    return ctx, key
 
 
 def _check_ids_known(params: Params) -> None:
@@ -250,7 +250,7 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
             raise InputError(f"--phase: {problem}")
         params = params.model_copy(update={"phases": sorted(set(phases), key=PHASES.index)})
     progress(f"runbook: validating {params.source} ({params.project})")
-    ctx = validate(params, progress, notebooks)
+    ctx, signing_key = validate(params, progress, notebooks)
     logging.getLogger("papermill").setLevel(logging.WARNING)
     run_dir = new_run_dir(Path(output).resolve(), params.project)
     started = utcnow()
@@ -269,7 +269,7 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
             if interrupts.signal and phase_entries[-1]["status"] == "completed":
                 phase_entries[-1]["detail"] = f"completed, then {interrupts.signal} arrived"
     result = finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress,
-                    signing_key=ctx.state["signing_key"], baseline=base)
+                    signing_key=signing_key, baseline=base)
     result.interrupted = interrupts.signal
     return result
 

@@ -164,7 +164,7 @@ def resources(ctx: Context) -> list[CheckRecord]:
     """prod.resources: memory and CPU limits are set (when ``require_limits``), and in one stats sample
     memory used stays below ``resource_threshold`` of the memory limit (FAIL above) and CPU below the
     same fraction of the CPU limit (WARN above: one sample of CPU is a moment, not a trend). The
-    samples are kept in ``ctx.state["prod_resources"]`` for :func:`resource_chart`."""
+    samples are kept in ``ctx.state.resource_rows`` for :func:`resource_chart`."""
     p = ctx.params.production
     c = Check("prod.resources")
     try:
@@ -199,7 +199,7 @@ def resources(ctx: Context) -> list[CheckRecord]:
             rec, row = judge_sample(c, svc, v, sample, p, ev, cmd)
             rows.append(row)
             out.append(rec)
-    ctx.state["prod_resources"] = {"rows": rows, "threshold": thr}
+    ctx.state.resource_rows, ctx.state.resource_threshold = rows, thr
     return out
 
 
@@ -208,8 +208,8 @@ def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float
     threshold drawn in. Takes the Context after :func:`resources` ran (or the rows themselves).
     Returns None when there is nothing to draw. Drawn on matplotlib's Agg canvas (no display needed)."""
     if isinstance(ctx_or_rows, Context):
-        data = ctx_or_rows.state.get("prod_resources") or {}
-        rows, threshold = data.get("rows") or [], data.get("threshold", threshold)
+        rows = ctx_or_rows.state.resource_rows
+        threshold = ctx_or_rows.state.resource_threshold if threshold is None else threshold
     else:
         rows = ctx_or_rows
     if not rows:

@@ -90,7 +90,7 @@ def _baseline(run: _DrillRun) -> _Baseline | CheckRecord:
         return c.record(d.dependency, "ERROR", expected=run.expected, severity="critical",
                         actual=f"{d.dependency} is not ready before the drill; nothing was broken",
                         evidence={"containers": [v.summary() for v in views]})
-    variables: dict[str, Any] = dict(ctx.state.get("flow_variables") or {})
+    variables: dict[str, Any] = dict(ctx.state.flow_variables)
     before: list[probes.StepResult] = []
     if run.with_flow:
         before, variables = run_smoke_flow(ctx)
@@ -241,7 +241,7 @@ def _timeline(run: _DrillRun, obs: _Observed, points: dict[str, list[dict[str, A
                              lanes=[(ep.name, ep.expect, points[ep.name]) for ep in d.endpoints],
                              fault=(obs.applied, obs.restore_start), restored=obs.restored, recovered=obs.recovered_t)
         timeline = str(png.relative_to(ctx.run_dir)) if ctx.run_dir else str(png)
-        ctx.state.setdefault("timelines", {})[d.dependency] = png
+        ctx.state.timelines[d.dependency] = png
         return timeline
     except (OSError, ValueError) as exc:
         return f"(not drawn: {exc})"
@@ -393,7 +393,7 @@ def timeline_image(ctx: Context, d: Drill):
     or a line saying why there is none."""
     from IPython.display import Image, Markdown
 
-    png = (ctx.state.get("timelines") or {}).get(d.dependency)
+    png = ctx.state.timelines.get(d.dependency)
     if png and Path(png).is_file():
         return Image(filename=str(png))
     return Markdown(f"*No timeline for the {d.dependency} drill: the fault was not applied.*")

@@ -191,5 +191,5 @@ def flow(ctx: Context) -> list[CheckRecord]:
         return [c.record("flow", "SKIP", expected="a flow to run", severity="info",
                          actual="no smoke.flow in the parameters", evidence={"smoke.flow": []})]
     results, variables = run_smoke_flow(ctx)
-    ctx.state["flow_variables"] = variables
+    ctx.state.flow_variables = variables
     return _flow_records(c, results, sp.flow)
