@@ -12,6 +12,7 @@ import pytest
 
 from conftest import phase2_faults_override, PARAMS, ROOT
 
+from runbook_lib.lint import lint_files  # noqa: E402
 from runbook_lib.lint import (FileState, ServiceFacts, can_read, judge_environment, judge_file_env, judge_ports,
                               judge_user, parse_user)
 from runbook_lib.run.params_sections import Security
@@ -257,3 +258,31 @@ def test_users_and_file_readability():
     assert judge_user(facts({}, user="")).status == "FAIL"
     assert judge_user(facts({}, user=None)).status == "WARN"
     assert judge_user(facts({}, user="10001:10001")).status == "PASS"
+
+
+def test_one_shot_jobs_floating_tags_and_pwd_names_found_on_the_real_world_corpus(tmp_path):
+    """Three imprecisions the corpus showed (tests/fixtures/compose/README.md): an init job others wait for
+    was told to get a healthcheck and a restart policy; `:master` and an unfilled `|version|` passed as
+    pinned; `POSTGRES_PWD` was no credential name."""
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n"
+                 "  init: {image: busybox:1.36, command: ['true']}\n"
+                 "  manual: {image: busybox:1.36, deploy: {replicas: 0}}\n"
+                 "  app:\n"
+                 "    image: ghcr.io/example/app:master\n"
+                 "    restart: always\n"
+                 "    healthcheck: {test: ['CMD', 'true']}\n"
+                 "    environment: {POSTGRES_PWD: s3cret-posthog, PWD: /srv}\n"
+                 "    depends_on: {init: {condition: service_completed_successfully}}\n"
+                 "  docs: {image: 'apache/airflow:|version|', restart: always, healthcheck: {test: ['CMD', 'true']}}\n"
+                 "  pinned: {image: 'busybox:1.36.1', restart: always, healthcheck: {test: ['CMD', 'true']}}\n")
+    by = {(r.id, r.target): r for r in lint_files([f]).records}
+    for job, why in (("init", "app waits for it to complete"), ("manual", "deploy.replicas is 0")):
+        for rule in ("service.healthcheck", "service.restart_policy"):
+            assert by[(rule, job)].status == "INFO" and why in by[(rule, job)].actual, (rule, job)
+    assert by[("service.restart_policy", "app")].status == "PASS"
+    assert by[("images.pinned", "app")].status == "FAIL" and "floating" in by[("images.pinned", "app")].actual
+    assert by[("images.pinned", "docs")].status == "FAIL" and "not a valid tag" in by[("images.pinned", "docs")].actual
+    assert by[("images.pinned", "pinned")].status == "PASS"
+    plain = by[("secrets.no_plaintext_env", "app")]
+    assert plain.status == "FAIL" and "POSTGRES_PWD" in plain.actual and "PWD:" not in plain.actual.replace("POSTGRES_PWD", "")

@@ -2,6 +2,7 @@
 resolved model."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,8 +25,30 @@ from runbook_lib.lint.source import Source, read_source
 # lint-only rules: the compose model as a whole
 # ----------------------------------------------------------------------------------------------------
 
+# Tags that move with every push or release: naming one is not pinning.
+FLOATING_TAGS = frozenset({"latest", "master", "main", "develop", "development", "dev", "edge", "nightly",
+                           "stable", "current", "canary", "trunk", "head", "unstable", "rolling"})
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def one_shot_jobs(model: Mapping[str, Any]) -> dict[str, str]:
+    """Services that run to completion by design, with why: another service waits for them to complete
+    (``depends_on: {x: {condition: service_completed_successfully}}``), or ``deploy.replicas: 0`` (started
+    only by ``docker compose run``). A healthcheck or an always-restart policy does not apply to them."""
+    services = model.get("services") or {}
+    out: dict[str, str] = {}
+    for name, spec in sorted(services.items()):
+        for dep, cond in (spec.get("depends_on") or {}).items():
+            if isinstance(cond, Mapping) and cond.get("condition") == "service_completed_successfully":
+                out.setdefault(dep, f"{name} waits for it to complete")
+        if ((spec.get("deploy") or {}).get("replicas")) == 0:
+            out.setdefault(name, "deploy.replicas is 0: it starts only with `docker compose run`")
+    return out
+
+
 def judge_image(spec: Mapping[str, Any]) -> Verdict:
-    """images.pinned: an image reference with an explicit tag other than ``latest``, or a digest."""
+    """images.pinned: an image reference with an explicit version tag (not a floating one such as
+    ``latest`` or ``master``), or a digest."""
     image = spec.get("image") or ""
     ev = {"image": image, "build": bool(spec.get("build"))}
     expected = "an explicit version tag or a digest"
@@ -37,19 +60,27 @@ def judge_image(spec: Mapping[str, Any]) -> Verdict:
     tag = last.split(":", 1)[1] if ":" in last else ""
     if not tag or tag == "latest":
         return Verdict("FAIL", expected, f"{image}: {'no tag (latest)' if not tag else 'latest'}", ev)
+    if not _TAG_RE.match(tag):
+        return Verdict("FAIL", expected, f"{image}: {tag!r} is not a valid tag (a template left unfilled?)", ev)
+    if tag.lower() in FLOATING_TAGS:
+        return Verdict("FAIL", expected, f"{image}: {tag} is a floating tag (it moves with each push)", ev)
     return Verdict("PASS", expected, f"tag {tag}", ev)
 
 
-def judge_healthcheck(spec: Mapping[str, Any]) -> Verdict:
-    """service.healthcheck: the compose file defines a healthcheck (WARN otherwise: the image may)."""
+def judge_healthcheck(spec: Mapping[str, Any], one_shot: str = "") -> Verdict:
+    """service.healthcheck: the compose file defines a healthcheck (WARN otherwise: the image may).
+    A one-shot job (``one_shot``: why it is one, see :func:`one_shot_jobs`) is INFO: it is not meant to
+    stay up, so there is nothing for a healthcheck to watch."""
     hc = spec.get("healthcheck") or {}
     ev = {"healthcheck": hc}
+    if one_shot:
+        return Verdict("INFO", "a healthcheck", f"none needed: a one-shot job ({one_shot})", {**ev, "one_shot": one_shot})
     if not hc or hc.get("disable") or (hc.get("test") or [None])[0] == "NONE":
         return Verdict("WARN", "a healthcheck", "no healthcheck in the compose file (the image's, if any, applies)", ev)
     return Verdict("PASS", "a healthcheck", " ".join(_as_list(hc.get("test")))[:120], ev)
 
 
-def judge_restart(spec: Mapping[str, Any], accepted: list[str] | None = None) -> Verdict:
+def judge_restart(spec: Mapping[str, Any], accepted: list[str] | None = None, one_shot: str = "") -> Verdict:
     """service.restart_policy: a restart policy is set (WARN when none), and it is one ``accepted``
     (``production.restart_policy``) allows (FAIL, high, otherwise): the static half of phase 3's
     prod.restart_policy, judged by the same :func:`~runbook_lib.lint.restart.policy_accepted`."""
@@ -58,6 +89,9 @@ def judge_restart(spec: Mapping[str, Any], accepted: list[str] | None = None) ->
     ev = {"restart": spec.get("restart"), "deploy_restart_policy": (spec.get("deploy") or {}).get("restart_policy"),
           "policy": policy, "accepted": accepted, "read": "production.restart_policy"}
     expected = " or ".join(accepted)
+    if one_shot and (policy == "no" or policy.startswith("on-failure")):
+        return Verdict("INFO", expected, f"{policy}: right for a one-shot job ({one_shot})",
+                       {**ev, "one_shot": one_shot})
     if policy == "no":
         return Verdict("WARN", expected, "no restart policy: a crash leaves the service down", ev)
     if not policy_accepted(policy, accepted):
@@ -179,8 +213,10 @@ def _secret_states(facts: ServiceFacts, top: Mapping[str, Any], paths: Mapping[s
 
 def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, Any], paths: Mapping[str, Path],
                      security: Security, production: Production, secret_values: Mapping[str, str],
-                     source: Source | None, facts: ServiceFacts | None = None) -> Iterable[tuple[str, Verdict]]:
-    """(rule id, verdict) of every per-service rule for one service of the model."""
+                     source: Source | None, facts: ServiceFacts | None = None,
+                     one_shot: str = "") -> Iterable[tuple[str, Verdict]]:
+    """(rule id, verdict) of every per-service rule for one service of the model; ``one_shot``: why the
+    service is a job that runs to completion ("" when it is not)."""
     facts = facts or ServiceFacts.from_compose(name, spec)
     states = _secret_states(facts, top, paths)
     sources = [s["source"] for s in spec.get("secrets") or []]
@@ -199,9 +235,9 @@ def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, An
     yield "secrets.no_plaintext_args", judge_args(facts, security)
     yield from judge_hardening(facts, security).items()
     yield "images.pinned", judge_image(spec)
-    yield "service.healthcheck", judge_healthcheck(spec)
+    yield "service.healthcheck", judge_healthcheck(spec, one_shot)
     yield "service.restart_policy", judge_restart(
-        spec, production.restart_policy_overrides.get(name) or production.restart_policy)
+        spec, production.restart_policy_overrides.get(name) or production.restart_policy, one_shot)
 
 
 def secret_verdicts(model: Mapping[str, Any], paths: Mapping[str, Path], declared: Iterable[str],
@@ -266,12 +302,14 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
 
     used: set[str] = set()
     every: list[ServiceFacts] = []
+    jobs = one_shot_jobs(model)
     for name, spec in sorted((model.get("services") or {}).items()):
         used.update(s["source"] for s in spec.get("secrets") or [])
         profiles = [str(p) for p in spec.get("profiles") or []]
         every.append(ServiceFacts.from_compose(name, spec))
         for rule, v in service_verdicts(name, spec, top=top, paths=paths, security=security, production=production,
-                                        secret_values=secret_values, source=source, facts=every[-1]):
+                                        secret_values=secret_values, source=source, facts=every[-1],
+                                        one_shot=jobs.get(name, "")):
             if profiles:
                 v.evidence["profiles"] = profiles
             if source is not None and v.status not in ("PASS", "INFO"):

@@ -285,6 +285,8 @@ DEFAULT_CREDENTIAL_PATTERNS: tuple[str, ...] = (
     r"SECRET", r"PASSWORD", r"PASSWD", r"PASSPHRASE", r"TOKEN", r"API_?KEY", r"PRIVATE_?KEY",
     r"CREDENTIAL", r"ACCESS_?KEY", r"AUTH_?KEY", r"SIGNING_?KEY", r"ENCRYPTION_?KEY", r"(^|_)DSN$",
     r"(^|_)AUTH$", r"(^|_)SALT($|_)", r"(^|_)PASS($|_)",
+    # *_PWD, but not PWD itself (the shell's working directory)
+    r"_PWD$",
 )
 
 
