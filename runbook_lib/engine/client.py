@@ -75,7 +75,7 @@ def _wrap(exc: Exception, what: str) -> RunbookError:
 class Engine:
     """A connection to one Docker engine (DOCKER_HOST or the default socket)."""
 
-    def __init__(self, timeout: float = 60, pool_size: int | None = None, stats_pool_size: int = 32) -> None:
+    def __init__(self, timeout: float = 60, pool_size: int | None = None, stats_pool_size: int = 128) -> None:
         #: The deadline of every engine call (seconds without an answer before it fails).
         self.timeout = timeout
         #: How many per-container calls run at once (:meth:`map`), and stats samples (:meth:`stats_many`).

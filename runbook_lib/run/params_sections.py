@@ -406,8 +406,9 @@ class EngineParams(StrictModel):
     pool_size: int = Field(default_factory=default_pool_size, ge=1, le=64, description=(
         "Per-container reads (inspect, secrets archive, logs, stats, image inspect) run this many at once; records "
         "come out in the same order whatever the size. Default: twice the CPUs, at most 8."))
-    stats_pool_size: int = Field(default=32, ge=1, le=256, description=(
+    stats_pool_size: int = Field(default=128, ge=1, le=256, description=(
         "Stats samples taken at once (prod.resources): a sample waits about 2 s for the engine's collector and "
-        "costs nothing meanwhile, so they are bounded separately (at least pool_size)."))
+        "costs nothing meanwhile, so up to this many are taken in one round (at least pool_size; a project of more "
+        "containers takes more rounds of about 2 s)."))
     call_timeout_s: float = Field(default=60, gt=0, description=(
         "The deadline of each engine call: seconds without an answer before it fails (ERROR record)."))
