@@ -303,7 +303,7 @@ def _add_diff_parser(sub: argparse._SubParsersAction) -> None:
                     help="stdout format: text, json, or md (a pull request or CI job summary)")
     df.add_argument("--key", metavar="PUBLIC.pem", help="the signer's public key both runs must be signed with")
     df.add_argument("--out", metavar="FILE", help="also write the output to FILE (e.g. $GITHUB_STEP_SUMMARY)")
-    df.add_argument("--html", metavar="FILE", help="also render notebooks/compare.ipynb to an offline HTML page")
+    df.add_argument("--html", metavar="FILE", help="also render the compare notebook (compare.ipynb) to an offline HTML page")
     df.set_defaults(func=cmd_diff)
 
 

@@ -4,7 +4,8 @@
 #   scripts/setup.sh env    virtual environment + package (`.`), a Docker engine, the demo images
 #   scripts/setup.sh demo   env, then bring the demo stack up and run the whole runbook against it
 #   scripts/setup.sh test   env with the `test` extra (`.[test]`: pytest, playwright), then the test suite
-#   scripts/setup.sh lab    env with the `lab` extra (`.[lab]`: JupyterLab), then JupyterLab on notebooks/
+#   scripts/setup.sh lab    env with the `lab` extra (`.[lab]`: JupyterLab), then JupyterLab on the notebooks
+#                           (package data: runbook_lib/notebooks)
 #
 # On a machine where a Docker engine already answers (Docker Desktop, a CI runner) it uses that engine
 # and changes nothing system-wide. Only when none answers, and only as root on Debian, does it
@@ -113,6 +114,8 @@ case "${1:-}" in
   lab)
     cmd_env lab
     cd "$ROOT"
-    exec "$VENV/bin/jupyter" lab --notebook-dir notebooks $(is_root && echo --allow-root) ;;
+    # The notebooks are package data; their params_file "" finds parameters/demo.yaml upward from there.
+    nbdir="$("$PY" -c 'from runbook_lib.package_data import NOTEBOOKS; print(NOTEBOOKS)')"
+    exec "$VENV/bin/jupyter" lab --notebook-dir "$nbdir" $(is_root && echo --allow-root) ;;
   *) echo "usage: scripts/setup.sh env|demo|test|lab [pytest args]" >&2; exit 2 ;;
 esac

@@ -9,11 +9,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from runbook_lib.package_data import NOTEBOOKS as NOTEBOOK_DIR
 from runbook_lib.run import runner
 
-from conftest import ROOT, track
+from conftest import track
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -76,8 +77,8 @@ def test_a_failed_preflight_skips_the_destructive_phase(demo_stack, engine, writ
 @pytest.mark.docker
 def test_the_preflight_notebook_runs_directly_with_papermill(demo_stack, demo_params, tmp_path):
     out = tmp_path / "00.ipynb"
-    argv = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "00_preflight.ipynb"), str(out),
-            "-p", "params_file", str(demo_params), "--cwd", str(ROOT / "notebooks")]
+    argv = [sys.executable, "-m", "papermill", str(NOTEBOOK_DIR / "00_preflight.ipynb"), str(out),
+            "-p", "params_file", str(demo_params), "--cwd", str(tmp_path)]
     proc = track(argv, subprocess.run(argv, capture_output=True, text=True, timeout=300))
     assert proc.returncode == 0, proc.stderr[-2000:]
     nb = nbformat.read(out, as_version=4)

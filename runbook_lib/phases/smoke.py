@@ -264,7 +264,7 @@ def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
               remediation=f"Make the service behave as designed while {d.dependency} is down, and recover on its own when it returns.")
     expected_dep = (f"{d.mode} {d.dependency} for {d.duration_s:g}s, restored, ready within {d.healthy_timeout_s:g}s, "
                     f"every endpoint back within {d.recovery_budget_s:g}s" + (", flow passes after" if d.flow_after and sp.flow else ""))
-    directory = faults.journal_dir(ctx.run_dir)
+    directory = faults.journal_dir(ctx.run_dir, ctx.params.source)
     secret = secret_reader(ctx)
 
     # Steady state first: never break a system that is already broken.

@@ -149,7 +149,7 @@ def write(d: RunDiff, fmt: str, out: Path | None = None) -> str:
 
 def render_html(old_dir: str | Path, new_dir: str | Path, out: Path, *, key: Path | None = None,
                 kernel: str = "python3") -> Path:
-    """Run notebooks/compare.ipynb headless (papermill) on two run directories and render it to one
+    """Run compare.ipynb (package data) headless (papermill) on two run directories and render it to one
     offline HTML page with the report's template (no script, no external request; code hidden).
     The notebook verifies both runs (:func:`compare.compare_runs`); its refusal is raised here as
     :class:`~runbook_lib.results.frames.UnverifiedRun` (exit 1), any other failure as InputError."""
@@ -162,8 +162,7 @@ def render_html(old_dir: str | Path, new_dir: str | Path, out: Path, *, key: Pat
 
     from runbook_lib.errors import InputError
     from runbook_lib.results.frames import UnverifiedRun
-    from runbook_lib.results.report import TEMPLATES
-    from runbook_lib.run.runner import NOTEBOOKS
+    from runbook_lib.package_data import NOTEBOOKS, TEMPLATES
 
     old, new = Path(old_dir).resolve(), Path(new_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="runbook-compare-") as tmp:

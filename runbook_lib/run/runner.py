@@ -32,6 +32,7 @@ from runbook_lib.run.params import PHASES, Params, dump_resolved, load_params, l
 from runbook_lib.results.policy import evaluate
 from runbook_lib.results.records import Check, CheckRecord, read_records, utcnow, write_records
 from runbook_lib import __version__
+from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.results import report
 from runbook_lib.results import signing
 from runbook_lib.results import verdict as verdicts
@@ -39,7 +40,6 @@ from runbook_lib.results import verdict as verdicts
 if TYPE_CHECKING:
     from runbook_lib.results.frames import Run
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 def destructive_phases() -> tuple[str, ...]:
     """Phases with a check declared as changing the deployment (redeploy; dependency drills). After a
     blocking preflight they are skipped (recorded as SKIP, so the verdict is NO-GO); the read-only
@@ -47,6 +47,8 @@ def destructive_phases() -> tuple[str, ...]:
     from runbook_lib.results.registry import specs
 
     return tuple(sorted({s.phase for s in specs().values() if s.changes_deployment}))
+
+
 KERNEL = "python3"
 
 
