@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compose file(s) to use instead of the parameters' compose_files (repeatable, in order)")
     r.add_argument("--output", default="outputs", metavar="DIR", help="where run directories go (default: outputs)")
     r.add_argument("--phase", action="append", metavar="NAME", help="run only these phases (repeatable)")
-    r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3)")
+    r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3, always the Python running runbook)")
     r.add_argument("--show-code", action="store_true", help="include the notebooks' code cells in report.html")
     r.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
     r.add_argument("--baseline", metavar="RUN_DIR", help="the last GO run: the report's first screen says what changed "

@@ -27,6 +27,24 @@ def test_notebooks_are_committed_without_outputs_and_have_a_parameters_cell(path
     assert nb.metadata.kernelspec.name == "python3"
 
 
+def test_the_default_kernel_is_the_python_running_runbook_whatever_kernelspec_jupyter_would_find(tmp_path, monkeypatch):
+    """A ``python3`` kernelspec on Jupyter's path (here $JUPYTER_PATH; as well the user's directory after an
+    ``ipykernel install --user`` from another environment) must not run the notebooks with another Python."""
+    elsewhere = tmp_path / "kernels" / "python3"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "kernel.json").write_text(json.dumps({"argv": ["/nonexistent/python", "-m", "ipykernel_launcher",
+                                                               "-f", "{connection_file}"],
+                                                      "display_name": "another Python", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    assert KernelSpecManager().get_kernel_spec("python3").argv[0] == "/nonexistent/python", "Jupyter alone takes it"
+    for km in (runner._TrackedKernelManager(kernel_name=runner.KERNEL),
+               runner.OwnPythonKernelManager(kernel_name="python3")):
+        assert km.kernel_spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]
+    runner._TrackedKernelManager.live.clear()
+
+
 def _fixture_notebook(dir_: Path, phase: str, source: str) -> None:
     nb = nbformat.v4.new_notebook()
     p = nbformat.v4.new_code_cell('params_file = ""\nrun_dir = ""')

@@ -163,6 +163,7 @@ def render_html(old_dir: str | Path, new_dir: str | Path, out: Path, *, key: Pat
     from runbook_lib.errors import InputError
     from runbook_lib.results.frames import UnverifiedRun
     from runbook_lib.package_data import NOTEBOOKS, TEMPLATES
+    from runbook_lib.run.runner import OwnPythonKernelManager
 
     old, new = Path(old_dir).resolve(), Path(new_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="runbook-compare-") as tmp:
@@ -171,7 +172,8 @@ def render_html(old_dir: str | Path, new_dir: str | Path, out: Path, *, key: Pat
             papermill.execute_notebook(str(NOTEBOOKS / "compare.ipynb"), str(executed), kernel_name=kernel,
                                        parameters={"old_run": str(old), "new_run": str(new),
                                                    "key": str(key) if key else ""},
-                                       progress_bar=False, log_output=False, cwd=str(NOTEBOOKS))
+                                       progress_bar=False, log_output=False, cwd=tmp,
+                                       kernel_manager_class=OwnPythonKernelManager)
         except PapermillExecutionError as exc:
             cls = UnverifiedRun if exc.ename == "UnverifiedRun" else InputError
             raise cls(f"compare.ipynb: {exc.ename}: {exc.evalue}") from None

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import nbformat
 import papermill
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from papermill.exceptions import PapermillExecutionError
+from traitlets import default
 
 from runbook_lib.run.context import Context
 from runbook_lib.errors import InputError
@@ -71,7 +73,29 @@ def exit_code(verdict: dict) -> int:
     return 0 if verdict["verdict"] == "GO" else 1
 
 
-class _TrackedKernelManager(AsyncKernelManager):
+class _OwnPythonKernelSpecs(KernelSpecManager):
+    """Kernel specs where ``python3`` (KERNEL) is always the interpreter running runbook, the one this
+    runbook_lib was imported into. Jupyter would otherwise take the first ``python3`` spec on its path
+    (``$JUPYTER_PATH``, the user's Jupyter directory: an ``ipykernel install --user`` made from a
+    checkout's venv or another environment) and run the notebooks with another Python, importing
+    another runbook_lib or none. Any other kernel name is looked up as Jupyter does."""
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        if kernel_name == KERNEL:
+            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                              display_name="Python 3 (runbook)", language="python", metadata={"debugger": True})
+        return super().get_kernel_spec(kernel_name)
+
+
+class OwnPythonKernelManager(AsyncKernelManager):
+    """The kernel manager for every notebook runbook executes headless (phases, compare.ipynb)."""
+
+    @default("kernel_spec_manager")
+    def _own_python_specs(self) -> KernelSpecManager:
+        return _OwnPythonKernelSpecs(data_dir=self.data_dir)
+
+
+class _TrackedKernelManager(OwnPythonKernelManager):
     """The kernel manager papermill uses, remembered so a signal can reach the kernel: Jupyter starts
     kernels in their own session, so a Ctrl-C or a SIGTERM to the runner never reaches the cell that
     is, say, holding a dependency stopped in a drill."""
@@ -201,7 +225,8 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
             str(notebooks / f"{phase}.ipynb"), str(out_nb),
             parameters={"params_file": str(run_dir / "params.yaml"), "run_dir": str(run_dir)},
             kernel_name=kernel, progress_bar=False, log_output=False, stderr_file=sys.stderr,
-            execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(notebooks),
+            # the kernel works in the run directory, never in the notebooks' (an installed package)
+            execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(run_dir),
             kernel_manager_class=_TrackedKernelManager,
         )
     except PapermillExecutionError as exc:
