@@ -225,7 +225,15 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import runbook_demo as demo
+    try:
+        import runbook_demo as demo
+    except ImportError as exc:
+        if exc.name != "runbook_demo":
+            raise
+        # An installed runbook-lib: the demo builder is the source checkout's (demo/pyproject.toml).
+        print("runbook demo: the demo comes with the source checkout (clone the runbook repository and run "
+              "`make demo` there); it is not part of the installed runbook-lib package", file=sys.stderr)
+        return 2
 
     if args.action == "build":
         demo.build_images(progress=_progress, force=args.force)
