@@ -1,4 +1,4 @@
-"""What changed between two runs: ``runbook diff OLD NEW``, notebooks/compare.ipynb and the report's
+"""What changed between two runs: ``runbook diff OLD NEW``, runbook_lib/notebooks/compare.ipynb and the report's
 "since the last GO" line all call :func:`diff_runs`.
 
 Both runs are verified first (:func:`runbook_lib.results.frames.open_run`); an unverified one is refused. The

@@ -1,6 +1,6 @@
 """The explorer: poke at a deployment from JupyterLab without leaking a secret to the screen.
 
-Used from a notebook cell (``notebooks/explore.ipynb``)::
+Used from a notebook cell (``runbook_lib/notebooks/explore.ipynb``)::
 
     from runbook_lib.run.explorer import explore
     explore("../parameters/demo.yaml")

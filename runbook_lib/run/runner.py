@@ -209,7 +209,7 @@ def new_run_dir(output: Path, project: str) -> Path:
 
 
 def _runner_record(phase: str, status: str, actual: str, evidence: dict, severity: str = "critical") -> CheckRecord:
-    c = Check("runner.phase", phase=phase, severity=severity, command=f"papermill notebooks/{phase}.ipynb ...")
+    c = Check("runner.phase", phase=phase, severity=severity, command=f"papermill runbook_lib/notebooks/{phase}.ipynb ...")
     return c.record(phase, status, expected="the phase notebook runs to completion and saves its records",
                     actual=actual, evidence=evidence)
 
