@@ -75,12 +75,21 @@ def compose_lint_bin() -> Path | None:
     return exe if exe.exists() else None
 
 
+def corpus_files(d: Path) -> list[Path]:
+    """A corpus project's compose files, as tests/test_lint_corpus.py picks them: those `compose-files.txt`
+    names, else the first of the usual names."""
+    listed = d / "compose-files.txt"
+    if listed.exists():
+        return [d / ln.strip() for ln in listed.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return [next(d / n for n in ("docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml")
+                 if (d / n).exists())]
+
+
 def projects() -> list[tuple[str, list[str], list[str]]]:
     """(name, compose files, extra runbook lint arguments)."""
     out = []
     for d in sorted(p for p in (FIXTURES / "realworld").iterdir() if p.is_dir()):
-        compose = next(f for f in (d / "docker-compose.yml", d / "compose.yaml") if f.exists())
-        out.append((d.name, [str(compose)], []))
+        out.append((d.name, [str(f) for f in corpus_files(d)], []))
     out += [(f.stem, [str(f)], []) for f in sorted(FIXTURES.glob("*.yaml"))]
     out.append(("demo", [str(ROOT / "demo" / "compose.yaml")], ["--env-file", str(ROOT / "demo" / "offline.env")]))
     return out

@@ -45,7 +45,7 @@ def serve(latency: float) -> ThreadingHTTPServer:
     return srv
 
 
-def timed(targets: list[probes.Target], rounds: int) -> float:
+def timed(targets: list[probes.ProbeTarget], rounds: int) -> float:
     times = []
     for _ in range(rounds):
         t0 = time.perf_counter()
@@ -65,7 +65,7 @@ def main() -> int:
     args = ap.parse_args()
     srv = serve(args.latency)
     base = f"http://127.0.0.1:{srv.server_address[1]}"
-    targets = [probes.Target(f"e{i}", f"{base}/health/{i}") for i in range(args.endpoints)]
+    targets = [probes.ProbeTarget(f"e{i}", f"{base}/health/{i}") for i in range(args.endpoints)]
     try:
         timed(targets[:1], 1)  # warm-up: imports, first event loop
         one = timed(targets[:1], args.rounds)

@@ -298,6 +298,23 @@ def raise_input(msg: str) -> None:
     raise InputError(msg)
 
 
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("run", help="run the phase notebooks headless and write a run directory",
+                       description="Validate the parameters, compose files and engine, run the phase notebooks with "
+                       "papermill, and write outputs/<UTC time>-<project>/ with report.html and summary.json.")
+    r.add_argument("--params", required=True, metavar="FILE", help="parameters YAML (e.g. parameters/demo.yaml)")
+    r.add_argument("--compose", action="append", metavar="FILE", type=Path,
+                   help="compose file(s) to use instead of the parameters' compose_files (repeatable, in order)")
+    r.add_argument("--output", default="outputs", metavar="DIR", help="where run directories go (default: outputs)")
+    r.add_argument("--phase", action="append", metavar="NAME", help="run only these phases (repeatable)")
+    r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3, always the Python running runbook)")
+    r.add_argument("--show-code", action="store_true", help="include the notebooks' code cells in report.html")
+    r.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
+    r.add_argument("--baseline", metavar="RUN_DIR", help="the last GO run: the report's first screen says what changed "
+                   "since it (new blockers, fixed, images changed); it must verify")
+    r.set_defaults(func=cmd_run)
+
+
 def _add_diff_parser(sub: argparse._SubParsersAction) -> None:
     df = sub.add_parser("diff", help="what changed between two run directories (exit 1: the new run has new blockers)",
                         description="Verifies both run directories first (manifest, signature, verdict) and refuses one "
@@ -315,30 +332,7 @@ def _add_diff_parser(sub: argparse._SubParsersAction) -> None:
     df.set_defaults(func=cmd_diff)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="runbook", description="Verify a Docker Compose deployment with evidence-backed, "
-                                "parameterized runbook notebooks, and decide GO / NO-GO.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"runbook {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
-    r = sub.add_parser("run", help="run the phase notebooks headless and write a run directory",
-                       description="Validate the parameters, compose files and engine, run the phase notebooks with "
-                       "papermill, and write outputs/<UTC time>-<project>/ with report.html and summary.json.")
-    r.add_argument("--params", required=True, metavar="FILE", help="parameters YAML (e.g. parameters/demo.yaml)")
-    r.add_argument("--compose", action="append", metavar="FILE", type=Path,
-                   help="compose file(s) to use instead of the parameters' compose_files (repeatable, in order)")
-    r.add_argument("--output", default="outputs", metavar="DIR", help="where run directories go (default: outputs)")
-    r.add_argument("--phase", action="append", metavar="NAME", help="run only these phases (repeatable)")
-    r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3, always the Python running runbook)")
-    r.add_argument("--show-code", action="store_true", help="include the notebooks' code cells in report.html")
-    r.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
-    r.add_argument("--baseline", metavar="RUN_DIR", help="the last GO run: the report's first screen says what changed "
-                   "since it (new blockers, fixed, images changed); it must verify")
-    r.set_defaults(func=cmd_run)
-
-    _add_diff_parser(sub)
-
+def _add_report_parser(sub: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("report", help="re-render the report of a run directory that verifies (exit: its verdict)",
                         description="Verifies the run directory first (manifest, signature, verdict); on any mismatch "
                         "it exits 1 naming the files and writes nothing. A verified run re-renders to the same report; "
@@ -352,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "UNVERIFIED, into a new file beside the run directory (never touches manifest.json or its signature)")
     rp.set_defaults(func=cmd_report)
 
+
+def _add_verify_parser(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("verify", help="check a run directory against its manifest and signature (exit 1 on any difference)",
                        description="Lists every changed, added or removed file, and checks manifest.json.sig. "
                        "With --key, the signature must be made by that public key.")
@@ -359,17 +355,23 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--key", metavar="PUBLIC.pem", help="the signer's public key you trust (from `runbook keygen`)")
     v.set_defaults(func=cmd_verify)
 
+
+def _add_checks_parser(sub: argparse._SubParsersAction) -> None:
     ck = sub.add_parser("checks", help="list every check id: phase, default severity, category, CIS id",
                         description="The check registry: the ids that waivers, policy.severity_overrides and "
                         "policy.required_checks may name. Lint-only rules have phase `lint`.")
     ck.add_argument("--format", choices=["table", "json"], default="table")
     ck.set_defaults(func=cmd_checks)
 
+
+def _add_keygen_parser(sub: argparse._SubParsersAction) -> None:
     k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing run manifests")
     k.add_argument("--out", required=True, metavar="PATH", help="private key path; the public key goes to PATH.pub")
     k.add_argument("--force", action="store_true", help="overwrite an existing key")
     k.set_defaults(func=cmd_keygen)
 
+
+def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("demo", help="the embedded demo stack (a miniature SecureConnect)",
                        description="build: the offline images; up: secrets, images, start and wait until healthy; "
                        "down: stop and remove (volumes kept unless --volumes); status: what runs.")
@@ -379,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--force", action="store_true", help="with `build`: rebuild even when up to date")
     d.set_defaults(func=cmd_demo)
 
+
+def _add_recover_parser(sub: argparse._SubParsersAction) -> None:
     rc = sub.add_parser("recover", help="restore what a crashed drill left broken (stopped, paused, disconnected)",
                         description="Reads the drill journals (RUN_DIR/drills/*.journal.json) that were not marked "
                         "restored, undoes each fault (start, unpause, reconnect with the network aliases), waits until "
@@ -389,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--timeout", type=float, default=120, metavar="S", help="how long to wait for each dependency to be ready (default: 120)")
     rc.set_defaults(func=cmd_recover)
 
+
+def _add_lint_parser(sub: argparse._SubParsersAction) -> None:
     li = sub.add_parser("lint", help="static security audit of compose files (no engine needed)",
                         description="Resolve the compose files with `docker compose config` and judge the model "
                         "with the rules phase 2 applies to running containers, plus unpinned images, secret "
@@ -403,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "all profiles included)")
     li.set_defaults(func=cmd_lint)
 
+
+def _add_init_parser(sub: argparse._SubParsersAction) -> None:
     ini = sub.add_parser("init", help="write a commented starter parameters file from your compose files",
                          description="Resolve the compose files with `docker compose config` (every profile) and write "
                          "a starter parameters file: app services and dependencies, file secrets (named, never their "
@@ -416,6 +424,21 @@ def build_parser() -> argparse.ArgumentParser:
     ini.add_argument("--force", action="store_true", help="overwrite an existing file")
     ini.add_argument("--no-probe", action="store_true", help="do not ask the running stack's ports for /metrics")
     ini.set_defaults(func=cmd_init)
+
+
+# The subcommands, in the order `runbook --help` lists them: one function each adds its parser.
+SUBCOMMANDS = (_add_run_parser, _add_diff_parser, _add_report_parser, _add_verify_parser, _add_checks_parser,
+               _add_keygen_parser, _add_demo_parser, _add_recover_parser, _add_lint_parser, _add_init_parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="runbook", description="Verify a Docker Compose deployment with evidence-backed, "
+                                "parameterized runbook notebooks, and decide GO / NO-GO.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"runbook {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for add_parser in SUBCOMMANDS:
+        add_parser(sub)
     return p
 
 

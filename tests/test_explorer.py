@@ -78,8 +78,8 @@ def test_a_drill_in_a_fault_injecting_module_is_destructive_but_the_drill_journa
     def drill_redis(ctx):
         return []
 
-    importlib.import_module("runbook_lib.phases.smoke")  # the phase-4 module, which imports runbook_lib.drills.faults
-    drill_redis.__module__ = "runbook_lib.phases.smoke"
+    importlib.import_module("runbook_lib.phases.smoke.drills")  # the phase-4 drills module, which imports runbook_lib.drills.faults
+    drill_redis.__module__ = "runbook_lib.phases.smoke.drills"
 
     assert explorer.is_destructive(drill_redis)
     if hasattr(preflight, "drill_journal"):

@@ -16,7 +16,7 @@ import yaml
 
 from runbook_lib.lint import RULES, ServiceFacts, judge_unreferenced, lint_files
 from runbook_lib.lint.output import format_sarif
-from runbook_lib.run.params import Security
+from runbook_lib.run.params_sections import Security
 
 HARDENED = {
     "image": "nginx:1.25.3", "user": "101:101", "read_only": True, "cap_drop": ["ALL"],
@@ -141,6 +141,7 @@ def test_the_engine_facts_read_hostconfig_and_mounts():
     class View:
         service, name, environment, user, published_ports = "s", "p-s-1", {}, "", []
         entrypoint, command, healthcheck_test, labels = [], [], [], {}
+        image, restart_policy, healthcheck_config = "app:1", "always", {}
         host_config = {"CapDrop": ["ALL"], "NanoCpus": 500_000_000, "SecurityOpt": ["seccomp=unconfined"],
                        "UsernsMode": "host", "CgroupParent": "/x", "CgroupnsMode": "host"}
         mounts = [{"Type": "volume", "Name": "p_data", "Destination": "/data", "RW": True, "Propagation": ""},

@@ -2,48 +2,76 @@
 file of expected findings, so that a change in precision (a finding gained or lost) shows up in review.
 
 tests/fixtures/compose/realworld/<project>/ holds the project's compose file (with a provenance header:
-source, version, licence), whatever files it reads (env files, extended files, fixture secret files) and
-`expected-findings.txt`: one line per finding that is not PASS, "STATUS SEVERITY CHECK TARGET", sorted.
-The Debian docker-compose fixtures one level up are linted too. To accept a change on purpose:
+source, project and commit or version, licence, what was changed), whatever files it reads (env files,
+extended files, secret files, stand-ins) and `expected-findings.txt`: one line per finding that is not PASS,
+"STATUS SEVERITY CHECK TARGET", sorted. The file linted is the first of docker-compose.yml,
+docker-compose.yaml, compose.yaml and compose.yml, unless `compose-files.txt` names the files (`-f`, in
+order, one a line) because the project's file has another name or is several. Every YAML file of a project
+starts with its provenance header. The Debian docker-compose fixtures one level up are linted too.
+tests/fixtures/compose/README.md tells what each project covers and which findings are known to be wrong.
+To accept a change on purpose:
 
     RUNBOOK_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_lint_corpus.py
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from runbook_lib.lint import lint_files
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "compose"
 REALWORLD = FIXTURES / "realworld"
+DEFAULT_NAMES = ("docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml")
 
 
-def _projects() -> list[tuple[str, Path, Path]]:
+def compose_files(d: Path) -> list[Path]:
+    listed = d / "compose-files.txt"
+    if listed.exists():
+        names = [ln.strip() for ln in listed.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        return [d / n for n in names]
+    return [next(d / n for n in DEFAULT_NAMES if (d / n).exists())]
+
+
+def _projects() -> list[tuple[str, list[Path], Path]]:
     out = []
     for d in sorted(p for p in REALWORLD.iterdir() if p.is_dir()):
-        compose = next(f for f in (d / "docker-compose.yml", d / "compose.yaml") if f.exists())
-        out.append((d.name, compose, d / "expected-findings.txt"))
+        out.append((d.name, compose_files(d), d / "expected-findings.txt"))
     for f in sorted(FIXTURES.glob("*.yaml")):
-        out.append((f.stem, f, REALWORLD / f"{f.stem}.expected-findings.txt"))
+        out.append((f.stem, [f], REALWORLD / f"{f.stem}.expected-findings.txt"))
     return out
 
 
-def findings(compose: Path) -> list[str]:
-    # Git does not keep file modes: make the fixture secret files' mode the same on every checkout.
-    for s in compose.parent.glob("fixture-not-a-secret*"):
-        os.chmod(s, 0o644)
-    result = lint_files([compose])
+def _secret_files(files: list[Path]) -> list[Path]:
+    """The files the projects' top-level `secrets:` read (`file:`), relative to the first compose file."""
+    out = []
+    for f in files:
+        doc = yaml.safe_load(f.read_text()) or {}
+        for spec in (doc.get("secrets") or {}).values():
+            if isinstance(spec, dict) and isinstance(spec.get("file"), str):
+                out.append(files[0].parent / spec["file"])
+    return out
+
+
+def findings(files: list[Path]) -> list[str]:
+    # Git keeps no mode but the executable bit, and a checkout's umask decides the rest: make the secret
+    # files' mode the same on every checkout (secrets.file_mode reads it).
+    for s in {*files[0].parent.glob("fixture-not-a-secret*"), *_secret_files(files)}:
+        if s.is_file():
+            os.chmod(s, 0o644)
+    result = lint_files(files)
     return sorted(f"{r.status} {r.severity} {r.id} {r.target}" for r in result.records if r.status != "PASS")
 
 
-@pytest.mark.parametrize("name,compose,golden", _projects(), ids=[p[0] for p in _projects()])
-def test_findings_match_the_golden_file(name, compose, golden):
-    header = compose.read_text().splitlines()[0]
-    assert header.startswith("# Source: "), f"{compose}: no provenance header"
-    got = findings(compose)
+@pytest.mark.parametrize("name,files,golden", _projects(), ids=[p[0] for p in _projects()])
+def test_findings_match_the_golden_file(name, files, golden):
+    for f in {*files, *files[0].parent.glob("*.y*ml")}:
+        assert f.read_text().startswith("# Source: "), f"{f}: no provenance header"
+    got = findings(files)
     if os.environ.get("RUNBOOK_UPDATE_GOLDEN"):
         golden.write_text("\n".join(got) + "\n")
     want = golden.read_text().splitlines()
@@ -51,11 +79,36 @@ def test_findings_match_the_golden_file(name, compose, golden):
                                   + [f"+ {g}" for g in got if g not in want])
 
 
+def _upstream(header: str) -> str | None:
+    """owner/name of the public project a provenance header names; None for a synthetic file."""
+    if header.startswith("# Source: synthetic"):
+        return None
+    m = re.search(r"^# Project: ([\w.-]+/[\w.-]+)", header, re.M) or re.match(r"# Source: ([\w.-]+/[\w.-]+) ", header)
+    assert m, f"a public file names its project: {header.splitlines()[0]}"
+    return m.group(1)
+
+
 def test_the_corpus_covers_what_the_issue_asks_for():
-    texts = {d.name: "\n".join(f.read_text(errors="replace") for f in d.iterdir() if f.is_file())
-             for d in REALWORLD.iterdir() if d.is_dir()}
-    public = [n for n, t in texts.items() if "Licence:" in t and "synthetic" not in t.splitlines()[0]]
-    assert len(public) + len(list(FIXTURES.glob("*.yaml"))) >= 5
-    everything = "\n".join(texts.values())
-    for needle in ("profiles:", "extends:", "env_file", "<<: *", "fixture-not-a-secret"):
-        assert needle in everything, needle
+    public: dict[str, list[Path]] = {}  # upstream project -> its directories (or Debian fixture files)
+    for name, files, golden in _projects():
+        header = files[0].read_text().split("\n# Copied", 1)[0]
+        project = _upstream(header)
+        if project:
+            assert "Licence:" in header or "(Apache-2.0)" in header.splitlines()[0], f"{name}: no licence"
+            public.setdefault(project, []).append(files[0].parent if files[0].parent != FIXTURES else files[0])
+    assert len(public) >= 5, f"{len(public)} public projects: {sorted(public)}"
+
+    def texts(paths):
+        return "\n".join(f.read_text(errors="replace") for p in paths
+                         for f in ([p] if p.is_file() else [x for x in p.rglob("*") if x.is_file()]))
+
+    real = texts([p for paths in public.values() for p in paths if p.is_dir()])
+    # Compose features the public projects exercise (the synthetic project adds what none has).
+    for needle in ("profiles:", "extends:", "env_file", "<<: *", "secrets:", "${"):
+        assert needle in real, needle
+    goldens = "\n".join((p / "expected-findings.txt").read_text() for paths in public.values() for p in paths
+                        if p.is_dir())
+    for finding in ("secrets.committed_file", "secrets.weak_value", "secrets.no_plaintext_env"):
+        assert finding in goldens, finding
+    everything = texts([p for p in REALWORLD.iterdir() if p.is_dir()])
+    assert "fixture-not-a-secret" in everything

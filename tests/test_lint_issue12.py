@@ -14,7 +14,7 @@ import pytest
 
 from runbook_lib.lint import judge_args, judge_environment, lint_files
 from runbook_lib.lint.facts import ServiceFacts
-from runbook_lib.run.params import Security
+from runbook_lib.run.params_sections import Security
 from runbook_lib.results.redact import Redactor, marker, weakness
 
 

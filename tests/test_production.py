@@ -17,7 +17,10 @@ import yaml
 
 from conftest import load_run, run_dir_from
 import runbook_demo as demo
+from runbook_lib.lint.facts import ServiceFacts, parse_bytes, parse_duration_ns
+from runbook_lib.lint.restart import policy_accepted
 from runbook_lib.phases import production as prod
+from runbook_lib.phases.production.conformance import compare
 from runbook_lib.errors import ParametersError
 from runbook_lib.run.params import load_params
 
@@ -29,19 +32,46 @@ APPS = ["api-gateway", "auth-service", "chat-service", "video-service", "storage
 # ----------------------------------------------------------------------------------------------------
 
 def test_compose_durations_parse_to_the_nanoseconds_the_engine_stores():
-    assert prod.parse_duration_ns("3s") == 3_000_000_000
-    assert prod.parse_duration_ns("1m30s") == 90_000_000_000
-    assert prod.parse_duration_ns("500ms") == 500_000_000
-    assert prod.parse_duration_ns(None) == 0
+    assert parse_duration_ns("3s") == 3_000_000_000
+    assert parse_duration_ns("1m30s") == 90_000_000_000
+    assert parse_duration_ns("500ms") == 500_000_000
+    assert parse_duration_ns(None) == 0
     with pytest.raises(ValueError):
-        prod.parse_duration_ns("3 seconds")
+        parse_duration_ns("3 seconds")
+
+
+def test_one_memory_parser_reads_what_compose_and_users_write_and_refuses_the_rest():
+    assert parse_bytes("134217728") == 134217728 and parse_bytes("128m") == 128 * 2**20
+    assert parse_bytes("1.5GiB") == int(1.5 * 2**30) and parse_bytes(None) == 0 and parse_bytes(1024) == 1024
+    with pytest.raises(ValueError):
+        parse_bytes("lots")
+
+
+def test_drift_is_a_comparison_of_two_service_models_field_by_field():
+    spec = {"image": "app:1", "restart": "always", "environment": {"ENV": "production", "PRICE": "5$$", "UNSET": None},
+            "healthcheck": {"test": ["CMD", "true"], "interval": "5s"}, "cpu_quota": 50000,
+            "ports": [{"target": 80, "published": "8080-8081", "host_ip": "127.0.0.1", "protocol": "tcp"}],
+            "secrets": [{"source": "db", "target": "db"}], "mem_limit": "128m"}
+    want = ServiceFacts.from_compose("web", spec, {"db": {"file": "/srv/db.txt"}})
+    assert want.bindings == ["127.0.0.1:8080->80/tcp", "127.0.0.1:8081->81/tcp"]
+    assert want.environment == {"ENV": "production", "PRICE": "5$"} and want.cpu_limit == 0.5
+    same = ServiceFacts(**{**want.__dict__, "source": "engine",
+                           "healthcheck": {"test": ["CMD", "true"], "interval": 5_000_000_000, "timeout": 0,
+                                           "start_period": 0, "retries": 0}})
+    assert compare(want, same) == []  # only the healthcheck keys the compose file sets are compared
+    changed = ServiceFacts(**{**same.__dict__, "environment": {"ENV": "staging", "PRICE": "5$", "DB_PASSWORD": "hunter22"},
+                              "memory_limit": 2**28, "secret_sources": {}})
+    diffs = {d["field"]: d for d in compare(want, changed)}
+    assert set(diffs) == {"environment.ENV", "environment.DB_PASSWORD", "limits.memory_bytes", "secrets"}
+    assert "hunter22" not in str(diffs["environment.DB_PASSWORD"])  # a credential-named value is masked
+    assert diffs["limits.memory_bytes"] == {"field": "limits.memory_bytes", "expected": 2**27, "actual": 2**28}
 
 
 def test_plain_on_failure_accepts_any_retry_count_but_a_given_count_must_match():
-    assert prod.policy_accepted("always", ["always", "unless-stopped"])
-    assert not prod.policy_accepted("no", ["always", "unless-stopped"])
-    assert prod.policy_accepted("on-failure:5", ["on-failure"])
-    assert not prod.policy_accepted("on-failure:5", ["on-failure:3"])
+    assert policy_accepted("always", ["always", "unless-stopped"])
+    assert not policy_accepted("no", ["always", "unless-stopped"])
+    assert policy_accepted("on-failure:5", ["on-failure"])
+    assert not policy_accepted("on-failure:5", ["on-failure:3"])
 
 
 def test_log_scan_matches_case_insensitively_and_reports_the_range_it_read():

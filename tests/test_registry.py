@@ -47,7 +47,7 @@ def test_every_registered_check_runs_in_its_phase_notebook():
         assert spec.phase in PHASES, spec
         module, func = spec.function.split(":")
         referenced, _ = _notebook_calls(spec.phase)
-        assert f"{module.rsplit('.', 1)[1]}.{func}" in referenced, \
+        assert f"{module.split('.')[2]}.{func}" in referenced, \
             f"{spec.id} is declared in {spec.phase} ({spec.function}) but its notebook never calls it"
 
 
@@ -97,7 +97,7 @@ def test_a_check_that_crashes_is_an_error_under_its_own_id_with_the_exception(tm
     [rec] = table.records
     assert rec.id == "prod.drift" and rec.status == "ERROR" and rec.phase == "03_production_mode"
     assert rec.severity == "high" and rec.evidence["exception"] == "AttributeError" and "Traceback" not in rec.actual
-    assert rec.evidence["function"] == "runbook_lib.phases.production.drift"
+    assert rec.evidence["function"] == "runbook_lib.phases.production.conformance.drift"
 
 
 def test_check_builds_its_title_and_severity_from_the_declaration_and_refuses_an_unknown_id():

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from runbook_lib.errors import ParametersError
-from runbook_lib.run.params import Policy, Waiver, load_waivers
+from runbook_lib.run.params import load_waivers
+from runbook_lib.run.params_sections import Policy, Waiver
 from runbook_lib.results.policy import apply_waivers, decide, effective_status, tally
 from runbook_lib.results.records import CheckRecord
 

@@ -15,7 +15,8 @@ import pytest
 from runbook_lib.drills import faults
 
 from runbook_lib.drills import probes
-from runbook_lib.run.params import FlowStep, load_params
+from runbook_lib.run.params import load_params
+from runbook_lib.run.params_sections import FlowStep
 from runbook_lib.errors import ParametersError
 
 from conftest import PARAMS, ROOT, run_dir_from
@@ -132,7 +133,7 @@ def test_probing_twenty_slow_endpoints_takes_about_as_long_as_one(serve):
         return 200, "text/plain", b"ok"
 
     base = serve({("GET", f"/e{i}"): slow for i in range(20)})
-    targets = [probes.Target(f"e{i}", f"{base}/e{i}") for i in range(20)]
+    targets = [probes.ProbeTarget(f"e{i}", f"{base}/e{i}") for i in range(20)]
     t0 = time.monotonic()
     one = probes.probe_all(targets[:1])
     t1 = time.monotonic()
@@ -149,7 +150,7 @@ def test_a_refused_connection_is_retried_then_reported_as_data_not_raised():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    [r] = probes.probe_all([probes.Target("gone", f"http://127.0.0.1:{port}/health", timeout_s=2)], retries=2)
+    [r] = probes.probe_all([probes.ProbeTarget("gone", f"http://127.0.0.1:{port}/health", timeout_s=2)], retries=2)
     assert r.status is None and r.attempts == 3 and "Connect" in r.error
 
 

@@ -40,12 +40,12 @@ from runbook_demo.images import (ALERTMANAGER_IMAGE, APP_IMAGE, BUILD_RECIPE_VER
                           base_rootfs, build_images, image_specs, python_rootfs, shared_libraries)
 from runbook_lib.errors import ComposeError, InputError
 
-# The image names and builders live in demo_images; re-exported here, where callers have always found them.
+# The image names and builders live in runbook_demo.images; re-exported here, beside the stack they build.
 __all__ = ["ALERTMANAGER_IMAGE", "APP_IMAGE", "BUILD_RECIPE_VERSION", "CONTAINER_GID", "CONTAINER_UID", "IMAGES",
            "INPUTS_LABEL", "MINIO_IMAGE", "PROMETHEUS_IMAGE", "REDIS_IMAGE", "ImageSpec", "RootFS", "base_rootfs",
            "build_images", "image_specs", "python_rootfs", "shared_libraries", "COMPOSE_FILE", "ENV_FILE", "PROJECT",
-           "PORTS", "SECRET_NAMES", "Stack", "DEFAULT", "free_ports", "ensure_secrets", "read_secret",
-           "override_path", "compose", "up", "down", "status"]
+           "PORTS", "SECRET_NAMES", "Stack", "DEFAULT", "free_ports", "ensure_secrets", "override_path", "up",
+           "down", "status"]
 
 # The demo material is the checkout's demo/ directory, beside this package: runbook-demo is installed
 # editable from the checkout (scripts/setup.sh: pip install -e demo), never as a wheel (demo/pyproject.toml).
@@ -57,7 +57,6 @@ if not COMPOSE_FILE.is_file():
 ENV_FILE = DEMO_DIR / "offline.env"
 OVERRIDES_DIR = DEMO_DIR / "overrides"
 SECRETS_DIR = DEMO_DIR / ".secrets"
-APP_DIR = DEMO_DIR / "app"
 PROJECT = "secureconnect-demo"
 SECRET_NAMES = ("jwt_secret", "redis_password", "minio_access_key", "minio_secret_key", "demo_user_password")
 PARAMS_FILE = DEMO_DIR.parent / "parameters" / "demo.yaml"
@@ -72,10 +71,9 @@ PORTS: dict[str, tuple[str, int]] = {
 # secrets
 # ----------------------------------------------------------------------------------------------------
 
-def ensure_secrets(force: bool = False) -> list[Path]:
+def ensure_secrets() -> list[Path]:
     """Create ``demo/.secrets/<name>`` for every name in SECRET_NAMES that is missing or empty.
 
-    ``force=True`` regenerates all of them (a running stack keeps the old values until recreated).
     Values come from :func:`secrets.token_urlsafe` and are never printed. Returns the secret paths.
 
     Compose bind-mounts file secrets (``uid``/``gid``/``mode`` are ignored outside swarm), so inside a
@@ -92,15 +90,15 @@ def ensure_secrets(force: bool = False) -> list[Path]:
     paths = []
     for name in SECRET_NAMES:
         path = SECRETS_DIR / name
-        if force or not path.is_file() or not path.read_text(encoding="utf-8").strip():
+        if not path.is_file() or not path.read_text(encoding="utf-8").strip():
             # A temporary file of this process's own, then an atomic move: several processes (pytest
-            # workers) may make the secrets at once. Without force, an existing non-empty file wins, so
-            # a value a running stack already uses is never replaced behind it.
+            # workers) may make the secrets at once. An existing non-empty file wins, so a value a
+            # running stack already uses is never replaced behind it.
             tmp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(secrets.token_urlsafe(32))
-            if force or not path.is_file() or not path.stat().st_size:
+            if not path.is_file() or not path.stat().st_size:
                 os.replace(tmp, path)
             else:
                 tmp.unlink()
@@ -111,17 +109,6 @@ def ensure_secrets(force: bool = False) -> list[Path]:
             os.chmod(path, 0o444)
         paths.append(path)
     return paths
-
-
-def read_secret(name: str) -> str:
-    """The value of demo secret ``name`` (for tests that must log in); never print it."""
-    if name not in SECRET_NAMES:
-        raise InputError(f"unknown demo secret {name!r}; known: {', '.join(SECRET_NAMES)}")
-    path = SECRETS_DIR / name
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InputError(f"demo secret {path} is unreadable ({exc.strerror}); run ensure_secrets()") from exc
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -260,29 +247,24 @@ class Stack:
 DEFAULT = Stack()
 
 
-def compose(overrides: Sequence[str | Path] = (), stack: Stack = DEFAULT) -> Compose:
-    """The demo project: compose.yaml (+ overrides), ``--env-file offline.env``, project PROJECT."""
-    return stack.compose(overrides)
-
-
 def up(overrides: Sequence[str | Path] = (), wait: bool = True, timeout: float = 180,
-       progress: Callable[[str], None] = print, stack: Stack = DEFAULT) -> list[dict]:
+       progress: Callable[[str], None] = print) -> list[dict]:
     """Bring the demo up: secrets, images (cached builds are a no-op), ``compose up -d``.
 
     With ``wait`` (the default) returns only when every service is healthy (``up --wait``) and raises
     :class:`~runbook_lib.errors.ComposeError` if one is not within ``timeout`` seconds; an override
     such as ``broken-health`` needs ``wait=False``. Returns :func:`status`.
     """
-    return stack.up(overrides, wait=wait, timeout=timeout, progress=progress)
+    return DEFAULT.up(overrides, wait=wait, timeout=timeout, progress=progress)
 
 
-def down(volumes: bool = False, stack: Stack = DEFAULT) -> None:
+def down(volumes: bool = False) -> None:
     """Stop and remove the demo containers and network; ``volumes=True`` also deletes the data volumes.
     Images are kept."""
-    stack.down(volumes=volumes)
+    DEFAULT.down(volumes=volumes)
 
 
-def status(stack: Stack = DEFAULT) -> list[dict]:
+def status() -> list[dict]:
     """One dict per demo container: ``service``, ``state`` (running, exited...), ``health`` (healthy,
     unhealthy, starting, or "" without a healthcheck) and ``ports`` (["127.0.0.1:8080->8080/tcp"])."""
-    return stack.status()
+    return DEFAULT.status()

@@ -259,7 +259,7 @@ def run_sync(make_coro: Callable[[], Any]) -> Any:
 
 
 @dataclass
-class Target:
+class ProbeTarget:
     """A request to send (already rendered): what probe_all and ProbeLoop take."""
 
     name: str
@@ -271,14 +271,14 @@ class Target:
     timeout_s: float = 5.0
 
 
-def probe_all(targets: Sequence[Target], *, retries: int = 0, concurrency: int = 20,
+def probe_all(targets: Sequence[ProbeTarget], *, retries: int = 0, concurrency: int = 20,
               body_cap: int = PROBE_BODY_CAP) -> list[ProbeResult]:
     """Send every request concurrently (at most ``concurrency`` at a time); results in input order."""
 
     async def main() -> list[ProbeResult]:
         sem = asyncio.Semaphore(concurrency)
         async with new_client(concurrency) as client:
-            async def one(t: Target) -> ProbeResult:
+            async def one(t: ProbeTarget) -> ProbeResult:
                 async with sem:
                     return await request(client, t.name, t.method, t.url, headers=t.headers, json_body=t.json_body,
                                          content=t.content, timeout=t.timeout_s, retries=retries, body_cap=body_cap)
@@ -441,7 +441,7 @@ class ProbeLoop:
     finish; ``t`` is seconds since ``origin`` (time.monotonic()). ``judge(target_name, result)``
     decides ``ok``."""
 
-    def __init__(self, targets: Sequence[Target], *, interval_s: float, origin: float,
+    def __init__(self, targets: Sequence[ProbeTarget], *, interval_s: float, origin: float,
                  judge: Callable[[str, ProbeResult], bool], concurrency: int = 20) -> None:
         self.targets, self.interval, self.origin, self.judge = list(targets), interval_s, origin, judge
         self.concurrency = max(concurrency, len(self.targets))
@@ -475,7 +475,7 @@ class ProbeLoop:
         async with new_client(self.concurrency) as client:
             await asyncio.gather(*(self._probe_forever(client, t) for t in self.targets))
 
-    async def _probe_forever(self, client: httpx.AsyncClient, t: Target) -> None:
+    async def _probe_forever(self, client: httpx.AsyncClient, t: ProbeTarget) -> None:
         while not self._stop.is_set():
             t0 = time.monotonic()
             res = await request(client, t.name, t.method, t.url, headers=t.headers, json_body=t.json_body,

@@ -26,8 +26,7 @@ import requests.exceptions
 
 from runbook_lib.errors import EngineUnavailable, RunbookError
 from runbook_lib.engine.pool import BoundedPool
-from runbook_lib.engine.containers import (CONFIG_FILES_LABEL, CONFIG_HASH_LABEL, PROJECT_LABEL, SERVICE_LABEL,  # noqa: F401
-                                            ContainerView, FileEntry)
+from runbook_lib.engine.containers import PROJECT_LABEL, SERVICE_LABEL, ContainerView, FileEntry
 
 
 @contextlib.contextmanager

@@ -9,29 +9,61 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from runbook_lib.errors import InputError
+from runbook_lib.lint.restart import model_restart
+
 # ----------------------------------------------------------------------------------------------------
 # facts about one service, from the compose model or from docker inspect
 # ----------------------------------------------------------------------------------------------------
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+                "m": 60_000_000_000, "h": 3_600_000_000_000}
 
 
-def _bytes(value: Any) -> int:
-    """A memory size from the compose model ("134217728", "128m", 1024) as bytes; 0 when unset."""
+def parse_bytes(value: Any) -> int:
+    """A memory size as Compose or a user writes it ("134217728", "128m", "1.5GiB", 1024) in bytes; 0 when
+    unset. Raises ValueError on anything else: the one memory parser of the project."""
     if value in (None, "", 0):
         return 0
     if isinstance(value, (int, float)):
         return int(value)
     m = _SIZE_RE.match(str(value))
     if not m:
-        return 0
+        raise ValueError(f"not a memory size: {value!r}")
     return int(float(m.group(1)) * 1024 ** "bkmgt".index((m.group(2) or "b").lower()))
+
+
+def parse_duration_ns(text: Any) -> int:
+    """A Go/Compose duration (``"1m30s"``, ``"500ms"``) or a number of nanoseconds, in nanoseconds."""
+    if text is None or text == "":
+        return 0
+    if isinstance(text, (int, float)):
+        return int(text)
+    parts = _DURATION_PART.findall(str(text))
+    if not parts or "".join(n + u for n, u in parts) != str(text).strip():
+        raise ValueError(f"not a duration: {text!r}")
+    return int(sum(float(n) * _DURATION_NS[u] for n, u in parts))
+
+
+def unescape(value: Any) -> Any:
+    """``docker compose config`` prints a literal ``$`` as ``$$`` (so its output can be read back); the
+    engine sees one ``$``."""
+    if isinstance(value, str):
+        return value.replace("$$", "$")
+    if isinstance(value, list):
+        return [unescape(v) for v in value]
+    return value
 
 
 @dataclass
 class ServiceFacts:
-    """What the rules judge about one service. ``source`` is "compose" (the resolved model: what will run)
-    or "engine" (docker inspect: what runs). ``user`` is None when the compose file leaves it to the image."""
+    """The one model of a service: what the rules judge (lint, phase 2) and what drift compares (phase 3).
+    ``source`` is "compose" (the resolved model: what will run) or "engine" (docker inspect: what runs);
+    :meth:`from_compose` and :meth:`from_container` build it, and drift is a comparison of the two
+    (:func:`runbook_lib.phases.production.conformance.compare`). ``user`` is None when the compose file
+    leaves it to the image."""
 
     service: str
     source: str
@@ -67,11 +99,30 @@ class ServiceFacts:
     labels: dict[str, str] = field(default_factory=dict)
     # the compose profiles the service belongs to (empty: always started)
     profiles: list[str] = field(default_factory=list)
+    image: str = ""
+    # the restart policy in the engine's words ("always", "on-failure:3", "no")
+    restart: str = "no"
+    # the healthcheck as the engine stores it ({test, interval, timeout, start_period (ns), retries}); from
+    # compose only the keys the file sets, None when it leaves it to the image, {"test": ["NONE"]}: disabled
+    healthcheck: dict[str, Any] | None = None
+    # every port binding as "host_ip:host_port->container_port/protocol", ranges expanded, sorted
+    bindings: list[str] = field(default_factory=list)
+    # secret target path -> where its content comes from (a host file, or "(secret NAME)")
+    secret_sources: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_compose(cls, name: str, spec: Mapping[str, Any]) -> "ServiceFacts":
+    def from_compose(cls, name: str, spec: Mapping[str, Any], top_secrets: Mapping[str, Any] | None = None,
+                     secrets_dir: str = "/run/secrets") -> "ServiceFacts":
+        """Service ``name`` of the resolved compose model; ``top_secrets`` (the model's ``secrets:``) says
+        where each secret's content comes from."""
         limits = ((spec.get("deploy") or {}).get("resources") or {}).get("limits") or {}
-        env = {k: ("" if v is None else str(v)) for k, v in (spec.get("environment") or {}).items()}
+        # a variable listed without a value, and not set where Compose ran, is not set in the container
+        env = {k: unescape(str(v)) for k, v in (spec.get("environment") or {}).items() if v is not None}
+        try:
+            memory = parse_bytes(spec.get("mem_limit")) or parse_bytes(limits.get("memory"))
+        except ValueError as exc:
+            raise InputError(f"service {name}: {exc} (mem_limit or deploy.resources.limits.memory)") from exc
+        targets = secret_targets(spec, secrets_dir)
         ports = [{"host_ip": p.get("host_ip") or "", "host_port": str(p.get("published") or ""),
                   "container_port": str(p.get("target") or ""), "protocol": p.get("protocol") or "tcp"}
                  for p in spec.get("ports") or [] if p.get("published")]
@@ -87,17 +138,20 @@ class ServiceFacts:
             privileged=bool(spec.get("privileged")), cap_add=list(spec.get("cap_add") or []),
             cap_drop=list(spec.get("cap_drop") or []), security_opt=list(spec.get("security_opt") or []),
             read_only=bool(spec.get("read_only")),
-            memory_limit=_bytes(spec.get("mem_limit")) or _bytes(limits.get("memory")),
+            memory_limit=memory,
             pids_limit=int(spec.get("pids_limit") or limits.get("pids") or 0),
             network_mode=spec.get("network_mode") or "", pid_mode=spec.get("pid") or "", ipc_mode=spec.get("ipc") or "",
             ports=ports,
             bind_sources=[v.get("source") or "" for v in spec.get("volumes") or [] if v.get("type") == "bind"],
-            secret_targets=secret_targets(spec), command_text=" ".join(a for v in argv.values() for a in v),
+            secret_targets=targets, command_text=" ".join(a for v in argv.values() for a in v),
             argv=argv, labels={str(k): "" if v is None else str(v) for k, v in labels.items()},
             profiles=[str(p) for p in spec.get("profiles") or []],
             cpu_limit=_compose_cpus(spec, limits), userns_mode=str(spec.get("userns_mode") or ""),
             cgroup_parent=str(spec.get("cgroup_parent") or ""), cgroup=str(spec.get("cgroup") or ""),
             mounts=[_compose_mount(v) for v in spec.get("volumes") or []],
+            image=str(spec.get("image") or ""), restart=model_restart(spec),
+            healthcheck=_compose_healthcheck(spec.get("healthcheck")), bindings=_compose_bindings(spec),
+            secret_sources={t: ((top_secrets or {}).get(n) or {}).get("file") or f"(secret {n})" for t, n in targets.items()},
         )
 
     @classmethod
@@ -125,6 +179,11 @@ class ServiceFacts:
             # compose file asked for is the service's own choice.
             cgroup=str(hc.get("CgroupnsMode") or "") if (spec or {}).get("cgroup") else "",
             mounts=[_engine_mount(m) for m in view.mounts],
+            image=view.image, restart=view.restart_policy, healthcheck=_engine_healthcheck(view.healthcheck_config),
+            bindings=_engine_bindings(hc.get("PortBindings") or {}),
+            secret_sources={m.get("Destination"): m.get("Source") for m in view.mounts
+                            if m.get("Destination") in secret_targets(spec or {})
+                            or str(m.get("Destination", "")).startswith("/run/secrets/")},
         )
 
 
@@ -162,6 +221,49 @@ def _as_list(v: Any) -> list[str]:
     if v is None:
         return []
     return [str(x) for x in v] if isinstance(v, (list, tuple)) else [str(v)]
+
+
+def _compose_healthcheck(hc: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not hc:
+        return None
+    if hc.get("disable"):
+        return {"test": ["NONE"]}
+    out: dict[str, Any] = {}
+    if hc.get("test") is not None:
+        test = hc["test"]
+        out["test"] = unescape(["CMD-SHELL", test] if isinstance(test, str) else list(test))
+    for key in ("interval", "timeout", "start_period"):
+        if hc.get(key) is not None:
+            out[key] = parse_duration_ns(hc[key])
+    if hc.get("retries") is not None:
+        out["retries"] = int(hc["retries"])
+    return out
+
+
+def _engine_healthcheck(hc: Mapping[str, Any]) -> dict[str, Any]:
+    return {"test": list(hc.get("Test") or []), "interval": hc.get("Interval", 0), "timeout": hc.get("Timeout", 0),
+            "start_period": hc.get("StartPeriod", 0), "retries": hc.get("Retries", 0)}
+
+
+def _compose_bindings(spec: Mapping[str, Any]) -> list[str]:
+    out = []
+    for p in spec.get("ports") or []:
+        published, target = str(p.get("published") or ""), int(p["target"])
+        if "-" in published:
+            lo, hi = (int(x) for x in published.split("-"))
+            pairs = [(str(lo + i), target + i) for i in range(hi - lo + 1)]
+        else:
+            pairs = [(published, target)]
+        out += [f"{p.get('host_ip') or ''}:{pub}->{tgt}/{p.get('protocol') or 'tcp'}" for pub, tgt in pairs]
+    return sorted(out)
+
+
+def _engine_bindings(port_bindings: Mapping[str, Any]) -> list[str]:
+    out = []
+    for spec, binds in port_bindings.items():
+        port, _, proto = spec.partition("/")
+        out += [f"{b.get('HostIp') or ''}:{b.get('HostPort') or ''}->{port}/{proto or 'tcp'}" for b in binds or []]
+    return sorted(out)
 
 
 def secret_targets(spec: Mapping[str, Any], secrets_dir: str = "/run/secrets") -> dict[str, str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from runbook_lib.run.context import Context
 from runbook_lib.results.display import plural
@@ -35,7 +35,7 @@ HARDENING_RULES = tuple(r for r in RULES if r.startswith("hardening.") and r not
 
 
 @dataclass
-class Target:
+class ContainerTarget:
     """One container to judge: its record target (the service, or the container name when scaled),
     its inspect view, its service in the compose model, and the facts the rules read."""
 
@@ -45,8 +45,8 @@ class Target:
     facts: ServiceFacts
 
 
-def targets(ctx: Context) -> list[Target]:
-    """The project's containers, one Target each (cached for the phase)."""
+def targets(ctx: Context) -> list[ContainerTarget]:
+    """The project's containers, one ContainerTarget each (cached for the phase)."""
     if "security_targets" not in ctx.state:
         services = ctx.model.get("services") or {}
         views = ctx.engine.project_containers(ctx.params.project)
@@ -55,14 +55,14 @@ def targets(ctx: Context) -> list[Target]:
             per_service[v.service] = per_service.get(v.service, 0) + 1
         # the container name when its service is scaled, or not in the compose model (an orphan)
         ctx.state["security_targets"] = [
-            Target(v.service if per_service[v.service] == 1 and v.service in services else v.name, v,
+            ContainerTarget(v.service if per_service[v.service] == 1 and v.service in services else v.name, v,
                    services.get(v.service) or {},
                    ServiceFacts.from_container(v, services.get(v.service)))
             for v in views]
     return ctx.state["security_targets"]
 
 
-def _record(rule: str, t: Target, v: Verdict, command: str) -> CheckRecord:
+def _record(rule: str, t: ContainerTarget, v: Verdict, command: str) -> CheckRecord:
     v.evidence.setdefault("container", t.view.name)
     return make_record(rule, t.name, v, phase=PHASE, command=command)
 
@@ -81,7 +81,7 @@ def _state(entry: FileEntry | None, path: str, who: tuple[int, int] | None, dac:
                      can_read(entry.mode, entry.uid, entry.gid, who, dac_override=dac))
 
 
-def _who(ctx: Context, t: Target) -> tuple[int, int] | None:
+def _who(ctx: Context, t: ContainerTarget) -> tuple[int, int] | None:
     """The container user's (uid, gid); a user name is resolved in the container's /etc/passwd."""
     name = t.view.user.split(":")[0]
     passwd = ""
@@ -91,7 +91,7 @@ def _who(ctx: Context, t: Target) -> tuple[int, int] | None:
     return parse_user(t.view.user, passwd)
 
 
-def _secret_files(ctx: Context, t: Target) -> dict[str, FileEntry]:
+def _secret_files(ctx: Context, t: ContainerTarget) -> dict[str, FileEntry]:
     """The files under the container's secrets mount (read once per phase; values taught to the redactor).
     Raises RunbookError when the container's files could not be read."""
     found = ctx.learn_container_secrets()
@@ -99,6 +99,14 @@ def _secret_files(ctx: Context, t: Target) -> dict[str, FileEntry]:
         why = (ctx.state.get("container_secret_errors") or {}).get(t.view.name, "not read")
         raise RunbookError(f"could not read the secrets mount of {t.view.name}: {why}")
     return found[t.view.name]
+
+
+def _secrets_view(ctx: Context, t: ContainerTarget) -> tuple[dict[str, FileEntry], Callable[[FileEntry | None, str], FileState]]:
+    """The files under the container's secrets mount, and how any file looks to the container's user
+    (its uid and gid, and whether CAP_DAC_OVERRIDE lets it read anyway). Raises RunbookError when the
+    container's files could not be read."""
+    files, who, dac = _secret_files(ctx, t), _who(ctx, t), dac_override(t.facts)
+    return files, lambda entry, path: _state(entry, path, who, dac)
 
 
 @check("security.containers", "Containers to judge", phase=PHASE, severity="high", category="Container hardening",
@@ -131,13 +139,11 @@ def secrets_mounted(ctx: Context) -> list[CheckRecord]:
     for t in targets(ctx):
         cmd = f"docker cp {t.view.name}:{ctx.params.security.secrets_dir} - | tar -tvf -"
         try:
-            files = _secret_files(ctx, t)
-            who = _who(ctx, t)
+            files, state = _secrets_view(ctx, t)
         except RunbookError as exc:
             out += [_error(r, t.name, exc, "the secrets mount can be read") for r in ("secrets.mounted", "secrets.file_mode")]
             continue
-        dac = dac_override(t.facts)
-        states = {target: _state(files.get(target), target, who, dac) for target in t.facts.secret_targets}
+        states = {target: state(files.get(target), target) for target in t.facts.secret_targets}
         out.append(_record("secrets.mounted", t, judge_mounted(t.facts, states), cmd))
         out.append(_record("secrets.file_mode", t, judge_secret_modes(t.facts, states, ctx.params.security), cmd))
     return out
@@ -153,21 +159,19 @@ def secret_file_env(ctx: Context) -> list[CheckRecord]:
     for t in targets(ctx):
         cmd = f"docker inspect -f '{{{{json .Config.Env}}}}' {t.view.name}"
         try:
-            files = _secret_files(ctx, t)
-            who = _who(ctx, t)
+            files, state = _secrets_view(ctx, t)
         except RunbookError as exc:
             out.append(_error("secrets.file_env", t.name, exc, "the container's files can be read"))
             continue
-        dac = dac_override(t.facts)
 
-        def lookup(path: str, t: Target = t, files: dict = files) -> FileState:
+        def lookup(path: str, t: ContainerTarget = t, files: dict = files, state=state) -> FileState:
             if path in files or path.startswith(secrets_dir):
-                return _state(files.get(path), path, who, dac)
+                return state(files.get(path), path)
             entries = ctx.engine.read_path(t.view.id, path) or []
             entry = next((e for e in entries if e.path == path.rstrip("/")), None)
             if entry is not None and entry.content:
                 ctx.learn_value(entry.content.decode("utf-8", "surrogateescape"), f"{path} in {t.view.name}")
-            return _state(entry, path, who, dac)
+            return state(entry, path)
 
         try:
             verdict = judge_file_env(t.facts, ctx.params.security, lookup)

@@ -10,8 +10,6 @@ from pathlib import Path
 from runbook_lib.results.compare import RunDiff
 from runbook_lib.results.display import Html, badge, esc, simple_table
 
-SECTIONS = ("verdicts", "blockers", "resolved", "statuses", "images", "files", "config", "waivers", "drills", "services")
-
 
 @dataclass
 class Section:

@@ -19,7 +19,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from datetime import date
 
-from runbook_lib.run.params import Policy, Waiver
+from runbook_lib.run.params_sections import Policy, Waiver
 from runbook_lib.results.records import STATUSES, CheckRecord
 
 WAIVABLE = ("FAIL", "WARN")

@@ -29,7 +29,7 @@ def utcnow() -> str:
 
 @dataclass
 class CheckRecord:
-    """One check on one target. Serialised as-is to the JSON contract."""
+    """One check on one target. Serialised as-is to the JSON contract (docs/design.md, "a check record")."""
 
     id: str
     phase: str

@@ -44,7 +44,7 @@ def phase_records(run_dir: Path) -> dict[str, list[CheckRecord]]:
 
 def build_summary(v: dict[str, Any], phases: list[dict[str, Any]]) -> dict[str, Any]:
     """summary.json: the verdict file's judgement, with the runner's per-phase facts (status, duration).
-    Every number here is the verdict file's (contract: docs/design.md)."""
+    Every number here is the verdict file's (contract: docs/design.md, "the verdict file")."""
     entries = []
     for ph in phases:
         vp = v["phases"].get(ph["phase"], {"records": 0, "counts": {}, "blockers": 0})

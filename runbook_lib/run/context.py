@@ -14,6 +14,7 @@ from runbook_lib.engine.compose import Compose
 from runbook_lib.engine import ContainerView, Engine, FileEntry
 from runbook_lib.errors import RunbookError
 from runbook_lib.run.params import Params
+from runbook_lib.lint.facts import secret_targets
 from runbook_lib.results.redact import Redactor
 
 T = TypeVar("T")
@@ -107,9 +108,8 @@ class Context:
         services = self.model.get("services") or {}
 
         def read(view) -> dict[str, FileEntry]:
-            paths = {secrets_dir} | {
-                s["target"] for s in (services.get(view.service) or {}).get("secrets") or []
-                if s.get("target") and not s["target"].startswith(secrets_dir + "/")}
+            targets = secret_targets(services.get(view.service) or {}, secrets_dir)
+            paths = {secrets_dir} | {p for p in targets if not p.startswith(secrets_dir + "/")}
             files: dict[str, FileEntry] = {}
             for path in sorted(paths):
                 for entry in self.engine.read_path(view.id, path) or []:

@@ -37,6 +37,7 @@ from runbook_lib.errors import RunbookError
 from runbook_lib.run.params import Params, load_params, resolve_params_file
 from runbook_lib.run.phase import PhaseSession
 from runbook_lib.results.records import CheckRecord
+from runbook_lib.lint.facts import secret_targets
 from runbook_lib.results.redact import Redactor, marker
 
 #: Phases the explorer never offers, and why (shown in its UI). A phase module may also declare
@@ -397,10 +398,7 @@ class Explorer:
 
     def _secrets_html(self, svc: str, views: list[ContainerView]) -> str:
         secrets_dir = self.params.security.secrets_dir.rstrip("/") or "/"
-        declared = {}
-        for s in (self.ctx.model.get("services", {}).get(svc, {}).get("secrets") or []):
-            target = s.get("target") or s.get("source", "")
-            declared[target if target.startswith("/") else f"{secrets_dir}/{target}"] = s.get("source", "")
+        declared = secret_targets(self.ctx.model.get("services", {}).get(svc, {}), secrets_dir)
         parts = []
         for v in views:
             entries = {}
@@ -464,7 +462,7 @@ class Explorer:
             self.probe_out.value = _note(f"{svc} publishes no HTTP endpoint and the parameters name none.")
             return
         self.probe_out.value = _note(f"probing {len(eps)} endpoint(s)…")
-        targets = [probes.Target(name=e["name"], url=e["url"], method=e["method"],
+        targets = [probes.ProbeTarget(name=e["name"], url=e["url"], method=e["method"],
                                  timeout_s=min(float(e["timeout_s"]), self.probe_timeout_s)) for e in eps]
         results = probes.probe_all(targets, retries=0)
         rows = []

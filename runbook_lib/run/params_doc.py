@@ -1,4 +1,5 @@
-"""docs/parameters.md, generated from the typed parameter models (runbook_lib/run/params.py).
+"""docs/parameters.md, generated from the typed parameter models (runbook_lib/run/params.py and
+params_sections.py).
 
 Every section and key with its type, default, constraints, allowed values and description (the Field's
 ``description``). The models are the one source: a test regenerates the reference and fails when the
@@ -24,8 +25,8 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from runbook_lib.run import params as P
-
+from runbook_lib.run.params import Params
+from runbook_lib.run.params_sections import WaiverFile
 
 
 def _checkout_doc() -> Path | None:
@@ -41,11 +42,12 @@ DOC = _checkout_doc()
 
 INTRO = """# Parameters reference
 
-Generated from the typed models in `runbook_lib/run/params.py` by `python -m runbook_lib.run.params_doc`: do not edit
-by hand (`tests/test_params_doc.py` fails when this file is out of date). A parameters file is YAML; an unknown
-key or a wrong type is an error naming the file and the key (with a did-you-mean). Paths are relative to the
-parameters file. Parameters never hold secret values: only names and paths. `runbook init COMPOSE_FILE...`
-writes a commented starter file; `parameters/demo.yaml` is a complete example.
+Generated from the typed models in `runbook_lib/run/params.py` and `runbook_lib/run/params_sections.py` by
+`python -m runbook_lib.run.params_doc`: do not edit by hand (`tests/test_params_doc.py` fails when this file is
+out of date). A parameters file is YAML; an unknown key or a wrong type is an error naming the file and the key
+(with a did-you-mean). Paths are relative to the parameters file. Parameters never hold secret values: only
+names and paths. `runbook init COMPOSE_FILE...` writes a commented starter file; `parameters/demo.yaml` is a
+complete example.
 """
 
 _SCALARS = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path", date: "date (YYYY-MM-DD)",
@@ -144,8 +146,8 @@ def _tree(root: type[BaseModel], top: str, file: str) -> list[str]:
 def render() -> str:
     """The whole reference: the parameters file, then the waivers file."""
     lines = [INTRO]
-    lines += _tree(P.Params, "The top level of a parameters file.", "a parameters file")
-    lines += _tree(P.WaiverFile, "The top level of the waivers file that `policy.waivers_file` names.",
+    lines += _tree(Params, "The top level of a parameters file.", "a parameters file")
+    lines += _tree(WaiverFile, "The top level of the waivers file that `policy.waivers_file` names.",
                    "the waivers file")
     return "\n".join(lines).rstrip() + "\n"
 

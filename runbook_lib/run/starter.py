@@ -18,7 +18,6 @@ How services are sorted (the rule is also written into the generated file):
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -280,7 +279,3 @@ def write(st: Starter, out: Path, *, force: bool = False) -> Path:
         raise RunbookError(f"the generated parameters do not validate (a bug in `runbook init`): {exc}") from exc
     scratch.replace(out)
     return out
-
-
-def shell_join(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(str(a)) for a in argv)

@@ -1,0 +1,23 @@
+"""Phase 3, production mode: does every service run the reviewed configuration, stay up, stay inside
+its limits, and is it being watched?
+
+Every check reads the engine's own state — ``docker inspect``, the events stream, one stats sample,
+``docker logs`` — and never execs a shell in a container, so distroless images are checked the same
+way. The expectations come from the ``production:`` section of the parameters
+(:class:`runbook_lib.run.params.Production`) and, for drift, from the compose model itself.
+
+The checks, by module: :mod:`.config` (``prod.env``, ``prod.restart_policy``, ``prod.healthcheck``),
+:mod:`.conformance` (``prod.drift``, ``prod.orphans``: a container of the project outside the compose
+model), :mod:`.runtime` (``prod.stability``, ``prod.resources``, ``prod.logs``), :mod:`.monitoring`
+(``prod.observability``: an endpoint answers; ``prod.observability.scrape``: Prometheus scrapes an app
+service; ``prod.observability.logs``: Loki has recent lines of an app service). The target is the
+service name, the observability component, or (prod.orphans) the container name.
+"""
+from runbook_lib.phases.production.common import PHASE, app_services  # noqa: F401
+from runbook_lib.phases.production.config import env, expected_env_for, healthcheck, restart_policy  # noqa: F401
+from runbook_lib.phases.production.conformance import drift, orphans  # noqa: F401
+from runbook_lib.phases.production.monitoring import observability  # noqa: F401
+from runbook_lib.phases.production.runtime import (judge_sample, logs, resource_chart, resources,  # noqa: F401
+                                                   scan_lines, stability, usage_from_stats)
+
+CHECKS = [env, restart_policy, healthcheck, drift, orphans, stability, resources, logs, observability]

@@ -1,0 +1,65 @@
+"""What every phase-3 check shares: the phase's name, the services it looks at, and running a judge on
+every container of a service (concurrently, records in service order)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from runbook_lib.engine import ContainerView
+from runbook_lib.errors import RunbookError
+from runbook_lib.results.records import Check, CheckRecord
+from runbook_lib.run.context import Context
+
+PHASE = "03_production_mode"
+
+
+def app_services(ctx: Context) -> list[str]:
+    """The parameters' app services, or (when none are listed) every service that publishes a port."""
+    if ctx.params.app_services:
+        return list(ctx.params.app_services)
+    return sorted(n for n, s in ctx.model.get("services", {}).items() if s.get("ports"))
+
+
+def by_service(ctx: Context) -> dict[str, list[ContainerView]]:
+    out: dict[str, list[ContainerView]] = {s: [] for s in ctx.services}
+    for v in ctx.engine.project_containers(ctx.params.project):
+        out.setdefault(v.service, []).append(v)
+    return out
+
+
+def inspect_cmd(v: ContainerView | str, fmt: str) -> str:
+    name = v.name if isinstance(v, ContainerView) else v
+    return f"docker inspect --format '{fmt}' {name}"
+
+
+def no_container(c: Check, svc: str, expected: str) -> CheckRecord:
+    return c.record(svc, "FAIL", expected=expected, actual="no container of this service exists",
+                    evidence={"read": "docker ps -a (compose project label)", "service": svc, "containers": []},
+                    command=f"docker ps -a --filter label=com.docker.compose.service={svc}")
+
+
+def each_container(ctx: Context, c: Check, services: list[str], expected: str,
+                    judge: Callable[[ContainerView], CheckRecord]) -> list[CheckRecord]:
+    """Run ``judge`` on every container of ``services`` (concurrently, :meth:`Context.map_containers`);
+    a missing container is a FAIL, an engine error an ERROR for that service."""
+    try:
+        views_of = by_service(ctx)
+    except RunbookError as exc:
+        return [c.error(ctx.params.project, exc, expected=expected)]
+    # judged concurrently on the engine's bounded pool; records in service order whatever the pool size
+    judged = iter(ctx.map_containers(judge, [v for svc in services for v in views_of.get(svc, [])]))
+    out = []
+    for svc in services:
+        views = views_of.get(svc, [])
+        if not views:
+            out.append(no_container(c, svc, expected))
+            continue
+        for v in views:
+            r = next(judged)
+            out.append(c.error(svc, r, expected=expected) if isinstance(r, RunbookError) else r)
+    return out
+
+
+def skip_unset(c: Check, target: str, parameter: str, expected: str) -> CheckRecord:
+    """The SKIP of a component whose URL the parameters leave empty: nothing was looked at."""
+    return c.record(target, "SKIP", expected=expected, actual=f"no {parameter}",
+                    evidence={"parameter": parameter}, severity="info")

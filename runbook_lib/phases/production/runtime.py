@@ -1,0 +1,296 @@
+"""Phase 3, at run time: containers stay up (``prod.stability``), inside their resource limits
+(``prod.resources``, with a chart), and their logs hold no fatal line (``prod.logs``)."""
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from runbook_lib.engine import ContainerView
+from runbook_lib.errors import RunbookError
+from runbook_lib.phases.production.common import PHASE, by_service, each_container, inspect_cmd, no_container
+from runbook_lib.results.display import png
+from runbook_lib.results.records import Check, CheckRecord
+from runbook_lib.results.registry import check
+from runbook_lib.run.context import Context
+from runbook_lib.run.params import Production
+
+MAX_LOG_MATCHES = 20
+
+
+def _uptime_s(started_at: str) -> float | None:
+    if not started_at or started_at.startswith("0001-"):
+        return None
+    try:
+        ts = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", started_at).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return round((datetime.now(timezone.utc) - ts).total_seconds(), 1)
+
+
+@check("prod.stability", "Stays up", phase=PHASE, severity="high", category="Startup and restart stability",
+       remediation="Read the container's logs (`docker logs`) around the restarts, and its exit code and "
+                   "OOMKilled flag in the evidence.")
+def stability(ctx: Context) -> list[CheckRecord]:
+    """prod.stability: every container is running (a one-shot that exited 0 counts as done), was not
+    OOM-killed, has restarted no more than ``max_restarts`` times, and — when ``observe_s`` > 0 — had no
+    die, restart, oom or kill event while the engine's events were watched for that long. Uptime is
+    recorded. The containers are inspected after the window, so a crash during it is seen twice."""
+    p = ctx.params.production
+    c = Check("prod.stability",
+              command=f"docker events --filter label=com.docker.compose.project={ctx.params.project} "
+                      f"--filter type=container --since <start> --until <start+{p.observe_s:g}s>; "
+                      "docker inspect --format '{{.State.Status}} {{.RestartCount}} {{.State.StartedAt}}' <container>")
+    events: list[dict[str, Any]] = []
+    window = None
+    if p.observe_s > 0:
+        t0 = time.time()
+        ctx.progress(f"watching the engine's events for {p.observe_s:g}s")
+        try:
+            events = ctx.engine.container_events(ctx.params.project, t0, t0 + p.observe_s)
+        except RunbookError as exc:
+            return [c.error(ctx.params.project, exc, expected="the events stream can be watched")]
+        window = {"from": datetime.fromtimestamp(t0, timezone.utc).isoformat(timespec="seconds"),
+                  "seconds": p.observe_s}
+    bad_actions = {"die", "restart", "oom", "kill"}
+
+    def judge(v: ContainerView) -> CheckRecord:
+        mine = [e for e in events if e["container"] == v.name]
+        bad = [e for e in mine if e["action"] in bad_actions]
+        st = v.attrs.get("State", {})
+        ev = {"read": "docker inspect State, RestartCount" + ("; docker events over the observation window" if window else ""),
+              "container": v.name, "state": v.state, "exit_code": v.exit_code, "oom_killed": v.oom_killed,
+              "restarting": bool(st.get("Restarting")), "restart_count": v.restart_count,
+              "max_restarts": p.max_restarts, "started_at": v.started_at, "finished_at": v.finished_at,
+              "uptime_s": _uptime_s(v.started_at) if v.running else None,
+              "observation_window": window or "none (production.observe_s is 0)", "events": mine[:50]}
+        problems = []
+        if v.completed:
+            pass  # a one-shot job that exited 0 is done, as designed
+        elif v.state != "running":
+            problems.append(f"{v.state} (exit code {v.exit_code})")
+        if v.oom_killed:
+            problems.append("OOM-killed")
+        if v.restart_count > p.max_restarts:
+            problems.append(f"restarted {v.restart_count} times (bound {p.max_restarts})")
+        if bad:
+            problems.append(f"{len(bad)} {'/'.join(sorted({e['action'] for e in bad}))} event(s) during the "
+                            f"{p.observe_s:g}s observation window")
+        expected = f"running, at most {p.max_restarts} restarts" + (f", no die/restart in {p.observe_s:g}s" if window else "")
+        if problems:
+            return c.record(v.service, "FAIL", expected=expected, actual="; ".join(problems), evidence=ev)
+        up = ev["uptime_s"]
+        actual = ("completed (one-shot, exited 0)" if v.completed else
+                  f"running {f'for {up:g}s' if up is not None else f'(start time {v.started_at!r} unreadable)'}, "
+                  f"{v.restart_count} restarts") + (
+            f", nothing happened in the {p.observe_s:g}s window" if window else "")
+        return c.record(v.service, "PASS", expected=expected, actual=actual, evidence=ev)
+
+    return each_container(ctx, c, ctx.services, "a stable container", judge)
+
+
+def usage_from_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """Memory and CPU usage from one stats sample, computed the way ``docker stats`` does: memory is
+    usage minus inactive file cache (cgroup v1 ``total_inactive_file``, v2 ``inactive_file``); CPU
+    is the container's share of the host's CPU time between the two readings, in cores."""
+    mem = stats.get("memory_stats") or {}
+    inner = mem.get("stats") or {}
+    cache = inner.get("total_inactive_file", inner.get("inactive_file", 0)) or 0
+    usage = mem.get("usage")
+    mem_used = None if usage is None else max(int(usage) - int(cache), 0)
+    cpu, pre = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
+    cpu_delta = ((cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0))
+    sys_delta = (cpu.get("system_cpu_usage") or 0) - (pre.get("system_cpu_usage") or 0)
+    online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
+    cores = (cpu_delta / sys_delta) * online if sys_delta > 0 and cpu_delta >= 0 and pre.get("system_cpu_usage") else None
+    return {"read_at": stats.get("read"), "preread_at": stats.get("preread"),
+            "memory_usage_bytes": usage, "memory_inactive_file_bytes": cache, "memory_used_bytes": mem_used,
+            "memory_limit_reported_bytes": mem.get("limit"), "cpu_delta_ns": cpu_delta,
+            "system_cpu_delta_ns": sys_delta, "online_cpus": online,
+            "cpu_cores_used": None if cores is None else round(cores, 4)}
+
+
+def judge_sample(c: Check, svc: str, v: ContainerView, sample: dict[str, Any], p: Production, ev: dict[str, Any],
+                 cmd: str) -> tuple[CheckRecord, dict[str, Any]]:
+    """prod.resources on one stats sample of a running container: (its record, its chart row). A limit
+    missing (when required) or memory over the threshold is a FAIL, CPU over it a WARN; a sample with no
+    memory or no CPU usage figure (the container stopped while it was read, a cgroup without
+    accounting) is an ERROR: nothing was observed to judge, so never a PASS."""
+    thr = p.resource_threshold
+    use = usage_from_stats(sample)
+    ev["sample"] = use
+    mem_used, cores = use["memory_used_bytes"], use["cpu_cores_used"]
+    mem_frac = mem_used / v.memory_limit if v.memory_limit and mem_used is not None else None
+    cpu_frac = cores / v.cpu_limit if v.cpu_limit and cores is not None else None
+    ev["memory_fraction"] = None if mem_frac is None else round(mem_frac, 4)
+    ev["cpu_fraction"] = None if cpu_frac is None else round(cpu_frac, 4)
+    row = {"service": svc, "container": v.name, "memory_fraction": mem_frac, "cpu_fraction": cpu_frac,
+           "memory_used_mib": None if mem_used is None else mem_used / 2**20,
+           "memory_limit_mib": v.memory_limit / 2**20 if v.memory_limit else None,
+           "cpu_cores_used": cores, "cpu_limit": v.cpu_limit or None}
+    fails, warns = [], []
+    if p.require_limits and not v.memory_limit:
+        fails.append("no memory limit")
+    if p.require_limits and not v.cpu_limit:
+        fails.append("no CPU limit")
+    if mem_frac is not None and mem_frac >= thr:
+        fails.append(f"memory {mem_used / 2**20:.1f} MiB is {mem_frac:.0%} of the {v.memory_limit / 2**20:.0f} MiB limit")
+    if cpu_frac is not None and cpu_frac >= thr:
+        warns.append(f"CPU {cores:.2f} cores is {cpu_frac:.0%} of the {v.cpu_limit:g}-CPU limit")
+    missing = [what for what, val in (("memory", mem_used), ("CPU", cores)) if val is None]
+    expected = f"memory and CPU limits set; usage below {thr:.0%} of each"
+    if fails:
+        return c.record(svc, "FAIL", expected=expected, actual="; ".join(fails + warns), evidence=ev, command=cmd), row
+    if missing:
+        return c.record(svc, "ERROR", expected=expected, evidence=ev, command=cmd,
+                        remediation="Re-run the phase; if the sample stays empty, read `docker stats --no-stream` "
+                                    "and the engine's cgroup accounting.",
+                        actual=f"could not check: the stats sample has no {' and no '.join(missing)} usage figure "
+                               f"(read at {use['read_at']}; state when listed: {v.state})"), row
+    if warns:
+        return c.record(svc, "WARN", expected=expected, actual="; ".join(warns), evidence=ev, command=cmd,
+                        severity="medium"), row
+    mem_txt = (f"memory {mem_frac:.0%} of {v.memory_limit / 2**20:.0f} MiB" if mem_frac is not None
+               else f"memory {mem_used / 2**20:.1f} MiB (no limit)")
+    cpu_txt = f"CPU {cpu_frac:.0%} of {v.cpu_limit:g}" if cpu_frac is not None else f"CPU {cores:.3f} cores (no limit)"
+    return c.record(svc, "PASS", expected=expected, actual=f"{mem_txt}, {cpu_txt}", evidence=ev, command=cmd), row
+
+
+@check("prod.resources", "Inside its resource limits", phase=PHASE, severity="high", category="Resource usage",
+       remediation="Set `mem_limit`/`cpus` (or deploy.resources.limits); if usage is near the limit, find the "
+                   "leak or raise the limit deliberately.")
+def resources(ctx: Context) -> list[CheckRecord]:
+    """prod.resources: memory and CPU limits are set (when ``require_limits``), and in one stats sample
+    memory used stays below ``resource_threshold`` of the memory limit (FAIL above) and CPU below the
+    same fraction of the CPU limit (WARN above: one sample of CPU is a moment, not a trend). The
+    samples are kept in ``ctx.state["prod_resources"]`` for :func:`resource_chart`."""
+    p = ctx.params.production
+    c = Check("prod.resources")
+    try:
+        views_of = by_service(ctx)
+    except RunbookError as exc:
+        return [c.error(ctx.params.project, exc, expected="stats of every container")]
+    running = [v for svc in ctx.services for v in views_of.get(svc, []) if v.running]
+    samples: dict[str, Any] = dict(zip((v.id for v in running), ctx.engine.stats_many([v.id for v in running])))
+    rows: list[dict[str, Any]] = []
+    out = []
+    thr = p.resource_threshold
+    for svc in ctx.services:
+        views = views_of.get(svc, [])
+        if not views:
+            out.append(no_container(c, svc, "limits set and usage below the threshold"))
+            continue
+        for v in views:
+            cmd = (f"docker stats --no-stream {v.name}; "
+                   + inspect_cmd(v, "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}"))
+            limits = {"memory_bytes": v.memory_limit, "cpus": round(v.cpu_limit, 4)}
+            ev: dict[str, Any] = {"read": "one stats sample (GET /containers/{id}/stats?stream=false) and "
+                                          "docker inspect HostConfig.Memory/NanoCpus/CpuQuota",
+                                  "container": v.name, "limits": limits, "threshold": thr}
+            if not v.running:
+                out.append(c.record(svc, "FAIL", expected="a running container to sample", actual=f"{v.state}",
+                                    evidence=ev, command=cmd))
+                continue
+            sample = samples.get(v.id)
+            if isinstance(sample, Exception):
+                out.append(c.error(svc, sample, expected="one stats sample"))
+                continue
+            rec, row = judge_sample(c, svc, v, sample, p, ev, cmd)
+            rows.append(row)
+            out.append(rec)
+    ctx.state["prod_resources"] = {"rows": rows, "threshold": thr}
+    return out
+
+
+def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float | None = None) -> bytes | None:
+    """A PNG bar chart of each container's memory and CPU use as a fraction of its limit, with the
+    threshold drawn in. Takes the Context after :func:`resources` ran (or the rows themselves).
+    Returns None when there is nothing to draw. Drawn on matplotlib's Agg canvas (no display needed)."""
+    if isinstance(ctx_or_rows, Context):
+        data = ctx_or_rows.state.get("prod_resources") or {}
+        rows, threshold = data.get("rows") or [], data.get("threshold", threshold)
+    else:
+        rows = ctx_or_rows
+    if not rows:
+        return None
+    threshold = 0.8 if threshold is None else threshold
+    # The Agg canvas directly, not pyplot: no global backend switch in the user's kernel.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    labels = [r["service"] for r in rows]
+    fig = Figure(figsize=(9, 0.45 * len(rows) + 1.4), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, key, title, used, limit, unit in (
+            (axes[0], "memory_fraction", "Memory used / limit", "memory_used_mib", "memory_limit_mib", "MiB"),
+            (axes[1], "cpu_fraction", "CPU used / limit", "cpu_cores_used", "cpu_limit", "CPUs")):
+        values = [(r[key] or 0) * 100 for r in rows]
+        colours = ["#cf222e" if (r[key] or 0) >= threshold else "#1a7f37" if r[key] is not None else "#8c959f"
+                   for r in rows]
+        ax.barh(labels, values, color=colours)
+        ax.axvline(threshold * 100, color="#9a6700", linestyle="--", linewidth=1)
+        ax.set_xlim(0, 100)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(f"% of limit (threshold {threshold:.0%})", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.invert_yaxis()
+        for i, r in enumerate(rows):
+            if r[key] is None:
+                txt = "no limit" if not r[limit] else "n/a"
+            elif unit == "MiB":
+                txt = f"{r[used]:.0f}/{r[limit]:.0f} {unit}"
+            else:
+                txt = f"{r[used]:.3f}/{r[limit]:g} {unit}"
+            ax.text(min(values[i] + 1, 60), i, txt, va="center", fontsize=7)
+    fig.suptitle("prod.resources: one stats sample per container", fontsize=10)
+    fig.tight_layout()
+    return png(fig)
+
+
+def scan_lines(lines, patterns: list[str], max_matches: int = MAX_LOG_MATCHES) -> dict[str, Any]:
+    """Match log lines against the patterns (case-insensitive). Returns lines read, first and last
+    timestamps, the number of matching lines, and the first ``max_matches`` of them (truncated)."""
+    compiled = [re.compile(p, re.IGNORECASE) for p in patterns]
+    n, first, last, count, matches = 0, None, None, 0, []
+    for line in lines:
+        n += 1
+        ts = line.split(" ", 1)[0] if line[:4].isdigit() else None
+        first = first or ts
+        last = ts or last
+        hit = next((p.pattern for p in compiled if p.search(line)), None)
+        if hit:
+            count += 1
+            if len(matches) < max_matches:
+                matches.append({"pattern": hit, "line": line[:400]})
+    return {"lines_read": n, "first_line_at": first, "last_line_at": last, "match_count": count, "matches": matches}
+
+
+@check("prod.logs", "No fatal lines in the logs", phase=PHASE, severity="high", category="Logs free of errors",
+       remediation="Read the matched lines and the context around them (`docker logs`), fix the cause; a "
+                   "known harmless line can be waived by check id and target.")
+def logs(ctx: Context) -> list[CheckRecord]:
+    """prod.logs: no log line of any container matches the parameters' patterns (default: panic,
+    fatal, segfault, out of memory), read since the container was created (``log_tail`` 0) or in its
+    last ``log_tail`` lines. The evidence shows the range read and the matched lines (redacted)."""
+    p = ctx.params.production
+    c = Check("prod.logs")
+
+    def judge(v: ContainerView) -> CheckRecord:
+        tail = p.log_tail or None
+        scan = scan_lines(ctx.engine.iter_log_lines(v.id, tail=tail), p.log_patterns)
+        rng = f"last {tail} lines" if tail else f"every line since the container was created ({v.created[:19]})"
+        ev = {"read": f"docker logs --timestamps{f' --tail {tail}' if tail else ''} (stdout and stderr)",
+              "container": v.name, "range": rng, "patterns": p.log_patterns, **scan}
+        cmd = f"docker logs --timestamps{f' --tail {tail}' if tail else ''} {v.name} 2>&1 | grep -iE '{'|'.join(p.log_patterns)}'"
+        expected = "no line matching " + ", ".join(p.log_patterns)
+        if scan["match_count"]:
+            first = scan["matches"][0]["line"]
+            return c.record(v.service, "FAIL", expected=expected,
+                            actual=f"{scan['match_count']} matching line(s) in {scan['lines_read']} read; first: {first[:200]}",
+                            evidence=ev, command=cmd)
+        return c.record(v.service, "PASS", expected=expected, actual=f"none in {scan['lines_read']} lines ({rng})",
+                        evidence=ev, command=cmd)
+
+    return each_container(ctx, c, ctx.services, "no matching log line", judge)

@@ -1,0 +1,22 @@
+"""Phase 4, smoke tests: real requests, an end-to-end flow, and dependency drills that always restore.
+
+A ``/health`` that answers 200 proves little: it may check no dependency at all. So this phase also
+runs the flow a user would (log in, post a chat message, start a video call, store an object and read
+it back: whatever the parameters' ``smoke.flow`` says), and for each dependency in ``smoke.drills``
+breaks it on purpose, probes the endpoints that rely on it every ~250 ms, and compares what it sees with
+the designed behaviour: ``available`` (degraded mode must keep answering), ``must_fail`` (the endpoint
+really uses the dependency), ``may_fail``. Then it restores the dependency, waits until it is healthy,
+requires every endpoint back within the recovery budget, and runs the flow again.
+
+Check ids: ``smoke.health``, ``smoke.metrics``, ``smoke.flow`` (one record per step), and
+``smoke.drill.<dependency>`` (one record per probed endpoint, plus one for the dependency itself:
+restore, recovery time, flow afterwards, and the timeline PNG).
+"""
+from runbook_lib.phases.smoke.drills import drill, drill_for, timeline_image  # noqa: F401
+from runbook_lib.phases.smoke.endpoints import (PHASE, default_endpoints, flow, health, host_base_url,  # noqa: F401
+                                                metrics, run_smoke_flow, secret_reader)
+
+# The phase's read-only checks, in run order. The drills are not listed: they break a dependency on
+# purpose, so they run only from the phase notebook (one per `smoke.drills` entry, via drill_for) or
+# `runbook run`, never from the explorer.
+CHECKS = [health, metrics, flow]
