@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "demo")]  # runbook_lib and runbook_demo (demo/) of this checkout
 
 import runbook_demo as demo  # noqa: E402
 from runbook_lib.engine.compose import Compose  # noqa: E402

@@ -225,7 +225,15 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import runbook_demo as demo
+    try:
+        import runbook_demo as demo
+    except ImportError as exc:
+        if exc.name != "runbook_demo":
+            raise
+        # An installed runbook-lib: the demo builder is the source checkout's (demo/pyproject.toml).
+        print("runbook demo: the demo comes with the source checkout (clone the runbook repository and run "
+              "`make demo` there); it is not part of the installed runbook-lib package", file=sys.stderr)
+        return 2
 
     if args.action == "build":
         demo.build_images(progress=_progress, force=args.force)
@@ -299,7 +307,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="compose file(s) to use instead of the parameters' compose_files (repeatable, in order)")
     r.add_argument("--output", default="outputs", metavar="DIR", help="where run directories go (default: outputs)")
     r.add_argument("--phase", action="append", metavar="NAME", help="run only these phases (repeatable)")
-    r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3)")
+    r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3, always the Python running runbook)")
     r.add_argument("--show-code", action="store_true", help="include the notebooks' code cells in report.html")
     r.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
     r.add_argument("--baseline", metavar="RUN_DIR", help="the last GO run: the report's first screen says what changed "
@@ -320,7 +328,7 @@ def _add_diff_parser(sub: argparse._SubParsersAction) -> None:
                     help="stdout format: text, json, or md (a pull request or CI job summary)")
     df.add_argument("--key", metavar="PUBLIC.pem", help="the signer's public key both runs must be signed with")
     df.add_argument("--out", metavar="FILE", help="also write the output to FILE (e.g. $GITHUB_STEP_SUMMARY)")
-    df.add_argument("--html", metavar="FILE", help="also render notebooks/compare.ipynb to an offline HTML page")
+    df.add_argument("--html", metavar="FILE", help="also render the compare notebook (compare.ipynb) to an offline HTML page")
     df.set_defaults(func=cmd_diff)
 
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # One script behind the README's two commands. Idempotent, and quiet about what is already in place.
 #
-#   scripts/setup.sh env    virtual environment + package (`.`), a Docker engine, the demo images
+#   scripts/setup.sh env    virtual environment + package (`.`) + demo builder (`demo/`), a Docker engine,
+#                           the demo images
 #   scripts/setup.sh demo   env, then bring the demo stack up and run the whole runbook against it
 #   scripts/setup.sh test   env with the `test` extra (`.[test]`: pytest, playwright), then the test suite
-#   scripts/setup.sh lab    env with the `lab` extra (`.[lab]`: JupyterLab), then JupyterLab on notebooks/
+#   scripts/setup.sh lab    env with the `lab` extra (`.[lab]`: JupyterLab), then JupyterLab on the notebooks
+#                           (package data: runbook_lib/notebooks)
 #
 # On a machine where a Docker engine already answers (Docker Desktop, a CI runner) it uses that engine
 # and changes nothing system-wide. Only when none answers, and only as root on Debian, does it
@@ -39,12 +41,15 @@ ensure_venv() {
     say "creating the virtual environment in $VENV"
     "$py" -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; "$py" -m venv "$VENV"; }
   fi
-  # Reinstall only when pyproject.toml changed since the last install of this extra (one stamp per extra).
+  # Reinstall only when a pyproject.toml changed since the last install of this extra (one stamp per extra).
+  # Two distributions, both editable: runbook-lib (the toolkit, what a wheel holds) and runbook-demo
+  # (demo/: the demo builder, which lives in the checkout only; see demo/pyproject.toml).
   local stamp="$VENV/.runbook-installed${extra:+-$extra}" want
-  want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+  want="$(cat "$ROOT/pyproject.toml" "$ROOT/demo/pyproject.toml" | sha256sum | cut -c1-16)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    say "installing runbook_lib${extra:+[$extra]} and its dependencies into $VENV"
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT${extra:+[$extra]}" 2> >(grep -v '^WARNING: Location' >&2)
+    say "installing runbook_lib${extra:+[$extra]}, the demo builder and their dependencies into $VENV"
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT${extra:+[$extra]}" -e "$ROOT/demo" \
+      2> >(grep -v '^WARNING: Location' >&2)
     echo "$want" > "$stamp"
   fi
 }
@@ -113,6 +118,8 @@ case "${1:-}" in
   lab)
     cmd_env lab
     cd "$ROOT"
-    exec "$VENV/bin/jupyter" lab --notebook-dir notebooks $(is_root && echo --allow-root) ;;
+    # The notebooks are package data; their params_file "" finds parameters/demo.yaml upward from there.
+    nbdir="$("$PY" -c 'from runbook_lib.package_data import NOTEBOOKS; print(NOTEBOOKS)')"
+    exec "$VENV/bin/jupyter" lab --notebook-dir "$nbdir" $(is_root && echo --allow-root) ;;
   *) echo "usage: scripts/setup.sh env|demo|test|lab [pytest args]" >&2; exit 2 ;;
 esac

@@ -192,7 +192,9 @@ def healthy_demo(demo_stack):
 
 def stack_tree(stack, root: Path) -> Path:
     """``root/parameters/demo.yaml`` written for ``stack`` and an empty ``root/notebooks/``: a notebook
-    copied there finds its default ``../parameters/demo.yaml`` and so works on the test's own stack."""
+    copied there finds, with its default ``params_file = ""``, ``parameters/demo.yaml`` upward from its
+    directory, and so works on the test's own stack (and writes an interactive drill's journal under
+    ``root/outputs/``)."""
     (root / "parameters").mkdir(parents=True, exist_ok=True)
     (root / "notebooks").mkdir(exist_ok=True)
     stack.write_params(root / "parameters" / "demo.yaml")

@@ -21,6 +21,7 @@ import httpx
 import nbformat
 import pytest
 
+from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.run import explorer
 from runbook_lib.engine import ContainerView
 from runbook_lib.run.params import load_params
@@ -29,7 +30,7 @@ from runbook_lib.results.redact import Redactor
 
 from conftest import PARAMS, ROOT, stack_tree
 
-NOTEBOOK = ROOT / "notebooks" / "explore.ipynb"
+NOTEBOOK = NOTEBOOKS / "explore.ipynb"
 SECRETS_DIR = ROOT / "demo" / ".secrets"
 SERVICE = "chat-service"
 CONTAINER = "secureconnect-demo-chat-service-1"
@@ -161,15 +162,16 @@ def test_the_explore_notebook_is_thin_committed_without_outputs_and_takes_the_ph
     assert all(not c.outputs and c.execution_count is None for c in code)
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
-    assert 'params_file = "../parameters/demo.yaml"' in params[0].source and 'run_dir = ""' in params[0].source
+    assert 'params_file = ""' in params[0].source and 'run_dir = ""' in params[0].source
     assert len(code) == 2 and "explore(params_file)" in code[1].source
     assert nb.metadata.kernelspec.name == "python3"
 
 
 def test_an_unreachable_engine_is_said_in_the_widget_instead_of_raised(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    monkeypatch.chdir(ROOT / "notebooks")
-    ex = explorer.explore("../parameters/demo.yaml").explorer
+    monkeypatch.chdir(NOTEBOOKS)  # what `make lab` opens: "" finds the checkout's parameters/demo.yaml
+    monkeypatch.delenv("RUNBOOK_PARAMS", raising=False)
+    ex = explorer.explore("").explorer
     assert "EngineUnavailable" in ex.status.value
     assert SERVICE in [v for _, v in ex.picker.options], "the services still come from the compose model"
     ex.picker.value = SERVICE
@@ -337,9 +339,9 @@ def test_the_explore_notebook_runs_in_jupyterlab_and_shows_the_picked_service_wi
     from browser import open_page
 
     committed = hashlib.sha256(NOTEBOOK.read_bytes()).hexdigest()
-    # JupyterLab saves outputs and checkpoints into the notebook it opens: it opens a copy, beside a
-    # parameters/ directory so the notebook's default "../parameters/demo.yaml" resolves as in the repo.
-    # The parameters there are this session's stack's.
+    # JupyterLab saves outputs and checkpoints into the notebook it opens: it opens a copy, below a
+    # parameters/ directory, so the notebook's default (params_file "": parameters/demo.yaml found upward)
+    # finds one as in the repo. The parameters there are this session's stack's.
     root = stack_tree(healthy_demo, tmp_path / "lab")
     shutil.copy(NOTEBOOK, root / "notebooks" / "explore.ipynb")
     CONTAINER = f"{healthy_demo.project}-chat-service-1"

@@ -1,6 +1,7 @@
 """Every phase notebook, top to bottom, the way JupyterLab runs it: nbclient, the python3 kernel, the
-working directory notebooks/, the default parameters (``params_file = "../parameters/demo.yaml"``,
-``run_dir = ""``: nothing written). No papermill, no runner: what a person gets from "Run All Cells".
+working directory the notebook's, the default parameters (``params_file = ""``: ``$RUNBOOK_PARAMS``, else
+``parameters/demo.yaml`` found from that directory upward; ``run_dir = ""``: nothing written). No
+papermill, no runner: what a person gets from "Run All Cells".
 
 Phase 1 redeploys the demo stack and phase 4 runs its dependency drills, so this module runs them in
 order against the session's own stack (copies of the notebooks beside a ``parameters/demo.yaml``
@@ -14,11 +15,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from runbook_lib.package_data import NOTEBOOKS as NOTEBOOK_DIR
+
 from conftest import ROOT, stack_tree
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 SECRETS_DIR = ROOT / "demo" / ".secrets"
 CELL_TIMEOUT_S = 600
@@ -28,7 +30,7 @@ CELL_TIMEOUT_S = 600
 def stack_restored_afterwards(demo_stack, tmp_path_factory):
     """The demo stack healthy before the first notebook, and again after the last one, whatever the
     notebooks (a redeployment, drills) or a failure left behind. Yields the directory the notebooks run
-    in (its ``../parameters/demo.yaml`` is the session stack's)."""
+    in (the ``parameters/demo.yaml`` found upward from it is the session stack's)."""
     demo_stack.up(progress=lambda s: None)
     yield stack_tree(demo_stack, tmp_path_factory.mktemp("nbtree")) / "notebooks"
     demo_stack.up(progress=lambda s: None)
@@ -49,7 +51,7 @@ def test_the_phase_notebook_runs_top_to_bottom_with_its_default_parameters_as_ju
     committed = path.read_bytes()
     nb = nbformat.reads(committed.decode("utf-8"), as_version=4)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(params) == 1 and 'params_file = "../parameters/demo.yaml"' in params[0].source
+    assert len(params) == 1 and 'params_file = ""' in params[0].source and "RUNBOOK_PARAMS" in params[0].source
     assert 'run_dir = ""' in params[0].source
 
     client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, allow_errors=False,

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from pathlib import Path
 
 import pytest
 
 from runbook_lib.errors import ParametersError, UnsafeRequestError
 from runbook_lib.run.params import load_params
 
-from conftest import PARAMS
+from conftest import PARAMS, ROOT
 
 
 def test_demo_parameters_load_with_paths_relative_to_the_file():
@@ -121,3 +122,26 @@ def test_volume_removal_without_confirmation_is_unsafe(tmp_path):
         load_params(f).ensure_safe()
     f.write_text("project: demo\ncompose_files: [c.yaml]\nredeploy:\n  remove_volumes: true\n  confirm_volume_removal: demo\n")
     load_params(f).ensure_safe()
+
+
+def test_an_empty_params_file_is_runbook_params_else_the_demo_found_upward(tmp_path, monkeypatch):
+    """A notebook opened by hand has ``params_file = ""``: it needs no path into the package."""
+    from runbook_lib.package_data import NOTEBOOKS as NOTEBOOK_DIR
+    from runbook_lib.run.params import default_outputs, resolve_params_file
+
+    monkeypatch.delenv("RUNBOOK_PARAMS", raising=False)
+    # in the checkout, from the notebooks' own directory (what `make lab` opens): the demo's
+    assert resolve_params_file("", NOTEBOOK_DIR) == ROOT / "parameters" / "demo.yaml"
+    assert default_outputs(ROOT / "parameters" / "demo.yaml") == ROOT / "outputs"
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    with pytest.raises(ParametersError, match="RUNBOOK_PARAMS"):
+        resolve_params_file("", deep)
+    (tmp_path / "parameters").mkdir()
+    (tmp_path / "parameters" / "demo.yaml").write_text("project: x\n")
+    assert resolve_params_file("", deep) == tmp_path / "parameters" / "demo.yaml"
+    monkeypatch.setenv("RUNBOOK_PARAMS", str(tmp_path / "mine.yaml"))
+    assert resolve_params_file("", deep) == tmp_path / "mine.yaml"
+    assert default_outputs(tmp_path / "mine.yaml") == tmp_path / "outputs", "beside a file not in parameters/"
+    assert resolve_params_file("given.yaml", deep) == Path("given.yaml"), "a given path is used as it is"
+

@@ -53,3 +53,13 @@ def test_check_mode_reports_an_out_of_date_file(tmp_path):
     out = subprocess.run([sys.executable, "-m", "runbook_lib.run.params_doc", "--check", "--out", str(stale)],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
+
+
+def test_installed_without_a_checkout_it_asks_for_out_instead_of_writing_into_site_packages(monkeypatch, capsys):
+    import pytest
+
+    assert params_doc.DOC == ROOT / "docs" / "parameters.md", "from the checkout: its docs/"
+    monkeypatch.setattr(params_doc, "DOC", None)  # what _checkout_doc() gives in an installed wheel
+    with pytest.raises(SystemExit) as exc:
+        params_doc.main(["--check"])
+    assert exc.value.code == 2 and "belongs to the source checkout" in capsys.readouterr().err

@@ -7,20 +7,21 @@ import ast
 import nbformat
 import pytest
 
+from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.results import registry
 from runbook_lib.phases import production
 from runbook_lib.run.context import Context
 from runbook_lib.run.params import PHASES, load_params
 from runbook_lib.run.phase import PhaseSession
 
-from conftest import PARAMS, ROOT
+from conftest import PARAMS
 
 MODULES = {"preflight", "redeploy", "security", "production", "smoke", "signoff"}
 
 
 def _notebook_calls(phase: str) -> tuple[set[str], set[str]]:
     """(every `module.function` a phase notebook references, those passed to phase.run / phase.add)."""
-    nb = nbformat.read(ROOT / "notebooks" / f"{phase}.ipynb", as_version=4)
+    nb = nbformat.read(NOTEBOOKS / f"{phase}.ipynb", as_version=4)
     referenced, run = set(), set()
     for cell in nb.cells:
         if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):

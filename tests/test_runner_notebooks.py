@@ -9,11 +9,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from runbook_lib.package_data import NOTEBOOKS as NOTEBOOK_DIR
 from runbook_lib.run import runner
 
-from conftest import ROOT, track
+from conftest import track
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -24,6 +25,24 @@ def test_notebooks_are_committed_without_outputs_and_have_a_parameters_cell(path
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and "params_file" in params[0].source and "run_dir" in params[0].source
     assert nb.metadata.kernelspec.name == "python3"
+
+
+def test_the_default_kernel_is_the_python_running_runbook_whatever_kernelspec_jupyter_would_find(tmp_path, monkeypatch):
+    """A ``python3`` kernelspec on Jupyter's path (here $JUPYTER_PATH; as well the user's directory after an
+    ``ipykernel install --user`` from another environment) must not run the notebooks with another Python."""
+    elsewhere = tmp_path / "kernels" / "python3"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "kernel.json").write_text(json.dumps({"argv": ["/nonexistent/python", "-m", "ipykernel_launcher",
+                                                               "-f", "{connection_file}"],
+                                                      "display_name": "another Python", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    assert KernelSpecManager().get_kernel_spec("python3").argv[0] == "/nonexistent/python", "Jupyter alone takes it"
+    for km in (runner._TrackedKernelManager(kernel_name=runner.KERNEL),
+               runner.OwnPythonKernelManager(kernel_name="python3")):
+        assert km.kernel_spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]
+    runner._TrackedKernelManager.live.clear()
 
 
 def _fixture_notebook(dir_: Path, phase: str, source: str) -> None:
@@ -76,8 +95,8 @@ def test_a_failed_preflight_skips_the_destructive_phase(demo_stack, engine, writ
 @pytest.mark.docker
 def test_the_preflight_notebook_runs_directly_with_papermill(demo_stack, demo_params, tmp_path):
     out = tmp_path / "00.ipynb"
-    argv = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "00_preflight.ipynb"), str(out),
-            "-p", "params_file", str(demo_params), "--cwd", str(ROOT / "notebooks")]
+    argv = [sys.executable, "-m", "papermill", str(NOTEBOOK_DIR / "00_preflight.ipynb"), str(out),
+            "-p", "params_file", str(demo_params), "--cwd", str(tmp_path)]
     proc = track(argv, subprocess.run(argv, capture_output=True, text=True, timeout=300))
     assert proc.returncode == 0, proc.stderr[-2000:]
     nb = nbformat.read(out, as_version=4)

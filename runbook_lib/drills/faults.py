@@ -45,8 +45,6 @@ JOURNAL_SCHEMA = 1
 DRILLS_DIR = "drills"
 DONE_STATES = ("restored", "recovered")
 MODES = ("stop", "pause", "disconnect")
-# Where an interactive drill (a notebook without a run directory) keeps its journal.
-DEFAULT_OUTPUTS = Path(__file__).resolve().parents[2] / "outputs"
 
 
 class DrillError(RunbookError):
@@ -62,10 +60,16 @@ class DrillInterrupted(KeyboardInterrupt):
 
 
 # -- the journal ---------------------------------------------------------------------------------------
-def journal_dir(run_dir: Path | None) -> Path:
-    """Where a run's drill journals (and timelines) go: ``<run_dir>/drills``, or
-    ``outputs/interactive/drills`` for a notebook run without a run directory."""
-    return Path(run_dir or DEFAULT_OUTPUTS / "interactive") / DRILLS_DIR
+def journal_dir(run_dir: Path | None, params_source: Path | None = None) -> Path:
+    """Where a run's drill journals (and timelines) go: ``<run_dir>/drills``, or, for a notebook run
+    without a run directory, ``outputs/interactive/drills`` in the directory of the parameters file
+    ``params_source`` (:func:`runbook_lib.run.params.default_outputs`: the user's project, never the
+    installed package), where ``runbook recover`` and the next preflight look."""
+    if run_dir:
+        return Path(run_dir) / DRILLS_DIR
+    from runbook_lib.run.params import default_outputs
+
+    return default_outputs(params_source) / "interactive" / DRILLS_DIR
 
 
 class Journal:

@@ -5,8 +5,10 @@ blocking preflight check fails.
 """
 from __future__ import annotations
 
+import json
 import os
 import stat
+from pathlib import Path
 
 from runbook_lib.engine.compose import compose_version, find_compose_command
 from runbook_lib.run.context import Context
@@ -226,16 +228,30 @@ def static_audit(ctx: Context) -> list[CheckRecord]:
                      + " (phase 2 judges the running containers)", evidence=ev)]
 
 
+def _params_source(ctx: Context) -> Path | None:
+    """The parameters file the person gave: in a headless run ``ctx.params.source`` is the run's own
+    resolved copy (``<run_dir>/params.yaml``) and run.json names the original."""
+    if ctx.run_dir:
+        try:
+            return Path(json.loads((ctx.run_dir / "run.json").read_text(encoding="utf-8"))["params_source"])
+        except (OSError, ValueError, KeyError):
+            pass
+    return ctx.params.source
+
+
 @check("preflight.drill_journal", "No unrecovered drill", phase=PHASE, severity="critical", category="Preflight")
 def drill_journal(ctx: Context) -> list[CheckRecord]:
     """No unrecovered drill journal (phase 4) for this project: a run killed in the middle of a drill
     may have left a dependency stopped, paused or disconnected. Looks in the directory holding this
-    run's directory (``--output``) and in ``outputs/``. FAIL (critical) names each journal and points
-    at ``runbook recover``; PASS when there is none."""
-    from runbook_lib.drills.faults import DEFAULT_OUTPUTS, find_journals
+    run's directory (``--output``) and in ``outputs/`` of the parameters file's project, where a drill
+    run by hand from a notebook journals (``outputs/interactive``). FAIL (critical) names each journal
+    and points at ``runbook recover``; PASS when there is none."""
+    from runbook_lib.drills.faults import find_journals
+    from runbook_lib.run.params import default_outputs
 
     roots = [ctx.run_dir.parent] if ctx.run_dir else []
-    roots.append(DEFAULT_OUTPUTS)
+    roots.append(default_outputs(_params_source(ctx)))
+    roots = list(dict.fromkeys(r.resolve() for r in roots))
     c = Check("preflight.drill_journal", command="runbook recover --output " + " --output ".join(str(r) for r in roots))
     journals = find_journals(roots, project=ctx.params.project)
     ev = {"searched": [str(r) for r in roots],

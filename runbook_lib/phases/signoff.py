@@ -44,11 +44,13 @@ def latest_run_dir(project: str, outputs: Path) -> Path | None:
 
 def load(phase: PhaseSession, outputs: Path | None = None) -> RunView:
     """The records of every earlier phase of this run, and what the waivers cover (records untouched).
-    Interactively (no run directory), the latest run of the project under ``outputs/`` is reviewed,
-    read-only."""
+    Interactively (no run directory), the latest run of the project under ``outputs/`` of the parameters
+    file's project (:func:`~runbook_lib.run.params.default_outputs`) is reviewed, read-only."""
+    from runbook_lib.run.params import default_outputs
+
     run_dir = phase.ctx.run_dir
     if run_dir is None:
-        outputs = outputs or (Path(phase.params.source).parent.parent / "outputs" if phase.params.source else Path("outputs"))
+        outputs = outputs or default_outputs(phase.params.source)
         run_dir = latest_run_dir(phase.params.project, outputs)
         if run_dir is None:
             phase.ctx.progress(f"no run of {phase.params.project} under {outputs} yet: nothing to sign off "

@@ -1,5 +1,5 @@
 """A :class:`~runbook_lib.results.compare.RunDiff` as text (terminal), Markdown (a pull request or a CI job
-summary), JSON, and the static HTML sections notebooks/compare.ipynb shows. One list of sections feeds
+summary), JSON, and the static HTML sections compare.ipynb (runbook_lib/notebooks) shows. One list of sections feeds
 every form, so they cannot disagree."""
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def write(d: RunDiff, fmt: str, out: Path | None = None) -> str:
 
 def render_html(old_dir: str | Path, new_dir: str | Path, out: Path, *, key: Path | None = None,
                 kernel: str = "python3") -> Path:
-    """Run notebooks/compare.ipynb headless (papermill) on two run directories and render it to one
+    """Run compare.ipynb (package data) headless (papermill) on two run directories and render it to one
     offline HTML page with the report's template (no script, no external request; code hidden).
     The notebook verifies both runs (:func:`compare.compare_runs`); its refusal is raised here as
     :class:`~runbook_lib.results.frames.UnverifiedRun` (exit 1), any other failure as InputError."""
@@ -160,8 +160,8 @@ def render_html(old_dir: str | Path, new_dir: str | Path, out: Path, *, key: Pat
 
     from runbook_lib.errors import InputError
     from runbook_lib.results.frames import UnverifiedRun
-    from runbook_lib.results.report import TEMPLATES
-    from runbook_lib.run.runner import NOTEBOOKS
+    from runbook_lib.package_data import NOTEBOOKS, TEMPLATES
+    from runbook_lib.run.runner import OwnPythonKernelManager
 
     old, new = Path(old_dir).resolve(), Path(new_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="runbook-compare-") as tmp:
@@ -170,7 +170,8 @@ def render_html(old_dir: str | Path, new_dir: str | Path, out: Path, *, key: Pat
             papermill.execute_notebook(str(NOTEBOOKS / "compare.ipynb"), str(executed), kernel_name=kernel,
                                        parameters={"old_run": str(old), "new_run": str(new),
                                                    "key": str(key) if key else ""},
-                                       progress_bar=False, log_output=False, cwd=str(NOTEBOOKS))
+                                       progress_bar=False, log_output=False, cwd=tmp,
+                                       kernel_manager_class=OwnPythonKernelManager)
         except PapermillExecutionError as exc:
             cls = UnverifiedRun if exc.ename == "UnverifiedRun" else InputError
             raise cls(f"compare.ipynb: {exc.ename}: {exc.evalue}") from None

@@ -20,8 +20,8 @@ from runbook_lib.results.display import CSS, badge, esc, plural, simple_table, v
 from runbook_lib.results.policy import ref
 from runbook_lib.results.verdict import describe_group, grouped
 from runbook_lib.results.records import SCHEMA, CheckRecord, read_records
+from runbook_lib.package_data import TEMPLATES  # re-exported: report.TEMPLATES
 
-TEMPLATES = Path(__file__).parents[1] / "templates"
 _STYLE_RE = re.compile(r'<style class="rb-css">.*?</style>', re.S)
 _IMG_NO_ALT = re.compile(r"<img (?![^>]*\balt=)")
 MANIFEST = "manifest.json"

@@ -1,6 +1,6 @@
 """The explorer: poke at a deployment from JupyterLab without leaking a secret to the screen.
 
-Used from a notebook cell (``notebooks/explore.ipynb``)::
+Used from a notebook cell (``runbook_lib/notebooks/explore.ipynb``)::
 
     from runbook_lib.run.explorer import explore
     explore("../parameters/demo.yaml")
@@ -34,7 +34,7 @@ from runbook_lib.run.context import Context
 from runbook_lib.results.display import badge, esc, records_table, simple_table
 from runbook_lib.engine import ContainerView
 from runbook_lib.errors import RunbookError
-from runbook_lib.run.params import Params, load_params
+from runbook_lib.run.params import Params, load_params, resolve_params_file
 from runbook_lib.run.phase import PhaseSession
 from runbook_lib.results.records import CheckRecord
 from runbook_lib.lint.facts import secret_targets
@@ -233,7 +233,7 @@ class Explorer:
                  probe_timeout_s: float = PROBE_TIMEOUT_S) -> None:
         import ipywidgets as w
 
-        self.params = load_params(params_file)
+        self.params = load_params(resolve_params_file(params_file))  # "": $RUNBOOK_PARAMS, else parameters/demo.yaml upward
         self.redactor = Redactor()
         self.probe_timeout_s = probe_timeout_s
         self.ctx = self._new_context()
@@ -479,7 +479,9 @@ class Explorer:
 
 
 def explore(params_file: str | Path, *, log_lines: int = DEFAULT_LOG_LINES, probe_timeout_s: float = PROBE_TIMEOUT_S):
-    """The explorer widget for the deployment ``params_file`` describes (display it as a cell's value).
+    """The explorer widget for the deployment ``params_file`` describes (display it as a cell's value);
+    empty: :func:`~runbook_lib.run.params.resolve_params_file` (``$RUNBOOK_PARAMS``, else
+    ``parameters/demo.yaml`` found from the current directory upward).
 
     Raises :class:`~runbook_lib.errors.ParametersError` for a bad parameters file; engine problems
     appear inside the widget. The :class:`Explorer` behind it is ``widget.explorer``."""

@@ -12,6 +12,7 @@ writes the absolute form into the run directory; that copy is what the phase not
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -193,6 +194,53 @@ def load_params(path: str | Path) -> Params:
         params.signoff.signing_key = (base / params.signoff.signing_key).resolve()
     params.source = p.resolve()
     return params
+
+
+#: The parameters file of a notebook opened by hand with ``params_file = ""``, when this variable is unset.
+PARAMS_ENV = "RUNBOOK_PARAMS"
+DEFAULT_PARAMS = Path("parameters") / "demo.yaml"
+
+
+def resolve_params_file(params_file: str | Path | None, start: Path | None = None) -> Path:
+    """The parameters file a notebook uses. Given (papermill, ``runbook run``, a person who typed a path):
+    that path. Empty (a notebook opened by hand, whose first cell says ``params_file = ""``):
+    ``$RUNBOOK_PARAMS``, else ``parameters/demo.yaml`` in the current directory or the nearest directory
+    above it that has one (in a checkout: the demo's, from the notebooks in ``runbook_lib/notebooks``).
+    Nothing is looked up in the package itself. Raises ParametersError saying what to set."""
+    if params_file is not None and str(params_file).strip():
+        return Path(params_file)
+    env = os.environ.get(PARAMS_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / DEFAULT_PARAMS).is_file():
+            return d / DEFAULT_PARAMS
+    raise ParametersError(f"params_file is empty, ${PARAMS_ENV} is not set and there is no {DEFAULT_PARAMS} in {here} "
+                          f"or a directory above it: set params_file in the notebook's first cell, or "
+                          f"{PARAMS_ENV}=/path/to/params.yaml before starting Jupyter")
+
+
+def project_dir(params_source: str | Path | None) -> Path:
+    """The directory a parameters file belongs to: the one holding it, or the one above when the file sits
+    in a ``parameters/`` directory (what ``runbook init`` writes, and this checkout's layout). Without a
+    file: the current directory. Where ``outputs/`` is when nobody says (an interactive drill's journal,
+    the run an interactive sign-off reviews, compare.ipynb opened by hand); never the package's directory."""
+    if not params_source:
+        return Path.cwd()
+    parent = Path(params_source).resolve().parent
+    return parent.parent if parent.name == DEFAULT_PARAMS.parent.name else parent
+
+
+def default_outputs(params_source: str | Path | None = None) -> Path:
+    """``outputs/`` of :func:`project_dir`. Without a file: the project of :func:`resolve_params_file`
+    (``$RUNBOOK_PARAMS``, else ``parameters/demo.yaml`` found upward), else ``./outputs``."""
+    if not params_source:
+        try:
+            params_source = resolve_params_file("")
+        except ParametersError:
+            params_source = None
+    return project_dir(params_source) / "outputs"
 
 
 def load_waivers(path: str | Path) -> list[Waiver]:

@@ -7,6 +7,9 @@ committed file differs.
 
     python -m runbook_lib.run.params_doc            # rewrite docs/parameters.md
     python -m runbook_lib.run.params_doc --check    # exit 1 when docs/parameters.md is out of date
+
+A developer tool of the source checkout: docs/ is not in the wheel, so installed it needs ``--out FILE``
+(without it, one line saying so and exit 2).
 """
 from __future__ import annotations
 
@@ -25,7 +28,17 @@ from pydantic.fields import FieldInfo
 from runbook_lib.run.params import Params
 from runbook_lib.run.params_sections import WaiverFile
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "parameters.md"
+
+def _checkout_doc() -> Path | None:
+    """docs/parameters.md of the source checkout this module runs from (an editable install), or None
+    when runbook_lib is installed (site-packages has no docs/ beside it)."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() and (root / "docs").is_dir() and (root / "runbook_lib").is_dir():
+        return root / "docs" / "parameters.md"
+    return None
+
+
+DOC = _checkout_doc()
 
 INTRO = """# Parameters reference
 
@@ -142,8 +155,12 @@ def render() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m runbook_lib.run.params_doc", description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 when the file differs from the models")
-    ap.add_argument("--out", type=Path, default=DOC, help=f"where to write (default: {DOC})")
+    ap.add_argument("--out", type=Path, default=DOC,
+                    help=f"where to write (default: {DOC or 'docs/parameters.md of the source checkout'})")
     args = ap.parse_args(argv)
+    if args.out is None:
+        ap.error("docs/parameters.md belongs to the source checkout, and this runbook_lib is installed: "
+                 "run it from a checkout (make env), or give --out FILE")
     text = render()
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""

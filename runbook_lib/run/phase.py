@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from runbook_lib.run.context import Context
 from runbook_lib.results.display import Html, RecordTable, esc
 from runbook_lib.errors import RunbookError
-from runbook_lib.run.params import PHASES, load_params
+from runbook_lib.run.params import PHASES, load_params, resolve_params_file
 from runbook_lib.results.policy import apply_waivers, ref
 from runbook_lib.results.records import Check, CheckRecord, read_records, write_records
 from runbook_lib.results.verdict import run_started
@@ -137,12 +137,14 @@ class PhaseSession:
         return read_records(p) if p.exists() else None
 
 
-def open_phase(phase: str, params_file: str | Path, run_dir: str | Path | None = None) -> PhaseSession:
+def open_phase(phase: str, params_file: str | Path | None = "", run_dir: str | Path | None = None) -> PhaseSession:
     """Start a phase: load parameters, teach the redactor the deployment's secrets, prepare the
-    results file. ``run_dir`` empty means interactive: nothing is written."""
+    results file. Empty means "opened by hand": ``run_dir`` empty, interactive (nothing is written);
+    ``params_file`` empty, ``$RUNBOOK_PARAMS``, else ``parameters/demo.yaml`` found from the current
+    directory upward (:func:`~runbook_lib.run.params.resolve_params_file`)."""
     if phase not in PHASES:
         raise RunbookError(f"unknown phase {phase!r}; known: {', '.join(PHASES)}")
-    params = load_params(params_file)
+    params = load_params(resolve_params_file(params_file))
     ctx = Context(params=params, run_dir=Path(run_dir).resolve() if run_dir else None, progress=_progress)
     try:
         ctx.learn_secrets()

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import nbformat
 import papermill
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from papermill.exceptions import PapermillExecutionError
+from traitlets import default
 
 from runbook_lib.run.context import Context
 from runbook_lib.errors import InputError
@@ -32,6 +34,7 @@ from runbook_lib.run.params import PHASES, Params, dump_resolved, load_params, l
 from runbook_lib.results.policy import evaluate
 from runbook_lib.results.records import Check, CheckRecord, read_records, utcnow, write_records
 from runbook_lib import __version__
+from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.results import report
 from runbook_lib.results import signing
 from runbook_lib.results import verdict as verdicts
@@ -39,7 +42,6 @@ from runbook_lib.results import verdict as verdicts
 if TYPE_CHECKING:
     from runbook_lib.results.frames import Run
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 def destructive_phases() -> tuple[str, ...]:
     """Phases with a check declared as changing the deployment (redeploy; dependency drills). After a
     blocking preflight they are skipped (recorded as SKIP, so the verdict is NO-GO); the read-only
@@ -47,6 +49,8 @@ def destructive_phases() -> tuple[str, ...]:
     from runbook_lib.results.registry import specs
 
     return tuple(sorted({s.phase for s in specs().values() if s.changes_deployment}))
+
+
 KERNEL = "python3"
 
 
@@ -69,7 +73,29 @@ def exit_code(verdict: dict) -> int:
     return 0 if verdict["verdict"] == "GO" else 1
 
 
-class _TrackedKernelManager(AsyncKernelManager):
+class _OwnPythonKernelSpecs(KernelSpecManager):
+    """Kernel specs where ``python3`` (KERNEL) is always the interpreter running runbook, the one this
+    runbook_lib was imported into. Jupyter would otherwise take the first ``python3`` spec on its path
+    (``$JUPYTER_PATH``, the user's Jupyter directory: an ``ipykernel install --user`` made from a
+    checkout's venv or another environment) and run the notebooks with another Python, importing
+    another runbook_lib or none. Any other kernel name is looked up as Jupyter does."""
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        if kernel_name == KERNEL:
+            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                              display_name="Python 3 (runbook)", language="python", metadata={"debugger": True})
+        return super().get_kernel_spec(kernel_name)
+
+
+class OwnPythonKernelManager(AsyncKernelManager):
+    """The kernel manager for every notebook runbook executes headless (phases, compare.ipynb)."""
+
+    @default("kernel_spec_manager")
+    def _own_python_specs(self) -> KernelSpecManager:
+        return _OwnPythonKernelSpecs(data_dir=self.data_dir)
+
+
+class _TrackedKernelManager(OwnPythonKernelManager):
     """The kernel manager papermill uses, remembered so a signal can reach the kernel: Jupyter starts
     kernels in their own session, so a Ctrl-C or a SIGTERM to the runner never reaches the cell that
     is, say, holding a dependency stopped in a drill."""
@@ -183,7 +209,7 @@ def new_run_dir(output: Path, project: str) -> Path:
 
 
 def _runner_record(phase: str, status: str, actual: str, evidence: dict, severity: str = "critical") -> CheckRecord:
-    c = Check("runner.phase", phase=phase, severity=severity, command=f"papermill notebooks/{phase}.ipynb ...")
+    c = Check("runner.phase", phase=phase, severity=severity, command=f"papermill runbook_lib/notebooks/{phase}.ipynb ...")
     return c.record(phase, status, expected="the phase notebook runs to completion and saves its records",
                     actual=actual, evidence=evidence)
 
@@ -199,7 +225,8 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
             str(notebooks / f"{phase}.ipynb"), str(out_nb),
             parameters={"params_file": str(run_dir / "params.yaml"), "run_dir": str(run_dir)},
             kernel_name=kernel, progress_bar=False, log_output=False, stderr_file=sys.stderr,
-            execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(notebooks),
+            # the kernel works in the run directory, never in the notebooks' (an installed package)
+            execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(run_dir),
             kernel_manager_class=_TrackedKernelManager,
         )
     except PapermillExecutionError as exc:

@@ -51,7 +51,7 @@ def _drill_run(ctx: Context, d: Drill) -> _DrillRun:
               remediation=f"Make the service behave as designed while {d.dependency} is down, and recover on its own when it returns.")
     expected = (f"{d.mode} {d.dependency} for {d.duration_s:g}s, restored, ready within {d.healthy_timeout_s:g}s, "
                 f"every endpoint back within {d.recovery_budget_s:g}s" + (", flow passes after" if with_flow else ""))
-    return _DrillRun(ctx, d, c, expected, faults.journal_dir(ctx.run_dir), with_flow)
+    return _DrillRun(ctx, d, c, expected, faults.journal_dir(ctx.run_dir, ctx.params.source), with_flow)
 
 
 def _probe_target(ep: DrillEndpoint, variables: dict[str, Any], secret, timeout: float) -> probes.ProbeTarget:

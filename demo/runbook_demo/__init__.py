@@ -47,8 +47,13 @@ __all__ = ["ALERTMANAGER_IMAGE", "APP_IMAGE", "BUILD_RECIPE_VERSION", "CONTAINER
            "PORTS", "SECRET_NAMES", "Stack", "DEFAULT", "free_ports", "ensure_secrets", "override_path", "up",
            "down", "status"]
 
-DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
+# The demo material is the checkout's demo/ directory, beside this package: runbook-demo is installed
+# editable from the checkout (scripts/setup.sh: pip install -e demo), never as a wheel (demo/pyproject.toml).
+DEMO_DIR = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = DEMO_DIR / "compose.yaml"
+if not COMPOSE_FILE.is_file():
+    raise ImportError(f"runbook_demo runs from the source checkout's demo/ directory (pip install -e demo), "
+                      f"and {COMPOSE_FILE} does not exist", name="runbook_demo")
 ENV_FILE = DEMO_DIR / "offline.env"
 OVERRIDES_DIR = DEMO_DIR / "overrides"
 SECRETS_DIR = DEMO_DIR / ".secrets"

@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Sequence
 
 from runbook_lib.errors import EngineUnavailable, EnvironmentProblem, RunbookError
 
-APP_DIR = Path(__file__).resolve().parents[1] / "demo" / "app"
+APP_DIR = Path(__file__).resolve().parents[1] / "app"  # demo/app of the checkout
 
 APP_IMAGE = "runbook-demo/app:local"
 MINIO_IMAGE = "runbook-demo/minio:local"
