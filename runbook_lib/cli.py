@@ -275,7 +275,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     from runbook_lib.run.starter import build, write
 
     st = build(args.files, env_files=args.env_file or (), project=args.project, probe=not args.no_probe)
-    out = write(st, Path(args.out) if args.out else Path("parameters") / f"{st.project}.yaml", force=args.force)
+    out = write(st, Path(args.out) if args.out else Path("parameters") / f"{st.project}.yaml", force=args.force,
+                create_parent=not args.out)
     todos = sum(1 for line in out.read_text(encoding="utf-8").splitlines() if line.lstrip().startswith("# TODO:"))
     print(f"wrote {out}: {len(st.apps)} app service(s), {len(st.dependencies)} dependenc(ies), "
           f"{sum(1 for h in st.health if h.url)} health endpoint(s), {len(st.metrics)} /metrics endpoint(s), "

@@ -160,6 +160,19 @@ def test_init_refuses_to_overwrite_and_names_bad_input(tmp_path):
     assert not (tmp_path / "x.yaml").exists() and not (tmp_path / "y.yaml").exists()
 
 
+def test_init_in_a_fresh_project_directory_creates_parameters_there(tmp_path):
+    """The README's "your own project" flow: `runbook init compose.yaml` in a directory that has no
+    parameters/ yet writes parameters/<project>.yaml there (and with a bad project name, creates nothing)."""
+    compose = tmp_path / "compose.yaml"
+    compose.write_text((FIXTURES / "compose-healthcheck.yaml").read_text())
+    r = run_cli("init", "compose.yaml", "--project", "Bad Name", "--no-probe", cwd=tmp_path)
+    assert r.returncode == 2 and not (tmp_path / "parameters").exists()
+    r = run_cli("init", "compose.yaml", "--project", "myapp", "--no-probe", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "wrote parameters/myapp.yaml" in r.stdout
+    load_params(tmp_path / "parameters" / "myapp.yaml")
+
+
 # -- integration: our own copy of the demo, one published port ------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:

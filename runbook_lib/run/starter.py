@@ -257,9 +257,10 @@ def build(files: Sequence[Path], env_files: Sequence[Path] = (), project: str | 
     return st
 
 
-def write(st: Starter, out: Path, *, force: bool = False) -> Path:
+def write(st: Starter, out: Path, *, force: bool = False, create_parent: bool = False) -> Path:
     """Render, check that the text validates with load_params, then write ``out`` (refusing to overwrite
-    an existing file unless ``force``)."""
+    an existing file unless ``force``). ``create_parent``: create ``out``'s directory when missing (the
+    default ``parameters/``), and remove it again when nothing could be written."""
     from runbook_lib.run.params import load_params
     from runbook_lib.run.starter_render import render
 
@@ -267,6 +268,9 @@ def write(st: Starter, out: Path, *, force: bool = False) -> Path:
     if out.exists() and not force:
         raise InputError(f"{out} already exists; nothing was written. Pass --force to overwrite it, or "
                          "--out another path")
+    created = create_parent and not out.parent.exists()
+    if created:
+        out.parent.mkdir(parents=True)
     if out.parent and not out.parent.is_dir():
         raise InputError(f"{out.parent}: no such directory (create it, or give --out another path)")
     text = render(st, out.resolve().parent, today=date.today())
@@ -276,6 +280,8 @@ def write(st: Starter, out: Path, *, force: bool = False) -> Path:
         load_params(scratch)
     except RunbookError as exc:
         scratch.unlink()
+        if created:
+            out.parent.rmdir()
         raise RunbookError(f"the generated parameters do not validate (a bug in `runbook init`): {exc}") from exc
     scratch.replace(out)
     return out
