@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from runbook_lib.errors import InputError
-from runbook_lib.run.params import Production, Security
+from runbook_lib.run.defaults import default_production, default_security
 from runbook_lib.results.display import plural
 from runbook_lib.results.records import CheckRecord
 from runbook_lib.results.redact import entropy_bits, weakness
@@ -19,6 +19,9 @@ from runbook_lib.lint.confinement import judge_shared_volumes
 from runbook_lib.lint.restart import model_restart, policy_accepted
 from runbook_lib.lint.rules import LINT_PHASE, RULES, Verdict, make_record
 from runbook_lib.lint.source import Source, read_source
+
+if TYPE_CHECKING:  # lint without --params reads the defaults (run/defaults.py), never pydantic's models
+    from runbook_lib.run.params import Production, Security
 
 # ----------------------------------------------------------------------------------------------------
 # lint-only rules: the compose model as a whole
@@ -53,7 +56,7 @@ def judge_restart(spec: Mapping[str, Any], accepted: list[str] | None = None) ->
     """service.restart_policy: a restart policy is set (WARN when none), and it is one ``accepted``
     (``production.restart_policy``) allows (FAIL, high, otherwise): the static half of phase 3's
     prod.restart_policy, judged by the same :func:`~runbook_lib.lint.restart.policy_accepted`."""
-    accepted = list(accepted or Production().restart_policy)
+    accepted = list(accepted or default_production().restart_policy)
     policy = model_restart(spec)
     ev = {"restart": spec.get("restart"), "deploy_restart_policy": (spec.get("deploy") or {}).get("restart_policy"),
           "policy": policy, "accepted": accepted, "read": "production.restart_policy"}
@@ -251,8 +254,8 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
     files declare (see :func:`declared_secrets`); ``source``: the files as written (duplicates, lines);
     ``production``: the restart policies phase 3 accepts. Each record of a service in a profile names it
     in ``evidence["profiles"]``."""
-    security = security or Security()
-    production = production or Production()
+    security = security or default_security()
+    production = production or default_production()
     names = project_names(model)
     host_values, paths = host_secrets(model, names)
     if secret_values is None:

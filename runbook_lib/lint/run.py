@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from runbook_lib.engine.compose import Compose, config_error_cause
 from runbook_lib.errors import ComposeConfigError, ComposeError, InputError
-from runbook_lib.run.params import Params
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.redact import Redactor
 from runbook_lib.lint.audit import host_secrets, lint_model, project_names
 from runbook_lib.lint.rules import LINT_PHASE
 from runbook_lib.lint.source import Source, check_path
+
+if TYPE_CHECKING:
+    from runbook_lib.run.params import Params
 
 # `docker compose config` on a sane project takes well under a second; this bounds hostile input.
 CONFIG_TIMEOUT_S = 30

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import functools
 import re
 from datetime import date
 from pathlib import Path
@@ -285,18 +284,8 @@ class Smoke(_Model):
         return self
 
 
-#: Regular expressions (case-insensitive, searched in a variable's NAME) of names that hold credentials.
-DEFAULT_CREDENTIAL_PATTERNS: tuple[str, ...] = (
-    r"SECRET", r"PASSWORD", r"PASSWD", r"PASSPHRASE", r"TOKEN", r"API_?KEY", r"PRIVATE_?KEY",
-    r"CREDENTIAL", r"ACCESS_?KEY", r"AUTH_?KEY", r"SIGNING_?KEY", r"ENCRYPTION_?KEY", r"(^|_)DSN$",
-    r"(^|_)AUTH$", r"(^|_)SALT($|_)", r"(^|_)PASS($|_)",
-)
-
-
-@functools.lru_cache(maxsize=16)
-def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    """One compiled regex matching any of ``patterns`` (case-insensitive); cached per pattern list."""
-    return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)", re.IGNORECASE)
+# The credential-name patterns live with the defaults `runbook lint` reads without pydantic (run/defaults.py).
+from runbook_lib.run.defaults import DEFAULT_CREDENTIAL_PATTERNS, any_of as _any_of  # noqa: E402
 
 
 class SecretConsumer(_Model):
