@@ -2,6 +2,7 @@
 rule, redact."""
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,14 +56,59 @@ class LintResult:
         return f"{len(self.services)} services linted, {prof}{left}"
 
 
+def _strings(obj: Any, out: list[str]) -> None:
+    """Append every string value in ``obj`` (dict values, list and tuple items; not dict keys, which the
+    redactor never rewrites) to ``out``; other leaves as ``str()``, as JSON's ``default=str`` shows them."""
+    if isinstance(obj, str):
+        out.append(obj)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _strings(v, out)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _strings(v, out)
+    elif isinstance(obj, bytes):
+        out.append(obj.decode("utf-8", "replace"))
+    elif obj is not None and not isinstance(obj, (bool, int, float)):
+        out.append(str(obj))
+
+
 def scrub_records(records: list[CheckRecord], redactor: Redactor) -> list[CheckRecord]:
     """The records with every secret value (and credential-shaped string) redacted from their free-text
     fields; names (id, target, title) and dict keys are never rewritten. A record whose text holds
-    nothing to redact is kept as is (one regex pass over its JSON instead of a deep copy)."""
-    out = []
+    nothing to redact is kept as is.
+
+    Which records hold something: every distinct string of the records' free-text fields (a few thousand
+    for a thousand services: titles, commands, remediations and most values repeat) is searched once, all
+    of them joined, with :meth:`Redactor.spans` (what the redactor would replace). A match inside a string
+    is a match of the joined text, so a string that no match overlaps is left as it is by the redactor;
+    a record holding an overlapped string is scrubbed whole, as before (a match across two joined strings
+    only costs a scrub that changes nothing)."""
+    strings: list[list[str]] = []
     for r in records:
-        text = json.dumps([r.expected, r.actual, r.command, r.remediation, r.evidence], default=str)
-        if redactor.scrub_text(text) != text:
+        parts: list[str] = []
+        for text in (r.expected, r.actual, r.command, r.remediation):
+            _strings(text, parts)
+        _strings(r.evidence, parts)
+        strings.append(parts)
+    distinct = list(dict.fromkeys(s for parts in strings for s in parts))
+    sep = "\x00"
+    spans = redactor.spans(sep.join(distinct))
+    if not spans:
+        return list(records)
+    starts, pos = [], 0
+    for text in distinct:
+        starts.append(pos)
+        pos += len(text) + len(sep)
+    hit: set[str] = set()
+    for a, b in spans:
+        i = bisect.bisect_right(starts, a) - 1
+        while i < len(distinct) and starts[i] < b:
+            hit.add(distinct[i])
+            i += 1
+    out = []
+    for r, parts in zip(records, strings):
+        if not hit.isdisjoint(parts):
             d = redactor.scrub({k: v for k, v in vars(r).items()}, names=False, keep=_NAME_FIELDS)
             r = CheckRecord.from_dict(d)
         out.append(r)

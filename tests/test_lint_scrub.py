@@ -1,0 +1,93 @@
+"""Issue 12: lint's redaction pass (scrub_records) searches each distinct string once instead of every record's
+JSON. It must redact exactly what scrubbing every record whole redacts, and it must also find secrets that
+JSON escaping used to hide (non-ASCII characters, quotes, backslashes: the old per-record JSON check missed
+them, and the value reached the output)."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+
+from conftest import ROOT
+
+from runbook_lib.lint.run import _NAME_FIELDS, _strings, scrub_records
+from runbook_lib.results.records import CheckRecord
+from runbook_lib.results.redact import Redactor
+
+SECRETS = ["Zk9-secret-Value-7781xq", "pässwörd-Zk9-7781xq-ü", 'quote"Zk9-7781xq-back\\slash', "tab\tand\nnewline-Zk9x"]
+SHAPES = ["Bearer abcdefghijklmnop", "basic QWxhZGRpbjpvcGVu", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcdefghijklmnop"]
+
+
+def _whole(records, red):
+    """The reference: every record scrubbed whole."""
+    return [CheckRecord.from_dict(red.scrub(dict(vars(r)), names=False, keep=_NAME_FIELDS)) for r in records]
+
+
+def _plain(records):
+    return [{k: v for k, v in vars(r).items()} for r in records]
+
+
+def _record(rng: random.Random, i: int) -> CheckRecord:
+    words = ["svc", "no secret here", "127.0.0.1:8080", "/run/secrets/x", "", "Zk9", "Bear", "ey", "b",
+             *SECRETS, *SHAPES]
+
+    def text() -> str:
+        return "".join(rng.choice(words) + rng.choice(["", " ", ":", "\x00", "é"]) for _ in range(rng.randint(0, 4)))
+
+    evidence = {"source": "compose", "n": i, "flag": True, "nested": {"list": [text(), {"k": text()}], text(): 1},
+                "tuple": (text(), 3), "none": None}
+    return CheckRecord(id="x.check", phase="lint", title="T", target=f"svc-{i}", status="FAIL", severity="high",
+                       expected=text() or "e", actual=text() or "a", evidence=evidence, command=text(),
+                       remediation=text())
+
+
+def test_scrub_records_redacts_exactly_what_scrubbing_every_record_does():
+    rng = random.Random(17)
+    red = Redactor(SECRETS)
+    records = [_record(rng, i) for i in range(400)]
+    got = scrub_records(records, red)
+    assert _plain(got) == _plain(_whole(records, red))
+    assert any(g is not r for g, r in zip(got, records)) and any(g is r for g, r in zip(got, records))
+    values: list[str] = []
+    for r in got:
+        for name, v in vars(r).items():
+            if name not in _NAME_FIELDS:
+                _strings(v, values)
+    for secret in SECRETS:
+        assert not any(secret in v for v in values)
+    assert any(secret in k for r in got for k in r.evidence["nested"] for secret in SECRETS), "keys are names: kept"
+
+
+def test_records_with_nothing_to_redact_are_kept_as_they_are():
+    records = [CheckRecord(id="x", phase="lint", title="T", target="t", status="PASS", severity="low",
+                           expected="e", actual="fine", evidence={"k": "v"})]
+    assert scrub_records(records, Redactor(["Zk9-secret-Value-7781xq"]))[0] is records[0]
+
+
+def test_a_secret_with_non_ascii_or_quote_characters_never_reaches_the_output(tmp_path):
+    values = {"pw": "pässwörd-Zk9-7781xq-ü", "pw2": 'quote"Zk9-7781xq-back\\slash'}
+    for name, value in values.items():
+        (tmp_path / f"{name}.txt").write_text(value)
+        os.chmod(tmp_path / f"{name}.txt", 0o400)
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent("""\
+        services:
+          app:
+            image: example/app:1.0
+            secrets: [pw, pw2]
+            healthcheck:
+              test: ["CMD", "curl", "-u", "user:pässwörd-Zk9-7781xq-ü", "http://127.0.0.1/", "quote\\"Zk9-7781xq-back\\\\slash"]
+        secrets:
+          pw: {file: ./pw.txt}
+          pw2: {file: ./pw2.txt}
+        """))
+    for fmt in ("json", "table", "sarif"):
+        proc = subprocess.run([sys.executable, "-m", "runbook_lib.cli", "lint", str(tmp_path / "compose.yaml"),
+                               "--format", fmt], capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode in (0, 1), proc.stderr
+        out = proc.stdout if fmt == "table" else json.dumps(json.loads(proc.stdout), ensure_ascii=False)
+        assert "REDACTED" in out or fmt != "json"
+        for value in values.values():
+            assert value not in out and json.dumps(value, ensure_ascii=False)[1:-1] not in out, (fmt, value)
