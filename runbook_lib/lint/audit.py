@@ -122,27 +122,53 @@ def judge_weak_value(name: str, path: Path, names: Iterable[str]) -> Verdict | N
     return Verdict("PASS", expected, f"{len(v)} characters, {ev['entropy_bits']} bits", ev)
 
 
+# File names git would read as a pathspec pattern or magic, not as the name itself.
+_PATHSPEC_MAGIC = ("*", "?", "[", "\\", ":")
+
+
 def git_tracked(paths: Iterable[Path]) -> dict[Path, str | None]:
     """path -> the work tree that tracks it (``git ls-files``), None when untracked or not in a work tree.
-    Raises FileNotFoundError when git is not installed."""
+    Raises FileNotFoundError when git is not installed.
+
+    Two git runs per directory (its work tree, then which of its files the index has), not two per file;
+    a name git would read as a pattern, a directory, or a name the index has only in another case (a
+    case-insensitive file system) is asked alone with ``--error-unmatch``, as each file used to be."""
     git = shutil.which("git")
     if not git:
         raise FileNotFoundError("git")
+    order = [Path(p).resolve() for p in paths]
     out: dict[Path, str | None] = {}
-    for p in paths:
-        p = Path(p).resolve()
+    by_dir: dict[Path, list[Path]] = {}
+    for p in order:
         if not p.parent.is_dir():
             out[p] = None
-            continue
-        top = subprocess.run([git, "-C", str(p.parent), "rev-parse", "--show-toplevel"], capture_output=True,
+        else:
+            by_dir.setdefault(p.parent, []).append(p)
+    for parent, files in by_dir.items():
+        top = subprocess.run([git, "-C", str(parent), "rev-parse", "--show-toplevel"], capture_output=True,
                              text=True, timeout=20)
         if top.returncode != 0:
-            out[p] = None
+            out.update((p, None) for p in files)
             continue
-        ls = subprocess.run([git, "-C", str(p.parent), "ls-files", "--error-unmatch", "--", p.name],
-                            capture_output=True, text=True, timeout=20)
-        out[p] = top.stdout.strip() if ls.returncode == 0 else None
-    return out
+        tree = top.stdout.strip()
+        plain = [p for p in dict.fromkeys(files) if not any(c in p.name for c in _PATHSPEC_MAGIC) and not p.is_dir()]
+        listed: set[str] = set()
+        if plain:
+            ls = subprocess.run([git, "-C", str(parent), "ls-files", "-z", "--", *(p.name for p in plain)],
+                                capture_output=True, text=True, timeout=20)
+            if ls.returncode == 0:
+                listed = set(ls.stdout.split("\0")) - {""}
+            else:  # ask each file alone, as before
+                plain = []
+        folded = {n.casefold() for n in listed}
+        for p in dict.fromkeys(files):
+            if p in plain and (p.name in listed or p.name.casefold() not in folded):
+                out[p] = tree if p.name in listed else None
+                continue
+            ls = subprocess.run([git, "-C", str(parent), "ls-files", "--error-unmatch", "--", p.name],
+                                capture_output=True, text=True, timeout=20)
+            out[p] = tree if ls.returncode == 0 else None
+    return {p: out[p] for p in order}
 
 
 def judge_committed(name: str, path: Path, tracked: Mapping[Path, str | None]) -> Verdict:

@@ -1,7 +1,11 @@
-"""Issue 12: lint's redaction pass (scrub_records) searches each distinct string once instead of every record's
-JSON. It must redact exactly what scrubbing every record whole redacts, and it must also find secrets that
-JSON escaping used to hide (non-ASCII characters, quotes, backslashes: the old per-record JSON check missed
-them, and the value reached the output)."""
+"""Issue 12: lint's faster paths answer exactly as the slow ones did.
+
+- Redaction (scrub_records) searches each distinct string once instead of every record's JSON. It must
+  redact exactly what scrubbing every record whole redacts, and it must also find secrets that JSON escaping
+  used to hide (non-ASCII characters, quotes, backslashes: the old per-record JSON check missed them, and the
+  value reached the output).
+- git_tracked asks git per directory, not per file, with the same answers.
+"""
 from __future__ import annotations
 
 import json
@@ -91,3 +95,59 @@ def test_a_secret_with_non_ascii_or_quote_characters_never_reaches_the_output(tm
         assert "REDACTED" in out or fmt != "json"
         for value in values.values():
             assert value not in out and json.dumps(value, ensure_ascii=False)[1:-1] not in out, (fmt, value)
+
+
+def _git_tracked_one_by_one(paths):
+    """The reference: two git runs per file, as git_tracked used to do."""
+    import shutil
+    from pathlib import Path
+
+    git = shutil.which("git")
+    out = {}
+    for p in paths:
+        p = Path(p).resolve()
+        if not p.parent.is_dir():
+            out[p] = None
+            continue
+        top = subprocess.run([git, "-C", str(p.parent), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+        if top.returncode != 0:
+            out[p] = None
+            continue
+        ls = subprocess.run([git, "-C", str(p.parent), "ls-files", "--error-unmatch", "--", p.name],
+                            capture_output=True, text=True)
+        out[p] = top.stdout.strip() if ls.returncode == 0 else None
+    return out
+
+
+def test_git_tracked_asks_git_per_directory_and_answers_as_per_file(tmp_path):
+    import shutil
+
+    import pytest
+
+    from runbook_lib.lint.audit import git_tracked
+
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    (repo / "secrets" / "sub").mkdir(parents=True)
+    names = ["tracked.txt", "untracked.txt", "ignored.txt", "ab", "a*", "with space é.txt", "q?", "-dash"]
+    for n in names:
+        (repo / "secrets" / n).write_text("x")
+    (repo / "secrets" / "sub" / "inside.txt").write_text("x")
+    (repo / ".gitignore").write_text("secrets/ignored.txt\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "add", "secrets/tracked.txt", "secrets/ab", "secrets/with space é.txt",
+                    "secrets/sub/inside.txt", "secrets/-dash"], check=True, env=env)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "plain.txt").write_text("x")
+    paths = [repo / "secrets" / n for n in names] + [repo / "secrets" / "sub", repo / "secrets" / "missing",
+                                                     outside / "plain.txt", tmp_path / "no-dir" / "x",
+                                                     repo / "secrets" / "tracked.txt"]
+    got = git_tracked(paths)
+    assert got == _git_tracked_one_by_one(paths)
+    assert list(got) == list(dict.fromkeys(p.resolve() for p in paths))
+    assert got[(repo / "secrets" / "tracked.txt").resolve()] and got[(repo / "secrets" / "a*").resolve()]
+    assert got[(repo / "secrets" / "untracked.txt").resolve()] is None
