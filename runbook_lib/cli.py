@@ -214,8 +214,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from runbook_lib.lint.output import FORMATTERS, format_error
-    from runbook_lib.lint.run import lint_files
+    from runbook_lib.lint.run import lint_files  # the rules and the output load while Compose runs
 
     try:
         params = None
@@ -229,11 +228,15 @@ def cmd_lint(args: argparse.Namespace) -> int:
             raise_input("runbook lint: give compose files (runbook lint FILE...) or --params with compose_files")
         result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or ())
     except RunbookError as exc:
+        from runbook_lib.lint.output import format_error
+
         # json/sarif consumers read stdout: they get an error object too (stderr still says it first)
         obj = format_error(args.format, str(exc), exc.exit_code)
         if obj:
             print(obj)
         raise
+    from runbook_lib.lint.output import FORMATTERS
+
     print(FORMATTERS[args.format](result))
     return result.exit_code
 

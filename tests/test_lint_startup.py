@@ -97,3 +97,28 @@ def test_finding_compose_runs_no_version_probe_that_the_files_already_answer(tmp
             c.find_compose_command()
     finally:
         c.find_compose_command.cache_clear()
+
+
+def test_compose_starts_before_the_rules_modules_load():
+    """`runbook lint` starts `docker compose config` as soon as the files are read and refused or accepted,
+    and loads the rules (audit, judges, plaintext...) while Compose resolves the model."""
+    probe = """
+import json, sys
+from runbook_lib.engine import compose
+seen = {}
+start = compose.Compose.start_config
+def spy(self, *a, **k):
+    seen["loaded"] = sorted(m for m in sys.modules if m.startswith("runbook_lib.lint."))
+    return start(self, *a, **k)
+compose.Compose.start_config = spy
+from runbook_lib.cli import main
+rc = main(sys.argv[1:])
+print(json.dumps({"rc": rc, **seen}), file=sys.stderr)
+"""
+    f = ROOT / "tests" / "fixtures" / "compose" / "compose-v3-full.yaml"
+    proc = subprocess.run([sys.executable, "-c", probe, "lint", str(f), "--format", "json"], capture_output=True,
+                          text=True, cwd=ROOT)
+    out = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert out["rc"] in (0, 1) and json.loads(proc.stdout)["records"]
+    assert "runbook_lib.lint.source" in out["loaded"]
+    assert not {"runbook_lib.lint.audit", "runbook_lib.lint.judges", "runbook_lib.lint.output"} & set(out["loaded"])

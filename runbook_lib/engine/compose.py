@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -58,28 +59,48 @@ def _real_binary(path: Path) -> Path:
     return path
 
 
-def run_in_group(argv: Sequence[str], *, timeout: float | None, env: dict[str, str] | None = None,
-                 input_text: str | None = None) -> subprocess.CompletedProcess:
-    """Run ``argv`` in its own process group (session) and capture its output. On a timeout, an
-    interrupt or any other exception the whole group is killed (SIGKILL) and reaped, so no child
-    outlives the call. Raises subprocess.TimeoutExpired after the kill."""
-    proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+def start_in_group(argv: Sequence[str], *, env: dict[str, str] | None = None,
+                   input_text: str | None = None) -> subprocess.Popen:
+    """Start ``argv`` in its own process group (session), its output captured; :func:`finish_in_group`
+    waits for it. Between the two the caller may work, and must :func:`kill_group` it if that fails."""
+    return subprocess.Popen(list(argv), stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill (SIGKILL) the process group of ``proc`` and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+
+
+def finish_in_group(proc: subprocess.Popen, *, timeout: float | None,
+                    input_text: str | None = None) -> subprocess.CompletedProcess:
+    """Wait for a process started by :func:`start_in_group` and capture its output. On a timeout, an
+    interrupt or any other exception the whole group is killed (SIGKILL) and reaped, so no child
+    outlives the call. Raises subprocess.TimeoutExpired after the kill."""
     try:
         out, err = proc.communicate(input_text, timeout=timeout)
     except BaseException:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate()
+        kill_group(proc)
         raise
     try:  # a child that daemonised or outlived its parent still belongs to the group
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run_in_group(argv: Sequence[str], *, timeout: float | None, env: dict[str, str] | None = None,
+                 input_text: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``argv`` in its own process group (session) and capture its output. On a timeout, an
+    interrupt or any other exception the whole group is killed (SIGKILL) and reaped, so no child
+    outlives the call. Raises subprocess.TimeoutExpired after the kill."""
+    return finish_in_group(start_in_group(argv, env=env, input_text=input_text), timeout=timeout,
+                           input_text=input_text)
 
 
 def config_error_cause(stderr: str) -> str:
@@ -229,34 +250,32 @@ class Compose:
         """The resolved compose model (``config --format json``). Raises ComposeConfigError if invalid:
         its message starts with the cause (Compose's error before its warnings). Compose runs in its own
         process group, killed whole after ``timeout`` seconds."""
+        return self.start_config(*extra, timeout=timeout).result()
+
+    def start_config(self, *extra: str, timeout: float = 60) -> "PendingConfig":
+        """:meth:`config`, started: Compose resolves the model while the caller does other work; the
+        pending call's ``result()`` is what :meth:`config` returns (or raises), and its ``kill()`` ends it."""
         for kind, paths in (("compose file", self.files), ("env file", self.env_files)):
             for f in paths:
                 if f.is_dir():
                     raise ComposeConfigError(f"{kind} is a directory: {f}", files=[str(f)])
                 if not f.is_file():
                     raise ComposeConfigError(f"{kind} not found: {f}", files=[str(f)])
+        argv = self.command("config", "--format", "json", *extra)
         try:
-            proc = self.run("config", "--format", "json", *extra, timeout=timeout, isolate=True)
-        except ComposeError as exc:
-            msg = config_error_cause(exc.stderr) or str(exc)
-            raise ComposeConfigError(
-                f"{msg.splitlines()[0]} (compose files do not resolve: {', '.join(map(str, self.files))})"
-                + "".join(f"\n  {ln}" for ln in msg.splitlines()[1:]),
-                files=[str(f) for f in self.files],
-                stderr=exc.stderr,
-            ) from exc
-        if not proc.stdout.strip():
-            # Compose 2.40 exits 0 with nothing on stdout when a file does not parse: stderr says why.
-            cause = config_error_cause(proc.stderr) or "Compose printed no model"
-            raise ComposeConfigError(
-                f"{cause.splitlines()[0]} (compose files do not resolve: {', '.join(map(str, self.files))})"
-                + "".join(f"\n  {ln}" for ln in cause.splitlines()[1:]),
-                files=[str(f) for f in self.files], stderr=proc.stderr,
-            )
-        try:
-            return json.loads(proc.stdout)
-        except json.JSONDecodeError as exc:
-            raise ComposeConfigError(f"`docker compose config` printed invalid JSON: {exc}") from exc
+            proc = start_in_group(argv, env={**os.environ, **self.env})
+        except OSError as exc:
+            raise self._config_error(ComposeError(argv, -1, str(exc))) from exc
+        return PendingConfig(self, argv, proc, time.monotonic() + timeout, timeout)
+
+    def _config_error(self, exc: ComposeError) -> ComposeConfigError:
+        msg = config_error_cause(exc.stderr) or str(exc)
+        return ComposeConfigError(
+            f"{msg.splitlines()[0]} (compose files do not resolve: {', '.join(map(str, self.files))})"
+            + "".join(f"\n  {ln}" for ln in msg.splitlines()[1:]),
+            files=[str(f) for f in self.files],
+            stderr=exc.stderr,
+        )
 
     def config_hash(self, services: Iterable[str] | None = None) -> dict[str, str]:
         """``config --hash``: the per-service hash Compose stores in the config-hash label."""
@@ -296,3 +315,41 @@ class Compose:
         if out.startswith("["):
             return json.loads(out)
         return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@dataclass
+class PendingConfig:
+    """A ``config --format json`` started by :meth:`Compose.start_config`."""
+
+    compose: Compose
+    argv: list[str]
+    proc: subprocess.Popen
+    deadline: float
+    timeout: float
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            kill_group(self.proc)
+
+    def result(self) -> dict:
+        """The resolved model; raises ComposeConfigError as :meth:`Compose.config` does."""
+        try:
+            proc = finish_in_group(self.proc, timeout=max(self.deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired as exc:
+            raise self.compose._config_error(
+                ComposeError(self.argv, -1, f"timed out after {self.timeout}s")) from exc
+        if proc.returncode != 0:
+            raise self.compose._config_error(ComposeError(self.argv, proc.returncode, proc.stderr))
+        if not proc.stdout.strip():
+            # Compose 2.40 exits 0 with nothing on stdout when a file does not parse: stderr says why.
+            files = self.compose.files
+            cause = config_error_cause(proc.stderr) or "Compose printed no model"
+            raise ComposeConfigError(
+                f"{cause.splitlines()[0]} (compose files do not resolve: {', '.join(map(str, files))})"
+                + "".join(f"\n  {ln}" for ln in cause.splitlines()[1:]),
+                files=[str(f) for f in files], stderr=proc.stderr,
+            )
+        try:
+            return json.loads(proc.stdout)
+        except json.JSONDecodeError as exc:
+            raise ComposeConfigError(f"`docker compose config` printed invalid JSON: {exc}") from exc

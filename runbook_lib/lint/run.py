@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from runbook_lib.engine.compose import Compose, config_error_cause
+from runbook_lib.engine.compose import Compose, PendingConfig, config_error_cause
 from runbook_lib.errors import ComposeConfigError, ComposeError, InputError
-from runbook_lib.results.records import Check, CheckRecord
-from runbook_lib.results.redact import Redactor
-from runbook_lib.lint.audit import host_secrets, lint_model, project_names
-from runbook_lib.lint.rules import LINT_PHASE
 from runbook_lib.lint.source import Source, check_path
 
+# The rules' modules (audit and what it imports) and the records' are imported by lint_files while Compose
+# resolves the model, not before it starts.
 if TYPE_CHECKING:
+    from runbook_lib.results.records import CheckRecord
+    from runbook_lib.results.redact import Redactor
     from runbook_lib.run.params import Params
 
 # `docker compose config` on a sane project takes well under a second; this bounds hostile input.
@@ -106,6 +106,8 @@ def scrub_records(records: list[CheckRecord], redactor: Redactor) -> list[CheckR
         while i < len(distinct) and starts[i] < b:
             hit.add(distinct[i])
             i += 1
+    from runbook_lib.results.records import CheckRecord
+
     out = []
     for r, parts in zip(records, strings):
         if not hit.isdisjoint(parts):
@@ -115,15 +117,17 @@ def scrub_records(records: list[CheckRecord], redactor: Redactor) -> list[CheckR
     return out
 
 
-def resolve(compose: Compose, timeout: float | None = None) -> tuple[dict[str, Any], str]:
+def resolve(compose: Compose, timeout: float | None = None,
+            pending: PendingConfig | None = None) -> tuple[dict[str, Any], str]:
     """The resolved model, and Compose's consistency complaint if it has one. Compose refuses a model
     that parses but is inconsistent (a service using an undeclared secret...); lint then asks Compose
     for the same model without its consistency check, so the rules can name the problem. Files that do
     not parse or interpolate still raise ComposeConfigError (exit 2). ``timeout`` (default
-    CONFIG_TIMEOUT_S): Compose is killed, with its whole process group, after that long."""
+    CONFIG_TIMEOUT_S): Compose is killed, with its whole process group, after that long. ``pending``:
+    the first ``config`` already started (:meth:`Compose.start_config`)."""
     timeout = timeout or CONFIG_TIMEOUT_S
     try:
-        return compose.config(timeout=timeout), ""
+        return (pending or compose.start_config(timeout=timeout)).result(), ""
     except ComposeConfigError as exc:
         first = exc
     if "timed out" in str(first):
@@ -153,7 +157,17 @@ def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] =
     selected = list(profiles) or ["*"]
     compose = Compose(paths, env_files=[Path(e) for e in env_files],
                       project=params.project if params else None, profiles=selected)
-    model, problem = resolve(compose)
+    pending = compose.start_config(timeout=CONFIG_TIMEOUT_S)
+    try:  # while Compose resolves the model (a process of its own), the rules' modules load
+        from runbook_lib.lint.audit import host_secrets, lint_model, project_names
+        from runbook_lib.lint.rules import LINT_PHASE
+        from runbook_lib.results.records import Check
+        from runbook_lib.results.redact import Redactor
+        import runbook_lib.lint.output  # noqa: F401  (what the CLI prints with)
+    except BaseException:
+        pending.kill()
+        raise
+    model, problem = resolve(compose, pending=pending)
     names = project_names(model)
     values, _ = host_secrets(model, names)
     records = lint_model(model, security=params.security if params else None, secret_values=values,
