@@ -151,3 +151,24 @@ def test_git_tracked_asks_git_per_directory_and_answers_as_per_file(tmp_path):
     assert list(got) == list(dict.fromkeys(p.resolve() for p in paths))
     assert got[(repo / "secrets" / "tracked.txt").resolve()] and got[(repo / "secrets" / "a*").resolve()]
     assert got[(repo / "secrets" / "untracked.txt").resolve()] is None
+
+
+def test_json_output_is_what_to_dict_gave():
+    """format_json no longer deep-copies every record (dataclasses.asdict): the text is the same, nested
+    dataclasses, paths and tuples included."""
+    from pathlib import Path
+
+    from runbook_lib.lint.facts import FileState
+    from runbook_lib.lint.output import format_json
+    from runbook_lib.lint.run import LintResult
+    from runbook_lib.results.records import counts
+
+    evidence = {"state": FileState("/run/secrets/x", True), "path": Path("/etc/x"), "pair": ("a", 1),
+                "nested": {"list": [FileState("/y", False), {"deep": Path("z")}]}, "n": 1.5, "none": None}
+    records = [CheckRecord(id="x.check", phase="lint", title="T", target="t", status="FAIL", severity="high",
+                           expected="e", actual="a", evidence=evidence)]
+    result = LintResult([Path("/tmp/compose.yaml")], records, services=["t"], profiles=["*"])
+    old = json.dumps({"schema": 1, "files": ["/tmp/compose.yaml"], "counts": counts(records), "services": ["t"],
+                      "profiles": ["*"], "not_linted": [], "summary": result.scope(), "exit_code": 1,
+                      "records": [r.to_dict() for r in records]}, indent=2, default=str)
+    assert format_json(result) == old
