@@ -172,3 +172,43 @@ def test_json_output_is_what_to_dict_gave():
                       "profiles": ["*"], "not_linted": [], "summary": result.scope(), "exit_code": 1,
                       "records": [r.to_dict() for r in records]}, indent=2, default=str)
     assert format_json(result) == old
+
+
+def test_compose_gets_gogc_only_where_no_file_it_reads_can_name_it(tmp_path, monkeypatch):
+    """GOGC=400 makes Compose's garbage collector run less often; it is also in the environment Compose
+    interpolates from, so lint sets it only where no file Compose reads can refer to it."""
+    from pathlib import Path
+
+    from runbook_lib.engine.compose import Compose
+    from runbook_lib.lint.run import COMPOSE_GOGC, compose_env
+
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("COMPOSE_ENV_FILES", raising=False)
+    monkeypatch.chdir(tmp_path)
+    plain = tmp_path / "plain" / "compose.yaml"
+    plain.parent.mkdir()
+    plain.write_text("services:\n  web:\n    image: nginx:1.25\n")
+    assert compose_env([plain], []) == {"GOGC": COMPOSE_GOGC}
+    monkeypatch.setenv("GOGC", "50")
+    assert compose_env([plain], []) == {}, "the user's own GOGC is left alone"
+    monkeypatch.delenv("GOGC")
+    for text in ("services:\n  web:\n    image: nginx:1.25\n    environment: [GOGC]\n",
+                 "services:\n  web:\n    image: nginx:1.25\n    env_file: [app.env]\n",
+                 "include: [other.yaml]\nservices: {}\n",
+                 "services:\n  web:\n    extends: {file: base.yaml, service: web}\n"):
+        f = tmp_path / "named" / "compose.yaml"
+        f.parent.mkdir(exist_ok=True)
+        f.write_text(text)
+        assert compose_env([f], []) == {}, text
+    env = tmp_path / "x.env"
+    env.write_text("TAG=${gogc:-1}\n")
+    assert compose_env([plain], [env]) == {}
+    (plain.parent / ".env").write_text("A=$GOGC\n")
+    assert compose_env([plain], []) == {}
+    # and where a file names it, the model is what it was: ${GOGC} is unset, not COMPOSE_GOGC
+    f = tmp_path / "ref" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text('services:\n  web:\n    image: nginx:1.25\n    environment:\n      GO_GC: "${GOGC:-unset}"\n')
+    assert compose_env([f], []) == {}
+    model = Compose([f], env=compose_env([Path(f)], [])).config()
+    assert model["services"]["web"]["environment"]["GO_GC"] == "unset"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -21,6 +23,18 @@ if TYPE_CHECKING:
 
 # `docker compose config` on a sane project takes well under a second; this bounds hostile input.
 CONFIG_TIMEOUT_S = 30
+# Compose is a Go program: with Go's default (GOGC=100) its garbage collector runs each time its heap
+# doubles, a quarter to a third of its CPU time (75 -> 62 ms on a 20-service file, 3.0 -> 2.0 s on 1,000
+# services). GOGC=400 lets the heap grow to five times what is live before collecting (Compose's peak for
+# 1,000 services: ~200 MB instead of ~110). GOGC is read from the environment Compose also interpolates
+# the files from (${GOGC}, or `environment: [GOGC]`), so lint sets it only where no file Compose reads
+# can name it: not when the user's environment has it, not when a compose file, an env file or a .env
+# mentions it, and not when a compose file can make Compose read more files (include, extends,
+# env_file, label_file) or COMPOSE_ENV_FILES does. The model is then the same; only Compose's memory
+# and time differ.
+COMPOSE_GOGC = "400"
+_NAMES_GOGC = re.compile(rb"(?i)gogc")
+_READS_MORE = re.compile(rb"(?i)gogc|include|extends|env_file|label_file")
 # Record fields that are names, never rewritten by the redactor.
 _NAME_FIELDS = ("id", "phase", "title", "target", "severity", "status")
 
@@ -142,6 +156,25 @@ def resolve(compose: Compose, timeout: float | None = None,
     return model, (config_error_cause(first.stderr) or str(first))
 
 
+def compose_env(paths: Sequence[Path], env_files: Sequence[Path]) -> dict[str, str]:
+    """The environment lint adds to Compose's: ``GOGC`` (:data:`COMPOSE_GOGC`) when no file Compose reads
+    can refer to it, else nothing."""
+    if "GOGC" in os.environ or "COMPOSE_ENV_FILES" in os.environ:
+        return {}
+    checks = [(f, _READS_MORE) for f in paths] + [(Path(f), _NAMES_GOGC) for f in env_files]
+    checks += [(d / ".env", _NAMES_GOGC) for d in dict.fromkeys([paths[0].parent, Path.cwd()])]
+    for f, pattern in checks:
+        try:
+            data = f.read_bytes()
+        except OSError:
+            if f.name == ".env" and not f.exists():
+                continue
+            return {}
+        if pattern.search(data):
+            return {}
+    return {"GOGC": COMPOSE_GOGC}
+
+
 def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] = (),
                params: Params | None = None, profiles: Sequence[str] = ()) -> LintResult:
     """Read the compose files (refusing hostile input before Compose sees it), resolve them with Compose
@@ -156,7 +189,8 @@ def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] =
     source = Source.read(paths)
     selected = list(profiles) or ["*"]
     compose = Compose(paths, env_files=[Path(e) for e in env_files],
-                      project=params.project if params else None, profiles=selected)
+                      project=params.project if params else None, profiles=selected,
+                      env=compose_env(paths, [Path(e) for e in env_files]))
     pending = compose.start_config(timeout=CONFIG_TIMEOUT_S)
     try:  # while Compose resolves the model (a process of its own), the rules' modules load
         from runbook_lib.lint.audit import host_secrets, lint_model, project_names
