@@ -1,6 +1,7 @@
 """The rules shared by `runbook lint` and phase 2: each judges a :class:`ServiceFacts`, whatever its source."""
 from __future__ import annotations
 
+import functools
 import re
 import stat
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -346,6 +347,16 @@ _HTTP_PROBE_RE = re.compile(r"http://[^/\s:]+(?::(\d+))?")
 
 
 def _port_int(value: Any) -> int:
+    try:
+        return _parse_port(value)
+    except TypeError:  # not hashable: parsed as it comes
+        return _parse_port.__wrapped__(value)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _parse_port(value: Any) -> int:
+    """The first port of ``value`` ("8080", "8000-8010", 8080) as an int; 0 when it is not one. The same
+    few port strings come back for every service and rule: parsed once each."""
     try:
         return int(str(value).split("-")[0])
     except ValueError:

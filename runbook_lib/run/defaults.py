@@ -58,7 +58,7 @@ class SecurityDefaults(_Defaults):
         self.secret_consumers: list[Any] = []
 
     def allowed(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, pat) for pat in self.plaintext_allow)
+        return bool(self.plaintext_allow) and any(fnmatch.fnmatchcase(name, pat) for pat in self.plaintext_allow)
 
     def secret_consumer(self, name: str) -> Any:
         return next((c for c in self.secret_consumers if fnmatch.fnmatchcase(name, c.pattern)), None)
