@@ -16,7 +16,7 @@ binary it runs; the largest of the runs): each run is under a small parent that 
 ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` after it. The CPU columns (user + system time of the process tree)
 show what a case costs when the machine is shared: its wall time grows with the load average, printed
 before and after. ``--compose-share`` adds a row per generated file for `docker compose config` alone (the
-same Compose binary and arguments lint uses), to tell Compose's share from lint's own. Exits 1 when a case
+same Compose binary, arguments and environment lint uses), to tell Compose's share from lint's own. Exits 1 when a case
 is over its wall-time or memory budget.
 """
 from __future__ import annotations
@@ -73,25 +73,32 @@ def bomb_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure(cmd: list[str]) -> dict:
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
     out = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(cmd)], capture_output=True, text=True,
-                         check=True)
+                         check=True, env=env)
     return json.loads(out.stdout)
 
 
-def repeat(cmd: list[str], runs: int) -> dict:
+def repeat(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> dict:
     """``runs`` measurements of one command: best and median wall and CPU, the largest peak RSS, the last run."""
-    ms = [measure(cmd) for _ in range(runs)]
+    ms = [measure(cmd, env) for _ in range(runs)]
     return {"best": min(m["s"] for m in ms), "med": statistics.median(m["s"] for m in ms),
             "cpu_best": min(m["cpu"] for m in ms), "cpu_med": statistics.median(m["cpu"] for m in ms),
             "rss": max(m["rss_mb"] for m in ms), "last": ms[-1], "all": ms}
 
 
-def compose_config_cmd(path: Path) -> list[str]:
-    """`docker compose config` as lint runs it (same CLI, every profile, JSON)."""
+def compose_config(path: Path) -> tuple[list[str], dict[str, str], str]:
+    """`docker compose config` as lint runs it (same CLI, every profile, JSON, the environment lint adds)."""
     from runbook_lib.engine.compose import Compose
 
-    return Compose([path], profiles=["*"]).command("config", "--format", "json")
+    try:
+        from runbook_lib.lint.run import compose_env
+    except ImportError:  # a runbook_lib from before it
+        def compose_env(paths, env_files):
+            return {}
+    compose = Compose([path], profiles=["*"], env=compose_env([path], []))
+    label = "  of which Compose config alone" + "".join(f" ({k}={v})" for k, v in compose.env.items())
+    return compose.command("config", "--format", "json"), {**os.environ, **compose.env}, label
 
 
 def main() -> int:
@@ -118,8 +125,8 @@ def main() -> int:
             print(f"run {i + 1}: {m['s']:.2f} s, {m['rss_mb']:.0f} MB (exit {m['rc']}; {m['last']})")
         rows.append((f"{args.services} services", r, BUDGET_S, None, "", r["med"] <= BUDGET_S))
         if args.compose_share:
-            c = repeat(compose_config_cmd(small), args.runs)
-            rows.append((f"  of which Compose config alone", c, None, None, "", True))
+            cmd, env, label = compose_config(small)
+            rows.append((label, repeat(cmd, args.runs, env), None, None, "", True))
 
         large = Path(tmp) / "large.yaml"
         large.write_text(compose_text(args.large, secret, port_range=10))
@@ -132,8 +139,8 @@ def main() -> int:
         rows.append((f"{args.large} services, 10-port ranges ({large.stat().st_size // 1024} KB)", r, 5.0, 400.0, note,
                      grouped and r["med"] <= 5.0 and r["rss"] <= 400))
         if args.compose_share:
-            c = repeat(compose_config_cmd(large), args.runs)
-            rows.append((f"  of which Compose config alone", c, None, None, "", True))
+            cmd, env, label = compose_config(large)
+            rows.append((label, repeat(cmd, args.runs, env), None, None, "", True))
 
         bomb = Path(tmp) / "bomb.yaml"
         bomb.write_text(bomb_text())
