@@ -10,7 +10,6 @@ import json
 import sys
 from pathlib import Path
 
-from runbook_lib import __version__
 from runbook_lib.errors import RunbookError
 
 EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2)
@@ -25,6 +24,17 @@ examples:
   runbook keygen --out ~/.config/runbook/signing.pem
   runbook lint docker-compose.yml --format sarif > lint.sarif   static audit, no engine needed
 """
+
+
+class _VersionAction(argparse._VersionAction):
+    """``--version``: the package version is looked up (importlib.metadata) only when asked for, not at
+    every start of the CLI."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from runbook_lib import __version__
+
+        self.version = f"runbook {__version__}"
+        super().__call__(parser, namespace, values, option_string)
 
 
 def _err(msg: str) -> None:
@@ -204,22 +214,29 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from runbook_lib.lint import FORMATTERS, format_error, lint_files
-    from runbook_lib.run.params import load_params
+    from runbook_lib.lint.run import lint_files  # the rules and the output load while Compose runs
 
     try:
-        params = load_params(args.params) if args.params else None
+        params = None
+        if args.params:  # pydantic and the parameters models only when a parameters file is given
+            from runbook_lib.run.params import load_params
+
+            params = load_params(args.params)
         files = args.files or (params.compose_files if params else [])
         env_files = args.env_file or (params.env_files if params else [])
         if not files:
             raise_input("runbook lint: give compose files (runbook lint FILE...) or --params with compose_files")
         result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or ())
     except RunbookError as exc:
+        from runbook_lib.lint.output import format_error
+
         # json/sarif consumers read stdout: they get an error object too (stderr still says it first)
         obj = format_error(args.format, str(exc), exc.exit_code)
         if obj:
             print(obj)
         raise
+    from runbook_lib.lint.output import FORMATTERS
+
     print(FORMATTERS[args.format](result))
     return result.exit_code
 
@@ -436,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runbook", description="Verify a Docker Compose deployment with evidence-backed, "
                                 "parameterized runbook notebooks, and decide GO / NO-GO.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"runbook {__version__}")
+    p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for add_parser in SUBCOMMANDS:
         add_parser(sub)

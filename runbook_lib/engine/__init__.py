@@ -1,7 +1,21 @@
 """The engine: the Docker engine through the docker SDK (:mod:`.client`), what it says about containers
 (:mod:`.containers`), the Compose v2 CLI (:mod:`.compose`) and the bounded pool per-container reads share
-(:mod:`.pool`). Nothing here judges; the phases and the rules do."""
-from runbook_lib.engine.client import Engine, EngineError
-from runbook_lib.engine.containers import ContainerView, FileEntry
+(:mod:`.pool`). Nothing here judges; the phases and the rules do.
+
+The names below are imported on first use, so that importing :mod:`.compose` or :mod:`.pool` alone (what
+`runbook lint` needs) does not load the docker SDK and requests."""
+from __future__ import annotations
 
 __all__ = ["Engine", "EngineError", "ContainerView", "FileEntry"]
+
+_LAZY = {"Engine": "client", "EngineError": "client", "ContainerView": "containers", "FileEntry": "containers"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,15 +15,37 @@ Exit status of ``runbook lint``: 0 no FAIL, 1 any FAIL or ERROR, 2 input error (
 """
 from __future__ import annotations
 
-from runbook_lib.lint.audit import (declared_secrets, git_tracked, host_secrets, judge_committed, judge_duplicates,  # noqa: F401
-                    judge_healthcheck, judge_image, judge_restart, judge_weak_value, lint_model, project_names)
-from runbook_lib.lint.facts import (MAX_SECRET_BYTES, FileState, ServiceFacts, can_read, dac_override,  # noqa: F401
-                    host_file_state, parse_user, read_secret_file, secret_targets)
-from runbook_lib.lint.judges import (ADMIN_PORTS, DANGEROUS_CAPS, HTTP_PORTS, group_ports, is_pointer,  # noqa: F401
-                     judge_admin_ports, judge_args, judge_environment, judge_file_env, judge_hardening,
-                     judge_mounted, judge_ports, judge_secret_modes, judge_tls, judge_unreferenced, judge_user,
-                     leaked_secret)
-from runbook_lib.lint.output import FORMATTERS, format_error, format_json, format_sarif, format_table  # noqa: F401
-from runbook_lib.lint.source import MAX_EXPANDED_NODES, MAX_FILE_BYTES, Source, read_source  # noqa: F401
-from runbook_lib.lint.rules import LINT_PHASE, RULES, Rule, Verdict, make_record  # noqa: F401
-from runbook_lib.lint.run import LintResult, lint_files, resolve  # noqa: F401
+import importlib
+
+# Every public name of the package, by the module that defines it. They are imported on first use (PEP 562),
+# so that `runbook lint` can start Compose (lint.run) before the rules' modules load: it imports them while
+# Compose resolves the model.
+_EXPORTS = {
+    "audit": ("declared_secrets", "git_tracked", "host_secrets", "judge_committed", "judge_duplicates",
+              "judge_healthcheck", "judge_image", "judge_restart", "judge_weak_value", "lint_model", "project_names"),
+    "facts": ("MAX_SECRET_BYTES", "FileState", "ServiceFacts", "can_read", "dac_override", "host_file_state",
+              "parse_user", "read_secret_file", "secret_targets"),
+    "judges": ("ADMIN_PORTS", "DANGEROUS_CAPS", "HTTP_PORTS", "group_ports", "is_pointer", "judge_admin_ports",
+               "judge_args", "judge_environment", "judge_file_env", "judge_hardening", "judge_mounted",
+               "judge_ports", "judge_secret_modes", "judge_tls", "judge_unreferenced", "judge_user",
+               "leaked_secret"),
+    "output": ("FORMATTERS", "format_error", "format_json", "format_sarif", "format_table"),
+    "source": ("MAX_EXPANDED_NODES", "MAX_FILE_BYTES", "Source", "read_source"),
+    "rules": ("LINT_PHASE", "RULES", "Rule", "Verdict", "make_record"),
+    "run": ("LintResult", "lint_files", "resolve"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -6,10 +6,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from runbook_lib.errors import InputError
-from runbook_lib.run.params import Production, Security
+from runbook_lib.run.defaults import default_production, default_security
 from runbook_lib.results.display import plural
 from runbook_lib.results.records import CheckRecord
 from runbook_lib.results.redact import entropy_bits, weakness
@@ -20,6 +20,9 @@ from runbook_lib.lint.confinement import judge_shared_volumes
 from runbook_lib.lint.restart import model_restart, policy_accepted
 from runbook_lib.lint.rules import LINT_PHASE, RULES, Verdict, make_record
 from runbook_lib.lint.source import Source, read_source
+
+if TYPE_CHECKING:  # lint without --params reads the defaults (run/defaults.py), never pydantic's models
+    from runbook_lib.run.params import Production, Security
 
 # ----------------------------------------------------------------------------------------------------
 # lint-only rules: the compose model as a whole
@@ -84,7 +87,7 @@ def judge_restart(spec: Mapping[str, Any], accepted: list[str] | None = None, on
     """service.restart_policy: a restart policy is set (WARN when none), and it is one ``accepted``
     (``production.restart_policy``) allows (FAIL, high, otherwise): the static half of phase 3's
     prod.restart_policy, judged by the same :func:`~runbook_lib.lint.restart.policy_accepted`."""
-    accepted = list(accepted or Production().restart_policy)
+    accepted = list(accepted or default_production().restart_policy)
     policy = model_restart(spec)
     ev = {"restart": spec.get("restart"), "deploy_restart_policy": (spec.get("deploy") or {}).get("restart_policy"),
           "policy": policy, "accepted": accepted, "read": "production.restart_policy"}
@@ -153,27 +156,53 @@ def judge_weak_value(name: str, path: Path, names: Iterable[str]) -> Verdict | N
     return Verdict("PASS", expected, f"{len(v)} characters, {ev['entropy_bits']} bits", ev)
 
 
+# File names git would read as a pathspec pattern or magic, not as the name itself.
+_PATHSPEC_MAGIC = ("*", "?", "[", "\\", ":")
+
+
 def git_tracked(paths: Iterable[Path]) -> dict[Path, str | None]:
     """path -> the work tree that tracks it (``git ls-files``), None when untracked or not in a work tree.
-    Raises FileNotFoundError when git is not installed."""
+    Raises FileNotFoundError when git is not installed.
+
+    Two git runs per directory (its work tree, then which of its files the index has), not two per file;
+    a name git would read as a pattern, a directory, or a name the index has only in another case (a
+    case-insensitive file system) is asked alone with ``--error-unmatch``, as each file used to be."""
     git = shutil.which("git")
     if not git:
         raise FileNotFoundError("git")
+    order = [Path(p).resolve() for p in paths]
     out: dict[Path, str | None] = {}
-    for p in paths:
-        p = Path(p).resolve()
+    by_dir: dict[Path, list[Path]] = {}
+    for p in order:
         if not p.parent.is_dir():
             out[p] = None
-            continue
-        top = subprocess.run([git, "-C", str(p.parent), "rev-parse", "--show-toplevel"], capture_output=True,
+        else:
+            by_dir.setdefault(p.parent, []).append(p)
+    for parent, files in by_dir.items():
+        top = subprocess.run([git, "-C", str(parent), "rev-parse", "--show-toplevel"], capture_output=True,
                              text=True, timeout=20)
         if top.returncode != 0:
-            out[p] = None
+            out.update((p, None) for p in files)
             continue
-        ls = subprocess.run([git, "-C", str(p.parent), "ls-files", "--error-unmatch", "--", p.name],
-                            capture_output=True, text=True, timeout=20)
-        out[p] = top.stdout.strip() if ls.returncode == 0 else None
-    return out
+        tree = top.stdout.strip()
+        plain = [p for p in dict.fromkeys(files) if not any(c in p.name for c in _PATHSPEC_MAGIC) and not p.is_dir()]
+        listed: set[str] = set()
+        if plain:
+            ls = subprocess.run([git, "-C", str(parent), "ls-files", "-z", "--", *(p.name for p in plain)],
+                                capture_output=True, text=True, timeout=20)
+            if ls.returncode == 0:
+                listed = set(ls.stdout.split("\0")) - {""}
+            else:  # ask each file alone, as before
+                plain = []
+        folded = {n.casefold() for n in listed}
+        for p in dict.fromkeys(files):
+            if p in plain and (p.name in listed or p.name.casefold() not in folded):
+                out[p] = tree if p.name in listed else None
+                continue
+            ls = subprocess.run([git, "-C", str(parent), "ls-files", "--error-unmatch", "--", p.name],
+                                capture_output=True, text=True, timeout=20)
+            out[p] = tree if ls.returncode == 0 else None
+    return {p: out[p] for p in order}
 
 
 def judge_committed(name: str, path: Path, tracked: Mapping[Path, str | None]) -> Verdict:
@@ -287,8 +316,8 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
     files declare (see :func:`declared_secrets`); ``source``: the files as written (duplicates, lines);
     ``production``: the restart policies phase 3 accepts. Each record of a service in a profile names it
     in ``evidence["profiles"]``."""
-    security = security or Security()
-    production = production or Production()
+    security = security or default_security()
+    production = production or default_production()
     names = project_names(model)
     host_values, paths = host_secrets(model, names)
     if secret_values is None:

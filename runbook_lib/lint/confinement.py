@@ -7,6 +7,7 @@ phase 2 (``docker inspect``) call the same functions. The exemptions are the rea
 is not a writable one; ``cap_drop: [ALL]`` with a short ``cap_add`` is a dropped capability set."""
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from typing import Any, Iterable
@@ -28,8 +29,15 @@ WEB_PORTS = {80, 443}
 _SHARED = {"shared", "rshared"}
 
 
+@functools.lru_cache(maxsize=None)
+def _option_re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
 def _opts(facts: ServiceFacts, pattern: str) -> list[str]:
-    rx = re.compile(pattern, re.IGNORECASE)
+    if not facts.security_opt:
+        return []
+    rx = _option_re(pattern)
     return [o for o in facts.security_opt if rx.fullmatch(o.strip())]
 
 

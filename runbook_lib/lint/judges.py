@@ -1,16 +1,19 @@
 """The rules shared by `runbook lint` and phase 2: each judges a :class:`ServiceFacts`, whatever its source."""
 from __future__ import annotations
 
+import functools
 import re
 import stat
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from runbook_lib.run.params import Security
 from runbook_lib.results.redact import MIN_SECRET_LEN, identifying, marker
 from runbook_lib.lint.confinement import judge_confinement
 from runbook_lib.lint.facts import FileState, ServiceFacts
 from runbook_lib.lint.plaintext import BOOLISH, URL_PASSWORD_RE, embedded, findings as plain_findings, in_argv, in_document, in_value
 from runbook_lib.lint.rules import Verdict
+
+if TYPE_CHECKING:  # the rules only read it: `runbook lint` without --params never imports pydantic
+    from runbook_lib.run.params import Security
 
 # ----------------------------------------------------------------------------------------------------
 # the secret rules (shared by lint and phase 2)
@@ -226,6 +229,7 @@ def judge_secret_modes(facts: ServiceFacts, states: Mapping[str, FileState], sec
 DANGEROUS_CAPS = {"ALL", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "NET_ADMIN", "DAC_READ_SEARCH", "SYS_RAWIO",
                   "BPF", "PERFMON"}
 _SOCKET_DIRS = {"/var/run", "/run", "/var/run/", "/run/"}
+_NNP_RE = re.compile(r"no-new-privileges([:=]true)?", re.IGNORECASE)
 
 
 def _flag(ok: bool, expected: str, good: str, bad: str, ev: dict, severity: str | None = None) -> Verdict:
@@ -256,7 +260,7 @@ def judge_hardening(facts: ServiceFacts, security: Security, who: tuple[int, int
     else:
         out["hardening.capabilities"] = Verdict("PASS", "no added capabilities",
                                                 "none added" + (f"; drops {', '.join(facts.cap_drop)}" if facts.cap_drop else ""), ev)
-    nnp = any(re.fullmatch(r"no-new-privileges([:=]true)?", o.strip(), re.IGNORECASE) for o in facts.security_opt)
+    nnp = any(_NNP_RE.fullmatch(o.strip()) for o in facts.security_opt)
     out["hardening.no_new_privileges"] = _flag(nnp, "no-new-privileges:true", "set", "not set: setuid binaries can raise privileges",
                                                {**src, "security_opt": facts.security_opt})
     out["hardening.read_only_rootfs"] = _flag(facts.read_only, "read-only root filesystem", "read-only",
@@ -295,7 +299,7 @@ def judge_ports(facts: ServiceFacts, security: Security) -> Verdict:
         return Verdict("WARN", expected, f"published on {text}", ev, severity="medium")
     if not facts.ports:
         return Verdict("PASS", expected, "publishes no port", ev)
-    return Verdict("PASS", expected, ", ".join(f"{p['host_ip']}:{p['host_port']}" for p in group_ports(facts.ports)), ev)
+    return Verdict("PASS", expected, ", ".join(f"{p['host_ip']}:{p['host_port']}" for p in ev["ports"]), ev)
 
 
 def judge_user(facts: ServiceFacts, who: tuple[int, int] | None = None, why: str = "") -> Verdict:
@@ -344,6 +348,16 @@ _HTTP_PROBE_RE = re.compile(r"http://[^/\s:]+(?::(\d+))?")
 
 def _port_int(value: Any) -> int:
     try:
+        return _parse_port(value)
+    except TypeError:  # not hashable: parsed as it comes
+        return _parse_port.__wrapped__(value)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _parse_port(value: Any) -> int:
+    """The first port of ``value`` ("8080", "8000-8010", 8080) as an int; 0 when it is not one. The same
+    few port strings come back for every service and rule: parsed once each."""
+    try:
         return int(str(value).split("-")[0])
     except ValueError:
         return 0
@@ -351,18 +365,23 @@ def _port_int(value: Any) -> int:
 
 def group_ports(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Consecutive published ports (a `49152-65535` range) as one entry with `a-b` ports."""
-    out: list[dict[str, Any]] = []
-    for p in sorted(ports, key=lambda p: (p["host_ip"], p["protocol"], _port_int(p["container_port"]))):
-        last = out[-1] if out else None
-        if (last and last["host_ip"] == p["host_ip"] and last["protocol"] == p["protocol"]
-                and _port_int(p["host_port"]) == last["_h"] + 1 and _port_int(p["container_port"]) == last["_c"] + 1):
-            last["_h"], last["_c"], last["_n"] = last["_h"] + 1, last["_c"] + 1, last["_n"] + 1
+    # (host_ip, protocol, container port, host port, entry), each port number parsed once; sorted by the
+    # first three only (a stable sort: equal keys keep their order)
+    rows = sorted(((p["host_ip"], p["protocol"], _port_int(p["container_port"]), _port_int(p["host_port"]), p)
+                   for p in ports), key=lambda t: t[:3])
+    groups: list[list[Any]] = []  # [first entry, last host port, last container port, count]
+    for ip, proto, c, h, p in rows:
+        last = groups[-1] if groups else None
+        if last and last[0]["host_ip"] == ip and last[0]["protocol"] == proto and h == last[1] + 1 and c == last[2] + 1:
+            last[1], last[2], last[3] = h, c, last[3] + 1
             continue
-        out.append({**p, "_h": _port_int(p["host_port"]), "_c": _port_int(p["container_port"]), "_n": 1})
-    for g in out:
-        h, c, n = g.pop("_h"), g.pop("_c"), g.pop("_n")
+        groups.append([p, h, c, 1])
+    out = []
+    for p, h, c, n in groups:
+        g = dict(p)
         if n > 1:
             g["host_port"], g["container_port"] = f"{h - n + 1}-{h}", f"{c - n + 1}-{c}"
+        out.append(g)
     return out
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import yaml
 
-from runbook_lib.run.params import Security
 from runbook_lib.results.redact import marker
+
+if TYPE_CHECKING:
+    from runbook_lib.run.params import Security
 
 BOOLISH = {"true", "false", "yes", "no", "on", "off", "0", "1", "enabled", "disabled", "none", "null"}
 URL_PASSWORD_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:([^/\s@]+)@", re.IGNORECASE)

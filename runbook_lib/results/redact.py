@@ -149,3 +149,16 @@ class Redactor:
 
     def contains_secret(self, text: str) -> bool:
         return bool(self._pattern and self._pattern.search(text))
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where :meth:`scrub_text` could change ``text``: the spans matched by each of its patterns (a known
+        secret value or its base64 form, a JWT, a bearer or basic credential), searched in ``text`` as it is.
+        A text with no span is returned unchanged by :meth:`scrub_text` (a replacement never creates a
+        match of the later patterns: the marker starts with "[")."""
+        if not text:
+            return []
+        out = []
+        for rx in (self._pattern, _JWT_RE, _BEARER_RE):
+            if rx is not None:
+                out += [m.span() for m in rx.finditer(text)]
+        return out

@@ -280,20 +280,8 @@ class Smoke(StrictModel):
         return self
 
 
-#: Regular expressions (case-insensitive, searched in a variable's NAME) of names that hold credentials.
-DEFAULT_CREDENTIAL_PATTERNS: tuple[str, ...] = (
-    r"SECRET", r"PASSWORD", r"PASSWD", r"PASSPHRASE", r"TOKEN", r"API_?KEY", r"PRIVATE_?KEY",
-    r"CREDENTIAL", r"ACCESS_?KEY", r"AUTH_?KEY", r"SIGNING_?KEY", r"ENCRYPTION_?KEY", r"(^|_)DSN$",
-    r"(^|_)AUTH$", r"(^|_)SALT($|_)", r"(^|_)PASS($|_)",
-    # *_PWD, but not PWD itself (the shell's working directory)
-    r"_PWD$",
-)
-
-
-@functools.lru_cache(maxsize=16)
-def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    """One compiled regex matching any of ``patterns`` (case-insensitive); cached per pattern list."""
-    return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)", re.IGNORECASE)
+# The credential-name patterns live with the defaults `runbook lint` reads without pydantic (run/defaults.py).
+from runbook_lib.run.defaults import DEFAULT_CREDENTIAL_PATTERNS, any_of as _any_of  # noqa: E402
 
 
 class SecretConsumer(StrictModel):
