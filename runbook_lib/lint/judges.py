@@ -123,12 +123,8 @@ def judge_file_env(facts: ServiceFacts, security: Security,
     if unknown:
         return Verdict("WARN", expected, "not a secret mount, cannot be checked without the engine: " + ", ".join(unknown),
                        ev, severity="low")
-    if not judged:
-        return Verdict("PASS", expected, "no *_FILE variable", ev)
-    unknown = _readability_unknown(facts, judged, expected, ev)
-    if unknown:
-        return unknown
-    return Verdict("PASS", expected, f"{len(judged)} *_FILE variables, each names a readable, non-empty file", ev)
+    return _files_judged(facts, judged, expected, ev, "no *_FILE variable",
+                         f"{len(judged)} *_FILE variables, each names a readable, non-empty file")
 
 
 def judge_unreferenced(facts: ServiceFacts, security: Security | None = None) -> Verdict:
@@ -172,12 +168,17 @@ def judge_mounted(facts: ServiceFacts, states: Mapping[str, FileState]) -> Verdi
     expected = "every secret present, non-empty and readable by the service's user"
     if problems:
         return Verdict("FAIL", expected, "; ".join(problems), ev)
+    return _files_judged(facts, files, expected, ev, "the service is given no secret",
+                         f"{len(files)} secrets present, non-empty, readable")
+
+
+def _files_judged(facts: ServiceFacts, files: list[dict[str, Any]], expected: str, ev: dict[str, Any],
+                  none: str, ok: str) -> Verdict:
+    """The verdict on files with no problem found: PASS ``none`` when there are none, PASS ``ok`` when
+    each is readable by the service's user, else what :func:`_readability_unknown` says."""
     if not files:
-        return Verdict("PASS", expected, "the service is given no secret", ev)
-    unknown = _readability_unknown(facts, files, expected, ev)
-    if unknown:
-        return unknown
-    return Verdict("PASS", expected, f"{len(files)} secrets present, non-empty, readable", ev)
+        return Verdict("PASS", expected, none, ev)
+    return _readability_unknown(facts, files, expected, ev) or Verdict("PASS", expected, ok, ev)
 
 
 def _readability_unknown(facts: ServiceFacts, files: list[dict[str, Any]], expected: str,

@@ -8,7 +8,6 @@ Parameters never hold secret values: only names and paths.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import re
 from datetime import date
 from pathlib import Path
