@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from runbook_lib.errors import InputError
 from runbook_lib.run.defaults import default_production, default_security
-from runbook_lib.results.display import plural
 from runbook_lib.results.records import CheckRecord
 from runbook_lib.results.redact import entropy_bits, weakness
 from runbook_lib.lint.facts import FileState, ServiceFacts, _as_list, dac_override, host_file_state, parse_user, read_secret_file
@@ -240,6 +239,11 @@ def _secret_states(facts: ServiceFacts, top: Mapping[str, Any], paths: Mapping[s
     return states
 
 
+def _plural(n: int, word: str) -> str:
+    """``1 secret``, ``2 secrets`` (results.display.plural, without loading the HTML renderer)."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, Any], paths: Mapping[str, Path],
                      security: Security, production: Production, secret_values: Mapping[str, str],
                      source: Source | None, facts: ServiceFacts | None = None,
@@ -253,7 +257,7 @@ def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, An
     yield "secrets.undeclared", Verdict(
         "FAIL" if undeclared else "PASS", "every secret the service uses is declared",
         f"undeclared: {', '.join(undeclared)}" if undeclared else
-        (f"{plural(len(set(sources)), 'secret')}, all declared" if sources else "the service uses no secret"),
+        (f"{_plural(len(set(sources)), 'secret')}, all declared" if sources else "the service uses no secret"),
         {"secrets": sources, "declared": sorted(top)})
     yield "secrets.duplicate", judge_duplicates(name, facts, source)
     yield "secrets.mounted", judge_mounted(facts, states)
