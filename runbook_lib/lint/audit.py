@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from runbook_lib.errors import InputError
 from runbook_lib.run.defaults import default_production, default_security
-from runbook_lib.results.records import CheckRecord
+from runbook_lib.results.records import CheckRecord, plural
 from runbook_lib.results.redact import entropy_bits, weakness
 from runbook_lib.lint.facts import FileState, ServiceFacts, _as_list, dac_override, host_file_state, parse_user, read_secret_file
 from runbook_lib.lint.judges import (judge_args, judge_environment, judge_file_env, judge_hardening, judge_mounted,
@@ -239,11 +239,6 @@ def _secret_states(facts: ServiceFacts, top: Mapping[str, Any], paths: Mapping[s
     return states
 
 
-def _plural(n: int, word: str) -> str:
-    """``1 secret``, ``2 secrets`` (results.display.plural, without loading the HTML renderer)."""
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, Any], paths: Mapping[str, Path],
                      security: Security, production: Production, secret_values: Mapping[str, str],
                      source: Source | None, facts: ServiceFacts | None = None,
@@ -257,7 +252,7 @@ def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, An
     yield "secrets.undeclared", Verdict(
         "FAIL" if undeclared else "PASS", "every secret the service uses is declared",
         f"undeclared: {', '.join(undeclared)}" if undeclared else
-        (f"{_plural(len(set(sources)), 'secret')}, all declared" if sources else "the service uses no secret"),
+        (f"{plural(len(set(sources)), 'secret')}, all declared" if sources else "the service uses no secret"),
         {"secrets": sources, "declared": sorted(top)})
     yield "secrets.duplicate", judge_duplicates(name, facts, source)
     yield "secrets.mounted", judge_mounted(facts, states)

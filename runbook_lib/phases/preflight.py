@@ -12,7 +12,7 @@ from pathlib import Path
 
 from runbook_lib.engine.compose import compose_version, find_compose_command
 from runbook_lib.run.context import Context
-from runbook_lib.results.display import plural
+from runbook_lib.results.records import plural
 from runbook_lib.errors import RunbookError
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from runbook_lib.run.context import Context
-from runbook_lib.results.display import plural
+from runbook_lib.results.records import plural
 from runbook_lib.engine import ContainerView, FileEntry
 from runbook_lib.errors import RunbookError
 from runbook_lib.lint.confinement import PROJECT_RULES, judge_shared_volumes

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from runbook_lib import __version__
 from runbook_lib.results import verdict as verdicts
-from runbook_lib.results.display import Html, badge, esc, plural, simple_table, verdict_banner
+from runbook_lib.results.records import plural
+from runbook_lib.results.display import Html, badge, esc, simple_table, verdict_banner
 from runbook_lib.errors import RunbookError
 from runbook_lib.run.phase import PhaseSession
 from runbook_lib.results.policy import WaiverOutcome, evaluate, ref

@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from typing import Any, Iterable
 
-from runbook_lib.results.records import CheckRecord
+from runbook_lib.results.records import CheckRecord, plural
 
 STATUS_ORDER = ("ERROR", "FAIL", "WARN", "SKIP", "WAIVED", "PASS", "INFO")
 FOLD_CHARS = 160        # a string longer than this is folded (<details>), never cut
@@ -52,11 +52,6 @@ def esc(value: object) -> str:
 
 def badge(status: str) -> str:
     return f'<span class="rb-badge st-{esc(status.split()[0])}">{esc(status)}</span>'
-
-
-def plural(n: int, word: str) -> str:
-    """``1 check``, ``2 checks``; ``1 secret``, ``0 secrets``."""
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def worst(statuses: Iterable[str]) -> str:

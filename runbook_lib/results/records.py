@@ -136,3 +136,9 @@ def write_records(path: Path, records: list[CheckRecord]) -> None:
 
 def read_records(path: Path) -> list[CheckRecord]:
     return [CheckRecord.from_dict(d) for d in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def plural(n: int, word: str) -> str:
+    """``1 check``, ``2 checks``; ``1 secret``, ``0 secrets`` (here, not in display.py, so `runbook lint`
+    can count without loading the HTML renderer)."""
+    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -16,7 +16,8 @@ from typing import Any
 import nbformat
 from nbconvert import HTMLExporter
 
-from runbook_lib.results.display import CSS, badge, esc, plural, simple_table, verdict_banner, worst
+from runbook_lib.results.records import plural
+from runbook_lib.results.display import CSS, badge, esc, simple_table, verdict_banner, worst
 from runbook_lib.results.policy import ref
 from runbook_lib.results.verdict import describe_group, grouped
 from runbook_lib.results.records import SCHEMA, CheckRecord, read_records
