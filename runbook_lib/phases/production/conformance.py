@@ -69,14 +69,13 @@ def compare_container(ctx: Context, v: ContainerView, spec: dict[str, Any]) -> l
     have = ServiceFacts.from_container(v, spec)
     image_env = dict(item.partition("=")[::2] for item in ctx.engine.image_config(v.image_id).get("Env") or [])
     diffs = compare(want, have, image_env)
-    if want.image:
-        now = ctx.engine.image_id(want.image)
-        if now is None:
-            diffs.insert(1, {"field": "image_id", "expected": f"{want.image} present on the engine",
-                             "actual": f"{want.image} is not on the engine; the container runs {v.image_id[:19]}"})
-        elif now != v.image_id:
-            diffs.insert(1, {"field": "image_id", "expected": now, "actual": v.image_id})
-    return diffs
+    now = ctx.engine.image_id(want.image) if want.image else v.image_id
+    image_id = ([] if now == v.image_id else
+                [{"field": "image_id", "expected": f"{want.image} present on the engine",
+                  "actual": f"{want.image} is not on the engine; the container runs {v.image_id[:19]}"}] if now is None else
+                [{"field": "image_id", "expected": now, "actual": v.image_id}])
+    at = 1 if diffs and diffs[0]["field"] == "image" else 0  # right after the image reference, in the evidence
+    return diffs[:at] + image_id + diffs[at:]
 
 
 def _config_files_note(label: list[str], intended: list[str]) -> str:
