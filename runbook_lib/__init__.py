@@ -3,7 +3,18 @@
 The notebooks call :func:`open_phase` and then run the check functions of the phase's module in
 ``runbook_lib.phases``; the ``runbook`` CLI (cli.py) drives the same notebooks headless.
 """
+import sys
+
 from runbook_lib.errors import RunbookError
+
+# nbformat (the runner, `runbook report`, `verify`, `diff`) loads jsonschema, and jsonschema loads the optional
+# `rfc3987_syntax` whenever it is installed (JupyterLab's jupyter-events pulls it in, so the `lab` and `test`
+# extras have it): importing it compiles a lark grammar, 1-2.5 s of CPU in every such process, for the
+# `iri` string formats that nbformat's schemas never use and that nothing here validates. Marking it absent
+# before jsonschema loads makes jsonschema skip those two format checkers (it treats the package as
+# optional); an interpreter that loaded jsonschema already is left alone.
+if "jsonschema" not in sys.modules:
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
 
 __all__ = ["RunbookError", "open_phase", "__version__"]
 

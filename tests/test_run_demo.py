@@ -123,7 +123,8 @@ def assert_first_screen(run_dir, summary):
 
 
 def test_a_service_that_never_gets_healthy_is_no_go_with_its_health_log(healthy_demo, cli, write_params, tmp_path):
-    params = write_params({"redeploy.healthy_timeout_s": 40})
+    # phases 0 and 1 only: the NO-GO is phase 1's; the later phases would only add minutes to the suite
+    params = write_params({"redeploy.healthy_timeout_s": 40, "phases": ["00_preflight", "01_controlled_redeployment"]})
     proc = cli("run", "--params", str(params), "--output", str(tmp_path),
                "--compose", str(ROOT / "demo" / "compose.yaml"),
                "--compose", str(ROOT / "demo" / "overrides" / "broken-health.yaml"))

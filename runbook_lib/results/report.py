@@ -6,6 +6,7 @@ a verdict banner and a table of contents on top. Code is hidden unless asked for
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -13,8 +14,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import nbformat
-from nbconvert import HTMLExporter
 
 from runbook_lib.results.records import plural
 from runbook_lib.results.display import CSS, badge, esc, simple_table, verdict_banner, worst
@@ -28,7 +27,9 @@ _IMG_NO_ALT = re.compile(r"<img (?![^>]*\balt=)")
 MANIFEST = "manifest.json"
 
 
-def _html_cell(markup: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
+def _html_cell(markup: str, tags: list[str] | None = None) -> "nbformat.NotebookNode":
+    import nbformat
+
     cell = nbformat.v4.new_code_cell(source="")
     cell.id = "rb-" + hashlib.sha256(markup.encode()).hexdigest()[:12]  # stable: a re-render is byte-identical
     cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": markup})]
@@ -135,6 +136,8 @@ def write_html(run_dir: Path, v: dict[str, Any], *, show_code: bool = False, out
     notebook (its records grouped by check, evidence folded); the sign-off section last. ``signer``: the
     signing key's fingerprint ("" unsigned). ``unverified``: why the run did not verify; the page then
     says so on top and goes to ``out``, never into the run directory."""
+    import nbformat  # here, not at the top: `runbook verify` and the sign-off notebook never render
+
     records = phase_records(run_dir)
     combined = nbformat.v4.new_notebook()
     combined.metadata["title"] = f"{v['verdict']} · {v['project']} · runbook report"
@@ -150,7 +153,7 @@ def write_html(run_dir: Path, v: dict[str, Any], *, show_code: bool = False, out
         nb_path = run_dir / "notebooks" / f"{ph}.ipynb"
         if nb_path.exists():
             combined.cells.extend(_report_cells(nbformat.read(nb_path, as_version=4), show_code))
-    exporter = _Exporter(template_name="runbook", extra_template_basedirs=[str(TEMPLATES)])
+    exporter = _exporter_class()(template_name="runbook", extra_template_basedirs=[str(TEMPLATES)])
     exporter.exclude_input = not show_code
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -161,28 +164,35 @@ def write_html(run_dir: Path, v: dict[str, Any], *, show_code: bool = False, out
     return target
 
 
-class _Exporter(HTMLExporter):
-    """nbconvert's HTML exporter without its last pass: HTMLExporter.from_notebook_node re-parses the whole
-    page with BeautifulSoup to add image alt text and tabindex attributes, which costs seconds per
-    megabyte (most of the render time of a large run). The template is rendered exactly as nbconvert does;
-    images get their alt text from the template filter below instead."""
+@functools.lru_cache(maxsize=1)
+def _exporter_class() -> type:
+    """The report's HTML exporter class (nbconvert loads only when a report is rendered)."""
+    from nbconvert import HTMLExporter
 
-    def from_notebook_node(self, nb, resources=None, **kw):  # noqa: ANN001 - nbconvert's signature
-        from nbconvert.exporters.templateexporter import TemplateExporter
-        from nbconvert.filters.highlight import Highlight2HTML
-        from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+    class _Exporter(HTMLExporter):
+        """nbconvert's HTML exporter without its last pass: HTMLExporter.from_notebook_node re-parses the whole
+        page with BeautifulSoup to add image alt text and tabindex attributes, which costs seconds per
+        megabyte (most of the render time of a large run). The template is rendered exactly as nbconvert does;
+        images get their alt text from the template filter below instead."""
 
-        lang = nb.metadata.get("language_info", {})
-        lexer = lang.get("pygments_lexer", lang.get("name", None))
-        self.register_filter("highlight_code", self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
-        resources = self._init_resources(resources)
-        self.register_filter("filter_data_type", WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
-                                                                       resources=resources))
-        html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-        return _IMG_NO_ALT.sub(r'<img alt="chart" ', html), resources
+        def from_notebook_node(self, nb, resources=None, **kw):  # noqa: ANN001 - nbconvert's signature
+            from nbconvert.exporters.templateexporter import TemplateExporter
+            from nbconvert.filters.highlight import Highlight2HTML
+            from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+            lang = nb.metadata.get("language_info", {})
+            lexer = lang.get("pygments_lexer", lang.get("name", None))
+            self.register_filter("highlight_code", self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+            resources = self._init_resources(resources)
+            self.register_filter("filter_data_type", WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
+                                                                           resources=resources))
+            html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            return _IMG_NO_ALT.sub(r'<img alt="chart" ', html), resources
+
+    return _Exporter
 
 
-def _report_cells(nb: nbformat.NotebookNode, show_code: bool) -> list[nbformat.NotebookNode]:
+def _report_cells(nb: "nbformat.NotebookNode", show_code: bool) -> list["nbformat.NotebookNode"]:
     """A phase notebook's cells as the report shows them: no parameters cell (unless code is shown), no
     cell tagged ``report-skip`` (the phase summaries, which repeat the records), and no per-output style
     blocks (the report's template carries the style sheet once)."""
