@@ -37,6 +37,8 @@ class PhaseState:
     container_secret_files: dict[str, dict[str, FileEntry]] | None = None
     # ... and why a container's secrets could not be read: {container name: error}
     container_secret_errors: dict[str, str] = field(default_factory=dict)
+    # ... and the id of the container each was read from (the secret broker serves them by id)
+    container_secret_ids: dict[str, str] = field(default_factory=dict)
     # prod.resources → resource_chart: one row per sampled container, and the threshold drawn
     resource_rows: list[dict[str, Any]] = field(default_factory=list)
     resource_threshold: float | None = None
@@ -126,10 +128,19 @@ class Context:
         (``security.secrets_dir``) of each project container, plus any secret target the compose model
         puts elsewhere; teach the redactor their contents. Returns ``{container name: {path: FileEntry}}``
         (cached in ``state``; phase 2 judges mode, owner and size from it). A container whose files
-        cannot be read is left out; the checks that need them say so."""
+        cannot be read is left out; the checks that need them say so. In a phase the runner started, the
+        files of every container the runner read (same container id) come from the runner's secret broker
+        (:mod:`runbook_lib.run.broker`: one read per deployment state, not one per process); any other
+        container is read here."""
         cached = self.state.container_secret_files
         if cached is not None:
             return cached
+        from runbook_lib.run import broker
+
+        shared = broker.fetch()
+        for value, source in (shared or {}).get("values", []):
+            self.learn_value(value, source)
+        known = (shared or {}).get("containers") or {}
         secrets_dir = self.params.security.secrets_dir.rstrip("/") or "/"
         services = self.model.get("services") or {}
 
@@ -143,11 +154,16 @@ class Context:
             return files
 
         views = self.engine.project_containers(self.params.project)
+        served = {v.name: known[v.name]["files"] for v in views if known.get(v.name, {}).get("id") == v.id}
+        todo = [v for v in views if v.name not in served]
+        read_here = dict(zip((v.name for v in todo), self.map_containers(read, todo)))  # concurrently
         found: dict[str, dict[str, FileEntry]] = {}
-        for view, files in zip(views, self.map_containers(read, views)):  # read concurrently, learned in order
+        for view in views:  # learned in the containers' order
+            files = served[view.name] if view.name in served else read_here[view.name]
             if isinstance(files, RunbookError):
                 self.state.container_secret_errors[view.name] = str(files)
                 continue
+            self.state.container_secret_ids[view.name] = view.id
             for entry in files.values():
                 if entry.content:
                     self.learn_value(entry.content.decode("utf-8", "surrogateescape"),

@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import nbformat
 import papermill
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from papermill.exceptions import PapermillExecutionError
 from traitlets import default
 
+from runbook_lib.run.broker import ENV as BROKER_ENV, SecretBroker
 from runbook_lib.run.context import Context
 from runbook_lib.errors import InputError
 from runbook_lib.run.params import PHASES, Params, dump_resolved, load_params, load_waivers, unknown_phase, with_overrides
@@ -100,15 +102,65 @@ class _TrackedKernelManager(OwnPythonKernelManager):
     kernels in their own session, so a Ctrl-C or a SIGTERM to the runner never reaches the cell that
     is, say, holding a dependency stopped in a drill."""
 
+    # the kernel of the phase that is running (a kernel started ahead for the next phase is not in it)
     live: list["_TrackedKernelManager"] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _TrackedKernelManager.live.append(self)
 
     def kernel_pid(self) -> int | None:
         process = getattr(self.provisioner, "process", None) if self.provisioner else None
         return getattr(process, "pid", None)
+
+
+# What every phase kernel runs before it answers: the notebooks' own first import (runbook_lib.run.phase:
+# parameters, the engine client, the records), done while the previous phase still runs. It stores no
+# history and takes no execution count, so the executed notebook is the same as with a cold kernel.
+_KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.exec_lines=import runbook_lib.run.phase"]
+
+
+class _Kernels:
+    """A fresh kernel for each phase, started one phase ahead: while phase N runs, phase N+1's kernel
+    starts and imports runbook_lib (about 1.3 s of a 2-core machine that phase N mostly spends waiting on
+    the engine). Each kernel runs one notebook and is shut down after it, exactly as papermill would: no
+    state crosses phases. ``env`` is added to each kernel's environment (the secret broker's address).
+    A kernel started for a phase that is then skipped serves the next one; one left over is shut down."""
+
+    def __init__(self, kernel: str, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.kernel, self.cwd, self.env = kernel, cwd, env or {}
+        self._next: _TrackedKernelManager | None = None
+
+    def _start(self) -> "_TrackedKernelManager":
+        km = _TrackedKernelManager(kernel_name=self.kernel)
+        run_sync(km.start_kernel)(cwd=str(self.cwd), extra_arguments=list(_KERNEL_ARGS),
+                                  env={**os.environ, **self.env})
+        return km
+
+    def take(self, more: bool) -> "_TrackedKernelManager":
+        """The kernel for the phase about to run; starts the next phase's when ``more`` phases follow."""
+        km, self._next = self._next or self._start(), None
+        if more:
+            try:
+                self._next = self._start()
+            except Exception:  # noqa: BLE001 - the next phase starts its own kernel then (and reports why)
+                self._next = None
+        return km
+
+    def __enter__(self) -> "_Kernels":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._next is not None:
+            _shutdown(self._next)
+            self._next = None
+
+
+def _shutdown(km: "_TrackedKernelManager") -> None:
+    """Shut a kernel down as nbclient does when it owns one (gracefully; killed if it does not exit)."""
+    try:
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=False)
+        else:
+            run_sync(km.cleanup_resources)()
+    except Exception:  # noqa: BLE001 - a kernel that is gone already
+        pass
 
 
 class _Interrupts:
@@ -150,6 +202,7 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
     key the manifest will be signed with (None: unsigned). Raises InputError (exit 2) or
     EnvironmentProblem (exit 3) with one clear message."""
     params.ensure_safe()
+    os.environ.pop(BROKER_ENV, None)  # a run started from inside another run's phase reads for itself
     _check_ids_known(params)
     ctx = Context(params=params, progress=progress)
     ctx.engine  # EngineUnavailable -> exit 3
@@ -214,20 +267,24 @@ def _runner_record(phase: str, status: str, actual: str, evidence: dict, severit
                     actual=actual, evidence=evidence)
 
 
-def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, notebooks: Path = NOTEBOOKS) -> dict:
-    """Execute one phase notebook; returns the phase's entry of summary.json."""
+def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, notebooks: Path = NOTEBOOKS,
+              kernels: _Kernels | None = None, more: bool = False) -> dict:
+    """Execute one phase notebook in a fresh kernel (from ``kernels``, started ahead, or started now);
+    returns the phase's entry of summary.json."""
     out_nb = run_dir / "notebooks" / f"{phase}.ipynb"
     results = run_dir / "results" / f"{phase}.json"
     t0 = time.monotonic()
     status, detail, extra = "completed", "", []
+    km = None
     try:
+        # the kernel works in the run directory, never in the notebooks' (an installed package)
+        km = (kernels or _Kernels(kernel, run_dir)).take(more)
+        _TrackedKernelManager.live.append(km)
         papermill.execute_notebook(
             str(notebooks / f"{phase}.ipynb"), str(out_nb),
             parameters={"params_file": str(run_dir / "params.yaml"), "run_dir": str(run_dir)},
             kernel_name=kernel, progress_bar=False, log_output=False, stderr_file=sys.stderr,
-            # the kernel works in the run directory, never in the notebooks' (an installed package)
-            execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(run_dir),
-            kernel_manager_class=_TrackedKernelManager,
+            execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(run_dir), km=km,
         )
     except PapermillExecutionError as exc:
         status, detail = "error", f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
@@ -235,6 +292,8 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
         status, detail = "error", f"{type(exc).__name__}: {exc}"
     finally:
         _TrackedKernelManager.live.clear()
+        if km is not None:
+            _shutdown(km)
     if status == "completed" and not results.exists():
         status, detail = "error", "the notebook finished without writing its results"
     if status == "error":
@@ -284,7 +343,7 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     params = _archive_inputs(params, run_dir, started, show_code=show_code)
     progress(f"runbook: run directory {run_dir}")
     phase_entries, stop_reason = [], ""
-    with _Interrupts() as interrupts:
+    with _Interrupts() as interrupts, SecretBroker(ctx) as broker, _Kernels(kernel, run_dir, broker.env) as kernels:
         for i, phase in enumerate(params.phases, 1):
             if interrupts.signal:
                 stop_reason = f"the run was interrupted ({interrupts.signal})"
@@ -292,7 +351,9 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
                 progress(f"[{i}/{len(params.phases)}] {phase}: skipped ({stop_reason})")
                 continue
             stop_reason = _run_one(i, phase, params, ctx, run_dir, phase_entries, stop_reason, started,
-                                   kernel=kernel, notebooks=notebooks, progress=progress)
+                                   kernels=kernels, notebooks=notebooks, progress=progress)
+            if phase in destructive_phases() and phase_entries[-1]["status"] != "skipped":
+                broker.refresh()  # new containers: the next phases get their secrets read once, here
             if interrupts.signal and phase_entries[-1]["status"] == "completed":
                 phase_entries[-1]["detail"] = f"completed, then {interrupts.signal} arrived"
     result = finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress,
@@ -332,7 +393,8 @@ def _archive_inputs(params: Params, run_dir: Path, started: str, *, show_code: b
 
 
 def _run_one(i: int, phase: str, params: Params, ctx: Context, run_dir: Path, phase_entries: list[dict],
-             stop_reason: str, started: str, *, kernel: str, notebooks: Path, progress: Callable[[str], None]) -> str:
+             stop_reason: str, started: str, *, kernels: _Kernels, notebooks: Path,
+             progress: Callable[[str], None]) -> str:
     """Run (or skip) one phase and append its summary entry; returns the stop reason for later phases."""
     n = len(params.phases)
     if stop_reason and phase in destructive_phases():
@@ -340,7 +402,7 @@ def _run_one(i: int, phase: str, params: Params, ctx: Context, run_dir: Path, ph
         progress(f"[{i}/{n}] {phase}: skipped ({stop_reason})")
         return stop_reason
     progress(f"[{i}/{n}] {phase}: running")
-    entry = run_phase(phase, ctx, run_dir, kernel=kernel, notebooks=notebooks)
+    entry = run_phase(phase, ctx, run_dir, kernel=kernels.kernel, notebooks=notebooks, kernels=kernels, more=i < n)
     phase_entries.append(entry)
     results = run_dir / "results" / f"{phase}.json"
     tally = Counter(r.status for r in (read_records(results) if results.exists() else []))

@@ -203,6 +203,22 @@ def resources(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+CHART_MAX_ROWS = 24  # a chart of more bars is unreadable and costs seconds to draw; the table has every row
+
+
+def _chart_rows(rows: list[dict[str, Any]], limit: int = CHART_MAX_ROWS) -> list[dict[str, Any]]:
+    """The rows the chart draws: all of them up to ``limit``; beyond, the ``limit`` closest to a limit (a
+    container without a limit counts as at it), in their original order."""
+    if len(rows) <= limit:
+        return rows
+
+    def load(r: dict[str, Any]) -> float:
+        return max(1.0 if r[k] is None else r[k] for k in ("memory_fraction", "cpu_fraction"))
+
+    keep = set(sorted(range(len(rows)), key=lambda i: (-load(rows[i]), i))[:limit])
+    return [r for i, r in enumerate(rows) if i in keep]
+
+
 def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float | None = None) -> bytes | None:
     """A PNG bar chart of each container's memory and CPU use as a fraction of its limit, with the
     threshold drawn in. Takes the Context after :func:`resources` ran (or the rows themselves).
@@ -215,10 +231,12 @@ def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float
     if not rows:
         return None
     threshold = 0.8 if threshold is None else threshold
+    shown = _chart_rows(rows)
     # The Agg canvas directly, not pyplot: no global backend switch in the user's kernel.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    rows = shown
     labels = [r["service"] for r in rows]
     fig = Figure(figsize=(9, 0.45 * len(rows) + 1.4), dpi=100)
     FigureCanvasAgg(fig)
@@ -244,7 +262,10 @@ def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float
             else:
                 txt = f"{r[used]:.3f}/{r[limit]:g} {unit}"
             ax.text(min(values[i] + 1, 60), i, txt, va="center", fontsize=7)
-    fig.suptitle("prod.resources: one stats sample per container", fontsize=10)
+    total = len(ctx_or_rows.state.resource_rows) if isinstance(ctx_or_rows, Context) else len(ctx_or_rows)
+    fig.suptitle("prod.resources: one stats sample per container" + (
+        f" ({len(rows)} of {total}, the closest to their limits; every container is in the table)"
+        if len(rows) < total else ""), fontsize=10)
     fig.tight_layout()
     return png(fig)
 
