@@ -78,7 +78,10 @@ def venv(wheel, tmp_path_factory) -> Path:
     proc = _run([sys.executable, "-m", "venv", str(root)], cwd=root.parent, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "include-system-site-packages = false" in (root / "pyvenv.cfg").read_text()
-    proc = _run([str(root / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
+    proc = _run([str(root / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                 # no bytecode compiled at install (pandas, matplotlib...: most of the install's time);
+                 # Python compiles what the commands below import, as it would for a user
+                 "--no-compile", str(wheel)],
                 cwd=root.parent, timeout=INSTALL_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root

@@ -16,17 +16,39 @@ RECORD_KEYS = {"id", "phase", "title", "target", "status", "severity", "expected
 
 
 def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, demo_params, engine, cli, tmp_path):
+    """The whole runbook on the session's stack, while a user's demo is up beside it.
+
+    The suite owns its stack: the most invasive things it does to it (a redeployment: down, leftovers
+    removed, up --remove-orphans; the dependency drills: stop redis, stop minio) never reach a user's demo.
+    The "user's" demo here is a stand-in deployed by this test under a name of its own on free ports:
+    exactly what `make demo` in another checkout looks like to the suite. A stand-in, not the real
+    ``secureconnect-demo``: on a shared engine other people redeploy that one at any moment, so comparing
+    it would fail this test for their reasons (``conftest`` still compares the real one, when it is up,
+    over the whole session; with ``--user-stack-must-stay`` a change there fails the run)."""
+    import runbook_demo as demo
+
     project = healthy_demo.project
-    before = snapshot(engine, project)
-    adhoc = engine.client.containers.run("runbook-demo/app:local", ["300"], entrypoint=["sleep"], detach=True,
-                                         name=f"{project}-adhoc-1")
+    (tmp_path / "user").mkdir()
+    user = demo.Stack.isolated(tmp_path / "user", prefix="rbuser")
+    assert user.project != project and not set(user.ports.values()) & set(healthy_demo.ports.values())
+    user.up(progress=lambda s: None)
     try:
-        proc = cli("run", "--params", str(demo_params), "--output", str(tmp_path))
-    finally:
+        user_before = snapshot(engine, user.project)
+        assert len(user_before) == 9, user_before
+        before = snapshot(engine, project)
+        adhoc = engine.client.containers.run("runbook-demo/app:local", ["300"], entrypoint=["sleep"], detach=True,
+                                             name=f"{project}-adhoc-1")
         try:
-            adhoc.remove(force=True)
-        except Exception:  # noqa: BLE001 - the run is expected to have removed it already
-            pass
+            proc = cli("run", "--params", str(demo_params), "--output", str(tmp_path))
+        finally:
+            try:
+                adhoc.remove(force=True)
+            except Exception:  # noqa: BLE001 - the run is expected to have removed it already
+                pass
+        assert snapshot(engine, user.project) == user_before, "the user's demo was touched"
+        assert all(v.ready for v in engine.project_containers(user.project))
+    finally:
+        user.down(volumes=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith(f"GO: {project}")
     run_dir = run_dir_from(proc.stdout)
