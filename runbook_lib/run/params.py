@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -34,11 +34,21 @@ PHASES: tuple[str, ...] = (
     "05_signoff",
 )
 
+# The phases implemented for `mode: swarm` so far (issue 15); the runner refuses the others in swarm mode
+# rather than run their compose-mode checks against a swarm.
+SWARM_PHASES: tuple[str, ...] = ("00_preflight",)
+
 
 class Params(StrictModel):
     """Everything a run needs to know about the deployment it verifies."""
 
     project: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="The compose project name.")
+    mode: Literal["compose", "swarm"] = Field(default="compose", description=(
+        "compose: a Compose project on one engine (docker compose). swarm: a stack on a Docker Swarm (`docker stack "
+        "deploy`, needs `stack`); compose_files are then the stack file(s). In swarm mode only phase 0 (preflight) "
+        "is implemented so far: the runner refuses the other phases with an input error."))
+    stack: str = Field(default="", pattern=r"^([a-zA-Z0-9][a-zA-Z0-9_.-]*)?$", description=(
+        "The swarm stack name (`docker stack deploy ... NAME`); required in swarm mode, unused in compose mode."))
     compose_files: list[Path] = Field(min_length=1, description=(
         "Compose files, merged in order; relative to the parameters file."))
     env_files: list[Path] = Field(default_factory=list, description=(
@@ -73,6 +83,21 @@ class Params(StrictModel):
         if problem:
             raise ValueError(problem)
         return sorted(set(v), key=PHASES.index)
+
+    @field_validator("stack")
+    @classmethod
+    def _stack_for_swarm(cls, v: str, info) -> str:
+        mode = info.data.get("mode")
+        if mode == "swarm" and not v:
+            raise ValueError("mode is swarm, so the stack's name is required (stack: NAME, as in "
+                             "`docker stack deploy -c FILE NAME`)")
+        if mode == "compose" and v:
+            raise ValueError("set only in swarm mode: add `mode: swarm`, or remove `stack`")
+        return v
+
+    def unsupported_phases(self, phases: list[str]) -> list[str]:
+        """The phases of ``phases`` not implemented for this mode (none in compose mode)."""
+        return [p for p in phases if self.mode == "swarm" and p not in SWARM_PHASES]
 
     def service_names_used(self) -> dict[str, list[str]]:
         """Every service name the parameters mention, by where it is mentioned."""
