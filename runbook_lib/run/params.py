@@ -19,7 +19,7 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from runbook_lib.errors import ParametersError, UnsafeRequestError
+from runbook_lib.errors import InputError, ParametersError, UnsafeRequestError
 from runbook_lib.run.params_sections import (EngineParams, Policy, Production, Redeploy, Security, Signoff, Smoke,
                                              StrictModel, Waiver, WaiverFile)
 
@@ -139,6 +139,20 @@ class Params(StrictModel):
                 "redeploy.confirm_volume_removal is set but redeploy.remove_volumes is false; "
                 "say what you mean: both or neither. Nothing was touched."
             )
+
+
+def refuse_unsupported_phases(params: Params, phases: list[str] | None = None) -> None:
+    """Swarm mode runs only the phases implemented for it (``params.SWARM_PHASES``): any other phase asked
+    for (or implied by an empty ``phases``, which means every phase) is an input error, before anything is
+    touched; never a compose-mode run of that phase against a swarm."""
+    asked = list(phases if phases is not None else (params.phases or PHASES))
+    bad = params.unsupported_phases(asked)
+    if bad:
+        how = "" if params.phases or phases else " (no `phases:` and no --phase means every phase)"
+        raise InputError(f"{params.source}: mode: swarm: phase{'s' if len(bad) > 1 else ''} {', '.join(bad)} "
+                         f"{'are' if len(bad) > 1 else 'is'} not implemented for swarm stacks yet{how}; run "
+                         f"{' '.join('--phase ' + p for p in SWARM_PHASES)} (or set phases: [{', '.join(SWARM_PHASES)}]). "
+                         "Nothing was touched.")
 
 
 def unknown_phase(names: list[str]) -> str | None:
