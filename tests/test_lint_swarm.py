@@ -197,3 +197,22 @@ def test_every_swarm_rule_is_declared_with_keys_and_in_the_readme():
                 "swarm.rollback_config"):
         assert RULES[rid].keys and RULES[rid].remediation
         assert f"| `{rid}` |" in readme
+
+
+def test_a_secret_served_by_the_swarm_is_not_claimed_present_by_lint(tmp_path, monkeypatch):
+    """No file of an external secret is on the host: lint saw nothing of it, so secrets.mounted and
+    secrets.file_env say "not judged here" (INFO), never PASS "present, non-empty, readable"; with a file
+    secret beside it, the PASS counts only the file secret."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "api.txt").write_text("k" * 12 + "Zq7-Lm2pX9vR4tYw")
+    (tmp_path / "api.txt").chmod(0o444)  # readable by the service's uid 101 (secrets.file_mode WARNs, not judged here)
+    only = service({"secrets": ["db"], "environment": {"DB_FILE": "/run/secrets/db"}})
+    recs = by_id(lint_files([write(tmp_path, "a.yaml", {"services": {"web": only},
+                                                          "secrets": {"db": {"external": True}}})], swarm=True))
+    for rule in ("secrets.mounted", "secrets.file_env"):
+        assert recs[rule].status == "INFO" and "not judged here: " in recs[rule].actual, recs[rule].actual
+    both = service({"secrets": ["db", "api"], "environment": {"DB_FILE": "/run/secrets/db", "API_FILE": "/run/secrets/api"}})
+    recs = by_id(lint_files([write(tmp_path, "b.yaml", {"services": {"web": both}, "secrets": {
+        "db": {"external": True}, "api": {"file": "./api.txt"}}})], swarm=True))
+    assert recs["secrets.mounted"].status == "PASS"
+    assert recs["secrets.mounted"].actual == "1 of 2 judged, no problem; not judged here (not a file on this host): db"
