@@ -102,6 +102,43 @@ def test_runbook_run_phase0_in_swarm_mode_is_go_and_archives_the_swarm_records(n
     assert values["db"] not in everything and values["api"] not in everything
 
 
+def test_what_lint_swarm_says_is_what_docker_stack_deploy_does(netns_swarm, tmp_path, monkeypatch):
+    """lint --swarm's claims against the real loader: a service clean for every swarm rule deploys, with its
+    limits, restart policy and update/rollback configs in the service spec; restart: and security_opt
+    reach nothing; a build-only service and mem_limit are refused, as swarm.unsupported_keys says."""
+    from test_lint_swarm import DELETE, service
+
+    from runbook_lib.lint import lint_files
+
+    monkeypatch.chdir(tmp_path)
+    clean = service({"image": "runbook-demo/app:local", "command": ["sleep", "3600"], "restart": "no",
+                     "security_opt": ["no-new-privileges:true"]})
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump({"services": {"web": clean}}))
+    recs = {r.id: r for r in lint_files([tmp_path / "ok.yaml"], swarm=True).records if r.target == "web"}
+    assert {recs[i].status for i in ("swarm.replicas", "swarm.restart_policy", "swarm.update_config",
+                                     "swarm.rollback_config")} == {"PASS"}
+    assert recs["swarm.unsupported_keys"].status == "FAIL" and recs["hardening.no_new_privileges"].status == "FAIL"
+    proc = netns_swarm.docker("stack", "deploy", "--resolve-image", "never", "-c", str(tmp_path / "ok.yaml"),
+                              "rbtest-swarm-lint")
+    assert "Ignoring unsupported options: restart, security_opt" in proc.stderr, proc.stderr
+    spec = json.loads(netns_swarm.docker("service", "inspect", "rbtest-swarm-lint_web").stdout)[0]["Spec"]
+    task = spec["TaskTemplate"]
+    assert task["Resources"]["Limits"]["MemoryBytes"] == 128 * 1024 * 1024 and task["Resources"]["Limits"]["NanoCPUs"] == 500_000_000
+    assert task["RestartPolicy"]["Condition"] == "any" and task["RestartPolicy"]["MaxAttempts"] == 3  # not restart: no
+    assert task["ContainerSpec"]["Privileges"].get("NoNewPrivileges") in (None, False)  # security_opt reached nothing
+    assert spec["UpdateConfig"]["FailureAction"] == "rollback" and spec["RollbackConfig"]["FailureAction"] == "pause"
+    assert spec["Mode"]["Replicated"]["Replicas"] == 2
+    netns_swarm.docker("stack", "rm", "rbtest-swarm-lint")
+    for name, changes, said in (("built", {"image": DELETE, "build": "."}, "no image specified"),
+                                ("limited", {"mem_limit": "64m"}, "mem_limit")):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"services": {"web": service(changes)}}))
+        v = {r.id: r for r in lint_files([tmp_path / f"{name}.yaml"], swarm=True).records}["swarm.unsupported_keys"]
+        assert v.status == "FAIL" and v.severity == "high"
+        proc = netns_swarm.docker("stack", "deploy", "--resolve-image", "never", "-c", str(tmp_path / f"{name}.yaml"),
+                                  f"rbtest-swarm-{name}", check=False)
+        assert proc.returncode != 0 and said in proc.stderr, proc.stderr
+
+
 def test_planted_faults_fail_with_the_right_id_and_target(netns_swarm, project, monkeypatch, tmp_path):
     d, params = project
     # a missing external secret
