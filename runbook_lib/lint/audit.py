@@ -295,20 +295,23 @@ def secret_verdicts(model: Mapping[str, Any], paths: Mapping[str, Path], declare
     for name in sorted(set(declared) - used):
         yield "secrets.declared_unused", name, Verdict("WARN", "used by a service", "declared but used by no service",
                                                        {"declared": True, "used_by": []})
-    for kind, objects in (("secret", top), ("config", model.get("configs") or {}) if swarm else ("config", {})):
-        for name, spec in sorted(objects.items()):
-            if spec.get("external") and swarm:
-                yield "secrets.external", name if kind == "secret" else f"config {name}", Verdict(
-                    "INFO", f"an external {kind} that exists in the swarm",
-                    f"external {kind} {spec.get('name') or name}: served by the swarm, not verifiable from the file; "
-                    f"phase 0 in swarm mode (preflight.swarm_objects) checks it exists, by name",
-                    {kind: name, "name": spec.get("name") or name, "external": True, "swarm": True,
-                     "checked": "declared external in the file; its existence is not checked by lint"}, severity="info")
-    for name, spec in sorted(top.items()):
-        if spec.get("external") and not swarm:
-            yield "secrets.external", name, Verdict(
-                "FAIL", "a file or environment secret", "external: true needs Swarm; `docker compose up` cannot provide it",
-                {"secret": name, "external": True})
+    if swarm:
+        for kind, objects in (("secret", top), ("config", model.get("configs") or {})):
+            for name, spec in sorted(objects.items()):
+                if spec.get("external"):
+                    yield "secrets.external", name if kind == "secret" else f"config {name}", Verdict(
+                        "INFO", f"an external {kind} that exists in the swarm",
+                        f"external {kind} {spec.get('name') or name}: served by the swarm, not verifiable from the "
+                        "file; phase 0 in swarm mode (preflight.swarm_objects) checks it exists, by name",
+                        {kind: name, "name": spec.get("name") or name, "external": True, "swarm": True,
+                         "checked": "declared external in the file; its existence is not checked by lint"},
+                        severity="info")
+    else:
+        for name, spec in sorted(top.items()):
+            if spec.get("external"):
+                yield "secrets.external", name, Verdict(
+                    "FAIL", "a file or environment secret", "external: true needs Swarm; `docker compose up` cannot "
+                    "provide it", {"secret": name, "external": True})
     names = project_names(model)
     for name, path in sorted(paths.items()):
         v = judge_weak_value(name, path, names)
