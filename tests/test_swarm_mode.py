@@ -54,3 +54,19 @@ def test_a_phase_notebook_opened_in_swarm_mode_refuses_too(tmp_path):
     params = write(tmp_path, {"mode": "swarm", "stack": "rbtest-swarm-mode"})
     with pytest.raises(InputError, match="02_secrets_security is not implemented for swarm stacks yet"):
         open_phase("02_secrets_security", params)
+
+
+def test_phase0_swarm_checks_that_cannot_look_are_not_a_pass(tmp_path, monkeypatch):
+    """No docker CLI: the stack file check is an ERROR; a stack with no external object: SKIP (info), never
+    a PASS claiming something was found."""
+    from runbook_lib.phases import preflight
+    from runbook_lib.run.context import Context
+
+    params = load_params(write(tmp_path, {"mode": "swarm", "stack": "rbtest-swarm-mode"}))
+    ctx = Context(params=params)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    [rec] = preflight.swarm_stack_file(ctx)
+    assert rec.status == "ERROR" and "docker CLI is not installed" in rec.actual
+    ctx.__dict__["model"] = {"services": {"web": {"image": "nginx:1.25.3"}}, "secrets": {"f": {"file": "/x"}}}
+    [rec] = preflight.swarm_objects(ctx)
+    assert rec.status == "SKIP" and rec.severity == "info" and rec.actual == "the stack file declares none"
