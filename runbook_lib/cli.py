@@ -226,7 +226,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         env_files = args.env_file or (params.env_files if params else [])
         if not files:
             raise_input("runbook lint: give compose files (runbook lint FILE...) or --params with compose_files")
-        result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or ())
+        result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or (), swarm=args.swarm)
     except RunbookError as exc:
         from runbook_lib.lint.output import format_error
 
@@ -425,6 +425,11 @@ def _add_lint_parser(sub: argparse._SubParsersAction) -> None:
     li.add_argument("--profile", action="append", metavar="NAME",
                     help="lint only the services of this compose profile (repeatable; default: every service, "
                          "all profiles included)")
+    li.add_argument("--swarm", action="store_true",
+                    help="judge the files as `docker stack deploy` applies them: external secrets and configs are "
+                         "accepted (INFO), deploy: is checked (replicas, resources, restart_policy, update_config, "
+                         "rollback_config), and a key Swarm ignores or refuses is named, never counted as protection "
+                         "(implied by --params with mode: swarm)")
     li.set_defaults(func=cmd_lint)
 
 

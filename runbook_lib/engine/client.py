@@ -109,6 +109,45 @@ class Engine:
         with _sdk("reading engine info"):
             return self.client.info()
 
+    # -- swarm (issue 15): read-only, by name, never a secret's or a config's content ----------------
+    def swarm_state(self) -> dict[str, Any]:
+        """This engine's part in a swarm (``docker info``'s Swarm section): LocalNodeState ("active",
+        "inactive", "pending", "error", "locked"), ControlAvailable (a manager), NodeID, Nodes, Managers,
+        the cluster id."""
+        sw = self.info().get("Swarm") or {}
+        return {"state": sw.get("LocalNodeState") or "", "manager": bool(sw.get("ControlAvailable")),
+                "node_id": sw.get("NodeID") or "", "nodes": sw.get("Nodes"), "managers": sw.get("Managers"),
+                "cluster_id": (sw.get("Cluster") or {}).get("ID") or "", "error": sw.get("Error") or ""}
+
+    def swarm_nodes(self) -> list[dict[str, Any]]:
+        """Every node of the swarm (a manager's view): id, hostname, role, status, availability,
+        engine version, manager reachability."""
+        with _sdk("listing swarm nodes"):
+            nodes = self.api.nodes()
+        return sorted(({"id": n.get("ID", ""), "hostname": (n.get("Description") or {}).get("Hostname", ""),
+                        "role": (n.get("Spec") or {}).get("Role", ""),
+                        "availability": (n.get("Spec") or {}).get("Availability", ""),
+                        "state": (n.get("Status") or {}).get("State", ""),
+                        "message": (n.get("Status") or {}).get("Message", ""),
+                        "address": (n.get("Status") or {}).get("Addr", ""),
+                        "engine": ((n.get("Description") or {}).get("Engine") or {}).get("EngineVersion", ""),
+                        "manager": (n.get("ManagerStatus") or {}).get("Reachability", "")} for n in nodes),
+                      key=lambda n: (n["hostname"], n["id"]))
+
+    def swarm_objects_named(self, kind: str, name: str) -> list[dict[str, Any]]:
+        """The swarm secrets (``kind`` "secret") or configs ("config") named exactly ``name``, read by
+        name through the Swarm API (the engine's name filter matches more than the exact name, so the
+        answer is filtered here). Only metadata is returned: id, name, created, updated, labels. A
+        secret's value is never sent by the engine; a config's data is dropped unread."""
+        if kind not in ("secret", "config"):
+            raise ValueError(f"kind must be secret or config, not {kind!r}")
+        with _sdk(f"listing swarm {kind}s named {name}"):
+            found = (self.api.secrets if kind == "secret" else self.api.configs)(filters={"name": name})
+        return [{"id": o.get("ID", ""), "name": (o.get("Spec") or {}).get("Name", ""),
+                 "created": o.get("CreatedAt", ""), "updated": o.get("UpdatedAt", ""),
+                 "labels": (o.get("Spec") or {}).get("Labels") or {}}
+                for o in found or [] if (o.get("Spec") or {}).get("Name") == name]
+
     # -- containers -------------------------------------------------------------------------------
     def _inspect_all(self, filters: dict[str, Any]) -> list[ContainerView]:
         with _sdk("listing containers"):

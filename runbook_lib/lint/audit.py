@@ -19,6 +19,7 @@ from runbook_lib.lint.confinement import judge_shared_volumes
 from runbook_lib.lint.restart import model_restart, policy_accepted
 from runbook_lib.lint.rules import LINT_PHASE, RULES, Verdict, make_record
 from runbook_lib.lint.source import Source, read_source
+from runbook_lib.lint.swarm import HARDENING_KEYS, IGNORED, REJECTED, dropped_keys, swarm_spec, swarm_verdicts
 
 if TYPE_CHECKING:  # lint without --params reads the defaults (run/defaults.py), never pydantic's models
     from runbook_lib.run.params import Production, Security
@@ -242,10 +243,12 @@ def _secret_states(facts: ServiceFacts, top: Mapping[str, Any], paths: Mapping[s
 def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, Any], paths: Mapping[str, Path],
                      security: Security, production: Production, secret_values: Mapping[str, str],
                      source: Source | None, facts: ServiceFacts | None = None,
-                     one_shot: str = "") -> Iterable[tuple[str, Verdict]]:
+                     one_shot: str = "", swarm: bool = False) -> Iterable[tuple[str, Verdict]]:
     """(rule id, verdict) of every per-service rule for one service of the model; ``one_shot``: why the
-    service is a job that runs to completion ("" when it is not)."""
-    facts = facts or ServiceFacts.from_compose(name, spec)
+    service is a job that runs to completion ("" when it is not). ``swarm``: the service as `docker stack
+    deploy` applies it (``facts`` built from :func:`~runbook_lib.lint.swarm.swarm_spec`); the swarm rules
+    replace service.restart_policy, whose ``restart:`` Swarm ignores."""
+    facts = facts or ServiceFacts.from_compose(name, swarm_spec(spec) if swarm else spec)
     states = _secret_states(facts, top, paths)
     sources = [s["source"] for s in spec.get("secrets") or []]
     undeclared = sorted({s for s in sources if s not in top})
@@ -264,22 +267,51 @@ def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, An
     yield from judge_hardening(facts, security).items()
     yield "images.pinned", judge_image(spec)
     yield "service.healthcheck", judge_healthcheck(spec, one_shot)
-    yield "service.restart_policy", judge_restart(
-        spec, production.restart_policy_overrides.get(name) or production.restart_policy, one_shot)
+    accepted = production.restart_policy_overrides.get(name) or production.restart_policy
+    if swarm:
+        yield from swarm_verdicts(spec, list(accepted), one_shot)
+    else:
+        yield "service.restart_policy", judge_restart(spec, accepted, one_shot)
+
+
+def note_dropped(rule: str, v: Verdict, spec: Mapping[str, Any]) -> None:
+    """Under --swarm, a finding of a rule whose key `docker stack deploy` ignores or refuses says so: the
+    file sets it, Swarm does not apply it (``Rule.keys`` names the keys a rule judges)."""
+    if v.status in ("PASS", "INFO") or not rule.startswith(("hardening.", "secrets.")):
+        return
+    lost = [k for k in dropped_keys(spec) if k in RULES[rule].keys and k in HARDENING_KEYS]
+    if lost:
+        v.actual += "; " + "; ".join(f"the file sets {k}, which docker stack deploy "
+                                     f"{'refuses' if k in REJECTED else 'ignores'}" for k in lost)
+        v.evidence["swarm_dropped"] = {k: REJECTED.get(k) or IGNORED[k] for k in lost}
 
 
 def secret_verdicts(model: Mapping[str, Any], paths: Mapping[str, Path], declared: Iterable[str],
-                    used: set[str]) -> Iterable[tuple[str, str, Verdict]]:
-    """(rule id, secret name, verdict) of the rules judging the project's secrets themselves."""
+                    used: set[str], swarm: bool = False) -> Iterable[tuple[str, str, Verdict]]:
+    """(rule id, secret name, verdict) of the rules judging the project's secrets themselves. ``swarm``:
+    external secrets and configs are what a stack is expected to use: each is an INFO record saying it
+    can only be checked against the swarm (phase 0 in swarm mode does), never a FAIL, never a PASS."""
     top = model.get("secrets") or {}
     for name in sorted(set(declared) - used):
         yield "secrets.declared_unused", name, Verdict("WARN", "used by a service", "declared but used by no service",
                                                        {"declared": True, "used_by": []})
-    for name, spec in sorted(top.items()):
-        if spec.get("external"):
-            yield "secrets.external", name, Verdict(
-                "FAIL", "a file or environment secret", "external: true needs Swarm; `docker compose up` cannot provide it",
-                {"secret": name, "external": True})
+    if swarm:
+        for kind, objects in (("secret", top), ("config", model.get("configs") or {})):
+            for name, spec in sorted(objects.items()):
+                if spec.get("external"):
+                    yield "secrets.external", name if kind == "secret" else f"config {name}", Verdict(
+                        "INFO", f"an external {kind} that exists in the swarm",
+                        f"external {kind} {spec.get('name') or name}: served by the swarm, not verifiable from the "
+                        "file; phase 0 in swarm mode (preflight.swarm_objects) checks it exists, by name",
+                        {kind: name, "name": spec.get("name") or name, "external": True, "swarm": True,
+                         "checked": "declared external in the file; its existence is not checked by lint"},
+                        severity="info")
+    else:
+        for name, spec in sorted(top.items()):
+            if spec.get("external"):
+                yield "secrets.external", name, Verdict(
+                    "FAIL", "a file or environment secret", "external: true needs Swarm; `docker compose up` cannot "
+                    "provide it", {"secret": name, "external": True})
     names = project_names(model)
     for name, path in sorted(paths.items()):
         v = judge_weak_value(name, path, names)
@@ -299,7 +331,7 @@ def secret_verdicts(model: Mapping[str, Any], paths: Mapping[str, Path], declare
 
 def locate(v: Verdict, rule: str, service: str, source: Source) -> None:
     """Point a finding at the line of the key it judges (``Rule.keys``), when the source YAML has it."""
-    keys = RULES[rule].keys
+    keys = tuple(v.evidence.get("offending_keys") or ()) or RULES[rule].keys
     found = source.locate_key(service, keys) if keys and "location" not in v.evidence else None
     if found:
         v.evidence["location"] = {"file": str(found[0]), "line": found[1]}
@@ -309,12 +341,14 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
                secret_values: Mapping[str, str] | None = None, declared: Iterable[str] = (),
                phase: str = LINT_PHASE, command: str = "",
                severity_for: Callable[[str, str], str] | None = None,
-               production: Production | None = None, source: Source | None = None) -> list[CheckRecord]:
+               production: Production | None = None, source: Source | None = None,
+               swarm: bool = False) -> list[CheckRecord]:
     """Every static rule over a resolved compose model. ``secret_values`` (value -> name) lets the
     plaintext rule find a secret copied under an innocent name; ``declared``: the secret names the raw
     files declare (see :func:`declared_secrets`); ``source``: the files as written (duplicates, lines);
     ``production``: the restart policies phase 3 accepts. Each record of a service in a profile names it
-    in ``evidence["profiles"]``."""
+    in ``evidence["profiles"]``. ``swarm``: judge the model as `docker stack deploy` applies it (the
+    swarm rules, external secrets accepted; see :mod:`runbook_lib.lint.swarm`)."""
     security = security or default_security()
     production = production or default_production()
     names = project_names(model)
@@ -334,10 +368,12 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
     for name, spec in sorted((model.get("services") or {}).items()):
         used.update(s["source"] for s in spec.get("secrets") or [])
         profiles = [str(p) for p in spec.get("profiles") or []]
-        every.append(ServiceFacts.from_compose(name, spec))
+        every.append(ServiceFacts.from_compose(name, swarm_spec(spec) if swarm else spec))
         for rule, v in service_verdicts(name, spec, top=top, paths=paths, security=security, production=production,
                                         secret_values=secret_values, source=source, facts=every[-1],
-                                        one_shot=jobs.get(name, "")):
+                                        one_shot=jobs.get(name, ""), swarm=swarm):
+            if swarm:
+                note_dropped(rule, v, spec)
             if profiles:
                 v.evidence["profiles"] = profiles
             if source is not None and v.status not in ("PASS", "INFO"):
@@ -345,6 +381,6 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
             rec(rule, name, v)
     for volume, v in judge_shared_volumes(every):
         rec("hardening.shared_volume", volume, v)
-    for rule, name, v in secret_verdicts(model, paths, declared, used):
+    for rule, name, v in secret_verdicts(model, paths, declared, used, swarm):
         rec(rule, name, v)
     return out

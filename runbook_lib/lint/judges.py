@@ -178,7 +178,17 @@ def _files_judged(facts: ServiceFacts, files: list[dict[str, Any]], expected: st
     each is readable by the service's user, else what :func:`_readability_unknown` says."""
     if not files:
         return Verdict("PASS", expected, none, ev)
-    return _readability_unknown(facts, files, expected, ev) or Verdict("PASS", expected, ok, ev)
+    # a secret served by the swarm or the environment (known False) has no file here: nothing was seen of it
+    elsewhere = [f.get("secret") or f.get("variable") or f.get("path") for f in files if f.get("known") is False]
+    if elsewhere and len(elsewhere) == len(files):
+        return Verdict("INFO", expected, f"not judged here: {', '.join(map(str, elsewhere))} "
+                       f"{'is' if len(elsewhere) == 1 else 'are'} not a file on this host (an external or environment "
+                       "secret: its file exists only in the container)", ev, severity="info")
+    verdict = _readability_unknown(facts, files, expected, ev) or Verdict("PASS", expected, ok, ev)
+    if elsewhere and verdict.status == "PASS":
+        verdict.actual = (f"{len(files) - len(elsewhere)} of {len(files)} judged, no problem; not judged here (not a "
+                          f"file on this host): {', '.join(map(str, elsewhere))}")
+    return verdict
 
 
 def _readability_unknown(facts: ServiceFacts, files: list[dict[str, Any]], expected: str,

@@ -56,7 +56,8 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("secrets.duplicate", "A secret is given to a service once", "medium",
          "Mount each secret once per service; point every consumer at that one target.", reads="source"),
     Rule("secrets.external", "No external secrets outside Swarm", "high",
-         "`external: true` secrets exist only in Swarm; with `docker compose up` use `file:` secrets."),
+         "`external: true` secrets exist only in Swarm; with `docker compose up` use `file:` secrets (under "
+         "`runbook lint --swarm` they are accepted, and phase 0 in swarm mode checks each exists)."),
     Rule("secrets.no_plaintext_args", "No plaintext credential in command, entrypoint, healthcheck or labels",
          "critical", "Read the credential from a mounted secret (a *_FILE variable, `--requirepass-file`-style "
          "flags, or `$(cat /run/secrets/NAME)` in a shell command); rotate the exposed credential."),
@@ -145,6 +146,23 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("service.healthcheck", "Service has a healthcheck", "medium",
          "Add a `healthcheck:` that exercises the service (not only that the process runs).", "5.26",
          anchors=("KICS",), keys=("healthcheck",)),
+    Rule("swarm.unsupported_keys", "Every key takes effect under docker stack deploy", "medium",
+         "Move limits to deploy.resources, the restart policy to deploy.restart_policy, give every service an "
+         "`image:` (build and push it first), and drop the keys Swarm ignores: a hardening key it ignores protects "
+         "nothing (lint --swarm judges the service without it).", keys=("image", "build", "restart", "privileged",
+         "security_opt", "devices", "mem_limit", "cpus", "pids_limit", "container_name", "depends_on")),
+    Rule("swarm.replicas", "Replica count declared", "medium",
+         "Set deploy.replicas (2 or more for a service that must stay up through an update or a node loss), or "
+         "deploy.mode: global.", keys=("deploy",)),
+    Rule("swarm.restart_policy", "deploy.restart_policy set, with a condition production.restart_policy accepts",
+         "medium", "Set deploy.restart_policy: condition any (or on-failure), with max_attempts and a window; "
+         "`restart:` is ignored by docker stack deploy.", keys=("deploy", "restart")),
+    Rule("swarm.update_config", "Rolling updates pause or roll back on failure", "medium",
+         "Set deploy.update_config: failure_action rollback (or pause), parallelism 1 or more, order start-first "
+         "for a service that must stay up, and a monitor period.", keys=("deploy",)),
+    Rule("swarm.rollback_config", "Rollbacks configured", "low",
+         "Set deploy.rollback_config (parallelism, order, failure_action pause) when update_config rolls back.",
+         keys=("deploy",)),
     Rule("service.restart_policy", "Restart policy set, and one production.restart_policy accepts", "low",
          "Set `restart:` to a policy that production.restart_policy accepts (default: always or "
          "unless-stopped); phase 3 (prod.restart_policy) judges the running container the same way.",

@@ -176,11 +176,12 @@ def compose_env(paths: Sequence[Path], env_files: Sequence[Path]) -> dict[str, s
 
 
 def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] = (),
-               params: Params | None = None, profiles: Sequence[str] = ()) -> LintResult:
+               params: Params | None = None, profiles: Sequence[str] = (), swarm: bool = False) -> LintResult:
     """Read the compose files (refusing hostile input before Compose sees it), resolve them with Compose
     with every profile enabled (or only ``profiles``), and run every static rule. Secret values read from
     the host's secret files are redacted from every record, names and ids excepted. Raises InputError for
-    files that do not resolve."""
+    files that do not resolve. ``swarm`` (or a parameters file in ``mode: swarm``): judge the files as
+    `docker stack deploy` applies them (:mod:`runbook_lib.lint.swarm`)."""
     paths = [Path(f).resolve() for f in files]
     if not paths:
         raise InputError("runbook lint: give at least one compose file (or --params with compose_files)")
@@ -207,7 +208,8 @@ def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] =
     records = lint_model(model, security=params.security if params else None, secret_values=values,
                          declared=source.declared(), command="runbook lint " + " ".join(map(str, paths)),
                          severity_for=params.severity_for if params else None,
-                         production=params.production if params else None, source=source)
+                         production=params.production if params else None, source=source,
+                         swarm=swarm or bool(params and params.mode == "swarm"))
     if problem:
         c = Check("compose.consistency", "Compose accepts the project", phase=LINT_PHASE, severity="high",
                   command=compose.display("config"), remediation="Fix what Compose reports.")

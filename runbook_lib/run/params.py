@@ -14,12 +14,12 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from runbook_lib.errors import ParametersError, UnsafeRequestError
+from runbook_lib.errors import InputError, ParametersError, UnsafeRequestError
 from runbook_lib.run.params_sections import (EngineParams, Policy, Production, Redeploy, Security, Signoff, Smoke,
                                              StrictModel, Waiver, WaiverFile)
 
@@ -34,11 +34,21 @@ PHASES: tuple[str, ...] = (
     "05_signoff",
 )
 
+# The phases implemented for `mode: swarm` so far (issue 15); the runner refuses the others in swarm mode
+# rather than run their compose-mode checks against a swarm.
+SWARM_PHASES: tuple[str, ...] = ("00_preflight",)
+
 
 class Params(StrictModel):
     """Everything a run needs to know about the deployment it verifies."""
 
     project: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="The compose project name.")
+    mode: Literal["compose", "swarm"] = Field(default="compose", description=(
+        "compose: a Compose project on one engine (docker compose). swarm: a stack on a Docker Swarm (`docker stack "
+        "deploy`, needs `stack`); compose_files are then the stack file(s). In swarm mode only phase 0 (preflight) "
+        "is implemented so far: the runner refuses the other phases with an input error."))
+    stack: str = Field(default="", pattern=r"^([a-zA-Z0-9][a-zA-Z0-9_.-]*)?$", description=(
+        "The swarm stack name (`docker stack deploy ... NAME`); required in swarm mode, unused in compose mode."))
     compose_files: list[Path] = Field(min_length=1, description=(
         "Compose files, merged in order; relative to the parameters file."))
     env_files: list[Path] = Field(default_factory=list, description=(
@@ -73,6 +83,21 @@ class Params(StrictModel):
         if problem:
             raise ValueError(problem)
         return sorted(set(v), key=PHASES.index)
+
+    @field_validator("stack")
+    @classmethod
+    def _stack_for_swarm(cls, v: str, info) -> str:
+        mode = info.data.get("mode")
+        if mode == "swarm" and not v:
+            raise ValueError("mode is swarm, so the stack's name is required (stack: NAME, as in "
+                             "`docker stack deploy -c FILE NAME`)")
+        if mode == "compose" and v:
+            raise ValueError("set only in swarm mode: add `mode: swarm`, or remove `stack`")
+        return v
+
+    def unsupported_phases(self, phases: list[str]) -> list[str]:
+        """The phases of ``phases`` not implemented for this mode (none in compose mode)."""
+        return [p for p in phases if self.mode == "swarm" and p not in SWARM_PHASES]
 
     def service_names_used(self) -> dict[str, list[str]]:
         """Every service name the parameters mention, by where it is mentioned."""
@@ -114,6 +139,20 @@ class Params(StrictModel):
                 "redeploy.confirm_volume_removal is set but redeploy.remove_volumes is false; "
                 "say what you mean: both or neither. Nothing was touched."
             )
+
+
+def refuse_unsupported_phases(params: Params, phases: list[str] | None = None) -> None:
+    """Swarm mode runs only the phases implemented for it (``params.SWARM_PHASES``): any other phase asked
+    for (or implied by an empty ``phases``, which means every phase) is an input error, before anything is
+    touched; never a compose-mode run of that phase against a swarm."""
+    asked = list(phases if phases is not None else (params.phases or PHASES))
+    bad = params.unsupported_phases(asked)
+    if bad:
+        how = "" if params.phases or phases else " (no `phases:` and no --phase means every phase)"
+        raise InputError(f"{params.source}: mode: swarm: phase{'s' if len(bad) > 1 else ''} {', '.join(bad)} "
+                         f"{'are' if len(bad) > 1 else 'is'} not implemented for swarm stacks yet{how}; run "
+                         f"{' '.join('--phase ' + p for p in SWARM_PHASES)} (or set phases: [{', '.join(SWARM_PHASES)}]). "
+                         "Nothing was touched.")
 
 
 def unknown_phase(names: list[str]) -> str | None:

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from runbook_lib.run.context import Context
 from runbook_lib.results.display import Html, RecordTable, esc
 from runbook_lib.errors import RunbookError
-from runbook_lib.run.params import PHASES, load_params, resolve_params_file
+from runbook_lib.run.params import PHASES, load_params, refuse_unsupported_phases, resolve_params_file
 from runbook_lib.results.policy import apply_waivers, ref
 from runbook_lib.results.records import Check, CheckRecord, read_records, write_records
 from runbook_lib.results.verdict import run_started
@@ -145,6 +145,7 @@ def open_phase(phase: str, params_file: str | Path | None = "", run_dir: str | P
     if phase not in PHASES:
         raise RunbookError(f"unknown phase {phase!r}; known: {', '.join(PHASES)}")
     params = load_params(resolve_params_file(params_file))
+    refuse_unsupported_phases(params, [phase])  # swarm mode: a notebook run by hand or by papermill refuses too
     ctx = Context(params=params, run_dir=Path(run_dir).resolve() if run_dir else None, progress=_progress)
     try:
         ctx.learn_secrets()

@@ -32,7 +32,8 @@ from traitlets import default
 from runbook_lib.run.broker import ENV as BROKER_ENV, SecretBroker
 from runbook_lib.run.context import Context
 from runbook_lib.errors import InputError
-from runbook_lib.run.params import PHASES, Params, dump_resolved, load_params, load_waivers, unknown_phase, with_overrides
+from runbook_lib.run.params import (PHASES, Params, dump_resolved, load_params, load_waivers, refuse_unsupported_phases,
+                                    unknown_phase, with_overrides)
 from runbook_lib.results.policy import evaluate
 from runbook_lib.results.records import Check, CheckRecord, read_records, utcnow, write_records
 from runbook_lib import __version__
@@ -202,6 +203,7 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
     key the manifest will be signed with (None: unsigned). Raises InputError (exit 2) or
     EnvironmentProblem (exit 3) with one clear message."""
     params.ensure_safe()
+    refuse_unsupported_phases(params)
     os.environ.pop(BROKER_ENV, None)  # a run started from inside another run's phase reads for itself
     _check_ids_known(params)
     ctx = Context(params=params, progress=progress)
