@@ -288,7 +288,7 @@ def jupyterlab(root: Path, work: Path):
         log.close()
 
 
-def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 90) -> None:
+def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 180) -> None:
     """Until the notebook's kernel is settled: the server has one session for ``path`` whose kernel is
     idle with a client connected, the status bar says Idle, and no dialog is open, in three readings in
     a row. (Right after a notebook opens, JupyterLab may start a second kernel, ask which kernel to use
