@@ -176,7 +176,9 @@ def test_volume_removal_without_confirmation_exits_2_and_touches_nothing(healthy
 def test_confirmed_volume_removal_archives_every_volume_first(healthy_demo, engine, cli, write_params, tmp_path):
     vols_before = {v["name"]: v["created"] for v in engine.project_volumes(healthy_demo.project)}
     assert vols_before, "the demo stack has named volumes"
-    params = write_params({"redeploy.remove_volumes": True, "redeploy.confirm_volume_removal": healthy_demo.project})
+    # phases 0 and 1: the archive, the removal and the re-creation are phase 1's (the full run covers the rest)
+    params = write_params({"redeploy.remove_volumes": True, "redeploy.confirm_volume_removal": healthy_demo.project,
+                           "phases": ["00_preflight", "01_controlled_redeployment"]})
     proc = cli("run", "--params", str(params), "--output", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = run_dir_from(proc.stdout)
