@@ -109,9 +109,9 @@ case "${1:-}" in
     shift
     cd "$ROOT"
     set +e
-    # Two workers, whole files each (module fixtures stay per worker); each worker deploys its own demo
+    # Three workers (README "Tests"), whole files each (module fixtures stay per worker); each deploys its own demo
     # stack (tests/conftest.py). `make test` accepts pytest arguments after it: -n 0 runs in one process.
-    "$PY" -m pytest -n "${RUNBOOK_TEST_WORKERS:-2}" --dist loadfile "$@"
+    "$PY" -m pytest -n "${RUNBOOK_TEST_WORKERS:-3}" --dist loadfile "$@"
     rc=$?
     [ $rc -eq 5 ] && { echo "setup: pytest collected no test" >&2; exit 1; }
     exit $rc ;;

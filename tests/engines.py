@@ -179,7 +179,9 @@ def _stop(eng: SecondEngine) -> list[str]:
         pass
     if pid and _pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
+        # nothing runs in it any more and its data root is thrown away: a dockerd that has not exited after
+        # 10 s (one in a swarm it just left took 30) is killed, with its containerd and shims below
+        deadline = time.monotonic() + 10
         while _pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         if _pid_alive(pid):
