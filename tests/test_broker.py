@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,20 @@ def test_no_broker_configured_means_none(monkeypatch):
     assert broker.fetch() is None
     monkeypatch.setenv(broker.ENV, "garbage")
     assert broker.fetch() is None
+
+
+def test_a_killed_runners_broker_directory_is_swept_and_a_live_one_is_kept(tmp_path):
+    """A runner killed with SIGKILL cannot remove its broker's directory: the next broker removes it (its
+    socket refuses connections); another run's live broker answers and is kept."""
+    import tempfile
+
+    stale = Path(tempfile.mkdtemp(prefix="runbook-secrets-", dir=tmp_path))
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(stale / "broker.sock"))
+    dead.close()  # bound, never listening again: what a killed runner leaves
+    live_dir = Path(tempfile.mkdtemp(prefix="runbook-secrets-", dir=tmp_path))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as live:
+        live.bind(str(live_dir / "broker.sock"))
+        live.listen(1)
+        assert broker.sweep_stale(tmp_path) == [stale]
+        assert not stale.exists() and live_dir.exists()

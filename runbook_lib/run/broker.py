@@ -41,6 +41,37 @@ if TYPE_CHECKING:
 
 ENV = "RUNBOOK_SECRET_BROKER"  # "<socket path> <token>", in the phase kernels' environment only
 _TIMEOUT_S = 10.0
+_PREFIX = "runbook-secrets-"
+
+
+def sweep_stale(root: Path | None = None) -> list[Path]:
+    """Remove the directories of brokers whose runner is gone (killed with SIGKILL, so it could not remove
+    its own): this user's ``runbook-secrets-*`` directories whose socket no longer accepts a connection.
+    A live broker (another run) answers and is left alone; a directory without a socket is removed only
+    when older than a minute (a broker between mkdtemp and bind). They never held a secret on disk."""
+    import time
+
+    removed = []
+    for d in Path(root or tempfile.gettempdir()).glob(_PREFIX + "*"):
+        try:
+            if d.stat().st_uid != os.getuid() or not d.is_dir():
+                continue
+            sock = d / "broker.sock"
+            if sock.exists():
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(1)
+                    try:
+                        s.connect(str(sock))
+                        continue  # a live broker
+                    except (ConnectionRefusedError, FileNotFoundError):
+                        pass
+            elif time.time() - d.stat().st_mtime < 60:
+                continue
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+        except OSError:
+            continue
+    return removed
 
 
 def _entry_dict(e: FileEntry) -> dict[str, Any]:
@@ -61,7 +92,8 @@ class SecretBroker:
         self.ctx = ctx
         self.token = secrets.token_hex(16)
         self._lock = threading.Lock()
-        self._dir = Path(tempfile.mkdtemp(prefix="runbook-secrets-"))  # 0700
+        sweep_stale()
+        self._dir = Path(tempfile.mkdtemp(prefix=_PREFIX))  # 0700
         self.path = self._dir / "broker.sock"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(str(self.path))
