@@ -81,18 +81,36 @@ def test_no_broker_configured_means_none(monkeypatch):
     assert broker.fetch() is None
 
 
-def test_a_killed_runners_broker_directory_is_swept_and_a_live_one_is_kept(tmp_path):
+def test_a_killed_runners_broker_directory_is_swept_and_a_live_one_is_kept():
     """A runner killed with SIGKILL cannot remove its broker's directory: the next broker removes it (its
     socket refuses connections); another run's live broker answers and is kept."""
+    import shutil
     import tempfile
 
-    stale = Path(tempfile.mkdtemp(prefix="runbook-secrets-", dir=tmp_path))
-    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    dead.bind(str(stale / "broker.sock"))
-    dead.close()  # bound, never listening again: what a killed runner leaves
-    live_dir = Path(tempfile.mkdtemp(prefix="runbook-secrets-", dir=tmp_path))
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as live:
-        live.bind(str(live_dir / "broker.sock"))
-        live.listen(1)
-        assert broker.sweep_stale(tmp_path) == [stale]
-        assert not stale.exists() and live_dir.exists()
+    # a short root of its own: a socket path must fit AF_UNIX's 108 bytes (pytest's tmp_path under an
+    # xdist worker does not), and the sweep must not see the real brokers of runs going on meanwhile
+    root = Path(tempfile.mkdtemp(prefix="rbsweep-"))
+    try:
+        stale = Path(tempfile.mkdtemp(prefix="runbook-secrets-", dir=root))
+        dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        dead.bind(str(stale / "broker.sock"))
+        dead.close()  # bound, never listening again: what a killed runner leaves
+        live_dir = Path(tempfile.mkdtemp(prefix="runbook-secrets-", dir=root))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as live:
+            live.bind(str(live_dir / "broker.sock"))
+            live.listen(1)
+            assert broker.sweep_stale(root) == [stale]
+            assert not stale.exists() and live_dir.exists()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_socket_path_too_long_for_af_unix_means_no_broker_not_a_failed_run(monkeypatch, tmp_path):
+    """$TMPDIR deep enough that the socket path passes AF_UNIX's 108 bytes: the broker does not start, gives
+    the kernels no address (they read the engine themselves) and leaves no directory behind."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setattr("tempfile.tempdir", str(deep))
+    b = broker.SecretBroker(ctx=None)  # the context is only read when a kernel asks
+    assert b.env == {} and not list(deep.iterdir())
+    b.close()

@@ -92,21 +92,28 @@ class SecretBroker:
         self.ctx = ctx
         self.token = secrets.token_hex(16)
         self._lock = threading.Lock()
+        self._closed = False
         sweep_stale()
         self._dir = Path(tempfile.mkdtemp(prefix=_PREFIX))  # 0700
         self.path = self._dir / "broker.sock"
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(str(self.path))
-        os.chmod(self.path, 0o600)
-        self._sock.listen(8)
-        self._closed = False
+        self._sock: socket.socket | None = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._sock.bind(str(self.path))  # OSError when $TMPDIR makes the path longer than AF_UNIX allows
+            os.chmod(self.path, 0o600)
+            self._sock.listen(8)
+        except OSError:
+            # no broker then: every phase reads the engine itself, as a notebook opened by hand does
+            self._sock.close()
+            self._sock = None
+            shutil.rmtree(self._dir, ignore_errors=True)
+            return
         self._thread = threading.Thread(target=self._serve, name="runbook-secret-broker", daemon=True)
         self._thread.start()
 
     @property
     def env(self) -> dict[str, str]:
-        """What a kernel's environment needs to reach this broker."""
-        return {ENV: f"{self.path} {self.token}"}
+        """What a kernel's environment needs to reach this broker (nothing when it could not start)."""
+        return {ENV: f"{self.path} {self.token}"} if self._sock is not None else {}
 
     def refresh(self) -> None:
         """Read the containers' secrets again (after a phase that changed the deployment): the next kernels
@@ -132,6 +139,7 @@ class SecretBroker:
             }).encode("utf-8")
 
     def _serve(self) -> None:
+        assert self._sock is not None
         while not self._closed:
             try:
                 conn, _ = self._sock.accept()
@@ -149,7 +157,8 @@ class SecretBroker:
     def close(self) -> None:
         self._closed = True
         try:
-            self._sock.close()
+            if self._sock is not None:
+                self._sock.close()
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
 
