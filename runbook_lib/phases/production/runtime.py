@@ -231,12 +231,11 @@ def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float
     if not rows:
         return None
     threshold = 0.8 if threshold is None else threshold
-    shown = _chart_rows(rows)
+    total, rows = len(rows), _chart_rows(rows)
     # The Agg canvas directly, not pyplot: no global backend switch in the user's kernel.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rows = shown
     labels = [r["service"] for r in rows]
     fig = Figure(figsize=(9, 0.45 * len(rows) + 1.4), dpi=100)
     FigureCanvasAgg(fig)
@@ -262,7 +261,6 @@ def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float
             else:
                 txt = f"{r[used]:.3f}/{r[limit]:g} {unit}"
             ax.text(min(values[i] + 1, 60), i, txt, va="center", fontsize=7)
-    total = len(ctx_or_rows.state.resource_rows) if isinstance(ctx_or_rows, Context) else len(ctx_or_rows)
     fig.suptitle("prod.resources: one stats sample per container" + (
         f" ({len(rows)} of {total}, the closest to their limits; every container is in the table)"
         if len(rows) < total else ""), fontsize=10)
