@@ -26,7 +26,8 @@ import requests.exceptions
 
 from runbook_lib.errors import EngineUnavailable, RunbookError
 from runbook_lib.engine.pool import BoundedPool
-from runbook_lib.engine.containers import PROJECT_LABEL, SERVICE_LABEL, ContainerView, FileEntry
+from runbook_lib.engine.containers import (PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, SWARM_SERVICE_LABEL, ContainerView,
+                                          FileEntry)
 
 
 @contextlib.contextmanager
@@ -170,6 +171,29 @@ class Engine:
     def project_containers(self, project: str) -> list[ContainerView]:
         """Every container (running or not) carrying the compose project label."""
         return self._inspect_all({"label": f"{PROJECT_LABEL}={project}"})
+
+    def stack_containers(self, stack: str, service: str | None = None) -> list[ContainerView]:
+        """Every container (running or not) of a swarm stack's tasks that THIS engine holds (a node sees only
+        its own tasks' containers), optionally of one stack-file service."""
+        labels = [f"{STACK_LABEL}={stack}"] + ([f"{SWARM_SERVICE_LABEL}={stack}_{service}"] if service else [])
+        return self._inspect_all({"label": labels})
+
+    def stack_services(self, stack: str) -> list[dict[str, Any]]:
+        """The swarm services of a stack (``docker service inspect`` of each, a manager's view), sorted by
+        name. Their specs never hold a secret's value, only secret references."""
+        with _sdk(f"listing the services of stack {stack}"):
+            found = self.api.services(filters={"label": f"{STACK_LABEL}={stack}"})
+        return sorted(found or [], key=lambda s: (s.get("Spec") or {}).get("Name", ""))
+
+    def stack_tasks(self, stack: str, service: str | None = None) -> list[dict[str, Any]]:
+        """The tasks of a stack's services (every node's; current and past, as `docker stack ps` shows
+        them), optionally of one stack-file service, oldest first."""
+        names = [f"{stack}_{service}"] if service else [(s.get("Spec") or {}).get("Name", "") for s in self.stack_services(stack)]
+        tasks: list[dict[str, Any]] = []
+        for name in names:
+            with _sdk(f"listing the tasks of service {name}"):
+                tasks.extend(self.api.tasks(filters={"service": name}) or [])
+        return sorted(tasks, key=lambda t: (t.get("CreatedAt", ""), t.get("ID", "")))
 
     def containers_matching(self, patterns: Iterable[str]) -> list[ContainerView]:
         """Containers whose name matches any of the shell-style patterns."""

@@ -49,7 +49,7 @@ def targets(ctx: Context) -> list[ContainerTarget]:
     """The project's containers, one ContainerTarget each (cached for the phase)."""
     if ctx.state.security_targets is None:
         services = ctx.model.get("services") or {}
-        views = ctx.engine.project_containers(ctx.params.project)
+        views = ctx.containers()
         per_service: dict[str, int] = {}
         for v in views:
             per_service[v.service] = per_service.get(v.service, 0) + 1

@@ -200,7 +200,7 @@ def signoff_records(phase: PhaseSession, run: RunView) -> list[CheckRecord]:
     images: dict[str, dict] = {}
     error = ""
     try:
-        for view in phase.ctx.engine.project_containers(p.project):
+        for view in phase.ctx.containers():
             info = phase.ctx.engine.image_summary(view.image_id)
             images[view.service] = {"image": view.image, "id": info.get("id"), "digests": info.get("digests", [])}
     except RunbookError as exc:

@@ -88,12 +88,40 @@ class Context:
     def services(self) -> list[str]:
         return sorted(self.model.get("services", {}))
 
+    @property
+    def swarm(self) -> bool:
+        """True in swarm mode: the deployment is the stack ``params.stack``, not a compose project."""
+        return self.params.mode == "swarm"
+
+    def containers(self) -> list[ContainerView]:
+        """The deployment's containers on this engine, running or not: the compose project's, or in swarm
+        mode the stack's task containers that this engine holds. Raises RunbookError when the engine
+        cannot list them."""
+        if self.swarm:
+            return self.engine.stack_containers(self.params.stack)
+        return self.engine.project_containers(self.params.project)
+
+    def service_containers(self, service: str) -> list[ContainerView]:
+        """The containers of one service (of the compose file / stack file), as :meth:`containers`."""
+        if self.swarm:
+            return self.engine.stack_containers(self.params.stack, service)
+        return self.engine.service_containers(self.params.project, service)
+
+    def list_command(self, service: str | None = None) -> str:
+        """The docker CLI command that lists what :meth:`containers` reads (for a record's ``command``)."""
+        if self.swarm:
+            label = f"com.docker.swarm.service.name={self.params.stack}_{service}" if service else \
+                f"com.docker.stack.namespace={self.params.stack}"
+        else:
+            label = f"com.docker.compose.service={service}" if service else f"com.docker.compose.project={self.params.project}"
+        return f"docker ps -a --filter label={label}"
+
     def orphan_containers(self) -> list[ContainerView]:
         """Containers carrying the project's compose label whose service is not in the compose model
         (not declared, or disabled by an inactive profile): started by hand with the project's labels,
         or left from an older compose file. Raises RunbookError when the engine cannot list them."""
         services = set(self.services)
-        return [v for v in self.engine.project_containers(self.params.project) if v.service not in services]
+        return [v for v in self.containers() if v.service not in services]
 
     def secret_files(self) -> dict[str, Path]:
         """File-based secrets of the compose model: name -> host path."""
@@ -153,7 +181,7 @@ class Context:
                     files[entry.path] = entry
             return files
 
-        views = self.engine.project_containers(self.params.project)
+        views = self.containers()
         served = {v.name: known[v.name]["files"] for v in views if known.get(v.name, {}).get("id") == v.id}
         todo = [v for v in views if v.name not in served]
         read_here = dict(zip((v.name for v in todo), self.map_containers(read, todo)))  # concurrently

@@ -21,7 +21,7 @@ def app_services(ctx: Context) -> list[str]:
 
 def by_service(ctx: Context) -> dict[str, list[ContainerView]]:
     out: dict[str, list[ContainerView]] = {s: [] for s in ctx.services}
-    for v in ctx.engine.project_containers(ctx.params.project):
+    for v in ctx.containers():
         out.setdefault(v.service, []).append(v)
     return out
 
