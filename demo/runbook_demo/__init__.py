@@ -45,7 +45,8 @@ __all__ = ["ALERTMANAGER_IMAGE", "APP_IMAGE", "BUILD_RECIPE_VERSION", "CONTAINER
            "INPUTS_LABEL", "MINIO_IMAGE", "PROMETHEUS_IMAGE", "REDIS_IMAGE", "ImageSpec", "RootFS", "base_rootfs",
            "build_images", "image_specs", "python_rootfs", "shared_libraries", "COMPOSE_FILE", "ENV_FILE", "PROJECT",
            "PORTS", "SECRET_NAMES", "Stack", "DEFAULT", "free_ports", "ensure_secrets", "override_path", "up",
-           "down", "status"]
+           "down", "status", "STACK_FILE", "SWARM_STACK", "swarm_up", "swarm_down", "swarm_status",
+           "ensure_swarm_secrets", "swarm_secret_names"]
 
 # The demo material is the checkout's demo/ directory, beside this package: runbook-demo is installed
 # editable from the checkout (scripts/setup.sh: pip install -e demo), never as a wheel (demo/pyproject.toml).
@@ -268,3 +269,164 @@ def status() -> list[dict]:
     """One dict per demo container: ``service``, ``state`` (running, exited...), ``health`` (healthy,
     unhealthy, starting, or "" without a healthcheck) and ``ports`` (["127.0.0.1:8080->8080/tcp"])."""
     return DEFAULT.status()
+
+
+# ----------------------------------------------------------------------------------------------------
+# the demo as a Swarm stack (demo/stack.yaml; `runbook demo up|down|status --swarm`)
+# ----------------------------------------------------------------------------------------------------
+
+STACK_FILE = DEMO_DIR / "stack.yaml"
+SWARM_STACK = "secureconnect-swarm"
+SWARM_PARAMS_FILE = DEMO_DIR.parent / "parameters" / "demo-swarm.yaml"
+#: Set on the swarm secrets `runbook demo up --swarm` creates: `down --swarm` removes only those.
+SWARM_SECRET_LABEL = "org.runbook.demo"
+
+
+def _docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
+
+
+def swarm_secret_names() -> dict[str, str]:
+    """The stack file's secrets: key in the file -> the external swarm secret's name (demo/.secrets/<key>)."""
+    doc = yaml.safe_load(STACK_FILE.read_text(encoding="utf-8")) or {}
+    return {key: (spec or {}).get("name") or key for key, spec in (doc.get("secrets") or {}).items()}
+
+
+def _swarm_manager(init_swarm: bool, progress: Callable[[str], None]):
+    """The engine DOCKER_HOST names, once it is known to be a swarm manager. Never makes it one unless
+    ``init_swarm`` says so. Raises InputError (nothing changed) otherwise."""
+    from runbook_lib.engine import Engine
+
+    engine = Engine()
+    state = engine.swarm_state()
+    if state["state"] != "active":
+        if not init_swarm:
+            raise InputError(
+                f"the engine at {_docker_host()} is not a swarm manager (swarm state: {state['state'] or 'inactive'}); "
+                "`runbook demo up --swarm` never turns an engine into one by itself. Point DOCKER_HOST at a manager, "
+                "run `docker swarm init` yourself, or add --init-swarm (a single-node swarm advertised on 127.0.0.1; "
+                "`docker swarm leave --force` undoes it). Nothing was changed.")
+        progress(f"$ docker swarm init --advertise-addr 127.0.0.1   (--init-swarm, on {_docker_host()})")
+        with _engine_call("initialising the swarm"):
+            engine.client.swarm.init(advertise_addr="127.0.0.1")  # the join tokens are not printed
+    elif not state["manager"]:
+        raise InputError(f"the engine at {_docker_host()} is a swarm worker: stacks are deployed on a manager. Point "
+                         "DOCKER_HOST at a manager of that swarm. Nothing was changed.")
+    return engine
+
+
+class _engine_call:
+    """Engine SDK errors of the demo's own calls as RunbookErrors naming what was being done."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        from runbook_lib.errors import RunbookError
+
+        if exc is not None and not isinstance(exc, RunbookError) and isinstance(exc, Exception):
+            raise RunbookError(f"engine call failed while {self.what}: {exc}") from exc
+        return False
+
+
+def ensure_swarm_secrets(engine, progress: Callable[[str], None] = print) -> list[str]:
+    """Create each external secret of the stack file in the swarm, by name, from demo/.secrets/<key> (the
+    files compose.yaml mounts). One that exists is kept: a swarm secret cannot be changed, and the services
+    use it. The value goes from the file to the engine API; it is never printed or logged. Returns the names."""
+    names = []
+    for key, name in swarm_secret_names().items():
+        if engine.swarm_objects_named("secret", name):
+            progress(f"secret {name}: exists in the swarm (kept)")
+        else:
+            data = (SECRETS_DIR / key).read_bytes()
+            with _engine_call(f"creating swarm secret {name}"):
+                engine.api.create_secret(name, data, labels={SWARM_SECRET_LABEL: "1"})
+            progress(f"secret {name}: created from demo/.secrets/{key}")
+        names.append(name)
+    return names
+
+
+def swarm_up(*, init_swarm: bool = False, timeout: float = 180, stack: str = SWARM_STACK,
+             progress: Callable[[str], None] = print) -> list[dict]:
+    """The demo as a Swarm stack on the engine DOCKER_HOST names, which must be a swarm manager (or becomes a
+    single-node one with ``init_swarm``): secrets files, images, the swarm secrets (by name, from the files),
+    ``docker stack deploy --prune --resolve-image never -c demo/stack.yaml STACK``, then a wait until every
+    service has converged, with a progress line per change. Raises InputError (nothing changed) when the
+    engine is no manager, RunbookError when the stack does not converge within ``timeout``."""
+    import time as _time
+
+    from runbook_lib.engine.stack import deploy_command, stack_deploy, wait_converged
+    from runbook_lib.errors import RunbookError
+
+    engine = _swarm_manager(init_swarm, progress)
+    ensure_secrets()
+    build_images(progress=progress)
+    ensure_swarm_secrets(engine, progress)
+    progress("$ " + " ".join(deploy_command([STACK_FILE], stack, resolve_image="never")))
+    started = _time.time()
+    stack_deploy([STACK_FILE], stack, prune=True, resolve_image="never")
+    services = sorted((yaml.safe_load(STACK_FILE.read_text(encoding="utf-8")) or {}).get("services") or {})
+    ok, states, waited = wait_converged(engine, stack, services, timeout, since=started, progress=progress)
+    if not ok:
+        bad = [s for s in states.values() if not s.converged]
+        raise RunbookError(f"stack {stack} deployed, but not converged after {waited}s: "
+                           + "; ".join(f"{s.service}: {s.describe()}" for s in bad)
+                           + f" (`docker stack ps --no-trunc {stack}`)")
+    return swarm_status(stack)
+
+
+def swarm_status(stack: str = SWARM_STACK) -> list[dict]:
+    """One row per service of the demo stack: ``service``, ``state`` ("1/1 running"), ``health`` (converged or
+    what it waits for) and ``ports`` ("*:8080->8080/tcp (host)")."""
+    from runbook_lib.engine import Engine
+    from runbook_lib.engine.stack import service_states
+
+    engine = Engine()
+    found = {(s.get("Spec") or {}).get("Name", ""): s for s in engine.stack_services(stack)}
+    if not found:
+        return []
+    short = sorted(n[len(stack) + 1:] for n in found)
+    rows = []
+    for svc, st in service_states(engine, stack, short).items():
+        spec = found[st.name].get("Spec") or {}
+        ports = [f"*:{p.get('PublishedPort')}->{p.get('TargetPort')}/{p.get('Protocol', 'tcp')} ({p.get('PublishMode', '')})"
+                 for p in (spec.get("EndpointSpec") or {}).get("Ports") or []]
+        rows.append({"service": svc, "state": f"{st.running}/{st.desired} running",
+                     "health": "converged" if st.converged else "waiting", "ports": ports})
+    return rows
+
+
+def swarm_down(volumes: bool = False, stack: str = SWARM_STACK, timeout: float = 60,
+               progress: Callable[[str], None] = print) -> None:
+    """``docker stack rm STACK``, then (once its containers are gone from this engine) the swarm secrets that
+    `up --swarm` created (label org.runbook.demo) and, with ``volumes``, the stack's volumes on this engine.
+    The swarm itself is left as it is."""
+    import time as _time
+
+    from runbook_lib.engine import Engine
+    from runbook_lib.engine.stack import stack_rm
+
+    engine = _swarm_manager(False, progress)
+    progress(f"$ docker stack rm {stack}")
+    stack_rm(stack)
+    deadline = _time.monotonic() + timeout
+    while engine.stack_containers(stack) and _time.monotonic() < deadline:
+        _time.sleep(0.5)
+    left = engine.stack_containers(stack)
+    if left:
+        progress(f"{len(left)} container(s) of {stack} still stopping; secrets and volumes kept (run this again)")
+        return
+    for name in swarm_secret_names().values():
+        for obj in engine.swarm_objects_named("secret", name):
+            if obj["labels"].get(SWARM_SECRET_LABEL):
+                with _engine_call(f"removing swarm secret {name}"):
+                    engine.api.remove_secret(obj["id"])
+                progress(f"secret {name}: removed")
+    if volumes:
+        for v in engine.stack_volumes(stack):
+            with _engine_call(f"removing volume {v['name']}"):
+                engine.api.remove_volume(v["name"])
+            progress(f"volume {v['name']}: removed")

@@ -1,4 +1,5 @@
-"""Dependency drills that always restore: stop, pause or disconnect a dependency, then undo it.
+"""Dependency drills that always restore: stop, pause or disconnect a dependency, or (swarm mode) scale its
+service to 0, then undo it.
 
 :class:`Fault` is a context manager. Whatever happens inside the ``with`` block (an exception, the
 end of the block, SIGINT or SIGTERM), the dependency is restored before control leaves it: ``__exit__``
@@ -9,7 +10,8 @@ waits until the restore is done.
 Only SIGKILL (or a power cut) can stop a process before it restores; for that, every drill keeps a
 journal, ``<run_dir>/drills/<dependency>-<UTC time>.journal.json``, written *before* the fault is
 applied and updated at every step: the project, the dependency, the mode, each container with its
-networks and aliases, who broke it (pid, host) and when. :func:`recover` (``runbook recover``) reads
+networks and aliases (mode ``scale``: the stack, the swarm service and the replicas it had), who broke it
+(pid, host, DOCKER_HOST) and when. :func:`recover` (``runbook recover``) reads
 unrecovered journals and undoes them; phase 0 (``preflight.drill_journal``) refuses to go on while
 one exists.
 
@@ -44,7 +46,7 @@ from runbook_lib.results.records import utcnow
 JOURNAL_SCHEMA = 1
 DRILLS_DIR = "drills"
 DONE_STATES = ("restored", "recovered")
-MODES = ("stop", "pause", "disconnect")
+MODES = ("stop", "pause", "disconnect", "scale")
 
 
 class DrillError(RunbookError):
@@ -143,6 +145,51 @@ def find_journals(roots: Iterable[Path], *, project: str | None = None, unrecove
 
 
 # -- applying and undoing --------------------------------------------------------------------------------
+def _service_replicas(engine: Engine, name: str) -> int | None:
+    """The replicas a replicated swarm service is set to; None for a global one."""
+    mode = (engine.service(name).get("Spec") or {}).get("Mode") or {}
+    return int((mode.get("Replicated") or {}).get("Replicas", 0)) if "Replicated" in mode else None
+
+
+# A task in one of these states may still have its container running (stop takes the task's stop grace period).
+_TASK_LIVE = ("new", "pending", "assigned", "accepted", "ready", "preparing", "starting", "running")
+
+
+def _wait_scaled_down(engine: Engine, stack: str, dependency: str, timeout: float) -> float:
+    """After scaling to 0: until no task of the service can still be running (Swarm stops them in the
+    background, each within its stop grace period). Returns the seconds waited; raises DrillError when a
+    task is still live after ``timeout``: the fault has not taken."""
+    t0 = time.monotonic()
+    while True:
+        live = [t for t in engine.stack_tasks(stack, dependency) if (t.get("Status") or {}).get("State") in _TASK_LIVE]
+        if not live:
+            return round(time.monotonic() - t0, 2)
+        if time.monotonic() - t0 > timeout:
+            raise DrillError(f"{stack}_{dependency} scaled to 0, but task(s) {', '.join(t['ID'][:12] for t in live)} still "
+                             f"{', '.join(sorted({t['Status']['State'] for t in live}))} after {timeout:.0f}s: the fault did not take")
+        threading.Event().wait(0.2)
+
+
+def _undo_scale(engine: Engine, data: dict[str, Any]) -> list[str]:
+    svc = data.get("service") or {}
+    name, want = svc.get("name"), svc.get("replicas_before")
+    if not name or not want:
+        raise DrillError(f"the journal names no service and replicas to restore ({data.get('dependency')}); "
+                         "restore by hand with `docker service scale NAME=N`")
+    try:
+        now = _service_replicas(engine, name)
+    except EngineError as exc:
+        if exc.status_code == 404:
+            raise DrillError(f"service {name} does not exist on the engine at {os.environ.get('DOCKER_HOST') or 'the default socket'} "
+                             f"(the drill ran against {data.get('docker_host') or 'the default socket'}): point DOCKER_HOST at a "
+                             f"manager of that swarm, or redeploy the stack") from exc
+        raise
+    if now == want:
+        return []
+    engine.scale_service(name, want)
+    return [f"docker service scale {name}={want}"]
+
+
 def _apply(engine: Engine, mode: str, c: dict[str, Any], stop_timeout: int) -> None:
     if mode == "stop":
         engine.stop_container(c["id"], timeout=stop_timeout)
@@ -166,6 +213,8 @@ def undo(engine: Engine, data: dict[str, Any]) -> list[str]:
     """Undo what a journal says was broken; idempotent (what is already fine is left alone).
     Returns what was done, one line each. Raises DrillError when a container cannot be restored."""
     mode, done = data.get("mode"), []
+    if mode == "scale":
+        return _undo_scale(engine, data)
     for c in data.get("containers", []):
         view = _find(engine, c["id"])
         if view is None:
@@ -194,6 +243,9 @@ def undo(engine: Engine, data: dict[str, Any]) -> list[str]:
 def undo_commands(data: dict[str, Any]) -> list[str]:
     """The CLI a person would type to undo a journal by hand."""
     mode, out = data.get("mode"), []
+    if mode == "scale":
+        svc = data.get("service") or {}
+        return [f"docker service scale {svc.get('name')}={svc.get('replicas_before')}"]
     for c in data.get("containers", []):
         if mode == "stop":
             out.append(f"docker start {c['name']}")
@@ -219,10 +271,14 @@ class Fault:
     fault window; ``actions`` lists what the restore did."""
 
     def __init__(self, engine: Engine, project: str, dependency: str, mode: str, directory: Path, *,
-                 stop_timeout: int = 5, progress: Callable[[str], None] | None = None) -> None:
+                 stop_timeout: int = 5, progress: Callable[[str], None] | None = None, stack: str = "") -> None:
         if mode not in MODES:
             raise DrillError(f"unknown drill mode {mode!r}; known: {', '.join(MODES)}")
+        if (mode == "scale") != bool(stack):
+            raise DrillError("mode scale breaks a swarm service and needs the stack's name; the other modes break "
+                             "compose containers and take none")
         self.engine, self.project, self.dependency, self.mode = engine, project, dependency, mode
+        self.stack = stack
         self.directory, self.stop_timeout = Path(directory), stop_timeout
         self.progress = progress or (lambda _s: None)
         self.journal: Journal | None = None
@@ -263,26 +319,50 @@ class Fault:
         if stale:
             raise DrillError(f"an unrecovered drill journal exists ({stale[0].path}: {stale[0].describe()}); "
                              f"run `runbook recover {self.directory.parent}` first")
-        views = [v for v in self.engine.service_containers(self.project, self.dependency) if v.running]
-        if not views:
-            raise DrillError(f"no running container of {self.dependency} in project {self.project}: nothing to break")
+        containers: list[dict[str, Any]] = []
+        service: dict[str, Any] | None = None
+        if self.mode == "scale":
+            name = f"{self.stack}_{self.dependency}"
+            try:
+                replicas = _service_replicas(self.engine, name)
+            except EngineError as exc:
+                if exc.status_code == 404:
+                    raise DrillError(f"no service {name} in the swarm (stack {self.stack}): nothing to break") from exc
+                raise
+            if replicas is None:
+                raise DrillError(f"service {name} is global (one task per node): it cannot be scaled to 0 and back")
+            if not replicas:
+                raise DrillError(f"service {name} is already at 0 replicas: nothing to break")
+            service = {"name": name, "replicas_before": replicas}
+        else:
+            views = [v for v in self.engine.service_containers(self.project, self.dependency) if v.running]
+            if not views:
+                raise DrillError(f"no running container of {self.dependency} in project {self.project}: nothing to break")
+            containers = [{"id": v.id, "name": v.name, "state_before": v.state, "health_before": v.health,
+                           "networks": v.networks} for v in views]
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         path = self.directory / f"{self.dependency}-{stamp}.journal.json"
         n = 1
         while path.exists():
             n += 1
             path = self.directory / f"{self.dependency}-{stamp}-{n}.journal.json"
-        containers = [{"id": v.id, "name": v.name, "state_before": v.state, "health_before": v.health,
-                       "networks": v.networks} for v in views]
-        self.journal = Journal(path, {
-            "schema": JOURNAL_SCHEMA, "kind": "runbook-drill", "project": self.project,
-            "dependency": self.dependency, "mode": self.mode, "state": "applying", "created": utcnow(),
-            "pid": os.getpid(), "host": socket.gethostname(), "run_dir": str(self.directory.parent),
-            "containers": containers, "undo": undo_commands({"mode": self.mode, "containers": containers}),
-        })
-        self.journal.event(f"applying {self.mode} to {', '.join(c['name'] for c in containers)}")
+        data = {"schema": JOURNAL_SCHEMA, "kind": "runbook-drill", "project": self.project,
+                "dependency": self.dependency, "mode": self.mode, "state": "applying", "created": utcnow(),
+                "pid": os.getpid(), "host": socket.gethostname(), "run_dir": str(self.directory.parent),
+                "containers": containers}
+        if service is not None:
+            data.update(stack=self.stack, service=service, docker_host=os.environ.get("DOCKER_HOST", ""))
+        data["undo"] = undo_commands(data)
+        self.journal = Journal(path, data)
+        self.journal.event(f"applying {self.mode} to " + (f"service {service['name']} ({service['replicas_before']} -> 0 replicas)"
+                                                          if service else ", ".join(c["name"] for c in containers)))
         self._install_signals()
         try:
+            if service is not None:
+                self.engine.scale_service(service["name"], 0)
+                # like `docker stop`, applied means down: the window starts when no task can answer any more
+                waited = _wait_scaled_down(self.engine, self.stack, self.dependency, self.stop_timeout + 30)
+                self.journal.event(f"every task of {service['name']} stopped {waited}s after the scale to 0")
             for c in containers:
                 _apply(self.engine, self.mode, c, self.stop_timeout)
         except BaseException:
@@ -344,15 +424,24 @@ def recover(roots: Sequence[Path], *, engine: Engine | None = None, healthy_time
                                "mode": d.get("mode"), "state_before": j.state, "actions": [], "ready": False,
                                "error": None}
         try:
-            if not d.get("containers"):
-                raise DrillError(f"{j.path} names no container (state {j.state}); inspect it and restore by hand")
+            if not d.get("containers") and not d.get("service"):
+                raise DrillError(f"{j.path} names no container or service (state {j.state}); inspect it and restore by hand")
             j.event("runbook recover: restoring")
             res["actions"] = undo(engine, d)
-            ok, views = engine.wait_ready(d["project"], [d["dependency"]], healthy_timeout)
-            res["ready"] = ok
-            if not ok:
-                raise DrillError(f"{d['dependency']} was restored but is not ready after {healthy_timeout:.0f}s: "
-                                 + ", ".join(f"{v.name} {v.state}/{v.health}" for v in views))
+            if d.get("mode") == "scale":
+                from runbook_lib.engine.stack import wait_converged
+
+                ok, states, _ = wait_converged(engine, d["stack"], [d["dependency"]], healthy_timeout)
+                res["ready"] = ok
+                if not ok:
+                    raise DrillError(f"{d['dependency']} was scaled back but has not converged after {healthy_timeout:.0f}s: "
+                                     + states[d["dependency"]].describe())
+            else:
+                ok, views = engine.wait_ready(d["project"], [d["dependency"]], healthy_timeout)
+                res["ready"] = ok
+                if not ok:
+                    raise DrillError(f"{d['dependency']} was restored but is not ready after {healthy_timeout:.0f}s: "
+                                     + ", ".join(f"{v.name} {v.state}/{v.health}" for v in views))
             j.event("recovered by runbook recover: " + ("; ".join(res["actions"]) or "nothing left to undo"),
                     state="recovered", recovered_at=utcnow(), recover_actions=res["actions"])
             progress(f"recovered {d['dependency']} ({d['mode']}): {'; '.join(res['actions']) or 'nothing left to undo'}")

@@ -195,6 +195,29 @@ class Engine:
                 tasks.extend(self.api.tasks(filters={"service": name}) or [])
         return sorted(tasks, key=lambda t: (t.get("CreatedAt", ""), t.get("ID", "")))
 
+    def service(self, name: str) -> dict[str, Any]:
+        """One swarm service (``docker service inspect NAME``). Raises EngineError (status 404) when there is none."""
+        with _sdk(f"inspecting service {name}"):
+            return self.api.inspect_service(name)
+
+    def scale_service(self, name: str, replicas: int) -> None:
+        """Set a replicated service's replicas (``docker service scale NAME=N``): only the mode changes in the
+        spec, so no rolling update of the other tasks. Raises EngineError for a global service or none."""
+        with _sdk(f"scaling service {name} to {replicas}"):
+            svc = self.client.services.get(name)
+            if "Replicated" not in ((svc.attrs.get("Spec") or {}).get("Mode") or {}):
+                raise EngineError(f"service {name} is not replicated (global): it cannot be scaled")
+            svc.scale(int(replicas))
+
+    def stack_volumes(self, stack: str) -> list[dict[str, Any]]:
+        """The named volumes of a stack on THIS engine (a node has only the volumes of the tasks it ran), in
+        the shape of :meth:`project_volumes` (``volume``: the name in the stack file)."""
+        with _sdk("listing volumes"):
+            vols = self.api.volumes(filters={"label": f"{STACK_LABEL}={stack}"}).get("Volumes") or []
+        return sorted(({"name": v["Name"], "created": v.get("CreatedAt", ""), "driver": v.get("Driver", ""),
+                        "volume": v["Name"][len(stack) + 1:] if v["Name"].startswith(stack + "_") else v["Name"]}
+                       for v in vols), key=lambda v: v["name"])
+
     def containers_matching(self, patterns: Iterable[str]) -> list[ContainerView]:
         """Containers whose name matches any of the shell-style patterns."""
         pats = list(patterns)

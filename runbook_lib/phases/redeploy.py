@@ -4,6 +4,14 @@ Order matters and each step records what it saw: inventory before → (archive v
 removal is confirmed) → ``down --remove-orphans`` → remove leftover containers the parameters name →
 nothing of the project runs → ``up -d`` → every service ready (events, bounded) → post-deploy init
 steps → inventory after → no volume destroyed by accident.
+
+Swarm mode (``mode: swarm``): a stack is not taken down, it is redeployed the way Swarm does it, service
+by service. Inventory before (services, tasks, this engine's volumes and containers) →
+``docker stack deploy --prune`` (``redeploy.stack_deploy``) → every service of the stack file converged:
+desired replicas running (healthy where it has a healthcheck), update completed, no task rejected, bounded
+by ``redeploy.healthy_timeout_s`` (``redeploy.service_converged``) → services no longer in the file removed
+and named (``redeploy.services_pruned``) → init steps in a running task's container → inventory after → no
+volume destroyed. The ids shared with compose mode mean the same thing.
 """
 from __future__ import annotations
 
@@ -13,7 +21,8 @@ from pathlib import Path
 
 from runbook_lib.run.context import Context
 from runbook_lib.engine import ContainerView
-from runbook_lib.errors import ComposeError, RunbookError
+from runbook_lib.engine import stack as swarm
+from runbook_lib.errors import ComposeError, EnvironmentProblem, RunbookError
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 
@@ -24,38 +33,79 @@ def _tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def _volumes(ctx: Context) -> list[dict]:
+    """The deployment's named volumes on this engine: the compose project's, or the stack's."""
+    if ctx.swarm:
+        return ctx.engine.stack_volumes(ctx.params.stack)
+    return ctx.engine.project_volumes(ctx.params.project)
+
+
+def _service_summary(stack: str, s: dict) -> dict:
+    spec = s.get("Spec") or {}
+    mode = spec.get("Mode") or {}
+    cspec = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    name = spec.get("Name", "")
+    return {"service": name[len(stack) + 1:] if name.startswith(stack + "_") else name, "name": name,
+            "id": (s.get("ID") or "")[:12], "image": cspec.get("Image", ""),
+            "mode": "global" if "Global" in mode else "replicated",
+            "replicas": (mode.get("Replicated") or {}).get("Replicas"), "version": (s.get("Version") or {}).get("Index"),
+            "updated": s.get("UpdatedAt", ""), "update_state": (s.get("UpdateStatus") or {}).get("State"),
+            "secrets": sorted(x.get("SecretName", "") for x in cspec.get("Secrets") or [])}
+
+
 def _inventory(ctx: Context) -> dict:
     eng = ctx.engine
-    containers = eng.project_containers(ctx.params.project)
+    containers = ctx.containers()
     images = {}
     for v in containers:
         if v.image_id and v.image_id not in images:
             images[v.image_id] = {"ref": v.image, **eng.image_summary(v.image_id)}
     now = time.time()
-    return {
+    inv = {
         "taken": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "taken_unix": round(now, 6),
         "containers": [v.summary() for v in containers],
         "images": list(images.values()),
-        "volumes": eng.project_volumes(ctx.params.project),
-        "leftovers": [v.summary() for v in eng.containers_matching(ctx.params.redeploy.leftover_containers)],
+        "volumes": _volumes(ctx),
     }
+    if ctx.swarm:
+        # the manager's view of every node: services and the tasks meant to run now (the containers and volumes
+        # above are this engine's only)
+        stack = ctx.params.stack
+        inv["services"] = [_service_summary(stack, s) for s in eng.stack_services(stack)]
+        inv["tasks"] = [{"service": t.get("ServiceID", "")[:12], **swarm.task_evidence(t)}
+                        for t in eng.stack_tasks(stack) if t.get("DesiredState") in ("running", "ready")]
+        inv["leftovers"] = []
+    else:
+        inv["leftovers"] = [v.summary() for v in eng.containers_matching(ctx.params.redeploy.leftover_containers)]
+    return inv
+
+
+def _inventory_command(ctx: Context) -> str:
+    if ctx.swarm:
+        st = ctx.params.stack
+        return (f"docker stack services {st}; docker stack ps {st}; "
+                f"docker volume ls --filter label=com.docker.stack.namespace={st}")
+    return (f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}; "
+            f"docker volume ls --filter label=com.docker.compose.project={ctx.params.project}")
 
 
 @check("redeploy.inventory_before", "Inventory before redeployment", phase=PHASE, severity="info", category="Startup and restart stability")
 def inventory_before(ctx: Context) -> list[CheckRecord]:
-    """Containers, images (with digests) and volumes of the project before anything is touched."""
-    c = Check("redeploy.inventory_before",
-              command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}; "
-                      f"docker volume ls --filter label=com.docker.compose.project={ctx.params.project}")
+    """Containers, images (with digests) and volumes of the project before anything is touched (swarm mode:
+    the stack's services and current tasks too)."""
+    c = Check("redeploy.inventory_before", command=_inventory_command(ctx))
     try:
         inv = _inventory(ctx)
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="an inventory")]
     ctx.state.inventory_before = inv
-    return [c.record(ctx.params.project, "INFO", expected="the starting state is recorded",
-                     actual=f"{len(inv['containers'])} containers, {len(inv['images'])} images, {len(inv['volumes'])} volumes, {len(inv['leftovers'])} leftovers",
-                     evidence=inv)]
+    if ctx.swarm:
+        actual = (f"{len(inv['services'])} services, {len(inv['tasks'])} current tasks; on this engine "
+                  f"{len(inv['containers'])} containers, {len(inv['images'])} images, {len(inv['volumes'])} volumes")
+    else:
+        actual = f"{len(inv['containers'])} containers, {len(inv['images'])} images, {len(inv['volumes'])} volumes, {len(inv['leftovers'])} leftovers"
+    return [c.record(ctx.params.project, "INFO", expected="the starting state is recorded", actual=actual, evidence=inv)]
 
 
 @check("redeploy.volume_archive", "Volumes archived before removal", phase=PHASE, severity="critical", category="Startup and restart stability", changes_deployment=True)
@@ -261,10 +311,24 @@ def init_steps(ctx: Context) -> list[CheckRecord]:
     out = []
     for step in ctx.params.redeploy.init_steps:
         try:
-            running = [v for v in ctx.engine.project_containers(ctx.params.project) if v.service == step.service and v.running]
+            running = [v for v in ctx.service_containers(step.service) if v.running]
         except RunbookError as exc:
             out.append(c.error(step.name, exc, expected="the step runs"))
             continue
+        if not running and ctx.swarm:
+            # a task running on another node cannot be exec'd from here: that is not knowing, not a failure
+            try:
+                elsewhere = [t for t in swarm.service_states(ctx.engine, ctx.params.stack, [step.service])[step.service].tasks
+                             if t["state"] == "running"]
+            except RunbookError as exc:
+                out.append(c.error(step.name, exc, expected="the step runs"))
+                continue
+            if elsewhere:
+                out.append(c.record(step.name, "ERROR", expected=f"a running task container of {step.service} on this engine",
+                                    actual=f"{step.service} runs on node(s) {', '.join(sorted({t['node'] for t in elsewhere}))}, "
+                                           "not on this engine: point DOCKER_HOST at a manager that runs one, or place a task here",
+                                    evidence={"step": step.model_dump(), "tasks": elsewhere}))
+                continue
         if not running:
             out.append(c.record(step.name, "FAIL", expected=f"a running {step.service} container",
                                 actual="none running", evidence={"step": step.model_dump()}))
@@ -300,13 +364,20 @@ def init_steps(ctx: Context) -> list[CheckRecord]:
 
 @check("redeploy.inventory_after", "Inventory after redeployment", phase=PHASE, severity="info", category="Startup and restart stability")
 def inventory_after(ctx: Context) -> list[CheckRecord]:
-    """Containers, images (with digests) and volumes after redeployment."""
-    c = Check("redeploy.inventory_after", command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
+    """Containers, images (with digests) and volumes after redeployment (swarm mode: services and tasks too)."""
+    c = Check("redeploy.inventory_after", command=_inventory_command(ctx))
     try:
         inv = _inventory(ctx)
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="an inventory")]
     ctx.state.inventory_after = inv
+    if ctx.swarm:
+        old_tasks = {t["id"] for t in (ctx.state.inventory_before or {}).get("tasks", [])}
+        new = sum(1 for t in inv["tasks"] if t["id"] not in old_tasks)
+        return [c.record(ctx.params.project, "INFO", expected="the final state is recorded",
+                         actual=f"{len(inv['services'])} services, {len(inv['tasks'])} current tasks ({new} new since the "
+                                f"inventory before); on this engine {len(inv['containers'])} containers, "
+                                f"{len(inv['images'])} images, {len(inv['volumes'])} volumes", evidence=inv)]
     before = {x["name"]: x["id"] for x in (ctx.state.inventory_before or {}).get("containers", [])}
     recreated = sum(1 for x in inv["containers"] if x["name"] in before and before[x["name"]] != x["id"])
     return [c.record(ctx.params.project, "INFO", expected="the final state is recorded",
@@ -330,7 +401,7 @@ def volumes_preserved(ctx: Context) -> list[CheckRecord]:
         return [c.record(ctx.params.project, "SKIP", expected="volumes kept", actual="volume removal was asked for and confirmed",
                          evidence={"before": before, "confirmed_by": ctx.params.redeploy.confirm_volume_removal}, severity="info")]
     try:
-        after = {v["name"]: v for v in ctx.engine.project_volumes(ctx.params.project)}
+        after = {v["name"]: v for v in _volumes(ctx)}
         events = ctx.engine.volume_events(inv["taken_unix"] - 1, time.time())
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="volumes listed")]
@@ -354,5 +425,107 @@ def volumes_preserved(ctx: Context) -> list[CheckRecord]:
     return out
 
 
+# -- swarm mode (issue 15): `docker stack deploy --prune`, then convergence ---------------------------------------
+
+@check("redeploy.stack_deploy", "Stack deployed", phase=PHASE, severity="critical", category="Startup and restart stability",
+       changes_deployment=True,
+       remediation="Read the stderr in the evidence: a secret or config missing, a key the stack loader refuses, an "
+                   "engine that is not a swarm manager.")
+def stack_deploy(ctx: Context) -> list[CheckRecord]:
+    """``docker stack deploy --prune --resolve-image R -c FILE... STACK`` (R: ``redeploy.resolve_image``): Swarm
+    updates the services whose spec changed, creates the new ones and removes those no longer in the file.
+    It returns before anything has converged (``redeploy.service_converged`` waits)."""
+    st, rd = ctx.params.stack, ctx.params.redeploy
+    argv = swarm.deploy_command(ctx.params.compose_files, st, prune=True, resolve_image=rd.resolve_image)
+    c = Check("redeploy.stack_deploy", command=" ".join(argv))
+    ctx.progress(f"$ {c.command}")
+    ctx.state.deploy_started = time.time()
+    try:
+        proc = swarm.stack_deploy(ctx.params.compose_files, st, prune=True, resolve_image=rd.resolve_image,
+                                  timeout=rd.down_timeout_s)
+    except ComposeError as exc:
+        return [c.record(st, "FAIL", expected="exit status 0", actual=f"exit status {exc.exit_status}: "
+                         + (_tail(exc.stderr, 1) or "(no stderr)"), evidence={"stderr": _tail(exc.stderr)})]
+    except EnvironmentProblem as exc:
+        return [c.error(st, exc, expected="exit status 0")]
+    return [c.record(st, "PASS", expected="exit status 0", actual="exit status 0",
+                     evidence={"exit_status": 0, "output": _tail(proc.stdout + proc.stderr)})]
+
+
+@check("redeploy.service_converged", "Service converged", phase=PHASE, severity="critical",
+       category="Startup and restart stability",
+       remediation="Read the tasks' states and errors in the evidence (`docker service ps --no-trunc STACK_SERVICE`): "
+                   "a missing image, a healthcheck that never passes, a placement no node satisfies.")
+def services_converged(ctx: Context) -> list[CheckRecord]:
+    """Every service of the stack file converged within ``redeploy.healthy_timeout_s`` of the deploy: its desired
+    replicas running (a task whose container has a healthcheck counts only once healthy: Swarm keeps it "starting"
+    until then), its update completed (or none: a first deploy), and no task of it rejected since the deploy.
+    Waiting stops early for a service that cannot converge (a task rejected, an update paused or rolled back).
+    Evidence per service: its tasks (node, state, error message, container)."""
+    timeout = ctx.params.redeploy.healthy_timeout_s
+    st = ctx.params.stack
+    c = Check("redeploy.service_converged", command=f"docker stack services {st}; docker stack ps --no-trunc {st}")
+    since = ctx.state.deploy_started
+    try:
+        services = ctx.services
+        ctx.progress(f"waiting up to {timeout:.0f}s for {len(services)} services to converge")
+        ok, states, waited = swarm.wait_converged(ctx.engine, st, services, timeout, since=since, progress=ctx.progress)
+    except RunbookError as exc:
+        return [c.error(st, exc, expected="every service converged")]
+    out = []
+    for svc in services:
+        s = states[svc]
+        ev = {**s.evidence(), "waited_s": waited, "timeout_s": timeout}
+        expected = (f"{s.desired if s.exists else 'the desired'} replica(s) running (healthy where a healthcheck exists), "
+                    f"update completed, no task rejected, within {timeout:.0f}s")
+        if s.converged:
+            out.append(c.record(svc, "PASS", expected=expected, evidence=ev,
+                                actual=f"{s.describe()}; converged (waited {waited}s)"))
+        else:
+            why = f"; {s.stuck}" if s.stuck else f"; not converged after {waited}s"
+            out.append(c.record(svc, "FAIL", expected=expected, evidence=ev, actual=s.describe() + why))
+    return out
+
+
+@check("redeploy.services_pruned", "Services no longer in the stack file removed", phase=PHASE, severity="high",
+       category="Startup and restart stability",
+       remediation="`docker service rm` the service named, and find who created it outside the stack file.")
+def services_pruned(ctx: Context) -> list[CheckRecord]:
+    """After ``docker stack deploy --prune``: every service of the stack that is not in the stack file is gone.
+    Each one that existed before the deploy is named (PASS: removed; FAIL: still there), and any left over now."""
+    st = ctx.params.stack
+    c = Check("redeploy.services_pruned", command=f"docker stack services {st}")
+    inv = ctx.state.inventory_before
+    if inv is None or "services" not in inv:
+        return [c.record(st, "ERROR", expected="an inventory before", actual="no inventory of the stack was taken before "
+                         "deploying", evidence={})]
+    try:
+        wanted = set(ctx.services)
+        now = [_service_summary(st, s) for s in ctx.engine.stack_services(st)]
+    except RunbookError as exc:
+        return [c.error(st, exc, expected="the stack's services listed")]
+    before = {s["service"]: s for s in inv["services"] if s["service"] not in wanted}
+    left = {s["service"]: s for s in now if s["service"] not in wanted}
+    ev = {"in_stack_file": sorted(wanted), "services_now": sorted(s["service"] for s in now)}
+    out = []
+    for name in sorted(set(before) | set(left)):
+        if name in left:
+            out.append(c.record(name, "FAIL", expected="removed (not in the stack file)",
+                                actual="still in the stack after `docker stack deploy --prune`",
+                                evidence={**ev, "service": left[name]}))
+        else:
+            out.append(c.record(name, "PASS", expected="removed (not in the stack file)",
+                                actual=f"removed by --prune (was {before[name]['name']}, image {before[name]['image']})",
+                                evidence={**ev, "service": before[name]}))
+    if not out:
+        out.append(c.record(st, "PASS", expected="no service outside the stack file",
+                            actual=f"none before or after: the stack has exactly the file's {len(wanted)} services",
+                            evidence=ev))
+    return out
+
+
 CHECKS = [inventory_before, archive_volumes, compose_down, remove_leftovers, nothing_running, compose_up,
           services_ready, init_steps, inventory_after, volumes_preserved]
+# swarm mode (the notebook's order)
+SWARM_CHECKS = [inventory_before, stack_deploy, services_converged, services_pruned, init_steps, inventory_after,
+                volumes_preserved]

@@ -31,6 +31,8 @@ class PhaseState:
     inventory_after: dict[str, Any] | None = None
     # redeploy.archive_volumes → redeploy.down: only archived volumes may be removed
     volumes_archived: bool = False
+    # redeploy.stack_deploy (swarm) → redeploy.service_converged: tasks rejected before it are history (Unix s)
+    deploy_started: float | None = None
     # security.targets: the containers phase 2 judges, read once (ContainerTarget list)
     security_targets: list[Any] | None = None
     # Context.learn_container_secrets: {container name: {path: FileEntry}} (contents dropped once learned)

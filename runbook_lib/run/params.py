@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from runbook_lib.errors import InputError, ParametersError, UnsafeRequestError
 from runbook_lib.run.params_sections import (EngineParams, Policy, Production, Redeploy, Security, Signoff, Smoke,
@@ -36,7 +36,7 @@ PHASES: tuple[str, ...] = (
 
 # The phases implemented for `mode: swarm` so far (issue 15); the runner refuses the others in swarm mode
 # rather than run their compose-mode checks against a swarm.
-SWARM_PHASES: tuple[str, ...] = ("00_preflight",)
+SWARM_PHASES: tuple[str, ...] = ("00_preflight", "01_controlled_redeployment", "04_smoke_tests")
 
 
 class Params(StrictModel):
@@ -45,8 +45,9 @@ class Params(StrictModel):
     project: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="The compose project name.")
     mode: Literal["compose", "swarm"] = Field(default="compose", description=(
         "compose: a Compose project on one engine (docker compose). swarm: a stack on a Docker Swarm (`docker stack "
-        "deploy`, needs `stack`); compose_files are then the stack file(s). In swarm mode only phase 0 (preflight) "
-        "is implemented so far: the runner refuses the other phases with an input error."))
+        "deploy`, needs `stack`); compose_files are then the stack file(s). In swarm mode phases 0 (preflight), 1 "
+        "(`docker stack deploy --prune`, convergence) and 4 (drills scale a dependency to 0 and back) are "
+        "implemented so far: the runner refuses the other phases with an input error."))
     stack: str = Field(default="", pattern=r"^([a-zA-Z0-9][a-zA-Z0-9_.-]*)?$", description=(
         "The swarm stack name (`docker stack deploy ... NAME`); required in swarm mode, unused in compose mode."))
     compose_files: list[Path] = Field(min_length=1, description=(
@@ -94,6 +95,22 @@ class Params(StrictModel):
         if mode == "compose" and v:
             raise ValueError("set only in swarm mode: add `mode: swarm`, or remove `stack`")
         return v
+
+    @model_validator(mode="after")
+    def _swarm_consistency(self) -> "Params":
+        """What only one mode can do: a drill's ``scale`` mode needs a swarm service; a swarm drill scales (its
+        containers belong to the scheduler, which would replace a stopped one); volume removal is compose mode's."""
+        for i, d in enumerate(self.smoke.drills):
+            if self.mode == "swarm" and d.mode != "scale":
+                raise ValueError(f"smoke.drills[{i}].mode: {d.mode!r} breaks a compose container; in swarm mode a drill "
+                                 f"scales the dependency's service to 0 and back: mode: scale ({d.dependency})")
+            if self.mode == "compose" and d.mode == "scale":
+                raise ValueError(f"smoke.drills[{i}].mode: 'scale' is for swarm services (mode: swarm); in compose mode "
+                                 f"use stop, pause or disconnect ({d.dependency})")
+        if self.mode == "swarm" and self.redeploy.remove_volumes:
+            raise ValueError("redeploy.remove_volumes: not available in swarm mode (a stack's volumes live on each node; "
+                             "`docker stack deploy` never removes them). Set it to false.")
+        return self
 
     def unsupported_phases(self, phases: list[str]) -> list[str]:
         """The phases of ``phases`` not implemented for this mode (none in compose mode)."""
@@ -196,6 +213,9 @@ def _explain(exc: ValidationError, path: str) -> ParametersError:
             msg += f"; allowed here: {', '.join(_all_keys(owner))}"
     elif err["type"] == "missing":
         msg = f"missing required key {key!r}"
+    elif not loc:  # a check across keys (Params._swarm_consistency): its message names the key
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        key = msg.split(":", 1)[0] if ":" in msg else None
     else:
         msg = f"key {key!r}: {err['msg']} (got {err.get('input')!r})"
     more = len(exc.errors()) - 1

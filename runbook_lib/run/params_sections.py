@@ -81,6 +81,10 @@ class Redeploy(StrictModel):
     down_timeout_s: float = Field(default=300, gt=0, description="Seconds `down` may take.")
     init_steps: list[InitStep] = Field(default_factory=list, description=(
         "Post-deploy steps (migrations, buckets...), run in order after every service is healthy."))
+    resolve_image: Literal["always", "changed", "never"] = Field(default="always", description=(
+        "Swarm mode: `docker stack deploy --resolve-image`. always (Docker's default) asks the registry for each "
+        "image's digest, so every node runs the same image; never uses the tag as it is on each node (images "
+        "built locally, no registry: the demo)."))
 
 
 class Policy(StrictModel):
@@ -234,8 +238,9 @@ class Drill(StrictModel):
     wait until it is healthy, and require every endpoint back within ``recovery_budget_s``."""
 
     dependency: str = Field(min_length=1, description="The service to break (one drill per dependency).")
-    mode: Literal["stop", "pause", "disconnect"] = Field(default="stop", description=(
-        "How: stop its container, pause it, or disconnect it from its networks."))
+    mode: Literal["stop", "pause", "disconnect", "scale"] = Field(default="stop", description=(
+        "How: stop its container, pause it, or disconnect it from its networks (compose mode); scale its swarm "
+        "service to 0 replicas and back to the replicas it had (swarm mode, the only mode there)."))
     duration_s: float = Field(default=5, gt=0, le=900, description="Seconds the fault lasts.")
     interval_s: float = Field(default=0.25, ge=0.05, le=10, description="Seconds between probes.")
     probe_timeout_s: float = Field(default=3, gt=0, le=60, description="Seconds each probe may take.")

@@ -120,7 +120,7 @@ class PhaseSession:
         if recs is None:
             source = "preflight checks run now (not stored)"
             recs = []
-            for fn in preflight.CHECKS:
+            for fn in (preflight.SWARM_CHECKS if self.params.mode == "swarm" else preflight.CHECKS):
                 recs.extend(self._redact(fn(self.ctx)))
         blockers = evaluate(recs, self.params.policy, self.on).blockers
         if blockers:

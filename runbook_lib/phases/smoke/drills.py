@@ -1,7 +1,11 @@
 """Phase 4, dependency drills (``smoke.drill.<dependency>``): break a dependency on purpose, probe the
 endpoints that rely on it, judge what they did against the designed behaviour, restore it, and require
 recovery within budget. In four steps: baseline, probe, recover, judge; whatever is broken is restored
-by :class:`runbook_lib.drills.faults.Fault` (journal first, restore on exit and on SIGINT/SIGTERM)."""
+by :class:`runbook_lib.drills.faults.Fault` (journal first, restore on exit and on SIGINT/SIGTERM).
+
+Swarm mode: the fault is ``scale`` (the dependency's service to 0 replicas, then back to the replicas it had),
+and the dependency is ready when its service has converged again (:mod:`runbook_lib.engine.stack`): its
+replicas running and healthy, no task rejected. Probes, expectations and records are the same."""
 from __future__ import annotations
 
 import threading
@@ -36,8 +40,11 @@ class _DrillRun:
     with_flow: bool  # the flow runs before the fault and after the recovery
 
 
-def _drill_command(project: str, d: Drill) -> str:
+def _drill_command(project: str, d: Drill, stack: str = "", replicas: str = "N") -> str:
     """The same fault by hand, for the records' ``command``."""
+    if d.mode == "scale":
+        svc = f"{stack}_{d.dependency}"
+        return f"docker service scale {svc}=0; sleep {d.duration_s:g}; docker service scale {svc}={replicas}"
     box = f"{project}-{d.dependency}-1"
     return {"stop": f"docker stop {box}; sleep {d.duration_s:g}; docker start {box}",
             "pause": f"docker pause {box}; sleep {d.duration_s:g}; docker unpause {box}",
@@ -47,11 +54,37 @@ def _drill_command(project: str, d: Drill) -> str:
 
 def _drill_run(ctx: Context, d: Drill) -> _DrillRun:
     with_flow = bool(d.flow_after and ctx.params.smoke.flow)
-    c = Check(f"smoke.drill.{d.dependency}", f"Drill: {d.dependency} {d.mode}", command=_drill_command(ctx.params.project, d),
+    c = Check(f"smoke.drill.{d.dependency}", f"Drill: {d.dependency} {d.mode}",
+              command=_drill_command(ctx.params.project, d, ctx.params.stack, _replicas(ctx, d.dependency)),
               remediation=f"Make the service behave as designed while {d.dependency} is down, and recover on its own when it returns.")
     expected = (f"{d.mode} {d.dependency} for {d.duration_s:g}s, restored, ready within {d.healthy_timeout_s:g}s, "
                 f"every endpoint back within {d.recovery_budget_s:g}s" + (", flow passes after" if with_flow else ""))
     return _DrillRun(ctx, d, c, expected, faults.journal_dir(ctx.run_dir, ctx.params.source), with_flow)
+
+
+def _replicas(ctx: Context, service: str) -> str:
+    """The replicas a swarm service is set to, for the command shown ("N" when it cannot be read)."""
+    if not ctx.swarm:
+        return "N"
+    try:
+        mode = (ctx.engine.service(f"{ctx.params.stack}_{service}").get("Spec") or {}).get("Mode") or {}
+        return str((mode.get("Replicated") or {}).get("Replicas", "N"))
+    except RunbookError:
+        return "N"
+
+
+def _dependency_ready(ctx: Context, service: str, since: float | None = None) -> tuple[bool, list[dict[str, Any]]]:
+    """Whether the dependency is ready, and what that was judged on. Compose: every container of the service
+    running and healthy. Swarm: the service converged (its replicas running, healthy where a healthcheck
+    exists, update completed, no task rejected since ``since``, Unix seconds, default now): a task's old
+    containers are history, not the service's state. Raises RunbookError when the engine cannot be read."""
+    if ctx.swarm:
+        from runbook_lib.engine.stack import service_states
+
+        st = service_states(ctx.engine, ctx.params.stack, [service], since if since is not None else time.time())[service]
+        return st.converged, [st.evidence()]
+    views = ctx.service_containers(service)
+    return bool(views) and all(v.ready for v in views), [v.summary() for v in views]
 
 
 def _probe_target(ep: DrillEndpoint, variables: dict[str, Any], secret, timeout: float) -> probes.ProbeTarget:
@@ -83,13 +116,13 @@ def _baseline(run: _DrillRun) -> _Baseline | CheckRecord:
     ctx, d, c = run.ctx, run.d, run.c
     secret = secret_reader(ctx)
     try:
-        views = ctx.service_containers(d.dependency)
+        ready, seen = _dependency_ready(ctx, d.dependency)
     except RunbookError as exc:
         return c.error(d.dependency, exc, expected=run.expected)
-    if not views or not all(v.ready for v in views):
+    if not ready:
         return c.record(d.dependency, "ERROR", expected=run.expected, severity="critical",
                         actual=f"{d.dependency} is not ready before the drill; nothing was broken",
-                        evidence={"containers": [v.summary() for v in views]})
+                        evidence={"service" if ctx.swarm else "containers": seen})
     variables: dict[str, Any] = dict(ctx.state.flow_variables)
     before: list[probes.StepResult] = []
     if run.with_flow:
@@ -182,7 +215,8 @@ def _probe(run: _DrillRun, targets: list[probes.ProbeTarget]) -> _Observed:
     loop.start()
     try:
         _wait(d.baseline_s)
-        obs.fault = faults.Fault(ctx.engine, ctx.params.project, d.dependency, d.mode, run.directory, progress=ctx.progress)
+        obs.fault = faults.Fault(ctx.engine, ctx.params.project, d.dependency, d.mode, run.directory, progress=ctx.progress,
+                                 stack=ctx.params.stack if d.mode == "scale" else "")
         try:
             with obs.fault:
                 _wait(d.duration_s)
@@ -199,11 +233,11 @@ def _probe(run: _DrillRun, targets: list[probes.ProbeTarget]) -> _Observed:
     return obs
 
 
-def _ready_views(run: _DrillRun) -> list:
+def _ready_views(run: _DrillRun, since: float | None = None) -> tuple[bool, list]:
     try:
-        return run.ctx.service_containers(run.d.dependency)
+        return _dependency_ready(run.ctx, run.d.dependency, since)
     except RunbookError:
-        return []  # the engine hiccuped: ask again next round
+        return False, []  # the engine hiccuped: ask again next round
 
 
 def _recover(run: _DrillRun, loop: probes.ProbeLoop, obs: _Observed) -> None:
@@ -212,11 +246,13 @@ def _recover(run: _DrillRun, loop: probes.ProbeLoop, obs: _Observed) -> None:
     ``recovered_t`` and ``ready_views``."""
     d, restored_at = run.d, obs.restored
     deadline = time.monotonic() + max(d.recovery_budget_s, d.healthy_timeout_s)
+    # a swarm task rejected since the restore (not before) keeps the service from counting as converged
+    restore_wall = time.time() - (time.monotonic() - obs.fault.restore_started_mono) if obs.fault else None
     while time.monotonic() < deadline:
         now = time.monotonic() - obs.origin
         if obs.dep_ready_t is None:
-            obs.ready_views = _ready_views(run)
-            if obs.ready_views and all(v.ready for v in obs.ready_views):
+            ready, obs.ready_views = _ready_views(run, restore_wall)
+            if ready:
                 obs.dep_ready_t = now
         points = _points(loop.snapshot(), [ep.name for ep in d.endpoints])
         back = {n: _stable_recovery(pts, restored_at) for n, pts in points.items()}
@@ -326,7 +362,7 @@ def _dependency_record(run: _DrillRun, flow_before: list[probes.StepResult], obs
     dep_ready_s = round(obs.dep_ready_t - obs.restored, 2) if obs.dep_ready_t is not None else None
     recovery_s = round(obs.recovered_t - obs.restored, 2) if obs.recovered_t is not None else None
     ev.update({"dependency_ready_s": dep_ready_s, "recovery_s": recovery_s,
-               "containers_after": [v.summary() for v in obs.ready_views]})
+               ("service_after" if ctx.swarm else "containers_after"): obs.ready_views})
     problems = []
     if dep_ready_s is None:
         problems.append(f"{d.dependency} not ready within {d.healthy_timeout_s:g}s of the restore")

@@ -41,12 +41,47 @@ def default_endpoints(ctx: Context) -> list[Endpoint]:
     return out
 
 
+def _secret_from_task(ctx: Context, name: str) -> str | None:
+    """Swarm mode: the value of the stack's secret NAME (an ``external`` one has no file on this host), read
+    with ``cat`` in a running task container on this engine that mounts it (an exec: the archive API of
+    engine 20.10 does not see a swarm secret's mount and returns the empty file under it, checked). None
+    when no service of the stack file mounts it or none of its containers runs here. Raises RunbookError
+    when the read fails."""
+    from runbook_lib.lint.facts import secret_targets
+
+    secrets_dir = ctx.params.security.secrets_dir
+    for svc, spec in sorted((ctx.model.get("services") or {}).items()):
+        paths = [p for p, src in secret_targets(spec, secrets_dir).items() if src == name]
+        if not paths:
+            continue
+        for view in ctx.service_containers(svc):
+            if not view.running:
+                continue
+            code, out = ctx.engine.exec(view.id, ["cat", paths[0]], timeout=ctx.params.engine.call_timeout_s)
+            if code != 0:  # the output is an error message, never the value
+                raise RunbookError(f"`cat {paths[0]}` in {view.name} exited {code}: {out.strip()[:200]}")
+            return out
+    return None
+
+
 def secret_reader(ctx: Context) -> Callable[[str], str]:
     """Resolve ``{{ secret:NAME }}`` from the compose model's file secret NAME (read at run time, taught
-    to the redactor, never stored)."""
+    to the redactor, never stored). Swarm mode, for a secret with no file here (``external: true``): from a
+    running task container of the stack that mounts it (:func:`_secret_from_task`)."""
     files = ctx.secret_files()
 
     def read(name: str) -> str:
+        if name not in files and ctx.swarm and name in (ctx.model.get("secrets") or {}):
+            try:
+                value = _secret_from_task(ctx, name)
+            except RunbookError as exc:
+                raise probes.TemplateError(f"{{{{ secret:{name} }}}}: cannot read it from a task container: {exc}") from exc
+            if value is None:
+                raise probes.TemplateError(f"{{{{ secret:{name} }}}}: an external swarm secret (no file on this host), and "
+                                           "no running task container on this engine mounts it")
+            value = value.strip()
+            ctx.redactor.learn([value])
+            return value
         if name not in files:
             raise probes.TemplateError(f"{{{{ secret:{name} }}}}: the compose model has no file secret {name!r} "
                                        f"(known: {', '.join(sorted(files)) or 'none'})")
