@@ -29,12 +29,14 @@ def test_compose_is_the_default_and_swarm_needs_a_stack_named_by_key(tmp_path):
     with pytest.raises(ParametersError, match=r"key 'mode'"):
         load_params(write(tmp_path, {"mode": "kubernetes", "stack": "shop"}))
     p = load_params(write(tmp_path, {"mode": "swarm", "stack": "shop"}))
-    assert p.mode == "swarm" and p.stack == "shop" and SWARM_PHASES == ("00_preflight",)
+    assert p.mode == "swarm" and p.stack == "shop"
+    assert {"00_preflight", "01_controlled_redeployment", "04_smoke_tests"} <= set(SWARM_PHASES)
+    assert "05_signoff" not in SWARM_PHASES
 
 
 @pytest.mark.parametrize("args, phases", [
     ((), []),                                                   # no phases: every phase, refused
-    (("--phase", "01_controlled_redeployment"), []),
+    (("--phase", "05_signoff"), []),
     (("--phase", "00_preflight", "--phase", "03_production_mode"), []),
     ((), ["00_preflight", "05_signoff"]),
 ])
@@ -70,3 +72,37 @@ def test_phase0_swarm_checks_that_cannot_look_are_not_a_pass(tmp_path, monkeypat
     ctx.__dict__["model"] = {"services": {"web": {"image": "nginx:1.25.3"}}, "secrets": {"f": {"file": "/x"}}}
     [rec] = preflight.swarm_objects(ctx)
     assert rec.status == "SKIP" and rec.severity == "info" and rec.actual == "the stack file declares none"
+
+
+DRILL = {"dependency": "redis", "endpoints": [{"name": "probe", "url": "http://127.0.0.1:1/"}]}
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"mode": "swarm", "stack": "shop", "smoke": {"drills": [{**DRILL, "mode": "stop"}]}},
+     r"smoke\.drills\[0\]\.mode: 'stop' breaks a compose container; in swarm mode a drill scales .* mode: scale \(redis\)"),
+    ({"smoke": {"drills": [{**DRILL, "mode": "scale"}]}},
+     r"smoke\.drills\[0\]\.mode: 'scale' is for swarm services \(mode: swarm\)"),
+    ({"mode": "swarm", "stack": "shop", "redeploy": {"remove_volumes": True, "confirm_volume_removal": "rbtest-swarm-mode"}},
+     r"redeploy\.remove_volumes: not available in swarm mode"),
+])
+def test_what_only_one_mode_can_do_is_refused_naming_the_file_and_key(tmp_path, doc, message):
+    with pytest.raises(ParametersError, match=message) as err:
+        load_params(write(tmp_path, doc))
+    assert str(err.value).startswith(str(tmp_path / "p.yaml"))
+    assert err.value.key and err.value.key.split("[")[0] in ("smoke.drills", "redeploy.remove_volumes")
+    p = load_params(write(tmp_path, {"mode": "swarm", "stack": "shop", "smoke": {"drills": [{**DRILL, "mode": "scale"}]}}))
+    assert p.smoke.drills[0].mode == "scale"
+
+
+def test_phase1_swarm_checks_that_cannot_look_are_not_a_pass(tmp_path, monkeypatch):
+    """No engine answers: convergence is an ERROR (never a PASS, never a FAIL it did not see); without an
+    inventory before, the pruned-services check is an ERROR too."""
+    from runbook_lib.phases import redeploy
+    from runbook_lib.run.context import Context
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    ctx = Context(params=load_params(write(tmp_path, {"mode": "swarm", "stack": "rbtest-swarm-mode"})), progress=lambda _s: None)
+    [rec] = redeploy.services_converged(ctx)
+    assert (rec.id, rec.status, rec.target) == ("redeploy.service_converged", "ERROR", "rbtest-swarm-mode"), rec
+    [rec] = redeploy.services_pruned(ctx)
+    assert (rec.id, rec.status) == ("redeploy.services_pruned", "ERROR") and "no inventory" in rec.actual

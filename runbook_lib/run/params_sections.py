@@ -77,7 +77,8 @@ class Redeploy(StrictModel):
         "even then each volume is archived into the run directory first."))
     confirm_volume_removal: str = Field(default="", description=(
         "The project name, to confirm remove_volumes; set both or neither."))
-    healthy_timeout_s: float = Field(default=180, gt=0, description="Seconds every service has to become healthy after `up`.")
+    healthy_timeout_s: float = Field(default=180, gt=0, description=(
+        "Seconds every service has to become healthy after `up` (swarm mode: to converge after `docker stack deploy`)."))
     down_timeout_s: float = Field(default=300, gt=0, description="Seconds `down` may take.")
     init_steps: list[InitStep] = Field(default_factory=list, description=(
         "Post-deploy steps (migrations, buckets...), run in order after every service is healthy."))
