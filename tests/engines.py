@@ -7,6 +7,9 @@ must never put it in swarm mode, restart it or touch its bridge. Tests that need
 - ``ip netns add NS``, ``ip link set lo up`` inside it;
 - a veth pair, one end moved into NS, a private /30 (10.231.x.y) with an address on each end;
 - ``nsenter --net=/var/run/netns/NS dockerd --data-root D --exec-root E -H unix://S --pidfile P``.
+- a DNS stub in the namespace on the host's nameserver addresses, answering NXDOMAIN at once (no DNS server is
+  reachable from the namespace: a lookup of a name that is no container's would hang), and dockerd started
+  with ``DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1`` (no registry: a swarm task uses the image on the node).
   ``nsenter``, not ``ip netns exec``: the latter remounts /sys and dockerd then fails ("Devices cgroup
   isn't mounted"). Inside its namespace the engine has its own docker0 and iptables.
 - Never a second dockerd in the host namespace: with ``--bridge=none`` it deletes the first engine's
@@ -29,6 +32,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -107,6 +111,40 @@ class SecondEngine:
         save.stdout.close()
         if save.wait(timeout=300) != 0 or load.returncode != 0:
             raise RuntimeError(f"could not copy image {ref} into {self.host}: {load.stderr.strip()[-300:]}")
+
+
+# A DNS server for the namespace: it answers every question "no such name" (NXDOMAIN) at once. Docker's embedded
+# DNS forwards a name that is no container's (a dependency scaled to 0 in a drill, a stopped container) to the
+# host's nameservers; none is reachable from the namespace, so without this every such lookup waits out the
+# resolver's timeout (10 s with glibc's defaults, measured) where a host with a DNS server fails it in
+# milliseconds, and a service in degraded mode answers too late.
+_DNS_STUB = """
+import socket, struct, sys, threading
+def serve(ip):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, 53))
+    while True:
+        data, addr = s.recvfrom(4096)
+        if len(data) >= 12:
+            qid, flags = struct.unpack("!HH", data[:4])
+            s.sendto(struct.pack("!HHHHHH", qid, 0x8000 | (flags & 0x7900) | 0x0080 | 3, 1, 0, 0, 0) + data[12:], addr)
+for ip in sys.argv[1:]:
+    threading.Thread(target=serve, args=(ip,)).start()
+"""
+
+
+def _dns_servers() -> list[str]:
+    """The IPv4 nameservers dockerd forwards to: the host's (/etc/resolv.conf), or Docker's defaults when the
+    host has only loopback ones (which Docker drops for containers)."""
+    found = []
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver" and parts[1].count(".") == 3 and not parts[1].startswith("127."):
+                found.append(parts[1])
+    except OSError:
+        pass
+    return found or ["8.8.8.8", "8.8.4.4"]
 
 
 def _free_subnet() -> tuple[str, str]:
@@ -229,6 +267,12 @@ def second_engine(tag: str = "e", start_timeout: float = 60) -> Iterator[SecondE
         _nsexec(ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", f"{ns}n")
         _nsexec(ns, "ip", "link", "set", f"{ns}n", "up")
         _nsexec(ns, "ip", "route", "add", "default", "via", host_ip)
+        dns = _dns_servers()
+        for ip in dns:  # the host's nameservers' addresses, inside the namespace only, answered by _DNS_STUB
+            _nsexec(ns, "ip", "addr", "add", f"{ip}/32", "dev", "lo")
+        subprocess.Popen(["nsenter", f"--net={NETNS_DIR / ns}", sys.executable, "-c", _DNS_STUB, *dns],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                         start_new_session=True)  # killed with everything else in the namespace (_stop)
         # No registry is reachable from the namespace: a swarm task would first try to pull its image and
         # wait out the DNS timeout (10-20 s per task start, measured) before using the local copy. dockerd's
         # DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 makes tasks use the image already on the node.
