@@ -265,7 +265,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 0
         if args.action == "status":
             rows = demo.swarm_status()
-            _print_status(rows)
+            _print_status(rows, how="runbook demo up --swarm")
             return 0 if rows else 1
     if args.init_swarm:
         raise_input("--init-swarm goes with `runbook demo up --swarm`")
@@ -319,9 +319,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_status(rows: list[dict]) -> None:
+def _print_status(rows: list[dict], how: str = "runbook demo up") -> None:
     if not rows:
-        print("the demo stack is not running (start it with `runbook demo up`)")
+        print(f"the demo stack is not running (start it with `{how}`)")
         return
     for r in rows:
         print(f"{r.get('service', ''):18} {r.get('state', ''):10} {r.get('health') or '-':10} {r.get('ports', '')}")
@@ -425,10 +425,11 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_recover_parser(sub: argparse._SubParsersAction) -> None:
-    rc = sub.add_parser("recover", help="restore what a crashed drill left broken (stopped, paused, disconnected)",
+    rc = sub.add_parser("recover", help="restore what a crashed drill left broken (stopped, paused, disconnected, scaled to 0)",
                         description="Reads the drill journals (RUN_DIR/drills/*.journal.json) that were not marked "
-                        "restored, undoes each fault (start, unpause, reconnect with the network aliases), waits until "
-                        "the dependency is ready and marks the journal recovered. Without RUN_DIR, searches every run "
+                        "restored, undoes each fault (start, unpause, reconnect with the network aliases; a swarm service "
+                        "scaled back to its replicas, on the swarm DOCKER_HOST names), waits until "
+                        "the dependency is ready (a swarm service: converged) and marks the journal recovered. Without RUN_DIR, searches every run "
                         "directory under --output. Exit 0 when everything is restored (or nothing needed it), 1 otherwise.")
     rc.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="one run directory (default: all under --output)")
     rc.add_argument("--output", action="append", metavar="DIR", help="where run directories are (default: outputs; repeatable)")

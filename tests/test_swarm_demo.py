@@ -189,6 +189,31 @@ def test_an_unrecovered_scale_drill_blocks_preflight_and_runbook_recover_restore
     assert service_states(Engine(), STACK, ["minio"])["minio"].converged
 
 
+def test_a_scale_drill_restores_the_replicas_on_an_exception_and_on_sigint(swarm, tmp_path, monkeypatch):
+    """The Fault context manager in scale mode: whatever ends the block (an exception, SIGINT), the service is
+    back at its replicas before control leaves it, and the journal says restored."""
+    import os
+    import signal
+
+    from runbook_lib.drills.faults import DrillInterrupted, Fault
+    from runbook_lib.engine import Engine
+
+    monkeypatch.setenv("DOCKER_HOST", swarm.host)
+    for n, (exc, trigger) in enumerate(((RuntimeError, lambda: (_ for _ in ()).throw(RuntimeError("boom"))),
+                                        (DrillInterrupted, lambda: os.kill(os.getpid(), signal.SIGINT)))):
+        directory = tmp_path / f"run{n}" / "drills"
+        with pytest.raises(exc):
+            with Fault(Engine(), "secureconnect-swarm", "redis", "scale", directory, stack=STACK):
+                assert replicas(swarm, "redis") == "0"
+                trigger()
+                import threading
+                threading.Event().wait(5)  # SIGINT is handled here, in the main thread
+        assert replicas(swarm, "redis") == "1"
+        [journal] = directory.glob("redis-*.journal.json")
+        data = json.loads(journal.read_text())
+        assert data["state"] == "restored" and data["restore_actions"] == [f"docker service scale {STACK}_redis=1"]
+
+
 def test_a_service_that_cannot_converge_fails_phase1_naming_it(swarm, cli, tmp_path):
     """Planted (last: it leaves video-service broken): an image that does not exist on the node. Its task is
     rejected; phase 1 FAILs redeploy.service_converged for that service, with the task's error, and does not
@@ -207,5 +232,12 @@ def test_a_service_that_cannot_converge_fails_phase1_naming_it(swarm, cli, tmp_p
     assert "rejected" in bad["actual"] and "No such image" in bad["actual"], bad["actual"]
     assert bad["evidence"]["rejected_since_deploy"] and bad["evidence"]["waited_s"] < 90
     assert all(r["status"] == "PASS" for t, r in conv.items() if t != "video-service"), conv
+    # only video-service changed: every other service kept its tasks, also redis and minio, which the drills above
+    # scaled to 0 and back (a scale that rewrote more of the spec than the replicas made this deploy replace them)
+    p1 = {r["id"]: r for r in records(run, "01_controlled_redeployment") if r["id"].startswith("redeploy.inventory_")}
+    before, after = p1["redeploy.inventory_before"]["evidence"], p1["redeploy.inventory_after"]["evidence"]
+    others = {s["id"] for s in before["services"] if s["service"] != "video-service"}
+    tasks = lambda inv: {t["id"] for t in inv["tasks"] if t["service"] in others}  # noqa: E731
+    assert tasks(before) == tasks(after) and len(tasks(before)) == 8
     blockers = json.loads((run / "verdict.json").read_text())
     assert blockers["verdict"] == "NO-GO"

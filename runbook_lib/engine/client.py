@@ -11,6 +11,7 @@ results in the order asked); every engine call carries the client's timeout as i
 from __future__ import annotations
 
 import contextlib
+import copy
 import fnmatch
 import io
 import posixpath
@@ -204,10 +205,18 @@ class Engine:
         """Set a replicated service's replicas (``docker service scale NAME=N``): only the mode changes in the
         spec, so no rolling update of the other tasks. Raises EngineError for a global service or none."""
         with _sdk(f"scaling service {name} to {replicas}"):
-            svc = self.client.services.get(name)
-            if "Replicated" not in ((svc.attrs.get("Spec") or {}).get("Mode") or {}):
+            svc = self.api.inspect_service(name)
+            spec = copy.deepcopy(svc.get("Spec") or {})
+            mode = spec.get("Mode") or {}
+            if "Replicated" not in mode:
                 raise EngineError(f"service {name} is not replicated (global): it cannot be scaled")
-            svc.scale(int(replicas))
+            # the spec as the engine has it, with only the replicas changed (what `docker service scale` sends); the
+            # SDK's update_service(fetch_current_spec=True) rebuilds the spec from parts, and the next `docker stack
+            # deploy` then saw a changed spec and replaced the task (observed)
+            spec["Mode"] = {"Replicated": {**mode["Replicated"], "Replicas": int(replicas)}}
+            resp = self.api._post_json(self.api._url("/services/{0}/update", svc["ID"]), data=spec,
+                                       params={"version": (svc.get("Version") or {}).get("Index")})
+            self.api._raise_for_status(resp)
 
     def stack_volumes(self, stack: str) -> list[dict[str, Any]]:
         """The named volumes of a stack on THIS engine (a node has only the volumes of the tasks it ran), in
