@@ -113,6 +113,7 @@ def test_phases_0_1_and_4_of_the_demo_stack_are_go(swarm, cli, tmp_path):
     assert deploy["command"].startswith("docker stack deploy --prune --resolve-image never -c ")
     conv = next(r for r in p1 if r["id"] == "redeploy.service_converged" and r["target"] == "redis")
     assert conv["evidence"]["running"] == conv["evidence"]["desired"] == 1 and conv["evidence"]["tasks"][0]["state"] == "running"
+    assert conv["evidence"]["tasks"][0]["container_health"] == "healthy" and "(healthy on this engine)" in conv["actual"]
     # the drills scaled each dependency to 0 and back, judged as in compose mode
     drills = {(r["id"], r["target"]): r for r in p4 if r["id"].startswith("smoke.drill.")}
     assert set(drills) == {("smoke.drill.redis", t) for t in ("auth-service login", "chat-service message",

@@ -472,15 +472,23 @@ def services_converged(ctx: Context) -> list[CheckRecord]:
         ok, states, waited = swarm.wait_converged(ctx.engine, st, services, timeout, since=since, progress=ctx.progress)
     except RunbookError as exc:
         return [c.error(st, exc, expected="every service converged")]
+    try:  # the health of the task containers this engine holds (other nodes' containers are not visible here)
+        health = {v.id[:12]: v.health or "no healthcheck" for v in ctx.containers()}
+    except RunbookError:
+        health = {}
     out = []
     for svc in services:
         s = states[svc]
+        for t in s.tasks:
+            t["container_health"] = health.get(t["container"])  # None: not on this engine, or not read
         ev = {**s.evidence(), "waited_s": waited, "timeout_s": timeout}
+        seen = {t["container_health"] for t in s.tasks}
         expected = (f"{s.desired if s.exists else 'the desired'} replica(s) running (healthy where a healthcheck exists), "
                     f"update completed, no task rejected, within {timeout:.0f}s")
         if s.converged:
+            here = f" ({', '.join(sorted(seen))} on this engine)" if seen and None not in seen else ""
             out.append(c.record(svc, "PASS", expected=expected, evidence=ev,
-                                actual=f"{s.describe()}; converged (waited {waited}s)"))
+                                actual=f"{s.describe()}{here}; converged (waited {waited}s)"))
         else:
             why = f"; {s.stuck}" if s.stuck else f"; not converged after {waited}s"
             out.append(c.record(svc, "FAIL", expected=expected, evidence=ev, actual=s.describe() + why))
