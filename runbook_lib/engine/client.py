@@ -76,13 +76,19 @@ def _wrap(exc: Exception, what: str) -> RunbookError:
 class Engine:
     """A connection to one Docker engine (DOCKER_HOST or the default socket)."""
 
-    def __init__(self, timeout: float = 60, pool_size: int | None = None, stats_pool_size: int = 128) -> None:
+    def __init__(self, timeout: float = 60, pool_size: int | None = None, stats_pool_size: int = 128,
+                 procfs_reads: bool = True) -> None:
         #: The deadline of every engine call (seconds without an answer before it fails).
         self.timeout = timeout
         #: How many per-container calls run at once (:meth:`map`), and stats samples (:meth:`stats_many`).
         self.pool = BoundedPool(pool_size)
         self.pool_size = self.pool.size
         self._stats_pool = BoundedPool(max(self.pool_size, stats_pool_size))
+        #: Whether :meth:`read_path` may read through /proc/PID/root (None: not decided yet, see _procfs_allowed).
+        self._procfs: bool | None = None if procfs_reads else False
+        #: How many reads went each way (for tests and benchmarks): {"archive": n, "procfs": n}.
+        self.reads = {"archive": 0, "procfs": 0}
+        self._reads_lock = threading.Lock()
         try:
             self.client = docker.from_env(timeout=int(timeout),
                                           max_pool_size=max(10, self.pool_size, self._stats_pool.size) + 2)
@@ -272,12 +278,40 @@ class Engine:
             self.api.connect_container_to_network(id_or_name, network, aliases=aliases or None)
 
     # -- files and logs inside containers (phase 2) -------------------------------------------------
-    def read_path(self, id_or_name: str, path: str, max_bytes: int = 1 << 20) -> list["FileEntry"] | None:
+    def _procfs_allowed(self) -> bool:
+        """/proc reads are never used with user-namespace remapping (owners there are the host's shifted
+        ids, not what the container sees); decided once per engine."""
+        if self._procfs is None:
+            try:
+                opts = self.info().get("SecurityOptions") or []
+            except RunbookError:
+                return False
+            self._procfs = not any("name=userns" in o for o in opts)
+        return self._procfs
+
+    def read_path(self, id_or_name: str, path: str, max_bytes: int = 1 << 20, pid: int = 0) -> list["FileEntry"] | None:
         """Stat and content of ``path`` (a file, or a directory and everything under it) inside a
-        container, through the archive API (``docker cp``): no exec, so it works on distroless images
-        and stopped containers. Bind-mounted files (compose file secrets) are read through their mount.
-        Returns None when the path does not exist; content is kept only for regular files up to
-        ``max_bytes``. Callers must treat content as secret."""
+        container: no exec, so it works on distroless images and stopped containers. With ``pid`` (the
+        container's ``State.Pid``, :attr:`ContainerView.pid`) and the engine on this host, read through
+        /proc/PID/root (:mod:`runbook_lib.engine.procfs`: the container's own view, tmpfs mounts
+        included; its id checked against the process's cgroup); otherwise, or when that is not possible,
+        through the archive API (``docker cp``), where bind-mounted files (compose file secrets) are read
+        through their mount. Returns None when the path does not exist; content is kept only for regular
+        files up to ``max_bytes``. Callers must treat content as secret."""
+        if pid and len(id_or_name) == 64 and self._procfs_allowed():
+            from runbook_lib.engine import procfs
+
+            try:
+                entries = procfs.read(pid, id_or_name, path, max_bytes)
+                with self._reads_lock:
+                    self.reads["procfs"] += 1
+                for e in entries or []:
+                    e.via = "procfs"
+                return entries
+            except procfs.Unavailable:
+                pass
+        with self._reads_lock:
+            self.reads["archive"] += 1
         try:
             stream, _stat = self.api.get_archive(id_or_name, path)
             data = b"".join(stream)

@@ -67,6 +67,15 @@ def _record(rule: str, t: ContainerTarget, v: Verdict, command: str) -> CheckRec
     return make_record(rule, t.name, v, phase=PHASE, command=command)
 
 
+_VIA = {"procfs": "/proc/PID/root of the container's main process (on the engine's host; its cgroup names the container)",
+        "archive": "the engine's archive API (docker cp)"}
+
+
+def _read_via(files: dict[str, FileEntry]) -> str:
+    """How the container's files were read, for the evidence (runbook_lib.engine.procfs or the archive API)."""
+    return "; ".join(_VIA.get(v, v) for v in sorted({e.via for e in files.values()} or {"archive"}))
+
+
 def _error(rule: str, target: str, exc: BaseException | str, expected: str) -> CheckRecord:
     c = Check(rule)
     if isinstance(exc, str):
@@ -86,7 +95,7 @@ def _who(ctx: Context, t: ContainerTarget) -> tuple[int, int] | None:
     name = t.view.user.split(":")[0]
     passwd = ""
     if name and not name.isdigit():
-        entries = ctx.engine.read_path(t.view.id, "/etc/passwd") or []
+        entries = ctx.engine.read_path(t.view.id, "/etc/passwd", pid=t.view.pid) or []
         passwd = next(((e.content or b"").decode("utf-8", "replace") for e in entries if e.kind == "file"), "")
     return parse_user(t.view.user, passwd)
 
@@ -144,8 +153,10 @@ def secrets_mounted(ctx: Context) -> list[CheckRecord]:
             out += [_error(r, t.name, exc, "the secrets mount can be read") for r in ("secrets.mounted", "secrets.file_mode")]
             continue
         states = {target: state(files.get(target), target) for target in t.facts.secret_targets}
-        out.append(_record("secrets.mounted", t, judge_mounted(t.facts, states), cmd))
-        out.append(_record("secrets.file_mode", t, judge_secret_modes(t.facts, states, ctx.params.security), cmd))
+        for rule, v in (("secrets.mounted", judge_mounted(t.facts, states)),
+                        ("secrets.file_mode", judge_secret_modes(t.facts, states, ctx.params.security))):
+            v.evidence.setdefault("read_via", _read_via(files))
+            out.append(_record(rule, t, v, cmd))
     return out
 
 
@@ -167,7 +178,7 @@ def secret_file_env(ctx: Context) -> list[CheckRecord]:
         def lookup(path: str, t: ContainerTarget = t, files: dict = files, state=state) -> FileState:
             if path in files or path.startswith(secrets_dir):
                 return state(files.get(path), path)
-            entries = ctx.engine.read_path(t.view.id, path) or []
+            entries = ctx.engine.read_path(t.view.id, path, pid=t.view.pid) or []
             entry = next((e for e in entries if e.path == path.rstrip("/")), None)
             if entry is not None and entry.content:
                 ctx.learn_value(entry.content.decode("utf-8", "surrogateescape"), f"{path} in {t.view.name}")

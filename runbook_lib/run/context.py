@@ -76,7 +76,8 @@ class Context:
         size and per-call deadline."""
         if self._engine is None:
             e = self.params.engine
-            self._engine = Engine(timeout=e.call_timeout_s, pool_size=e.pool_size, stats_pool_size=e.stats_pool_size)
+            self._engine = Engine(timeout=e.call_timeout_s, pool_size=e.pool_size, stats_pool_size=e.stats_pool_size,
+                                  procfs_reads=e.procfs_reads)
         return self._engine
 
     def map_containers(self, fn: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
@@ -177,7 +178,7 @@ class Context:
             paths = {secrets_dir} | {p for p in targets if not p.startswith(secrets_dir + "/")}
             files: dict[str, FileEntry] = {}
             for path in sorted(paths):
-                for entry in self.engine.read_path(view.id, path) or []:
+                for entry in self.engine.read_path(view.id, path, pid=view.pid) or []:
                     files[entry.path] = entry
             return files
 
