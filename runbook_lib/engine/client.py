@@ -332,6 +332,44 @@ class Engine:
                                          mode=stat.S_IMODE(m.mode), uid=m.uid, gid=m.gid, content=content))
         return entries
 
+    def _exec_bytes(self, id_or_name: str, cmd: list[str], what: str) -> tuple[int | None, bytes, bytes]:
+        """(exit code, stdout, stderr) of a short command in a running container, bounded by the client's
+        timeout."""
+        with _sdk(what):
+            exec_id = self.api.exec_create(id_or_name, cmd, stdout=True, stderr=True)["Id"]
+            out, err = self.api.exec_start(exec_id, stream=False, demux=True)
+            return self.api.exec_inspect(exec_id).get("ExitCode"), out or b"", err or b""
+
+    def read_mounted_files(self, id_or_name: str, paths: Sequence[str], max_bytes: int = 1 << 20) -> list["FileEntry"]:
+        """Stat and content of files mounted into a running container where the archive API cannot see them:
+        a swarm task's secrets (the engine mounts them outside the container's mount list, so ``docker cp``
+        returns the empty mount points). Read inside the container with ``stat`` and ``cat`` (an exec: the
+        image needs them; busybox has both). A path that does not exist is left out. Raises RunbookError when
+        the container cannot run them. Callers must treat content as secret."""
+        if not paths:
+            return []
+        code, out, err = self._exec_bytes(id_or_name, ["stat", "-L", "-c", "%n|%s|%a|%u|%g|%F", *paths],
+                                          f"reading the stat of {len(paths)} mounted files in {id_or_name}")
+        if code not in (0, 1) or (code == 1 and not out):
+            raise EngineError(f"`stat` in {id_or_name} exited {code}: {err.decode('utf-8', 'replace').strip()[:200]} "
+                              "(reading a swarm task's secrets needs `stat` and `cat` in the image)")
+        entries = []
+        for line in out.decode("utf-8", "replace").splitlines():
+            parts = line.rsplit("|", 5)
+            if len(parts) != 6:
+                continue
+            path, size, mode, uid, gid, kind = parts
+            kind = "file" if kind.startswith("regular") else "dir" if kind == "directory" else "other"
+            content = None
+            if kind == "file" and int(size) <= max_bytes:
+                c, data, e = self._exec_bytes(id_or_name, ["cat", path], f"reading {path} in {id_or_name}")
+                if c != 0:
+                    raise EngineError(f"`cat {path}` in {id_or_name} exited {c}: {e.decode('utf-8', 'replace').strip()[:200]}")
+                content = data
+            entries.append(FileEntry(path=path, kind=kind, size=int(size), mode=int(mode, 8), uid=int(uid), gid=int(gid),
+                                     content=content))
+        return entries
+
     def logs(self, id_or_name: str, tail: int = 2000) -> str:
         """The container's last ``tail`` log lines (stdout and stderr), with timestamps."""
         with _sdk(f"reading the logs of {id_or_name}"):
@@ -398,15 +436,15 @@ class Engine:
 
     def container_events(self, project: str, since: float, until: float,
                          actions: Iterable[str] = ("create", "start", "restart", "die", "oom", "kill", "stop",
-                                                   "destroy")) -> list[dict[str, Any]]:
+                                                   "destroy"), label: str | None = None) -> list[dict[str, Any]]:
         """Container life-cycle events of a project between two times (Unix seconds). When ``until``
         is in the future this blocks until then: the engine streams events as they happen and closes
         the stream at ``until``. Each event: time, action, service, container, exit code where the
-        engine gives one (die)."""
+        engine gives one (die). ``label`` filters by another label than the project's (a swarm stack's)."""
         with _sdk("reading container events"):
             stream = self.api.events(since=f"{since:.9f}", until=f"{until:.9f}", decode=True,
                                      filters={"type": "container", "event": list(actions),
-                                              "label": f"{PROJECT_LABEL}={project}"})
+                                              "label": label or f"{PROJECT_LABEL}={project}"})
             try:
                 out = []
                 for e in stream:
