@@ -59,6 +59,14 @@ def stack_config(files: Sequence[Path], timeout: float = STACK_CONFIG_TIMEOUT_S)
 SECRET_DEFAULTS = {"uid": "0", "gid": "0", "mode": 0o444}
 
 
+def secret_mode(value: Any, default: int = SECRET_DEFAULTS["mode"]) -> int:
+    """A secret reference's mode: a number as `docker stack config` prints it (256), or the octal string
+    `docker compose config` prints ("0400")."""
+    if value is None or value == "":
+        return default
+    return int(value, 8) if isinstance(value, str) else int(value)
+
+
 def _ns(value: Any) -> int:
     """A duration as the engine stores it (nanoseconds) from a stack file's "1m0s", "5s" or a number."""
     from runbook_lib.lint.facts import parse_duration_ns
@@ -274,7 +282,7 @@ def stack_file_fields(stack: str, name: str, spec: dict[str, Any], top_secrets: 
         swarm_name = top.get("name") or (key if top.get("external") else f"{stack}_{key}")
         secrets.append({"name": swarm_name, "target": s.get("target") or key,
                         "uid": str(s.get("uid", SECRET_DEFAULTS["uid"])), "gid": str(s.get("gid", SECRET_DEFAULTS["gid"])),
-                        "mode": int(s.get("mode", SECRET_DEFAULTS["mode"]))})
+                        "mode": secret_mode(s.get("mode"))})
     out["secrets"] = sorted(secrets, key=lambda s: s["target"])
     if spec.get("user") is not None:
         out["user"] = str(spec["user"])
