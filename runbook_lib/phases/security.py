@@ -448,6 +448,10 @@ def shared_volumes(ctx: Context) -> list[CheckRecord]:
         ts = targets(ctx)
     except RunbookError as exc:
         return [_error("hardening.shared_volume", ctx.params.project, exc, "the project's containers")]
+    if not ts:  # nothing was looked at: not a PASS (security.containers says why)
+        return [Check("hardening.shared_volume").record(
+            ctx.params.project, "SKIP", expected="each named volume written by one service at most", severity="info",
+            actual="no container to judge", evidence={"source": "engine", "containers": 0})]
     names = {str(v.get("name") or k): k for k, v in (ctx.model.get("volumes") or {}).items()}
     cmd = f"docker inspect -f '{{{{json .Mounts}}}}' $(docker ps -aq --filter label=com.docker.compose.project={ctx.params.project})"
     verdicts = judge_shared_volumes([t.facts for t in ts], names, source="engine")
