@@ -164,6 +164,14 @@ def orphans(ctx: Context) -> list[CheckRecord]:
         from runbook_lib.phases.production import swarm
 
         c = Check("prod.orphans", command=ctx.list_command())
+        try:
+            deployed = bool(ctx.swarm_services()) or bool(ctx.containers())
+        except RunbookError as exc:
+            return [c.error(ctx.params.stack, exc, expected="every service and task of the stack is in the stack file")]
+        if not deployed:  # nothing of the stack to look at: no claim
+            return [c.record(ctx.params.stack, "SKIP", expected="every service and task of the stack is in the stack "
+                             "file", actual="the stack has no service and no task container on this engine",
+                             evidence={"stack": ctx.params.stack, "services": 0, "containers": 0}, severity="info")]
         return orphan_records(ctx, c) + swarm.orphan_services(ctx, c)
     c = Check("prod.orphans",
               command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project} "
