@@ -111,3 +111,27 @@ def test_lint_swarm_judges_a_file_secret_with_the_mode_the_swarm_gives_it(tmp_pa
         assert recs["secrets.mounted"].status == mounted, (name, recs["secrets.mounted"].actual)
         assert recs["secrets.file_mode"].status == mode, (name, recs["secrets.file_mode"].actual)
     assert "readable by others (mode 0444)" in recs["secrets.file_mode"].actual
+
+
+def test_a_service_whose_running_tasks_are_on_other_nodes_is_an_error_not_a_fail_nor_a_pass(tmp_path):
+    """A node's engine holds only its own tasks' containers: a service running elsewhere could not be looked
+    at here (ERROR naming the nodes); one with no running task anywhere is a FAIL. The swarm's answers are
+    given to the context as the engine would (its state), no engine is asked."""
+    from runbook_lib.phases.production.common import no_container
+    from runbook_lib.results.records import Check
+    from runbook_lib.run.context import Context
+    from runbook_lib.run.params import load_params
+
+    (tmp_path / "stack.yaml").write_text(yaml.safe_dump({"services": {"web": FILE}, "secrets": TOP}))
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"project": STACK, "mode": "swarm", "stack": STACK,
+                                                     "compose_files": ["stack.yaml"]}))
+    ctx = Context(params=load_params(tmp_path / "p.yaml"))
+    ctx.state.swarm_services = {"web": SwarmService(inspect(), STACK)}
+    task = {"ID": "t1", "ServiceID": "x", "NodeID": "othernode0123456", "DesiredState": "running",
+            "Status": {"State": "running"}}
+    ctx.state.swarm_tasks = [task]
+    rec = no_container(Check("prod.stability"), "web", "a stable container", ctx)
+    assert rec.status == "ERROR" and "othernode012" in rec.actual and rec.evidence["nodes_running_tasks"] == ["othernode012"]
+    task["Status"]["State"] = "failed"
+    rec = no_container(Check("prod.stability"), "web", "a stable container", ctx)
+    assert rec.status == "FAIL" and rec.actual == "no task of this service is running"

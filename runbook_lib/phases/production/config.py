@@ -96,8 +96,9 @@ def healthcheck(ctx: Context) -> list[CheckRecord]:
 
     def judge(v: ContainerView) -> CheckRecord:
         spec = model.get(v.service, {}).get("healthcheck")
-        source = ("compose (disable: true)" if spec and spec.get("disable") else
-                  "compose" if spec else "image" if v.has_healthcheck else "none")
+        file = "stack file" if ctx.swarm else "compose"
+        source = (f"{file} (disable: true)" if spec and spec.get("disable") else
+                  file if spec else "image" if v.has_healthcheck else "none")
         ev = {"read": "docker inspect Config.Healthcheck and State.Health", "container": v.name,
               "defined_by": source, "healthcheck": v.healthcheck_config, "health": v.health,
               "health_log": v.health_log[-3:], "restart_policy": v.restart_policy, "state": v.state}
