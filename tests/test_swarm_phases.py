@@ -249,6 +249,27 @@ def test_planted_faults_fail_with_the_right_id_and_target(sb_swarm, deployed, mo
     no_secret_in(json.dumps([r.to_dict() for r in recs]), values)
 
 
+def test_a_plaintext_credential_in_a_spec_is_found_with_no_task_on_this_engine(sb_swarm, deployed, monkeypatch):
+    """The service scaled to 0 (no task, so no container anywhere) with a literal token added to its spec:
+    the spec's record FAILs (target STACK_chat), its value masked; the containers check says what could not
+    be judged."""
+    d, params = deployed
+    literal = "Zq7-" + pysecrets.token_hex(12)
+    sb_swarm.docker("service", "update", "--detach", "--replicas", "0", "--env-add", f"API_TOKEN={literal}", f"{STACK}_chat")
+    converged(sb_swarm)
+    ctx = context(params, monkeypatch, sb_swarm.host)
+    recs = run_phases(ctx)
+    plain = by(recs, "secrets.no_plaintext_env")
+    assert "chat" not in plain  # no container of chat to read
+    spec = plain[f"{STACK}_chat"]
+    assert spec.status == "FAIL" and "API_TOKEN: credential name with a literal value" in spec.actual
+    assert spec.evidence["source"] == "service" and spec.evidence["findings"][0]["value"].startswith("[REDACTED")
+    assert by(recs, "security.containers")[STACK].status == "ERROR" and "no running task of chat" in by(
+        recs, "security.containers")[STACK].actual
+    assert by(recs, "prod.drift")["chat"].status == "FAIL"  # replicas 0 and a variable no file declares
+    assert literal not in json.dumps([r.to_dict() for r in recs])
+
+
 def test_evidence_removed_is_never_a_pass(sb_swarm, deployed, monkeypatch, tmp_path):
     """No engine answering: every record of phases 2, 3 and 5 is an ERROR or a SKIP. The stack removed: no
     PASS either (nothing deployed is a FAIL or an ERROR, nothing to look at a SKIP)."""
