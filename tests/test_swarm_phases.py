@@ -201,16 +201,25 @@ def test_phases_00_02_03_05_are_go_on_a_healthy_stack(sb_swarm, deployed, cli, t
     print(f"runbook run of {', '.join(SWARM_PHASES)}: GO in {took:.1f} s")
 
 
-def test_the_redactor_learns_each_task_containers_secrets(sb_swarm, deployed, monkeypatch, values):
+@pytest.mark.parametrize("procfs, via", [(True, "procfs"), (False, "exec")])
+def test_the_redactor_learns_each_task_containers_secrets(sb_swarm, deployed, monkeypatch, values, procfs, via):
     """The external secret's value exists only inside the task's container (no file on this host): the
-    context learns it there (read inside the running container: the archive API sees only empty mount
-    points), with the mode and owner the swarm gave it."""
+    context learns it there, with the mode and owner the swarm gave it: through /proc/PID/root (the engine
+    is on this host), or with engine.procfs_reads false inside the running container (the archive API sees
+    only the empty mount points)."""
     d, params = deployed
-    ctx = context(params, monkeypatch, sb_swarm.host)
+    monkeypatch.setenv("DOCKER_HOST", sb_swarm.host)
+    from runbook_lib.run.context import Context
+    from runbook_lib.run.params import load_params
+
+    p = load_params(params)
+    p.engine.procfs_reads = procfs
+    ctx = Context(params=p)
+    ctx.learn_secrets()
     files = ctx.learn_container_secrets()
     [chat] = [n for n in files if n.startswith(f"{STACK}_chat.")]
     entry = files[chat]["/run/secrets/api_key"]
-    assert (entry.mode, entry.uid, entry.gid, entry.size) == (0o400, 10001, 10001, len(values["api_key"]))
+    assert (entry.mode, entry.uid, entry.gid, entry.size, entry.via) == (0o400, 10001, 10001, len(values["api_key"]), via)
     assert values["api_key"] not in ctx.redactor.scrub_text(f"key={values['api_key']}")
     assert ctx.secret_values[values["api_key"]].startswith("/run/secrets/api_key in ")
 

@@ -210,13 +210,25 @@ class Context:
 
         def read(view) -> dict[str, FileEntry]:
             if self.swarm:
-                # a swarm mounts a task's secrets where the archive API cannot see them: read inside the
-                # container, only while it runs (a stopped task's secrets are gone with it)
+                # a swarm mounts a task's secrets where the archive API cannot see them (it returns the empty
+                # mount points): read through /proc/PID/root on the engine's host (the container's own view),
+                # else inside the container; only while it runs (a stopped task's secrets are gone with it)
                 if not view.running:
                     return {}
                 paths = sorted({swarm_secret_path((s.get("File") or {}).get("Name") or "", secrets_dir)
                                 for s in task_secrets.get(view.task_id, [])} - {""})
-                return {e.path: e for e in self.engine.read_mounted_files(view.id, paths)}
+                found: dict[str, FileEntry] = {}
+                for path in paths:
+                    entries = self.engine.read_path(view.id, path, pid=view.pid)
+                    if entries is not None and any(e.via != "procfs" for e in entries):
+                        break  # not the container's own view: read inside it
+                    found.update({e.path: e for e in entries or []})
+                else:
+                    return found
+                exec_read = self.engine.read_mounted_files(view.id, paths)
+                for e in exec_read:
+                    e.via = "exec"
+                return {e.path: e for e in exec_read}
             targets = secret_targets(services.get(view.service) or {}, secrets_dir)
             paths = {secrets_dir} | {p for p in targets if not p.startswith(secrets_dir + "/")}
             files: dict[str, FileEntry] = {}
