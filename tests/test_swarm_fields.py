@@ -135,3 +135,18 @@ def test_a_service_whose_running_tasks_are_on_other_nodes_is_an_error_not_a_fail
     task["Status"]["State"] = "failed"
     rec = no_container(Check("prod.stability"), "web", "a stable container", ctx)
     assert rec.status == "FAIL" and rec.actual == "no task of this service is running"
+
+
+def test_ports_command_and_capabilities_are_compared_and_a_port_published_by_hand_is_drift():
+    svc = inspect(container={"Args": ["serve", "--debug"], "CapabilityDrop": ["ALL"]},
+                  EndpointSpec={"Ports": [{"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": 8080, "PublishMode": "ingress"},
+                                          {"Protocol": "tcp", "TargetPort": 9229, "PublishedPort": 9229, "PublishMode": "host"}]})
+    f = {**FILE, "command": "serve", "cap_drop": ["ALL"],
+         "ports": [{"mode": "ingress", "target": 8080, "published": "8080", "protocol": "tcp"}]}
+    diffs = {d["field"]: d for d in field_differences(stack_file_fields(STACK, "web", f, TOP), SwarmService(svc, STACK).fields())}
+    assert set(diffs) == {"ports", "command"}
+    assert diffs["command"] == {"field": "command", "expected": ["serve"], "actual": ["serve", "--debug"]}
+    assert diffs["ports"]["actual"][-1] == {"target": 9229, "published": 9229, "protocol": "tcp", "mode": "host"}
+    # the short form, as a file may write it
+    assert stack_file_fields(STACK, "web", {"ports": ["127.0.0.1:8080:80/udp"]}, {})["ports"] == [
+        {"target": 80, "published": 8080, "protocol": "udp", "mode": "ingress"}]

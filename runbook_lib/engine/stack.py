@@ -4,6 +4,7 @@ a stack file. It is not Compose: it refuses keys Compose accepts (``mem_limit``,
 (``docker compose config``, as in compose mode); this is the check that the stack would be accepted."""
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -218,13 +219,33 @@ class SwarmService:
                           "max_replicas": pl.get("MaxReplicas", 0)},
             "secrets": sorted((s for s in self.secrets), key=lambda s: s["target"]),
             "user": cs.get("User", ""), "read_only": bool(cs.get("ReadOnly")),
+            "ports": sorted(({"target": int(p.get("TargetPort") or 0), "published": int(p.get("PublishedPort") or 0),
+                              "protocol": p.get("Protocol") or "tcp", "mode": p.get("PublishMode") or "ingress"}
+                             for p in (self.spec.get("EndpointSpec") or {}).get("Ports") or []), key=_port_key),
+            "command": list(cs.get("Args") or []), "entrypoint": list(cs.get("Command") or []),
+            "cap_add": sorted(cs.get("CapabilityAdd") or []), "cap_drop": sorted(cs.get("CapabilityDrop") or []),
         }
+
+
+def _port_key(p: dict[str, Any]) -> tuple:
+    return (p["published"], p["target"], p["protocol"], p["mode"])
+
+
+def _file_port(p: Any) -> dict[str, Any]:
+    """A port of the stack file (the long form `docker stack config` prints, or a short "8080:80/udp")."""
+    if isinstance(p, dict):
+        return {"target": int(p.get("target") or 0), "published": int(p.get("published") or 0),
+                "protocol": p.get("protocol") or "tcp", "mode": p.get("mode") or "ingress"}
+    spec, _, proto = str(p).partition("/")
+    published, _, target = spec.rpartition(":")
+    return {"target": int(target), "published": int(published.rsplit(":", 1)[-1] or 0), "protocol": proto or "tcp",
+            "mode": "ingress"}
 
 
 def stack_file_fields(stack: str, name: str, spec: dict[str, Any], top_secrets: dict[str, Any]) -> dict[str, Any]:
     """Service ``name`` of the stack file, as `docker stack config` resolves it, in the shape of
     :meth:`SwarmService.fields`, holding only what the file sets (a key it leaves unset takes Swarm's
-    default, which is not compared). Secrets: the swarm name each reference resolves to (``STACK_key`` for a
+    default, which is not compared; ports are always compared: one published by hand is drift). Secrets: the swarm name each reference resolves to (``STACK_key`` for a
     file secret, its ``name`` or key when external), target, uid, gid and mode with Swarm's defaults."""
     d = spec.get("deploy") or {}
     out: dict[str, Any] = {}
@@ -287,6 +308,14 @@ def stack_file_fields(stack: str, name: str, spec: dict[str, Any], top_secrets: 
     if spec.get("user") is not None:
         out["user"] = str(spec["user"])
     out["read_only"] = bool(spec.get("read_only"))
+    out["ports"] = sorted((_file_port(p) for p in spec.get("ports") or []), key=_port_key)  # one published by hand: drift
+    for key in ("command", "entrypoint"):
+        if spec.get(key) is not None:
+            v = spec[key]
+            out[key] = [str(a) for a in v] if isinstance(v, list) else shlex.split(str(v))
+    for key in ("cap_add", "cap_drop"):
+        if spec.get(key) is not None:
+            out[key] = sorted(str(c) for c in spec[key])
     return out
 
 

@@ -8,7 +8,8 @@ judge nothing there. Their swarm equivalents are here:
   config`` (the loader ``docker stack deploy`` uses) resolves it, field by field: image (and digest when the
   file pins one), environment, replicas, ``deploy.resources``, ``restart_policy``, ``update_config``,
   ``rollback_config``, healthcheck, placement, secrets (swarm name, target, uid, gid, mode), user, read-only
-  root filesystem. A key the file leaves unset takes Swarm's default and is not compared.
+  root filesystem, published ports, command, entrypoint, added and dropped capabilities. A key the file leaves
+  unset takes Swarm's default and is not compared (but a port published by hand is drift).
 - ``prod.env``: the expected variables in the service spec AND in every running task container here.
 - ``prod.restart_policy``: the spec's restart policy, judged as ``runbook lint --swarm`` judges the file's.
 - ``prod.replicas``: running tasks == desired replicas, and the last rolling update completed.
