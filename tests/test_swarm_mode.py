@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from runbook_lib.errors import InputError, ParametersError
-from runbook_lib.run.params import SWARM_PHASES, load_params
+from runbook_lib.run.params import PHASES, SWARM_PHASES, load_params
 
 
 def write(tmp_path: Path, doc: dict, name: str = "p.yaml") -> Path:
@@ -29,33 +29,30 @@ def test_compose_is_the_default_and_swarm_needs_a_stack_named_by_key(tmp_path):
     with pytest.raises(ParametersError, match=r"key 'mode'"):
         load_params(write(tmp_path, {"mode": "kubernetes", "stack": "shop"}))
     p = load_params(write(tmp_path, {"mode": "swarm", "stack": "shop"}))
-    assert p.mode == "swarm" and p.stack == "shop"
-    assert {"00_preflight", "01_controlled_redeployment", "04_smoke_tests"} <= set(SWARM_PHASES)
-    assert "05_signoff" not in SWARM_PHASES
+    assert p.mode == "swarm" and p.stack == "shop" and SWARM_PHASES == PHASES  # every phase has its swarm checks
 
 
-@pytest.mark.parametrize("args, phases", [
-    ((), []),                                                   # no phases: every phase, refused
-    (("--phase", "05_signoff"), []),
-    (("--phase", "00_preflight", "--phase", "03_production_mode"), []),
-    ((), ["00_preflight", "05_signoff"]),
-])
-def test_the_runner_refuses_phases_not_implemented_for_swarm_before_touching_anything(cli, tmp_path, args, phases):
-    params = write(tmp_path, {"mode": "swarm", "stack": "rbtest-swarm-mode", "phases": phases})
-    out = tmp_path / "out"
-    proc = cli("run", "--params", str(params), "--output", str(out), *args)
-    assert proc.returncode == 2, proc.stderr
-    assert "mode: swarm" in proc.stderr and "not implemented for swarm stacks yet" in proc.stderr
-    assert "--phase 00_preflight" in proc.stderr and "Nothing was touched" in proc.stderr
-    assert not out.exists()
+# Every phase is implemented for swarm now; the refusal stays for a phase added later without its swarm checks.
+@pytest.mark.parametrize("asked, listed", [(None, []), (["01_controlled_redeployment"], []),
+                                           (None, ["00_preflight", "05_signoff", "04_smoke_tests"])])
+def test_a_phase_without_swarm_checks_is_refused_before_touching_anything(tmp_path, monkeypatch, asked, listed):
+    from runbook_lib.run import params as params_module
+
+    monkeypatch.setattr(params_module, "SWARM_PHASES", ("00_preflight", "02_secrets_security", "03_production_mode",
+                                                        "05_signoff"))
+    p = load_params(write(tmp_path, {"mode": "swarm", "stack": "rbtest-swarm-mode", "phases": listed}))
+    with pytest.raises(InputError, match=r"mode: swarm: phases? .*not implemented for swarm stacks yet.*Nothing was touched"):
+        params_module.refuse_unsupported_phases(p, asked)
 
 
-def test_a_phase_notebook_opened_in_swarm_mode_refuses_too(tmp_path):
+def test_a_phase_notebook_opened_in_swarm_mode_refuses_too(tmp_path, monkeypatch):
+    from runbook_lib.run import params as params_module
     from runbook_lib.run.phase import open_phase
 
+    monkeypatch.setattr(params_module, "SWARM_PHASES", ("00_preflight",))
     params = write(tmp_path, {"mode": "swarm", "stack": "rbtest-swarm-mode"})
-    with pytest.raises(InputError, match="02_secrets_security is not implemented for swarm stacks yet"):
-        open_phase("02_secrets_security", params)
+    with pytest.raises(InputError, match="04_smoke_tests is not implemented for swarm stacks yet"):
+        open_phase("04_smoke_tests", params)
 
 
 def test_phase0_swarm_checks_that_cannot_look_are_not_a_pass(tmp_path, monkeypatch):

@@ -28,6 +28,8 @@ class FileEntry:
     uid: int
     gid: int
     content: bytes | None = None
+    # how it was read: "archive" (the engine's archive API) or "procfs" (/proc/PID/root on the engine's host)
+    via: str = "archive"
 
     def stat(self) -> dict[str, Any]:
         """Evidence about the file: never its content."""
@@ -71,6 +73,11 @@ class ContainerView:
     def project(self) -> str:
         """The compose project, or the stack a swarm task's container belongs to."""
         return self.labels.get(PROJECT_LABEL) or self.labels.get(STACK_LABEL, "")
+
+    @property
+    def pid(self) -> int:
+        """The main process's PID in the engine's PID namespace (0 when not running)."""
+        return int(self.attrs.get("State", {}).get("Pid") or 0)
 
     @property
     def task_id(self) -> str:

@@ -34,9 +34,10 @@ PHASES: tuple[str, ...] = (
     "05_signoff",
 )
 
-# The phases implemented for `mode: swarm` so far (issue 15); the runner refuses the others in swarm mode
-# rather than run their compose-mode checks against a swarm.
-SWARM_PHASES: tuple[str, ...] = ("00_preflight", "01_controlled_redeployment", "04_smoke_tests")
+# The phases implemented for `mode: swarm` (issue 15): all of them now. The runner refuses any other in swarm mode
+# (a phase added later without its swarm checks) rather than run its compose-mode checks against a swarm.
+SWARM_PHASES: tuple[str, ...] = ("00_preflight", "01_controlled_redeployment", "02_secrets_security",
+                                 "03_production_mode", "04_smoke_tests", "05_signoff")
 
 
 class Params(StrictModel):
@@ -45,9 +46,8 @@ class Params(StrictModel):
     project: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="The compose project name.")
     mode: Literal["compose", "swarm"] = Field(default="compose", description=(
         "compose: a Compose project on one engine (docker compose). swarm: a stack on a Docker Swarm (`docker stack "
-        "deploy`, needs `stack`); compose_files are then the stack file(s). In swarm mode phases 0 (preflight), 1 "
-        "(`docker stack deploy --prune`, convergence) and 4 (drills scale a dependency to 0 and back) are "
-        "implemented so far: the runner refuses the other phases with an input error."))
+        "deploy`, needs `stack`); compose_files are then the stack file(s). Every phase is implemented in swarm mode "
+        "(phase 1: `docker stack deploy --prune` and convergence; phase 4: drills scale a dependency to 0 and back)."))
     stack: str = Field(default="", pattern=r"^([a-zA-Z0-9][a-zA-Z0-9_.-]*)?$", description=(
         "The swarm stack name (`docker stack deploy ... NAME`); required in swarm mode, unused in compose mode."))
     compose_files: list[Path] = Field(min_length=1, description=(
