@@ -43,10 +43,10 @@ def default_endpoints(ctx: Context) -> list[Endpoint]:
 
 def _secret_from_task(ctx: Context, name: str) -> str | None:
     """Swarm mode: the value of the stack's secret NAME (an ``external`` one has no file on this host), read
-    with ``cat`` in a running task container on this engine that mounts it (an exec: the archive API of
-    engine 20.10 does not see a swarm secret's mount and returns the empty file under it, checked). None
-    when no service of the stack file mounts it or none of its containers runs here. Raises RunbookError
-    when the read fails."""
+    from a running task container on this engine that mounts it, the way phase 2 reads a task's secrets
+    (``Engine.read_path`` through /proc/PID/root when the engine is on this host, else ``stat``/``cat`` inside
+    the container: the archive API sees only the empty mount point). None when no service of the stack file
+    mounts it or none of its containers runs here. Raises RunbookError when the read fails."""
     from runbook_lib.lint.facts import secret_targets
 
     secrets_dir = ctx.params.security.secrets_dir
@@ -57,10 +57,12 @@ def _secret_from_task(ctx: Context, name: str) -> str | None:
         for view in ctx.service_containers(svc):
             if not view.running:
                 continue
-            code, out = ctx.engine.exec(view.id, ["cat", paths[0]], timeout=ctx.params.engine.call_timeout_s)
-            if code != 0:  # the output is an error message, never the value
-                raise RunbookError(f"`cat {paths[0]}` in {view.name} exited {code}: {out.strip()[:200]}")
-            return out
+            entries = ctx.engine.read_path(view.id, paths[0], pid=view.pid)
+            if entries is None or any(e.via != "procfs" for e in entries):  # not the container's own view
+                entries = ctx.engine.read_mounted_files(view.id, paths[:1])
+            for e in entries:
+                if e.kind == "file" and e.content is not None:
+                    return e.content.decode("utf-8", "surrogateescape")
     return None
 
 
