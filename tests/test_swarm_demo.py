@@ -159,6 +159,50 @@ def test_a_drill_against_the_designed_degraded_behaviour_fails_and_the_replicas_
     assert json.loads(journal.read_text())["state"] == "restored"
 
 
+def test_a_changed_service_spec_and_a_0444_secret_on_the_demo_stack_fail_then_a_redeploy_restores_them(swarm, cli, tmp_path):
+    """Issue 15's planted faults on the demo stack itself: api-gateway's spec changed by hand (`docker service
+    update --env-add ENV=staging`: drift and the wrong ENV), and auth-service's jwt_secret mounted again without
+    a mode (the swarm's 0444) where the policy says fail. Phases 2 and 3 FAIL each under its id and target;
+    `runbook demo up --swarm` (the stack file deployed again) puts both back."""
+    gw, auth = f"{STACK}_api-gateway", f"{STACK}_auth-service"
+    swarm.docker("service", "update", "--quiet", "--detach=false", "--env-add", "ENV=staging", gw, timeout=300)
+    secret = "secureconnect-demo_jwt_secret"
+    swarm.docker("service", "update", "--quiet", "--detach=false", "--secret-rm", secret,
+                 "--secret-add", f"source={secret},target=jwt_secret", auth, timeout=300)
+    try:
+        params = derived(swarm, tmp_path, changes={"security.readable_by_others": "fail"})
+        out = tmp_path / "out"
+        proc = cli("run", "--params", str(params), "--output", str(out), "--phase", "00_preflight",
+                   "--phase", "02_secrets_security", "--phase", "03_production_mode", env=swarm.env(), timeout=900)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        run = only_run(out)
+        recs = records(run, "02_secrets_security") + records(run, "03_production_mode")
+        failed = {(r["id"], r["target"]) for r in recs if r["status"] == "FAIL"}
+        assert ("prod.drift", "api-gateway") in failed and ("prod.env", "api-gateway") in failed, sorted(failed)
+        assert ("secrets.file_mode", "auth-service") in failed, sorted(failed)
+        drift = next(r for r in recs if (r["id"], r["target"], r["status"]) == ("prod.drift", "api-gateway", "FAIL"))
+        assert "ENV" in drift["actual"] and "staging" in json.dumps(drift["evidence"]), drift["actual"]
+        mode = next(r for r in recs if (r["id"], r["target"], r["status"]) == ("secrets.file_mode", "auth-service", "FAIL"))
+        assert "0444" in json.dumps(mode["evidence"]) and "jwt_secret" in mode["actual"], mode["actual"]
+        # nothing else in the stack FAILs at high or critical severity: the faults are the planted ones
+        others = {(r["id"], r["target"]) for r in recs if r["status"] == "FAIL" and r["severity"] in ("high", "critical")
+                  and r["target"] not in ("api-gateway", "auth-service", gw, auth)}
+        assert not others, sorted(others)
+        assert json.loads((run / "verdict.json").read_text())["verdict"] == "NO-GO"
+        everything = "".join(p.read_text(errors="replace") for p in run.rglob("*") if p.is_file())
+        assert not any(v in everything for v in secret_values())
+    finally:
+        from conftest import run_cli
+
+        proc = run_cli("demo", "up", "--swarm", env=swarm.env(), timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    env = swarm.docker("service", "inspect", gw, "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}").stdout
+    assert "ENV=production" in env and "ENV=staging" not in env
+    mounts = json.loads(swarm.docker("service", "inspect", auth, "--format",
+                                     "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}").stdout)
+    assert {m["File"]["Mode"] for m in mounts} == {0o400}
+
+
 def test_an_unrecovered_scale_drill_blocks_preflight_and_runbook_recover_restores_it(swarm, cli, tmp_path, monkeypatch):
     """A drill killed after scaling minio to 0 (no restore ran: as after SIGKILL) leaves its journal; phase 0
     FAILs on it, `runbook recover` scales the service back, waits until it converged, and marks it recovered."""
