@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runbook_lib.errors import ParametersError, UnsafeRequestError
-from runbook_lib.run.params import load_params
+from runbook_lib.run.params import PHASES, load_params
 
 from conftest import PARAMS, ROOT
 
@@ -28,6 +28,17 @@ def test_secureconnect_parameters_validate_without_their_compose_file():
     assert p.policy.waivers_file == (PARAMS / "secureconnect-waivers.yaml").resolve()
     step = p.redeploy.init_steps[0]
     assert "secureconnect_ks" in " ".join(step.command) and step.expect
+
+
+def test_secureconnect_swarm_parameters_validate_without_their_stack_file():
+    """parameters/secureconnect-swarm.yaml (issue 15): SecureConnect's main-branch production file, as a stack."""
+    p = load_params(PARAMS / "secureconnect-swarm.yaml")
+    assert (p.project, p.mode, p.stack) == ("secureconnect", "swarm", "secureconnect")
+    assert p.compose_files[0].name == "docker-compose.production.yml"
+    assert p.security.readable_by_others == "fail"  # the file sets no mode: the swarm's 0444 is a blocker
+    assert p.unsupported_phases(list(PHASES)) == []  # every phase runs in swarm mode
+    assert p.policy.waivers_file == (PARAMS / "secureconnect-waivers.yaml").resolve()
+    assert "secureconnect_ks" in " ".join(p.redeploy.init_steps[0].command)
 
 
 def _service_part(container: str, project: str) -> str:
