@@ -208,15 +208,7 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
     _check_ids_known(params)
     ctx = Context(params=params, progress=progress)
     ctx.engine  # EngineUnavailable -> exit 3
-    services = set(ctx.services)  # ComposeConfigError -> exit 2; ComposeNotFound -> exit 3
-    unknown = {s: w for s, w in params.service_names_used().items() if s not in services}
-    if unknown:
-        parts = []
-        for s, where in unknown.items():
-            hint = difflib.get_close_matches(s, services, n=1)
-            parts.append(f"{s!r} (in {', '.join(where)})" + (f", did you mean {hint[0]!r}?" if hint else ""))
-        raise InputError(f"{params.source}: unknown service {'; '.join(parts)}. "
-                         f"The compose files define: {', '.join(sorted(services))}.")
+    check_services(params, set(ctx.services))  # ComposeConfigError -> exit 2; ComposeNotFound -> exit 3
     if not params.phases:
         params.phases = [p for p in PHASES if (notebooks / f"{p}.ipynb").exists()]
     for p in params.phases:
@@ -225,9 +217,25 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
                              "remove it from `phases:` (this toolkit version does not ship it yet).")
     key = signing.resolve_key(params.signoff.signing_key, generate_missing=params.signoff.generate_missing_key)
     ctx.learn_secrets()
+    from runbook_lib.run.fleet import learn_inherited
+
+    learn_inherited(ctx)  # a fleet's target: every other target's secrets too (before anything is written)
     if key:
         ctx.redactor.learn_files([key])  # a private key never reaches an output
     return ctx, key
+
+
+def check_services(params: Params, services: set[str]) -> None:
+    """Every service the parameters name is one the compose files define (InputError naming where, with a
+    did-you-mean)."""
+    unknown = {s: w for s, w in params.service_names_used().items() if s not in services}
+    if unknown:
+        parts = []
+        for s, where in unknown.items():
+            hint = difflib.get_close_matches(s, services, n=1)
+            parts.append(f"{s!r} (in {', '.join(where)})" + (f", did you mean {hint[0]!r}?" if hint else ""))
+        raise InputError(f"{params.source}: unknown service {'; '.join(parts)}. "
+                         f"The compose files define: {', '.join(sorted(services))}.")
 
 
 def _check_ids_known(params: Params) -> None:
@@ -327,11 +335,21 @@ def _skip_phase(phase: str, run_dir: Path, why: str) -> dict:
 def run(params_path: str | Path, *, compose_files: list[Path] | None = None, output: str | Path = "outputs",
         phases: list[str] | None = None, kernel: str = KERNEL, show_code: bool = False,
         progress: Callable[[str], None] = print, notebooks: Path = NOTEBOOKS,
-        baseline: Path | None = None) -> RunResult:
+        baseline: Path | None = None, run_dir: Path | None = None, skip_destructive: str = "") -> RunResult:
     """The whole runbook: validate, run each phase, decide, write the run directory. ``baseline``: an
-    earlier run (the last GO), verified before anything runs; the report then says what changed since it."""
-    base = _open_baseline(baseline) if baseline else None
+    earlier run (the last GO), verified before anything runs; the report then says what changed since it.
+    ``run_dir``: this directory (new or empty) instead of a new one under ``output``. ``skip_destructive``: the
+    destructive phases are recorded SKIP for this reason (a fleet's rollout that stopped). Parameters with
+    ``targets`` run as a fleet (:mod:`runbook_lib.run.fleet`)."""
     params = with_overrides(load_params(params_path), compose_files=compose_files)
+    if params.targets:
+        if baseline:
+            raise InputError("--baseline is not supported for a fleet run yet (give it to one target's run)")
+        from runbook_lib.run import fleet
+
+        return fleet.run(params, output=output, phases=phases, kernel=kernel, show_code=show_code,
+                         progress=progress, notebooks=notebooks, run_dir=run_dir)
+    base = _open_baseline(baseline) if baseline else None
     if phases:
         problem = unknown_phase(phases)
         if problem:
@@ -340,11 +358,16 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     progress(f"runbook: validating {params.source} ({params.project})")
     ctx, signing_key = validate(params, progress, notebooks)
     logging.getLogger("papermill").setLevel(logging.WARNING)
-    run_dir = new_run_dir(Path(output).resolve(), params.project)
+    if run_dir is None:
+        run_dir = new_run_dir(Path(output).resolve(), params.project)
+    else:
+        run_dir = Path(run_dir).resolve()
+        (run_dir / "notebooks").mkdir(parents=True)  # exists already: an error, never a run written over another
+        (run_dir / "results").mkdir()
     started = utcnow()
     params = _archive_inputs(params, run_dir, started, show_code=show_code)
     progress(f"runbook: run directory {run_dir}")
-    phase_entries, stop_reason = [], ""
+    phase_entries, stop_reason = [], skip_destructive
     with _Interrupts() as interrupts, SecretBroker(ctx) as broker, _Kernels(kernel, run_dir, broker.env) as kernels:
         for i, phase in enumerate(params.phases, 1):
             if interrupts.signal:

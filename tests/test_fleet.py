@@ -1,0 +1,162 @@
+"""Issue 15, fleets: one run over several engines, for real (no mocks).
+
+Two engines on one machine: the main engine (the session's own demo stack, ``rbtest-*``) and a second engine
+started by the test in its own network namespace (tests/engines.py), with the demo deployed on it under the same
+project name and a fault planted (auth-service started with ENV=staging). The fleet run must be NO-GO naming that
+target, with the fault's id and the qualified target, the other target GO with all its records, and the main
+engine's docker0 and containers as they were. An unreachable target is an ERROR for it, quickly, never a hang.
+A secret of one target that shows up in another target's output is redacted there (a canary)."""
+from __future__ import annotations
+
+import json
+import os
+import secrets as pysecrets
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import run_dir_from
+from engines import netns_engine, skip_reason  # noqa: F401  (pytest fixture)
+
+MAIN_HOST = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+PHASES = ["00_preflight", "02_secrets_security", "03_production_mode"]
+needs_netns = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+
+# The fault on the second engine: auth-service runs with ENV=staging. Its Prometheus and Alertmanager are
+# published on every interface of its namespace, so the loopback URLs of the parameters, rewritten to the
+# target's address, reach them from the host (the demo publishes on 127.0.0.1 only, which inside a network
+# namespace is that namespace's loopback).
+REMOTE_OVERRIDE = """services:
+  auth-service:
+    environment:
+      ENV: staging
+  prometheus:
+    ports: !override
+      - "${RB_PROMETHEUS_PORT:-9090}:9090"
+  alertmanager:
+    ports: !override
+      - "${RB_ALERTMANAGER_PORT:-9093}:9093"
+"""
+
+
+def fleet_params(stack, path: Path, targets: list[dict], changes: dict | None = None) -> Path:
+    data = stack.params({"phases": PHASES, **(changes or {})})
+    data["targets"] = targets
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def records_of(run_dir: Path) -> list[dict]:
+    return [r for p in sorted((run_dir / "results").glob("*.json")) for r in json.loads(p.read_text())]
+
+
+@pytest.fixture(scope="module")
+def remote(netns_engine, stack, tmp_path_factory):
+    """The demo on the second engine (same project name and ports as this session's stack on the main
+    engine), with the fault planted; images copied from the main engine (no registry)."""
+    import runbook_demo as demo
+    from runbook_lib.engine.compose import Compose
+
+    demo.ensure_secrets()
+    demo.build_images(progress=lambda s: None)  # on the main engine (cached builds are a no-op)
+    for line in demo.ENV_FILE.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            netns_engine.load_image(line.split("=", 1)[1].strip())
+    override = tmp_path_factory.mktemp("remote") / "fault.yaml"
+    override.write_text(REMOTE_OVERRIDE)
+    compose = Compose(files=[demo.COMPOSE_FILE, override], project=stack.project, env_files=stack.env_files,
+                      env={"DOCKER_HOST": netns_engine.host})
+    compose.up(wait=True, timeout=240)
+    yield netns_engine
+    compose.down(volumes=True)
+
+
+@needs_netns
+def test_two_engines_fault_on_one_is_no_go_naming_it_and_the_other_target_is_complete(
+        remote, healthy_demo, stack, tmp_path, cli):
+    params = fleet_params(stack, tmp_path / "fleet.yaml", [
+        {"name": "main", "docker_host": MAIN_HOST},
+        {"name": "edge", "docker_host": remote.host, "address": remote.address}])
+    t0 = time.monotonic()
+    proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=1200)
+    took = time.monotonic() - t0
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run = run_dir_from(proc.stdout)
+    v = json.loads((run / "verdict.json").read_text())
+    assert v["verdict"] == "NO-GO" and v["fleet"]["no_go"] == ["edge"], (v["rationale"], v["fleet"])
+    assert "edge" in v["rationale"] and "main" not in v["fleet"]["no_go"]
+    by = {t["name"]: t for t in v["fleet"]["targets"]}
+    assert by["main"]["verdict"] == "GO" and by["edge"]["verdict"] == "NO-GO", by
+    assert by["edge"]["engine_docker_host"] == remote.host and by["main"]["engine_docker_host"] == MAIN_HOST
+    # the fault: FAIL under its id, on the right target, qualified with the engine
+    env_fail = [b for b in v["target_blockers"] if b["id"] == "prod.env"]
+    assert [(b["target"], b["engine"], b["status"]) for b in env_fail] == [("edge/auth-service", "edge", "FAIL")], env_fail
+    assert "staging" in env_fail[0]["actual"]
+    assert all(b["engine"] == "edge" for b in v["target_blockers"]), v["target_blockers"]
+    assert {(b["id"], b["target"]) for b in v["blockers"]} == {("fleet.target_verdict", "edge")}, v["blockers"]
+    # the other target's records all present: every phase ran to completion and wrote its records
+    main_dir = run / "targets" / "main"
+    main_sum = json.loads((main_dir / "summary.json").read_text())
+    assert [(p["phase"], p["status"]) for p in main_sum["phases"]] == [(p, "completed") for p in PHASES]
+    main_recs = records_of(main_dir)
+    assert {r["phase"] for r in main_recs} == set(PHASES)
+    assert not [r for r in main_recs if r["status"] in ("FAIL", "ERROR") and r["severity"] in ("critical", "high")]
+    assert {r["target"] for r in main_recs if r["id"] == "prod.env"} == {
+        "api-gateway", "auth-service", "chat-service", "video-service", "storage-service"}
+    # the address: edge's URLs were rewritten, and its Prometheus answered there (evidence, not a guess)
+    edge_params = yaml.safe_load((run / "targets" / "edge" / "params.yaml").read_text())
+    assert edge_params["production"]["prometheus_url"] == f"http://{remote.address}:{stack.ports['prometheus']}"
+    edge_recs = records_of(run / "targets" / "edge")
+    obs = [r for r in edge_recs if r["id"] == "prod.observability" and "prometheus" in r["target"].lower()]
+    assert obs and all(r["status"] == "PASS" for r in obs), obs
+    # one archive: the fleet's manifest covers every target's files; verify and report agree
+    manifest = json.loads((run / "manifest.json").read_text())["files"]
+    assert "targets/main/results/03_production_mode.json" in manifest and "targets/edge/verdict.json" in manifest
+    ok = cli("verify", str(run))
+    assert ok.returncode == 0, ok.stdout
+    again = cli("report", str(run))
+    assert "identical" in again.stdout, again.stdout
+    # the report: one column per target, the fault's row FAIL for edge and PASS for main
+    html = (run / "report.html").read_text()
+    assert 'href="targets/main/report.html"' in html and 'href="targets/edge/report.html"' in html
+    print(f"fleet of 2 engines, phases {PHASES}: {took:.0f} s")
+
+
+@needs_netns
+def test_tampering_with_a_target_file_fails_the_fleet_verify(remote, stack, tmp_path, cli):
+    """Cheap, after the run above made nothing of its own: a one-target fleet (the second engine), phase 0."""
+    params = fleet_params(stack, tmp_path / "fleet.yaml", [{"name": "edge", "docker_host": remote.host,
+                                                            "address": remote.address}], {"phases": ["00_preflight"]})
+    proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=600)
+    run = run_dir_from(proc.stdout)
+    assert cli("verify", str(run)).returncode == 0
+    f = run / "targets" / "edge" / "results" / "00_preflight.json"
+    f.write_text(f.read_text() + " ")
+    bad = cli("verify", str(run))
+    assert bad.returncode == 1 and "changed: targets/edge/results/00_preflight.json" in bad.stdout, bad.stdout
+
+
+def test_an_unreachable_target_is_an_error_for_it_quickly_and_the_other_still_runs(demo_stack, stack, tmp_path, cli):
+    params = fleet_params(stack, tmp_path / "fleet.yaml", [
+        {"name": "main", "docker_host": MAIN_HOST},
+        {"name": "gone", "docker_host": f"unix://{tmp_path}/no-such-engine.sock"}], {"phases": ["00_preflight"]})
+    t0 = time.monotonic()
+    proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=300)
+    took = time.monotonic() - t0
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run = run_dir_from(proc.stdout)
+    v = json.loads((run / "verdict.json").read_text())
+    assert v["verdict"] == "NO-GO" and v["fleet"]["no_go"] == ["gone"], v["fleet"]
+    own = {(r["id"], r["target"]): r for r in records_of(run)}
+    reach = own[("fleet.target_reachable", "gone")]
+    assert reach["status"] == "ERROR" and "no-such-engine.sock" in reach["actual"] + json.dumps(reach["evidence"])
+    assert own[("fleet.target_verdict", "gone")]["status"] == "ERROR"
+    assert own[("fleet.target_reachable", "main")]["status"] == "PASS"
+    assert own[("fleet.target_verdict", "main")]["status"] == "PASS", own[("fleet.target_verdict", "main")]
+    assert not (run / "targets" / "gone").exists()
+    assert (run / "targets" / "main" / "results" / "00_preflight.json").is_file()
+    assert cli("verify", str(run)).returncode == 0
+    assert took < 120, f"an unreachable target took {took:.0f} s"
+    print(f"unreachable target: fleet run of phase 0 in {took:.1f} s")
