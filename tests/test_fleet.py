@@ -160,3 +160,53 @@ def test_an_unreachable_target_is_an_error_for_it_quickly_and_the_other_still_ru
     assert cli("verify", str(run)).returncode == 0
     assert took < 120, f"an unreachable target took {took:.0f} s"
     print(f"unreachable target: fleet run of phase 0 in {took:.1f} s")
+
+
+CANARY_BASE = """services:
+  web:
+    image: runbook-demo/app:local
+    command: ["sleep", "3600"]
+    environment:
+      ENV: production
+"""
+
+
+@needs_netns
+def test_a_secret_of_one_target_is_redacted_in_another_targets_output(remote, tmp_path, cli):
+    """The canary is a secret of the second engine's container only (a secret file mounted there); on the main
+    engine the same value sits, unannounced, in a container's ENV, which phase 3 reports (prod.env's actual).
+    The main engine's run cannot know it is a secret: only the fleet's union of every target's secrets can."""
+    from runbook_lib.engine.compose import Compose
+    from runbook_lib.results.redact import marker
+
+    canary = "rbcanary-" + pysecrets.token_urlsafe(24)
+    project = f"rbtest-canary-{pysecrets.token_hex(4)}"
+    (tmp_path / "compose.yaml").write_text(CANARY_BASE)
+    (tmp_path / "local.yaml").write_text(f"services:\n  web:\n    environment:\n      ENV: {canary}\n")
+    secret = tmp_path / "token.txt"
+    secret.write_text(canary)
+    secret.chmod(0o400)
+    (tmp_path / "edge.yaml").write_text(f"services:\n  web:\n    secrets: [token]\nsecrets:\n  token:\n    file: {secret}\n")
+    local = Compose(files=[tmp_path / "compose.yaml", tmp_path / "local.yaml"], project=project)
+    edge = Compose(files=[tmp_path / "compose.yaml", tmp_path / "edge.yaml"], project=project,
+                   env={"DOCKER_HOST": remote.host})
+    params = tmp_path / "fleet.yaml"
+    params.write_text(yaml.safe_dump({
+        "project": project, "compose_files": ["compose.yaml"], "app_services": ["web"],
+        "phases": ["03_production_mode"], "production": {"observe_s": 1},
+        "targets": [{"name": "main", "docker_host": MAIN_HOST}, {"name": "edge", "docker_host": remote.host}]}))
+    try:
+        local.up(wait=False, timeout=120)
+        edge.up(wait=False, timeout=120)
+        proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=600)
+    finally:
+        local.down(volumes=True)
+        edge.down(volumes=True)
+    run = run_dir_from(proc.stdout)
+    assert canary not in proc.stdout + proc.stderr
+    leaked = [str(p.relative_to(run)) for p in run.rglob("*") if p.is_file() and canary.encode() in p.read_bytes()]
+    assert not leaked, f"the canary reached {leaked}"
+    # it was there, and was redacted: main's prod.env reports ENV with the canary's marker in its place
+    main_env = [r for r in records_of(run / "targets" / "main") if r["id"] == "prod.env"]
+    assert main_env and marker(canary) in main_env[0]["actual"], main_env
+    assert json.loads((run / "run.json").read_text())["redacted_after_run"] == []  # learned before anything was written

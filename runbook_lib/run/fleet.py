@@ -52,6 +52,7 @@ from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.results import report, signing
 from runbook_lib.results import verdict as verdicts
 from runbook_lib.results.records import Check, CheckRecord, read_records, utcnow, write_records
+from runbook_lib.results.verdict import describe_group
 from runbook_lib.results.redact import Redactor
 from runbook_lib.results.registry import CheckSpec, declare
 from runbook_lib.run.params import PHASES, Params, dump_resolved
@@ -506,12 +507,58 @@ def fleet_view(run_dir: Path) -> dict[str, Any]:
     return {"targets": targets, "no_go": no_go, "target_blockers": blockers}
 
 
+def _categories(run_dir: Path, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The verification table of the fleet: each category of the targets' verdicts, its status the worst over
+    the targets (a target that did not run: NOT VERIFIED), with each target's status."""
+    order = (*verdicts.WORST_FIRST, "NOT VERIFIED")
+    rows: dict[str, dict[str, Any]] = {}
+    for t in targets:
+        try:
+            tv = verdicts.read(run_dir / TARGETS_DIR / t["name"])
+        except (OSError, ValueError):
+            continue
+        for c in tv.get("categories", []):
+            row = rows.setdefault(c["name"], {"name": c["name"], "status": "PASS", "counts": {}, "checks": [],
+                                              "info": 0, "targets": {}})
+            row["targets"][t["name"]] = c["status"]
+            for k, n in c["counts"].items():
+                row["counts"][k] = row["counts"].get(k, 0) + n
+            row["checks"] = sorted(set(row["checks"]) | set(c["checks"]))
+            row["info"] += c.get("info", 0)
+    for row in rows.values():
+        statuses = [row["targets"].get(t["name"], "NOT VERIFIED") for t in targets]
+        row["targets"] = {t["name"]: st for t, st in zip(targets, statuses)}
+        row["status"] = min(statuses, key=lambda st: order.index(st) if st in order else 0)
+    return list(rows.values())
+
+
+def write_summary_md(run_dir: Path, v: dict[str, Any]) -> None:
+    """summary.md of a fleet (CI job summary): the verdict, the targets, the verification table with a column
+    per target, and every target's blockers with the target qualified."""
+    names = [t["name"] for t in v["fleet"]["targets"]]
+    lines = [f"## {v['verdict']}: {v['project']} (fleet of {len(names)})", "", v["rationale"], "",
+             "| target | engine | verdict |", "|---|---|---|"]
+    lines += [f"| {t['name']} | `{t['docker_host']}` | {t['verdict']} |" for t in v["fleet"]["targets"]]
+    lines += ["", "### Verification", "", "| category | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {c['name']} | " + " | ".join(c.get("targets", {}).get(n, "—") for n in names) + " |"
+              for c in v["categories"] if "targets" in c]
+    lines += ["", "### Blockers", ""]
+    lines += [f"- {report._md(describe_group(cid, rs, len(rs)), 400)}" for cid, rs, _ in verdicts.grouped(v["target_blockers"], {})]
+    lines += [f"- {report._md(describe_group(cid, rs, n), 400)}" for cid, rs, n in verdicts.grouped(v["blockers"], v)
+              if cid != "fleet.target_verdict"] or []
+    if not v["blockers"]:
+        lines.append("None.")
+    lines += ["", f"Report: `{run_dir / 'report.html'}` · each target's own: `{run_dir / TARGETS_DIR}/NAME/report.html`"]
+    (run_dir / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def judge(run_dir: Path, params: Params) -> dict[str, Any]:
     """The fleet's verdict document: the policy over the fleet's own records (one GO/NO-GO record per
     target: any target NO-GO or not run is a blocker), plus :func:`fleet_view`."""
     v = verdicts.judge(run_dir, params)
     view = fleet_view(run_dir)
     v["fleet"] = {"targets": view["targets"], "no_go": view["no_go"]}
+    v["categories"] = _categories(run_dir, view["targets"]) + [c for c in v["categories"] if c["counts"]]
     v["target_blockers"] = view["target_blockers"]
     if view["no_go"]:
         v["rationale"] = (f"NO-GO: target{'s' if len(view['no_go']) > 1 else ''} {', '.join(view['no_go'])} "
@@ -541,7 +588,7 @@ def finish(run_dir: Path, params: Params, runs: list[TargetRun], started: str, p
     summary["targets"] = v["fleet"]["targets"]
     summary["target_blockers"] = [b["ref"] for b in v["target_blockers"]]
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    report.write_summary_md(run_dir, summary, v)
+    write_summary_md(run_dir, v)
     report.write_junit(run_dir, v, entries)
     write_html(run_dir, v)
     manifest = report.write_manifest(run_dir)
