@@ -210,3 +210,54 @@ def test_a_secret_of_one_target_is_redacted_in_another_targets_output(remote, tm
     main_env = [r for r in records_of(run / "targets" / "main") if r["id"] == "prod.env"]
     assert main_env and marker(canary) in main_env[0]["actual"], main_env
     assert json.loads((run / "run.json").read_text())["redacted_after_run"] == []  # learned before anything was written
+
+
+def test_a_rollout_stops_at_the_first_no_go_target_and_the_rest_skip_only_their_destructive_phases(
+        demo_stack, stack, tmp_path, cli, engine):
+    """Phases 0 and 1 (a redeploy): targets one at a time, in order. The first is unreachable (NO-GO), so the
+    second runs its preflight but its redeploy is recorded SKIP with the reason, and its stack is untouched."""
+    from conftest import snapshot
+
+    before = snapshot(engine, stack.project)
+    params = fleet_params(stack, tmp_path / "fleet.yaml", [
+        {"name": "gone", "docker_host": f"unix://{tmp_path}/no-such-engine.sock"},
+        {"name": "main", "docker_host": MAIN_HOST}], {"phases": ["00_preflight", "01_controlled_redeployment"]})
+    proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "rolled one target at a time" in proc.stderr
+    run = run_dir_from(proc.stdout)
+    recs = {r["phase"]: r for r in records_of(run / "targets" / "main") if r["id"] == "runner.phase"}
+    skip = recs["01_controlled_redeployment"]
+    assert skip["status"] == "SKIP" and "rollout stopped: target gone is NO-GO" in skip["actual"], skip
+    main_pre = [r for r in records_of(run / "targets" / "main") if r["phase"] == "00_preflight"]
+    assert main_pre and "00_preflight" not in recs  # preflight ran (its own records), no runner record for it
+    assert snapshot(engine, stack.project) == before  # nothing redeployed
+    v = json.loads((run / "verdict.json").read_text())
+    assert v["fleet"]["no_go"] == ["gone", "main"]
+    verdict_rec = next(r for r in records_of(run) if r["id"] == "fleet.target_verdict" and r["target"] == "main")
+    assert verdict_rec["evidence"]["rollout_stopped"] == "rollout stopped: target gone is NO-GO (unreachable)"
+
+
+def test_sigint_reaches_every_target_and_the_fleet_directory_is_still_written(demo_stack, stack, tmp_path):
+    import signal
+
+    from conftest import start_cli
+
+    params = fleet_params(stack, tmp_path / "fleet.yaml", [{"name": "main", "docker_host": MAIN_HOST}])
+    proc = start_cli("run", "--params", str(params), "--output", str(tmp_path / "out"))
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "main: [1/3] 00_preflight: running" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=300)
+    lines.append(out)
+    text = "".join(lines)
+    assert proc.returncode == 130, text
+    assert "SIGINT: interrupting every target's run" in text
+    run = run_dir_from(text)
+    main = json.loads((run / "targets" / "main" / "summary.json").read_text())
+    assert [p["status"] for p in main["phases"]][1:] == ["skipped", "skipped"], main["phases"]
+    assert json.loads((run / "verdict.json").read_text())["verdict"] == "NO-GO"
+    assert (run / "manifest.json").is_file() and (run / "report.html").is_file()
