@@ -261,3 +261,43 @@ def test_sigint_reaches_every_target_and_the_fleet_directory_is_still_written(de
     assert [p["status"] for p in main["phases"]][1:] == ["skipped", "skipped"], main["phases"]
     assert json.loads((run / "verdict.json").read_text())["verdict"] == "NO-GO"
     assert (run / "manifest.json").is_file() and (run / "report.html").is_file()
+
+
+def test_an_engine_that_accepts_but_never_answers_is_an_error_after_the_call_deadline(stack, tmp_path, cli):
+    """A hung engine (its socket accepts, nothing ever answers), not a dead one: bounded by engine.call_timeout_s."""
+    import socket
+    import threading
+
+    sock_path = tmp_path / "hung.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    server.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # held open, never answered
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    params = fleet_params(stack, tmp_path / "fleet.yaml", [{"name": "hung", "docker_host": f"unix://{sock_path}"}],
+                          {"phases": ["00_preflight"], "engine": {"call_timeout_s": 3}})
+    try:
+        t0 = time.monotonic()
+        proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=120)
+        took = time.monotonic() - t0
+    finally:
+        stop.set()
+        server.close()
+        for c in held:
+            c.close()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run = run_dir_from(proc.stdout)
+    [reach] = [r for r in records_of(run) if r["id"] == "fleet.target_reachable"]
+    assert reach["status"] == "ERROR" and "timed out" in reach["actual"].lower(), reach["actual"]
+    assert took < 30, f"a hung engine held the fleet run for {took:.0f} s"
+    print(f"hung engine: ERROR after {took:.1f} s (call_timeout_s 3)")
