@@ -11,7 +11,9 @@ import difflib
 import json
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import sys
 import time
@@ -127,9 +129,21 @@ class _Kernels:
     def __init__(self, kernel: str, cwd: Path, env: dict[str, str] | None = None) -> None:
         self.kernel, self.cwd, self.env = kernel, cwd, env or {}
         self._next: _TrackedKernelManager | None = None
+        # The kernels talk over Unix sockets in a private directory, not TCP ports on 127.0.0.1: Jupyter picks a
+        # kernel's five ports by binding port 0 and letting go, and the kernel binds them a moment later, so two
+        # runs starting kernels at once (a fleet's targets, test workers) took the same port ("Address already in
+        # use": the kernel died before replying, the phase was an ERROR). A socket path is this run's own.
+        # (A $TMPDIR too deep for AF_UNIX's 108 bytes keeps TCP.)
+        self._ipc: Path | None = Path(tempfile.mkdtemp(prefix="rbk-"))
+        if len(str(self._ipc)) > 90:
+            shutil.rmtree(self._ipc, ignore_errors=True)
+            self._ipc = None
+        self._n = 0
 
     def _start(self) -> "_TrackedKernelManager":
-        km = _TrackedKernelManager(kernel_name=self.kernel)
+        self._n += 1
+        ipc = {"transport": "ipc", "ip": str(self._ipc / f"k{self._n}")} if self._ipc else {}
+        km = _TrackedKernelManager(kernel_name=self.kernel, **ipc)
         run_sync(km.start_kernel)(cwd=str(self.cwd), extra_arguments=list(_KERNEL_ARGS),
                                   env={**os.environ, **self.env})
         return km
@@ -151,6 +165,8 @@ class _Kernels:
         if self._next is not None:
             _shutdown(self._next)
             self._next = None
+        if self._ipc is not None:
+            shutil.rmtree(self._ipc, ignore_errors=True)
 
 
 def _shutdown(km: "_TrackedKernelManager") -> None:
@@ -286,9 +302,11 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
     t0 = time.monotonic()
     status, detail, extra = "completed", "", []
     km = None
+    own = kernels is None
+    kernels = kernels or _Kernels(kernel, run_dir)
     try:
         # the kernel works in the run directory, never in the notebooks' (an installed package)
-        km = (kernels or _Kernels(kernel, run_dir)).take(more)
+        km = kernels.take(more)
         _TrackedKernelManager.live.append(km)
         papermill.execute_notebook(
             str(notebooks / f"{phase}.ipynb"), str(out_nb),
@@ -304,6 +322,8 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
         _TrackedKernelManager.live.clear()
         if km is not None:
             _shutdown(km)
+        if own:
+            kernels.__exit__(None, None, None)
     if status == "completed" and not results.exists():
         status, detail = "error", "the notebook finished without writing its results"
     if status == "error":
