@@ -78,3 +78,11 @@ def test_a_targets_parameters_point_loopback_urls_at_its_address(tmp_path, stack
     assert all(s["url"].startswith("http://10.1.2.3:") for s in b["smoke"]["flow"])
     assert b["security"]["publish_interfaces"] == a["security"]["publish_interfaces"]  # a policy, not a URL
     assert "127.0.0.1" not in yaml.safe_dump(b["smoke"]) and "localhost" not in yaml.safe_dump(b["production"])
+
+
+def test_a_phase_notebook_opened_on_a_fleets_parameters_refuses_rather_than_pick_an_engine(tmp_path, stack):
+    from runbook_lib.run.phase import open_phase
+
+    p = write(tmp_path, stack, [{"name": "a", "docker_host": "unix:///x.sock"}])
+    with pytest.raises(InputError, match=r"names 1 targets \(a fleet\): run it with `runbook run`"):
+        open_phase("00_preflight", p)

@@ -282,10 +282,15 @@ def _run_target(t: TargetRun, params_file: Path, run_dir: Path, phases: list[str
     timer = threading.Timer(timeout_s, lambda: t.proc.poll() is None and t.proc.send_signal(signal.SIGINT))
     timer.daemon = True
     timer.start()
-    for line in t.proc.stderr:
-        line = redactor.scrub_text(line.rstrip("\n"))
-        t.stderr_tail = (t.stderr_tail + [line])[-20:]
-        progress(f"{t.name}: {line}")
+    log_path = run_dir.parent.parent / "logs" / f"{t.name}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with open(log_path, "w", encoding="utf-8", errors="surrogateescape") as log:  # its stderr, kept (scrubbed)
+        for line in t.proc.stderr:
+            line = redactor.scrub_text(line.rstrip("\n"))
+            t.stderr_tail = (t.stderr_tail + [line])[-20:]
+            log.write(line + "\n")
+            log.flush()
+            progress(f"{t.name}: {line}")
     t.exit_code = t.proc.wait()
     timer.cancel()
     reader.join(10)
