@@ -301,3 +301,40 @@ def test_an_engine_that_accepts_but_never_answers_is_an_error_after_the_call_dea
     assert reach["status"] == "ERROR" and "timed out" in reach["actual"].lower(), reach["actual"]
     assert took < 30, f"a hung engine held the fleet run for {took:.0f} s"
     print(f"hung engine: ERROR after {took:.1f} s (call_timeout_s 3)")
+
+
+@needs_netns
+def test_a_real_rollout_stops_after_a_failed_redeploy_and_the_next_target_is_not_redeployed(
+        remote, demo_stack, stack, tmp_path, cli, engine):
+    """Phases 0 and 1 (a redeploy) rolled over two engines, the second engine first: its redis image is gone
+    (untagged: the release's image is missing on that host, and there is no registry to pull it from), so its
+    redeploy fails and it is NO-GO; the main engine then runs its preflight only, its redeploy recorded SKIP
+    naming the target that stopped the rollout, its containers untouched. Last in the module: it leaves the
+    second engine's demo broken (torn down with it)."""
+    from conftest import snapshot
+
+    before = snapshot(engine, stack.project)
+    remote.docker("rmi", "-f", "runbook-demo/redis:local")
+    params = fleet_params(stack, tmp_path / "fleet.yaml", [
+        {"name": "edge", "docker_host": remote.host, "address": remote.address},
+        {"name": "main", "docker_host": MAIN_HOST}],
+        {"phases": ["00_preflight", "01_controlled_redeployment"], "redeploy.healthy_timeout_s": 15})
+    t0 = time.monotonic()
+    proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=900)
+    took = time.monotonic() - t0
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run = run_dir_from(proc.stdout)
+    v = json.loads((run / "verdict.json").read_text())
+    edge_blockers = [b for b in v["target_blockers"] if b["engine"] == "edge"]
+    assert any(b["phase"] == "01_controlled_redeployment" for b in edge_blockers), edge_blockers
+    main = {r["phase"]: r for r in records_of(run / "targets" / "main") if r["id"] == "runner.phase"}
+    assert main["01_controlled_redeployment"]["status"] == "SKIP"
+    assert "rollout stopped: target edge is NO-GO" in main["01_controlled_redeployment"]["actual"]
+    assert [r for r in records_of(run / "targets" / "main") if r["phase"] == "00_preflight" and r["id"] != "runner.phase"]
+    assert snapshot(engine, stack.project) == before
+    assert v["fleet"]["no_go"] == ["edge", "main"]
+    # edge ran first, alone: main's run started after edge's ended
+    info = json.loads((run / "run.json").read_text())
+    assert info["rolling"] is True
+    print(f"rollout over two engines, phases 0-1: {took:.0f} s; edge blockers: "
+          + ", ".join(sorted({b['id'] for b in edge_blockers})))
