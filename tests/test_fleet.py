@@ -124,18 +124,24 @@ def test_two_engines_fault_on_one_is_no_go_naming_it_and_the_other_target_is_com
     print(f"fleet of 2 engines, phases {PHASES}: {took:.0f} s")
 
 
-@needs_netns
-def test_tampering_with_a_target_file_fails_the_fleet_verify(remote, stack, tmp_path, cli):
-    """Cheap, after the run above made nothing of its own: a one-target fleet (the second engine), phase 0."""
-    params = fleet_params(stack, tmp_path / "fleet.yaml", [{"name": "edge", "docker_host": remote.host,
-                                                            "address": remote.address}], {"phases": ["00_preflight"]})
+def test_tampering_with_a_target_file_or_a_targets_manifest_fails_the_fleet_verify(demo_stack, stack, tmp_path, cli):
+    import shutil
+
+    params = fleet_params(stack, tmp_path / "fleet.yaml", [{"name": "main", "docker_host": MAIN_HOST}],
+                          {"phases": ["00_preflight"]})
     proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=600)
     run = run_dir_from(proc.stdout)
     assert cli("verify", str(run)).returncode == 0
-    f = run / "targets" / "edge" / "results" / "00_preflight.json"
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    f = run / "targets" / "main" / "results" / "00_preflight.json"
     f.write_text(f.read_text() + " ")
     bad = cli("verify", str(run))
-    assert bad.returncode == 1 and "changed: targets/edge/results/00_preflight.json" in bad.stdout, bad.stdout
+    assert bad.returncode == 1 and "changed: targets/main/results/00_preflight.json" in bad.stdout, bad.stdout
+    m = copy / "targets" / "main" / "manifest.json"  # not listed in the fleet's manifest: checked on its own
+    m.write_text(m.read_text().replace('"sha256"', '"sha256" ', 1))
+    bad = cli("verify", str(copy))
+    assert bad.returncode == 1 and "changed: targets/main/manifest.json" in bad.stdout, bad.stdout
 
 
 def test_an_unreachable_target_is_an_error_for_it_quickly_and_the_other_still_runs(demo_stack, stack, tmp_path, cli):

@@ -391,6 +391,19 @@ def verify_run(run_dir: Path, key: Path | None = None) -> list[str]:
         dirs = [run_dir]
         if fleet.is_fleet(run_dir):
             dirs += sorted(p.parent for p in (run_dir / fleet.TARGETS_DIR).glob(f"*/{verdicts.VERDICT_FILE}"))
+            for d in dirs[1:]:  # each target's own manifest and signature too (the fleet's lists neither)
+                sub = str(d.relative_to(run_dir))
+                if not (d / MANIFEST).is_file():
+                    problems.append(f"removed: {sub}/{MANIFEST}")
+                    continue
+                own = verify_manifest(d)
+                problems += [line for kind in ("changed", "added", "removed") for name in own[kind]
+                             for line in [f"{kind}: {sub}/{name}"] if line not in problems]
+                ok, words = signing.verify_file(d / MANIFEST, key)
+                if not ok:
+                    problems.append(f"signature FAILED: {sub}/{MANIFEST}: {words}")
+            if problems:
+                return problems
         for d in dirs:
             name = str((d / verdicts.VERDICT_FILE).relative_to(run_dir))
             try:

@@ -279,7 +279,20 @@ def _run_target(t: TargetRun, params_file: Path, run_dir: Path, phases: list[str
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.append(t.proc.stdout.read()), daemon=True)
     reader.start()
-    timer = threading.Timer(timeout_s, lambda: t.proc.poll() is None and t.proc.send_signal(signal.SIGINT))
+    timed_out = threading.Event()
+
+    def overdue() -> None:  # SIGINT (restore, write the run directory), then SIGTERM, then SIGKILL
+        timed_out.set()
+        for sig, wait in ((signal.SIGINT, 120), (signal.SIGTERM, 30), (signal.SIGKILL, 0)):
+            if t.proc.poll() is not None:
+                return
+            t.proc.send_signal(sig)
+            try:
+                t.proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+
+    timer = threading.Timer(timeout_s, overdue)
     timer.daemon = True
     timer.start()
     log_path = run_dir.parent.parent / "logs" / f"{t.name}.log"
@@ -295,7 +308,7 @@ def _run_target(t: TargetRun, params_file: Path, run_dir: Path, phases: list[str
     timer.cancel()
     reader.join(10)
     t.duration_s = round(time.monotonic() - t0, 1)
-    if timer.finished.is_set() and time.monotonic() - t0 >= timeout_s:
+    if timed_out.is_set():
         t.error = f"interrupted after fleet.target_timeout_s ({timeout_s:.0f} s)"
 
 
@@ -370,16 +383,17 @@ def run(params: Params, *, output: str | Path = "outputs", phases: list[str] | N
         redactor.learn_files([key])
 
     def go(t: TargetRun) -> None:
+        if signals.signal:  # interrupted before this target started: not started
+            t.skipped = f"the fleet run was interrupted ({signals.signal})"
+            return
         _run_target(t, files[t.name], run_dir / TARGETS_DIR / t.name, chosen, union, redactor, kernel=kernel,
                     show_code=show_code, timeout_s=params.fleet.target_timeout_s, progress=progress)
 
-    with _Signals(runs, progress) as signals:
+    signals = _Signals(runs, progress)
+    with signals:
         if rolling:
             stop = ""
             for t in runs:
-                if signals.signal:
-                    t.skipped = f"the fleet run was interrupted ({signals.signal})"
-                    continue
                 if not t.reachable:
                     stop = stop or f"rollout stopped: target {t.name} is NO-GO (unreachable)"
                     continue
