@@ -344,3 +344,19 @@ def test_a_real_rollout_stops_after_a_failed_redeploy_and_the_next_target_is_not
     assert info["rolling"] is True
     print(f"rollout over two engines, phases 0-1: {took:.0f} s; edge blockers: "
           + ", ".join(sorted({b['id'] for b in edge_blockers})))
+
+
+def test_a_target_overrunning_its_time_budget_is_interrupted_and_recorded(demo_stack, stack, tmp_path, cli):
+    params = fleet_params(stack, tmp_path / "fleet.yaml", [{"name": "main", "docker_host": MAIN_HOST}],
+                          {"fleet": {"target_timeout_s": 4}})
+    t0 = time.monotonic()
+    proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=300)
+    took = time.monotonic() - t0
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run = run_dir_from(proc.stdout)
+    [rec] = [r for r in records_of(run) if r["id"] == "fleet.target_verdict"]
+    assert rec["status"] == "FAIL" and rec["actual"].startswith("interrupted after fleet.target_timeout_s (4 s); NO-GO")
+    phases = json.loads((run / "targets" / "main" / "summary.json").read_text())["phases"]
+    assert "skipped" in [p["status"] for p in phases], phases
+    assert cli("verify", str(run)).returncode == 0
+    print(f"target budget 4 s: fleet run ended after {took:.1f} s")

@@ -488,12 +488,14 @@ def _fleet_records(runs: list[TargetRun], run_dir: Path) -> list[CheckRecord]:
               "verdict_sha256": verdicts._sha256(sub / verdicts.VERDICT_FILE)}
         if t.rollout_stopped:
             ev["rollout_stopped"] = t.rollout_stopped
+        if t.error:  # interrupted for overrunning fleet.target_timeout_s (its verdict says what was not run)
+            ev["interrupted"] = t.error
         if v["verdict"] == "GO":
             recs.append(verdict.record(t.name, "PASS", expected="GO", actual=f"GO ({v['records']} records)",
                                        evidence=ev, command=cmd))
         else:
             recs.append(verdict.record(t.name, "FAIL", expected="GO", evidence=ev, command=cmd,
-                                       actual=f"NO-GO: {len(v['blockers'])} blocker(s): "
+                                       actual=(f"{t.error}; " if t.error else "") + f"NO-GO: {len(v['blockers'])} blocker(s): "
                                               + ", ".join(b["ref"] for b in v["blockers"][:6])
                                               + (f" and {len(v['blockers']) - 6} more" if len(v["blockers"]) > 6 else "")))
     return recs
