@@ -250,7 +250,7 @@ class _Signals:
 
 def _run_target(t: TargetRun, params_file: Path, run_dir: Path, phases: list[str], union: list[tuple[str, str]],
                 redactor: Redactor, *, kernel: str, show_code: bool, timeout_s: float,
-                progress: Callable[[str], None]) -> None:
+                progress: Callable[[str], None], interrupted: Callable[[], str] = lambda: "") -> None:
     """One target's `runbook run` (its DOCKER_HOST; its run directory ``run_dir``), its stderr relayed
     line by line prefixed with the target's name (scrubbed with the fleet's union)."""
     argv = [sys.executable, "-m", "runbook_lib.cli", "run", "--params", str(params_file), "--run-dir", str(run_dir),
@@ -267,6 +267,8 @@ def _run_target(t: TargetRun, params_file: Path, run_dir: Path, phases: list[str
                                   pass_fds=(r,), start_new_session=True)
     finally:
         os.close(r)
+    if interrupted():  # a signal that arrived while it was being started was forwarded to nobody
+        t.proc.send_signal(signal.SIGINT)
 
     def feed() -> None:
         with os.fdopen(w, "w", encoding="utf-8", errors="surrogateescape") as fh:
@@ -387,7 +389,8 @@ def run(params: Params, *, output: str | Path = "outputs", phases: list[str] | N
             t.skipped = f"the fleet run was interrupted ({signals.signal})"
             return
         _run_target(t, files[t.name], run_dir / TARGETS_DIR / t.name, chosen, union, redactor, kernel=kernel,
-                    show_code=show_code, timeout_s=params.fleet.target_timeout_s, progress=progress)
+                    show_code=show_code, timeout_s=params.fleet.target_timeout_s, progress=progress,
+                    interrupted=lambda: signals.signal)
 
     signals = _Signals(runs, progress)
     with signals:
