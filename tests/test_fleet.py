@@ -164,6 +164,7 @@ def test_an_unreachable_target_is_an_error_for_it_quickly_and_the_other_still_ru
     assert not (run / "targets" / "gone").exists()
     assert (run / "targets" / "main" / "results" / "00_preflight.json").is_file()
     assert cli("verify", str(run)).returncode == 0
+    assert "identical" in cli("report", str(run)).stdout
     assert took < 120, f"an unreachable target took {took:.0f} s"
     print(f"unreachable target: fleet run of phase 0 in {took:.1f} s")
 

@@ -40,7 +40,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -669,11 +668,22 @@ def render_html(run_dir: Path, v: dict[str, Any]) -> str:
     def row(label: str, cells: list[str], cls: str = "") -> str:
         return f'<tr class="{cls}"><td>{label}</td>' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
-    rows = [row(f"<b>verdict</b>", [_badge(t["verdict"]) for t in targets])]
+    def cells(cid: str) -> list[str]:
+        return [per[t["name"]]["checks"].get(cid, "—") for t in targets]
+
+    # check ids with anything but PASS/INFO on some target first; those fine everywhere they ran after them
+    attention = [cid for cid in ids if any(c not in ("PASS", "INFO", "—") for c in cells(cid))]
+    fine = [cid for cid in ids if cid not in attention]
+    n = len(targets) + 1
+    rows = [row("<b>verdict</b>", [_badge(t["verdict"]) for t in targets])]
     rows += [row(e(c), [_badge(per[t["name"]]["cats"].get(c, "NOT VERIFIED")) if per[t["name"]]["verdict"] else "—"
                         for t in targets]) for c in cats]
-    rows += [row(f"<code>{e(cid)}</code>", [_badge(per[t["name"]]["checks"][cid]) if cid in per[t["name"]]["checks"]
-                                            else "—" for t in targets], "id") for cid in ids]
+    for title, group in ((f"check ids not PASS on every target ({len(attention)})", attention),
+                         (f"check ids PASS (or INFO) on every target that ran them ({len(fine)})", fine)):
+        if group:
+            rows.append(f'<tr><th colspan="{n}">{e(title)}</th></tr>')
+            rows += [row(f"<code>{e(cid)}</code>", [c if c == "—" else _badge(c) for c in cells(cid)], "id")
+                     for cid in group]
     fleet_rows = "".join(f"<li>{_badge(r.status)} <code>{e(r.id)}</code> <b>{e(r.target)}</b>: {e(r.actual)}</li>"
                          for r in read_records(run_dir / "results" / f"{FLEET_RESULTS}.json"))
     blockers = "".join(f"<li>{_badge(b['status'])} <code>{e(b['id'])}</code> on <b>{e(b['target'])}</b> "
