@@ -316,8 +316,8 @@ def test_a_real_rollout_stops_after_a_failed_redeploy_and_the_next_target_is_not
     """Phases 0 and 1 (a redeploy) rolled over two engines, the second engine first: its redis image is gone
     (untagged: the release's image is missing on that host, and there is no registry to pull it from), so its
     redeploy fails and it is NO-GO; the main engine then runs its preflight only, its redeploy recorded SKIP
-    naming the target that stopped the rollout, its containers untouched. Last in the module: it leaves the
-    second engine's demo broken (torn down with it)."""
+    naming the target that stopped the rollout, its containers untouched. After every other test that uses the
+    second engine's demo: it leaves that demo broken (torn down with the engine)."""
     from conftest import snapshot
 
     before = snapshot(engine, stack.project)
