@@ -1,7 +1,7 @@
 """Cost as deployments grow: the read-only phases on N hardened services, and the full demo runbook
 against its floor (issue 13).
 
-    .venv/bin/python benchmarks/bench_scale.py [--sizes 10 40 80 160] [--no-demo] [--pool N]
+    .venv/bin/python benchmarks/bench_scale.py [--sizes 10 40 80 160] [--no-demo] [--pool N] [--no-procfs]
 
 For each N it generates N services, each with a healthcheck, a file secret and limits (the offline
 ``runbook-demo/app:local`` image running busybox ``sleep``, so the containers themselves cost nothing),
@@ -104,11 +104,11 @@ def phase_times(report: str | None) -> dict[str, float]:
     return {p["phase"]: p["duration_s"] for p in summary["phases"]}
 
 
-def bench_size(n: int, work: Path, pool: int | None) -> dict:
+def bench_size(n: int, work: Path, engine: dict) -> dict:
     compose, params = make_project(n, work)
-    if pool:
+    if engine:
         data = yaml.safe_load(params.read_text())
-        data["engine"] = {"pool_size": pool}
+        data["engine"] = engine
         params.write_text(yaml.safe_dump(data))
     try:
         t0 = time.monotonic()
@@ -172,17 +172,21 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 40, 80, 160])
     ap.add_argument("--no-demo", action="store_true", help="skip the full demo runbook")
     ap.add_argument("--pool", type=int, default=None, help="engine.pool_size (default: the parameter's default)")
+    ap.add_argument("--no-procfs", action="store_true",
+                    help="engine.procfs_reads: false (container files through the archive API only, as before issue 13's /proc reads)")
     args = ap.parse_args()
+    engine = {**({"pool_size": args.pool} if args.pool else {}), **({"procfs_reads": False} if args.no_procfs else {})}
     avail_gb = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
     sizes = [n for n in args.sizes if n < 160 or avail_gb >= 8]
     print(f"machine: {os.cpu_count()} CPUs, {avail_gb:.1f} GiB available, load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; sizes {sizes}; pool {args.pool or 'default'}", flush=True)
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; sizes {sizes}; pool {args.pool or 'default'}; "
+          f"procfs reads {'off' if args.no_procfs else 'on'}", flush=True)
     rows, ok = [], True
     with tempfile.TemporaryDirectory(prefix="rbbench-") as tmp:
         for n in sizes:
             work = Path(tmp) / f"n{n}"
             work.mkdir()
-            r = bench_size(n, work, args.pool)
+            r = bench_size(n, work, engine)
             print(f"N={n}: up {r['up']:.1f}s, validation {r['validated']:.1f}s, phases {r['phases']}, render "
                   f"{r['render']:.1f}s, whole {r['whole']:.1f}s, report.html {r['report_mb']:.2f} MB, run dir "
                   f"{r['run_dir_mb']:.1f} MB, {r['verdict']}", flush=True)

@@ -111,7 +111,8 @@ case "${1:-}" in
     set +e
     # Three workers (README "Tests"), whole files each (module fixtures stay per worker); each deploys its own demo
     # stack (tests/conftest.py). `make test` accepts pytest arguments after it: -n 0 runs in one process.
-    "$PY" -m pytest -n "${RUNBOOK_TEST_WORKERS:-3}" --dist loadfile "$@"
+    # --durations: the slowest tests are printed, so a CI log shows where the suite's time went.
+    "$PY" -m pytest -n "${RUNBOOK_TEST_WORKERS:-3}" --dist loadfile --durations=25 "$@"
     rc=$?
     [ $rc -eq 5 ] && { echo "setup: pytest collected no test" >&2; exit 1; }
     exit $rc ;;

@@ -233,7 +233,10 @@ def second_engine(tag: str = "e", start_timeout: float = 60) -> Iterator[SecondE
             proc = subprocess.Popen(
                 ["nsenter", f"--net={NETNS_DIR / ns}", "dockerd", "--data-root", str(root / "data"),
                  "--exec-root", str(root / "exec"), "-H", eng.host, "--pidfile", str(eng.pidfile)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                # no registry here: a swarm task uses the local image instead of first trying to pull it (each
+                # try waits for a DNS timeout, ~20 s per task start)
+                env={**os.environ, "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE": "1"})
         eng.pid = proc.pid  # nsenter execs dockerd: the same pid
         _wait_for(lambda: eng.socket.exists() and eng.docker("version", check=False, timeout=10).returncode == 0,
                   start_timeout, f"the engine in namespace {ns} answering on {eng.host}", eng.log)

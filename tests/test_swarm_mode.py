@@ -29,14 +29,15 @@ def test_compose_is_the_default_and_swarm_needs_a_stack_named_by_key(tmp_path):
     with pytest.raises(ParametersError, match=r"key 'mode'"):
         load_params(write(tmp_path, {"mode": "kubernetes", "stack": "shop"}))
     p = load_params(write(tmp_path, {"mode": "swarm", "stack": "shop"}))
-    assert p.mode == "swarm" and p.stack == "shop" and SWARM_PHASES == ("00_preflight",)
+    assert p.mode == "swarm" and p.stack == "shop" and SWARM_PHASES == ("00_preflight", "02_secrets_security",
+                                                                    "03_production_mode", "05_signoff")
 
 
 @pytest.mark.parametrize("args, phases", [
     ((), []),                                                   # no phases: every phase, refused
     (("--phase", "01_controlled_redeployment"), []),
-    (("--phase", "00_preflight", "--phase", "03_production_mode"), []),
-    ((), ["00_preflight", "05_signoff"]),
+    (("--phase", "00_preflight", "--phase", "04_smoke_tests"), []),
+    ((), ["00_preflight", "05_signoff", "01_controlled_redeployment"]),
 ])
 def test_the_runner_refuses_phases_not_implemented_for_swarm_before_touching_anything(cli, tmp_path, args, phases):
     params = write(tmp_path, {"mode": "swarm", "stack": "rbtest-swarm-mode", "phases": phases})
@@ -52,8 +53,8 @@ def test_a_phase_notebook_opened_in_swarm_mode_refuses_too(tmp_path):
     from runbook_lib.run.phase import open_phase
 
     params = write(tmp_path, {"mode": "swarm", "stack": "rbtest-swarm-mode"})
-    with pytest.raises(InputError, match="02_secrets_security is not implemented for swarm stacks yet"):
-        open_phase("02_secrets_security", params)
+    with pytest.raises(InputError, match="04_smoke_tests is not implemented for swarm stacks yet"):
+        open_phase("04_smoke_tests", params)
 
 
 def test_phase0_swarm_checks_that_cannot_look_are_not_a_pass(tmp_path, monkeypatch):

@@ -26,7 +26,8 @@ import requests.exceptions
 
 from runbook_lib.errors import EngineUnavailable, RunbookError
 from runbook_lib.engine.pool import BoundedPool
-from runbook_lib.engine.containers import PROJECT_LABEL, SERVICE_LABEL, ContainerView, FileEntry
+from runbook_lib.engine.containers import (PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, SWARM_SERVICE_LABEL, ContainerView,
+                                          FileEntry)
 
 
 @contextlib.contextmanager
@@ -75,13 +76,19 @@ def _wrap(exc: Exception, what: str) -> RunbookError:
 class Engine:
     """A connection to one Docker engine (DOCKER_HOST or the default socket)."""
 
-    def __init__(self, timeout: float = 60, pool_size: int | None = None, stats_pool_size: int = 128) -> None:
+    def __init__(self, timeout: float = 60, pool_size: int | None = None, stats_pool_size: int = 128,
+                 procfs_reads: bool = True) -> None:
         #: The deadline of every engine call (seconds without an answer before it fails).
         self.timeout = timeout
         #: How many per-container calls run at once (:meth:`map`), and stats samples (:meth:`stats_many`).
         self.pool = BoundedPool(pool_size)
         self.pool_size = self.pool.size
         self._stats_pool = BoundedPool(max(self.pool_size, stats_pool_size))
+        #: Whether :meth:`read_path` may read through /proc/PID/root (None: not decided yet, see _procfs_allowed).
+        self._procfs: bool | None = None if procfs_reads else False
+        #: How many reads went each way (for tests and benchmarks): {"archive": n, "procfs": n}.
+        self.reads = {"archive": 0, "procfs": 0}
+        self._reads_lock = threading.Lock()
         try:
             self.client = docker.from_env(timeout=int(timeout),
                                           max_pool_size=max(10, self.pool_size, self._stats_pool.size) + 2)
@@ -171,6 +178,29 @@ class Engine:
         """Every container (running or not) carrying the compose project label."""
         return self._inspect_all({"label": f"{PROJECT_LABEL}={project}"})
 
+    def stack_containers(self, stack: str, service: str | None = None) -> list[ContainerView]:
+        """Every container (running or not) of a swarm stack's tasks that THIS engine holds (a node sees only
+        its own tasks' containers), optionally of one stack-file service."""
+        labels = [f"{STACK_LABEL}={stack}"] + ([f"{SWARM_SERVICE_LABEL}={stack}_{service}"] if service else [])
+        return self._inspect_all({"label": labels})
+
+    def stack_services(self, stack: str) -> list[dict[str, Any]]:
+        """The swarm services of a stack (``docker service inspect`` of each, a manager's view), sorted by
+        name. Their specs never hold a secret's value, only secret references."""
+        with _sdk(f"listing the services of stack {stack}"):
+            found = self.api.services(filters={"label": f"{STACK_LABEL}={stack}"})
+        return sorted(found or [], key=lambda s: (s.get("Spec") or {}).get("Name", ""))
+
+    def stack_tasks(self, stack: str, service: str | None = None) -> list[dict[str, Any]]:
+        """The tasks of a stack's services (every node's; current and past, as `docker stack ps` shows
+        them), optionally of one stack-file service, oldest first."""
+        names = [f"{stack}_{service}"] if service else [(s.get("Spec") or {}).get("Name", "") for s in self.stack_services(stack)]
+        tasks: list[dict[str, Any]] = []
+        for name in names:
+            with _sdk(f"listing the tasks of service {name}"):
+                tasks.extend(self.api.tasks(filters={"service": name}) or [])
+        return sorted(tasks, key=lambda t: (t.get("CreatedAt", ""), t.get("ID", "")))
+
     def containers_matching(self, patterns: Iterable[str]) -> list[ContainerView]:
         """Containers whose name matches any of the shell-style patterns."""
         pats = list(patterns)
@@ -248,12 +278,40 @@ class Engine:
             self.api.connect_container_to_network(id_or_name, network, aliases=aliases or None)
 
     # -- files and logs inside containers (phase 2) -------------------------------------------------
-    def read_path(self, id_or_name: str, path: str, max_bytes: int = 1 << 20) -> list["FileEntry"] | None:
+    def _procfs_allowed(self) -> bool:
+        """/proc reads are never used with user-namespace remapping (owners there are the host's shifted
+        ids, not what the container sees); decided once per engine."""
+        if self._procfs is None:
+            try:
+                opts = self.info().get("SecurityOptions") or []
+            except RunbookError:
+                return False
+            self._procfs = not any("name=userns" in o for o in opts)
+        return self._procfs
+
+    def read_path(self, id_or_name: str, path: str, max_bytes: int = 1 << 20, pid: int = 0) -> list["FileEntry"] | None:
         """Stat and content of ``path`` (a file, or a directory and everything under it) inside a
-        container, through the archive API (``docker cp``): no exec, so it works on distroless images
-        and stopped containers. Bind-mounted files (compose file secrets) are read through their mount.
-        Returns None when the path does not exist; content is kept only for regular files up to
-        ``max_bytes``. Callers must treat content as secret."""
+        container: no exec, so it works on distroless images and stopped containers. With ``pid`` (the
+        container's ``State.Pid``, :attr:`ContainerView.pid`) and the engine on this host, read through
+        /proc/PID/root (:mod:`runbook_lib.engine.procfs`: the container's own view, tmpfs mounts
+        included; its id checked against the process's cgroup); otherwise, or when that is not possible,
+        through the archive API (``docker cp``), where bind-mounted files (compose file secrets) are read
+        through their mount. Returns None when the path does not exist; content is kept only for regular
+        files up to ``max_bytes``. Callers must treat content as secret."""
+        if pid and len(id_or_name) == 64 and self._procfs_allowed():
+            from runbook_lib.engine import procfs
+
+            try:
+                entries = procfs.read(pid, id_or_name, path, max_bytes)
+                with self._reads_lock:
+                    self.reads["procfs"] += 1
+                for e in entries or []:
+                    e.via = "procfs"
+                return entries
+            except procfs.Unavailable:
+                pass
+        with self._reads_lock:
+            self.reads["archive"] += 1
         try:
             stream, _stat = self.api.get_archive(id_or_name, path)
             data = b"".join(stream)
@@ -272,6 +330,44 @@ class Engine:
                 kind = "file" if m.isfile() else "dir" if m.isdir() else "link" if (m.issym() or m.islnk()) else "other"
                 entries.append(FileEntry(path=posixpath.join(parent, m.name), kind=kind, size=m.size,
                                          mode=stat.S_IMODE(m.mode), uid=m.uid, gid=m.gid, content=content))
+        return entries
+
+    def _exec_bytes(self, id_or_name: str, cmd: list[str], what: str) -> tuple[int | None, bytes, bytes]:
+        """(exit code, stdout, stderr) of a short command in a running container, bounded by the client's
+        timeout."""
+        with _sdk(what):
+            exec_id = self.api.exec_create(id_or_name, cmd, stdout=True, stderr=True)["Id"]
+            out, err = self.api.exec_start(exec_id, stream=False, demux=True)
+            return self.api.exec_inspect(exec_id).get("ExitCode"), out or b"", err or b""
+
+    def read_mounted_files(self, id_or_name: str, paths: Sequence[str], max_bytes: int = 1 << 20) -> list["FileEntry"]:
+        """Stat and content of files mounted into a running container where the archive API cannot see them:
+        a swarm task's secrets (the engine mounts them outside the container's mount list, so ``docker cp``
+        returns the empty mount points). Read inside the container with ``stat`` and ``cat`` (an exec: the
+        image needs them; busybox has both). A path that does not exist is left out. Raises RunbookError when
+        the container cannot run them. Callers must treat content as secret."""
+        if not paths:
+            return []
+        code, out, err = self._exec_bytes(id_or_name, ["stat", "-L", "-c", "%n|%s|%a|%u|%g|%F", *paths],
+                                          f"reading the stat of {len(paths)} mounted files in {id_or_name}")
+        if code not in (0, 1) or (code == 1 and not out):
+            raise EngineError(f"`stat` in {id_or_name} exited {code}: {err.decode('utf-8', 'replace').strip()[:200]} "
+                              "(reading a swarm task's secrets needs `stat` and `cat` in the image)")
+        entries = []
+        for line in out.decode("utf-8", "replace").splitlines():
+            parts = line.rsplit("|", 5)
+            if len(parts) != 6:
+                continue
+            path, size, mode, uid, gid, kind = parts
+            kind = "file" if kind.startswith("regular") else "dir" if kind == "directory" else "other"
+            content = None
+            if kind == "file" and int(size) <= max_bytes:
+                c, data, e = self._exec_bytes(id_or_name, ["cat", path], f"reading {path} in {id_or_name}")
+                if c != 0:
+                    raise EngineError(f"`cat {path}` in {id_or_name} exited {c}: {e.decode('utf-8', 'replace').strip()[:200]}")
+                content = data
+            entries.append(FileEntry(path=path, kind=kind, size=int(size), mode=int(mode, 8), uid=int(uid), gid=int(gid),
+                                     content=content))
         return entries
 
     def logs(self, id_or_name: str, tail: int = 2000) -> str:
@@ -340,15 +436,15 @@ class Engine:
 
     def container_events(self, project: str, since: float, until: float,
                          actions: Iterable[str] = ("create", "start", "restart", "die", "oom", "kill", "stop",
-                                                   "destroy")) -> list[dict[str, Any]]:
+                                                   "destroy"), label: str | None = None) -> list[dict[str, Any]]:
         """Container life-cycle events of a project between two times (Unix seconds). When ``until``
         is in the future this blocks until then: the engine streams events as they happen and closes
         the stream at ``until``. Each event: time, action, service, container, exit code where the
-        engine gives one (die)."""
+        engine gives one (die). ``label`` filters by another label than the project's (a swarm stack's)."""
         with _sdk("reading container events"):
             stream = self.api.events(since=f"{since:.9f}", until=f"{until:.9f}", decode=True,
                                      filters={"type": "container", "event": list(actions),
-                                              "label": f"{PROJECT_LABEL}={project}"})
+                                              "label": label or f"{PROJECT_LABEL}={project}"})
             try:
                 out = []
                 for e in stream:

@@ -10,6 +10,11 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
+# What `docker stack deploy` puts on a stack's services and on each task's container (issue 15): the stack's
+# name, the swarm service ("STACK_SERVICE") and the task a container runs.
+STACK_LABEL = "com.docker.stack.namespace"
+SWARM_SERVICE_LABEL = "com.docker.swarm.service.name"
+SWARM_TASK_LABEL = "com.docker.swarm.task.id"
 
 
 @dataclass
@@ -23,6 +28,8 @@ class FileEntry:
     uid: int
     gid: int
     content: bytes | None = None
+    # how it was read: "archive" (the engine's archive API) or "procfs" (/proc/PID/root on the engine's host)
+    via: str = "archive"
 
     def stat(self) -> dict[str, Any]:
         """Evidence about the file: never its content."""
@@ -53,11 +60,29 @@ class ContainerView:
 
     @property
     def service(self) -> str:
-        return self.labels.get(SERVICE_LABEL, "")
+        """The compose service; for a swarm task's container, the stack file's service name (the swarm
+        service's name without its ``STACK_`` prefix)."""
+        if SERVICE_LABEL in self.labels:
+            return self.labels[SERVICE_LABEL]
+        stack, swarm_service = self.labels.get(STACK_LABEL, ""), self.labels.get(SWARM_SERVICE_LABEL, "")
+        if stack and swarm_service.startswith(stack + "_"):
+            return swarm_service[len(stack) + 1:]
+        return swarm_service
 
     @property
     def project(self) -> str:
-        return self.labels.get(PROJECT_LABEL, "")
+        """The compose project, or the stack a swarm task's container belongs to."""
+        return self.labels.get(PROJECT_LABEL) or self.labels.get(STACK_LABEL, "")
+
+    @property
+    def pid(self) -> int:
+        """The main process's PID in the engine's PID namespace (0 when not running)."""
+        return int(self.attrs.get("State", {}).get("Pid") or 0)
+
+    @property
+    def task_id(self) -> str:
+        """The swarm task this container runs ("" outside swarm)."""
+        return self.labels.get(SWARM_TASK_LABEL, "")
 
     @property
     def state(self) -> str:

@@ -230,10 +230,29 @@ def judge_duplicates(name: str, facts: ServiceFacts, source: Source | None) -> V
     return Verdict("PASS", expected, f"{n} secret entries, no target given twice" if n else "the service is given no secret", ev)
 
 
-def _secret_states(facts: ServiceFacts, top: Mapping[str, Any], paths: Mapping[str, Path]) -> dict[str, FileState]:
+def _secret_states(facts: ServiceFacts, top: Mapping[str, Any], paths: Mapping[str, Path],
+                   spec: Mapping[str, Any] | None = None, swarm: bool = False) -> dict[str, FileState]:
+    """target -> what the service sees there. Compose bind-mounts a file secret (the host file's mode and
+    owner); a swarm copies its content into a file with the reference's mode, uid and gid (0444, 0:0 unless
+    the stack file sets them), so under ``swarm`` those are judged, the host file giving only kind and size."""
     who = parse_user(facts.user) if facts.user is not None else None
     dac = dac_override(facts)
     states = {t: host_file_state(paths[n], who, dac) for t, n in facts.secret_targets.items() if n in paths}
+    if swarm:
+        from runbook_lib.engine.stack import SECRET_DEFAULTS, secret_mode
+        from runbook_lib.lint.facts import can_read
+
+        refs = {t: s for s in (spec or {}).get("secrets") or [] if isinstance(s, Mapping)
+                for t, n in facts.secret_targets.items() if n == s.get("source")
+                and (s.get("target") or n) in (t, t.rsplit("/", 1)[-1])}
+        for t, st in states.items():
+            if not st.exists:
+                continue
+            ref = refs.get(t) or {}
+            mode = secret_mode(ref.get("mode"))
+            uid, gid = (int(str(ref.get(k, SECRET_DEFAULTS[k])) or 0) for k in ("uid", "gid"))
+            st.mode, st.uid, st.gid = mode, uid, gid
+            st.readable = can_read(mode, uid, gid, who, dac_override=dac)
     for t, n in facts.secret_targets.items():
         if n in top and n not in paths:  # external or environment secret: nothing to stat here
             states[t] = FileState(t, exists=True, known=False)
@@ -249,7 +268,7 @@ def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, An
     deploy` applies it (``facts`` built from :func:`~runbook_lib.lint.swarm.swarm_spec`); the swarm rules
     replace service.restart_policy, whose ``restart:`` Swarm ignores."""
     facts = facts or ServiceFacts.from_compose(name, swarm_spec(spec) if swarm else spec)
-    states = _secret_states(facts, top, paths)
+    states = _secret_states(facts, top, paths, spec, swarm)
     sources = [s["source"] for s in spec.get("secrets") or []]
     undeclared = sorted({s for s in sources if s not in top})
     yield "secrets.undeclared", Verdict(

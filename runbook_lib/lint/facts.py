@@ -187,6 +187,44 @@ class ServiceFacts:
         )
 
 
+    @classmethod
+    def from_service_spec(cls, svc: Any, secrets_dir: str = "/run/secrets") -> "ServiceFacts":
+        """From a swarm service (:class:`~runbook_lib.engine.stack.SwarmService`, ``docker service inspect``):
+        what the swarm gives every task of the service, whether or not a task runs on an engine this run can
+        read (source "service"). Only what a service spec can say: no privileged mode, no security options
+        (a swarm service cannot set no-new-privileges, seccomp or AppArmor options: ``security_opt`` is
+        ignored by docker stack deploy), no host namespaces; ports are published on every interface of every
+        node (ingress) or of the task's node (host mode)."""
+        cs, tt = svc.container_spec, svc.task_template
+        lim = (tt.get("Resources") or {}).get("Limits") or {}
+        rp = tt.get("RestartPolicy") or {}
+        cond = rp.get("Condition") or "any"
+        restart = {"any": "always", "none": "no"}.get(cond, cond)
+        if restart == "on-failure" and rp.get("MaxAttempts"):
+            restart = f"on-failure:{rp['MaxAttempts']}"
+        targets = {(s["target"] if s["target"].startswith("/") else f"{secrets_dir.rstrip('/')}/{s['target']}"): s["name"]
+                   for s in svc.secrets}
+        mounts = [{"type": (m.get("Type") or "").lower(), "source": str(m.get("Source") or ""),
+                   "target": str(m.get("Target") or ""), "read_only": bool(m.get("ReadOnly")),
+                   "propagation": str((m.get("BindOptions") or {}).get("Propagation") or "")} for m in cs.get("Mounts") or []]
+        ports = [{k: p[k] for k in ("host_ip", "host_port", "container_port", "protocol")} for p in svc.published_ports]
+        argv = {"command": [str(a) for a in cs.get("Command") or []] + [str(a) for a in cs.get("Args") or []],
+                "entrypoint": [], "healthcheck": list((cs.get("Healthcheck") or {}).get("Test") or [])}
+        return cls(
+            service=svc.service, source="service", environment=svc.environment,
+            user=cs.get("User") or None, cap_add=list(cs.get("CapabilityAdd") or []),
+            cap_drop=list(cs.get("CapabilityDrop") or []), read_only=bool(cs.get("ReadOnly")),
+            memory_limit=int(lim.get("MemoryBytes") or 0), pids_limit=int(lim.get("Pids") or 0), ports=ports,
+            bind_sources=[m["source"] for m in mounts if m["type"] == "bind"], secret_targets=targets,
+            command_text=" ".join(a for v in argv.values() for a in v), argv=argv,
+            labels={k: v for k, v in (cs.get("Labels") or {}).items() if not k.startswith("com.docker.")},
+            cpu_limit=int(lim.get("NanoCPUs") or 0) / 1e9, mounts=mounts, image=svc.image, restart=restart,
+            healthcheck=_engine_healthcheck(cs.get("Healthcheck") or {}) if cs.get("Healthcheck") else None,
+            bindings=sorted(f":{p['host_port']}->{p['container_port']}/{p['protocol']}" for p in ports),
+            secret_sources={t: f"(swarm secret {n})" for t, n in targets.items()},
+        )
+
+
 def _number(value: Any) -> float:
     try:
         return max(float(value or 0), 0.0)

@@ -146,7 +146,7 @@ def current_state(ctx: Context) -> list[CheckRecord]:
     Informational; the evidence is the starting point of phase 1's inventory."""
     c = Check("preflight.current_state", command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
     try:
-        views = ctx.engine.project_containers(ctx.params.project)
+        views = ctx.containers()
         leftovers = ctx.engine.containers_matching(ctx.params.redeploy.leftover_containers)
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="the project's containers can be listed")]
@@ -178,7 +178,7 @@ def orphan_records(ctx: Context, c: Check) -> list[CheckRecord]:
     expected = "every project container belongs to a service of the compose model"
     try:
         services = ctx.services
-        views = ctx.engine.project_containers(ctx.params.project)
+        views = ctx.containers()
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected=expected)]
     found = [v for v in views if v.service not in set(services)]

@@ -18,7 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from runbook_lib.run.context import Context
+from runbook_lib.engine.stack import SwarmService
+from runbook_lib.run.context import Context, swarm_secret_path
 from runbook_lib.results.records import plural
 from runbook_lib.engine import ContainerView, FileEntry
 from runbook_lib.errors import RunbookError
@@ -46,25 +47,99 @@ class ContainerTarget:
 
 
 def targets(ctx: Context) -> list[ContainerTarget]:
-    """The project's containers, one ContainerTarget each (cached for the phase)."""
+    """The project's containers, one ContainerTarget each (cached for the phase). In swarm mode: the
+    containers of the stack's running tasks that this engine holds (:meth:`Context.current_containers`),
+    each judged against the secrets its own task mounts (the task's spec, not the stack file)."""
     if ctx.state.security_targets is None:
         services = ctx.model.get("services") or {}
-        views = ctx.engine.project_containers(ctx.params.project)
+        views = ctx.current_containers()
         per_service: dict[str, int] = {}
         for v in views:
             per_service[v.service] = per_service.get(v.service, 0) + 1
+        specs = {v.name: services.get(v.service) or {} for v in views}
+        if ctx.swarm:
+            tasks = {t.get("ID"): t for t in ctx.swarm_tasks()}
+            for v in views:
+                refs = (((tasks.get(v.task_id) or {}).get("Spec") or {}).get("ContainerSpec") or {}).get("Secrets") or []
+                specs[v.name] = {**specs[v.name], "secrets": [
+                    {"source": r.get("SecretName", ""), "target": swarm_secret_path((r.get("File") or {}).get("Name", ""),
+                                                                                   ctx.params.security.secrets_dir)}
+                    for r in refs]}
         # the container name when its service is scaled, or not in the compose model (an orphan)
         ctx.state.security_targets = [
             ContainerTarget(v.service if per_service[v.service] == 1 and v.service in services else v.name, v,
-                   services.get(v.service) or {},
-                   ServiceFacts.from_container(v, services.get(v.service)))
+                   specs[v.name], ServiceFacts.from_container(v, specs[v.name]))
             for v in views]
     return ctx.state.security_targets
+
+
+@dataclass
+class SpecTarget:
+    """Swarm mode: one service spec to judge (``docker service inspect``), whether or not a task of it runs
+    on this engine. Its records' target is the swarm service's name (``STACK_service``), so they stand apart
+    from those of its task containers."""
+
+    name: str
+    service: SwarmService
+    facts: ServiceFacts
+
+
+def spec_targets(ctx: Context) -> list[SpecTarget]:
+    """Swarm mode: the stack's services, one SpecTarget each; [] in compose mode. Raises RunbookError when
+    the engine cannot list them."""
+    if not ctx.swarm:
+        return []
+    return [SpecTarget(s.name, s, ServiceFacts.from_service_spec(s, ctx.params.security.secrets_dir))
+            for _, s in sorted(ctx.swarm_services().items())]
+
+
+def _spec_cmd(t: SpecTarget, fmt: str = "json .Spec.TaskTemplate.ContainerSpec") -> str:
+    return f"docker service inspect --format '{{{{{fmt}}}}}' {t.name}"
+
+
+def _spec_record(rule: str, t: SpecTarget, v: Verdict, command: str) -> CheckRecord:
+    v.evidence.setdefault("read", f"the service spec (docker service inspect {t.name})")
+    v.evidence.setdefault("service", t.service.service)
+    return make_record(rule, t.name, v, phase=PHASE, command=command)
+
+
+def _spec_records(ctx: Context, rule: str, judge: Callable[[SpecTarget], Verdict], fmt: str) -> list[CheckRecord]:
+    """``rule``'s record for every service spec of the stack (swarm mode; nothing in compose mode), an
+    ERROR when the specs cannot be read."""
+    if not ctx.swarm:
+        return []
+    try:
+        ts = spec_targets(ctx)
+    except RunbookError as exc:
+        return [_error(rule, ctx.params.stack, exc, "the stack's service specs")]
+    return [_spec_record(rule, t, judge(t), _spec_cmd(t, fmt)) for t in ts]
+
+
+# What a finding of no-new-privileges says in swarm mode (lint --swarm FAILs it for the same reason).
+SWARM_NNP = "a swarm stack cannot set no-new-privileges: docker stack deploy ignores security_opt"
+
+
+def _swarm_note(rule: str, v: Verdict) -> Verdict:
+    if rule == "hardening.no_new_privileges" and v.status != "PASS":
+        v.actual += f"; {SWARM_NNP}"
+        v.evidence["swarm"] = SWARM_NNP
+    return v
 
 
 def _record(rule: str, t: ContainerTarget, v: Verdict, command: str) -> CheckRecord:
     v.evidence.setdefault("container", t.view.name)
     return make_record(rule, t.name, v, phase=PHASE, command=command)
+
+
+_VIA = {"procfs": "/proc/PID/root of the container's main process (on the engine's host; its cgroup names the container)",
+        "archive": "the engine's archive API (docker cp)",
+        "exec": "stat and cat run inside the running container (a swarm task's secrets: the archive API sees only "
+                "their empty mount points)"}
+
+
+def _read_via(files: dict[str, FileEntry]) -> str:
+    """How the container's files were read, for the evidence (runbook_lib.engine.procfs or the archive API)."""
+    return "; ".join(_VIA.get(v, v) for v in sorted({e.via for e in files.values()} or {"archive"}))
 
 
 def _error(rule: str, target: str, exc: BaseException | str, expected: str) -> CheckRecord:
@@ -86,7 +161,7 @@ def _who(ctx: Context, t: ContainerTarget) -> tuple[int, int] | None:
     name = t.view.user.split(":")[0]
     passwd = ""
     if name and not name.isdigit():
-        entries = ctx.engine.read_path(t.view.id, "/etc/passwd") or []
+        entries = ctx.engine.read_path(t.view.id, "/etc/passwd", pid=t.view.pid) or []
         passwd = next(((e.content or b"").decode("utf-8", "replace") for e in entries if e.kind == "file"), "")
     return parse_user(t.view.user, passwd)
 
@@ -114,7 +189,9 @@ def _secrets_view(ctx: Context, t: ContainerTarget) -> tuple[dict[str, FileEntry
 def containers_present(ctx: Context) -> list[CheckRecord]:
     """Every service of the compose model has a container to judge; records which containers this
     phase judges (the evidence every other record of the phase refers to)."""
-    c = Check("security.containers", command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
+    c = Check("security.containers", command=ctx.list_command())
+    if ctx.swarm:
+        return _swarm_containers_present(ctx, c)
     try:
         ts = targets(ctx)
     except RunbookError as exc:
@@ -127,6 +204,39 @@ def containers_present(ctx: Context) -> list[CheckRecord]:
                          actual=f"no container for {', '.join(missing)}: its security cannot be judged", evidence=ev)]
     return [c.record(ctx.params.project, "PASS", expected="a container for every service",
                      actual=f"{plural(len(ts), 'container')} for {plural(len(ctx.services), 'service')}", evidence=ev)]
+
+
+def _swarm_containers_present(ctx: Context, c: Check) -> list[CheckRecord]:
+    """Swarm mode: every service of the stack file has a running task whose container this engine holds.
+    A service whose running tasks are all on other nodes is judged from its spec only: its container
+    checks are not run (ERROR, naming the nodes: what could not be looked at is never a PASS)."""
+    target = ctx.params.stack
+    expected = "a running task container on this engine for every service of the stack file"
+    try:
+        ts = targets(ctx)
+        tasks = ctx.swarm_tasks()
+        services = ctx.swarm_services()
+    except RunbookError as exc:
+        return [c.error(target, exc, expected=expected)]
+    here = {t.view.service for t in ts}
+    running = {}
+    for t in tasks:
+        if t.get("DesiredState") == "running" and (t.get("Status") or {}).get("State") == "running":
+            svc = next((s.service for s in services.values() if s.id == t.get("ServiceID")), "")
+            running.setdefault(svc, []).append(t.get("NodeID", "")[:12])
+    elsewhere = {s: running[s] for s in ctx.services if s not in here and running.get(s)}
+    missing = sorted(s for s in ctx.services if s not in here and not running.get(s))
+    ev = {"containers": [t.view.summary() | {"task": t.view.task_id} for t in ts],
+          "services_without_running_task": missing, "services_running_elsewhere": elsewhere,
+          "not_in_stack_file": [t.view.name for t in ts if t.view.service not in ctx.services],
+          "past_task_containers_not_judged": len(ctx.containers()) - len(ts)}
+    problems = ([f"no running task of {', '.join(missing)}"] if missing else []) + (
+        [f"the running tasks of {', '.join(elsewhere)} are on other nodes ({', '.join(n for v in elsewhere.values() for n in v)}): "
+         "their containers cannot be read from this engine, only their service specs are judged"] if elsewhere else [])
+    if problems:
+        return [c.record(target, "ERROR", expected=expected, actual="; ".join(problems), evidence=ev)]
+    return [c.record(target, "PASS", expected=expected, evidence=ev,
+                     actual=f"{plural(len(ts), 'running task container')} for {plural(len(ctx.services), 'service')}")]
 
 
 @runs("secrets.mounted", "secrets.file_mode", phase=PHASE)
@@ -144,9 +254,25 @@ def secrets_mounted(ctx: Context) -> list[CheckRecord]:
             out += [_error(r, t.name, exc, "the secrets mount can be read") for r in ("secrets.mounted", "secrets.file_mode")]
             continue
         states = {target: state(files.get(target), target) for target in t.facts.secret_targets}
-        out.append(_record("secrets.mounted", t, judge_mounted(t.facts, states), cmd))
-        out.append(_record("secrets.file_mode", t, judge_secret_modes(t.facts, states, ctx.params.security), cmd))
-    return out
+        for rule, v in (("secrets.mounted", judge_mounted(t.facts, states)),
+                        ("secrets.file_mode", judge_secret_modes(t.facts, states, ctx.params.security))):
+            v.evidence.setdefault("read_via", _read_via(files))
+            out.append(_record(rule, t, v, cmd))
+    return out + _spec_records(ctx, "secrets.file_mode", lambda t: _spec_modes(ctx, t), "json .Spec.TaskTemplate.ContainerSpec.Secrets")
+
+
+def _spec_modes(ctx: Context, t: SpecTarget) -> Verdict:
+    """secrets.file_mode from a service spec: the mode, uid and gid the swarm mounts each secret with in
+    every task (0444, owner 0:0, when the stack file leaves ``mode`` unset)."""
+    refs = {s["target"] if s["target"].startswith("/") else f"{ctx.params.security.secrets_dir.rstrip('/')}/{s['target']}": s
+            for s in t.service.secrets}
+    states = {p: FileState(p, True, "file", 0, r["mode"], int(r["uid"]) if r["uid"].isdigit() else 0,
+                           int(r["gid"]) if r["gid"].isdigit() else 0) for p, r in refs.items()}
+    v = judge_secret_modes(t.facts, states, ctx.params.security)
+    v.evidence["secrets"] = [{"secret": r["name"], "path": p, "mode": f"{r['mode']:04o}", "owner": f"{r['uid']}:{r['gid']}"}
+                             for p, r in sorted(refs.items())]
+    v.evidence["note"] = "the mode each task's secret file is created with (a swarm's default: 0444, owner 0:0)"
+    return v
 
 
 @runs("secrets.file_env", "secrets.unreferenced", phase=PHASE)
@@ -167,7 +293,7 @@ def secret_file_env(ctx: Context) -> list[CheckRecord]:
         def lookup(path: str, t: ContainerTarget = t, files: dict = files, state=state) -> FileState:
             if path in files or path.startswith(secrets_dir):
                 return state(files.get(path), path)
-            entries = ctx.engine.read_path(t.view.id, path) or []
+            entries = ctx.engine.read_path(t.view.id, path, pid=t.view.pid) or []
             entry = next((e for e in entries if e.path == path.rstrip("/")), None)
             if entry is not None and entry.content:
                 ctx.learn_value(entry.content.decode("utf-8", "surrogateescape"), f"{path} in {t.view.name}")
@@ -190,7 +316,9 @@ def no_plaintext_env(ctx: Context) -> list[CheckRecord]:
     with a credential-like name holds a literal value, and no variable holds a known secret's value."""
     return [_record("secrets.no_plaintext_env", t, judge_environment(t.facts, ctx.params.security, ctx.secret_values),
                     f"docker inspect -f '{{{{json .Config.Env}}}}' {t.view.name}")
-            for t in targets(ctx)]
+            for t in targets(ctx)] + _spec_records(
+        ctx, "secrets.no_plaintext_env", lambda t: judge_environment(t.facts, ctx.params.security, ctx.secret_values),
+        "json .Spec.TaskTemplate.ContainerSpec.Env")
 
 
 def _no_secrets(ctx: Context, rule: str, target: str, what: str) -> CheckRecord | None:
@@ -300,7 +428,15 @@ def hardening(ctx: Context) -> list[CheckRecord]:
         except RunbookError as exc:
             who, why = None, str(exc)
         for rule, v in judge_hardening(t.facts, ctx.params.security, who, why).items():
-            out.append(_record(rule, t, v, cmd))
+            out.append(_record(rule, t, _swarm_note(rule, v) if ctx.swarm else v, cmd))
+    if ctx.swarm:
+        try:
+            specs = spec_targets(ctx)
+        except RunbookError as exc:
+            return out + [_error(r, ctx.params.stack, exc, "the stack's service specs") for r in HARDENING_RULES]
+        for t in specs:
+            for rule, v in judge_hardening(t.facts, ctx.params.security).items():
+                out.append(_spec_record(rule, t, _swarm_note(rule, v), _spec_cmd(t, "json .Spec")))
     return out
 
 
@@ -312,6 +448,10 @@ def shared_volumes(ctx: Context) -> list[CheckRecord]:
         ts = targets(ctx)
     except RunbookError as exc:
         return [_error("hardening.shared_volume", ctx.params.project, exc, "the project's containers")]
+    if not ts:  # nothing was looked at: not a PASS (security.containers says why)
+        return [Check("hardening.shared_volume").record(
+            ctx.params.project, "SKIP", expected="each named volume written by one service at most", severity="info",
+            actual="no container to judge", evidence={"source": "engine", "containers": 0})]
     names = {str(v.get("name") or k): k for k, v in (ctx.model.get("volumes") or {}).items()}
     cmd = f"docker inspect -f '{{{{json .Mounts}}}}' $(docker ps -aq --filter label=com.docker.compose.project={ctx.params.project})"
     verdicts = judge_shared_volumes([t.facts for t in ts], names, source="engine")

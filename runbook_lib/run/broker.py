@@ -75,13 +75,13 @@ def sweep_stale(root: Path | None = None) -> list[Path]:
 
 
 def _entry_dict(e: FileEntry) -> dict[str, Any]:
-    return {"path": e.path, "kind": e.kind, "size": e.size, "mode": e.mode, "uid": e.uid, "gid": e.gid,
+    return {"path": e.path, "kind": e.kind, "size": e.size, "mode": e.mode, "uid": e.uid, "gid": e.gid, "via": e.via,
             "content": None if e.content is None else base64.b64encode(e.content).decode("ascii")}
 
 
 def _entry(d: dict[str, Any]) -> FileEntry:
     content = d.get("content")
-    return FileEntry(path=d["path"], kind=d["kind"], size=d["size"], mode=d["mode"], uid=d["uid"], gid=d["gid"],
+    return FileEntry(path=d["path"], kind=d["kind"], size=d["size"], mode=d["mode"], uid=d["uid"], gid=d["gid"], via=d.get("via", "archive"),
                      content=None if content is None else base64.b64decode(content))
 
 

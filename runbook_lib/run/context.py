@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from runbook_lib.engine.compose import Compose
+from runbook_lib.engine.stack import SwarmService
 from runbook_lib.engine import ContainerView, Engine, FileEntry
 from runbook_lib.errors import RunbookError
 from runbook_lib.run.params import Params
@@ -46,6 +47,9 @@ class PhaseState:
     flow_variables: dict[str, Any] = field(default_factory=dict)
     # the drills → timeline_image: dependency -> the timeline PNG's path
     timelines: dict[str, Path] = field(default_factory=dict)
+    # swarm mode, Context.swarm_services / swarm_tasks: the stack's services and tasks, read once per phase
+    swarm_services: dict[str, Any] | None = None
+    swarm_tasks: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -76,7 +80,8 @@ class Context:
         size and per-call deadline."""
         if self._engine is None:
             e = self.params.engine
-            self._engine = Engine(timeout=e.call_timeout_s, pool_size=e.pool_size, stats_pool_size=e.stats_pool_size)
+            self._engine = Engine(timeout=e.call_timeout_s, pool_size=e.pool_size, stats_pool_size=e.stats_pool_size,
+                                  procfs_reads=e.procfs_reads)
         return self._engine
 
     def map_containers(self, fn: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
@@ -88,12 +93,66 @@ class Context:
     def services(self) -> list[str]:
         return sorted(self.model.get("services", {}))
 
+    @property
+    def swarm(self) -> bool:
+        """True in swarm mode: the deployment is the stack ``params.stack``, not a compose project."""
+        return self.params.mode == "swarm"
+
+    def containers(self) -> list[ContainerView]:
+        """The deployment's containers on this engine, running or not: the compose project's, or in swarm
+        mode the stack's task containers that this engine holds. Raises RunbookError when the engine
+        cannot list them."""
+        if self.swarm:
+            return self.engine.stack_containers(self.params.stack)
+        return self.engine.project_containers(self.params.project)
+
+    def swarm_services(self) -> dict[str, SwarmService]:
+        """Swarm mode: the stack's services as the swarm holds them (``docker service inspect``), by their
+        name in the stack file; read once per phase. Raises RunbookError when the engine cannot list them."""
+        if self.state.swarm_services is None:
+            found = [SwarmService(a, self.params.stack) for a in self.engine.stack_services(self.params.stack)]
+            self.state.swarm_services = {s.service: s for s in found}
+        return self.state.swarm_services
+
+    def swarm_tasks(self) -> list[dict[str, Any]]:
+        """Swarm mode: every task of the stack's services (every node's, current and past, oldest first);
+        read once per phase."""
+        if self.state.swarm_tasks is None:
+            self.state.swarm_tasks = self.engine.stack_tasks(self.params.stack)
+        return self.state.swarm_tasks
+
+    def current_containers(self) -> list[ContainerView]:
+        """The containers that ARE the deployment now: in compose mode every container of the project (as
+        :meth:`containers`); in swarm mode the containers this engine holds of the tasks the scheduler wants
+        running (desired state "running"), not those of past tasks (replaced by an update, failed, shut down),
+        which a swarm keeps for its task history."""
+        views = self.containers()
+        if not self.swarm:
+            return views
+        wanted = {t.get("ID") for t in self.swarm_tasks() if t.get("DesiredState") == "running"}
+        return [v for v in views if v.task_id in wanted]
+
+    def service_containers(self, service: str) -> list[ContainerView]:
+        """The containers of one service (of the compose file / stack file), as :meth:`containers`."""
+        if self.swarm:
+            return self.engine.stack_containers(self.params.stack, service)
+        return self.engine.service_containers(self.params.project, service)
+
+    def list_command(self, service: str | None = None) -> str:
+        """The docker CLI command that lists what :meth:`containers` reads (for a record's ``command``)."""
+        if self.swarm:
+            label = f"com.docker.swarm.service.name={self.params.stack}_{service}" if service else \
+                f"com.docker.stack.namespace={self.params.stack}"
+        else:
+            label = f"com.docker.compose.service={service}" if service else f"com.docker.compose.project={self.params.project}"
+        return f"docker ps -a --filter label={label}"
+
     def orphan_containers(self) -> list[ContainerView]:
         """Containers carrying the project's compose label whose service is not in the compose model
         (not declared, or disabled by an inactive profile): started by hand with the project's labels,
         or left from an older compose file. Raises RunbookError when the engine cannot list them."""
         services = set(self.services)
-        return [v for v in self.engine.project_containers(self.params.project) if v.service not in services]
+        return [v for v in self.containers() if v.service not in services]
 
     def secret_files(self) -> dict[str, Path]:
         """File-based secrets of the compose model: name -> host path."""
@@ -144,16 +203,41 @@ class Context:
         secrets_dir = self.params.security.secrets_dir.rstrip("/") or "/"
         services = self.model.get("services") or {}
 
+        task_secrets: dict[str, list[dict[str, Any]]] = {}
+        if self.swarm:  # each task's own secret references (a task of an older spec may still run)
+            task_secrets = {t.get("ID"): ((t.get("Spec") or {}).get("ContainerSpec") or {}).get("Secrets") or []
+                            for t in self.swarm_tasks()}
+
         def read(view) -> dict[str, FileEntry]:
+            if self.swarm:
+                # a swarm mounts a task's secrets where the archive API cannot see them (it returns the empty
+                # mount points): read through /proc/PID/root on the engine's host (the container's own view),
+                # else inside the container; only while it runs (a stopped task's secrets are gone with it)
+                if not view.running:
+                    return {}
+                paths = sorted({swarm_secret_path((s.get("File") or {}).get("Name") or "", secrets_dir)
+                                for s in task_secrets.get(view.task_id, [])} - {""})
+                found: dict[str, FileEntry] = {}
+                for path in paths:
+                    entries = self.engine.read_path(view.id, path, pid=view.pid)
+                    if entries is not None and any(e.via != "procfs" for e in entries):
+                        break  # not the container's own view: read inside it
+                    found.update({e.path: e for e in entries or []})
+                else:
+                    return found
+                exec_read = self.engine.read_mounted_files(view.id, paths)
+                for e in exec_read:
+                    e.via = "exec"
+                return {e.path: e for e in exec_read}
             targets = secret_targets(services.get(view.service) or {}, secrets_dir)
             paths = {secrets_dir} | {p for p in targets if not p.startswith(secrets_dir + "/")}
             files: dict[str, FileEntry] = {}
             for path in sorted(paths):
-                for entry in self.engine.read_path(view.id, path) or []:
+                for entry in self.engine.read_path(view.id, path, pid=view.pid) or []:
                     files[entry.path] = entry
             return files
 
-        views = self.engine.project_containers(self.params.project)
+        views = self.containers()
         served = {v.name: known[v.name]["files"] for v in views if known.get(v.name, {}).get("id") == v.id}
         todo = [v for v in views if v.name not in served]
         read_here = dict(zip((v.name for v in todo), self.map_containers(read, todo)))  # concurrently
@@ -171,3 +255,10 @@ class Context:
             found[view.name] = files
         self.state.container_secret_files = found
         return found
+
+
+def swarm_secret_path(target: str, secrets_dir: str = "/run/secrets") -> str:
+    """Where a swarm mounts a secret whose reference names ``target`` (relative: under the secrets directory)."""
+    if not target:
+        return ""
+    return target if target.startswith("/") else f"{secrets_dir.rstrip('/')}/{target}"

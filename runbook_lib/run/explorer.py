@@ -403,7 +403,7 @@ class Explorer:
         for v in views:
             entries = {}
             for path in sorted({secrets_dir, *[p for p in declared if not p.startswith(secrets_dir + "/")]}):
-                for e in self.ctx.engine.read_path(v.id, path) or []:
+                for e in self.ctx.engine.read_path(v.id, path, pid=v.pid) or []:
                     if e.content:  # never shown: taught to the redactor, then dropped
                         self.ctx.learn_value(e.content.decode("utf-8", "surrogateescape"), f"{e.path} in {v.name}")
                     e.content = None

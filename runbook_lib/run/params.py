@@ -36,7 +36,7 @@ PHASES: tuple[str, ...] = (
 
 # The phases implemented for `mode: swarm` so far (issue 15); the runner refuses the others in swarm mode
 # rather than run their compose-mode checks against a swarm.
-SWARM_PHASES: tuple[str, ...] = ("00_preflight",)
+SWARM_PHASES: tuple[str, ...] = ("00_preflight", "02_secrets_security", "03_production_mode", "05_signoff")
 
 
 class Params(StrictModel):
@@ -45,8 +45,8 @@ class Params(StrictModel):
     project: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="The compose project name.")
     mode: Literal["compose", "swarm"] = Field(default="compose", description=(
         "compose: a Compose project on one engine (docker compose). swarm: a stack on a Docker Swarm (`docker stack "
-        "deploy`, needs `stack`); compose_files are then the stack file(s). In swarm mode only phase 0 (preflight) "
-        "is implemented so far: the runner refuses the other phases with an input error."))
+        "deploy`, needs `stack`); compose_files are then the stack file(s). In swarm mode phases 0, 2, 3 and 5 are "
+        "implemented so far: the runner refuses the others with an input error."))
     stack: str = Field(default="", pattern=r"^([a-zA-Z0-9][a-zA-Z0-9_.-]*)?$", description=(
         "The swarm stack name (`docker stack deploy ... NAME`); required in swarm mode, unused in compose mode."))
     compose_files: list[Path] = Field(min_length=1, description=(

@@ -11,13 +11,19 @@ The checks, by module: :mod:`.config` (``prod.env``, ``prod.restart_policy``, ``
 model), :mod:`.runtime` (``prod.stability``, ``prod.resources``, ``prod.logs``), :mod:`.monitoring`
 (``prod.observability``: an endpoint answers; ``prod.observability.scrape``: Prometheus scrapes an app
 service; ``prod.observability.logs``: Loki has recent lines of an app service). The target is the
-service name, the observability component, or (prod.orphans) the container name.
+service name, the observability component, or (prod.orphans) the container name. In swarm mode
+:mod:`.swarm` judges the service specs instead where a task's container cannot say (drift, restart policy,
+environment) and adds ``prod.replicas`` and ``prod.task_history``.
 """
 from runbook_lib.phases.production.common import PHASE, app_services  # noqa: F401
 from runbook_lib.phases.production.config import env, expected_env_for, healthcheck, restart_policy  # noqa: F401
 from runbook_lib.phases.production.conformance import drift, orphans  # noqa: F401
 from runbook_lib.phases.production.monitoring import observability  # noqa: F401
+from runbook_lib.phases.production.swarm import replicas, task_history  # noqa: F401
 from runbook_lib.phases.production.runtime import (judge_sample, logs, resource_chart, resources,  # noqa: F401
                                                    scan_lines, stability, usage_from_stats)
 
 CHECKS = [env, restart_policy, healthcheck, drift, orphans, stability, resources, logs, observability]
+# swarm mode: the swarm's own account of its tasks (production/swarm.py), after stability
+SWARM_CHECKS = [env, restart_policy, healthcheck, drift, orphans, replicas, task_history, stability, resources, logs,
+                observability]

@@ -19,9 +19,12 @@ def app_services(ctx: Context) -> list[str]:
     return sorted(n for n, s in ctx.model.get("services", {}).items() if s.get("ports"))
 
 
-def by_service(ctx: Context) -> dict[str, list[ContainerView]]:
+def by_service(ctx: Context, current: bool = True) -> dict[str, list[ContainerView]]:
+    """The containers of each service: the deployment's current ones (in swarm mode the containers of the
+    running tasks, :meth:`Context.current_containers`), or with ``current`` False every container the
+    engine holds (in swarm mode past tasks' too)."""
     out: dict[str, list[ContainerView]] = {s: [] for s in ctx.services}
-    for v in ctx.engine.project_containers(ctx.params.project):
+    for v in (ctx.current_containers() if current else ctx.containers()):
         out.setdefault(v.service, []).append(v)
     return out
 
@@ -31,18 +34,38 @@ def inspect_cmd(v: ContainerView | str, fmt: str) -> str:
     return f"docker inspect --format '{fmt}' {name}"
 
 
-def no_container(c: Check, svc: str, expected: str) -> CheckRecord:
+def no_container(c: Check, svc: str, expected: str, ctx: Context | None = None) -> CheckRecord:
+    """The record of a service with no container to judge. In swarm mode (``ctx`` given): a FAIL when no
+    task of the service runs anywhere, an ERROR when its running tasks are on nodes whose engines this run
+    cannot read (nothing was looked at: never a PASS, not a FAIL either)."""
+    if ctx is not None and ctx.swarm:
+        cmd = f"docker service ps {ctx.params.stack}_{svc}; {ctx.list_command(svc)}"
+        try:
+            sid = ctx.swarm_services()[svc].id if svc in ctx.swarm_services() else None
+            nodes = sorted({t.get("NodeID", "")[:12] for t in ctx.swarm_tasks() if t.get("ServiceID") == sid
+                            and t.get("DesiredState") == "running" and (t.get("Status") or {}).get("State") == "running"})
+        except RunbookError as exc:
+            return c.error(svc, exc, expected=expected)
+        ev = {"read": "docker service ps; docker ps (stack labels)", "service": svc, "containers": [],
+              "nodes_running_tasks": nodes}
+        if nodes:
+            return c.record(svc, "ERROR", expected=expected, evidence=ev, command=cmd,
+                            actual=f"could not check: its running tasks are on node(s) {', '.join(nodes)}, whose "
+                                   "containers this engine does not hold")
+        return c.record(svc, "FAIL", expected=expected, actual="no task of this service is running", evidence=ev,
+                        command=cmd)
     return c.record(svc, "FAIL", expected=expected, actual="no container of this service exists",
                     evidence={"read": "docker ps -a (compose project label)", "service": svc, "containers": []},
                     command=f"docker ps -a --filter label=com.docker.compose.service={svc}")
 
 
 def each_container(ctx: Context, c: Check, services: list[str], expected: str,
-                    judge: Callable[[ContainerView], CheckRecord]) -> list[CheckRecord]:
+                    judge: Callable[[ContainerView], CheckRecord], current: bool = True) -> list[CheckRecord]:
     """Run ``judge`` on every container of ``services`` (concurrently, :meth:`Context.map_containers`);
-    a missing container is a FAIL, an engine error an ERROR for that service."""
+    a missing container is a FAIL (see :func:`no_container`), an engine error an ERROR for that service.
+    ``current``: as :func:`by_service`."""
     try:
-        views_of = by_service(ctx)
+        views_of = by_service(ctx, current)
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected=expected)]
     # judged concurrently on the engine's bounded pool; records in service order whatever the pool size
@@ -51,7 +74,7 @@ def each_container(ctx: Context, c: Check, services: list[str], expected: str,
     for svc in services:
         views = views_of.get(svc, [])
         if not views:
-            out.append(no_container(c, svc, expected))
+            out.append(no_container(c, svc, expected, ctx))
             continue
         for v in views:
             r = next(judged)

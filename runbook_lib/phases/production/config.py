@@ -23,6 +23,10 @@ def env(ctx: Context) -> list[CheckRecord]:
     """prod.env: every app service (but those excluded) has each expected variable with exactly the
     expected value in ``Config.Env``. PASS when all match; FAIL naming each missing or different one.
     Only the expected variables are shown in the evidence, never the rest of the environment."""
+    if ctx.swarm:  # the service spec and every running task container (production/swarm.py)
+        from runbook_lib.phases.production import swarm
+
+        return swarm.env(ctx)
     p = ctx.params.production
     c = Check("prod.env")
     services = [s for s in app_services(ctx) if s not in p.env_excluded]
@@ -56,6 +60,10 @@ def restart_policy(ctx: Context) -> list[CheckRecord]:
     """prod.restart_policy: every service's ``HostConfig.RestartPolicy`` is one the parameters accept
     (default: always or unless-stopped). A service with policy "no" stays down after a crash or an
     engine restart."""
+    if ctx.swarm:  # a task container's own policy is always "no": the service spec's is judged
+        from runbook_lib.phases.production import swarm
+
+        return swarm.restart_policy(ctx)
     p = ctx.params.production
     c = Check("prod.restart_policy")
 
@@ -88,8 +96,9 @@ def healthcheck(ctx: Context) -> list[CheckRecord]:
 
     def judge(v: ContainerView) -> CheckRecord:
         spec = model.get(v.service, {}).get("healthcheck")
-        source = ("compose (disable: true)" if spec and spec.get("disable") else
-                  "compose" if spec else "image" if v.has_healthcheck else "none")
+        file = "stack file" if ctx.swarm else "compose"
+        source = (f"{file} (disable: true)" if spec and spec.get("disable") else
+                  file if spec else "image" if v.has_healthcheck else "none")
         ev = {"read": "docker inspect Config.Healthcheck and State.Health", "container": v.name,
               "defined_by": source, "healthcheck": v.healthcheck_config, "health": v.health,
               "health_log": v.health_log[-3:], "restart_policy": v.restart_policy, "state": v.state}
@@ -106,7 +115,8 @@ def healthcheck(ctx: Context) -> list[CheckRecord]:
         if v.health == "starting":
             return c.record(v.service, "WARN", expected="healthy", actual=f"still starting{detail}", evidence=ev,
                             command=cmd, severity="medium")
-        who = ("restart policy \"no\": nothing will ever restart it" if v.restart_policy == "no" else
+        who = ("in a swarm, the scheduler replaces an unhealthy task (as its restart policy allows)" if ctx.swarm else
+               "restart policy \"no\": nothing will ever restart it" if v.restart_policy == "no" else
                f"restart policy {v.restart_policy} acts only when the process exits: while it keeps running "
                "unhealthy, nothing will restart it")
         ev["never_restarted_by_policy"] = v.running

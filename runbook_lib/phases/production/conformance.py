@@ -104,6 +104,10 @@ def drift(ctx: Context) -> list[CheckRecord]:
     or left running on an image its tag no longer points at). When only the config_files label differs
     (same hash, every field equal: an override touching other services was added and Compose rightly
     left this container alone) the record is INFO saying so, not a FAIL."""
+    if ctx.swarm:  # no config-hash label on a task: the service spec against the stack file (production/swarm.py)
+        from runbook_lib.phases.production import swarm
+
+        return swarm.drift(ctx)
     c = Check("prod.drift", command=ctx.compose.display("config", "--hash", "*"))
     try:
         hashes = ctx.compose.config_hash()
@@ -156,6 +160,19 @@ def orphans(ctx: Context) -> list[CheckRecord]:
     phase, which go service by service, never look at it. A FAIL naming each container."""
     from runbook_lib.phases.preflight import orphan_records
 
+    if ctx.swarm:  # the stack's task containers and services outside the stack file
+        from runbook_lib.phases.production import swarm
+
+        c = Check("prod.orphans", command=ctx.list_command())
+        try:
+            deployed = bool(ctx.swarm_services()) or bool(ctx.containers())
+        except RunbookError as exc:
+            return [c.error(ctx.params.stack, exc, expected="every service and task of the stack is in the stack file")]
+        if not deployed:  # nothing of the stack to look at: no claim
+            return [c.record(ctx.params.stack, "SKIP", expected="every service and task of the stack is in the stack "
+                             "file", actual="the stack has no service and no task container on this engine",
+                             evidence={"stack": ctx.params.stack, "services": 0, "containers": 0}, severity="info")]
+        return orphan_records(ctx, c) + swarm.orphan_services(ctx, c)
     c = Check("prod.orphans",
               command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project} "
                       "--format '{{.Names}} {{.Label \"com.docker.compose.service\"}}'")

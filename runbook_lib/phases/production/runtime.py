@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from runbook_lib.engine import ContainerView
+from runbook_lib.engine.containers import STACK_LABEL
 from runbook_lib.errors import RunbookError
 from runbook_lib.phases.production.common import PHASE, by_service, each_container, inspect_cmd, no_container
 from runbook_lib.results.display import png
@@ -48,7 +49,8 @@ def stability(ctx: Context) -> list[CheckRecord]:
         t0 = time.time()
         ctx.progress(f"watching the engine's events for {p.observe_s:g}s")
         try:
-            events = ctx.engine.container_events(ctx.params.project, t0, t0 + p.observe_s)
+            events = ctx.engine.container_events(ctx.params.project, t0, t0 + p.observe_s,
+                                                 label=f"{STACK_LABEL}={ctx.params.stack}" if ctx.swarm else None)
         except RunbookError as exc:
             return [c.error(ctx.params.project, exc, expected="the events stream can be watched")]
         window = {"from": datetime.fromtimestamp(t0, timezone.utc).isoformat(timespec="seconds"),
@@ -72,7 +74,9 @@ def stability(ctx: Context) -> list[CheckRecord]:
             problems.append(f"{v.state} (exit code {v.exit_code})")
         if v.oom_killed:
             problems.append("OOM-killed")
-        if v.restart_count > p.max_restarts:
+        if ctx.swarm:  # a swarm never restarts a task's container: it starts a new task
+            ev["restarts"] = "a swarm replaces a task instead of restarting its container: prod.task_history judges them"
+        elif v.restart_count > p.max_restarts:
             problems.append(f"restarted {v.restart_count} times (bound {p.max_restarts})")
         if bad:
             problems.append(f"{len(bad)} {'/'.join(sorted({e['action'] for e in bad}))} event(s) during the "
@@ -82,8 +86,8 @@ def stability(ctx: Context) -> list[CheckRecord]:
             return c.record(v.service, "FAIL", expected=expected, actual="; ".join(problems), evidence=ev)
         up = ev["uptime_s"]
         actual = ("completed (one-shot, exited 0)" if v.completed else
-                  f"running {f'for {up:g}s' if up is not None else f'(start time {v.started_at!r} unreadable)'}, "
-                  f"{v.restart_count} restarts") + (
+                  f"running {f'for {up:g}s' if up is not None else f'(start time {v.started_at!r} unreadable)'}"
+                  + (f", task {v.task_id[:12]}" if ctx.swarm else f", {v.restart_count} restarts")) + (
             f", nothing happened in the {p.observe_s:g}s window" if window else "")
         return c.record(v.service, "PASS", expected=expected, actual=actual, evidence=ev)
 
@@ -179,7 +183,7 @@ def resources(ctx: Context) -> list[CheckRecord]:
     for svc in ctx.services:
         views = views_of.get(svc, [])
         if not views:
-            out.append(no_container(c, svc, "limits set and usage below the threshold"))
+            out.append(no_container(c, svc, "limits set and usage below the threshold", ctx))
             continue
         for v in views:
             cmd = (f"docker stats --no-stream {v.name}; "
@@ -312,4 +316,5 @@ def logs(ctx: Context) -> list[CheckRecord]:
         return c.record(v.service, "PASS", expected=expected, actual=f"none in {scan['lines_read']} lines ({rng})",
                         evidence=ev, command=cmd)
 
-    return each_container(ctx, c, ctx.services, "no matching log line", judge)
+    # in swarm mode past tasks' containers too (a task that died of a panic left its lines there)
+    return each_container(ctx, c, ctx.services, "no matching log line", judge, current=False)

@@ -83,7 +83,7 @@ def _baseline(run: _DrillRun) -> _Baseline | CheckRecord:
     ctx, d, c = run.ctx, run.d, run.c
     secret = secret_reader(ctx)
     try:
-        views = ctx.engine.service_containers(ctx.params.project, d.dependency)
+        views = ctx.service_containers(d.dependency)
     except RunbookError as exc:
         return c.error(d.dependency, exc, expected=run.expected)
     if not views or not all(v.ready for v in views):
@@ -201,7 +201,7 @@ def _probe(run: _DrillRun, targets: list[probes.ProbeTarget]) -> _Observed:
 
 def _ready_views(run: _DrillRun) -> list:
     try:
-        return run.ctx.engine.service_containers(run.ctx.params.project, run.d.dependency)
+        return run.ctx.service_containers(run.d.dependency)
     except RunbookError:
         return []  # the engine hiccuped: ask again next round
 
