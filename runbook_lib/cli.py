@@ -50,7 +50,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     result = run(args.params, compose_files=args.compose or None, output=args.output, phases=args.phase or None,
                  kernel=args.kernel, show_code=args.show_code, progress=_progress,
-                 baseline=Path(args.baseline) if args.baseline else None)
+                 baseline=Path(args.baseline) if args.baseline else None,
+                 run_dir=Path(args.run_dir) if args.run_dir else None, skip_destructive=args.skip_destructive)
     s = result.summary
     if args.format == "json":
         print(json.dumps({**s, "run_dir": str(result.run_dir), "report": str(result.run_dir / "report.html")}, indent=2))
@@ -68,6 +69,11 @@ def _print_verdict(v: dict) -> None:
 
     counts = ", ".join(f"{n} {k}" for k, n in v["counts"].items() if n)
     print(f"{v['verdict']}: {v['project']} ({counts})")
+    if v.get("fleet"):  # a fleet: each target's verdict, and its blockers with the target qualified
+        for t in v["fleet"]["targets"]:
+            print(f"  target {t['name']} ({t['docker_host']}): {t['verdict']}")
+        for cid, rows, total in grouped(v["target_blockers"], {}):
+            print(f"  blocker: {describe_group(cid, rows, len(rows))}")
     for cid, rows, total in grouped(v["blockers"], v):
         print(f"  blocker: {describe_group(cid, rows, total)}")
     for w in v["waived"]:
@@ -97,6 +103,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _report_unverified(run_dir, problems, args)
     v = verdicts.read(run_dir)
     show_code = args.show_code or _run_info(run_dir).get("show_code", False)
+    if _run_info(run_dir).get("fleet"):
+        return _report_fleet(run_dir, v, args)
     target = Path(args.out) if args.out else run_dir / "report.html"
     if target.resolve().parent != run_dir.resolve():
         report.write_html(run_dir, v, show_code=show_code, out=target, signer=signing.signed_by(run_dir / report.MANIFEST))
@@ -157,6 +165,25 @@ def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namesp
     report.write_html(run_dir, v, show_code=args.show_code, out=out, unverified="; ".join(problems)[:500],
                       signer=signing.signed_by(run_dir / report.MANIFEST))
     print(f"UNVERIFIED report (the run does not match its manifest) written to {out}")
+    return exit_code(v)
+
+
+def _report_fleet(run_dir: Path, v: dict, args: argparse.Namespace) -> int:
+    """`runbook report` on a fleet's directory (verified already): its report.html rendered again from the
+    directory's files; written over the archived one only when identical or with --out elsewhere."""
+    from runbook_lib.run import fleet
+    from runbook_lib.run.runner import exit_code
+
+    text = fleet.render_html(run_dir, v)
+    target = Path(args.out) if args.out else run_dir / "report.html"
+    if target.resolve().parent != run_dir.resolve():
+        target.write_text(text, encoding="utf-8")
+        print(f"{v['verdict']}: fleet report rendered at {target} (the run directory is unchanged)")
+    elif target.exists() and target.read_text(encoding="utf-8") == text:
+        print(f"{v['verdict']}: report.html re-rendered, identical to the archived one ({run_dir} still verifies)")
+    else:
+        raise_input(f"{run_dir}: this toolkit renders the fleet's report.html differently from the archived one; "
+                    "pass --out FILE to render it elsewhere (the archive is left as signed).")
     return exit_code(v)
 
 
@@ -347,6 +374,9 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
     r.add_argument("--baseline", metavar="RUN_DIR", help="the last GO run: the report's first screen says what changed "
                    "since it (new blockers, fixed, images changed); it must verify")
+    # a fleet's target runs (runbook_lib.run.fleet): into this directory; destructive phases SKIP for this reason
+    r.add_argument("--run-dir", metavar="DIR", help=argparse.SUPPRESS)
+    r.add_argument("--skip-destructive", default="", metavar="REASON", help=argparse.SUPPRESS)
     r.set_defaults(func=cmd_run)
 
 

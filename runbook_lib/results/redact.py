@@ -132,6 +132,13 @@ class Redactor:
         text = _BEARER_RE.sub(lambda m: f"{m.group(1)} {marker(m.group(2))}" if "REDACTED" not in m.group(2) else m.group(0), text)
         return text
 
+    def scrub_known(self, text: str) -> str:
+        """Replace only the learned secret values (and their base64 forms), not the credential-shaped patterns:
+        what can be applied to a whole file (JSON, HTML, YAML text) without mistaking its layout for a credential."""
+        if not text or self._pattern is None:
+            return text
+        return self._pattern.sub(lambda m: self._marks[m.group(0)], text)
+
     def scrub(self, obj: Any, *, names: bool = True, keep: Iterable[str] = ()) -> Any:
         """Scrub every string in ``obj`` (dicts, lists, tuples; keys too unless ``names`` is False). Returns a
         new object. ``names=False``: dict keys are names (services, variables, secrets) and are left alone;

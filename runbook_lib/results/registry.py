@@ -48,7 +48,7 @@ CATEGORIES: tuple[str, ...] = (
 # Modules whose import declares checks (the registry is complete once they are imported).
 _DECLARING_MODULES = ("runbook_lib.lint", "runbook_lib.phases.preflight", "runbook_lib.phases.redeploy",
                       "runbook_lib.phases.security", "runbook_lib.phases.production", "runbook_lib.phases.smoke",
-                      "runbook_lib.phases.signoff")
+                      "runbook_lib.phases.signoff", "runbook_lib.run.fleet")
 
 
 @dataclass(frozen=True)

@@ -385,13 +385,37 @@ def verify_run(run_dir: Path, key: Path | None = None) -> list[str]:
     if not sig_ok:
         problems.append(f"signature FAILED: {sig_words}")
     if not problems and (run_dir / verdicts.VERDICT_FILE).is_file():
-        try:
-            stored = verdicts.read(run_dir)
-            again = verdicts.judge(run_dir, load_params(run_dir / "params.yaml"))
-        except (OSError, ValueError, RunbookError) as exc:  # listed in a forged manifest, but unreadable
-            return problems + [f"changed: {verdicts.VERDICT_FILE} cannot be re-judged ({type(exc).__name__}: {exc})"]
-        differ = verdicts.same_judgement(stored, again)
-        if differ:
-            problems.append(f"changed: {verdicts.VERDICT_FILE} does not follow from the records "
-                            f"(re-judged, these differ: {', '.join(differ)})")
+        from runbook_lib.run import fleet
+
+        # a fleet's directory: its own verdict (over its per-target records) and every target's, each re-judged
+        dirs = [run_dir]
+        if fleet.is_fleet(run_dir):
+            dirs += sorted(p.parent for p in (run_dir / fleet.TARGETS_DIR).glob(f"*/{verdicts.VERDICT_FILE}"))
+            for d in dirs[1:]:  # each target's own manifest and signature too (the fleet's lists neither)
+                sub = str(d.relative_to(run_dir))
+                if not (d / MANIFEST).is_file():
+                    problems.append(f"removed: {sub}/{MANIFEST}")
+                    continue
+                own = verify_manifest(d)
+                problems += [line for kind in ("changed", "added", "removed") for name in own[kind]
+                             for line in [f"{kind}: {sub}/{name}"] if line not in problems]
+                ok, words = signing.verify_file(d / MANIFEST, key)
+                if not ok:
+                    problems.append(f"signature FAILED: {sub}/{MANIFEST}: {words}")
+            if problems:
+                return problems
+        for d in dirs:
+            name = str((d / verdicts.VERDICT_FILE).relative_to(run_dir))
+            try:
+                stored = verdicts.read(d)
+                judge = fleet.judge if d == run_dir and fleet.is_fleet(run_dir) else verdicts.judge
+                again = judge(d, load_params(d / "params.yaml"))
+            except (OSError, ValueError, RunbookError) as exc:  # listed in a forged manifest, but unreadable
+                return problems + [f"changed: {name} cannot be re-judged ({type(exc).__name__}: {exc})"]
+            differ = verdicts.same_judgement(stored, again)
+            if d == run_dir and fleet.is_fleet(run_dir):
+                differ += [k for k in ("fleet", "target_blockers") if stored.get(k) != again.get(k)]
+            if differ:
+                problems.append(f"changed: {name} does not follow from the records "
+                                f"(re-judged, these differ: {', '.join(differ)})")
     return problems

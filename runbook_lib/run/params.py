@@ -20,8 +20,8 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from runbook_lib.errors import InputError, ParametersError, UnsafeRequestError
-from runbook_lib.run.params_sections import (EngineParams, Policy, Production, Redeploy, Security, Signoff, Smoke,
-                                             StrictModel, Waiver, WaiverFile)
+from runbook_lib.run.params_sections import (EngineParams, Fleet, Policy, Production, Redeploy, Security, Signoff,
+                                             Smoke, StrictModel, Target, Waiver, WaiverFile)
 
 # The phase notebooks, in run order. Their ids are in result file names and check records (contract:
 # docs/design.md, "a check record").
@@ -73,6 +73,12 @@ class Params(StrictModel):
     signoff: Signoff = Field(default_factory=Signoff, description="Phase 5: sign-off and the signed archive.")
     security: Security = Field(default_factory=Security, description="Phase 2 and `runbook lint`.")
     engine: EngineParams = Field(default_factory=EngineParams, description="How the runbook talks to the Docker engine.")
+    targets: list[Target] = Field(default_factory=list, description=(
+        "A fleet: several engines running the same deployment, verified in one run (README, \"Beyond one host\"). "
+        "Each target runs the phases as an ordinary run with its own DOCKER_HOST, its run directory in the "
+        "fleet's (targets/NAME/); one aggregate verdict, NO-GO when any target is. Empty: one engine, the one "
+        "DOCKER_HOST (or the default socket) names."))
+    fleet: Fleet = Field(default_factory=Fleet, description="How a run with `targets` proceeds.")
 
     # Where the file was loaded from (not a parameter; set by load_params).
     source: Optional[Path] = Field(default=None, exclude=True)
@@ -84,6 +90,16 @@ class Params(StrictModel):
         if problem:
             raise ValueError(problem)
         return sorted(set(v), key=PHASES.index)
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_targets(cls, v: list) -> list:
+        seen: set[str] = set()
+        for t in v:
+            if t.name in seen:
+                raise ValueError(f"target name {t.name!r} is used twice; each target needs a name of its own")
+            seen.add(t.name)
+        return v
 
     @field_validator("stack")
     @classmethod

@@ -146,6 +146,12 @@ def open_phase(phase: str, params_file: str | Path | None = "", run_dir: str | P
         raise RunbookError(f"unknown phase {phase!r}; known: {', '.join(PHASES)}")
     params = load_params(resolve_params_file(params_file))
     refuse_unsupported_phases(params, [phase])  # swarm mode: a notebook run by hand or by papermill refuses too
+    if params.targets:  # a fleet: which engine would this notebook check? Never silently DOCKER_HOST's.
+        from runbook_lib.errors import InputError
+
+        raise InputError(f"{params.source} names {len(params.targets)} targets (a fleet): run it with `runbook run`, "
+                         "or open this notebook on one target's parameters (inputs/NAME.yaml of a fleet run) with "
+                         "that target's DOCKER_HOST.")
     ctx = Context(params=params, run_dir=Path(run_dir).resolve() if run_dir else None, progress=_progress)
     try:
         ctx.learn_secrets()

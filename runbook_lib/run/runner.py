@@ -11,7 +11,9 @@ import difflib
 import json
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import sys
 import time
@@ -127,9 +129,21 @@ class _Kernels:
     def __init__(self, kernel: str, cwd: Path, env: dict[str, str] | None = None) -> None:
         self.kernel, self.cwd, self.env = kernel, cwd, env or {}
         self._next: _TrackedKernelManager | None = None
+        # The kernels talk over Unix sockets in a private directory, not TCP ports on 127.0.0.1: Jupyter picks a
+        # kernel's five ports by binding port 0 and letting go, and the kernel binds them a moment later, so two
+        # runs starting kernels at once (a fleet's targets, test workers) took the same port ("Address already in
+        # use": the kernel died before replying, the phase was an ERROR). A socket path is this run's own.
+        # (A $TMPDIR too deep for AF_UNIX's 108 bytes keeps TCP.)
+        self._ipc: Path | None = Path(tempfile.mkdtemp(prefix="rbk-"))
+        if len(str(self._ipc)) > 90:
+            shutil.rmtree(self._ipc, ignore_errors=True)
+            self._ipc = None
+        self._n = 0
 
     def _start(self) -> "_TrackedKernelManager":
-        km = _TrackedKernelManager(kernel_name=self.kernel)
+        self._n += 1
+        ipc = {"transport": "ipc", "ip": str(self._ipc / f"k{self._n}")} if self._ipc else {}
+        km = _TrackedKernelManager(kernel_name=self.kernel, **ipc)
         run_sync(km.start_kernel)(cwd=str(self.cwd), extra_arguments=list(_KERNEL_ARGS),
                                   env={**os.environ, **self.env})
         return km
@@ -151,6 +165,8 @@ class _Kernels:
         if self._next is not None:
             _shutdown(self._next)
             self._next = None
+        if self._ipc is not None:
+            shutil.rmtree(self._ipc, ignore_errors=True)
 
 
 def _shutdown(km: "_TrackedKernelManager") -> None:
@@ -208,15 +224,7 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
     _check_ids_known(params)
     ctx = Context(params=params, progress=progress)
     ctx.engine  # EngineUnavailable -> exit 3
-    services = set(ctx.services)  # ComposeConfigError -> exit 2; ComposeNotFound -> exit 3
-    unknown = {s: w for s, w in params.service_names_used().items() if s not in services}
-    if unknown:
-        parts = []
-        for s, where in unknown.items():
-            hint = difflib.get_close_matches(s, services, n=1)
-            parts.append(f"{s!r} (in {', '.join(where)})" + (f", did you mean {hint[0]!r}?" if hint else ""))
-        raise InputError(f"{params.source}: unknown service {'; '.join(parts)}. "
-                         f"The compose files define: {', '.join(sorted(services))}.")
+    check_services(params, set(ctx.services))  # ComposeConfigError -> exit 2; ComposeNotFound -> exit 3
     if not params.phases:
         params.phases = [p for p in PHASES if (notebooks / f"{p}.ipynb").exists()]
     for p in params.phases:
@@ -225,9 +233,25 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
                              "remove it from `phases:` (this toolkit version does not ship it yet).")
     key = signing.resolve_key(params.signoff.signing_key, generate_missing=params.signoff.generate_missing_key)
     ctx.learn_secrets()
+    from runbook_lib.run.fleet import learn_inherited
+
+    learn_inherited(ctx)  # a fleet's target: every other target's secrets too (before anything is written)
     if key:
         ctx.redactor.learn_files([key])  # a private key never reaches an output
     return ctx, key
+
+
+def check_services(params: Params, services: set[str]) -> None:
+    """Every service the parameters name is one the compose files define (InputError naming where, with a
+    did-you-mean)."""
+    unknown = {s: w for s, w in params.service_names_used().items() if s not in services}
+    if unknown:
+        parts = []
+        for s, where in unknown.items():
+            hint = difflib.get_close_matches(s, services, n=1)
+            parts.append(f"{s!r} (in {', '.join(where)})" + (f", did you mean {hint[0]!r}?" if hint else ""))
+        raise InputError(f"{params.source}: unknown service {'; '.join(parts)}. "
+                         f"The compose files define: {', '.join(sorted(services))}.")
 
 
 def _check_ids_known(params: Params) -> None:
@@ -278,9 +302,11 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
     t0 = time.monotonic()
     status, detail, extra = "completed", "", []
     km = None
+    own = kernels is None
+    kernels = kernels or _Kernels(kernel, run_dir)
     try:
         # the kernel works in the run directory, never in the notebooks' (an installed package)
-        km = (kernels or _Kernels(kernel, run_dir)).take(more)
+        km = kernels.take(more)
         _TrackedKernelManager.live.append(km)
         papermill.execute_notebook(
             str(notebooks / f"{phase}.ipynb"), str(out_nb),
@@ -296,6 +322,8 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
         _TrackedKernelManager.live.clear()
         if km is not None:
             _shutdown(km)
+        if own:
+            kernels.__exit__(None, None, None)
     if status == "completed" and not results.exists():
         status, detail = "error", "the notebook finished without writing its results"
     if status == "error":
@@ -327,11 +355,21 @@ def _skip_phase(phase: str, run_dir: Path, why: str) -> dict:
 def run(params_path: str | Path, *, compose_files: list[Path] | None = None, output: str | Path = "outputs",
         phases: list[str] | None = None, kernel: str = KERNEL, show_code: bool = False,
         progress: Callable[[str], None] = print, notebooks: Path = NOTEBOOKS,
-        baseline: Path | None = None) -> RunResult:
+        baseline: Path | None = None, run_dir: Path | None = None, skip_destructive: str = "") -> RunResult:
     """The whole runbook: validate, run each phase, decide, write the run directory. ``baseline``: an
-    earlier run (the last GO), verified before anything runs; the report then says what changed since it."""
-    base = _open_baseline(baseline) if baseline else None
+    earlier run (the last GO), verified before anything runs; the report then says what changed since it.
+    ``run_dir``: this directory (new or empty) instead of a new one under ``output``. ``skip_destructive``: the
+    destructive phases are recorded SKIP for this reason (a fleet's rollout that stopped). Parameters with
+    ``targets`` run as a fleet (:mod:`runbook_lib.run.fleet`)."""
     params = with_overrides(load_params(params_path), compose_files=compose_files)
+    if params.targets:
+        if baseline:
+            raise InputError("--baseline is not supported for a fleet run yet (give it to one target's run)")
+        from runbook_lib.run import fleet
+
+        return fleet.run(params, output=output, phases=phases, kernel=kernel, show_code=show_code,
+                         progress=progress, notebooks=notebooks, run_dir=run_dir)
+    base = _open_baseline(baseline) if baseline else None
     if phases:
         problem = unknown_phase(phases)
         if problem:
@@ -340,11 +378,16 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     progress(f"runbook: validating {params.source} ({params.project})")
     ctx, signing_key = validate(params, progress, notebooks)
     logging.getLogger("papermill").setLevel(logging.WARNING)
-    run_dir = new_run_dir(Path(output).resolve(), params.project)
+    if run_dir is None:
+        run_dir = new_run_dir(Path(output).resolve(), params.project)
+    else:
+        run_dir = Path(run_dir).resolve()
+        (run_dir / "notebooks").mkdir(parents=True)  # exists already: an error, never a run written over another
+        (run_dir / "results").mkdir()
     started = utcnow()
     params = _archive_inputs(params, run_dir, started, show_code=show_code)
     progress(f"runbook: run directory {run_dir}")
-    phase_entries, stop_reason = [], ""
+    phase_entries, stop_reason = [], skip_destructive
     with _Interrupts() as interrupts, SecretBroker(ctx) as broker, _Kernels(kernel, run_dir, broker.env) as kernels:
         for i, phase in enumerate(params.phases, 1):
             if interrupts.signal:
