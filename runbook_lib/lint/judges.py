@@ -228,6 +228,9 @@ def judge_secret_modes(facts: ServiceFacts, states: Mapping[str, FileState], sec
         return Verdict("FAIL", expected, "; ".join(fails + warns), ev)
     if warns:
         return Verdict("WARN", expected, "; ".join(warns), ev, severity="medium")
+    if not files and facts.secret_targets:  # none of its secrets could be looked at: never a PASS
+        return Verdict("SKIP", expected, f"none of its {len(facts.secret_targets)} secret file(s) could be observed "
+                                         "(secrets.mounted says why)", ev)
     if not files:
         return Verdict("PASS", expected, "no secret file to judge", ev)
     return Verdict("PASS", expected, ", ".join(f"{f['secret']} {f['mode']}" for f in files), ev)
