@@ -288,7 +288,7 @@ def jupyterlab(root: Path, work: Path):
         log.close()
 
 
-def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 180) -> None:
+def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 300) -> None:
     """Until the notebook's kernel is settled: the server has one session for ``path`` whose kernel is
     idle with a client connected, the status bar says Idle, and no dialog is open, in three readings in
     a row. (Right after a notebook opens, JupyterLab may start a second kernel, ask which kernel to use
@@ -296,10 +296,10 @@ def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 1
     "Select Kernel" dialog is answered with its preselected kernel, the notebook's python3."""
     accept = page.locator(".jp-Dialog button.jp-mod-accept")
     idle = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$"))
-    deadline, settled = time.monotonic() + timeout_s, 0
+    deadline, settled, last = time.monotonic() + timeout_s, 0, "nothing read yet"
     while settled < 3:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the kernel of {path} did not settle within {timeout_s:g} s")
+        if time.monotonic() > deadline:  # what was seen last says which condition never held
+            raise AssertionError(f"the kernel of {path} did not settle within {timeout_s:g} s; last reading: {last}")
         if accept.count():
             accept.first.click()
             settled = 0
@@ -307,6 +307,9 @@ def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 1
         sessions = httpx.get(f"{base}/api/sessions", headers={"Authorization": f"token {token}"}, timeout=5,
                              trust_env=False).json()
         kernels = [s["kernel"] for s in sessions if s.get("path") == path]
+        last = (f"{len(kernels)} kernel(s) for {path}: "
+                f"{[(k.get('execution_state'), k.get('connections')) for k in kernels]}; status bar Idle: {idle.count()}; "
+                f"load average {os.getloadavg()[0]:.1f}")
         ok = (len(kernels) == 1 and kernels[0].get("execution_state") == "idle"
               and kernels[0].get("connections", 0) >= 1 and idle.count() == 1)
         settled = settled + 1 if ok else 0

@@ -22,11 +22,10 @@ values of credential-named variables are masked, and secrets are named, never re
 """
 from __future__ import annotations
 
-import re
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
-from runbook_lib.engine.stack import SwarmService, field_differences, stack_command, stack_config, stack_file_fields
+from runbook_lib.engine.stack import (SwarmService, field_differences, parse_time, stack_command, stack_config,
+                                      stack_file_fields, task_evidence)
 from runbook_lib.errors import RunbookError
 from runbook_lib.lint.swarm import judge_restart_policy
 from runbook_lib.phases.production.common import PHASE, app_services, by_service, inspect_cmd
@@ -52,6 +51,22 @@ def _not_deployed(c: Check, ctx: Context, svc: str, expected: str) -> CheckRecor
                     "stack file's service is not deployed", evidence={"read": "docker service ls (stack label)",
                                                                       "service": svc, "stack": ctx.params.stack},
                     command=f"docker stack services {ctx.params.stack}")
+
+
+def _each_service(ctx: Context, c: Check, expected: str,
+                  judge: Callable[[str, SwarmService], CheckRecord]) -> list[CheckRecord]:
+    """``judge(stack-file service, its swarm service)`` for each service of the stack file, once the services
+    and every task have been read (an ERROR on the stack when they cannot be); a service the swarm does not
+    have is a FAIL."""
+    services, errs = _services(ctx, c, expected)
+    if services is None:
+        return errs
+    try:
+        ctx.swarm_tasks()
+    except RunbookError as exc:
+        return [c.error(ctx.params.stack, exc, expected=expected)]
+    return [judge(svc, services[svc]) if svc in services else _not_deployed(c, ctx, svc, expected)
+            for svc in ctx.services]
 
 
 def _masked(diffs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -142,7 +157,7 @@ def env(ctx: Context) -> list[CheckRecord]:
         if not want:
             out.append(c.record(svc, "SKIP", expected="expected variables in the parameters", severity="info",
                                 actual="production.expected_env is empty for this service", evidence=ev, command=cmd))
-        elif bad:
+        if bad:
             ev["differences"] = bad
             actual = "; ".join(f"{where}: " + ", ".join(
                 f"{k} is {'unset' if d['actual'] is None else repr(d['actual'])}, expected {d['expected']!r}"
@@ -183,24 +198,6 @@ def restart_policy(ctx: Context) -> list[CheckRecord]:
     return out
 
 
-def _ts(text: str) -> datetime | None:
-    """An engine timestamp ("2026-11-30T01:18:34.661288538Z") as an aware datetime (to the microsecond)."""
-    if not text or text.startswith("0001-"):
-        return None
-    try:
-        return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _task_summary(t: dict[str, Any]) -> dict[str, Any]:
-    st = t.get("Status") or {}
-    return {"task": t.get("ID", "")[:12], "slot": t.get("Slot"), "node": t.get("NodeID", "")[:12],
-            "state": st.get("State"), "desired": t.get("DesiredState"), "message": st.get("Message", ""),
-            "error": st.get("Err", ""), "exit_code": (st.get("ContainerStatus") or {}).get("ExitCode"),
-            "created": t.get("CreatedAt", ""), "container": ((st.get("ContainerStatus") or {}).get("ContainerID") or "")[:12]}
-
-
 def _tasks_of(ctx: Context, s: SwarmService) -> list[dict[str, Any]]:
     return [t for t in ctx.swarm_tasks() if t.get("ServiceID") == s.id]
 
@@ -215,19 +212,8 @@ def replicas(ctx: Context) -> list[CheckRecord]:
     any) completed, neither paused nor rolled back nor still updating."""
     c = Check("prod.replicas")
     expected = "running tasks == desired replicas; the last update completed"
-    services, errs = _services(ctx, c, expected)
-    if services is None:
-        return errs
-    try:
-        ctx.swarm_tasks()
-    except RunbookError as exc:
-        return [c.error(ctx.params.stack, exc, expected=expected)]
-    out = []
-    for svc in ctx.services:
-        if svc not in services:
-            out.append(_not_deployed(c, ctx, svc, expected))
-            continue
-        s = services[svc]
+
+    def judge(svc: str, s: SwarmService) -> CheckRecord:
         tasks = _tasks_of(ctx, s)
         wanted = [t for t in tasks if t.get("DesiredState") == "running"]
         running = [t for t in wanted if (t.get("Status") or {}).get("State") == "running"]
@@ -236,22 +222,22 @@ def replicas(ctx: Context) -> list[CheckRecord]:
         ev = {"read": f"docker service inspect {s.name} (Mode, UpdateStatus); docker service ps {s.name}",
               "mode": s.mode, "desired": desired, "running": len(running),
               "update_status": {"state": upd.get("State"), "message": upd.get("Message"), "completed_at": upd.get("CompletedAt")},
-              "not_running": [_task_summary(t) for t in wanted if t not in running]}
+              "not_running": [task_evidence(t) for t in wanted if t not in running]}
         cmd = f"docker service ps {s.name} --filter desired-state=running"
         problems = []
         if len(running) != desired:
             problems.append(f"{len(running)} of {desired} tasks running")
-            problems += [f"task {x['task']} (slot {x['slot']}) {x['state']}{': ' + x['error'] if x['error'] else ''}"
+            problems += [f"task {x['id']} (slot {x['slot']}) {x['state']}{': ' + x['error'] if x['error'] else ''}"
                          for x in ev["not_running"][:5]]
         if upd.get("State") and upd["State"] != "completed":
             problems.append(f"last update {upd['State']}" + (f": {upd.get('Message')}" if upd.get("Message") else ""))
         if problems:
-            out.append(c.record(svc, "FAIL", expected=expected, actual="; ".join(problems), evidence=ev, command=cmd))
-        else:
-            out.append(c.record(svc, "PASS", expected=expected, evidence=ev, command=cmd,
-                                actual=f"{len(running)}/{desired} running ({s.mode})"
-                                       + (f"; last update {upd['State']}" if upd.get("State") else "")))
-    return out
+            return c.record(svc, "FAIL", expected=expected, actual="; ".join(problems), evidence=ev, command=cmd)
+        return c.record(svc, "PASS", expected=expected, evidence=ev, command=cmd,
+                        actual=f"{len(running)}/{desired} running ({s.mode})"
+                               + (f"; last update {upd['State']}" if upd.get("State") else ""))
+
+    return _each_service(ctx, c, expected, judge)
 
 
 # Task states that mean the task did not do what it was started for; "complete" counts too for a service
@@ -270,48 +256,37 @@ def task_history(ctx: Context) -> list[CheckRecord]:
     container's restart count. FAIL naming each task (id, slot, state, error, exit code)."""
     c = Check("prod.task_history")
     expected = "no task failed, was rejected or replaced since the last deploy"
-    services, errs = _services(ctx, c, expected)
-    if services is None:
-        return errs
-    try:
-        ctx.swarm_tasks()
-    except RunbookError as exc:
-        return [c.error(ctx.params.stack, exc, expected=expected)]
-    out = []
-    for svc in ctx.services:
-        if svc not in services:
-            out.append(_not_deployed(c, ctx, svc, expected))
-            continue
-        s = services[svc]
-        since = _ts(s.deployed_at)
+
+    def judge(svc: str, s: SwarmService) -> CheckRecord:
+        since = parse_time(s.deployed_at)
         cond = (s.task_template.get("RestartPolicy") or {}).get("Condition") or "any"
         bad_states = _BAD_STATES + (("complete",) if cond == "any" else ())
 
         def after(t: dict[str, Any]) -> bool:  # created, or reached its state, since the deploy
-            return any((x or since) >= since for x in (_ts(t.get("CreatedAt", "")),
-                                                         _ts((t.get("Status") or {}).get("Timestamp", ""))))
+            return any((x or since) >= since for x in (parse_time(t.get("CreatedAt", "")),
+                                                         parse_time((t.get("Status") or {}).get("Timestamp", ""))))
 
         recent = [t for t in _tasks_of(ctx, s) if since is None or after(t)]
-        bad = [_task_summary(t) for t in recent if (t.get("Status") or {}).get("State") in bad_states]
+        bad = [task_evidence(t) for t in recent if (t.get("Status") or {}).get("State") in bad_states]
         ev = {"read": f"docker service ps --no-trunc {s.name} (every task, past ones included)",
               "since": s.deployed_at, "since_is": "the service's last update" if s.attrs.get("PreviousSpec") else
               "the service's creation (never updated)", "spec_version": s.version, "restart_condition": cond,
               "tasks_since": len(recent), "bad_states": list(bad_states), "bad_tasks": bad,
-              "tasks": [_task_summary(t) for t in recent][-20:]}
+              "tasks": [task_evidence(t) for t in recent][-20:]}
         cmd = f"docker service ps --no-trunc {s.name}"
         if since is None:
-            out.append(c.record(svc, "ERROR", expected=expected, evidence=ev, command=cmd,
-                                actual=f"could not check: the service's deploy time {s.deployed_at!r} is unreadable"))
-        elif bad:
+            return c.record(svc, "ERROR", expected=expected, evidence=ev, command=cmd,
+                            actual=f"could not check: the service's deploy time {s.deployed_at!r} is unreadable")
+        if bad:
             actual = f"{plural(len(bad), 'task')} since the deploy at {s.deployed_at[:19]}: " + "; ".join(
-                f"task {b['task']} (slot {b['slot']}) {b['state']}" + (f" (exit code {b['exit_code']})" if b["exit_code"] else "")
+                f"task {b['id']} (slot {b['slot']}) {b['state']}" + (f" (exit code {b['exit_code']})" if b["exit_code"] else "")
                 + (f": {b['error']}" if b["error"] else "") for b in bad[:5])
-            out.append(c.record(svc, "FAIL", expected=expected, actual=actual, evidence=ev, command=cmd))
-        else:
-            out.append(c.record(svc, "PASS", expected=expected, evidence=ev, command=cmd,
-                                actual=f"{plural(len(recent), 'task')} since the deploy at {s.deployed_at[:19]}, none "
-                                       f"{'/'.join(bad_states)}"))
-    return out
+            return c.record(svc, "FAIL", expected=expected, actual=actual, evidence=ev, command=cmd)
+        return c.record(svc, "PASS", expected=expected, evidence=ev, command=cmd,
+                        actual=f"{plural(len(recent), 'task')} since the deploy at {s.deployed_at[:19]}, none "
+                               f"{'/'.join(bad_states)}")
+
+    return _each_service(ctx, c, expected, judge)
 
 
 def orphan_services(ctx: Context, c: Check) -> list[CheckRecord]:
