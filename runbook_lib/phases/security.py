@@ -139,7 +139,9 @@ _VIA = {"procfs": "/proc/PID/root of the container's main process (on the engine
 
 def _read_via(files: dict[str, FileEntry]) -> str:
     """How the container's files were read, for the evidence (runbook_lib.engine.procfs or the archive API)."""
-    return "; ".join(_VIA.get(v, v) for v in sorted({e.via for e in files.values()} or {"archive"}))
+    if not files:
+        return "nothing to read: no file under the secrets mount or at a secret's target"
+    return "; ".join(_VIA.get(v, v) for v in sorted({e.via for e in files.values()}))
 
 
 def _error(rule: str, target: str, exc: BaseException | str, expected: str) -> CheckRecord:
