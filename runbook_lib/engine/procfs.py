@@ -59,6 +59,8 @@ def read(pid: int, container_id: str, path: str, max_bytes: int = 1 << 20, proc:
     if not owns(pid, container_id, proc):
         raise Unavailable(f"process {pid} is not container {container_id[:12]}'s on this host")
     parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
+    if not parts:
+        raise Unavailable("the container's root itself is not read this way")
     try:
         root = os.open(proc / str(pid) / "root", _DIR_FLAGS & ~os.O_NOFOLLOW)  # the magic link: into the container
     except OSError as exc:
@@ -75,8 +77,6 @@ def read(pid: int, container_id: str, path: str, max_bytes: int = 1 << 20, proc:
                     raise Unavailable(f"{path}: a parent is a link or not a directory") from exc
                 raise Unavailable(f"{path}: {exc.strerror}") from exc
         entries: list[FileEntry] = []
-        if not parts:
-            raise Unavailable("the container's root itself is not read this way")
         try:
             _walk(fds[-1], parts[-1], "/" + "/".join(parts), max_bytes, entries)
         except FileNotFoundError:

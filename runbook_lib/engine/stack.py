@@ -197,6 +197,7 @@ def service_states(engine: Any, stack: str, services: Sequence[str], since: floa
         nodes = {n["id"]: n["hostname"] for n in engine.swarm_nodes()}
     except RunbookError:
         nodes = {}
+    every_task = engine.stack_tasks(stack)  # one listing for all services, each poll
     out: dict[str, ServiceState] = {}
     for svc in services:
         name = f"{stack}_{svc}"
@@ -206,7 +207,7 @@ def service_states(engine: Any, stack: str, services: Sequence[str], since: floa
             continue
         mode = spec.get("Spec", {}).get("Mode") or {}
         us = spec.get("UpdateStatus") or {}
-        tasks = engine.stack_tasks(stack, svc)
+        tasks = [t for t in every_task if t.get("ServiceID") == spec.get("ID")]
         current = [t for t in tasks if t.get("DesiredState") in ("running", "ready")]
         recent = [t for t in tasks if since is None or (parse_time(t.get("CreatedAt")) or 0) >= since - 1]
         st = ServiceState(
