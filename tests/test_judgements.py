@@ -146,3 +146,19 @@ def test_users_are_judged_by_uid_at_run_time_and_an_unresolved_user_never_passes
     # uid 0 with cap_drop ALL has no DAC_OVERRIDE: it cannot read the 0400 uid-10001 files, and that is judged
     mounted = by[("secrets.mounted", "chat-service")]
     assert mounted.status == "FAIL" and "not readable by the service's user" in mounted.actual, mounted.actual
+
+
+def test_secret_modes_judged_on_nothing_observed_are_a_skip_never_a_pass():
+    """secrets.file_mode: a service whose secrets could none of them be looked at (no state, or a file not
+    found) is SKIP; one with a file observed at 0444 under `fail` is FAIL; at 0400 it is PASS."""
+    from runbook_lib.lint.facts import FileState, ServiceFacts
+    from runbook_lib.lint.judges import judge_secret_modes
+    from runbook_lib.run.params_sections import Security
+
+    facts = ServiceFacts(service="cache", source="engine", secret_targets={"/run/secrets/pw": "pw"})
+    strict = Security(readable_by_others="fail")
+    assert judge_secret_modes(facts, {}, strict).status == "SKIP"
+    assert judge_secret_modes(facts, {"/run/secrets/pw": FileState("/run/secrets/pw", exists=False)}, strict).status == "SKIP"
+    seen = lambda mode: {"/run/secrets/pw": FileState("/run/secrets/pw", exists=True, size=8, mode=mode)}  # noqa: E731
+    assert judge_secret_modes(facts, seen(0o444), strict).status == "FAIL"
+    assert judge_secret_modes(facts, seen(0o400), strict).status == "PASS"
