@@ -157,9 +157,13 @@ class Engine:
                 for o in found or [] if (o.get("Spec") or {}).get("Name") == name]
 
     # -- containers -------------------------------------------------------------------------------
-    def _inspect_all(self, filters: dict[str, Any]) -> list[ContainerView]:
+    def _inspect_all(self, filters: dict[str, Any], names: Callable[[str], bool] | None = None) -> list[ContainerView]:
+        """Every container the engine lists with ``filters`` (and, given ``names``, whose name it accepts:
+        judged on the listing, so only those are inspected), inspected concurrently, sorted by service and name."""
         with _sdk("listing containers"):
             summaries = self.api.containers(all=True, filters=filters)
+        if names is not None:
+            summaries = [s for s in summaries if any(names(n.lstrip("/")) for n in s.get("Names") or [])]
 
         def inspect(summary: dict[str, Any]) -> ContainerView | None:
             try:
@@ -238,7 +242,10 @@ class Engine:
         pats = list(patterns)
         if not pats:
             return []
-        return [v for v in self._inspect_all({}) if any(fnmatch.fnmatchcase(v.name, p) for p in pats)]
+        def match(name: str) -> bool:
+            return any(fnmatch.fnmatchcase(name, p) for p in pats)
+
+        return [v for v in self._inspect_all({}, names=match) if match(v.name)]
 
     def container(self, id_or_name: str) -> ContainerView:
         with _sdk(f"inspecting container {id_or_name}"):

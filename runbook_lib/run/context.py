@@ -52,6 +52,11 @@ class PhaseState:
     # swarm mode, Context.swarm_services / swarm_tasks: the stack's services and tasks, read once per phase
     swarm_services: dict[str, Any] | None = None
     swarm_tasks: list[dict[str, Any]] | None = None
+    # Context.containers while ``keep_reads`` is on: the one reading of the deployment's containers the checks
+    # of a read-only phase share (prod.stability drops it after its observation window, to judge a new one)
+    containers: list[ContainerView] | None = None
+    # production.sample_stats_ahead → prod.resources: (container ids, the Future of their stats samples)
+    stats_ahead: tuple[list[str], Any] | None = None
 
 
 @dataclass
@@ -66,6 +71,11 @@ class Context:
     # Secret value -> where it was learned (a secret name or a path in a container). Held in memory only,
     # to say WHICH secret leaked; never stored, shown or passed to a notebook.
     secret_values: dict[str, str] = field(default_factory=dict, repr=False)
+    # On in a read-only phase (see PhaseSession): the deployment's containers are listed and inspected once
+    # and every check judges that reading (one `docker inspect` of each container per phase in a run, per
+    # `phase.run` call interactively), not a reading of its own. Off: every call reads anew (the phases
+    # that change the deployment, whose checks must see what their previous step did).
+    keep_reads: bool = False
 
     @functools.cached_property
     def compose(self) -> Compose:
@@ -104,9 +114,17 @@ class Context:
         """The deployment's containers on this engine, running or not: the compose project's, or in swarm
         mode the stack's task containers that this engine holds. Raises RunbookError when the engine
         cannot list them."""
-        if self.swarm:
-            return self.engine.stack_containers(self.params.stack)
-        return self.engine.project_containers(self.params.project)
+        if self.state.containers is not None:
+            return list(self.state.containers)
+        views = (self.engine.stack_containers(self.params.stack) if self.swarm
+                 else self.engine.project_containers(self.params.project))
+        if self.keep_reads:
+            self.state.containers = views
+        return list(views)
+
+    def forget_containers(self) -> None:
+        """Drop the kept reading of the containers (``keep_reads``): the next :meth:`containers` reads anew."""
+        self.state.containers = None
 
     def swarm_services(self) -> dict[str, SwarmService]:
         """Swarm mode: the stack's services as the swarm holds them (``docker service inspect``), by their
@@ -136,6 +154,8 @@ class Context:
 
     def service_containers(self, service: str) -> list[ContainerView]:
         """The containers of one service (of the compose file / stack file), as :meth:`containers`."""
+        if self.keep_reads:
+            return [v for v in self.containers() if v.service == service]
         if self.swarm:
             return self.engine.stack_containers(self.params.stack, service)
         return self.engine.service_containers(self.params.project, service)

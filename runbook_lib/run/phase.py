@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from runbook_lib.run.context import Context
 from runbook_lib.results.display import Html, RecordTable, esc
 from runbook_lib.errors import RunbookError
-from runbook_lib.run.params import PHASES, load_params, refuse_unsupported_phases, resolve_params_file
+from runbook_lib.run.params import CHANGES_DEPLOYMENT, PHASES, load_params, refuse_unsupported_phases, resolve_params_file
 from runbook_lib.results.policy import apply_waivers, ref
 from runbook_lib.results.records import Check, CheckRecord, read_records, write_records
 from runbook_lib.results.verdict import run_started
@@ -36,6 +36,12 @@ class PhaseSession:
         self.results_path: Path | None = None
         # The run's date: waivers are judged on it (today, interactively).
         self.on = date.fromisoformat(run_started(ctx.run_dir)[:10]) if ctx.run_dir else date.today()
+        # A read-only phase judges one reading of the containers (Context.keep_reads): in a run, the whole
+        # phase's (read when the phase opens); interactively, each `run` call's, so a cell run later sees
+        # what runs then. A phase that changes the deployment reads anew in every check.
+        self.read_only = phase not in CHANGES_DEPLOYMENT
+        self._reading_per_call = not ctx.run_dir
+        ctx.keep_reads = self.read_only and bool(ctx.run_dir)
         self._waivers: list | None = None
         if ctx.run_dir:
             (ctx.run_dir / "results").mkdir(parents=True, exist_ok=True)
@@ -49,14 +55,22 @@ class PhaseSession:
     def run(self, *checks: CheckFn, caption: str = "") -> RecordTable:
         """Run checks in order; an unexpected exception in a check becomes an ERROR record."""
         new: list[CheckRecord] = []
-        for fn in checks:
-            try:
-                got = fn(self.ctx)
-            except Exception as exc:  # noqa: BLE001 - a crashing check is recorded, not raised
-                got = [self._crash_record(fn, exc)]
-            for r in got:
-                r.severity = self.params.severity_for(r.id, r.severity)
-            new.extend(self._redact(got))
+        per_call = self.read_only and self._reading_per_call
+        if per_call:
+            self.ctx.keep_reads = True
+        try:
+            for fn in checks:
+                try:
+                    got = fn(self.ctx)
+                except Exception as exc:  # noqa: BLE001 - a crashing check is recorded, not raised
+                    got = [self._crash_record(fn, exc)]
+                for r in got:
+                    r.severity = self.params.severity_for(r.id, r.severity)
+                new.extend(self._redact(got))
+        finally:
+            if per_call:
+                self.ctx.keep_reads = False
+                self.ctx.forget_containers()
         self.records.extend(new)
         self.save()
         return self.table(new, caption)
@@ -153,8 +167,9 @@ def open_phase(phase: str, params_file: str | Path | None = "", run_dir: str | P
                          "or open this notebook on one target's parameters (inputs/NAME.yaml of a fleet run) with "
                          "that target's DOCKER_HOST.")
     ctx = Context(params=params, run_dir=Path(run_dir).resolve() if run_dir else None, progress=_progress)
+    session = PhaseSession(phase, ctx)  # first: in a run, a read-only phase's reading of the containers starts here
     try:
         ctx.learn_secrets()
     except RunbookError:
         pass  # compose files that do not resolve are reported by the preflight checks
-    return PhaseSession(phase, ctx)
+    return session

@@ -2,7 +2,9 @@
 (``prod.resources``, with a chart), and their logs hold no fatal line (``prod.logs``)."""
 from __future__ import annotations
 
+import concurrent.futures
 import re
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -55,6 +57,7 @@ def stability(ctx: Context) -> list[CheckRecord]:
             return [c.error(ctx.params.project, exc, expected="the events stream can be watched")]
         window = {"from": datetime.fromtimestamp(t0, timezone.utc).isoformat(timespec="seconds"),
                   "seconds": p.observe_s}
+        ctx.forget_containers()  # judged on a reading taken after the window, not the phase's earlier one
     bad_actions = {"die", "restart", "oom", "kill"}
 
     def judge(v: ContainerView) -> CheckRecord:
@@ -161,6 +164,46 @@ def judge_sample(c: Check, svc: str, v: ContainerView, sample: dict[str, Any], p
     return c.record(svc, "PASS", expected=expected, actual=f"{mem_txt}, {cpu_txt}", evidence=ev, command=cmd), row
 
 
+def sample_stats_ahead(ctx: Context) -> None:
+    """In a run, start taking the stats samples :func:`resources` judges, in the background, as the phase
+    opens: a sample is a wait of two of the engine's collector ticks (about 2 s, however many containers),
+    spent while the configuration checks run instead of after them. Interactively nothing: the resources
+    cell samples when it runs, so a cell run minutes later never judges an old sample. The samples are of
+    the phase's reading of the containers (running ones); any other container is sampled when judged."""
+    if not ctx.run_dir or ctx.state.stats_ahead is not None:
+        return
+    try:
+        views_of = by_service(ctx)
+    except RunbookError:
+        return  # resources reports it
+    ids = [v.id for svc in ctx.services for v in views_of.get(svc, []) if v.running]
+    future: concurrent.futures.Future = concurrent.futures.Future()
+
+    def take() -> None:
+        try:
+            future.set_result(ctx.engine.stats_many(ids))
+        except BaseException as exc:  # noqa: BLE001 - handed to resources, which samples again
+            future.set_exception(exc)
+
+    threading.Thread(target=take, name="stats-ahead", daemon=True).start()
+    ctx.state.stats_ahead = (ids, future)
+
+
+def _samples(ctx: Context, ids: list[str]) -> dict[str, Any]:
+    """One stats sample of each container id: taken ahead (:func:`sample_stats_ahead`) when it was, the
+    rest now; a RunbookError in place of one that could not be read."""
+    got: dict[str, Any] = {}
+    if ctx.state.stats_ahead is not None:
+        ahead_ids, future = ctx.state.stats_ahead
+        try:
+            got = {i: s for i, s in zip(ahead_ids, future.result()) if i in ids}
+        except Exception:  # noqa: BLE001 - sampled again below
+            got = {}
+    todo = [i for i in ids if i not in got]
+    got.update(zip(todo, ctx.engine.stats_many(todo)))
+    return got
+
+
 @check("prod.resources", "Inside its resource limits", phase=PHASE, severity="high", category="Resource usage",
        remediation="Set `mem_limit`/`cpus` (or deploy.resources.limits); if usage is near the limit, find the "
                    "leak or raise the limit deliberately.")
@@ -176,7 +219,7 @@ def resources(ctx: Context) -> list[CheckRecord]:
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="stats of every container")]
     running = [v for svc in ctx.services for v in views_of.get(svc, []) if v.running]
-    samples: dict[str, Any] = dict(zip((v.id for v in running), ctx.engine.stats_many([v.id for v in running])))
+    samples = _samples(ctx, [v.id for v in running])
     rows: list[dict[str, Any]] = []
     out = []
     thr = p.resource_threshold
