@@ -69,3 +69,23 @@ class BoundedPool:
             if isinstance(r, _Raised):
                 raise r.exc
         return results
+
+
+class OncePerKey:
+    """``fn(key)`` called at most once per key however many threads ask at once (the others wait for the
+    first caller's answer), for readings many containers share within one check: the image 80 containers
+    run is inspected once, not 80 times. An exception is not kept: the next caller asks again."""
+
+    def __init__(self, fn: Callable[[T], R]) -> None:
+        self._fn = fn
+        self._done: dict[Any, Any] = {}
+        self._locks: dict[Any, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, key: T) -> R:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._done:
+                self._done[key] = self._fn(key)
+            return self._done[key]

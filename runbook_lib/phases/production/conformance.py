@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from runbook_lib.engine import ContainerView
 from runbook_lib.engine.containers import CONFIG_FILES_LABEL, CONFIG_HASH_LABEL
+from runbook_lib.engine.pool import OncePerKey
 from runbook_lib.errors import RunbookError
 from runbook_lib.lint.facts import ServiceFacts
 from runbook_lib.phases.production.common import PHASE, each_container
@@ -61,15 +62,21 @@ def compare(want: ServiceFacts, have: ServiceFacts, image_env: dict[str, str] | 
     return diffs
 
 
-def compare_container(ctx: Context, v: ContainerView, spec: dict[str, Any]) -> list[dict[str, Any]]:
+def compare_container(ctx: Context, v: ContainerView, spec: dict[str, Any],
+                      image_config: Callable[[str], dict[str, Any]] | None = None,
+                      image_id: Callable[[str], str | None] | None = None) -> list[dict[str, Any]]:
     """:func:`compare` of a container and its compose service, plus what only the engine knows: whether
-    the image tag still points at the image the container runs."""
+    the image tag still points at the image the container runs. ``image_config`` / ``image_id``: the
+    engine's readings of an image (default: :meth:`Engine.image_config` / :meth:`Engine.image_id`), given
+    by a caller that reads each image once for many containers."""
+    image_config = image_config or ctx.engine.image_config
+    image_id_of = image_id or ctx.engine.image_id
     secrets_dir = ctx.params.security.secrets_dir
     want = ServiceFacts.from_compose(v.service, spec, ctx.model.get("secrets") or {}, secrets_dir)
     have = ServiceFacts.from_container(v, spec)
-    image_env = dict(item.partition("=")[::2] for item in ctx.engine.image_config(v.image_id).get("Env") or [])
+    image_env = dict(item.partition("=")[::2] for item in image_config(v.image_id).get("Env") or [])
     diffs = compare(want, have, image_env)
-    now = ctx.engine.image_id(want.image) if want.image else v.image_id
+    now = image_id_of(want.image) if want.image else v.image_id
     image_id = ([] if now == v.image_id else
                 [{"field": "image_id", "expected": f"{want.image} present on the engine",
                   "actual": f"{want.image} is not on the engine; the container runs {v.image_id[:19]}"}] if now is None else
@@ -115,10 +122,12 @@ def drift(ctx: Context) -> list[CheckRecord]:
         return [c.error(ctx.params.project, exc, expected="`docker compose config --hash` succeeds")]
     intended_files = [str(f) for f in ctx.compose.files]
     model = ctx.model.get("services", {})
+    # each image inspected once for the containers that run it (as the config hash is read once for all)
+    image_config, image_id = OncePerKey(ctx.engine.image_config), OncePerKey(ctx.engine.image_id)
 
     def judge(v: ContainerView) -> CheckRecord:
         spec = model.get(v.service, {})
-        diffs = compare_container(ctx, v, spec)
+        diffs = compare_container(ctx, v, spec, image_config, image_id)
         problems = []
         want_hash = hashes.get(v.service, "")
         if v.config_hash != want_hash:
