@@ -21,7 +21,7 @@ from runbook_lib.phases.production.conformance import drift, orphans  # noqa: F4
 from runbook_lib.phases.production.monitoring import observability  # noqa: F401
 from runbook_lib.phases.production.swarm import replicas, task_history  # noqa: F401
 from runbook_lib.phases.production.runtime import (judge_sample, logs, resource_chart, resources,  # noqa: F401
-                                                   scan_lines, stability, usage_from_stats)
+                                                   sample_stats_ahead, scan_lines, stability, usage_from_stats)
 
 CHECKS = [env, restart_policy, healthcheck, drift, orphans, stability, resources, logs, observability]
 # swarm mode: the swarm's own account of its tasks (production/swarm.py), after stability
