@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from runbook_lib.results.records import CheckRecord, counts
+from runbook_lib.results.records import CheckRecord, counts, json_default
 from runbook_lib.lint.rules import RULES
 from runbook_lib.lint.run import LintResult
 
@@ -31,25 +30,12 @@ def format_table(result: LintResult) -> str:
     return "\n".join(lines)
 
 
-def _record_fields(r: CheckRecord) -> dict[str, Any]:
-    """``r.to_dict()`` for JSON: the record's fields, their values not deep-copied (``dataclasses.asdict``
-    copies every leaf: most of the time of a 35,000-record output). Any dataclass nested in them is
-    turned into a dict by :func:`_json_default`, as ``asdict`` would."""
-    return {f.name: getattr(r, f.name) for f in fields(r)}
-
-
-def _json_default(obj: Any) -> Any:
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return asdict(obj)
-    return str(obj)
-
-
 def format_json(result: LintResult) -> str:
     return json.dumps({"schema": 1, "files": [str(p) for p in result.files], "counts": counts(result.records),
                        "services": result.services, "profiles": result.profiles, "not_linted": result.skipped,
                        "summary": result.scope(),
-                       "exit_code": result.exit_code, "records": [_record_fields(r) for r in result.records]},
-                      indent=2, default=_json_default)
+                       "exit_code": result.exit_code, "records": [r.fields() for r in result.records]},
+                      indent=2, default=json_default)
 
 
 _SARIF_LEVEL = {"FAIL": "error", "ERROR": "error", "WARN": "warning"}

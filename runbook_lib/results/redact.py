@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -83,6 +84,9 @@ class Redactor:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._marks: dict[str, str] = {}
+        # scrub_text's answers: evidence repeats the same strings across containers (keys, states, paths), and a
+        # phase scrubs ~100,000 of them; forgotten whenever a value is learned
+        self._done: dict[str, str] = {}
         self.learn(values)
 
     def __len__(self) -> int:
@@ -109,6 +113,7 @@ class Redactor:
                             self._marks[e] = self._marks[form]
                 added = True
         if added:
+            self._done = {}
             # Longest first so a value that contains another is replaced whole.
             ordered = sorted(self._values, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
@@ -123,9 +128,19 @@ class Redactor:
                 unreadable.append(Path(p))
         return unreadable
 
+    _DONE_MAX = 200_000  # strings remembered (a few MB at most)
+
     def scrub_text(self, text: str) -> str:
         if not text:
             return text
+        done = self._done.get(text)
+        if done is None:
+            done = self._scrub_text(text)
+            if len(self._done) < self._DONE_MAX:
+                self._done[text] = done
+        return done
+
+    def _scrub_text(self, text: str) -> str:
         if self._pattern is not None:
             text = self._pattern.sub(lambda m: self._marks[m.group(0)], text)
         text = _JWT_RE.sub(lambda m: marker(m.group(0)), text)
@@ -140,8 +155,8 @@ class Redactor:
         return self._pattern.sub(lambda m: self._marks[m.group(0)], text)
 
     def scrub(self, obj: Any, *, names: bool = True, keep: Iterable[str] = ()) -> Any:
-        """Scrub every string in ``obj`` (dicts, lists, tuples; keys too unless ``names`` is False). Returns a
-        new object. ``names=False``: dict keys are names (services, variables, secrets) and are left alone;
+        """Scrub every string in ``obj`` (dicts, lists, tuples, dataclasses as dicts; keys too unless ``names`` is
+        False). Returns a new object of plain data. ``names=False``: dict keys are names (services, variables, secrets) and are left alone;
         so are the values of the top-level keys in ``keep`` (a record's id and target)."""
         if isinstance(obj, str):
             return self.scrub_text(obj)
@@ -153,6 +168,8 @@ class Redactor:
             return type(obj)(self.scrub(v, names=names) for v in obj)
         if isinstance(obj, bytes):
             return self.scrub_text(obj.decode("utf-8", "replace"))
+        if is_dataclass(obj) and not isinstance(obj, type):  # as plain data, like dataclasses.asdict
+            return self.scrub(asdict(obj), names=names)
         return obj
 
     def contains_secret(self, text: str) -> bool:

@@ -18,7 +18,7 @@ from runbook_lib.results.display import Html, RecordTable, esc
 from runbook_lib.errors import RunbookError
 from runbook_lib.run.params import CHANGES_DEPLOYMENT, PHASES, load_params, refuse_unsupported_phases, resolve_params_file
 from runbook_lib.results.policy import apply_waivers, ref
-from runbook_lib.results.records import Check, CheckRecord, read_records, write_records
+from runbook_lib.results.records import Check, CheckRecord, encode_record, read_records, write_records
 from runbook_lib.results.verdict import run_started
 
 CheckFn = Callable[[Context], list[CheckRecord]]
@@ -34,6 +34,7 @@ class PhaseSession:
         self.ctx = ctx
         self.records: list[CheckRecord] = []
         self.results_path: Path | None = None
+        self._encoded: list[str] = []  # save(): records[:len] as written
         # The run's date: waivers are judged on it (today, interactively).
         self.on = date.fromisoformat(run_started(ctx.run_dir)[:10]) if ctx.run_dir else date.today()
         # A read-only phase judges one reading of the containers (Context.keep_reads): in a run, the whole
@@ -111,11 +112,15 @@ class PhaseSession:
 
     def _redact(self, records: list[CheckRecord]) -> list[CheckRecord]:
         scrub = self.ctx.redactor.scrub
-        return [CheckRecord.from_dict(scrub(r.to_dict())) for r in records]
+        return [CheckRecord.from_dict(scrub(r.fields())) for r in records]  # scrub rebuilds: no copy needed first
 
     def save(self) -> None:
+        """Write every record of the phase so far (after each step: a phase that dies keeps what it found);
+        each record is encoded once, when first saved (records are only ever appended)."""
         if self.results_path:
-            write_records(self.results_path, self.records)
+            for r in self.records[len(self._encoded):]:
+                self._encoded.append(encode_record(r))
+            write_records(self.results_path, self.records, self._encoded)
 
     def summary(self) -> RecordTable:
         """Every record of this phase, as the phase's verification table."""
