@@ -22,13 +22,14 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import nbformat
 import papermill
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_event_loop, run_sync
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from papermill.engines import NBClientEngine, NotebookExecutionManager, catch_nb_assignment, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 from traitlets import default
 
@@ -116,7 +117,7 @@ class _TrackedKernelManager(OwnPythonKernelManager):
 
 # What a phase kernel imports before it answers, done while the previous phase still runs: the notebooks' own
 # first import (runbook_lib.run.phase: parameters, the engine client, the records), the phase's module, and
-# matplotlib where the phase draws a chart (0.6 s of a 2-core machine). Imports only, by __import__ so no name
+# matplotlib where the phase draws with it (the drills' timelines: 0.6 s of a 2-core machine). Imports only, by __import__ so no name
 # is bound in the notebook's namespace; no history, no execution count: the executed notebook is the same as
 # with a cold kernel.
 _KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:"]
@@ -124,7 +125,7 @@ _WARM_UP: dict[str, tuple[str, ...]] = {
     "00_preflight": ("runbook_lib.phases.preflight",),
     "01_controlled_redeployment": ("runbook_lib.phases.redeploy",),
     "02_secrets_security": ("runbook_lib.phases.security",),
-    "03_production_mode": ("runbook_lib.phases.production", "matplotlib.figure", "matplotlib.backends.backend_agg"),
+    "03_production_mode": ("runbook_lib.phases.production",),
     "04_smoke_tests": ("runbook_lib.phases.smoke", "matplotlib.figure", "matplotlib.backends.backend_agg"),
     "05_signoff": ("runbook_lib.phases.signoff",),
 }
@@ -136,15 +137,19 @@ def _kernel_args(phase: str | None) -> list[str]:
 
 
 class _Kernels:
-    """A fresh kernel for each phase, started one phase ahead: while phase N runs, phase N+1's kernel
-    starts and imports runbook_lib (about 1.3 s of a 2-core machine that phase N mostly spends waiting on
-    the engine). Each kernel runs one notebook and is shut down after it, exactly as papermill would: no
-    state crosses phases. ``env`` is added to each kernel's environment (the secret broker's address).
-    A kernel started for a phase that is then skipped serves the next one; one left over is shut down."""
+    """A fresh kernel for each phase, started ahead: while phase N runs, the kernels of phases N+1 and N+2
+    start and import what their notebooks import (1-2 s of a 2-core machine that phase N mostly spends
+    waiting on the engine; two ahead, because a short phase such as phase 2 on a small project ends before
+    the next kernel would be ready). Each kernel runs one notebook and is shut down after it, exactly as
+    papermill would: no state crosses phases. ``env`` is added to each kernel's environment (the secret
+    broker's address). A kernel started for a phase that is then skipped serves the next one; one left over
+    is shut down."""
+
+    AHEAD = 2
 
     def __init__(self, kernel: str, cwd: Path, env: dict[str, str] | None = None) -> None:
         self.kernel, self.cwd, self.env = kernel, cwd, env or {}
-        self._next: _TrackedKernelManager | None = None
+        self._ahead: list[_TrackedKernelManager] = []  # started for the phases that follow, in their order
         # The kernels talk over Unix sockets in a private directory, not TCP ports on 127.0.0.1: Jupyter picks a
         # kernel's five ports by binding port 0 and letting go, and the kernel binds them a moment later, so two
         # runs starting kernels at once (a fleet's targets, test workers) took the same port ("Address already in
@@ -165,15 +170,16 @@ class _Kernels:
                                   env={**os.environ, **self.env})
         return km
 
-    def take(self, phase: str | None = None, upcoming: str | None = None) -> "_TrackedKernelManager":
-        """The kernel for ``phase``, about to run; starts the kernel of ``upcoming``, the phase after it, if any.
-        (A kernel warmed up for another phase serves all the same: warming up only imports.)"""
-        km, self._next = self._next or self._start(phase), None
-        if upcoming:
+    def take(self, phase: str | None = None, upcoming: Sequence[str] = ()) -> "_TrackedKernelManager":
+        """The kernel for ``phase``, about to run; then kernels for the next ``AHEAD`` of ``upcoming`` (the phases
+        after it) are started if they are not yet. (A kernel warmed up for another phase serves all the same:
+        warming up only imports; a skipped phase's kernel serves the next.)"""
+        km = self._ahead.pop(0) if self._ahead else self._start(phase)
+        for nxt in list(upcoming)[len(self._ahead):self.AHEAD]:
             try:
-                self._next = self._start(upcoming)
-            except Exception:  # noqa: BLE001 - the next phase starts its own kernel then (and reports why)
-                self._next = None
+                self._ahead.append(self._start(nxt))
+            except Exception:  # noqa: BLE001 - that phase starts its own kernel then (and reports why)
+                break
         return km
 
     def __enter__(self) -> "_Kernels":
@@ -190,14 +196,57 @@ class _Kernels:
         self._retiring.append(ensure_event_loop().create_task(_finish_shutdown(km)))
 
     def __exit__(self, *exc: Any) -> None:
-        if self._next is not None:
-            _shutdown(self._next)
-            self._next = None
+        for km in self._ahead:
+            _shutdown(km)
+        self._ahead = []
         if self._retiring:
             ensure_event_loop().run_until_complete(asyncio.gather(*self._retiring))
             self._retiring = []
         if self._ipc is not None:
             shutil.rmtree(self._ipc, ignore_errors=True)
+
+
+class _FewerSaves(NotebookExecutionManager):
+    """papermill's record of an executing notebook, written to the output file at most every ``EVERY_S`` while
+    it runs, and always at its start and its end (papermill writes it before and after every cell: 40 writes of
+    a growing notebook for phase 2 on 80 containers, each a JSON dump of up to 2 MB on the path between two
+    cells). What a phase found is never at stake: its records are written by the kernel after every
+    ``phase.run``; only a runner killed outright leaves an executed notebook up to ``EVERY_S`` behind."""
+
+    EVERY_S = 2.0
+    _final = True  # the first write (notebook_start) always happens
+
+    @catch_nb_assignment
+    def save(self, **kwargs: Any) -> None:
+        if self._final or (self.now() - self.last_save_time).total_seconds() >= self.EVERY_S:
+            super().save()
+            self._final = False
+
+    @catch_nb_assignment
+    def notebook_complete(self, **kwargs: Any) -> None:
+        self._final = True
+        super().notebook_complete()
+
+
+class _RunbookEngine(NBClientEngine):
+    """papermill's nbclient engine with :class:`_FewerSaves` (papermill's Engine.execute_notebook, with that
+    class instead of NotebookExecutionManager)."""
+
+    @classmethod
+    def execute_notebook(cls, nb: Any, kernel_name: str, output_path: Any = None, progress_bar: bool = True,
+                         log_output: bool = False, autosave_cell_every: int = 30, **kwargs: Any) -> Any:
+        nb_man = _FewerSaves(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                             autosave_cell_every=autosave_cell_every)
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
+
+
+papermill_engines.register("runbook", _RunbookEngine)
 
 
 def _shutdown(km: "_TrackedKernelManager") -> None:
@@ -339,7 +388,7 @@ def _runner_record(phase: str, status: str, actual: str, evidence: dict, severit
 
 
 def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, notebooks: Path = NOTEBOOKS,
-              kernels: _Kernels | None = None, upcoming: str | None = None) -> dict:
+              kernels: _Kernels | None = None, upcoming: Sequence[str] = ()) -> dict:
     """Execute one phase notebook in a fresh kernel (from ``kernels``, started ahead, or started now);
     returns the phase's entry of summary.json."""
     out_nb = run_dir / "notebooks" / f"{phase}.ipynb"
@@ -357,7 +406,7 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
             str(notebooks / f"{phase}.ipynb"), str(out_nb),
             parameters={"params_file": str(run_dir / "params.yaml"), "run_dir": str(run_dir)},
             kernel_name=kernel, progress_bar=False, log_output=False, stderr_file=sys.stderr,
-            execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(run_dir), km=km,
+            execution_timeout=int(ctx.params.cell_timeout_s), cwd=str(run_dir), km=km, engine_name="runbook",
         )
     except PapermillExecutionError as exc:
         status, detail = "error", f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
@@ -374,7 +423,7 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
     if status == "error":
         extra.append(_runner_record(phase, "ERROR", detail, {"notebook": str(out_nb.relative_to(run_dir)), "error": detail}))
     written = read_records(results) if results.exists() else []
-    recs = [CheckRecord.from_dict(ctx.redactor.scrub(r.to_dict())) for r in written + extra]
+    recs = [CheckRecord.from_dict(ctx.redactor.scrub(r.fields())) for r in written + extra]
     if extra or recs != written:  # the phase's file is final once the phase ends: written again only when
         write_records(results, recs)  # the runner adds its record or the backstop redaction changed a value
     _scrub_notebook(out_nb, ctx)
@@ -383,12 +432,14 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
 
 
 def _scrub_notebook(path: Path, ctx: Context) -> None:
-    """Backstop: redact every string of the executed notebook (outputs included)."""
+    """Backstop: redact every string of the executed notebook (outputs included). Written again only when
+    that changed something (reading it as JSON and comparing costs a tenth of nbformat's validated write)."""
     if not path.exists() or not len(ctx.redactor):
         return
-    nb = nbformat.read(path, as_version=4)
-    scrubbed = nbformat.from_dict(ctx.redactor.scrub(nb))
-    nbformat.write(scrubbed, path)
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    scrubbed = ctx.redactor.scrub(raw)
+    if scrubbed != raw:
+        nbformat.write(nbformat.from_dict(scrubbed), path)
 
 
 def _skip_phase(phase: str, run_dir: Path, why: str) -> dict:
@@ -494,7 +545,7 @@ def _run_one(i: int, phase: str, params: Params, ctx: Context, run_dir: Path, ph
         return stop_reason
     progress(f"[{i}/{n}] {phase}: running")
     entry = run_phase(phase, ctx, run_dir, kernel=kernels.kernel, notebooks=notebooks, kernels=kernels,
-                      upcoming=params.phases[i] if i < n else None)
+                      upcoming=params.phases[i:])
     phase_entries.append(entry)
     results = run_dir / "results" / f"{phase}.json"
     tally = Counter(r.status for r in (read_records(results) if results.exists() else []))
