@@ -10,6 +10,8 @@ memory limit with `docker update` and minio is recreated from an edited override
 """
 from __future__ import annotations
 
+import re
+
 import time
 
 import pytest
@@ -93,13 +95,23 @@ def test_memory_use_from_a_stats_sample_leaves_out_the_inactive_file_cache():
     assert use["cpu_cores_used"] == pytest.approx(0.4)
 
 
-def test_resource_chart_is_a_png_and_nothing_is_drawn_without_samples():
-    rows = [{"service": "a", "memory_fraction": 0.9, "cpu_fraction": 0.1, "memory_used_mib": 115, "memory_limit_mib": 128,
+def test_resource_chart_is_an_svg_of_both_fractions_and_nothing_is_drawn_without_samples():
+    import xml.etree.ElementTree as ET
+
+    rows = [{"service": "a<b>", "memory_fraction": 0.9, "cpu_fraction": 0.1, "memory_used_mib": 115, "memory_limit_mib": 128,
              "cpu_cores_used": 0.05, "cpu_limit": 0.5},
             {"service": "b", "memory_fraction": None, "cpu_fraction": None, "memory_used_mib": 20, "memory_limit_mib": None,
              "cpu_cores_used": 0.0, "cpu_limit": None}]
-    png = prod.resource_chart(rows, 0.8)
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    svg = prod.resource_chart(rows, 0.8)
+    root = ET.fromstring(svg)  # well-formed: the service name is escaped
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = [t.text for t in root.iter(ns + "text")]
+    assert "a<b>" in texts and "115/128 MiB" in texts and "0.050/0.5 CPUs" in texts and texts.count("no limit") == 2
+    bars = [r for r in root.iter(ns + "rect") if r.get("fill") != "none"]
+    assert [b.get("fill") for b in bars] == ["#cf222e", "#8c959f", "#1a7f37", "#8c959f"]  # memory over 80 %: red
+    assert float(bars[0].get("width")) == pytest.approx(0.9 * 345, abs=0.1) and len(list(root.iter(ns + "line"))) == 2
+    many = [dict(rows[0], service=f"s{i}", memory_fraction=i / 100) for i in range(40)]
+    assert "24 of 40, the closest to their limits" in prod.resource_chart(many, 0.8)
     assert prod.resource_chart([], 0.8) is None
 
 
@@ -151,7 +163,9 @@ def test_the_healthy_demo_stack_passes_production_mode(healthy_demo, demo_params
     assert recs[("prod.stability", "redis")]["evidence"]["observation_window"]["seconds"] == 3
     assert recs[("prod.logs", "redis")]["evidence"]["range"].startswith("every line since the container was created")
     # the resource chart is inlined in the report
-    assert "data:image/png;base64" in (run_dir / "report.html").read_text()
+    import base64  # the chart: an SVG the report embeds as an image (no markup of its own in the page)
+    charts = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', (run_dir / "report.html").read_text())
+    assert any(b"prod.resources: one stats sample" in base64.b64decode(c) for c in charts)
 
 
 def _wait_for_die(engine, project: str, service: str, since: float, timeout: float = 60) -> None:

@@ -102,3 +102,36 @@ def test_the_preflight_notebook_runs_directly_with_papermill(demo_stack, demo_pa
     nb = nbformat.read(out, as_version=4)
     html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "preflight.engine" in html and "PASS" in html
+
+
+@pytest.mark.docker
+def test_each_phase_runs_in_a_fresh_kernel_warmed_up_for_it_and_none_outlives_the_run(write_params, tmp_path):
+    """Kernels are started two phases ahead and warmed up by importing what their phase imports (matplotlib for
+    phase 4's drill timelines): the notebook's namespace is still empty of it, no state crosses phases, every kernel is gone when
+    the run returns (a finished phase's kernel is shut down while the next phase runs)."""
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    phases = ["00_preflight", "02_secrets_security", "04_smoke_tests"]  # fixture notebooks: nothing is touched
+    for phase in phases:
+        _fixture_notebook(nbdir, phase, (
+            "import json, os, sys\nfrom pathlib import Path\n"
+            f"Path(run_dir, 'kernel-{phase}.json').write_text(json.dumps({{'pid': os.getpid(), "
+            "'matplotlib': 'matplotlib.figure' in sys.modules, 'phase_module': sorted(m for m in sys.modules "
+            "if m.startswith('runbook_lib.phases.') and m.count('.') == 2), "
+            "'names': sorted(n for n in globals() if not n.startswith('_') and n not in ('In', 'Out', 'exit', 'quit', "
+            "'get_ipython', 'open', 'params_file', 'run_dir', 'json', 'os', 'sys', 'Path')), "
+            "'seen': sorted(p.name for p in Path(run_dir).glob('kernel-*.json'))}))\n"
+            f"Path(run_dir, 'results', '{phase}.json').write_text('[]')"))
+    params = write_params({"phases": phases})
+    result = runner.run(params, output=tmp_path / "out", notebooks=nbdir, progress=lambda s: None)
+    assert [p["status"] for p in result.summary["phases"]] == ["completed"] * 3, result.summary["phases"]
+    seen = {p: json.loads((result.run_dir / f"kernel-{p}.json").read_text()) for p in phases}
+    pids = [seen[p]["pid"] for p in phases]
+    assert len(set(pids)) == 3, "a fresh kernel per phase"
+    assert seen["04_smoke_tests"]["matplotlib"] and not seen["02_secrets_security"]["matplotlib"]
+    assert "runbook_lib.phases.smoke" in seen["04_smoke_tests"]["phase_module"]
+    assert "runbook_lib.phases.security" in seen["02_secrets_security"]["phase_module"]
+    assert all(seen[p]["names"] == [] for p in phases), {p: seen[p]["names"] for p in phases}  # warm-up binds nothing
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower(), \
+            f"kernel {pid} outlived the run"

@@ -13,7 +13,7 @@ from runbook_lib.engine import ContainerView
 from runbook_lib.engine.containers import STACK_LABEL
 from runbook_lib.errors import RunbookError
 from runbook_lib.phases.production.common import PHASE, by_service, each_container, inspect_cmd, no_container
-from runbook_lib.results.display import png
+from runbook_lib.results.display import esc
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 from runbook_lib.run.context import Context
@@ -250,7 +250,7 @@ def resources(ctx: Context) -> list[CheckRecord]:
     return out
 
 
-CHART_MAX_ROWS = 24  # a chart of more bars is unreadable and costs seconds to draw; the table has every row
+CHART_MAX_ROWS = 24  # a chart of more bars is unreadable; the table has every row
 
 
 def _chart_rows(rows: list[dict[str, Any]], limit: int = CHART_MAX_ROWS) -> list[dict[str, Any]]:
@@ -266,10 +266,11 @@ def _chart_rows(rows: list[dict[str, Any]], limit: int = CHART_MAX_ROWS) -> list
     return [r for i, r in enumerate(rows) if i in keep]
 
 
-def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float | None = None) -> bytes | None:
-    """A PNG bar chart of each container's memory and CPU use as a fraction of its limit, with the
-    threshold drawn in. Takes the Context after :func:`resources` ran (or the rows themselves).
-    Returns None when there is nothing to draw. Drawn on matplotlib's Agg canvas (no display needed)."""
+def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float | None = None) -> str | None:
+    """An SVG bar chart of each container's memory and CPU use as a fraction of its limit, with the
+    threshold drawn in. Takes the Context after :func:`resources` ran (or the rows themselves). Returns
+    None when there is nothing to draw. Written directly as SVG (flat bars and text): matplotlib took
+    about 2 s of a 2-core machine's CPU to import and draw it, and the report shows it as crisp text."""
     if isinstance(ctx_or_rows, Context):
         rows = ctx_or_rows.state.resource_rows
         threshold = ctx_or_rows.state.resource_threshold if threshold is None else threshold
@@ -279,40 +280,47 @@ def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float
         return None
     threshold = 0.8 if threshold is None else threshold
     total, rows = len(rows), _chart_rows(rows)
-    # The Agg canvas directly, not pyplot: no global backend switch in the user's kernel.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    labels = [r["service"] for r in rows]
-    fig = Figure(figsize=(9, 0.45 * len(rows) + 1.4), dpi=100)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, key, title, used, limit, unit in (
-            (axes[0], "memory_fraction", "Memory used / limit", "memory_used_mib", "memory_limit_mib", "MiB"),
-            (axes[1], "cpu_fraction", "CPU used / limit", "cpu_cores_used", "cpu_limit", "CPUs")):
-        values = [(r[key] or 0) * 100 for r in rows]
-        colours = ["#cf222e" if (r[key] or 0) >= threshold else "#1a7f37" if r[key] is not None else "#8c959f"
-                   for r in rows]
-        ax.barh(labels, values, color=colours)
-        ax.axvline(threshold * 100, color="#9a6700", linestyle="--", linewidth=1)
-        ax.set_xlim(0, 100)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel(f"% of limit (threshold {threshold:.0%})", fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.invert_yaxis()
+    title = "prod.resources: one stats sample per container" + (
+        f" ({len(rows)} of {total}, the closest to their limits; every container is in the table)" if len(rows) < total else "")
+    row_h, label_w, panel_w, gap, top, width = 18, 150, 345, 20, 48, 900
+    height = top + row_h * len(rows) + 36
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+           f"<title>{esc(title)}</title>",
+           f'<text x="{width / 2:g}" y="16" text-anchor="middle" font-size="13">{esc(title)}</text>']
+    for i, r in enumerate(rows):
+        out.append(f'<text x="{label_w - 6}" y="{top + i * row_h + 13}" text-anchor="end">{esc(r["service"])}</text>')
+    for n, (key, heading, used, limit, unit) in enumerate((
+            ("memory_fraction", "Memory used / limit", "memory_used_mib", "memory_limit_mib", "MiB"),
+            ("cpu_fraction", "CPU used / limit", "cpu_cores_used", "cpu_limit", "CPUs"))):
+        x0 = label_w + n * (panel_w + gap)
+        scale = panel_w / 100
+        out.append(f'<text x="{x0 + panel_w / 2:g}" y="36" text-anchor="middle" font-weight="bold">{heading}</text>')
+        out.append(f'<rect x="{x0}" y="{top - 2}" width="{panel_w}" height="{row_h * len(rows) + 4}" fill="none" '
+                   'stroke="#d0d7de"/>')
+        for pct in (0, 25, 50, 75, 100):
+            x = x0 + pct * scale
+            out.append(f'<text x="{x:g}" y="{height - 20}" text-anchor="middle" font-size="9">{pct}</text>')
+        out.append(f'<text x="{x0 + panel_w / 2:g}" y="{height - 6}" text-anchor="middle" font-size="10">'
+                   f'% of limit (threshold {threshold:.0%})</text>')
         for i, r in enumerate(rows):
-            if r[key] is None:
+            frac = r[key]
+            value = min(max((frac or 0) * 100, 0), 100)
+            colour = "#cf222e" if (frac or 0) >= threshold else "#1a7f37" if frac is not None else "#8c959f"
+            y = top + i * row_h
+            out.append(f'<rect x="{x0}" y="{y + 2}" width="{value * scale:.1f}" height="{row_h - 4}" fill="{colour}"/>')
+            if frac is None:
                 txt = "no limit" if not r[limit] else "n/a"
             elif unit == "MiB":
                 txt = f"{r[used]:.0f}/{r[limit]:.0f} {unit}"
             else:
                 txt = f"{r[used]:.3f}/{r[limit]:g} {unit}"
-            ax.text(min(values[i] + 1, 60), i, txt, va="center", fontsize=7)
-    fig.suptitle("prod.resources: one stats sample per container" + (
-        f" ({len(rows)} of {total}, the closest to their limits; every container is in the table)"
-        if len(rows) < total else ""), fontsize=10)
-    fig.tight_layout()
-    return png(fig)
+            out.append(f'<text x="{x0 + min(value + 1, 60) * scale:.1f}" y="{y + 13}" font-size="10">{esc(txt)}</text>')
+        tx = x0 + threshold * 100 * scale
+        out.append(f'<line x1="{tx:.1f}" y1="{top - 2}" x2="{tx:.1f}" y2="{top + row_h * len(rows) + 2}" '
+                   'stroke="#9a6700" stroke-dasharray="4 3"/>')
+    out.append("</svg>")
+    return "\n".join(out)
 
 
 def scan_lines(lines, patterns: list[str], max_matches: int = MAX_LOG_MATCHES) -> dict[str, Any]:
