@@ -10,7 +10,9 @@ runs ``runbook run --phase 00_preflight --phase 02_secrets_security --phase 03_p
 user would (a separate process), and times validation, each phase, the rendering and the whole command
 from the progress lines the command prints. Then the full demo runbook on a demo stack of its own
 (free ports), against its floor: a fresh ``compose up --wait`` of the demo, measured here, plus the
-drills' configured fault windows and the observation window. Everything it deploys is removed in a
+drills' configured fault windows and the observation window. Before each timed command it waits until
+the machine is quiet (CPU under 35 % for 3 s, at most 90 s: `compose up --wait` returns while the engine
+still starts containers and runs their first healthchecks), and says how long. Everything it deploys is removed in a
 ``finally``, whatever happens. 160 runs only when the machine has 8 GiB of memory available.
 
 Targets on the 2-core development machine: the whole read-only command on 80 containers <= 12 s; the
@@ -104,6 +106,42 @@ def phase_times(report: str | None) -> dict[str, float]:
     return {p["phase"]: p["duration_s"] for p in summary["phases"]}
 
 
+def cpu_busy(seconds: float = 1.0) -> float:
+    """The machine's CPU use over ``seconds`` (0..1, all CPUs), from /proc/stat."""
+    def read() -> tuple[int, int]:
+        f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(f), f[3] + f[4]  # total, idle + iowait
+    t0, i0 = read()
+    time.sleep(seconds)
+    t1, i1 = read()
+    return 1 - (i1 - i0) / max(t1 - t0, 1)
+
+
+def settle(limit_s: float = 90, quiet: float = 0.35, need: int = 3) -> float:
+    """Wait until the machine is quiet after a deployment (CPU under ``quiet`` for ``need`` seconds in a row,
+    at most ``limit_s``): `compose up --wait` returns while the engine still finishes starting N containers
+    and their first healthchecks, which would be timed as the runbook's cost. Returns the seconds waited."""
+    t0, calm = time.monotonic(), 0
+    while time.monotonic() - t0 < limit_s and calm < need:
+        calm = calm + 1 if cpu_busy() < quiet else 0
+    return time.monotonic() - t0
+
+
+def down(what: str, fn) -> None:
+    """Remove what a benchmark deployed; the engine (20.10) sometimes refuses to remove a network whose last
+    containers were just removed ("has active endpoints"): tried again, then reported, never raised over the
+    benchmark's own result."""
+    for attempt in range(3):
+        try:
+            fn()
+            return
+        except Exception as exc:  # noqa: BLE001
+            err = exc
+            time.sleep(2)
+    print(f"warning: could not remove {what}: {str(err)[-300:]} (an engine restart clears a network left with "
+          "stale endpoints; `docker network ls`)", file=sys.stderr, flush=True)
+
+
 def bench_size(n: int, work: Path, engine: dict) -> dict:
     compose, params = make_project(n, work)
     if engine:
@@ -114,6 +152,7 @@ def bench_size(n: int, work: Path, engine: dict) -> dict:
         t0 = time.monotonic()
         compose.up(wait=True, timeout=300)
         up_s = time.monotonic() - t0
+        settled_s = settle()
         argv = [sys.executable, "-m", "runbook_lib.cli", "run", "--params", str(params), "--output", str(work / "out")]
         for phase in READ_ONLY:
             argv += ["--phase", phase]
@@ -121,10 +160,10 @@ def bench_size(n: int, work: Path, engine: dict) -> dict:
         if r["rc"] not in (0, 1) or not r["report"]:
             raise SystemExit(f"runbook failed on N={n} (exit {r['rc']}):\n{r['stdout']}\n{r['stderr'][-3000:]}")
         size = sum(f.stat().st_size for f in Path(r["report"]).parent.rglob("*") if f.is_file())
-        return {"n": n, "up": up_s, **r, "phases": phase_times(r["report"]), "report_mb": Path(r["report"]).stat().st_size / 1e6,
+        return {"n": n, "up": up_s, "settled": settled_s, **r, "phases": phase_times(r["report"]), "report_mb": Path(r["report"]).stat().st_size / 1e6,
                 "run_dir_mb": size / 1e6, "verdict": r["stdout"].split(":", 1)[0]}
     finally:
-        compose.down(volumes=True)
+        down(f"the N={n} project", lambda: compose.down(volumes=True))
 
 
 def bench_demo(work: Path) -> dict:
@@ -136,12 +175,13 @@ def bench_demo(work: Path) -> dict:
         t0 = time.monotonic()
         stack.up(progress=lambda s: None)
         up_s = time.monotonic() - t0
+        settle()
         r = run_timed([sys.executable, "-m", "runbook_lib.cli", "run", "--params", str(params), "--output", str(work / "out")])
         p = yaml.safe_load(params.read_text())
         windows = sum(d.get("duration_s", 0) for d in p["smoke"]["drills"]) + p["production"].get("observe_s", 0)
         return {**r, "up": up_s, "windows": windows, "floor": up_s + windows, "phases": phase_times(r["report"])}
     finally:
-        stack.down(volumes=True)
+        down("the demo stack", lambda: stack.down(volumes=True))
 
 
 def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
@@ -187,7 +227,7 @@ def main() -> int:
             work = Path(tmp) / f"n{n}"
             work.mkdir()
             r = bench_size(n, work, engine)
-            print(f"N={n}: up {r['up']:.1f}s, validation {r['validated']:.1f}s, phases {r['phases']}, render "
+            print(f"N={n}: up {r['up']:.1f}s, settled {r['settled']:.0f}s, validation {r['validated']:.1f}s, phases {r['phases']}, render "
                   f"{r['render']:.1f}s, whole {r['whole']:.1f}s, report.html {r['report_mb']:.2f} MB, run dir "
                   f"{r['run_dir_mb']:.1f} MB, {r['verdict']}", flush=True)
             rows.append(r)
