@@ -135,3 +135,38 @@ def test_each_phase_runs_in_a_fresh_kernel_warmed_up_for_it_and_none_outlives_th
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower(), \
             f"kernel {pid} outlived the run"
+
+
+@pytest.mark.docker
+def test_a_sigint_while_validating_still_writes_the_run_directory_with_every_phase_skipped(write_params, tmp_path):
+    """The runner's signal handler is in place before validation (a fleet's target interrupted for its time
+    budget as it starts): validation ends, every phase is recorded SKIP, the run directory is written, NO-GO."""
+    import signal
+    import time
+
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _fixture_notebook(nbdir, "00_preflight", "raise SystemExit('must not run')")
+    params = write_params({"phases": ["00_preflight"]})
+    child = tmp_path / "child.py"
+    child.write_text(
+        "import sys, time\nfrom pathlib import Path\nfrom runbook_lib.run import runner\n"
+        "real = runner.validate\n"
+        "def slow(*a, **k):\n    print('validating', flush=True)\n    time.sleep(3)\n    return real(*a, **k)\n"
+        "runner.validate = slow\n"
+        f"r = runner.run({str(params)!r}, output={str(tmp_path / 'out')!r}, notebooks=Path({str(nbdir)!r}), "
+        "progress=lambda s: None)\n"
+        "print('RESULT', r.run_dir, r.interrupted, r.verdict['verdict'], flush=True)\n")
+    proc = subprocess.Popen([sys.executable, str(child)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "validating"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    track([sys.executable, str(child)], subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    assert proc.returncode == 0, err[-2000:]
+    [line] = [l for l in out.splitlines() if l.startswith("RESULT")]
+    _, run_dir, interrupted, verdict = line.split()
+    assert interrupted == "SIGINT" and verdict == "NO-GO"
+    summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    assert [(p["phase"], p["status"]) for p in summary["phases"]] == [("00_preflight", "skipped")]
+    assert "interrupted (SIGINT)" in summary["phases"][0]["detail"]

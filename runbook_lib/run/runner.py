@@ -471,35 +471,39 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
         if problem:
             raise InputError(f"--phase: {problem}")
         params = params.model_copy(update={"phases": sorted(set(phases), key=PHASES.index)})
-    progress(f"runbook: validating {params.source} ({params.project})")
-    ctx, signing_key = validate(params, progress, notebooks)
-    logging.getLogger("papermill").setLevel(logging.WARNING)
-    if run_dir is None:
-        run_dir = new_run_dir(Path(output).resolve(), params.project)
-    else:
-        run_dir = Path(run_dir).resolve()
-        (run_dir / "notebooks").mkdir(parents=True)  # exists already: an error, never a run written over another
-        (run_dir / "results").mkdir()
-    started = utcnow()
-    params = _archive_inputs(params, run_dir, started, show_code=show_code)
-    progress(f"runbook: run directory {run_dir}")
-    phase_entries, stop_reason = [], skip_destructive
-    with _Interrupts() as interrupts, SecretBroker(ctx) as broker, _Kernels(kernel, run_dir, broker.env) as kernels:
-        for i, phase in enumerate(params.phases, 1):
-            if interrupts.signal:
-                stop_reason = f"the run was interrupted ({interrupts.signal})"
-                phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
-                progress(f"[{i}/{len(params.phases)}] {phase}: skipped ({stop_reason})")
-                continue
-            stop_reason = _run_one(i, phase, params, ctx, run_dir, phase_entries, stop_reason, started,
-                                   kernels=kernels, notebooks=notebooks, progress=progress)
-            if phase in destructive_phases() and phase_entries[-1]["status"] != "skipped":
-                broker.refresh()  # new containers: the next phases get their secrets read once, here
-            if interrupts.signal and phase_entries[-1]["status"] == "completed":
-                phase_entries[-1]["detail"] = f"completed, then {interrupts.signal} arrived"
-        # inside: the last phase's kernel exits while the verdict and the report are written
-        result = finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress,
-                        signing_key=signing_key, baseline=base)
+    # The signal handler from here on: a SIGINT/SIGTERM while validating (a fleet's target interrupted for its
+    # time budget early) lets validation finish, then every phase is recorded skipped and the run directory
+    # is written, as for one arriving between phases. (A validation error is still raised, writing nothing.)
+    with _Interrupts() as interrupts:
+        progress(f"runbook: validating {params.source} ({params.project})")
+        ctx, signing_key = validate(params, progress, notebooks)
+        logging.getLogger("papermill").setLevel(logging.WARNING)
+        if run_dir is None:
+            run_dir = new_run_dir(Path(output).resolve(), params.project)
+        else:
+            run_dir = Path(run_dir).resolve()
+            (run_dir / "notebooks").mkdir(parents=True)  # exists already: an error, never a run written over another
+            (run_dir / "results").mkdir()
+        started = utcnow()
+        params = _archive_inputs(params, run_dir, started, show_code=show_code)
+        progress(f"runbook: run directory {run_dir}")
+        phase_entries, stop_reason = [], skip_destructive
+        with SecretBroker(ctx) as broker, _Kernels(kernel, run_dir, broker.env) as kernels:
+            for i, phase in enumerate(params.phases, 1):
+                if interrupts.signal:
+                    stop_reason = f"the run was interrupted ({interrupts.signal})"
+                    phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
+                    progress(f"[{i}/{len(params.phases)}] {phase}: skipped ({stop_reason})")
+                    continue
+                stop_reason = _run_one(i, phase, params, ctx, run_dir, phase_entries, stop_reason, started,
+                                       kernels=kernels, notebooks=notebooks, progress=progress)
+                if phase in destructive_phases() and phase_entries[-1]["status"] != "skipped":
+                    broker.refresh()  # new containers: the next phases get their secrets read once, here
+                if interrupts.signal and phase_entries[-1]["status"] == "completed":
+                    phase_entries[-1]["detail"] = f"completed, then {interrupts.signal} arrived"
+            # inside: the last phase's kernel exits while the verdict and the report are written
+            result = finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress,
+                            signing_key=signing_key, baseline=base)
     result.interrupted = interrupts.signal
     return result
 
