@@ -48,6 +48,15 @@ def fleet_params(stack, path: Path, targets: list[dict], changes: dict | None = 
     return path
 
 
+def run_no_go(cli, params: Path, out: Path, timeout: float) -> tuple:
+    """`runbook run` on a fleet expected to end NO-GO (exit 1): (the process, its run directory, seconds taken)."""
+    t0 = time.monotonic()
+    proc = cli("run", "--params", str(params), "--output", str(out), timeout=timeout)
+    took = time.monotonic() - t0
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    return proc, run_dir_from(proc.stdout), took
+
+
 def records_of(run_dir: Path) -> list[dict]:
     return [r for p in sorted((run_dir / "results").glob("*.json")) for r in json.loads(p.read_text())]
 
@@ -79,11 +88,7 @@ def test_two_engines_fault_on_one_is_no_go_naming_it_and_the_other_target_is_com
     params = fleet_params(stack, tmp_path / "fleet.yaml", [
         {"name": "main", "docker_host": MAIN_HOST},
         {"name": "edge", "docker_host": remote.host, "address": remote.address}])
-    t0 = time.monotonic()
-    proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=1200)
-    took = time.monotonic() - t0
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    run = run_dir_from(proc.stdout)
+    proc, run, took = run_no_go(cli, params, tmp_path / "out", timeout=1200)
     v = json.loads((run / "verdict.json").read_text())
     assert v["verdict"] == "NO-GO" and v["fleet"]["no_go"] == ["edge"], (v["rationale"], v["fleet"])
     assert "edge" in v["rationale"] and "main" not in v["fleet"]["no_go"]
@@ -148,11 +153,7 @@ def test_an_unreachable_target_is_an_error_for_it_quickly_and_the_other_still_ru
     params = fleet_params(stack, tmp_path / "fleet.yaml", [
         {"name": "main", "docker_host": MAIN_HOST},
         {"name": "gone", "docker_host": f"unix://{tmp_path}/no-such-engine.sock"}], {"phases": ["00_preflight"]})
-    t0 = time.monotonic()
-    proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=300)
-    took = time.monotonic() - t0
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    run = run_dir_from(proc.stdout)
+    proc, run, took = run_no_go(cli, params, tmp_path / "out", timeout=300)
     v = json.loads((run / "verdict.json").read_text())
     assert v["verdict"] == "NO-GO" and v["fleet"]["no_go"] == ["gone"], v["fleet"]
     own = {(r["id"], r["target"]): r for r in records_of(run)}
@@ -326,11 +327,7 @@ def test_a_real_rollout_stops_after_a_failed_redeploy_and_the_next_target_is_not
         {"name": "edge", "docker_host": remote.host, "address": remote.address},
         {"name": "main", "docker_host": MAIN_HOST}],
         {"phases": ["00_preflight", "01_controlled_redeployment"], "redeploy.healthy_timeout_s": 15})
-    t0 = time.monotonic()
-    proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=900)
-    took = time.monotonic() - t0
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    run = run_dir_from(proc.stdout)
+    proc, run, took = run_no_go(cli, params, tmp_path / "out", timeout=900)
     v = json.loads((run / "verdict.json").read_text())
     edge_blockers = [b for b in v["target_blockers"] if b["engine"] == "edge"]
     assert any(b["phase"] == "01_controlled_redeployment" for b in edge_blockers), edge_blockers
@@ -350,11 +347,7 @@ def test_a_real_rollout_stops_after_a_failed_redeploy_and_the_next_target_is_not
 def test_a_target_overrunning_its_time_budget_is_interrupted_and_recorded(demo_stack, stack, tmp_path, cli):
     params = fleet_params(stack, tmp_path / "fleet.yaml", [{"name": "main", "docker_host": MAIN_HOST}],
                           {"fleet": {"target_timeout_s": 4}})
-    t0 = time.monotonic()
-    proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), timeout=300)
-    took = time.monotonic() - t0
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    run = run_dir_from(proc.stdout)
+    proc, run, took = run_no_go(cli, params, tmp_path / "out", timeout=300)
     [rec] = [r for r in records_of(run) if r["id"] == "fleet.target_verdict"]
     assert rec["status"] == "FAIL" and rec["actual"].startswith("interrupted after fleet.target_timeout_s (4 s); NO-GO")
     phases = json.loads((run / "targets" / "main" / "summary.json").read_text())["phases"]

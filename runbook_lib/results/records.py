@@ -27,23 +27,6 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-_LEAVES = (str, int, float, bool, type(None))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _LEAVES):
-        return value
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(_plain(v) for v in value))
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    if is_dataclass(value) and not isinstance(value, type):
-        return _plain(asdict(value))
-    return value
-
-
 @dataclass
 class CheckRecord:
     """One check on one target. Serialised as-is to the JSON contract (docs/design.md, "a check record")."""
@@ -80,9 +63,9 @@ class CheckRecord:
         return self.status in ("FAIL", "ERROR")
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as plain data: what ``dataclasses.asdict`` gives (containers rebuilt, a nested dataclass
-        as a dict), without deep-copying every leaf (most of the cost of a phase's 2,500 records)."""
-        return {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__}
+        """The record as plain data, a deep copy (``dataclasses.asdict``). The hot paths (redaction, writing)
+        use :meth:`fields`, which copies nothing."""
+        return asdict(self)
 
     def fields(self) -> dict[str, Any]:
         """The record's fields as a dict, their values as they are (not copied): for a caller that rebuilds

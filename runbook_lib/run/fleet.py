@@ -46,6 +46,7 @@ from typing import Any, Callable
 import yaml
 
 from runbook_lib import __version__
+from runbook_lib.run.signals import SignalScope
 from runbook_lib.errors import InputError
 from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.results import report, signing
@@ -216,25 +217,16 @@ def learn_inherited(ctx: Any) -> int:
     return len(values)
 
 
-class _Signals:
+class _Signals(SignalScope):
     """SIGINT/SIGTERM while the fleet runs: forwarded as SIGINT to every target's run (each restores what
     it broke and writes its run directory); targets not started yet are not started. The fleet directory is
     still written. A second signal is forwarded as SIGTERM (each target's run then stops at once)."""
 
     def __init__(self, runs: list[TargetRun], progress: Callable[[str], None]) -> None:
-        self.runs, self.progress, self.signal, self._old = runs, progress, "", {}
+        super().__init__()
+        self.runs, self.progress = runs, progress
 
-    def __enter__(self) -> "_Signals":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._on)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def _on(self, signum: int, _frame: Any) -> None:
+    def _on_signal(self, signum: int, _frame: Any) -> None:
         again = bool(self.signal)
         self.signal = self.signal or signal.Signals(signum).name
         self.progress(f"runbook: {signal.Signals(signum).name}: interrupting every target's run (each restores what it "

@@ -34,14 +34,14 @@ PHASES: tuple[str, ...] = (
     "05_signoff",
 )
 
-# The phases implemented for `mode: swarm` (issue 15): all of them now. The runner refuses any other in swarm mode
-# (a phase added later without its swarm checks) rather than run its compose-mode checks against a swarm.
 # The phases with a check that changes the deployment (its declaration says ``changes_deployment``; a test holds
 # this list to the registry, which the runner asks). Every other phase only reads, so it may judge one reading
 # of the deployment's containers (Context.keep_reads). A constant here because a phase kernel reads it before
 # anything else and the registry imports every phase module (0.2 s) to answer.
 CHANGES_DEPLOYMENT: tuple[str, ...] = ("01_controlled_redeployment", "04_smoke_tests")
 
+# The phases implemented for `mode: swarm` (issue 15): all of them now. The runner refuses any other in swarm mode
+# (a phase added later without its swarm checks) rather than run its compose-mode checks against a swarm.
 SWARM_PHASES: tuple[str, ...] = ("00_preflight", "01_controlled_redeployment", "02_secrets_security",
                                  "03_production_mode", "04_smoke_tests", "05_signoff")
 

@@ -41,7 +41,6 @@ class PhaseSession:
         # phase's (read when the phase opens); interactively, each `run` call's, so a cell run later sees
         # what runs then. A phase that changes the deployment reads anew in every check.
         self.read_only = phase not in CHANGES_DEPLOYMENT
-        self._reading_per_call = not ctx.run_dir
         ctx.keep_reads = self.read_only and bool(ctx.run_dir)
         self._waivers: list | None = None
         if ctx.run_dir:
@@ -56,7 +55,7 @@ class PhaseSession:
     def run(self, *checks: CheckFn, caption: str = "") -> RecordTable:
         """Run checks in order; an unexpected exception in a check becomes an ERROR record."""
         new: list[CheckRecord] = []
-        per_call = self.read_only and self._reading_per_call
+        per_call = self.read_only and not self.ctx.run_dir
         if per_call:
             self.ctx.keep_reads = True
         try:

@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import tempfile
-import threading
 import sys
 import time
 from collections import Counter
@@ -35,6 +34,7 @@ from traitlets import default
 
 from runbook_lib.run.broker import ENV as BROKER_ENV, SecretBroker
 from runbook_lib.run.context import Context
+from runbook_lib.run.signals import SignalScope
 from runbook_lib.errors import InputError
 from runbook_lib.run.params import (PHASES, Params, dump_resolved, load_params, load_waivers, refuse_unsupported_phases,
                                     unknown_phase, with_overrides)
@@ -189,10 +189,7 @@ class _Kernels:
         """Shut a finished phase's kernel down without waiting for it (a graceful shutdown takes about 0.4 s):
         a task on this thread's event loop, the one papermill runs the next phase on, so it completes while
         that phase runs, and at the latest when this object exits."""
-        try:
-            run_sync(km.request_shutdown)()  # the kernel starts exiting now
-        except Exception:  # noqa: BLE001 - gone already; finishing below cleans up
-            pass
+        _request_shutdown(km)  # the kernel starts exiting now
         self._retiring.append(ensure_event_loop().create_task(_finish_shutdown(km)))
 
     def __exit__(self, *exc: Any) -> None:
@@ -214,17 +211,17 @@ class _FewerSaves(NotebookExecutionManager):
     ``phase.run``; only a runner killed outright leaves an executed notebook up to ``EVERY_S`` behind."""
 
     EVERY_S = 2.0
-    _final = True  # the first write (notebook_start) always happens
+    _must_save = True  # the first write (notebook_start) and the last (notebook_complete) always happen
 
     @catch_nb_assignment
     def save(self, **kwargs: Any) -> None:
-        if self._final or (self.now() - self.last_save_time).total_seconds() >= self.EVERY_S:
+        if self._must_save or (self.now() - self.last_save_time).total_seconds() >= self.EVERY_S:
             super().save()
-            self._final = False
+            self._must_save = False
 
     @catch_nb_assignment
     def notebook_complete(self, **kwargs: Any) -> None:
-        self._final = True
+        self._must_save = True
         super().notebook_complete()
 
 
@@ -250,8 +247,17 @@ papermill_engines.register("runbook", _RunbookEngine)
 
 
 def _shutdown(km: "_TrackedKernelManager") -> None:
-    """Shut a kernel down as nbclient does when it owns one (gracefully; killed if it does not exit)."""
-    run_sync(_shutdown_async)(km)
+    """Shut a kernel down gracefully and wait for it (killed if it does not exit): a kernel started ahead for
+    a phase that did not run. A finished phase's kernel is shut down without waiting (:meth:`_Kernels.retire`)."""
+    _request_shutdown(km)
+    run_sync(_finish_shutdown)(km)
+
+
+def _request_shutdown(km: "_TrackedKernelManager") -> None:
+    try:
+        run_sync(km.request_shutdown)()
+    except Exception:  # noqa: BLE001 - gone already; finishing the shutdown cleans up
+        pass
 
 
 async def _finish_shutdown(km: "_TrackedKernelManager") -> None:
@@ -264,34 +270,10 @@ async def _finish_shutdown(km: "_TrackedKernelManager") -> None:
         pass
 
 
-async def _shutdown_async(km: "_TrackedKernelManager") -> None:
-    try:
-        if await km.is_alive():
-            await km.shutdown_kernel(now=False)
-        else:
-            await km.cleanup_resources()
-    except Exception:  # noqa: BLE001 - a kernel that is gone already
-        pass
-
-
-class _Interrupts:
+class _Interrupts(SignalScope):
     """SIGINT/SIGTERM while the runner runs: forward SIGINT to the running kernel (whose cell then
     fails after restoring whatever it had broken: faults.Fault handles SIGINT), stop before the next
     phase, and still write the run directory. A second signal stops at once."""
-
-    def __init__(self) -> None:
-        self.signal = ""
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> "_Interrupts":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._on_signal)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         if self.signal:  # the second one: stop now

@@ -195,8 +195,9 @@ def _samples(ctx: Context, ids: list[str]) -> dict[str, Any]:
     got: dict[str, Any] = {}
     if ctx.state.stats_ahead is not None:
         ahead_ids, future = ctx.state.stats_ahead
+        wanted = set(ids)
         try:
-            got = {i: s for i, s in zip(ahead_ids, future.result()) if i in ids}
+            got = {i: s for i, s in zip(ahead_ids, future.result()) if i in wanted}
         except Exception:  # noqa: BLE001 - sampled again below
             got = {}
     todo = [i for i in ids if i not in got]
