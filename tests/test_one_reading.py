@@ -150,3 +150,18 @@ def test_in_a_run_phase_3_takes_its_stats_samples_ahead_and_interactively_it_doe
     assert by_hand.ctx.state.stats_ahead is None and calls["stats"] == 0
     by_hand.run(production.resources)
     assert calls["stats"] == len(ids)
+
+
+def test_leftover_containers_are_matched_on_the_listing_and_only_those_are_inspected(healthy_demo, engine, monkeypatch):
+    name = f"{healthy_demo.project}-adhoc-reading"
+    box = engine.client.containers.run("runbook-demo/app:local", ["300"], entrypoint=["sleep"], name=name, detach=True)
+    try:
+        inspected = []
+        real = engine.api.inspect_container
+        monkeypatch.setattr(engine.api, "inspect_container", lambda cid: inspected.append(cid) or real(cid))
+        found = engine.containers_matching([f"{healthy_demo.project}-adhoc-*"])
+        assert [v.name for v in found] == [name] and inspected == [box.id], inspected  # not the other containers
+        inspected.clear()
+        assert engine.containers_matching([f"{healthy_demo.project}-no-such-*"]) == [] and inspected == []
+    finally:
+        box.remove(force=True)
