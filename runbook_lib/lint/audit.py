@@ -16,6 +16,7 @@ from runbook_lib.lint.facts import FileState, ServiceFacts, _as_list, dac_overri
 from runbook_lib.lint.judges import (judge_args, judge_environment, judge_file_env, judge_hardening, judge_mounted,
                      judge_secret_modes, judge_unreferenced)
 from runbook_lib.lint.confinement import judge_shared_volumes
+from runbook_lib.lint.origin import Origins, fold_plaintext
 from runbook_lib.lint.restart import model_restart, policy_accepted
 from runbook_lib.lint.rules import LINT_PHASE, RULES, Verdict, make_record
 from runbook_lib.lint.source import Source, read_source
@@ -140,9 +141,35 @@ def project_names(model: Mapping[str, Any]) -> list[str]:
     return [str(model.get("name") or ""), *services, *images]
 
 
-def judge_weak_value(name: str, path: Path, names: Iterable[str]) -> Verdict | None:
+# A name (a secret's, or a *_FILE variable's without _FILE) that says the value is a user or database name.
+_IDENTIFIER_RE = re.compile(r"(?:^|[_.-])(?:USER(?:_?NAME)?|LOGIN|DB|DATABASE(?:_?NAME)?|DB_?NAME)$", re.IGNORECASE)
+
+
+def identifier_secrets(model: Mapping[str, Any], facts: Iterable[ServiceFacts],
+                       security: Security) -> dict[str, list[str]]:
+    """Secrets that hold a user or database name, not a credential (zabbix's ``POSTGRES_USER`` secret read
+    by ``POSTGRES_USER_FILE``): secret name -> the names that say so. Every name (the secret's, and each
+    ``*_FILE`` variable pointing at it, _FILE removed) must look like an identifier and none like a
+    credential."""
+    readers: dict[str, list[str]] = {}
+    for f in facts:
+        for var, value in f.environment.items():
+            secret = f.secret_targets.get((value or "").strip())
+            if secret and var.upper().endswith("_FILE"):
+                readers.setdefault(secret, []).append(var[:-5])
+    out = {}
+    for name in model.get("secrets") or {}:
+        said = list(dict.fromkeys([name.lstrip("."), *sorted(readers.get(name, []))]))
+        if all(_IDENTIFIER_RE.search(n) and not security.looks_like_credential(n) for n in said):
+            out[name] = said
+    return out
+
+
+def judge_weak_value(name: str, path: Path, names: Iterable[str], identifier: list[str] | None = None) -> Verdict | None:
     """secrets.weak_value: a file secret's value is long and random enough to identify it (and so to be
-    matched in outputs and redacted). None when the file cannot be read (secrets.mounted says why)."""
+    matched in outputs and redacted). None when the file cannot be read (secrets.mounted says why). A
+    secret that holds a user or database name (``identifier``: the names that say so, see
+    :func:`identifier_secrets`) is INFO: a name is not a credential, its strength is not judged."""
     value, why = read_secret_file(path)
     if value is None or not value.strip():
         return None
@@ -150,6 +177,10 @@ def judge_weak_value(name: str, path: Path, names: Iterable[str]) -> Verdict | N
     reason = weakness(v, names)
     ev = {"secret": name, "file": str(path), "length": len(v), "entropy_bits": round(entropy_bits(v), 1)}
     expected = "at least 8 characters, 30 bits of entropy, not a common password nor the project's own name"
+    if identifier:
+        ev["identifier"] = identifier
+        return Verdict("INFO", expected, f"holds a user or database name ({', '.join(identifier)}), not a "
+                       "credential: its strength is not judged", ev, severity="info")
     if reason:
         ev["weakness"] = reason
         return Verdict("FAIL", expected, f"weak value: {reason}; not matched in outputs", ev)
@@ -160,9 +191,10 @@ def judge_weak_value(name: str, path: Path, names: Iterable[str]) -> Verdict | N
 _PATHSPEC_MAGIC = ("*", "?", "[", "\\", ":")
 
 
-def git_tracked(paths: Iterable[Path]) -> dict[Path, str | None]:
-    """path -> the work tree that tracks it (``git ls-files``), None when untracked or not in a work tree.
-    Raises FileNotFoundError when git is not installed.
+def git_tracked(paths: Iterable[Path], outside: set[Path] | None = None) -> dict[Path, str | None]:
+    """path -> the work tree that tracks it (``git ls-files``), None when untracked or not in a work tree;
+    ``outside``, when given, receives the paths that are in no work tree (nothing can say whether they are
+    committed). Raises FileNotFoundError when git is not installed.
 
     Two git runs per directory (its work tree, then which of its files the index has), not two per file;
     a name git would read as a pattern, a directory, or a name the index has only in another case (a
@@ -183,6 +215,8 @@ def git_tracked(paths: Iterable[Path]) -> dict[Path, str | None]:
                              text=True, timeout=20)
         if top.returncode != 0:
             out.update((p, None) for p in files)
+            if outside is not None:
+                outside.update(files)
             continue
         tree = top.stdout.strip()
         plain = [p for p in dict.fromkeys(files) if not any(c in p.name for c in _PATHSPEC_MAGIC) and not p.is_dir()]
@@ -205,10 +239,16 @@ def git_tracked(paths: Iterable[Path]) -> dict[Path, str | None]:
     return {p: out[p] for p in order}
 
 
-def judge_committed(name: str, path: Path, tracked: Mapping[Path, str | None]) -> Verdict:
-    """secrets.committed_file: a file secret tracked by git is a committed credential."""
+def judge_committed(name: str, path: Path, tracked: Mapping[Path, str | None],
+                    outside: Iterable[Path] = ()) -> Verdict:
+    """secrets.committed_file: a file secret tracked by git is a committed credential. A file in no git
+    work tree (``outside``) is SKIP: no repository here says whether it is committed elsewhere."""
     repo = tracked.get(Path(path).resolve())
     ev = {"secret": name, "file": str(path), "git_work_tree": repo, "read": "git ls-files"}
+    if Path(path).resolve() in set(outside):
+        return Verdict("SKIP", "the secret file is not tracked by git", f"{Path(path).parent} is in no git work "
+                       "tree: whether the file is committed cannot be checked here (lint it in the project's "
+                       "checkout)", ev)
     if repo:
         return Verdict("FAIL", "the secret file is not tracked by git", f"{path} is tracked by git in {repo}", ev)
     return Verdict("PASS", "the secret file is not tracked by git", "not tracked by git", ev)
@@ -306,7 +346,8 @@ def note_dropped(rule: str, v: Verdict, spec: Mapping[str, Any]) -> None:
 
 
 def secret_verdicts(model: Mapping[str, Any], paths: Mapping[str, Path], declared: Iterable[str],
-                    used: set[str], swarm: bool = False) -> Iterable[tuple[str, str, Verdict]]:
+                    used: set[str], swarm: bool = False,
+                    identifiers: Mapping[str, list[str]] | None = None) -> Iterable[tuple[str, str, Verdict]]:
     """(rule id, secret name, verdict) of the rules judging the project's secrets themselves. ``swarm``:
     external secrets and configs are what a stack is expected to use: each is an INFO record saying it
     can only be checked against the swarm (phase 0 in swarm mode does), never a FAIL, never a PASS."""
@@ -333,11 +374,12 @@ def secret_verdicts(model: Mapping[str, Any], paths: Mapping[str, Path], declare
                     "provide it", {"secret": name, "external": True})
     names = project_names(model)
     for name, path in sorted(paths.items()):
-        v = judge_weak_value(name, path, names)
+        v = judge_weak_value(name, path, names, (identifiers or {}).get(name))
         if v:
             yield "secrets.weak_value", name, v
+    outside: set[Path] = set()
     try:
-        tracked = git_tracked(paths.values())
+        tracked = git_tracked(paths.values(), outside)
     except (FileNotFoundError, OSError, subprocess.SubprocessError):
         tracked = None
     for name, path in sorted(paths.items()):
@@ -345,7 +387,7 @@ def secret_verdicts(model: Mapping[str, Any], paths: Mapping[str, Path], declare
             yield "secrets.committed_file", name, Verdict("SKIP", "the secret file is not tracked by git",
                                                           "git is not available", {"secret": name, "file": str(path)})
         elif Path(path).exists():
-            yield "secrets.committed_file", name, judge_committed(name, path, tracked)
+            yield "secrets.committed_file", name, judge_committed(name, path, tracked, outside)
 
 
 def locate(v: Verdict, rule: str, service: str, source: Source) -> None:
@@ -361,20 +403,29 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
                phase: str = LINT_PHASE, command: str = "",
                severity_for: Callable[[str, str], str] | None = None,
                production: Production | None = None, source: Source | None = None,
-               swarm: bool = False) -> list[CheckRecord]:
+               swarm: bool = False, project_dir: str | Path = "", env_files: Iterable[Path] = ()) -> list[CheckRecord]:
     """Every static rule over a resolved compose model. ``secret_values`` (value -> name) lets the
     plaintext rule find a secret copied under an innocent name; ``declared``: the secret names the raw
     files declare (see :func:`declared_secrets`); ``source``: the files as written (duplicates, lines);
     ``production``: the restart policies phase 3 accepts. Each record of a service in a profile names it
     in ``evidence["profiles"]``. ``swarm``: judge the model as `docker stack deploy` applies it (the
-    swarm rules, external secrets accepted; see :mod:`runbook_lib.lint.swarm`)."""
+    swarm rules, external secrets accepted; see :mod:`runbook_lib.lint.swarm`). ``project_dir``: the
+    project's directory (Compose's: the first file's), whose own files no host-path rule takes for the
+    host's; with ``source``, it and ``env_files`` (the --env-file files, else its .env) say where each
+    plaintext value comes from (:mod:`runbook_lib.lint.origin`)."""
     security = security or default_security()
     production = production or default_production()
     names = project_names(model)
     host_values, paths = host_secrets(model, names)
     if secret_values is None:
         secret_values = host_values
-    secret_values = {v: n for v, n in secret_values.items() if weakness(v, names) is None}
+    services = sorted((model.get("services") or {}).items())
+    every = [ServiceFacts.from_compose(name, swarm_spec(spec) if swarm else spec) for name, spec in services]
+    for f in every:
+        f.project_dir = str(project_dir or "")
+    identifiers = identifier_secrets(model, every, security)
+    # a user name found in another variable is no leak: only credentials are matched
+    secret_values = {v: n for v, n in secret_values.items() if weakness(v, names) is None and n not in identifiers}
     top = model.get("secrets") or {}
     out: list[CheckRecord] = []
 
@@ -382,24 +433,27 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
         out.append(make_record(rule, target, v, phase=phase, command=command, severity_for=severity_for))
 
     used: set[str] = set()
-    every: list[ServiceFacts] = []
     jobs = one_shot_jobs(model)
-    for name, spec in sorted((model.get("services") or {}).items()):
+    judged: list[tuple[str, str, Verdict]] = []
+    for (name, spec), facts in zip(services, every):
         used.update(s["source"] for s in spec.get("secrets") or [])
         profiles = [str(p) for p in spec.get("profiles") or []]
-        every.append(ServiceFacts.from_compose(name, swarm_spec(spec) if swarm else spec))
         for rule, v in service_verdicts(name, spec, top=top, paths=paths, security=security, production=production,
-                                        secret_values=secret_values, source=source, facts=every[-1],
+                                        secret_values=secret_values, source=source, facts=facts,
                                         one_shot=jobs.get(name, ""), swarm=swarm):
             if swarm:
                 note_dropped(rule, v, spec)
             if profiles:
                 v.evidence["profiles"] = profiles
-            if source is not None and v.status not in ("PASS", "INFO"):
-                locate(v, rule, name, source)
-            rec(rule, name, v)
+            judged.append((rule, name, v))
+    origins = Origins([sf.path for sf in source.files], env_files, Path(project_dir)) if source and project_dir else None
+    fold_plaintext(judged, {f.service: f for f in every}, origins)
+    for rule, name, v in judged:
+        if source is not None and v.status not in ("PASS", "INFO"):
+            locate(v, rule, name, source)
+        rec(rule, name, v)
     for volume, v in judge_shared_volumes(every):
         rec("hardening.shared_volume", volume, v)
-    for rule, name, v in secret_verdicts(model, paths, declared, used, swarm):
+    for rule, name, v in secret_verdicts(model, paths, declared, used, swarm, identifiers):
         rec(rule, name, v)
     return out

@@ -92,10 +92,15 @@ def judge_privileged_ports(facts: ServiceFacts) -> Verdict:
                    + (" (a web entry point)" if web else ""), ev, "low" if web else None)
 
 
-def sensitive_dir(source: str) -> str | None:
-    """The sensitive host directory ``source`` is, or lies in; None when it is not sensitive."""
+def sensitive_dir(source: str, project_dir: str = "") -> str | None:
+    """The sensitive host directory ``source`` is, or lies in; None when it is not sensitive. A path
+    inside ``project_dir`` (the compose project's directory) is the project's own files wherever it is
+    checked out (/root/app/data, /usr/src/app/conf), unless the project directory is itself a sensitive
+    directory (a project at /root or /etc)."""
     path = posixpath.normpath(source) if source.startswith("/") else ""
     if not path:
+        return None
+    if project_dir and _inside(path, project_dir):
         return None
     if path in SENSITIVE_EXACT:
         return path
@@ -104,14 +109,26 @@ def sensitive_dir(source: str) -> str | None:
     return next((t for t in SENSITIVE_TREES if path == t or path.startswith(t + "/")), None)
 
 
+def _inside(path: str, project_dir: str) -> bool:
+    """Whether ``path`` (normalised) is ``project_dir`` or below it, and that directory is not itself one
+    a sensitive_dir names (then nothing below it is exempt)."""
+    top = posixpath.normpath(project_dir)
+    if not top.startswith("/") or sensitive_dir(top) == top:
+        return False
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
 def judge_sensitive_mounts(facts: ServiceFacts) -> Verdict:
     """hardening.sensitive_mounts: no sensitive host directory (/, /etc, /proc, /sys, /boot, /root, /usr,
     /var/lib/docker, a whole /home...) bind-mounted writable. Read-only mounts are exempt; ``/`` writable
-    is critical."""
-    bad = [(m, sensitive_dir(m["source"])) for m in facts.mounts if m["type"] == "bind" and not m["read_only"]]
+    is critical. What a path is decides, not where the project sits: a path inside the project's
+    directory (``facts.project_dir``) is never a sensitive host directory."""
+    where = facts.project_dir
+    bad = [(m, sensitive_dir(m["source"], where)) for m in facts.mounts if m["type"] == "bind" and not m["read_only"]]
     bad = [(m, d) for m, d in bad if d]
-    ro = [m["source"] for m in facts.mounts if m["type"] == "bind" and m["read_only"] and sensitive_dir(m["source"])]
-    ev = {"source": facts.source, "writable": [f"{m['source']}:{m['target']}" for m, _ in bad], "read_only": ro}
+    ro = [m["source"] for m in facts.mounts if m["type"] == "bind" and m["read_only"] and sensitive_dir(m["source"], where)]
+    ev = {"source": facts.source, "writable": [f"{m['source']}:{m['target']}" for m, _ in bad], "read_only": ro,
+          "project_dir": where or None}
     expected = "no sensitive host directory mounted writable"
     if bad:
         severity = "critical" if any(d == "/" for _, d in bad) else None

@@ -109,6 +109,8 @@ class ServiceFacts:
     bindings: list[str] = field(default_factory=list)
     # secret target path -> where its content comes from (a host file, or "(secret NAME)")
     secret_sources: dict[str, str] = field(default_factory=dict)
+    # the compose project's directory on the host (what `./x` resolves against); "" when unknown
+    project_dir: str = ""
 
     @classmethod
     def from_compose(cls, name: str, spec: Mapping[str, Any], top_secrets: Mapping[str, Any] | None = None,
@@ -184,6 +186,7 @@ class ServiceFacts:
             secret_sources={m.get("Destination"): m.get("Source") for m in view.mounts
                             if m.get("Destination") in secret_targets(spec or {})
                             or str(m.get("Destination", "")).startswith("/run/secrets/")},
+            project_dir=str(view.labels.get("com.docker.compose.project.working_dir") or ""),
         )
 
 

@@ -209,7 +209,8 @@ def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] =
                          declared=source.declared(), command="runbook lint " + " ".join(map(str, paths)),
                          severity_for=params.severity_for if params else None,
                          production=params.production if params else None, source=source,
-                         swarm=swarm or bool(params and params.mode == "swarm"))
+                         swarm=swarm or bool(params and params.mode == "swarm"), project_dir=paths[0].parent,
+                         env_files=[Path(e) for e in env_files])
     if problem:
         c = Check("compose.consistency", "Compose accepts the project", phase=LINT_PHASE, severity="high",
                   command=compose.display("config"), remediation="Fix what Compose reports.")

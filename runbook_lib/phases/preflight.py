@@ -212,7 +212,8 @@ def static_audit(ctx: Context) -> list[CheckRecord]:
     try:
         records = lint_model(ctx.model, security=ctx.params.security, secret_values=ctx.secret_values,
                              declared=declared_secrets(ctx.params.compose_files), phase=PHASE,
-                             severity_for=ctx.params.severity_for, swarm=swarm)
+                             severity_for=ctx.params.severity_for, swarm=swarm,
+                             project_dir=Path(ctx.params.compose_files[0]).resolve().parent)
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="the compose model can be audited")]
     findings = [{"id": r.id, "target": r.target, "status": r.status, "severity": r.severity, "actual": r.actual,
