@@ -37,8 +37,11 @@ _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 def one_shot_jobs(model: Mapping[str, Any]) -> dict[str, str]:
     """Services that run to completion by design, with why: another service waits for them to complete
-    (``depends_on: {x: {condition: service_completed_successfully}}``), or ``deploy.replicas: 0`` (started
-    only by ``docker compose run``). A healthcheck or an always-restart policy does not apply to them."""
+    (``depends_on: {x: {condition: service_completed_successfully}}``), ``deploy.replicas: 0`` (started
+    only by ``docker compose run``), or a ``restart:`` written as ``no`` or ``on-failure[:N]`` (a clean
+    exit leaves it stopped: a migration, an init container) on a service that publishes no port and has
+    no healthcheck of its own (which a long-running server has). A healthcheck or an always-restart policy
+    does not apply to them."""
     services = model.get("services") or {}
     out: dict[str, str] = {}
     for name, spec in sorted(services.items()):
@@ -47,14 +50,26 @@ def one_shot_jobs(model: Mapping[str, Any]) -> dict[str, str]:
                 out.setdefault(dep, f"{name} waits for it to complete")
         if ((spec.get("deploy") or {}).get("replicas")) == 0:
             out.setdefault(name, "deploy.replicas is 0: it starts only with `docker compose run`")
+    for name, spec in sorted(services.items()):
+        restart = str(spec.get("restart") or "")
+        serves = spec.get("ports") or ((spec.get("healthcheck") or {}).get("test") and
+                                       not (spec.get("healthcheck") or {}).get("disable"))
+        if (restart == "no" or restart.startswith("on-failure")) and not serves:
+            out.setdefault(name, f"restart: {restart} is written and it serves no port: a clean exit leaves it "
+                                 "stopped, a job's policy")
     return out
 
 
 def judge_image(spec: Mapping[str, Any]) -> Verdict:
     """images.pinned: an image reference with an explicit version tag (not a floating one such as
-    ``latest`` or ``master``), or a digest."""
+    ``latest`` or ``master``), or a digest. A service with ``build:`` is judged by its Dockerfile's FROM
+    lines (:mod:`runbook_lib.lint.build`)."""
     image = spec.get("image") or ""
-    ev = {"image": image, "build": bool(spec.get("build"))}
+    if spec.get("build"):  # built here, never pulled: the Dockerfile's FROM lines are
+        from runbook_lib.lint.build import judge_built_image
+
+        return judge_built_image(spec, judge_image)
+    ev = {"image": image, "build": False}
     expected = "an explicit version tag or a digest"
     if not image:
         return Verdict("PASS", expected, "built from source (no image reference)", ev)
@@ -98,10 +113,20 @@ def judge_restart(spec: Mapping[str, Any], accepted: list[str] | None = None, on
                        {**ev, "one_shot": one_shot})
     if policy == "no":
         return Verdict("WARN", expected, "no restart policy: a crash leaves the service down", ev)
+    if not policy_accepted(policy, accepted) and _bounded_retries(policy):
+        return Verdict("WARN", expected, f"{policy}: bounded retries, as the CIS Docker Benchmark recommends, but "
+                       "not a policy production.restart_policy accepts (phase 3 fails it: add it there if intended)",
+                       ev, severity="low")
     if not policy_accepted(policy, accepted):
         return Verdict("FAIL", expected, f"{policy}: not a policy production.restart_policy accepts "
                        "(phase 3 fails it)", ev, severity="high")
     return Verdict("PASS", expected, policy, ev)
+
+
+def _bounded_retries(policy: str) -> bool:
+    """on-failure:N with 1 <= N <= 5: the CIS Docker Benchmark's restart policy."""
+    n = policy.removeprefix("on-failure:")
+    return policy.startswith("on-failure:") and n.isdigit() and 1 <= int(n) <= 5
 
 
 def declared_secrets(files: Iterable[Path]) -> dict[str, Path]:
