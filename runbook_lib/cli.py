@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -264,7 +265,11 @@ def cmd_lint(args: argparse.Namespace) -> int:
         raise
     from runbook_lib.lint.output import FORMATTERS
 
-    print(FORMATTERS[args.format](result))
+    try:
+        print(FORMATTERS[args.format](result), flush=True)
+    except BrokenPipeError:  # `runbook lint ... | head`: the reader left; the verdict (exit status) stands
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush at exit must not fail again
     return result.exit_code
 
 

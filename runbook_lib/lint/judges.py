@@ -95,8 +95,9 @@ def judge_file_env(facts: ServiceFacts, security: Security,
     service's user. ``lookup(path)`` says what is known of the file: statically the host file of the
     secret mounted there (None when no secret mounts it), at run time the file inside the container.
     Statically, a path under the secrets directory that no secret mounts is a FAIL; a path elsewhere (a
-    volume or the image may provide it) is a WARN until phase 2 reads it."""
-    judged, problems, unknown = [], [], []
+    volume or the image may provide it) is a WARN until phase 2 reads it. A variable pointing at a mounted
+    secret whose file is missing or unreadable is INFO: secrets.mounted reports that file, once."""
+    judged, problems, unknown, mounted = [], [], [], []
     for name, value in sorted(facts.environment.items()):
         if not name.upper().endswith("_FILE") or security.allowed(name):
             continue
@@ -113,13 +114,19 @@ def judge_file_env(facts: ServiceFacts, security: Security,
                 entry["known"] = False
         else:
             entry.update(state.evidence())
-            if state.problem():
+            if state.problem() and path in facts.secret_targets:  # secrets.mounted's finding: said once
+                mounted.append(f"{name}={path} (secret {facts.secret_targets[path]}: {state.problem()})")
+                entry["reported_by"] = "secrets.mounted"
+            elif state.problem():
                 problems.append(f"{name}={path}: {state.problem()}")
         judged.append(entry)
     ev = {"source": facts.source, "file_variables": judged}
     expected = "every *_FILE variable names an existing, non-empty, readable file"
     if problems:
         return Verdict("FAIL", expected, "; ".join(problems), ev)
+    if mounted:
+        return Verdict("INFO", expected, "points at a mounted secret whose file secrets.mounted reports: "
+                       + ", ".join(mounted), ev, severity="info")
     if unknown:
         return Verdict("WARN", expected, "not a secret mount, cannot be checked without the engine: " + ", ".join(unknown),
                        ev, severity="low")
@@ -408,11 +415,34 @@ def _beyond_loopback(facts: ServiceFacts) -> list[dict[str, Any]]:
     return [p for p in facts.ports if (p["host_ip"] or "0.0.0.0") not in LOOPBACK]
 
 
+# A published range this wide is a pool (a TURN relay's, FTP's passive ports), not the service a port in it names.
+POOL_PORTS = 16
+
+
+def _in_pool(ports: list[dict[str, Any]]) -> set[int]:
+    """id() of each published port that lies in a range of more than :data:`POOL_PORTS` consecutive ports."""
+    pooled: set[int] = set()
+    rows = sorted(ports, key=lambda p: (p["host_ip"], p["protocol"], _port_int(p["container_port"])))
+    run: list[dict[str, Any]] = []
+    for p in rows + [None]:  # type: ignore[list-item]
+        if p is not None and run and (p["host_ip"], p["protocol"]) == (run[-1]["host_ip"], run[-1]["protocol"]) \
+                and _port_int(p["container_port"]) == _port_int(run[-1]["container_port"]) + 1:
+            run.append(p)
+            continue
+        if len(run) > POOL_PORTS:
+            pooled.update(id(q) for q in run)
+        run = [p] if p is not None else []
+    return pooled
+
+
 def judge_admin_ports(facts: ServiceFacts) -> Verdict:
     """hardening.admin_ports: a well-known admin or debug port (:data:`ADMIN_PORTS`: the Node inspector's
-    9229, an API gateway's admin API...) published beyond loopback is a FAIL."""
-    exposed = [(p, ADMIN_PORTS[_port_int(p["container_port"])]) for p in _beyond_loopback(facts)
-               if _port_int(p["container_port"]) in ADMIN_PORTS]
+    9229, an API gateway's admin API...) published beyond loopback is a FAIL. They are TCP services: a UDP
+    port, or one inside a published range wider than :data:`POOL_PORTS` (a relay's port pool), is not one."""
+    beyond = _beyond_loopback(facts)
+    pooled = _in_pool(beyond)
+    exposed = [(p, ADMIN_PORTS[_port_int(p["container_port"])]) for p in beyond
+               if _port_int(p["container_port"]) in ADMIN_PORTS and p["protocol"] == "tcp" and id(p) not in pooled]
     ev = {"source": facts.source, "admin_ports": [{"port": _port_int(p["container_port"]), "what": w,
                                                    "host_ip": p["host_ip"] or "0.0.0.0"} for p, w in exposed]}
     expected = "no admin or debug port published beyond loopback"
@@ -426,7 +456,8 @@ def judge_admin_ports(facts: ServiceFacts) -> Verdict:
 def judge_tls(facts: ServiceFacts, security: Security) -> Verdict:
     """hardening.tls: plain HTTP published beyond loopback (a conventional HTTP container port, or one its
     healthcheck probes over http://) is a FAIL, unless the service is behind a TLS terminator
-    (``security.tls_terminated`` or the label ``runbook.tls-terminated: "true"``)."""
+    (``security.tls_terminated`` or the label ``runbook.tls-terminated: "true"``). Port 80 published beside
+    443 by the same service is INFO: the usual redirect to HTTPS."""
     probed = {int(m.group(1) or 80) for m in _HTTP_PROBE_RE.finditer(" ".join(facts.argv.get("healthcheck", [])))}
     http = [p for p in _beyond_loopback(facts)
             if _port_int(p["container_port"]) in HTTP_PORTS | probed and p["protocol"] == "tcp"]
@@ -437,6 +468,10 @@ def judge_tls(facts: ServiceFacts, security: Security) -> Verdict:
     expected = "no plain HTTP published beyond loopback (or a TLS terminator in front)"
     if http and terminated:
         return Verdict("PASS", expected, f"plain HTTP on {port_text(http)}, behind a TLS terminator", ev)
+    tls = [p for p in _beyond_loopback(facts) if _port_int(p["container_port"]) == 443 and p["protocol"] == "tcp"]
+    if http and tls and all(_port_int(p["container_port"]) == 80 for p in http):
+        return Verdict("INFO", expected, f"port 80 published beside 443 ({port_text(http)}, {port_text(tls)}): the "
+                       "usual redirect to HTTPS", {**ev, "beside_https": group_ports(tls)}, severity="info")
     if http:
         return Verdict("FAIL", expected, f"plain HTTP published on {port_text(http)}", ev)
     beyond = _beyond_loopback(facts)
