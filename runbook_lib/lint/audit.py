@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # lint without --params reads the defaults (run/defaults.py),
 # Tags that move with every push or release: naming one is not pinning.
 FLOATING_TAGS = frozenset({"latest", "master", "main", "develop", "development", "dev", "edge", "nightly",
                            "stable", "current", "canary", "trunk", "head", "unstable", "rolling"})
+# Service names that say "runs once": migrations, init containers, certificate generators, seeders.
+_JOB_NAME_RE = re.compile(r"init|migrat|setup|seed|bootstrap|provision|certs|(^|[_-])job($|[_-])", re.IGNORECASE)
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -39,9 +41,10 @@ def one_shot_jobs(model: Mapping[str, Any]) -> dict[str, str]:
     """Services that run to completion by design, with why: another service waits for them to complete
     (``depends_on: {x: {condition: service_completed_successfully}}``), ``deploy.replicas: 0`` (started
     only by ``docker compose run``), or a ``restart:`` written as ``no`` or ``on-failure[:N]`` (a clean
-    exit leaves it stopped: a migration, an init container) on a service that publishes no port and has
-    no healthcheck of its own (which a long-running server has). A healthcheck or an always-restart policy
-    does not apply to them."""
+    exit leaves it stopped: a migration, an init container) on a service that publishes no port, has no
+    healthcheck of its own (which a long-running server has), and whose name says it is a job
+    (:data:`_JOB_NAME_RE`). A healthcheck or an always-restart policy does not
+    apply to them."""
     services = model.get("services") or {}
     out: dict[str, str] = {}
     for name, spec in sorted(services.items()):
@@ -52,11 +55,11 @@ def one_shot_jobs(model: Mapping[str, Any]) -> dict[str, str]:
             out.setdefault(name, "deploy.replicas is 0: it starts only with `docker compose run`")
     for name, spec in sorted(services.items()):
         restart = str(spec.get("restart") or "")
-        serves = spec.get("ports") or ((spec.get("healthcheck") or {}).get("test") and
-                                       not (spec.get("healthcheck") or {}).get("disable"))
-        if (restart == "no" or restart.startswith("on-failure")) and not serves:
-            out.setdefault(name, f"restart: {restart} is written and it serves no port: a clean exit leaves it "
-                                 "stopped, a job's policy")
+        hc = spec.get("healthcheck") or {}
+        serves = spec.get("ports") or (hc.get("test") and not hc.get("disable"))
+        if (restart == "no" or restart.startswith("on-failure")) and not serves and _JOB_NAME_RE.search(name):
+            out.setdefault(name, f"restart: {restart} is written, it serves no port and its name says it is a job: "
+                                 "a clean exit leaves it stopped, a job's policy")
     return out
 
 
