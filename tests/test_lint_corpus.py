@@ -67,6 +67,46 @@ def findings(files: list[Path]) -> list[str]:
     return sorted(f"{r.status} {r.severity} {r.id} {r.target}" for r in result.records if r.status != "PASS")
 
 
+# Every FAIL at high or critical severity on the corpus, with why it is a true finding. A new one fails
+# test_every_high_or_critical_failure_is_listed_with_its_reason: read it, then list it here (or fix lint).
+_RESTART = ("on-failure on a long-running server: a clean exit leaves it down, unlimited retries; phase 3's "
+            "production.restart_policy fails it")
+HIGH_OR_CRITICAL = {
+    "airflow secrets.no_plaintext_env airflow-apiserver":
+        "the JWT secret is the default of ${AIRFLOW__API_AUTH__JWT_SECRET}, the same in every install; reported once for 8 services",
+    "awesome-compose-nginx-golang-mysql secrets.weak_value db-password":
+        "the upstream's committed db/password.txt holds 8 characters, 24 bits: guessable",
+    "awesome-compose-nginx-golang-mysql secrets.committed_file db-password":
+        "db/password.txt is committed (upstream and in this repository): in every clone's history",
+    "dockerspawner-internal-ssl hardening.docker_socket hub": "the hub mounts /var/run/docker.sock: root on the host",
+    "dockerspawner-internal-ssl secrets.no_plaintext_env generate-certs":
+        "CONFIGPROXY_AUTH_TOKEN from .env in plaintext in 3 services' environment; reported once",
+    "dockerspawner-swarm hardening.docker_socket hub": "the hub mounts /var/run/docker.sock: root on the host",
+    "dockerspawner-swarm secrets.no_plaintext_env hub":
+        "CONFIGPROXY_AUTH_TOKEN from env_file .env in plaintext in 2 services' environment; reported once",
+    "posthog-hobby secrets.no_plaintext_env asyncmigrationscheck":
+        "ClickHouse passwords written in the compose file, shared by 4 services; reported once",
+    "posthog-hobby secrets.no_plaintext_env objectstorage":
+        "MinIO's root password written in the compose file, copied into 5 more variables; reported once",
+    "posthog-hobby secrets.no_plaintext_env plugins":
+        "ENCRYPTION_SALT_KEYS from .env in plaintext (and the MinIO key pair; its _ACCESS_KEY_ID half is a user name, see the README)",
+    **{f"posthog-hobby service.restart_policy {t}": _RESTART for t in (
+        "capture clickhouse cyclotron-janitor db feature-flags kafka livestream objectstorage plugins "
+        "property-defs-rs redis redis7 replay-capture temporal temporal-django-worker web worker zookeeper").split()},
+    "synthetic-gateway hardening.privileged agent": "planted: privileged: true",
+    "synthetic-gateway hardening.host_pid agent": "planted: pid: host",
+    "synthetic-gateway service.restart_policy agent": _RESTART,
+    "synthetic-gateway service.restart_policy db": _RESTART,
+    "synthetic-gateway hardening.admin_ports debug": "planted: the Node inspector (9229) on 0.0.0.0",
+    "synthetic-gateway hardening.admin_ports gateway": "planted: Kong's admin API (8001) on 0.0.0.0",
+    "synthetic-gateway secrets.no_plaintext_env gateway": "planted: SESSION_SALT from gateway.env in plaintext",
+    "synthetic-gateway secrets.weak_value pg_password": "planted: a 7-character secret",
+    "synthetic-gateway secrets.committed_file agent_token": "the fixture's secret files are committed here: true",
+    "synthetic-gateway secrets.committed_file pg_password": "the fixture's secret files are committed here: true",
+    "compose-pid-mode hardening.host_pid host": "the fixture's service `host` sets pid: host",
+}
+
+
 @pytest.mark.parametrize("name,files,golden", _projects(), ids=[p[0] for p in _projects()])
 def test_findings_match_the_golden_file(name, files, golden):
     for f in {*files, *files[0].parent.glob("*.y*ml")}:
@@ -112,3 +152,15 @@ def test_the_corpus_covers_what_the_issue_asks_for():
         assert finding in goldens, finding
     everything = texts([p for p in REALWORLD.iterdir() if p.is_dir()])
     assert "fixture-not-a-secret" in everything
+
+
+def test_every_high_or_critical_failure_is_listed_with_its_reason():
+    got = set()
+    for name, files, golden in _projects():
+        for line in golden.read_text().splitlines():
+            status, severity, rule, target = line.split(" ", 3)
+            if status == "FAIL" and severity in ("high", "critical"):
+                got.add(f"{name} {rule} {target}")
+    assert not got - set(HIGH_OR_CRITICAL), "new high/critical FAIL, say why it is true (or fix lint): " \
+        + ", ".join(sorted(got - set(HIGH_OR_CRITICAL)))
+    assert not set(HIGH_OR_CRITICAL) - got, "listed but no longer found: " + ", ".join(sorted(set(HIGH_OR_CRITICAL) - got))
