@@ -78,6 +78,31 @@ def _host_port(p: dict[str, Any]) -> int:
         return 0
 
 
+# A published range this wide is a pool (a TURN relay's, FTP's passive ports), not the service a port in it names.
+POOL_PORTS = 16
+
+
+def in_pool(ports: list[dict[str, Any]]) -> set[int]:
+    """id() of each published port that lies in a run of more than :data:`POOL_PORTS` consecutive container
+    ports (same interface and protocol)."""
+    def num(p: dict[str, Any]) -> int:
+        try:
+            return int(str(p.get("container_port") or "0").split("-")[0])
+        except ValueError:
+            return 0
+    pooled: set[int] = set()
+    run: list[dict[str, Any]] = []
+    for p in sorted(ports, key=lambda p: (p["host_ip"], p["protocol"], num(p))) + [None]:  # type: ignore[list-item]
+        if p is not None and run and (p["host_ip"], p["protocol"]) == (run[-1]["host_ip"], run[-1]["protocol"]) \
+                and num(p) == num(run[-1]) + 1:
+            run.append(p)
+            continue
+        if len(run) > POOL_PORTS:
+            pooled.update(id(q) for q in run)
+        run = [p] if p is not None else []
+    return pooled
+
+
 def judge_privileged_ports(facts: ServiceFacts) -> Verdict:
     """hardening.privileged_ports: no host port below 1024 published (WARN; low for 80/443, a web entry
     point)."""

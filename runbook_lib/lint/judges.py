@@ -7,7 +7,7 @@ import stat
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from runbook_lib.results.redact import MIN_SECRET_LEN, identifying, marker
-from runbook_lib.lint.confinement import judge_confinement
+from runbook_lib.lint.confinement import in_pool, judge_confinement
 from runbook_lib.lint.facts import FileState, ServiceFacts
 from runbook_lib.lint.plaintext import BOOLISH, URL_PASSWORD_RE, embedded, findings as plain_findings, in_argv, in_document, in_value
 from runbook_lib.lint.rules import Verdict
@@ -415,32 +415,12 @@ def _beyond_loopback(facts: ServiceFacts) -> list[dict[str, Any]]:
     return [p for p in facts.ports if (p["host_ip"] or "0.0.0.0") not in LOOPBACK]
 
 
-# A published range this wide is a pool (a TURN relay's, FTP's passive ports), not the service a port in it names.
-POOL_PORTS = 16
-
-
-def _in_pool(ports: list[dict[str, Any]]) -> set[int]:
-    """id() of each published port that lies in a range of more than :data:`POOL_PORTS` consecutive ports."""
-    pooled: set[int] = set()
-    rows = sorted(ports, key=lambda p: (p["host_ip"], p["protocol"], _port_int(p["container_port"])))
-    run: list[dict[str, Any]] = []
-    for p in rows + [None]:  # type: ignore[list-item]
-        if p is not None and run and (p["host_ip"], p["protocol"]) == (run[-1]["host_ip"], run[-1]["protocol"]) \
-                and _port_int(p["container_port"]) == _port_int(run[-1]["container_port"]) + 1:
-            run.append(p)
-            continue
-        if len(run) > POOL_PORTS:
-            pooled.update(id(q) for q in run)
-        run = [p] if p is not None else []
-    return pooled
-
-
 def judge_admin_ports(facts: ServiceFacts) -> Verdict:
     """hardening.admin_ports: a well-known admin or debug port (:data:`ADMIN_PORTS`: the Node inspector's
     9229, an API gateway's admin API...) published beyond loopback is a FAIL. They are TCP services: a UDP
-    port, or one inside a published range wider than :data:`POOL_PORTS` (a relay's port pool), is not one."""
+    port, or one inside a published range wider than :data:`~runbook_lib.lint.confinement.POOL_PORTS` (a relay's port pool), is not one."""
     beyond = _beyond_loopback(facts)
-    pooled = _in_pool(beyond)
+    pooled = in_pool(beyond)
     exposed = [(p, ADMIN_PORTS[_port_int(p["container_port"])]) for p in beyond
                if _port_int(p["container_port"]) in ADMIN_PORTS and p["protocol"] == "tcp" and id(p) not in pooled]
     ev = {"source": facts.source, "admin_ports": [{"port": _port_int(p["container_port"]), "what": w,
