@@ -237,3 +237,27 @@ def test_lint_piped_into_a_reader_that_leaves_early_prints_no_traceback(tmp_path
     p.stderr.close()
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert p.returncode == 1  # the verdict still stands: findings
+
+
+def test_secrets_declared_only_in_a_shipped_example_override_are_one_finding_naming_it(tmp_path):
+    f = project(tmp_path, """\
+        services:
+          db:
+            image: postgres:16.2
+            environment: {POSTGRES_PASSWORD_FILE: /run/secrets/db_password}
+            secrets: [db_password]
+          app:
+            image: alpine:3.19
+            environment: {DB_PASSWORD_FILE: /run/secrets/db_password, API_KEY_FILE: /run/secrets/api_key}
+            secrets: [db_password, api_key]
+        """, **{"docker-compose.override.yml.example": "secrets:\n  db_password: {file: ./db.txt}\n"
+                                                       "  api_key: {file: ./api.txt}\n"})
+    recs = lint_files([f]).records
+    loud = [(r.id, r.target) for r in recs if r.status == "FAIL" and r.severity in ("high", "critical")]
+    # Compose's refusal (the project does not start as it is), and the cause, once
+    assert loud == [("compose.consistency", "compose"), ("secrets.undeclared", "app")], loud
+    by = {(r.id, r.target): r for r in recs}
+    cause = by[("secrets.undeclared", "app")]
+    assert "docker-compose.override.yml.example" in cause.actual and "also used by db" in cause.actual
+    for rule in ("secrets.mounted", "secrets.file_env", "secrets.file_mode"):
+        assert by[(rule, "db")].status == "INFO", rule

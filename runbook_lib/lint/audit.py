@@ -17,6 +17,7 @@ from runbook_lib.lint.judges import (judge_args, judge_environment, judge_file_e
                      judge_secret_modes, judge_unreferenced)
 from runbook_lib.lint.confinement import judge_shared_volumes
 from runbook_lib.lint.origin import Origins, fold_plaintext
+from runbook_lib.lint.undeclared import fold_undeclared, missing_lookup, not_judged, without
 from runbook_lib.lint.restart import model_restart, policy_accepted
 from runbook_lib.lint.rules import LINT_PHASE, RULES, Verdict, make_record
 from runbook_lib.lint.source import Source, read_source
@@ -343,11 +344,13 @@ def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, An
         "FAIL" if undeclared else "PASS", "every secret the service uses is declared",
         f"undeclared: {', '.join(undeclared)}" if undeclared else
         (f"{plural(len(set(sources)), 'secret')}, all declared" if sources else "the service uses no secret"),
-        {"secrets": sources, "declared": sorted(top)})
+        {"secrets": sources, "declared": sorted(top), "undeclared": undeclared})
     yield "secrets.duplicate", judge_duplicates(name, facts, source)
-    yield "secrets.mounted", judge_mounted(facts, states)
-    yield "secrets.file_mode", judge_secret_modes(facts, states, security)
-    yield "secrets.file_env", judge_file_env(facts, security, states.get)
+    given, gone = without(facts, undeclared)  # an undeclared secret: secrets.undeclared's cause, said once
+    mounted, modes = judge_mounted(given, states), judge_secret_modes(given, states, security)
+    yield "secrets.mounted", not_judged(mounted, undeclared) if gone else mounted
+    yield "secrets.file_mode", not_judged(modes, undeclared) if gone else modes
+    yield "secrets.file_env", judge_file_env(facts, security, missing_lookup(states, gone) if gone else states.get)
     yield "secrets.unreferenced", judge_unreferenced(facts, security)
     yield "secrets.no_plaintext_env", judge_environment(facts, security, secret_values)
     yield "secrets.no_plaintext_args", judge_args(facts, security)
@@ -476,6 +479,7 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
             judged.append((rule, name, v))
     origins = Origins([sf.path for sf in source.files], env_files, Path(project_dir)) if source and project_dir else None
     fold_plaintext(judged, {f.service: f for f in every}, origins)
+    fold_undeclared(judged, Path(project_dir) if project_dir else None)
     for rule, name, v in judged:
         if source is not None and v.status not in ("PASS", "INFO"):
             locate(v, rule, name, source)

@@ -114,7 +114,7 @@ def judge_file_env(facts: ServiceFacts, security: Security,
                 entry["known"] = False
         else:
             entry.update(state.evidence())
-            if state.problem() and path in facts.secret_targets:  # secrets.mounted's finding: said once
+            if state.problem() and path in facts.secret_targets:  # secrets.mounted's (or undeclared's): said once
                 mounted.append(f"{name}={path} (secret {facts.secret_targets[path]}: {state.problem()})")
                 entry["reported_by"] = "secrets.mounted"
             elif state.problem():
@@ -125,8 +125,8 @@ def judge_file_env(facts: ServiceFacts, security: Security,
     if problems:
         return Verdict("FAIL", expected, "; ".join(problems), ev)
     if mounted:
-        return Verdict("INFO", expected, "points at a mounted secret whose file secrets.mounted reports: "
-                       + ", ".join(mounted), ev, severity="info")
+        return Verdict("INFO", expected, "points at a secret whose file is reported on its own (secrets.mounted, or "
+                       "secrets.undeclared when no compose file declares it): " + ", ".join(mounted), ev, severity="info")
     if unknown:
         return Verdict("WARN", expected, "not a secret mount, cannot be checked without the engine: " + ", ".join(unknown),
                        ev, severity="low")
