@@ -83,10 +83,20 @@ class Origins:
                     if isinstance(p, str):
                         env_file_paths.append(f.parent / _subst(p))
         dotenv = list(env_files) or ([Path(project_dir or self.files[0].parent) / ".env"] if self.files else [])
-        # value -> (where it is written, kind)
-        self.dotenv = {v: (f"{p.name} line {n} ({k})", "dotenv") for p in dotenv for k, v, n in _dotenv(Path(p)) if v}
-        self.env_file = {v: (f"env_file {p.name} line {n} ({k})", "env_file")
-                         for p in dict.fromkeys(env_file_paths) for k, v, n in _dotenv(p) if v}
+        # value -> (where it is written, kind), the first file naming it; the same value under the variable's
+        # own name wins
+        self.dotenv: dict[str, tuple[str, str]] = {}
+        self.env_file: dict[str, tuple[str, str]] = {}
+        self.named: dict[tuple[str, str], tuple[str, str]] = {}
+        for p in dotenv:
+            for k, v, n in _dotenv(Path(p)):
+                if v:
+                    self.dotenv.setdefault(v, (f"{Path(p).name} line {n} ({k})", "dotenv"))
+        for p in dict.fromkeys(env_file_paths):
+            for k, v, n in _dotenv(p):
+                if v:
+                    self.env_file.setdefault(v, (f"env_file {p.name} line {n} ({k})", "env_file"))
+                    self.named.setdefault((k, v), (f"env_file {p.name} line {n} ({k})", "env_file"))
         self.defaults: dict[str, tuple[str, str]] = {}
         self.referenced: set[str] = set()
         for f, text in self.texts.items():
@@ -96,9 +106,12 @@ class Origins:
                                                       "interpolation_default"))
             self.referenced.update(m.group(1) for m in _REF_RE.finditer(text))
 
-    def of(self, value: str, part: str = "") -> dict[str, str]:
+    def of(self, value: str, part: str = "", variable: str = "") -> dict[str, str]:
         """{"origin": literal | dotenv | env_file | interpolation_default | environment, "where": text} of
-        a resolved ``value`` (``part``: the credential inside it, a URL's password)."""
+        a resolved ``value`` (``part``: the credential inside it, a URL's password) of ``variable``."""
+        if (variable, value) in self.named:
+            where, kind = self.named[(variable, value)]
+            return {"where": where, "origin": kind}
         for table in (self.env_file, self.dotenv, self.defaults):
             for v in (value, part):
                 if v and v in table:
@@ -131,7 +144,7 @@ def fold_plaintext(judged: list[tuple[str, str, Verdict]], facts: Mapping[str, S
             value = facts[service].environment.get(f["variable"]) or ""
             url = URL_PASSWORD_RE.search(value)
             if origins is not None:
-                f.update(origins.of(value.strip(), url.group(1) if url else ""))
+                f.update(origins.of(value.strip(), url.group(1) if url else "", f["variable"]))
                 if f["reason"] == _LITERAL and f["origin"] != "literal":
                     f["reason"] = f"credential name with a value from {f['where']}"
                 elif f["reason"] == _LITERAL:
