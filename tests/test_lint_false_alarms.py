@@ -78,15 +78,17 @@ def test_a_secret_holding_a_user_name_is_not_a_weak_credential(tmp_path):
             environment:
               POSTGRES_USER_FILE: /run/secrets/POSTGRES_USER
               POSTGRES_PASSWORD_FILE: /run/secrets/POSTGRES_PASSWORD
-            secrets: [POSTGRES_USER, POSTGRES_PASSWORD]
+            secrets: [POSTGRES_USER, POSTGRES_PASSWORD, db]
         secrets:
           POSTGRES_USER: {file: ./env/.POSTGRES_USER}
           POSTGRES_PASSWORD: {file: ./env/.POSTGRES_PASSWORD}
-        """, **{"env__.POSTGRES_USER": "zabbix", "env__.POSTGRES_PASSWORD": "zabbix"})
+          db: {file: ./env/.db}
+        """, **{"env__.POSTGRES_USER": "zabbix", "env__.POSTGRES_PASSWORD": "zabbix", "env__.db": "zabbix"})
     by = records(f)
     user = by[("secrets.weak_value", "POSTGRES_USER")]
     assert user.status == "INFO" and "user or database name" in user.actual
     assert by[("secrets.weak_value", "POSTGRES_PASSWORD")].status == "FAIL"  # the password is still judged
+    assert by[("secrets.weak_value", "db")].status == "FAIL"  # no *_FILE variable says what it holds
 
 
 def test_one_env_line_shared_by_services_is_one_finding_saying_it_comes_from_dotenv(tmp_path):

@@ -177,9 +177,9 @@ _IDENTIFIER_RE = re.compile(r"(?:^|[_.-])(?:USER(?:_?NAME)?|LOGIN|DB|DATABASE(?:
 def identifier_secrets(model: Mapping[str, Any], facts: Iterable[ServiceFacts],
                        security: Security) -> dict[str, list[str]]:
     """Secrets that hold a user or database name, not a credential (zabbix's ``POSTGRES_USER`` secret read
-    by ``POSTGRES_USER_FILE``): secret name -> the names that say so. Every name (the secret's, and each
-    ``*_FILE`` variable pointing at it, _FILE removed) must look like an identifier and none like a
-    credential."""
+    by ``POSTGRES_USER_FILE``): secret name -> the names that say so. A ``*_FILE`` variable must point at
+    it, and every name (the secret's, and each such variable's, _FILE removed) must look like an identifier
+    and none like a credential."""
     readers: dict[str, list[str]] = {}
     for f in facts:
         for var, value in f.environment.items():
@@ -188,7 +188,9 @@ def identifier_secrets(model: Mapping[str, Any], facts: Iterable[ServiceFacts],
                 readers.setdefault(secret, []).append(var[:-5])
     out = {}
     for name in model.get("secrets") or {}:
-        said = list(dict.fromkeys([name.lstrip("."), *sorted(readers.get(name, []))]))
+        if not readers.get(name):  # the variable the image reads it by is what says what it holds
+            continue
+        said = list(dict.fromkeys([name.lstrip("."), *sorted(readers[name])]))
         if all(_IDENTIFIER_RE.search(n) and not security.looks_like_credential(n) for n in said):
             out[name] = said
     return out
