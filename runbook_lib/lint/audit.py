@@ -479,8 +479,9 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
             if profiles:
                 v.evidence["profiles"] = profiles
             judged.append((rule, name, v))
-    origins = Origins([sf.path for sf in source.files], env_files, Path(project_dir)) if source and project_dir else None
-    fold_plaintext(judged, {f.service: f for f in every}, origins)
+    fold_plaintext(judged, {f.service: f for f in every},
+                   lambda: Origins([sf.path for sf in source.files], env_files, Path(project_dir))
+                   if source and project_dir else None)
     fold_undeclared(judged, Path(project_dir) if project_dir else None)
     for rule, name, v in judged:
         if source is not None and v.status not in ("PASS", "INFO"):

@@ -13,13 +13,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
+from runbook_lib.errors import RunbookError
 from runbook_lib.lint.facts import ServiceFacts
 from runbook_lib.lint.plaintext import URL_PASSWORD_RE
 from runbook_lib.lint.rules import Verdict
+from runbook_lib.lint.source import _Loader, compose_file
 
 _DEFAULT_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-([^}]*)\}")
 _REF_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -67,9 +69,11 @@ class Origins:
             if f in self.texts or not f.is_file():
                 continue
             try:
+                if f not in self.files:  # an extended file: refused as a compose file would be (alias bombs)
+                    compose_file(f)
                 self.texts[f] = f.read_text(encoding="utf-8", errors="replace")
-                doc = yaml.safe_load(self.texts[f]) or {}
-            except (OSError, yaml.YAMLError):
+                doc = yaml.load(self.texts[f], Loader=_Loader) or {}
+            except (OSError, yaml.YAMLError, RunbookError):
                 continue
             for spec in (doc.get("services") or {}).values() if isinstance(doc, dict) else []:
                 if not isinstance(spec, dict):
@@ -130,12 +134,14 @@ def _text(f: dict[str, Any]) -> str:
 
 
 def fold_plaintext(judged: list[tuple[str, str, Verdict]], facts: Mapping[str, ServiceFacts],
-                   origins: Origins | None) -> None:
+                   origins: Callable[[], Origins | None] = lambda: None) -> None:
     """secrets.no_plaintext_env, one finding per value: each finding says where its value comes from
     (:meth:`Origins.of`); a value already reported for an earlier service is left out of a later one's
     record and named on the first ("same value in ..."). A record left with no finding of its own is INFO,
-    naming where its values were reported. ``judged``: (rule, service, verdict), changed in place."""
+    naming where its values were reported. ``judged``: (rule, service, verdict), changed in place;
+    ``origins`` builds the :class:`Origins` when a finding first needs it (the files are read only then)."""
     first: dict[str, dict[str, Any]] = {}  # value marker -> the finding that reports it
+    known: list[Origins | None] = []
     for rule, service, v in judged:
         if rule != "secrets.no_plaintext_env" or v.status != "FAIL" or not v.evidence.get("findings"):
             continue
@@ -143,8 +149,10 @@ def fold_plaintext(judged: list[tuple[str, str, Verdict]], facts: Mapping[str, S
         for f in v.evidence["findings"]:
             value = facts[service].environment.get(f["variable"]) or ""
             url = URL_PASSWORD_RE.search(value)
-            if origins is not None:
-                f.update(origins.of(value.strip(), url.group(1) if url else "", f["variable"]))
+            if not known:
+                known.append(origins())
+            if known[0] is not None:
+                f.update(known[0].of(value.strip(), url.group(1) if url else "", f["variable"]))
                 if f["reason"] == _LITERAL and f["origin"] != "literal":
                     f["reason"] = f"credential name with a value from {f['where']}"
                 elif f["reason"] == _LITERAL:
