@@ -183,3 +183,120 @@ def test_a_healthcheck_path_that_answers_is_asked_first():
         srv.shutdown()
     assert (h.url, h.status) == (base + "/live?full=1", 204)
     assert yaml.safe_load(f"x: {h.status}") == {"x": 204}
+
+
+# -- integration: a stack of our own on the real engine ------------------------------------------------
+SERVE_ROOT_ONLY = """import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.path == "/"
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"hello\\n" if ok else b"not found\\n")
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+"""
+
+HARDENED = """    restart: unless-stopped
+    read_only: true
+    cap_drop: [ALL]
+    security_opt: ["no-new-privileges:true"]
+    mem_limit: 128m
+    cpus: 0.5
+    pids_limit: 64
+"""
+OWN_STACK = """services:
+  web:
+    image: runbook-demo/app:local
+    entrypoint: ["python3", "-c", {script}]
+    ports: ["127.0.0.1:{port}:8000"]
+    environment: {{RECORDS_HOST: records}}
+    depends_on: [records]
+{hardened}  records:
+    image: {db_image}
+    healthcheck:
+      test: ["CMD", "redis-cli", "ping"]
+      interval: 1s
+      timeout: 3s
+      retries: 30
+    volumes: ["records-data:/data"]
+{hardened}volumes:
+  records-data: {{}}
+"""
+#: every FAIL the starter file's read-only run may give on OWN_STACK, each a true finding about the stack
+TRUE_PROBLEMS = {
+    ("prod.healthcheck", "web"): "web has no healthcheck: true, nothing tells the engine when it stops working",
+}
+
+
+@pytest.fixture(scope="module")
+def own_stack(engine, tmp_path_factory):
+    """web (answers / only, published on a free port) and records (a key-value store built here under a
+    name with no data-store word), under a project name of our own; image and stack removed afterwards."""
+    import io
+    import json
+    import secrets
+    import socket
+
+    import docker
+
+    from runbook_lib.engine.compose import Compose
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(4)
+    db_image = f"rbinit-records-{token}:local"
+    client = docker.from_env()
+    client.images.build(fileobj=io.BytesIO(b"FROM runbook-demo/redis:local\nLABEL runbook.test=rbinit-evidence\n"),
+                        tag=db_image, rm=True, pull=False)
+    root = tmp_path_factory.mktemp("rbinit-evidence")
+    compose = root / "compose.yaml"
+    compose.write_text(OWN_STACK.format(script=json.dumps(SERVE_ROOT_ONLY), port=port, db_image=db_image,
+                                        hardened=HARDENED))
+    project = f"rbinit-ev-{token}"
+    stack = Compose([compose], project=project)
+    try:
+        stack.up(wait=True, timeout=240)
+        yield project, compose, port
+    finally:
+        stack.down(volumes=True)
+        try:
+            client.images.remove(db_image)
+        except docker.errors.APIError:
+            pass
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_init_on_a_running_stack_sorts_by_evidence_writes_what_answered_and_its_run_has_no_invented_fail(
+        own_stack, tmp_path):
+    import json
+
+    from pathlib import Path
+
+    from conftest import load_run
+
+    project, compose, port = own_stack
+    out = tmp_path / "starter.yaml"
+    r = run_cli("init", str(compose), "--project", project, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    p = load_params(out)
+    text = out.read_text()
+    # the store built here has no data-store word in its image name: its healthcheck says what it is
+    assert p.app_services == ["web"] and p.dependencies == ["records"]
+    assert "#   records: dependency, Redis-compatible key-value store: healthcheck runs redis-cli ping" in text
+    # web serves only /: that is what is written, with the status seen, and no /health anywhere
+    assert [(e.name, e.url, e.expect_status) for e in p.smoke.endpoints] == [
+        ("web", f"http://127.0.0.1:{port}/", [200])]
+    assert f"answered 200 when `runbook init` asked (before it: /health 404" in text
+    assert [[e.url for e in d.endpoints] for d in p.smoke.drills] == [[f"http://127.0.0.1:{port}/"]]
+    assert p.production.expected_env == {} and p.production.env_overrides == {}
+    # the starter file, run on the read-only phases: nothing it invented comes back as a FAIL
+    r = run_cli("run", "--params", str(out), "--phase", "00_preflight", "--phase", "02_secrets_security",
+                "--phase", "03_production_mode", "--phase", "05_signoff", "--output", str(tmp_path / "outputs"),
+                "--format", "json", timeout=900)
+    assert r.returncode in (0, 1), r.stdout[-3000:] + r.stderr[-3000:]
+    _, records = load_run(Path(json.loads(r.stdout)["run_dir"]))
+    failed = {(x["id"], x["target"]): x["actual"] for x in records if x["status"] in ("FAIL", "ERROR")}
+    assert not set(failed) - set(TRUE_PROBLEMS), failed
