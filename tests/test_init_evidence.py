@@ -67,6 +67,28 @@ def test_a_client_of_a_database_is_an_app_even_with_its_variables():
                                         "environment": {"REDIS_HOSTS": "local:cache:6379"}})[0] == "app"
 
 
+def test_a_healthcheck_that_asks_another_host_is_a_client_waiting_for_its_database():
+    spec = {"image": "acme/api:3", "healthcheck": {"test": ["CMD-SHELL", "pg_isready -h db -U app && curl -f localhost"]}}
+    assert classify("api", spec)[0] == "app"
+    spec = {"image": "acme/store:3", "healthcheck": {"test": ["CMD-SHELL", "pg_isready -h localhost -U app"]}}
+    assert classify("store", spec)[0] == "dependency"
+
+
+@pytest.mark.parametrize("name, spec, label", [
+    # awesome-compose wordpress-mysql's db, its image built here under a name of its own
+    ("db", {"image": "acme/wp-store:local", "command": ["--default-authentication-plugin=mysql_native_password"],
+            "volumes": [{"type": "volume", "source": "db_data", "target": "/var/lib/mysql"}],
+            "environment": {"MYSQL_ROOT_PASSWORD": "x", "MYSQL_DATABASE": "wordpress"}, "expose": ["3306", "33060"]},
+     "MySQL/MariaDB database"),
+    # the postgres image documentation's compose file: nothing but the password and the name db
+    ("db", {"image": "acme/pg-store:local", "environment": {"POSTGRES_PASSWORD": "example"}, "shm_size": "128mb"},
+     "PostgreSQL database"),
+])
+def test_public_compose_databases_are_dependencies_whatever_their_image_is_called(name, spec, label):
+    kind, why = classify(name, spec)
+    assert kind == "dependency" and why.startswith(label), why
+
+
 @pytest.mark.parametrize("name, spec", [
     ("turn", {"image": "coturn/coturn:4.6", "ports": [{"target": 3478, "published": "3478", "protocol": "udp"}]}),
     ("relay", {"image": "acme/relay:local", "command": ["turnserver", "-n", "--listening-port=3478"]}),
@@ -292,11 +314,14 @@ def test_init_on_a_running_stack_sorts_by_evidence_writes_what_answered_and_its_
     assert f"answered 200 when `runbook init` asked (before it: /health 404" in text
     assert [[e.url for e in d.endpoints] for d in p.smoke.drills] == [[f"http://127.0.0.1:{port}/"]]
     assert p.production.expected_env == {} and p.production.env_overrides == {}
-    # the starter file, run on the read-only phases: nothing it invented comes back as a FAIL
+    # the starter file, run on every phase but the redeployment (the read-only ones, and phase 4: its health
+    # endpoint and a drill of records, our own stack's): nothing the starter invented comes back as a FAIL
     r = run_cli("run", "--params", str(out), "--phase", "00_preflight", "--phase", "02_secrets_security",
-                "--phase", "03_production_mode", "--phase", "05_signoff", "--output", str(tmp_path / "outputs"),
-                "--format", "json", timeout=900)
+                "--phase", "03_production_mode", "--phase", "04_smoke_tests", "--phase", "05_signoff",
+                "--output", str(tmp_path / "outputs"), "--format", "json", timeout=900)
     assert r.returncode in (0, 1), r.stdout[-3000:] + r.stderr[-3000:]
     _, records = load_run(Path(json.loads(r.stdout)["run_dir"]))
     failed = {(x["id"], x["target"]): x["actual"] for x in records if x["status"] in ("FAIL", "ERROR")}
     assert not set(failed) - set(TRUE_PROBLEMS), failed
+    judged = {(x["id"], x["target"]): x["status"] for x in records}
+    assert judged[("smoke.health", "web")] == "PASS"           # the endpoint written is one that answers

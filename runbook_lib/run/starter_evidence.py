@@ -47,7 +47,7 @@ TOOL_WORDS: frozenset[str] = frozenset({
 GENERIC_NAMES: frozenset[str] = frozenset({"db", "database", "cache", "broker", "queue", "mq", "turn", "stun"})
 #: environment suffixes of a client's connection settings (MYSQL_HOST: the service *uses* MySQL)
 CLIENT_SUFFIXES: tuple[str, ...] = ("_HOST", "_HOSTNAME", "_SERVER", "_SERVERS", "_ADDR", "_ADDRESS", "_URL",
-                                    "_URI", "_DSN", "_BROKERS", "_BOOTSTRAP_SERVERS", "_ENDPOINT")
+                                    "_URI", "_DSN", "_BROKERS", "_BOOTSTRAP_SERVERS", "_ENDPOINT", "_SEEDS")
 #: variables that end like a client's but belong to the server image
 SERVER_ONLY_ENV: frozenset[str] = frozenset({"MYSQL_ROOT_HOST", "MARIADB_ROOT_HOST", "KAFKA_ADVERTISED_LISTENERS"})
 
@@ -241,6 +241,17 @@ def _under(target: str, dirs: Iterable[str]) -> str | None:
     return next((d for d in dirs if target == d or target.startswith(d + "/")), None)
 
 
+_HOST_OPTION = re.compile(r"(?:^|\s)(?:-h\s*|--host[=\s]+)([^\s;|&]+)")
+_LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "$(hostname)", "$$(hostname)", "`hostname`"})
+
+
+def _asks_another_host(hc: str, service: str) -> bool:
+    """Does the healthcheck point its client at another service (``pg_isready -h db``)? Then the container
+    only *uses* that server: a wait-for-the-database check, not the server's own."""
+    hosts = [h.strip("'\"") for h in _HOST_OPTION.findall(hc)]
+    return any(h and h not in _LOCAL_NAMES and h != service for h in hosts)
+
+
 def gather(service: str, spec: dict[str, Any]) -> list[Clue]:
     """Every clue the compose model gives about what ``service`` is (see the module docstring)."""
     clues: list[Clue] = []
@@ -252,6 +263,7 @@ def gather(service: str, spec: dict[str, Any]) -> list[Clue]:
             where = f"image {image}" if image else f"service name {service} (no image)"
             clues.append(Clue(s.kind, "image", where, True))
     hc = _healthcheck_text(spec)
+    hc = "" if _asks_another_host(hc, service) else hc
     programs = _program_names(spec)
     targets = _volume_targets(spec)
     env = _env_names(spec)
@@ -298,7 +310,7 @@ def classify(service: str, spec: dict[str, Any]) -> Classification:
     iwords = image_words(service, spec)
     obs = next((o for w in iwords for o in OBSERVABILITY if w.startswith(o)), None)
     if obs:
-        return Classification("observability", obs, f"image {image}: {obs}")
+        return Classification("observability", obs, f"image {image} names {obs}")
     clues = gather(service, spec)
     generic = [c for c in clues if not c.kind]
     best: tuple[int, Server, list[Clue]] | None = None
