@@ -89,6 +89,17 @@ def test_public_compose_databases_are_dependencies_whatever_their_image_is_calle
     assert kind == "dependency" and why.startswith(label), why
 
 
+def test_the_image_own_config_is_evidence_where_the_compose_model_does_not_override_it():
+    from runbook_lib.run.starter_evidence import classify as classify_with_image
+
+    config = {"Cmd": ["redis-server", "--dir", "/data"], "ExposedPorts": {"6379/tcp": {}}, "Env": ["PATH=/bin"]}
+    c = classify_with_image("kv", {"image": "acme/kv:local"}, config)
+    assert c.role == "dependency" and "starts redis-server (in the image); container port 6379 (in the image)" in c.why
+    # the compose model's command replaces the image's: what the image would start is no longer evidence
+    c = classify_with_image("kv", {"image": "acme/kv:local", "command": ["gunicorn", "app"]}, config)
+    assert c.role == "app" and "one weak hint only: container port 6379 (in the image)" in c.why
+
+
 @pytest.mark.parametrize("name, spec", [
     ("turn", {"image": "coturn/coturn:4.6", "ports": [{"target": 3478, "published": "3478", "protocol": "udp"}]}),
     ("relay", {"image": "acme/relay:local", "command": ["turnserver", "-n", "--listening-port=3478"]}),

@@ -129,15 +129,32 @@ def resolve(files: Sequence[Path], env_files: Sequence[Path], project: str | Non
     return default, every
 
 
-def analyse(default: dict, every: dict, files: Sequence[Path], env_files: Sequence[Path], project: str) -> Starter:
-    """Sort the services, list the file secrets, derive the health endpoints from healthchecks."""
+def image_configs(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """image reference -> its Config, for the services' images the local engine has (a read of the engine's
+    image store, nothing pulled); {} without an engine."""
+    from runbook_lib.engine import Engine
+
+    refs = sorted({str(spec["image"]) for spec in services.values() if spec.get("image")})
+    if not refs:
+        return {}
+    try:
+        engine = Engine(timeout=10)
+        return {ref: engine.image_config(ref) for ref in refs}
+    except RunbookError:
+        return {}
+
+
+def analyse(default: dict, every: dict, files: Sequence[Path], env_files: Sequence[Path], project: str,
+            images: dict[str, dict[str, Any]] | None = None) -> Starter:
+    """Sort the services (from the compose model and, in ``images``, their images' own config), list the
+    file secrets, derive the health endpoints from healthchecks."""
     st = Starter(project, [Path(f).resolve() for f in files], [Path(f).resolve() for f in env_files])
     services = default.get("services") or {}
     for name, spec in sorted((every.get("services") or {}).items()):
         if name not in services:
             st.profile_only[name] = list(spec.get("profiles") or [])
             continue
-        c = classify_service(name, spec)
+        c = classify_service(name, spec, (images or {}).get(str(spec.get("image"))))
         st.kinds[name] = c.kind
         {"app": st.apps, "dependency": st.dependencies, "observability": st.observability}[c.role][name] = c.why
         if c.role == "dependency" and c.public:
@@ -218,7 +235,7 @@ def build(files: Sequence[Path], env_files: Sequence[Path] = (), project: str | 
     name = project or default.get("name") or ""
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
         raise InputError(f"the compose model has no usable project name ({name!r}): pass --project NAME")
-    st = analyse(default, every, files, env_files, name)
+    st = analyse(default, every, files, env_files, name, image_configs(default.get("services") or {}))
     if probe:
         running = stack_running(st)
         if running:

@@ -16,6 +16,10 @@ A service is read for *clues*, each naming a kind of server (``mysql``, ``postgr
   a host, URL or address is a *client's* configuration and counts for nothing), a generic data volume
   (``/data`` for Redis).
 
+When the engine has the service's image, its own config (entrypoint, command, healthcheck, exposed ports,
+volumes, environment names) gives clues too, where the compose model does not override it
+(:func:`image_defaults`); they are marked "(in the image)".
+
 The kind with the most weight wins; observability by its image name first (Prometheus, Grafana, Loki...).
 A service with no strong clue and fewer than two hints is an app service, and its reason says which hint
 was seen and judged too weak. Only variable *names* and binary names are ever quoted, never a value or a
@@ -252,16 +256,9 @@ def _asks_another_host(hc: str, service: str) -> bool:
     return any(h and h not in _LOCAL_NAMES and h != service for h in hosts)
 
 
-def gather(service: str, spec: dict[str, Any]) -> list[Clue]:
-    """Every clue the compose model gives about what ``service`` is (see the module docstring)."""
+def _content_clues(service: str, spec: dict[str, Any], where: str = "") -> list[Clue]:
+    """Clues from what a service runs: healthcheck, program, volumes, ports, environment names."""
     clues: list[Clue] = []
-    iwords = image_words(service, spec)
-    image = spec.get("image")
-    if not TOOL_WORDS.intersection(iwords):
-        s = _first_server(iwords, "dependency")
-        if s:
-            where = f"image {image}" if image else f"service name {service} (no image)"
-            clues.append(Clue(s.kind, "image", where, True))
     hc = _healthcheck_text(spec)
     hc = "" if _asks_another_host(hc, service) else hc
     programs = _program_names(spec)
@@ -272,29 +269,61 @@ def gather(service: str, spec: dict[str, Any]) -> list[Clue]:
         for regex, shown in s.health:
             if hc and re.search(regex, hc):
                 verb = "asks" if shown.startswith("/") else "runs"
-                clues.append(Clue(s.kind, "healthcheck", f"healthcheck {verb} {shown}", True))
+                clues.append(Clue(s.kind, "healthcheck", f"healthcheck{where} {verb} {shown}", True))
                 break
         for prog in programs:
             if prog in s.binaries:
-                clues.append(Clue(s.kind, "command", f"starts {prog}", True))
+                clues.append(Clue(s.kind, "command", f"starts {prog}{where}", True))
                 break
         for t in targets:
-            d = _under(t, s.volumes)
-            if d:
-                clues.append(Clue(s.kind, "volume", f"volume on {t}", True))
-                break
-            if _under(t, s.hint_volumes):
-                clues.append(Clue(s.kind, "volume", f"volume on {t}", False))
+            if _under(t, s.volumes) or _under(t, s.hint_volumes):
+                clues.append(Clue(s.kind, "volume", f"volume on {t}{where}", bool(_under(t, s.volumes))))
                 break
         seen = sorted({p for p in ports if p in s.ports})
         if seen:
-            clues.append(Clue(s.kind, "port", "container port " + ", ".join(map(str, seen)), False))
+            clues.append(Clue(s.kind, "port", "container port " + ", ".join(map(str, seen)) + where, False))
         mine = [n for n in env if any(n.startswith(pre) for pre in s.env)]
         family = tuple({pre.split("_")[0] + "_" for pre in s.env})
         client = [n for n in env if n.startswith(family) and n.endswith(CLIENT_SUFFIXES) and n not in SERVER_ONLY_ENV]
         if mine and not client:
             shown = ", ".join(mine[:4]) + (f" and {len(mine) - 4} more" if len(mine) > 4 else "")
-            clues.append(Clue(s.kind, "environment", f"environment {shown}", False))
+            clues.append(Clue(s.kind, "environment", f"environment {shown}{where}", False))
+    return clues
+
+
+def image_defaults(spec: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """What the image's own config (``docker image inspect`` Config) adds to a service the compose model
+    does not override: entrypoint, command, healthcheck, exposed ports, volumes, environment names."""
+    out: dict[str, Any] = {}
+    if not spec.get("entrypoint") and config.get("Entrypoint"):
+        out["entrypoint"] = config["Entrypoint"]
+    if not spec.get("command") and not spec.get("entrypoint") and config.get("Cmd"):
+        out["command"] = config["Cmd"]
+    if "healthcheck" not in spec and (config.get("Healthcheck") or {}).get("Test"):
+        out["healthcheck"] = {"test": config["Healthcheck"]["Test"]}
+    out["expose"] = list(config.get("ExposedPorts") or {})
+    out["volumes"] = [{"target": v} for v in config.get("Volumes") or {}]
+    out["environment"] = {str(e).split("=", 1)[0]: None for e in config.get("Env") or []}
+    return out
+
+
+def gather(service: str, spec: dict[str, Any], image_config: dict[str, Any] | None = None) -> list[Clue]:
+    """Every clue the compose model (and, when given, the image's own config) holds about what ``service``
+    is (see the module docstring). A clue the image adds of a kind and place the compose model already
+    showed is left out."""
+    clues: list[Clue] = []
+    iwords = image_words(service, spec)
+    image = spec.get("image")
+    if not TOOL_WORDS.intersection(iwords):
+        s = _first_server(iwords, "dependency")
+        if s:
+            where = f"image {image}" if image else f"service name {service} (no image)"
+            clues.append(Clue(s.kind, "image", where, True))
+    clues += _content_clues(service, spec)
+    if image_config:
+        known = {(c.kind, c.source) for c in clues}
+        clues += [c for c in _content_clues(service, image_defaults(spec, image_config), " (in the image)")
+                  if (c.kind, c.source) not in known]
     swords = words_of(service)
     s = None if TOOL_WORDS.intersection(swords) else _first_server(swords, "dependency")
     if s and image:
@@ -304,14 +333,15 @@ def gather(service: str, spec: dict[str, Any]) -> list[Clue]:
     return clues
 
 
-def classify(service: str, spec: dict[str, Any]) -> Classification:
-    """App, dependency or observability, from every clue (module docstring), with the reason."""
+def classify(service: str, spec: dict[str, Any], image_config: dict[str, Any] | None = None) -> Classification:
+    """App, dependency or observability, from every clue (module docstring), with the reason.
+    ``image_config``: the image's Config when the engine has the image (its clues say "in the image")."""
     image = spec.get("image") or "(none: built from source)"
     iwords = image_words(service, spec)
     obs = next((o for w in iwords for o in OBSERVABILITY if w.startswith(o)), None)
     if obs:
         return Classification("observability", obs, f"image {image} names {obs}")
-    clues = gather(service, spec)
+    clues = gather(service, spec, image_config)
     generic = [c for c in clues if not c.kind]
     best: tuple[int, Server, list[Clue]] | None = None
     for kind in dict.fromkeys(c.kind for c in clues if c.kind):
