@@ -9,7 +9,6 @@ import http.server
 import threading
 
 import pytest
-import yaml
 
 from runbook_lib.run.params import load_params
 from runbook_lib.run.starter import classify, healthcheck_url
@@ -195,7 +194,7 @@ def test_init_keeps_only_the_path_that_answered_with_its_status(paths, catch_all
     srv = _server(paths, catch_all)
     try:
         base = f"http://127.0.0.1:{srv.server_address[1]}"
-        h = probe("web", {"image": "acme/web"}, {8000: base}, healthcheck_url)
+        h = probe("web", None, {8000: base})
     finally:
         srv.shutdown()
     if expected is None:
@@ -211,11 +210,11 @@ def test_a_healthcheck_path_that_answers_is_asked_first():
     try:
         base = f"http://127.0.0.1:{srv.server_address[1]}"
         spec = {"healthcheck": {"test": ["CMD", "curl", "-f", "http://localhost:8000/live?full=1"]}}
-        h = probe("web", spec, {8000: base}, healthcheck_url)
+        h = probe("web", healthcheck_url(spec), {8000: base})
     finally:
         srv.shutdown()
     assert (h.url, h.status) == (base + "/live?full=1", 204)
-    assert yaml.safe_load(f"x: {h.status}") == {"x": 204}
+    assert "answered 204" in h.note
 
 
 # -- integration: a stack of our own on the real engine ------------------------------------------------

@@ -69,14 +69,6 @@ def healthcheck_url(spec: dict[str, Any]) -> str | None:
     return None
 
 
-def _container_port(url: str) -> int | None:
-    try:
-        parts = urlsplit(url)
-        return parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return None
-
-
 def published_urls(spec: dict[str, Any]) -> dict[int, str]:
     """Container port -> ``http://HOST:PUBLISHED`` for each published TCP port (smoke.host_base_url)."""
     from runbook_lib.phases.smoke import host_base_url
@@ -168,7 +160,7 @@ def analyse(default: dict, every: dict, files: Sequence[Path], env_files: Sequen
             st.secrets[name] = "(external: managed outside Compose)"
     for name in st.apps:
         st.modes[name] = production_values(services[name])
-        st.health.append(from_compose(name, services[name], published_urls(services[name]), healthcheck_url))
+        st.health.append(from_compose(name, healthcheck_url(services[name]), published_urls(services[name])))
         deps = services[name].get("depends_on") or {}
         st.depends_on[name] = [d for d in deps if d in st.dependencies]
     for name in st.observability:
@@ -191,8 +183,8 @@ def stack_running(st: Starter) -> bool:
 def probe_endpoints(st: Starter, services: dict[str, Any], timeout: float = 2.0) -> None:
     """Replace each app service's health endpoint by what its published ports really answered
     (:func:`runbook_lib.run.starter_probe.probe`); call only with the stack running."""
-    st.health = [starter_probe.probe(h.service, services[h.service], published_urls(services[h.service]),
-                                     healthcheck_url, timeout=timeout) for h in st.health]
+    st.health = [starter_probe.probe(h.service, healthcheck_url(services[h.service]),
+                                     published_urls(services[h.service]), timeout=timeout) for h in st.health]
 
 
 def probe_metrics(st: Starter, services: dict[str, Any], timeout: float = 2.0, running: bool | None = None) -> None:

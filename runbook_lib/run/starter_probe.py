@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -44,9 +43,8 @@ class Asked:
     seen: dict[str, str] = field(default_factory=dict)   # path -> "200" / "404" / "no answer"
 
 
-def healthcheck_target(spec: dict[str, Any], healthcheck_url) -> tuple[int | None, str, str] | None:
-    """``(container port, path, url)`` of the service's HTTP healthcheck, or None."""
-    hc = healthcheck_url(spec)
+def healthcheck_target(hc: str | None) -> tuple[int | None, str, str] | None:
+    """``(container port, path, url)`` of a service's HTTP healthcheck URL (``starter.healthcheck_url``)."""
     if not hc:
         return None
     parts = urlsplit(hc)
@@ -57,9 +55,10 @@ def healthcheck_target(spec: dict[str, Any], healthcheck_url) -> tuple[int | Non
     return port, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), hc
 
 
-def from_compose(name: str, spec: dict[str, Any], urls: dict[int, str], healthcheck_url) -> Health:
-    """The endpoint the compose model alone supports: the healthcheck URL on its published port."""
-    hc = healthcheck_target(spec, healthcheck_url)
+def from_compose(name: str, hc_url: str | None, urls: dict[int, str]) -> Health:
+    """The endpoint the compose model alone supports: the healthcheck URL ``hc_url`` (inside the container)
+    on the host port published for it (``urls``: container port -> host base URL)."""
+    hc = healthcheck_target(hc_url)
     if hc:
         port, path, url = hc
         if port in urls:
@@ -95,11 +94,12 @@ def _ask_port(client: httpx.Client, base: str, first: str | None) -> tuple[tuple
     return None, asked
 
 
-def probe(name: str, spec: dict[str, Any], urls: dict[int, str], healthcheck_url, timeout: float = 2.0) -> Health:
-    """Ask each published port of a running app service (module docstring); keep the first answer."""
+def probe(name: str, hc_url: str | None, urls: dict[int, str], timeout: float = 2.0) -> Health:
+    """Ask each published port (``urls``: container port -> host base URL) of a running app service
+    (module docstring), its healthcheck's path (``hc_url``) first; keep the first answer."""
     if not urls:
-        return from_compose(name, spec, urls, healthcheck_url)
-    hc = healthcheck_target(spec, healthcheck_url)
+        return from_compose(name, hc_url, urls)
+    hc = healthcheck_target(hc_url)
     seen: list[str] = []
     with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
         for port, base in urls.items():
