@@ -111,7 +111,9 @@ def probe(name: str, hc_url: str | None, urls: dict[int, str], timeout: float = 
                 also = [f"{p} {s}" for p, s in asked.seen.items() if p != path]
                 note = f"answered {status} when `runbook init` asked" + (f" (before it: {', '.join(also)})"
                                                                           if also else "")
-                return Health(name, base + path, note, status=status)
+                todo = (f"{name}: only / answered; it shows the server is up, not that what it needs works: use "
+                        "the application's health path if it has one") if path == "/" else ""
+                return Health(name, base + path, note, todo=todo, status=status)
     return Health(name, None, "nothing answered when `runbook init` asked: " + ", ".join(seen),
                   todo=f"{name}: none of its published ports answered 2xx on /, {', '.join(HEALTH_PATHS)}; add the "
                        "endpoint that shows it is healthy (with its expect_status), none is invented")
