@@ -261,6 +261,22 @@ TRUE_PROBLEMS = {
 }
 
 
+def _wait_until_answering(url: str, timeout: float = 120) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def own_stack(engine, tmp_path_factory):
     """web (answers / only, published on a free port) and records (a key-value store built here under a
@@ -290,6 +306,7 @@ def own_stack(engine, tmp_path_factory):
     stack = Compose([compose], project=project)
     try:
         stack.up(wait=True, timeout=240)
+        _wait_until_answering(f"http://127.0.0.1:{port}/")   # web has no healthcheck: "up" is not "serving"
         yield project, compose, port
     finally:
         stack.down(volumes=True)
@@ -320,7 +337,7 @@ def test_init_on_a_running_stack_sorts_by_evidence_writes_what_answered_and_its_
     assert "#   records: dependency, Redis-compatible key-value store: healthcheck runs redis-cli ping" in text
     # web serves only /: that is what is written, with the status seen, and no /health anywhere
     assert [(e.name, e.url, e.expect_status) for e in p.smoke.endpoints] == [
-        ("web", f"http://127.0.0.1:{port}/", [200])]
+        ("web", f"http://127.0.0.1:{port}/", [200])], text
     assert f"answered 200 when `runbook init` asked (before it: /health 404" in text
     assert [[e.url for e in d.endpoints] for d in p.smoke.drills] == [[f"http://127.0.0.1:{port}/"]]
     assert p.production.expected_env == {} and p.production.env_overrides == {}
