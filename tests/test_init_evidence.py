@@ -101,6 +101,7 @@ def test_the_image_own_config_is_evidence_where_the_compose_model_does_not_overr
 
 @pytest.mark.parametrize("name, spec", [
     ("turn", {"image": "coturn/coturn:4.6", "ports": [{"target": 3478, "published": "3478", "protocol": "udp"}]}),
+    ("relay", {"image": "runbook-demo/turn:local"}),
     ("relay", {"image": "acme/relay:local", "command": ["turnserver", "-n", "--listening-port=3478"]}),
     ("relay", {"image": "acme/relay:local", "entrypoint": ["/bin/sh", "-c", "exec /usr/bin/turnserver -c /etc/t.conf"]}),
 ])

@@ -38,7 +38,7 @@ DATA_STORES: tuple[str, ...] = (
     "cassandra", "scylla", "couchdb", "couchbase", "minio", "rabbitmq", "activemq", "artemis", "kafka",
     "redpanda", "zookeeper", "elasticsearch", "opensearch", "solr", "memcached", "etcd", "nats", "clickhouse",
     "influxdb", "neo4j", "mssql", "cockroach", "pulsar", "localstack", "seaweedfs", "dragonfly", "coturn",
-    "turnserver",
+    "turnserver", "turn", "stun", "eturnal",
 )
 OBSERVABILITY: tuple[str, ...] = (
     "prometheus", "alertmanager", "grafana", "loki", "promtail", "tempo", "jaeger", "otel", "opentelemetry",
@@ -119,8 +119,9 @@ SERVERS: tuple[Server, ...] = (
     Server("other-store", "data store", words=tuple(w for w in DATA_STORES if w not in {
         "redis", "valkey", "keydb", "dragonfly", "postgres", "postgis", "timescale", "mysql", "mariadb", "percona",
         "mongo", "minio", "rabbitmq", "memcached", "elasticsearch", "opensearch", "solr", "kafka", "redpanda",
-        "zookeeper", "etcd", "nats", "cassandra", "scylla", "clickhouse", "coturn", "turnserver"})),
-    Server("turn", "TURN/STUN server", words=("coturn", "turnserver"),
+        "zookeeper", "etcd", "nats", "cassandra", "scylla", "clickhouse", "coturn", "turnserver", "turn", "stun",
+        "eturnal"})),
+    Server("turn", "TURN/STUN server", words=("coturn", "turnserver", "turn", "stun", "eturnal"),
            health=((r"\bturnutils_\w+", "turnutils"),), binaries=("turnserver",), ports=(3478, 5349), public=True),
     Server("prometheus", "Prometheus", role="observability", health=((r"/-/(healthy|ready)\b", "/-/healthy"),),
            binaries=("prometheus",), ports=(9090,), volumes=("/prometheus", "/etc/prometheus")),
