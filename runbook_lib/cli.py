@@ -505,7 +505,7 @@ def _add_init_parser(sub: argparse._SubParsersAction) -> None:
     ini.add_argument("--out", metavar="FILE", help="where to write (default: parameters/<project>.yaml)")
     ini.add_argument("--project", metavar="NAME", help="compose project name (default: the compose model's name)")
     ini.add_argument("--force", action="store_true", help="overwrite an existing file")
-    ini.add_argument("--no-probe", action="store_true", help="do not ask the running stack's ports for /metrics")
+    ini.add_argument("--no-probe", action="store_true", help="do not ask the running stack's ports (health paths, /metrics)")
     ini.set_defaults(func=cmd_init)
 
 

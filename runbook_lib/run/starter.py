@@ -5,15 +5,18 @@ a real probe of the running stack; what only a person can decide is left as a ``
 the least-claiming value that still validates (a drill endpoint's ``expect: may_fail``). The file holds
 no secret value: file secrets are listed by name and path in a comment.
 
-How services are sorted (the rule is also written into the generated file):
+How services are sorted (each service's reason is written beside it in the generated file): from every
+piece of evidence in the compose model (image, service name, healthcheck command, container ports,
+environment names, volume targets, command), by :mod:`runbook_lib.run.starter_evidence`:
 
-* **dependencies**: named data stores and brokers, recognised by the image name (its last path component,
-  before the tag: ``bitnami/postgresql:16`` -> ``postgresql``; the service name when there is no image)
-  having a ``-``/``_``/``.``-separated word that starts with one of :data:`DATA_STORES`, unless another
-  word marks it as a tool around one (:data:`TOOL_WORDS`: ``redis_exporter``, ``mongo-express``);
-* **observability**: Prometheus, Alertmanager, Grafana, Loki and friends, by the same rule
-  (:data:`OBSERVABILITY`); their published ports become ``production.*_url``;
+* **dependencies**: data stores, brokers and servers the apps use (a TURN/STUN server too, which is left out
+  of ``security.internal_services``: it is reached from outside by design);
+* **observability**: Prometheus, Alertmanager, Grafana, Loki and friends; their published ports become
+  ``production.*_url``;
 * **app services**: every other service.
+
+Endpoints are written only from evidence: a healthcheck's URL mapped to its published port, or, when the
+stack runs, a published port that answered (:mod:`runbook_lib.run.starter_probe`); never an assumed path.
 """
 from __future__ import annotations
 
@@ -29,20 +32,14 @@ import httpx
 from runbook_lib.engine.compose import Compose
 from runbook_lib.errors import InputError, RunbookError
 from runbook_lib.drills.probes import parse_metrics
+from runbook_lib.run.starter_evidence import (  # noqa: F401  (re-exported: starter_render, tests)
+    DATA_STORES, OBSERVABILITY, TOOL_WORDS, image_words,
+)
+from runbook_lib.run.starter_evidence import classify as classify_service
+from runbook_lib.run import starter_probe
+from runbook_lib.run.starter_mode import production_values
+from runbook_lib.run.starter_probe import Health, from_compose  # noqa: F401  (Health: re-exported)
 
-DATA_STORES: tuple[str, ...] = (
-    "redis", "valkey", "keydb", "postgres", "postgis", "timescale", "mysql", "mariadb", "percona", "mongo",
-    "cassandra", "scylla", "couchdb", "couchbase", "minio", "rabbitmq", "activemq", "artemis", "kafka",
-    "redpanda", "zookeeper", "elasticsearch", "opensearch", "solr", "memcached", "etcd", "nats", "clickhouse",
-    "influxdb", "neo4j", "mssql", "cockroach", "pulsar", "localstack", "seaweedfs", "dragonfly",
-)
-OBSERVABILITY: tuple[str, ...] = (
-    "prometheus", "alertmanager", "grafana", "loki", "promtail", "tempo", "jaeger", "otel", "opentelemetry",
-    "cadvisor", "exporter", "pushgateway", "fluent", "logstash", "kibana",
-)
-TOOL_WORDS: frozenset[str] = frozenset({
-    "exporter", "express", "ui", "commander", "admin", "insight", "console", "web", "manager", "browser",
-})
 #: observability image word -> the production key its published URL goes to
 OBSERVABILITY_URLS: dict[str, str] = {
     "prometheus": "prometheus_url", "alertmanager": "alertmanager_url", "grafana": "grafana_url", "loki": "loki_url",
@@ -51,27 +48,11 @@ _LOCAL_HOSTS = {"127.0.0.1", "localhost", "0.0.0.0", "::1", "[::1]", "::"}
 _URL_RE = re.compile(r"https?://[^\s'\"|;&)`]+")
 
 
-def image_words(service: str, spec: dict[str, Any]) -> list[str]:
-    """The words of a service's image name (last path component, tag and digest removed)."""
-    image = str(spec.get("image") or service)
-    base = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
-    return [w for w in re.split(r"[-_.]", base) if w]
-
-
 def classify(service: str, spec: dict[str, Any]) -> tuple[str, str]:
-    """``(kind, why)``: kind is ``dependency``, ``observability`` or ``app``; why names the matched word."""
-    words = image_words(service, spec)
-    image = spec.get("image") or f"(no image: service name {service})"
-    for word in words:
-        obs = next((o for o in OBSERVABILITY if word.startswith(o)), None)
-        if obs:
-            return "observability", f"image {image}: {obs}"
-    if not TOOL_WORDS.intersection(words):
-        for word in words:
-            store = next((d for d in DATA_STORES if word.startswith(d)), None)
-            if store:
-                return "dependency", f"image {image}: {store}"
-    return "app", f"image {image}"
+    """``(role, why)``: role is ``dependency``, ``observability`` or ``app``, why the evidence that decided
+    it (:func:`runbook_lib.run.starter_evidence.classify`)."""
+    c = classify_service(service, spec)
+    return c.role, c.why
 
 
 def healthcheck_url(spec: dict[str, Any]) -> str | None:
@@ -88,14 +69,6 @@ def healthcheck_url(spec: dict[str, Any]) -> str | None:
     return None
 
 
-def _container_port(url: str) -> int | None:
-    try:
-        parts = urlsplit(url)
-        return parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return None
-
-
 def published_urls(spec: dict[str, Any]) -> dict[int, str]:
     """Container port -> ``http://HOST:PUBLISHED`` for each published TCP port (smoke.host_base_url)."""
     from runbook_lib.phases.smoke import host_base_url
@@ -106,14 +79,6 @@ def published_urls(spec: dict[str, Any]) -> dict[int, str]:
         if base and port.get("target") is not None:
             out.setdefault(int(port["target"]), base)
     return out
-
-
-@dataclass
-class Health:
-    service: str
-    url: str | None          # host URL for smoke.endpoints, None when not reachable from the host
-    note: str                # where it came from
-    todo: str = ""           # what a person must confirm
 
 
 @dataclass
@@ -140,6 +105,9 @@ class Starter:
     metrics_note: str = ""
     production_urls: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (url, service)
     depends_on: dict[str, list[str]] = field(default_factory=dict)  # app -> the dependencies it names
+    public_dependencies: list[str] = field(default_factory=list)  # reached from outside by design (TURN)
+    kinds: dict[str, str] = field(default_factory=dict)            # service -> server kind ("" for an app)
+    modes: dict[str, dict[str, str]] = field(default_factory=dict)  # app -> production mode values it sets
 
 
 def resolve(files: Sequence[Path], env_files: Sequence[Path], project: str | None) -> tuple[dict, dict]:
@@ -153,16 +121,36 @@ def resolve(files: Sequence[Path], env_files: Sequence[Path], project: str | Non
     return default, every
 
 
-def analyse(default: dict, every: dict, files: Sequence[Path], env_files: Sequence[Path], project: str) -> Starter:
-    """Sort the services, list the file secrets, derive the health endpoints from healthchecks."""
+def image_configs(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """image reference -> its Config, for the services' images the local engine has (a read of the engine's
+    image store, nothing pulled); {} without an engine."""
+    from runbook_lib.engine import Engine
+
+    refs = sorted({str(spec["image"]) for spec in services.values() if spec.get("image")})
+    if not refs:
+        return {}
+    try:
+        engine = Engine(timeout=10)
+        return {ref: engine.image_config(ref) for ref in refs}
+    except RunbookError:
+        return {}
+
+
+def analyse(default: dict, every: dict, files: Sequence[Path], env_files: Sequence[Path], project: str,
+            images: dict[str, dict[str, Any]] | None = None) -> Starter:
+    """Sort the services (from the compose model and, in ``images``, their images' own config), list the
+    file secrets, derive the health endpoints from healthchecks."""
     st = Starter(project, [Path(f).resolve() for f in files], [Path(f).resolve() for f in env_files])
     services = default.get("services") or {}
     for name, spec in sorted((every.get("services") or {}).items()):
         if name not in services:
             st.profile_only[name] = list(spec.get("profiles") or [])
             continue
-        kind, why = classify(name, spec)
-        {"app": st.apps, "dependency": st.dependencies, "observability": st.observability}[kind][name] = why
+        c = classify_service(name, spec, (images or {}).get(str(spec.get("image"))))
+        st.kinds[name] = c.kind
+        {"app": st.apps, "dependency": st.dependencies, "observability": st.observability}[c.role][name] = c.why
+        if c.role == "dependency" and c.public:
+            st.public_dependencies.append(name)
     for name, spec in sorted((every.get("secrets") or {}).items()):
         if spec.get("file"):
             st.secrets[name] = spec["file"]
@@ -171,34 +159,17 @@ def analyse(default: dict, every: dict, files: Sequence[Path], env_files: Sequen
         elif spec.get("external"):
             st.secrets[name] = "(external: managed outside Compose)"
     for name in st.apps:
-        st.health.append(_health_of(name, services[name]))
+        st.modes[name] = production_values(services[name])
+        st.health.append(from_compose(name, healthcheck_url(services[name]), published_urls(services[name])))
         deps = services[name].get("depends_on") or {}
         st.depends_on[name] = [d for d in deps if d in st.dependencies]
     for name in st.observability:
         urls = published_urls(services[name])
-        words = image_words(name, services[name])
+        words = [*image_words(name, services[name]), st.kinds.get(name, "")]
         key = next((OBSERVABILITY_URLS[w] for w in words if w in OBSERVABILITY_URLS), None)
         if key and urls and key not in st.production_urls:
             st.production_urls[key] = (next(iter(urls.values())), name)
     return st
-
-
-def _health_of(name: str, spec: dict[str, Any]) -> Health:
-    urls = published_urls(spec)
-    hc = healthcheck_url(spec)
-    if hc:
-        port = _container_port(hc)
-        parts = urlsplit(hc)
-        path = parts.path or "/"
-        path += f"?{parts.query}" if parts.query else ""
-        if port in urls:
-            return Health(name, urls[port] + path, f"from its healthcheck ({hc} inside the container)")
-        return Health(name, None, f"its healthcheck asks {hc} inside the container, and port {port} is not "
-                      "published: not reachable from the host")
-    if urls:
-        return Health(name, next(iter(urls.values())) + "/health", "its first published port",
-                      todo=f"{name} has no HTTP healthcheck: /health is assumed; confirm the path")
-    return Health(name, None, "no HTTP healthcheck and no published port")
 
 
 def stack_running(st: Starter) -> bool:
@@ -209,11 +180,18 @@ def stack_running(st: Starter) -> bool:
         return False
 
 
-def probe_metrics(st: Starter, services: dict[str, Any], timeout: float = 2.0) -> None:
+def probe_endpoints(st: Starter, services: dict[str, Any], timeout: float = 2.0) -> None:
+    """Replace each app service's health endpoint by what its published ports really answered
+    (:func:`runbook_lib.run.starter_probe.probe`); call only with the stack running."""
+    st.health = [starter_probe.probe(h.service, healthcheck_url(services[h.service]),
+                                     published_urls(services[h.service]), timeout=timeout) for h in st.health]
+
+
+def probe_metrics(st: Starter, services: dict[str, Any], timeout: float = 2.0, running: bool | None = None) -> None:
     """Ask ``/metrics`` on each app service's published TCP ports; keep the ones that answer 200 with
     Prometheus text (prometheus_client's parser, at least one sample). Nothing is invented: a service
     with no such answer gets no entry."""
-    if not stack_running(st):
+    if not (stack_running(st) if running is None else running):
         st.metrics_note = (f"the stack (project {st.project}) was not running when `runbook init` ran, so no "
                            "/metrics endpoint was probed")
         return
@@ -249,9 +227,12 @@ def build(files: Sequence[Path], env_files: Sequence[Path] = (), project: str | 
     name = project or default.get("name") or ""
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
         raise InputError(f"the compose model has no usable project name ({name!r}): pass --project NAME")
-    st = analyse(default, every, files, env_files, name)
+    st = analyse(default, every, files, env_files, name, image_configs(default.get("services") or {}))
     if probe:
-        probe_metrics(st, default.get("services") or {})
+        running = stack_running(st)
+        if running:
+            probe_endpoints(st, default.get("services") or {})
+        probe_metrics(st, default.get("services") or {}, running=running)
     else:
         st.metrics_note = "probing was turned off (--no-probe)"
     return st

@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from runbook_lib.run.starter import DATA_STORES, OBSERVABILITY, TOOL_WORDS, Health, Starter
+from runbook_lib.run.starter import TOOL_WORDS, Health, Starter
+from runbook_lib.run.starter_mode import production_env
 
 
 def _y(value: Any) -> str:
@@ -71,15 +72,19 @@ def _header(st: Starter, base: Path) -> list[str]:
 
 def _services(st: Starter, base: Path) -> list[str]:
     out = _wrap("App services: every service that is neither a dependency nor an observability tool; their health, "
-                "metrics, ENV=production, restart policy and limits are judged. Dependencies: named data stores and "
-                "brokers, recognised by the image name (its last path component before the tag, e.g. "
-                "bitnami/postgresql:16 -> postgresql; the service name when there is no image) having a word that "
-                f"starts with one of: {', '.join(DATA_STORES)}; a tool around one is not a dependency (a word among "
-                f"{', '.join(sorted(TOOL_WORDS))}: redis_exporter, mongo-express). Observability images ("
-                f"{', '.join(OBSERVABILITY)}) are neither.")
+                "metrics, production environment, restart policy and limits are judged. Each service was sorted "
+                "from all the compose model says about it: image name, service name, healthcheck command (mysqladmin "
+                "ping, pg_isready, redis-cli ping...), container ports (3306, 5432, 6379, 27017, 3478...), server "
+                "environment names (MYSQL_*, POSTGRES_*, MONGO_INITDB_*...; a client's *_HOST/*_URL settings do not "
+                "count), volume targets (/var/lib/mysql, /var/lib/postgresql/data...) and the command it starts. One "
+                "strong clue (image, healthcheck, command, data volume) settles it; the weaker ones (service name, "
+                "port, environment) need two. Tools around a store (a word among "
+                f"{', '.join(sorted(TOOL_WORDS))}: redis_exporter, mongo-express) are not dependencies. Why each "
+                "service went where it did:")
     for kind, names in (("app", st.apps), ("dependency", st.dependencies), ("observability", st.observability)):
         for name, why in names.items():
-            out.append(f"#   {name}: {kind} ({why})")
+            first, *rest = _wrap(f"{name}: {kind}, {why}", "", width=104)
+            out += [f"#   {first[2:]}"] + [f"#       {ln[2:]}" for ln in rest]
     out += _wrap("TODO: check this split; a service of yours that the rule got wrong moves between the two lists.")
     out.append(f"app_services: {_y(list(st.apps))}")
     out.append(f"dependencies: {_y(list(st.dependencies))}")
@@ -119,9 +124,11 @@ def _redeploy(st: Starter, base: Path) -> list[str]:
 
 def _production(st: Starter, base: Path) -> list[str]:
     out = ["production:"]
-    out += _wrap("TODO: the default expects ENV=production on every app service; set expected_env to what your "
-                 "services really use, or list the exceptions in env_excluded.", "  ")
-    out.append(f"  expected_env: {_y({'ENV': 'production'})}")
+    expected, overrides, lines = production_env(st.modes)
+    out += [ln for text in lines for ln in _wrap(text, "  ")]
+    out.append(f"  expected_env: {_y(expected)}")
+    if overrides:
+        out.append(f"  env_overrides: {_y(overrides)}")
     out.append(f"  env_excluded: {_y([])}")
     for key in ("prometheus_url", "alertmanager_url", "grafana_url", "loki_url"):
         if key in st.production_urls:
@@ -135,18 +142,27 @@ def _production(st: Starter, base: Path) -> list[str]:
 
 def _endpoint(h: Health) -> list[str]:
     out = _wrap(f"TODO: {h.todo}", "    ") if h.todo else []
-    return out + [f"    - {{name: {_y(h.service)}, url: {_y(h.url)}}}    # {h.note}"]
+    status = f", expect_status: {h.status}" if h.status not in (None, 200) else ""
+    return out + [f"    - {{name: {_y(h.service)}, url: {_y(h.url)}{status}}}    # {h.note}"]
 
 
 def _smoke(st: Starter, base: Path) -> list[str]:
     out = ["smoke:"]
     reachable = [h for h in st.health if h.url]
-    out += _wrap("Health endpoints of the app services, host URLs: a healthcheck's URL mapped to the port "
-                 "published for it.", "  ")
+    out += _wrap("Health endpoints of the app services, host URLs, only from evidence: a healthcheck's URL mapped to "
+                 "the port published for it, or (when the stack was running) the first of the healthcheck's path, "
+                 "/health, /healthz, /ready, ..., / that answered on a published port, with the status seen. No "
+                 "path is assumed.", "  ")
     for h in st.health:
         if not h.url:
             out.append(f"  # {h.service}: not in endpoints: {h.note}")
-    out += ["  endpoints:"] + [ln for h in reachable for ln in _endpoint(h)] if reachable else ["  endpoints: []"]
+            out += _wrap(f"TODO: {h.todo}", "  ") if h.todo else []
+    if reachable:
+        out += ["  endpoints:"] + [ln for h in reachable for ln in _endpoint(h)]
+    else:
+        out += _wrap("TODO: no endpoint is known to answer. While this list is empty, phase 4 asks health_path "
+                     "(default /health) on each app service's first published port: list the real ones first.", "  ")
+        out.append("  endpoints: []")
     out += _metrics(st)
     out += _wrap("TODO: the end-to-end flow a user would go through (log in, do the main thing, read it back) as "
                  "flow steps; see parameters/demo.yaml. Without it smoke.flow has nothing to run.", "  ")
@@ -180,7 +196,8 @@ def _drills(st: Starter, reachable: list[Health]) -> list[str]:
                  "must_fail (it really uses the dependency), or may_fail. may_fail is written because it claims "
                  "nothing about degraded behaviour, so the file validates without a guess; only a person who knows "
                  "the design can say which is true.", "  ")
-    out.append("  drills:")
+    if reachable:
+        out.append("  drills:")
     for dep in st.dependencies:
         users = [h for h in reachable if dep in st.depends_on.get(h.service, [])] or reachable
         if not users:
@@ -191,14 +208,19 @@ def _drills(st: Starter, reachable: list[Health]) -> list[str]:
             continue
         out += [f"    - dependency: {_y(dep)}", "      mode: stop", "      duration_s: 3", "      endpoints:"]
         out += _wrap(f"TODO: while {dep} is down, is each of these available, must_fail or may_fail?", "        ")
-        out += [f"        - {{name: {_y(h.service + ' health')}, url: {_y(h.url)}, expect: may_fail}}" for h in users]
-    return out
+        out += [f"        - {{name: {_y(h.service + ' health')}, url: {_y(h.url)}, expect: may_fail"
+                + (f", ok_status: {h.status}" if h.status not in (None, 200, 201, 202, 204) else "") + "}"
+                for h in users]
+    return out if reachable else out + ["  drills: []    # no app endpoint is known to answer (see above)"]
 
 
 def _security_policy_signoff(st: Starter, base: Path) -> list[str]:
     out = ["security:"]
     out += _wrap("Dependencies must never be published beyond publish_interfaces (a FAIL if they are).", "  ")
-    out += [f"  internal_services: {_y(list(st.dependencies))}", f"  publish_interfaces: {_y(['127.0.0.1', '::1'])}",
+    internal = [d for d in st.dependencies if d not in st.public_dependencies]
+    if st.public_dependencies:
+        out += _wrap(f"Not internal, being reached from outside by design: {', '.join(st.public_dependencies)}.", "  ")
+    out += [f"  internal_services: {_y(internal)}", f"  publish_interfaces: {_y(['127.0.0.1', '::1'])}",
             "", "policy:", f"  blocking_severities: {_y(['critical', 'high'])}"]
     out += _wrap("TODO: accepted risks go in a waivers file (check id, target, justification, owner, approver, "
                  "expiry; see parameters/secureconnect-waivers.yaml): policy.waivers_file: <file>.", "  ")
