@@ -5,6 +5,8 @@
 #                           the demo images
 #   scripts/setup.sh demo   env, then bring the demo stack up and run the whole runbook against it
 #   scripts/setup.sh test   env with the `test` extra (`.[test]`: pytest, playwright), then the test suite
+#   scripts/setup.sh realworld  env with the `test` extra, the real-world applications' images (mmdebstrap,
+#                           apt-get: docs/realworld.md), then every phase on each application
 #   scripts/setup.sh lab    env with the `lab` extra (`.[lab]`: JupyterLab), then JupyterLab on the notebooks
 #                           (package data: runbook_lib/notebooks)
 #
@@ -106,6 +108,8 @@ case "${1:-}" in
     cmd_env test
     # The browser tests drive Debian's chromium through playwright (never a downloaded browser).
     command -v chromium >/dev/null || apt_install chromium
+    # tests/test_realworld.py builds its images' Debian base with mmdebstrap (docs/realworld.md).
+    command -v mmdebstrap >/dev/null || apt_install mmdebstrap
     shift
     cd "$ROOT"
     set +e
@@ -116,11 +120,18 @@ case "${1:-}" in
     rc=$?
     [ $rc -eq 5 ] && { echo "setup: pytest collected no test" >&2; exit 1; }
     exit $rc ;;
+  realworld)
+    cmd_env test
+    command -v mmdebstrap >/dev/null || apt_install mmdebstrap
+    shift
+    cd "$ROOT"
+    "$PY" tests/realworld/images.py
+    RUNBOOK_REALWORLD=full "$PY" -m pytest tests/test_realworld.py -n 0 --durations=0 "$@" ;;
   lab)
     cmd_env lab
     cd "$ROOT"
     # The notebooks are package data; their params_file "" finds parameters/demo.yaml upward from there.
     nbdir="$("$PY" -c 'from runbook_lib.package_data import NOTEBOOKS; print(NOTEBOOKS)')"
     exec "$VENV/bin/jupyter" lab --notebook-dir "$nbdir" $(is_root && echo --allow-root) ;;
-  *) echo "usage: scripts/setup.sh env|demo|test|lab [pytest args]" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh env|demo|test|realworld|lab [pytest args]" >&2; exit 2 ;;
 esac
