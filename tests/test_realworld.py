@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
+import docker.errors
 import httpx
 import pytest
 import yaml
@@ -75,11 +77,30 @@ def deploy(app: str, directory: Path) -> Deployed:
     return deployed
 
 
+def volumes_of(project: str) -> set[str]:
+    """Every volume mounted by the project's containers (named and anonymous)."""
+    client = docker.from_env()
+    containers = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"})
+    return {m["Name"] for c in containers for m in c.attrs.get("Mounts", []) if m.get("Type") == "volume"}
+
+
+def remove(deployed: Deployed, volumes: set[str]) -> None:
+    """Down with the project's volumes, then the anonymous volumes an earlier container left behind (the
+    postgres image's VOLUME gets a new one at every down + up, phase 1's included)."""
+    deployed.compose.down(volumes=True)
+    client = docker.from_env()
+    for name in volumes:
+        try:
+            client.volumes.get(name).remove()
+        except docker.errors.NotFound:
+            pass
+
+
 @pytest.fixture(scope="module")
 def wordpress(tmp_path_factory):
     deployed = deploy("wordpress-mysql", tmp_path_factory.mktemp("wordpress-mysql"))
     yield deployed
-    deployed.compose.down(volumes=True)
+    remove(deployed, volumes_of(deployed.project))
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +108,9 @@ def adminer(tmp_path_factory):
     if not FULL:
         pytest.skip("the full real-world form runs from `make realworld` (RUNBOOK_REALWORLD=full)")
     deployed = deploy("postgres-adminer", tmp_path_factory.mktemp("postgres-adminer"))
+    first = volumes_of(deployed.project)
     yield deployed
-    deployed.compose.down(volumes=True)
+    remove(deployed, first | volumes_of(deployed.project))
 
 
 def init_params(app: Deployed, directory: Path) -> Path:
