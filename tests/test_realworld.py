@@ -139,10 +139,10 @@ def run_and_judge(app: Deployed, params: Path, directory: Path, phases: tuple[st
     return [f"check crashed: {c}" for c in crashed] + wrong
 
 
-def test_init_writes_a_starter_file_that_names_every_service_of_a_published_application(wordpress, tmp_path):
+def test_init_takes_wordpress_for_the_app_service_and_mariadb_for_a_dependency(wordpress, tmp_path):
     params = yaml.safe_load(init_params(wordpress, tmp_path).read_text(encoding="utf-8"))
-    named = set(params.get("app_services") or []) | set(params.get("dependencies") or [])
-    assert named == {"db", "wordpress"}, json.dumps(params, indent=1)[:2000]
+    split = {"app_services": params.get("app_services"), "dependencies": params.get("dependencies")}
+    assert split == {"app_services": ["wordpress"], "dependencies": ["db"]}, json.dumps(params, indent=1)[:2000]
 
 
 def test_read_only_run_on_wordpress_and_mariadb_reports_exactly_the_true_problems(wordpress, tmp_path):
