@@ -85,7 +85,7 @@ def build_base(client, progress: Callable[[str], None] = print, force: bool = Fa
     """Make the Debian base with mmdebstrap and import it, unless an image with the same inputs exists.
     Returns the base's inputs digest (the Dockerfile images' digests include it)."""
     digest = base_digest()
-    _, old_digest = _existing_inputs(client, BASE_IMAGE)
+    old_id, old_digest = _existing_inputs(client, BASE_IMAGE)
     if old_digest == digest and not force:
         return digest
     if shutil.which("mmdebstrap") is None:
@@ -102,6 +102,7 @@ def build_base(client, progress: Callable[[str], None] = print, force: bool = Fa
         out = client.api.import_image(src=str(tar), repository=repository, tag=tag,
                                       changes=[*BASE_CHANGES, f"LABEL {INPUTS_LABEL}={digest}"])
     _raise_on_stream_error(out, BASE_IMAGE)
+    _remove_replaced(client, old_id, BASE_IMAGE)
     progress(f"{BASE_IMAGE}: built with mmdebstrap ({time.monotonic() - start:.0f}s)")
     return digest
 
@@ -110,7 +111,7 @@ def build_context_image(client, image: ContextImage, base: str, progress: Callab
                         force: bool = False) -> float:
     """Build one Dockerfile image unless its inputs label matches; returns the seconds spent (0: cached)."""
     digest = context_digest(image.context, base)
-    _, old_digest = _existing_inputs(client, image.name)
+    old_id, old_digest = _existing_inputs(client, image.name)
     if old_digest == digest and not force:
         return 0.0
     start = time.monotonic()
@@ -122,9 +123,20 @@ def build_context_image(client, image: ContextImage, base: str, progress: Callab
         if chunk.get("error"):
             raise RunbookError(f"building {image.name} failed: {chunk['error'].strip()}\n" + "\n".join(tail))
     seconds = time.monotonic() - start
+    _remove_replaced(client, old_id, image.name)
     size = client.images.get(image.name).attrs.get("Size", 0) / 1e6
     progress(f"{image.name}: built from {image.context.relative_to(HERE)} ({size:.0f} MB, {seconds:.0f}s)")
     return seconds
+
+
+def _remove_replaced(client, old_id: str | None, name: str) -> None:
+    """Remove the image a rebuild replaced, unless a container (or an image built on it) still uses it."""
+    import docker.errors
+    if old_id and old_id != client.images.get(name).id:
+        try:
+            client.images.remove(old_id)
+        except docker.errors.APIError:
+            pass
 
 
 def build_images(apps: Iterable[str] = tuple(APPS), progress: Callable[[str], None] = print,
