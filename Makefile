@@ -1,10 +1,12 @@
 # The README's two commands. Both do the whole set-up first (scripts/setup.sh): virtual environment,
 # a Docker engine (started as root on Debian when none answers), the offline demo images.
-.PHONY: demo test env clean lab
+.PHONY: demo test env clean lab realworld
 demo:  ## bring the demo stack up and run the whole runbook against it
 	bash scripts/setup.sh demo
 test:  ## run the test suite (what .ci/run calls)
 	bash scripts/setup.sh test
+realworld: ## build the real-world applications' images offline and run every phase on each (docs/realworld.md)
+	bash scripts/setup.sh realworld
 env:   ## set-up only
 	bash scripts/setup.sh env
 clean: ## stop the demo stack (volumes kept)

@@ -5,6 +5,8 @@
 #                           the demo images
 #   scripts/setup.sh demo   env, then bring the demo stack up and run the whole runbook against it
 #   scripts/setup.sh test   env with the `test` extra (`.[test]`: pytest, playwright), then the test suite
+#   scripts/setup.sh realworld  env with the `test` extra, the real-world applications' images (mmdebstrap,
+#                           apt-get: docs/realworld.md), then every phase on each application
 #   scripts/setup.sh lab    env with the `lab` extra (`.[lab]`: JupyterLab), then JupyterLab on the notebooks
 #                           (package data: runbook_lib/notebooks)
 #
@@ -106,8 +108,13 @@ case "${1:-}" in
     cmd_env test
     # The browser tests drive Debian's chromium through playwright (never a downloaded browser).
     command -v chromium >/dev/null || apt_install chromium
+    # tests/test_realworld.py's smoke form needs WordPress's and MariaDB's images, built offline from Debian's
+    # packages with mmdebstrap and apt-get (docs/realworld.md; cached: about a second when up to date). Built
+    # here, so a cold build's minutes are not counted against a test's timeout.
+    command -v mmdebstrap >/dev/null || apt_install mmdebstrap
     shift
     cd "$ROOT"
+    "$PY" tests/realworld/images.py wordpress-mysql || say "the real-world images were not built: tests/test_realworld.py will say why"
     set +e
     # Three workers (README "Tests"), whole files each (module fixtures stay per worker); each deploys its own demo
     # stack (tests/conftest.py). `make test` accepts pytest arguments after it: -n 0 runs in one process.
@@ -116,11 +123,18 @@ case "${1:-}" in
     rc=$?
     [ $rc -eq 5 ] && { echo "setup: pytest collected no test" >&2; exit 1; }
     exit $rc ;;
+  realworld)
+    cmd_env test
+    command -v mmdebstrap >/dev/null || apt_install mmdebstrap
+    shift
+    cd "$ROOT"
+    "$PY" tests/realworld/images.py
+    RUNBOOK_REALWORLD=full "$PY" -m pytest tests/test_realworld.py -n 0 --durations=0 "$@" ;;
   lab)
     cmd_env lab
     cd "$ROOT"
     # The notebooks are package data; their params_file "" finds parameters/demo.yaml upward from there.
     nbdir="$("$PY" -c 'from runbook_lib.package_data import NOTEBOOKS; print(NOTEBOOKS)')"
     exec "$VENV/bin/jupyter" lab --notebook-dir "$nbdir" $(is_root && echo --allow-root) ;;
-  *) echo "usage: scripts/setup.sh env|demo|test|lab [pytest args]" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh env|demo|test|realworld|lab [pytest args]" >&2; exit 2 ;;
 esac
