@@ -146,6 +146,12 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("service.healthcheck", "Service has a healthcheck", "medium",
          "Add a `healthcheck:` that exercises the service (not only that the process runs).", "5.26",
          anchors=("KICS",), keys=("healthcheck",)),
+    Rule("lint.suppression_reason", "Every inline suppression gives its reason", "medium",
+         'Write why beside the rule: # runbook-lint: ignore=RULE reason="..." (a reviewer reads it; SARIF keeps '
+         "it as the suppression's justification). Without one the suppression is not applied.", reads="source"),
+    Rule("lint.suppression_stale", "Every inline suppression still covers a finding", "low",
+         "Remove the comment (the finding it hid is gone), or move it onto the line of the finding's key or "
+         "service.", reads="source"),
     Rule("swarm.unsupported_keys", "Every key takes effect under docker stack deploy", "medium",
          "Move limits to deploy.resources, the restart policy to deploy.restart_policy, give every service an "
          "`image:` (build and push it first), and drop the keys Swarm ignores: a hardening key it ignores protects "
