@@ -43,7 +43,7 @@ def decision(result: LintResult) -> str:
 
 def format_table(result: LintResult) -> str:
     """Findings (everything not PASS, less what is suppressed or in the baseline) as an aligned table, then
-    the counts and what decided the exit code."""
+    one line: the counts and what decided the exit code."""
     rows = [r for r in result.records if r.status != "PASS" and not _hidden(r)]
     order = {"ERROR": 0, "FAIL": 1, "WARN": 2}
     rows.sort(key=lambda r: (order.get(r.status, 3), r.target, r.id))
@@ -57,8 +57,7 @@ def format_table(result: LintResult) -> str:
             lines.append(f"{r.status:6}  {r.severity:8}  {r.id:{w_id}}  {r.target:{w_t}}  {r.actual}{cis}")
     c = counts(result.records)
     lines.append(", ".join(f"{n} {s}" for s, n in c.items() if n) + f" ({len(result.records)} checks over "
-                 f"{', '.join(p.name for p in result.files)}; {result.scope()})")
-    lines.append(decision(result))
+                 f"{', '.join(p.name for p in result.files)}; {result.scope()}); {decision(result)}")
     return "\n".join(lines)
 
 

@@ -44,7 +44,8 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "Remove the secret from the service, or reference it (a *_FILE variable or the command)."),
     Rule("secrets.no_plaintext_env", "No plaintext credential in the environment", "critical",
          "Move the value into a secret file, mount it, and pass its path in a *_FILE variable; rotate the "
-         "exposed credential. Known false positives go in security.plaintext_allow.", anchors=("compose-lint",)),
+         "exposed credential. Known false positives go in security.plaintext_allow.", anchors=("compose-lint",),
+         keys=("environment", "env_file")),
     Rule("secrets.not_in_config", "Secret values absent from container and image configuration", "critical",
          "Remove the value from the environment, command, labels or image build, and rotate it.", reads="engine"),
     Rule("secrets.not_in_logs", "Secret values absent from container logs", "high",
