@@ -241,38 +241,6 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_lint(args: argparse.Namespace) -> int:
-    from runbook_lib.lint.run import lint_files  # the rules and the output load while Compose runs
-
-    try:
-        params = None
-        if args.params:  # pydantic and the parameters models only when a parameters file is given
-            from runbook_lib.run.params import load_params
-
-            params = load_params(args.params)
-        files = args.files or (params.compose_files if params else [])
-        env_files = args.env_file or (params.env_files if params else [])
-        if not files:
-            raise_input("runbook lint: give compose files (runbook lint FILE...) or --params with compose_files")
-        result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or (), swarm=args.swarm)
-    except RunbookError as exc:
-        from runbook_lib.lint.output import format_error
-
-        # json/sarif consumers read stdout: they get an error object too (stderr still says it first)
-        obj = format_error(args.format, str(exc), exc.exit_code)
-        if obj:
-            print(obj)
-        raise
-    from runbook_lib.lint.output import FORMATTERS
-
-    try:
-        print(FORMATTERS[args.format](result), flush=True)
-    except BrokenPipeError:  # `runbook lint ... | head`: the reader left; the verdict (exit status) stands
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush at exit must not fail again
-    return result.exit_code
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     try:
         import runbook_demo as demo
@@ -473,24 +441,9 @@ def _add_recover_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_lint_parser(sub: argparse._SubParsersAction) -> None:
-    li = sub.add_parser("lint", help="static security audit of compose files (no engine needed)",
-                        description="Resolve the compose files with `docker compose config` and judge the model "
-                        "with the rules phase 2 applies to running containers, plus unpinned images, secret "
-                        "declarations, healthchecks and restart policies. Exit 0 clean, 1 any FAIL, 2 input error.")
-    li.add_argument("files", nargs="*", metavar="FILE", type=Path,
-                    help="compose files, merged in order (default: the compose_files of --params)")
-    li.add_argument("--env-file", action="append", metavar="FILE", type=Path, help="env file for interpolation (repeatable)")
-    li.add_argument("--params", metavar="FILE", help="parameters YAML: its `security` and `policy.severity_overrides` apply")
-    li.add_argument("--format", choices=["table", "json", "sarif"], default="table", help="stdout format (default: table)")
-    li.add_argument("--profile", action="append", metavar="NAME",
-                    help="lint only the services of this compose profile (repeatable; default: every service, "
-                         "all profiles included)")
-    li.add_argument("--swarm", action="store_true",
-                    help="judge the files as `docker stack deploy` applies them: external secrets and configs are "
-                         "accepted (INFO), deploy: is checked (replicas, resources, restart_policy, update_config, "
-                         "rollback_config), and a key Swarm ignores or refuses is named, never counted as protection "
-                         "(implied by --params with mode: swarm)")
-    li.set_defaults(func=cmd_lint)
+    from runbook_lib.lint.command import add_parser  # the parser and cmd_lint live beside the rules
+
+    add_parser(sub)
 
 
 def _add_init_parser(sub: argparse._SubParsersAction) -> None:

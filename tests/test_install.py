@@ -50,24 +50,29 @@ def _run(argv: list[str], *, cwd: Path, env: dict | None = None, timeout: float 
     return track(argv, subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout))
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The wheel of this working tree (committed or not), built from a copy of the files git would keep
-    (tracked, and untracked but not ignored), so no stale build/ directory of the checkout leaks in and
-    nothing is written into the checkout."""
-    src = tmp_path_factory.mktemp("src")
+def build_wheel(tmp: Path) -> Path:
+    """The wheel of this working tree (committed or not), built under ``tmp`` from a copy of the files git
+    would keep (tracked, and untracked but not ignored), so no stale build/ directory of the checkout leaks
+    in and nothing is written into the checkout."""
+    src = tmp / "src"
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
                            capture_output=True).stdout.decode().split("\0")
     for name in filter(None, files):
         if (ROOT / name).is_file():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, src / name)
-    out = tmp_path_factory.mktemp("wheelhouse")
+    out = tmp / "wheelhouse"
+    out.mkdir(parents=True)
     proc = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q", "-w", str(out),
                  str(src)], cwd=out, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     [whl] = out.glob("runbook_lib-*.whl")
     return whl
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    return build_wheel(tmp_path_factory.mktemp("build"))
 
 
 @pytest.fixture(scope="module")

@@ -159,7 +159,7 @@ def test_json_output_is_what_to_dict_gave():
     from pathlib import Path
 
     from runbook_lib.lint.facts import FileState
-    from runbook_lib.lint.output import format_json
+    from runbook_lib.lint.output import decision, format_json
     from runbook_lib.lint.run import LintResult
     from runbook_lib.results.records import counts
 
@@ -170,6 +170,7 @@ def test_json_output_is_what_to_dict_gave():
     result = LintResult([Path("/tmp/compose.yaml")], records, services=["t"], profiles=["*"])
     old = json.dumps({"schema": 1, "files": ["/tmp/compose.yaml"], "counts": counts(records), "services": ["t"],
                       "profiles": ["*"], "not_linted": [], "summary": result.scope(), "exit_code": 1,
+                      "fail_on": "high", "decision": decision(result),
                       "records": [r.to_dict() for r in records]}, indent=2, default=str)
     assert format_json(result) == old
 

@@ -6,14 +6,45 @@ from pathlib import Path
 from typing import Any
 
 from runbook_lib.results.records import CheckRecord, counts, json_default
+from runbook_lib.lint.baseline import fingerprint
 from runbook_lib.lint.rules import RULES
 from runbook_lib.lint.run import LintResult
 
 # -- output ------------------------------------------------------------------------------------------
 
+def _hidden(r: CheckRecord) -> bool:
+    """A finding the people-facing formats leave out of their rows: suppressed inline, or in the baseline
+    (JSON and SARIF keep them, marked)."""
+    return bool(r.evidence.get("suppressed")) or r.evidence.get("baseline") == "unchanged"
+
+
+def decision(result: LintResult) -> str:
+    """One line: what decided the exit code, and what was left out of it."""
+    deciding = [r for r in result.records if result.decides(r)]
+    below = sum(1 for r in result.records if r.status == "FAIL" and not _hidden(r) and not result.decides(r))
+    if result.baseline_written:
+        parts = [f"exit {result.exit_code}: baseline written: {result.baseline_written[1]} finding(s) to "
+                 f"{result.baseline_written[0]} (ERROR always fails)"]
+    else:
+        parts = [f"exit {result.exit_code}: " + (f"{len(deciding)} finding(s) fail" if deciding else "nothing fails")
+                 + f" (--fail-on {result.fail_on}; ERROR always fails)"]
+    if below:
+        parts.append(f"{below} FAIL below {result.fail_on}")
+    sup = sum(1 for r in result.records if r.evidence.get("suppressed"))
+    if sup:
+        parts.append(f"{sup} suppressed inline")
+    if result.baseline:
+        unchanged = sum(1 for r in result.records if r.evidence.get("baseline") == "unchanged")
+        new = sum(1 for r in result.records if r.evidence.get("baseline") == "new")
+        parts.append(f"baseline {result.baseline[0]}: {new} new, {unchanged} unchanged (not shown), "
+                     f"{result.baseline[1]} gone")
+    return "; ".join(parts)
+
+
 def format_table(result: LintResult) -> str:
-    """Findings (everything not PASS) as an aligned table, then the counts."""
-    rows = [r for r in result.records if r.status != "PASS"]
+    """Findings (everything not PASS, less what is suppressed or in the baseline) as an aligned table, then
+    one line: the counts and what decided the exit code."""
+    rows = [r for r in result.records if r.status != "PASS" and not _hidden(r)]
     order = {"ERROR": 0, "FAIL": 1, "WARN": 2}
     rows.sort(key=lambda r: (order.get(r.status, 3), r.target, r.id))
     lines = []
@@ -26,7 +57,7 @@ def format_table(result: LintResult) -> str:
             lines.append(f"{r.status:6}  {r.severity:8}  {r.id:{w_id}}  {r.target:{w_t}}  {r.actual}{cis}")
     c = counts(result.records)
     lines.append(", ".join(f"{n} {s}" for s, n in c.items() if n) + f" ({len(result.records)} checks over "
-                 f"{', '.join(p.name for p in result.files)}; {result.scope()})")
+                 f"{', '.join(p.name for p in result.files)}; {result.scope()}); {decision(result)}")
     return "\n".join(lines)
 
 
@@ -34,7 +65,8 @@ def format_json(result: LintResult) -> str:
     return json.dumps({"schema": 1, "files": [str(p) for p in result.files], "counts": counts(result.records),
                        "services": result.services, "profiles": result.profiles, "not_linted": result.skipped,
                        "summary": result.scope(),
-                       "exit_code": result.exit_code, "records": [r.fields() for r in result.records]},
+                       "exit_code": result.exit_code, "fail_on": result.fail_on, "decision": decision(result),
+                       "records": [r.fields() for r in result.records]},
                       indent=2, default=json_default)
 
 
@@ -42,7 +74,7 @@ _SARIF_LEVEL = {"FAIL": "error", "ERROR": "error", "WARN": "warning"}
 _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "0.0"}
 
 
-def _location(result: LintResult, r: CheckRecord) -> tuple[Path, int | None]:
+def location(result: LintResult, r: CheckRecord) -> tuple[Path, int | None]:
     """Where a finding is: the line the rule read (evidence["location"], from the source YAML), else
     the definition of its service or secret in the last file that defines it."""
     loc = r.evidence.get("location") or {}
@@ -77,7 +109,7 @@ def format_sarif(result: LintResult) -> str:
     for r in result.records:
         if r.status not in _SARIF_LEVEL:
             continue
-        f, line = _location(result, r)
+        f, line = location(result, r)
         try:
             uri = f.relative_to(cwd).as_posix()
         except ValueError:
@@ -85,11 +117,18 @@ def format_sarif(result: LintResult) -> str:
         loc: dict[str, Any] = {"artifactLocation": {"uri": uri}}
         if line:
             loc["region"] = {"startLine": line}
-        results.append({
+        extra: dict[str, Any] = {}
+        if r.evidence.get("suppressed"):
+            extra["suppressions"] = [{"kind": "inSource", "status": "accepted",
+                                      "justification": r.evidence["suppressed"]["reason"]}]
+        if r.evidence.get("baseline"):
+            extra["baselineState"] = r.evidence["baseline"]
+        results.append({**extra,
             "ruleId": r.id, "ruleIndex": index[r.id], "level": _SARIF_LEVEL[r.status],
             "message": {"text": f"{r.target}: {r.actual}" + (f" (remediation: {r.remediation})" if r.remediation else "")},
             "locations": [{"physicalLocation": loc}],
-            "partialFingerprints": {"runbookCheck/v1": f"{r.id}@{r.target}"},
+            "partialFingerprints": {"runbookCheck/v1": f"{r.id}@{r.target}",
+                                    "runbookFinding/v1": fingerprint(r, result.files[0].parent)},
             "properties": {"target": r.target, "severity": r.severity, "status": r.status,
                            **({"cis": r.evidence["cis"]} if r.evidence.get("cis") else {}),
                            **({"profiles": r.evidence["profiles"]} if r.evidence.get("profiles") else {})},
@@ -101,7 +140,59 @@ def format_sarif(result: LintResult) -> str:
     return json.dumps(sarif, indent=2)
 
 
-FORMATTERS = {"table": format_table, "json": format_json, "sarif": format_sarif}
+def _relative(f: Path) -> str:
+    try:
+        return f.resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return f.as_posix()
+
+
+def _escape(text: str, prop: bool = False) -> str:
+    """GitHub workflow-command escaping (data: %, CR, LF; a property value also : and ,)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def format_github(result: LintResult) -> str:
+    """GitHub Actions workflow commands: each finding an annotation on its file and line (``error`` when it
+    fails the lint, else ``warning``), then the decision line as a notice. Suppressed findings and those in
+    the baseline are left out (JSON and SARIF keep them). Paths are relative to the current directory (run
+    it from the repository's root, as a workflow step does)."""
+    lines = []
+    for r in result.records:
+        if r.status not in ("FAIL", "WARN", "ERROR") or _hidden(r):
+            continue
+        f, line = location(result, r)
+        level = "error" if result.decides(r) else "warning"
+        props = f"file={_escape(_relative(f), True)}" + (f",line={line}" if line else "")
+        title = _escape(f"{r.id} ({r.severity})", True)
+        lines.append(f"::{level} {props},title={title}::{_escape(f'{r.target}: {r.actual}')}")
+    lines.append(f"::notice title=runbook lint::{_escape(decision(result))}")
+    return "\n".join(lines)
+
+
+#: runbook severities onto GitLab Code Quality's five, in the same order.
+_GITLAB_SEVERITY = {"critical": "blocker", "high": "critical", "medium": "major", "low": "minor", "info": "info"}
+
+
+def format_gitlab(result: LintResult) -> str:
+    """GitLab Code Quality report (a JSON array): one issue per finding, located at its file and line,
+    fingerprinted as the baseline does (stable across line moves). Suppressed and baseline findings are left
+    out, as in the table."""
+    out = []
+    for r in result.records:
+        if r.status not in ("FAIL", "WARN", "ERROR") or _hidden(r):
+            continue
+        f, line = location(result, r)
+        out.append({"description": f"{r.target}: {r.actual}", "check_name": r.id,
+                    "fingerprint": fingerprint(r, result.files[0].parent),
+                    "severity": _GITLAB_SEVERITY.get(r.severity, "major"),
+                    "location": {"path": _relative(f), "lines": {"begin": line or 1}}})
+    return json.dumps(out, indent=2)
+
+
+FORMATTERS = {"table": format_table, "json": format_json, "sarif": format_sarif, "github": format_github,
+              "gitlab": format_gitlab}
 
 
 def format_error(fmt: str, message: str, exit_code: int) -> str | None:
@@ -110,6 +201,10 @@ def format_error(fmt: str, message: str, exit_code: int) -> str | None:
     if fmt == "json":
         return json.dumps({"schema": 1, "exit_code": exit_code, "records": [],
                            "error": {"message": message, "cause": message.splitlines()[0]}}, indent=2)
+    if fmt == "github":
+        return f"::error title=runbook lint::{_escape(message)}"
+    if fmt == "gitlab":  # an empty report would read as "no issue": stdout stays empty, the exit code says it
+        return None
     if fmt == "sarif":
         from runbook_lib import __version__
         return json.dumps({

@@ -44,7 +44,8 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "Remove the secret from the service, or reference it (a *_FILE variable or the command)."),
     Rule("secrets.no_plaintext_env", "No plaintext credential in the environment", "critical",
          "Move the value into a secret file, mount it, and pass its path in a *_FILE variable; rotate the "
-         "exposed credential. Known false positives go in security.plaintext_allow.", anchors=("compose-lint",)),
+         "exposed credential. Known false positives go in security.plaintext_allow.", anchors=("compose-lint",),
+         keys=("environment", "env_file")),
     Rule("secrets.not_in_config", "Secret values absent from container and image configuration", "critical",
          "Remove the value from the environment, command, labels or image build, and rotate it.", reads="engine"),
     Rule("secrets.not_in_logs", "Secret values absent from container logs", "high",
@@ -146,6 +147,12 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("service.healthcheck", "Service has a healthcheck", "medium",
          "Add a `healthcheck:` that exercises the service (not only that the process runs).", "5.26",
          anchors=("KICS",), keys=("healthcheck",)),
+    Rule("lint.suppression_reason", "Every inline suppression gives its reason", "medium",
+         'Write why beside the rule: # runbook-lint: ignore=RULE reason="..." (a reviewer reads it; SARIF keeps '
+         "it as the suppression's justification). Without one the suppression is not applied.", reads="source"),
+    Rule("lint.suppression_stale", "Every inline suppression still covers a finding", "low",
+         "Remove the comment (the finding it hid is gone), or move it onto the line of the finding's key or "
+         "service.", reads="source"),
     Rule("swarm.unsupported_keys", "Every key takes effect under docker stack deploy", "medium",
          "Move limits to deploy.resources, the restart policy to deploy.restart_policy, give every service an "
          "`image:` (build and push it first), and drop the keys Swarm ignores: a hardening key it ignores protects "

@@ -49,13 +49,31 @@ class LintResult:
     services: list[str] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # what decides the exit code (`runbook lint --fail-on`; :mod:`runbook_lib.lint.command` says why high)
+    fail_on: str = "high"
+    suppressions: list = field(default_factory=list)       # the inline suppressions read (lint.suppress)
+    baseline: tuple[Path, int] | None = None               # (--baseline file, its findings gone since)
+    baseline_written: tuple[Path, int] | None = None       # (--write-baseline file, findings written)
+
+    def decides(self, r: CheckRecord) -> bool:
+        """Whether a record fails the lint: an ERROR always; a FAIL at or above :attr:`fail_on` unless an
+        inline suppression covers it or the baseline has it."""
+        if r.status == "ERROR":
+            return True
+        if r.status != "FAIL" or r.evidence.get("suppressed") or r.evidence.get("baseline") == "unchanged":
+            return False
+        from runbook_lib.results.records import SEVERITY_RANK
+
+        return SEVERITY_RANK.get(r.severity, 4) >= SEVERITY_RANK[self.fail_on]
 
     @property
     def failed(self) -> bool:
-        return any(r.problem for r in self.records)
+        return any(self.decides(r) for r in self.records)
 
     @property
     def exit_code(self) -> int:
+        if self.baseline_written:  # adopting: every current finding is now accepted, an ERROR is not
+            return 1 if any(r.status == "ERROR" for r in self.records) else 0
         return 1 if self.failed else 0
 
     def scope(self) -> str:

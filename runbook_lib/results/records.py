@@ -19,6 +19,8 @@ from typing import Any, Iterable
 # archive (an inventory, the current state, sign-off metadata): never counted as PASS, never blocking.
 # WAIVED: a FAIL or WARN accepted by a valid waiver (the verdict file says which).
 STATUSES = ("PASS", "FAIL", "WARN", "ERROR", "SKIP", "INFO", "WAIVED")
+# Severities, least to most severe (a threshold such as `runbook lint --fail-on` compares by this rank).
+SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 # Schema version of the record JSON and of summary.json.
 SCHEMA = 1
 
