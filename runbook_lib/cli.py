@@ -69,6 +69,8 @@ def _print_verdict(v: dict) -> None:
 
     counts = ", ".join(f"{n} {k}" for k, n in v["counts"].items() if n)
     print(f"{v['verdict']}: {v['project']} ({counts})")
+    for d in v.get("degraded") or []:  # production broken now: before anything else
+        print(f"  {d['line']}")
     if v.get("fleet"):  # a fleet: each target's verdict, and its blockers with the target qualified
         for t in v["fleet"]["targets"]:
             print(f"  target {t['name']} ({t['docker_host']}): {t['verdict']}")
