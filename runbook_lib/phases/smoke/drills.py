@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from runbook_lib.drills import faults, probes
 from runbook_lib.errors import RunbookError
-from runbook_lib.phases.smoke import aftermath
+from runbook_lib.phases.smoke import aftermath, readonly
 from runbook_lib.phases.smoke.endpoints import PHASE, run_smoke_flow, secret_reader
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
@@ -423,8 +423,11 @@ def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
     stays ok) within ``recovery_budget_s``, and the flow passes again. The fault is applied by
     :class:`runbook_lib.drills.faults.Fault`, which restores whatever happens and journals every step.
     Once something was broken, every endpoint is asked again (:func:`aftermath.after_drill`): one still
-    failing is a critical FAIL saying production is degraded now."""
+    failing is a critical FAIL saying production is degraded now. In a read-only run: a SKIP, nothing
+    is broken."""
     run = _drill_run(ctx, d)
+    if ctx.params.read_only:
+        return [readonly.skipped_drill(run.c, d)]
     base = _baseline(run)
     if isinstance(base, CheckRecord):
         return [base]
