@@ -71,3 +71,15 @@ def test_an_app_answering_500_is_no_go_in_the_read_only_first_look(healthy_demo,
     assert health["video-service"]["status"] == "FAIL" and "answered 500" in health["video-service"]["actual"]
     assert "smoke.health@video-service" in [b["ref"] for b in v["blockers"]]
     assert health["api-gateway"]["status"] == "PASS"
+
+
+def test_a_read_only_run_never_runs_the_redeployment_and_refuses_to_run_only_it(demo_params, cli, tmp_path):
+    from runbook_lib.run.runner import read_only_phases
+
+    assert read_only_phases([]) == ["00_preflight", "02_secrets_security", "03_production_mode", "04_smoke_tests",
+                                    "05_signoff"]
+    assert read_only_phases(["00_preflight", "01_controlled_redeployment"]) == ["00_preflight"]
+    proc = cli("run", "--params", str(demo_params), "--output", str(tmp_path / "out"), "--read-only",
+               "--phase", "01_controlled_redeployment")
+    assert proc.returncode == 2 and not (tmp_path / "out").exists(), proc.stdout + proc.stderr
+    assert "--read-only: phase 01_controlled_redeployment only changes the deployment" in proc.stderr

@@ -458,7 +458,11 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
             raise InputError(f"--phase: {problem}")
         params = params.model_copy(update={"phases": sorted(set(phases), key=PHASES.index)})
     if params.read_only:
-        params = params.model_copy(update={"phases": read_only_phases(params.phases)})
+        kept = read_only_phases(params.phases)
+        if not kept:
+            raise InputError("--read-only: phase 01_controlled_redeployment only changes the deployment, so a read-only "
+                             "run of it runs nothing; ask for other phases (or none: every read-only one)")
+        params = params.model_copy(update={"phases": kept})
     # The signal handler from here on: a SIGINT/SIGTERM while validating (a fleet's target interrupted for its
     # time budget early) lets validation finish, then every phase is recorded skipped and the run directory
     # is written, as for one arriving between phases. (A validation error is still raised, writing nothing.)
