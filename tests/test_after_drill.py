@@ -111,6 +111,7 @@ def test_a_service_that_never_reconnects_after_a_drill_is_named_as_production_de
     lines = proc.stdout.splitlines()
     top = next(i for i, line in enumerate(lines) if line.startswith("NO-GO: "))
     assert lines[top + 1].strip() == LINE, proc.stdout
+    assert LINE in proc.stderr, proc.stderr  # said when seen, during phase 4, too
     run_dir = run_dir_from(proc.stdout)
     v = json.loads((run_dir / "verdict.json").read_text())
     assert v["verdict"] == "NO-GO"
