@@ -425,14 +425,16 @@ def hardening(ctx: Context) -> list[CheckRecord]:
     user is not root; the configured user, resolved in the container's /etc/passwd, is beside it in the
     evidence). Each record carries its CIS Docker Benchmark id."""
     out = []
-    for t in targets(ctx):
+    ts = targets(ctx)
+    # /proc reads take microseconds; `docker top` (a remote engine) is an engine call each: on the shared pool
+    readings = ctx.map_containers(lambda t: container_processes(ctx.engine, t.view), ts)
+    for t, procs in zip(ts, readings):
         cmd = (f"docker inspect -f '{{{{json .HostConfig}}}} {{{{.Config.User}}}}' {t.view.name}; "
                f"docker top {t.view.name} {TOP_ARGS}")
         try:
             who, why = _who(ctx, t), ""
         except RunbookError as exc:
             who, why = None, str(exc)
-        procs = container_processes(ctx.engine, t.view)
         for rule, v in judge_hardening(t.facts, ctx.params.security, who, why, procs).items():
             out.append(_record(rule, t, _swarm_note(rule, v) if ctx.swarm else v, cmd))
     if ctx.swarm:
