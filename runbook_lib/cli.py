@@ -51,7 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run(args.params, compose_files=args.compose or None, output=args.output, phases=args.phase or None,
                  kernel=args.kernel, show_code=args.show_code, progress=_progress,
                  baseline=Path(args.baseline) if args.baseline else None,
-                 run_dir=Path(args.run_dir) if args.run_dir else None, skip_destructive=args.skip_destructive)
+                 run_dir=Path(args.run_dir) if args.run_dir else None, skip_destructive=args.skip_destructive,
+                 read_only=args.read_only)
     s = result.summary
     if args.format == "json":
         print(json.dumps({**s, "run_dir": str(result.run_dir), "report": str(result.run_dir / "report.html")}, indent=2))
@@ -69,6 +70,8 @@ def _print_verdict(v: dict) -> None:
 
     counts = ", ".join(f"{n} {k}" for k, n in v["counts"].items() if n)
     print(f"{v['verdict']}: {v['project']} ({counts})")
+    for d in v.get("degraded") or []:  # production broken now: before anything else
+        print(f"  {d['line']}")
     if v.get("fleet"):  # a fleet: each target's verdict, and its blockers with the target qualified
         for t in v["fleet"]["targets"]:
             print(f"  target {t['name']} ({t['docker_host']}): {t['verdict']}")
@@ -341,6 +344,9 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="compose file(s) to use instead of the parameters' compose_files (repeatable, in order)")
     r.add_argument("--output", default="outputs", metavar="DIR", help="where run directories go (default: outputs)")
     r.add_argument("--phase", action="append", metavar="NAME", help="run only these phases (repeatable)")
+    r.add_argument("--read-only", action="store_true",
+                   help="change nothing: phase 1 is not run; phase 4 asks health, metrics and the flow's safe steps, "
+                        "and records its drills SKIP (the first look at a production system)")
     r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3, always the Python running runbook)")
     r.add_argument("--show-code", action="store_true", help="include the notebooks' code cells in report.html")
     r.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")

@@ -76,7 +76,7 @@ def test_a_drill_is_declared_as_changing_the_deployment_and_its_phases_are_the_d
     p = load_params(PARAMS / "demo.yaml")
     fn = drill_for(p.smoke.drills[0])
     spec = registry.get(fn.check_ids[0])
-    assert fn.check_ids == ("smoke.drill.redis",) and spec.id == "smoke.drill" and spec.changes_deployment
+    assert fn.check_ids == ("smoke.drill.redis", "smoke.after_drill.redis") and spec.id == "smoke.drill" and spec.changes_deployment
     assert destructive_phases() == ("01_controlled_redeployment", "04_smoke_tests")
     from runbook_lib.run.params import CHANGES_DEPLOYMENT  # what a phase kernel reads without the registry
     assert CHANGES_DEPLOYMENT == destructive_phases()

@@ -110,17 +110,21 @@ def test_the_secureconnect_example_waivers_load_and_each_expires():
 
 # -- through the CLI, on the real engine -----------------------------------------------------------
 def planted_override(tmp_path: Path, *names: str) -> Path:
-    """A compose override declaring secrets whose host files are world-writable: preflight FAILs
-    (critical) on each. Nothing is deployed: the runs are preflight and sign-off only."""
-    secrets = {}
+    """A compose override declaring secrets whose host files are empty: preflight FAILs (critical) on
+    each; and one secret holding a value (that passes), which no output may show. Nothing is deployed:
+    the runs are preflight and sign-off only."""
+    valued = tmp_path / f"valued-{'-'.join(names)}.txt"
+    valued.write_text("planted-value-for-waiver-test\n")
+    os.chmod(valued, 0o400)
+    secrets = {"planted_valued": {"file": str(valued)}}
     for name in names:
         secret = tmp_path / f"{name}.txt"
-        secret.write_text(f"planted-value-for-waiver-test-{name}\n")
-        os.chmod(secret, 0o666)
+        secret.write_text("")
+        os.chmod(secret, 0o400)
         secrets[name] = {"file": str(secret)}
     override = tmp_path / f"override-{'-'.join(names)}.yaml"
     override.write_text(yaml.safe_dump({  # Compose drops secrets no service uses, so one service lists them
-        "services": {"api-gateway": {"secrets": list(names)}}, "secrets": secrets}))
+        "services": {"api-gateway": {"secrets": list(secrets)}}, "secrets": secrets}))
     return override
 
 

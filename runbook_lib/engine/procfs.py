@@ -119,3 +119,31 @@ def _walk(dir_fd: int, name: str, full: str, max_bytes: int, out: list[FileEntry
                 _walk(fd, child, posixpath.join(full, child), max_bytes, out)
         finally:
             os.close(fd)
+
+
+def processes(pid: int, container_id: str, proc: Path = PROC, limit: int = 1000) -> list[tuple[int, int, int, str]]:
+    """(pid, ppid, effective uid, name) of the container's main process ``pid`` and every process it
+    started, read from /proc/PID/status and /proc/PID/task/TID/children (processes that ``docker exec``
+    started are not the main process's descendants: a healthcheck running as root does not count).
+    Raises :class:`Unavailable` when this host cannot show this container's processes."""
+    if not owns(pid, container_id, proc):
+        raise Unavailable(f"process {pid} is not container {container_id[:12]}'s on this host")
+    out: list[tuple[int, int, int, str]] = []
+    todo, seen = [pid], set()
+    while todo and len(out) < limit:
+        p = todo.pop(0)
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            fields = dict(line.split(":", 1) for line in (proc / str(p) / "status").read_text().splitlines() if ":" in line)
+            out.append((p, int(fields["PPid"]), int(fields["Uid"].split()[1]), fields["Name"].strip()))
+            for task in sorted((proc / str(p) / "task").iterdir()):
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, KeyError, ValueError, IndexError) as exc:
+            if p == pid:  # the main process itself: nothing to judge
+                raise Unavailable(f"/proc/{pid}/status: {exc}") from exc
+            continue  # a child that ended meanwhile
+    if not owns(pid, container_id, proc):
+        raise Unavailable(f"process {pid} ended while its processes were read")
+    return out

@@ -258,10 +258,11 @@ def _flag(ok: bool, expected: str, good: str, bad: str, ev: dict, severity: str 
 
 
 def judge_hardening(facts: ServiceFacts, security: Security, who: tuple[int, int] | None = None,
-                    why: str = "") -> dict[str, Verdict]:
+                    why: str = "", processes: Any = None) -> dict[str, Verdict]:
     """Every hardening rule for one service: rule id -> verdict. ``facts.source`` says whether the
     facts are the compose model's (what will run) or the engine's (what runs); at run time ``who`` is
-    the user's (uid, gid) from the container's /etc/passwd (see :func:`judge_user`)."""
+    the user's (uid, gid) from the container's /etc/passwd and ``processes`` what its processes run as
+    (see :func:`judge_user`)."""
     src = {"source": facts.source}
     out: dict[str, Verdict] = {}
     out["hardening.privileged"] = _flag(not facts.privileged, "not privileged", "not privileged",
@@ -297,7 +298,7 @@ def judge_hardening(facts: ServiceFacts, security: Security, who: tuple[int, int
     out["hardening.published_ports"] = judge_ports(facts, security)
     out["hardening.admin_ports"] = judge_admin_ports(facts)
     out["hardening.tls"] = judge_tls(facts, security)
-    out["hardening.non_root"] = judge_user(facts, who, why)
+    out["hardening.non_root"] = judge_user(facts, who, why, processes)
     out.update(judge_confinement(facts))
     return out
 
@@ -323,15 +324,24 @@ def judge_ports(facts: ServiceFacts, security: Security) -> Verdict:
     return Verdict("PASS", expected, ", ".join(f"{p['host_ip']}:{p['host_port']}" for p in ev["ports"]), ev)
 
 
-def judge_user(facts: ServiceFacts, who: tuple[int, int] | None = None, why: str = "") -> Verdict:
+def judge_user(facts: ServiceFacts, who: tuple[int, int] | None = None, why: str = "",
+               processes: Any = None) -> Verdict:
     """hardening.non_root: the service runs as a non-root user, judged by its uid. At run time (facts
-    from the engine) ``who`` is the (uid, gid) the user resolves to in the container's /etc/passwd:
+    from the engine) of a running container, ``processes`` (a ProcessReading) is what is judged: the
+    uids its processes run as (:func:`runbook_lib.lint.users.judge_running_user`). Without it (a stopped
+    container) ``who`` is the (uid, gid) the configured user resolves to in the container's /etc/passwd:
     uid 0 under any name FAILs, an unresolved user is an ERROR (``why`` may say what went wrong).
     Statically, no ``user:`` leaves it to the image (WARN), a user name other than root is a WARN
     (its uid is known only in the image's /etc/passwd: phase 2 resolves it), uid 0 or root FAILs."""
     ev = {"source": facts.source, "user": facts.user}
     expected = "a non-root user (uid != 0)"
+    if facts.source == "engine" and processes is not None and processes.running:
+        from runbook_lib.lint.users import judge_running_user
+
+        return judge_running_user(facts, who, processes)
     if facts.source == "engine":
+        if processes is not None:  # not running: only the configured user can be judged
+            ev["processes"] = f"none: {processes.error}; the configured user is judged"
         if who is None:
             return Verdict("ERROR", expected, f"could not check: user {facts.user!r} could not be resolved in the "
                                               f"container's /etc/passwd" + (f" ({why})" if why else ""), ev)

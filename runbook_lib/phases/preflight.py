@@ -99,8 +99,10 @@ def compose_config_valid(ctx: Context) -> list[CheckRecord]:
 @check("preflight.secret_files", "Secret files present on the host", phase=PHASE, severity="critical", category="Preflight",
        remediation="Create the secret file with the right content, `chmod 0400` it, and re-run.")
 def secret_files(ctx: Context) -> list[CheckRecord]:
-    """Every file-based secret exists on the host, is a non-empty regular file and is not
-    world-writable. Evidence: path, size, mode, owner — never content."""
+    """Every file-based secret exists on the host and is a non-empty regular file: what the deployment
+    needs to start. Its mode and owner are in the evidence but judged in one place, ``secrets.file_mode``
+    (phase 2 in the running container, which sees the host file's mode through the bind mount; the static
+    audit when phase 2 is not in the run). Evidence: path, size, mode, owner — never content."""
     c = Check("preflight.secret_files")
     try:
         files = ctx.secret_files()
@@ -110,6 +112,7 @@ def secret_files(ctx: Context) -> list[CheckRecord]:
         return [c.record("secrets", "SKIP", expected="file-based secrets", actual="the compose model declares no file secrets",
                          evidence={"secrets": sorted((ctx.model.get("secrets") or {}))}, severity="info")]
     out = []
+    expected = "a non-empty regular file (its mode is judged by secrets.file_mode)"
     for name, path in sorted(files.items()):
         cmd = f"stat -c '%s %a %U:%G' {path}"
         try:
@@ -123,20 +126,14 @@ def secret_files(ctx: Context) -> list[CheckRecord]:
             continue
         mode = stat.S_IMODE(st.st_mode)
         ev = {"path": str(path), "exists": True, "regular_file": stat.S_ISREG(st.st_mode), "size": st.st_size,
-              "mode": f"{mode:04o}", "uid": st.st_uid, "gid": st.st_gid, "readable_by_runbook": os.access(path, os.R_OK)}
-        problems = []
-        if not stat.S_ISREG(st.st_mode):
-            problems.append("not a regular file")
-        if st.st_size == 0:
-            problems.append("empty")
-        if mode & stat.S_IWOTH:
-            problems.append(f"world-writable (mode {mode:04o})")
+              "mode": f"{mode:04o}", "uid": st.st_uid, "gid": st.st_gid, "readable_by_runbook": os.access(path, os.R_OK),
+              "mode_judged_by": "secrets.file_mode"}
+        problems = [p for p, bad in (("not a regular file", not stat.S_ISREG(st.st_mode)), ("empty", st.st_size == 0)) if bad]
         if problems:
-            out.append(c.record(name, "FAIL", expected="a non-empty regular file, not world-writable",
-                                actual=", ".join(problems), evidence=ev, command=cmd))
+            out.append(c.record(name, "FAIL", expected=expected, actual=", ".join(problems), evidence=ev, command=cmd))
         else:
-            out.append(c.record(name, "PASS", expected="a non-empty regular file, not world-writable",
-                                actual=f"{st.st_size} bytes, mode {mode:04o}", evidence=ev, command=cmd))
+            out.append(c.record(name, "PASS", expected=expected, evidence=ev, command=cmd,
+                                actual=f"{st.st_size} bytes (mode {mode:04o}: judged by secrets.file_mode)"))
     return out
 
 
@@ -201,9 +198,13 @@ def static_audit(ctx: Context) -> list[CheckRecord]:
     """`runbook lint` on the run's compose model: the static halves of the phase 2 rules plus unpinned
     images, secret declarations, healthchecks and restart policies. One record listing every finding
     in the evidence: FAIL when lint finds a FAIL (or ERROR), WARN when it finds only WARNs, PASS when
-    the model is clean. Its default severity is medium, so it does not block by itself (phase 2 judges
-    the same rules on the running containers, and phase 1 must run for that);
-    ``policy.severity_overrides: {preflight.static_audit: high}`` makes a static FAIL a blocker."""
+    the model is clean. Its default severity is medium, so it does not block by itself;
+    ``policy.severity_overrides: {preflight.static_audit: high}`` makes a static FAIL a blocker.
+
+    One judgement per fact: in a run that includes phase 2, the findings of the rules phase 2 judges on
+    the running containers are not judged here a second time. They are listed under
+    ``judged_in_phase_2`` (rule, target) and the record points to phase 2's records; only the rules
+    that nothing else judges (images, declarations, healthchecks, restart policies...) make it FAIL."""
     from runbook_lib.lint import declared_secrets, lint_model
 
     swarm = ctx.params.mode == "swarm"
@@ -219,16 +220,37 @@ def static_audit(ctx: Context) -> list[CheckRecord]:
     findings = [{"id": r.id, "target": r.target, "status": r.status, "severity": r.severity, "actual": r.actual,
                  **({"cis": r.evidence["cis"]} if r.evidence.get("cis") else {})}
                 for r in records if r.status != "PASS"]
+    deferred = [f for f in findings if _judged_in_phase_2(ctx, f["id"])]
+    findings = [f for f in findings if f not in deferred]
     tally = {s: sum(1 for f in findings if f["status"] == s) for s in ("FAIL", "WARN", "ERROR")}
     ev = {"rules_applied": len(records), "services": len(ctx.services), "counts": tally, "findings": findings}
+    expected, pointer = "no static finding", ""
+    if deferred:
+        ev["judged_in_phase_2"] = [{"id": f["id"], "target": f["target"]} for f in deferred]
+        expected = "no static finding (the rules phase 2 judges on the running containers are judged there)"
+        pointer = (f"; {plural(len(deferred), 'finding')} of rules phase 2 judges on the running containers: "
+                   "see 02_secrets_security's records")
     if not findings:
-        return [c.record(ctx.params.project, "PASS", expected="no static finding",
-                         actual=f"{len(records)} rule applications over {len(ctx.services)} services: clean", evidence=ev)]
+        return [c.record(ctx.params.project, "PASS", expected=expected, evidence=ev,
+                         actual=f"{len(records)} rule applications over {len(ctx.services)} services: clean" + pointer)]
     worst = ", ".join(f"{f['id']}@{f['target']}" for f in findings if f["status"] != "WARN")[:400]
     status = "FAIL" if tally["FAIL"] or tally["ERROR"] else "WARN"
-    return [c.record(ctx.params.project, status, expected="no static finding",
+    return [c.record(ctx.params.project, status, expected=expected, evidence=ev,
                      actual=", ".join(f"{n} {s}" for s, n in tally.items() if n) + (f": {worst}" if worst else "")
-                     + " (phase 2 judges the running containers)", evidence=ev)]
+                     + (pointer or " (phase 2 judges the running containers)"))]
+
+
+def _judged_in_phase_2(ctx: Context, rule: str) -> bool:
+    """Whether phase 2 judges ``rule`` on the running containers in this run: a headless run (a run
+    directory) whose phases include 02_secrets_security, and a rule phase 2 runs (its registry
+    declaration). An interactive notebook judges everything: phase 2 is another notebook."""
+    from runbook_lib.results import registry
+    from runbook_lib.run.params import PHASES
+
+    if not ctx.run_dir or "02_secrets_security" not in (ctx.params.phases or PHASES):
+        return False
+    spec = registry.get(rule)
+    return spec is not None and spec.phase == "02_secrets_security"
 
 
 def _params_source(ctx: Context) -> Path | None:

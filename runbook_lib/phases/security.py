@@ -22,6 +22,7 @@ from runbook_lib.engine.stack import SwarmService
 from runbook_lib.run.context import Context, swarm_secret_path
 from runbook_lib.results.records import plural
 from runbook_lib.engine import ContainerView, FileEntry
+from runbook_lib.engine.processes import TOP_ARGS, container_processes
 from runbook_lib.errors import RunbookError
 from runbook_lib.lint.confinement import PROJECT_RULES, judge_shared_volumes
 from runbook_lib.lint import (RULES, FileState, ServiceFacts, Verdict, leaked_secret, can_read, dac_override, judge_environment,
@@ -419,17 +420,22 @@ def secrets_not_in_logs(ctx: Context) -> list[CheckRecord]:
 def hardening(ctx: Context) -> list[CheckRecord]:
     """The hardening rules per container, from ``docker inspect`` (HostConfig, Config.User, the live port
     bindings): not privileged, no Docker socket, capabilities, no-new-privileges, read-only root
-    filesystem, memory and PIDs limits, host namespaces, published interfaces, non-root user (by uid:
-    a user name is resolved in the container's /etc/passwd, as for the secrets). Each record carries
-    its CIS Docker Benchmark id."""
+    filesystem, memory and PIDs limits, host namespaces, published interfaces, non-root user (by the
+    uid its running processes have, /proc or ``docker top``: an entrypoint that drops to an unprivileged
+    user is not root; the configured user, resolved in the container's /etc/passwd, is beside it in the
+    evidence). Each record carries its CIS Docker Benchmark id."""
     out = []
-    for t in targets(ctx):
-        cmd = f"docker inspect -f '{{{{json .HostConfig}}}} {{{{.Config.User}}}}' {t.view.name}"
+    ts = targets(ctx)
+    # /proc reads take microseconds; `docker top` (a remote engine) is an engine call each: on the shared pool
+    readings = ctx.map_containers(lambda t: container_processes(ctx.engine, t.view), ts)
+    for t, procs in zip(ts, readings):
+        cmd = (f"docker inspect -f '{{{{json .HostConfig}}}} {{{{.Config.User}}}}' {t.view.name}; "
+               f"docker top {t.view.name} {TOP_ARGS}")
         try:
             who, why = _who(ctx, t), ""
         except RunbookError as exc:
             who, why = None, str(exc)
-        for rule, v in judge_hardening(t.facts, ctx.params.security, who, why).items():
+        for rule, v in judge_hardening(t.facts, ctx.params.security, who, why, procs).items():
             out.append(_record(rule, t, _swarm_note(rule, v) if ctx.swarm else v, cmd))
     if ctx.swarm:
         try:

@@ -72,6 +72,7 @@ def write_summary_md(run_dir: Path, summary: dict[str, Any], v: dict[str, Any]) 
     c = v["counts"]
     lines = [f"## {v['verdict']}: {v['project']}", "",
              f"{v['started']} → {v['decided_at']} · " + " · ".join(f"{s} {n}" for s, n in c.items() if n), "",
+             *[f"**{_md(d['line'], 300)}**" for d in v.get("degraded") or []],
              v["rationale"], "", "### Verification", "", "| category | status | records |", "|---|---|---|"]
     lines += [f"| {cat['name']} | {cat['status']} | " + (" · ".join(f"{s} {n}" for s, n in cat["counts"].items())
                                                        or "no judged record") + " |" for cat in v["categories"]]
@@ -222,8 +223,11 @@ def cover(v: dict[str, Any], records: dict[str, list[CheckRecord]], *, signer: s
     (each row linking to its checks); the blockers, grouped by check; the accepted risks; what was not
     verified; who signed, and what."""
     all_recs = [r for recs in records.values() for r in recs]
+    degraded = "".join(f"<div class='rb-degraded' style='font-weight:700;color:#cf222e'>{esc(d['line'])}</div>"
+                       for d in v.get("degraded") or [])
     banner = verdict_banner(v["verdict"], v["project"], v["counts"], [b["ref"] for b in v["blockers"]],
-                            v["started"], v["decided_at"], extra=f"<div style='margin-top:4px'>{esc(v['rationale'])}</div>")
+                            v["started"], v["decided_at"],
+                            extra=degraded + f"<div style='margin-top:4px'>{esc(v['rationale'])}</div>")
     nav = " · ".join(f"<a href='#phase-{esc(ph)}'>{esc(ph)}</a> {badge(_phase_badge(vp))}" for ph, vp in sorted(v["phases"].items()))
     rows = []
     for cat in v["categories"]:

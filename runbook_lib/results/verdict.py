@@ -15,6 +15,7 @@ Layout (schema 1)::
      "waived":    [{"ref", "id", "target", "phase", "status", "severity", "waiver", "expires", "note"}],
      "waivers":   [{"id", "check", "target", "owner", "approver", "justification", "expires", "state", "refs"}],
      "not_verified": [{"ref", "id", "target", "phase", "status", "actual"}],   # every SKIP and ERROR
+     "degraded":  [{"ref", "target", "line"}],   # FAILs saying production is degraded now (after a drill)
      "categories": [{"name", "status", "counts", "checks", "info"}],
      "phases": {"00_preflight": {"records", "counts", "blockers"}},
      "targets_per_check": {"prod.env": 5, ...},   # records per check id: "FAIL on 3 of 5 targets"
@@ -69,6 +70,14 @@ def _sha256(path: Path) -> str:
 def _row(r: CheckRecord, **extra: Any) -> dict[str, Any]:
     return {"ref": ref(r), "id": r.id, "target": r.target, "phase": r.phase, "status": r.status,
             "severity": r.severity, "actual": r.actual[:500], **extra}
+
+
+def degraded(records: list[CheckRecord]) -> list[dict[str, Any]]:
+    """The FAILs whose evidence says production is degraded now (``evidence["degraded"]``, the one line
+    :mod:`runbook_lib.phases.smoke.aftermath` writes after a drill): what the console and the report's
+    first screen say before anything else."""
+    return [{"ref": ref(r), "target": r.target, "line": str(r.evidence["degraded"])}
+            for r in records if r.status == "FAIL" and r.evidence.get("degraded")]
 
 
 def category_of(check_id: str, params: Params) -> str:
@@ -136,6 +145,7 @@ def build(records: list[CheckRecord], decision: Decision, params: Params, *, sta
                         note=o.note(r)) for r in decision.waived],
         "waivers": _waivers(o),
         "not_verified": [_row(r) for r in records if r.status in ("SKIP", "ERROR")],
+        "degraded": degraded(records),
         "categories": _categories(records, o, params),
         "phases": phases,
         "targets_per_check": dict(Counter(r.id for r in records)),

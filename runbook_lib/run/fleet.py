@@ -322,6 +322,10 @@ def run(params: Params, *, output: str | Path = "outputs", phases: list[str] | N
     if phases and unknown_phase(phases):
         raise InputError(f"--phase: {unknown_phase(phases)}")
     chosen = asked_phases(params, phases, notebooks)
+    if params.read_only:  # each target's run is read-only too (its parameters say so): nothing to roll
+        from runbook_lib.run.runner import read_only_phases
+
+        chosen = read_only_phases(chosen)
     # what every target's run would refuse, refused once, before any engine is touched (exit 2)
     refuse_unsupported_phases(params, chosen)
     params.ensure_safe()
@@ -335,7 +339,7 @@ def run(params: Params, *, output: str | Path = "outputs", phases: list[str] | N
             raise InputError(f"{params.source}: phase {p!r} has no notebook in {notebooks}; remove it from `phases:`.")
     endpoints = [resolve_endpoint(params, i) for i in range(len(params.targets))]  # InputError: nothing touched
     key = signing.resolve_key(params.signoff.signing_key, generate_missing=params.signoff.generate_missing_key)
-    destructive = [p for p in chosen if p in destructive_phases()]
+    destructive = [] if params.read_only else [p for p in chosen if p in destructive_phases()]
     rolling = bool(destructive) and not params.fleet.parallel_destructive
     if run_dir is None:
         run_dir = new_run_dir(Path(output).resolve(), f"{params.project}-fleet")

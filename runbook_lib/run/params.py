@@ -68,6 +68,10 @@ class Params(StrictModel):
     phases: list[str] = Field(default_factory=list, description=(
         "Which phases to run; empty means every phase notebook this toolkit ships. Always run in the canonical "
         "order (preflight first), whatever order they are listed in."))
+    read_only: bool = Field(default=False, description=(
+        "A read-only run (`runbook run --read-only`): nothing changes the deployment. Phase 1 (redeployment) is "
+        "not run; phase 4 runs its non-destructive part (health, metrics, the flow's GET steps and steps marked "
+        "`safe`, up to the first other one) and records the drills and the other steps SKIP saying why."))
     redeploy: Redeploy = Field(default_factory=Redeploy, description="Phase 1: controlled redeployment.")
     production: Production = Field(default_factory=Production, description="Phase 3: production mode.")
     smoke: Smoke = Field(default_factory=Smoke, description="Phase 4: smoke tests, flow and drills.")

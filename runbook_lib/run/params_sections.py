@@ -205,6 +205,9 @@ class FlowStep(_Request):
         'JSON path -> the value it must have ({"$.token_type": "Bearer"}).'))
     expect_body: Optional[str] = Field(default=None, description="The whole body it must answer (templates allowed).")
     timeout_s: float = Field(default=10, gt=0, le=300, description="Seconds to wait for an answer.")
+    safe: bool = Field(default=False, description=(
+        "The step changes nothing (e.g. a login POST): a read-only run runs it. GET, HEAD and OPTIONS steps are "
+        "safe without saying so."))
 
     _coerce_status = field_validator("expect_status", mode="before")(_statuses)
 

@@ -40,7 +40,7 @@ class PhaseSession:
         # A read-only phase judges one reading of the containers (Context.keep_reads): in a run, the whole
         # phase's (read when the phase opens); interactively, each `run` call's, so a cell run later sees
         # what runs then. A phase that changes the deployment reads anew in every check.
-        self.read_only = phase not in CHANGES_DEPLOYMENT
+        self.read_only = phase not in CHANGES_DEPLOYMENT or ctx.params.read_only
         ctx.keep_reads = self.read_only and bool(ctx.run_dir)
         self._waivers: list | None = None
         if ctx.run_dir:
@@ -133,6 +133,10 @@ class PhaseSession:
         from runbook_lib.phases import preflight
         from runbook_lib.results.policy import evaluate
 
+        if self.params.read_only:
+            line = ("Read-only run: nothing in this phase changes the deployment (what would is recorded SKIP), "
+                    "so the preflight gate does not hold it back.")
+            return Html(f"<p>{esc(line)}</p>", line)
         recs = self.previous("00_preflight")
         source = "this run's preflight records"
         if recs is None:

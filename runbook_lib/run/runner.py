@@ -433,13 +433,17 @@ def _skip_phase(phase: str, run_dir: Path, why: str) -> dict:
 def run(params_path: str | Path, *, compose_files: list[Path] | None = None, output: str | Path = "outputs",
         phases: list[str] | None = None, kernel: str = KERNEL, show_code: bool = False,
         progress: Callable[[str], None] = print, notebooks: Path = NOTEBOOKS,
-        baseline: Path | None = None, run_dir: Path | None = None, skip_destructive: str = "") -> RunResult:
+        baseline: Path | None = None, run_dir: Path | None = None, skip_destructive: str = "",
+        read_only: bool = False) -> RunResult:
     """The whole runbook: validate, run each phase, decide, write the run directory. ``baseline``: an
     earlier run (the last GO), verified before anything runs; the report then says what changed since it.
     ``run_dir``: this directory (new or empty) instead of a new one under ``output``. ``skip_destructive``: the
-    destructive phases are recorded SKIP for this reason (a fleet's rollout that stopped). Parameters with
-    ``targets`` run as a fleet (:mod:`runbook_lib.run.fleet`)."""
+    destructive phases are recorded SKIP for this reason (a fleet's rollout that stopped). ``read_only`` (or
+    ``read_only: true`` in the parameters): nothing changes the deployment (:func:`read_only_phases`). Parameters
+    with ``targets`` run as a fleet (:mod:`runbook_lib.run.fleet`)."""
     params = with_overrides(load_params(params_path), compose_files=compose_files)
+    if read_only:
+        params = params.model_copy(update={"read_only": True})
     if params.targets:
         if baseline:
             raise InputError("--baseline is not supported for a fleet run yet (give it to one target's run)")
@@ -453,6 +457,12 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
         if problem:
             raise InputError(f"--phase: {problem}")
         params = params.model_copy(update={"phases": sorted(set(phases), key=PHASES.index)})
+    if params.read_only:
+        kept = read_only_phases(params.phases)
+        if not kept:
+            raise InputError("--read-only: phase 01_controlled_redeployment only changes the deployment, so a read-only "
+                             "run of it runs nothing; ask for other phases (or none: every read-only one)")
+        params = params.model_copy(update={"phases": kept})
     # The signal handler from here on: a SIGINT/SIGTERM while validating (a fleet's target interrupted for its
     # time budget early) lets validation finish, then every phase is recorded skipped and the run directory
     # is written, as for one arriving between phases. (A validation error is still raised, writing nothing.)
@@ -490,6 +500,13 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     return result
 
 
+def read_only_phases(phases: list[str]) -> list[str]:
+    """The phases a read-only run runs, of ``phases`` (empty: all): every phase but redeployment, which is
+    nothing but changing the deployment. Phase 4 runs too: in a read-only run it asks its endpoints and
+    records its drills SKIP (:mod:`runbook_lib.phases.smoke.readonly`)."""
+    return [p for p in (phases or PHASES) if p != "01_controlled_redeployment"]
+
+
 def _open_baseline(path: Path) -> "Run":
     """The baseline run, read once and verified (an input error, exit 2, when it does not verify)."""
     from runbook_lib.results.frames import UnverifiedRun, open_run
@@ -525,7 +542,7 @@ def _run_one(i: int, phase: str, params: Params, ctx: Context, run_dir: Path, ph
              progress: Callable[[str], None]) -> str:
     """Run (or skip) one phase and append its summary entry; returns the stop reason for later phases."""
     n = len(params.phases)
-    if stop_reason and phase in destructive_phases():
+    if stop_reason and phase in destructive_phases() and not params.read_only:
         phase_entries.append(_skip_phase(phase, run_dir, stop_reason))
         progress(f"[{i}/{n}] {phase}: skipped ({stop_reason})")
         return stop_reason

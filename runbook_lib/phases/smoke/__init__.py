@@ -10,7 +10,9 @@ requires every endpoint back within the recovery budget, and runs the flow again
 
 Check ids: ``smoke.health``, ``smoke.metrics``, ``smoke.flow`` (one record per step), and
 ``smoke.drill.<dependency>`` (one record per probed endpoint, plus one for the dependency itself:
-restore, recovery time, flow afterwards, and the timeline PNG).
+restore, recovery time, flow afterwards, and the timeline PNG), and ``smoke.after_drill.<dependency>`` (every
+endpoint asked again once the drill is over: :mod:`.aftermath`). In a read-only run only health, metrics and
+the flow's safe steps run (:mod:`.readonly`).
 """
 from runbook_lib.phases.smoke.drills import drill, drill_for, timeline_image  # noqa: F401
 from runbook_lib.phases.smoke.endpoints import (PHASE, default_endpoints, flow, health, host_base_url,  # noqa: F401

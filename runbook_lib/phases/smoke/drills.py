@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from runbook_lib.drills import faults, probes
 from runbook_lib.errors import RunbookError
+from runbook_lib.phases.smoke import aftermath, readonly
 from runbook_lib.phases.smoke.endpoints import PHASE, run_smoke_flow, secret_reader
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
@@ -149,6 +150,7 @@ class _Observed:
     restore_error: Exception | None = None
     dep_ready_t: float | None = None
     recovered_t: float | None = None
+    waited_t: float | None = None  # when the recovery wait ended (recovered, or gave up)
     ready_views: list = field(default_factory=list)
     results: list[probes.ProbeResult] = field(default_factory=list)
 
@@ -166,6 +168,13 @@ class _Observed:
     @property
     def restored(self) -> float | None:
         return self._since_origin(self.fault.restored_mono) if self.fault else None
+
+    @property
+    def waited_s(self) -> float | None:
+        """How long the drill waited after the restore (the real wait, whatever the budgets say)."""
+        if self.waited_t is None or self.restored is None:
+            return None
+        return round(self.waited_t - self.restored, 1)
 
 
 def _points(results: list[probes.ProbeResult], names: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -243,7 +252,14 @@ def _ready_views(run: _DrillRun, since: float | None = None) -> tuple[bool, list
 def _recover(run: _DrillRun, loop: probes.ProbeLoop, obs: _Observed) -> None:
     """After the restore, until the dependency is ready and every endpoint is back for good (or the
     longer of ``recovery_budget_s`` and ``healthy_timeout_s`` has passed): sets ``dep_ready_t``,
-    ``recovered_t`` and ``ready_views``."""
+    ``recovered_t``, ``ready_views`` and ``waited_t`` (when it stopped waiting)."""
+    try:
+        _recover_wait(run, loop, obs)
+    finally:
+        obs.waited_t = time.monotonic() - obs.origin
+
+
+def _recover_wait(run: _DrillRun, loop: probes.ProbeLoop, obs: _Observed) -> None:
     d, restored_at = run.d, obs.restored
     deadline = time.monotonic() + max(d.recovery_budget_s, d.healthy_timeout_s)
     # a swarm task rejected since the restore (not before) keeps the service from counting as converged
@@ -284,9 +300,10 @@ def _timeline(run: _DrillRun, obs: _Observed, points: dict[str, list[dict[str, A
 
 
 def _endpoint_problems(d: Drill, ep: DrillEndpoint, during: list[dict[str, Any]], ok_n: int,
-                       rec_s: float | None) -> list[str]:
+                       rec_s: float | None, waited_s: float | None = None) -> list[str]:
     """What is wrong with one endpoint's answers: during the fault (``ok_n`` of ``during`` answered ok)
-    against its expectation, then its recovery time against the budget."""
+    against its expectation, then its recovery time against the budget (``waited_s``: how long the
+    drill really waited after the restore)."""
     ok_set, budget = "/".join(map(str, ep.ok_status)), d.recovery_budget_s
     problems = []
     if not during:
@@ -297,8 +314,11 @@ def _endpoint_problems(d: Drill, ep: DrillEndpoint, during: list[dict[str, Any]]
     elif ep.expect == "must_fail" and ok_n:
         problems.append(f"{ok_n} of {len(during)} probes answered {ok_set} while {d.dependency} was down: "
                         f"it does not really depend on {d.dependency}, or the fault did not take")
-    if rec_s is None:
-        problems.append(f"not back (answering {ok_set}) within {budget:g}s of the restore")
+    if rec_s is None and waited_s is not None:
+        problems.append(f"not back (answering {ok_set}) {waited_s:g}s after the restore, when the drill stopped "
+                        f"waiting (budget {budget:g}s)")
+    elif rec_s is None:
+        problems.append(f"not back (answering {ok_set}) after the restore (budget {budget:g}s)")
     elif rec_s > budget:
         problems.append(f"back after {rec_s:g}s, over the {budget:g}s budget")
     if not during:
@@ -322,10 +342,10 @@ def _endpoint_record(run: _DrillRun, ep: DrillEndpoint, pts: list[dict[str, Any]
     ok_n = sum(1 for p in during if p["ok"])
     back = _stable_recovery(pts, restored) if restored is not None else None
     rec_s = round(back - restored, 2) if back is not None else None
-    problems = _endpoint_problems(d, ep, during, ok_n, rec_s)
+    problems = _endpoint_problems(d, ep, during, ok_n, rec_s, obs.waited_s)
     ev = {"request": f"{ep.method} {ep.url}", "expectation": ep.expect, "ok_status": ep.ok_status,
           "during_fault": {"probes": len(during), "ok": ok_n, "statuses": _status_counts(during)},
-          "recovery_s": rec_s, "recovery_budget_s": budget, "timeline": timeline,
+          "recovery_s": rec_s, "recovery_budget_s": budget, "waited_after_restore_s": obs.waited_s, "timeline": timeline,
           "fault_window_s": [round(applied, 3), round(restore_start, 3)],
           "probes": pts}
     if first_bad is not None:
@@ -361,13 +381,14 @@ def _dependency_record(run: _DrillRun, flow_before: list[probes.StepResult], obs
                         remediation=f"Run `runbook recover{where}` now: the deployment may still be broken.")
     dep_ready_s = round(obs.dep_ready_t - obs.restored, 2) if obs.dep_ready_t is not None else None
     recovery_s = round(obs.recovered_t - obs.restored, 2) if obs.recovered_t is not None else None
-    ev.update({"dependency_ready_s": dep_ready_s, "recovery_s": recovery_s,
+    ev.update({"dependency_ready_s": dep_ready_s, "recovery_s": recovery_s, "waited_after_restore_s": obs.waited_s,
                ("service_after" if ctx.swarm else "containers_after"): obs.ready_views})
     problems = []
+    waited = f"{obs.waited_s:g}s" if obs.waited_s is not None else "the wait"
     if dep_ready_s is None:
-        problems.append(f"{d.dependency} not ready within {d.healthy_timeout_s:g}s of the restore")
+        problems.append(f"{d.dependency} not ready {waited} after the restore (healthy_timeout_s {d.healthy_timeout_s:g}s)")
     if recovery_s is None:
-        problems.append(f"not every endpoint back within {d.recovery_budget_s:g}s")
+        problems.append(f"not every endpoint back {waited} after the restore (budget {d.recovery_budget_s:g}s)")
     after: list[probes.StepResult] = []
     if run.with_flow:
         after, _ = run_smoke_flow(ctx)
@@ -400,26 +421,34 @@ def drill(ctx: Context, d: Drill) -> list[CheckRecord]:
     ``available`` endpoint must answer ok to every probe, a ``must_fail`` one to none. After the
     restore: the dependency is ready within ``healthy_timeout_s``, every endpoint answers ok again (and
     stays ok) within ``recovery_budget_s``, and the flow passes again. The fault is applied by
-    :class:`runbook_lib.drills.faults.Fault`, which restores whatever happens and journals every step."""
+    :class:`runbook_lib.drills.faults.Fault`, which restores whatever happens and journals every step.
+    Once something was broken, every endpoint is asked again (:func:`aftermath.after_drill`): one still
+    failing is a critical FAIL saying production is degraded now. In a read-only run: a SKIP, nothing
+    is broken."""
     run = _drill_run(ctx, d)
+    if ctx.params.read_only:
+        return [readonly.skipped_drill(run.c, d)]
     base = _baseline(run)
     if isinstance(base, CheckRecord):
         return [base]
     obs = _probe(run, base.targets)
     if obs.start_error is not None:
         return [run.c.error(d.dependency, obs.start_error, expected=run.expected)]
-    return _judge(run, base, obs)
+    return _judge(run, base, obs) + aftermath.after_drill(ctx, d, base.targets)
 
 
 @check("smoke.drill", "Dependency drill", phase=PHASE, severity="high", category="Degraded mode per dependency",
        changes_deployment=True, family=True)
+@check("smoke.after_drill", "Every endpoint answers again after the drill", phase=PHASE, severity="critical",
+       category="Degraded mode per dependency", family=True,
+       remediation="Restart the failing service now; then make it reconnect to the dependency on its own.")
 def drill_for(d: Drill) -> Callable[[Context], list[CheckRecord]]:
     """The drill as a check function for ``phase.run`` (named ``drill_<dependency>``, running the check
     ``smoke.drill.<dependency>`` of the ``smoke.drill`` family)."""
     def fn(ctx: Context) -> list[CheckRecord]:
         return drill(ctx, d)
     fn.__name__ = f"drill_{d.dependency}"
-    fn.check_ids = (f"smoke.drill.{d.dependency}",)  # type: ignore[attr-defined]
+    fn.check_ids = (f"smoke.drill.{d.dependency}", f"smoke.after_drill.{d.dependency}")  # type: ignore[attr-defined]
     fn.__doc__ = drill.__doc__
     return fn
 

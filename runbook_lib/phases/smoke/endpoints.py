@@ -208,10 +208,12 @@ def _flow_records(c: Check, results: list[probes.StepResult], steps) -> list[Che
     return out
 
 
-def run_smoke_flow(ctx: Context) -> tuple[list[probes.StepResult], dict[str, Any]]:
-    """Run ``smoke.flow`` once; captured values are taught to the redactor before anything is stored."""
+def run_smoke_flow(ctx: Context, steps: list | None = None) -> tuple[list[probes.StepResult], dict[str, Any]]:
+    """Run ``smoke.flow`` (or its first ``steps``) once; captured values are taught to the redactor before
+    anything is stored."""
     sp = ctx.params.smoke
-    results, variables = probes.run_flow(sp.flow, secret=secret_reader(ctx), excerpt_chars=sp.excerpt_chars)
+    results, variables = probes.run_flow(sp.flow if steps is None else steps, secret=secret_reader(ctx),
+                                         excerpt_chars=sp.excerpt_chars)
     _learn_captured(ctx, variables)
     return results, variables
 
@@ -221,12 +223,17 @@ def run_smoke_flow(ctx: Context) -> tuple[list[probes.StepResult], dict[str, Any
 def flow(ctx: Context) -> list[CheckRecord]:
     """The end-to-end flow in ``smoke.flow``: each step answers its expected status, its captures are
     found and its assertions hold; a step that does not pass skips the rest. One record per step, with
-    the request as written (templates, not secrets), status, latency and a redacted excerpt."""
+    the request as written (templates, not secrets), status, latency and a redacted excerpt. In a
+    read-only run, only the steps before the first unsafe one run; the others are SKIP
+    (:mod:`runbook_lib.phases.smoke.readonly`)."""
+    from runbook_lib.phases.smoke import readonly
+
     sp = ctx.params.smoke
     c = Check("smoke.flow")
     if not sp.flow:
         return [c.record("flow", "SKIP", expected="a flow to run", severity="info",
                          actual="no smoke.flow in the parameters", evidence={"smoke.flow": []})]
-    results, variables = run_smoke_flow(ctx)
+    n = readonly.safe_prefix(sp.flow) if ctx.params.read_only else len(sp.flow)
+    results, variables = run_smoke_flow(ctx, sp.flow[:n])
     ctx.state.flow_variables = variables
-    return _flow_records(c, results, sp.flow)
+    return _flow_records(c, results, sp.flow[:n]) + readonly.skipped_steps(c, sp.flow[n:])
