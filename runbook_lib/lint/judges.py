@@ -425,14 +425,34 @@ def _beyond_loopback(facts: ServiceFacts) -> list[dict[str, Any]]:
     return [p for p in facts.ports if (p["host_ip"] or "0.0.0.0") not in LOOPBACK]
 
 
+#: Images whose whole purpose is an admin UI (by the image name's last path component, before the tag):
+#: whatever port they publish is that UI. Adminer serves on 8080, which no port list can call an admin port.
+ADMIN_IMAGES = {
+    "adminer": "Adminer (database admin UI)", "phpmyadmin": "phpMyAdmin (database admin UI)",
+    "pgadmin4": "pgAdmin (database admin UI)", "pgadmin": "pgAdmin (database admin UI)",
+    "pgweb": "pgweb (database admin UI)", "mongo-express": "mongo-express (database admin UI)",
+    "redis-commander": "Redis Commander (database admin UI)", "redisinsight": "RedisInsight (database admin UI)",
+    "portainer": "Portainer (Docker admin UI)", "portainer-ce": "Portainer (Docker admin UI)",
+}
+
+
+def admin_image(image: str) -> str | None:
+    """What admin UI ``image`` is (:data:`ADMIN_IMAGES`), or None."""
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    return ADMIN_IMAGES.get(name)
+
+
 def judge_admin_ports(facts: ServiceFacts) -> Verdict:
     """hardening.admin_ports: a well-known admin or debug port (:data:`ADMIN_PORTS`: the Node inspector's
-    9229, an API gateway's admin API...) published beyond loopback is a FAIL. They are TCP services: a UDP
+    9229, an API gateway's admin API...) published beyond loopback is a FAIL, and so is any port of an image
+    that is an admin UI (:data:`ADMIN_IMAGES`: Adminer, phpMyAdmin...). They are TCP services: a UDP
     port, or one inside a published range wider than :data:`~runbook_lib.lint.confinement.POOL_PORTS` (a relay's port pool), is not one."""
     beyond = _beyond_loopback(facts)
     pooled = in_pool(beyond)
-    exposed = [(p, ADMIN_PORTS[_port_int(p["container_port"])]) for p in beyond
-               if _port_int(p["container_port"]) in ADMIN_PORTS and p["protocol"] == "tcp" and id(p) not in pooled]
+    ui = admin_image(facts.image)
+    exposed = [(p, ADMIN_PORTS.get(_port_int(p["container_port"])) or f"{ui}, image {facts.image}") for p in beyond
+               if (ui or _port_int(p["container_port"]) in ADMIN_PORTS) and p["protocol"] == "tcp"
+               and id(p) not in pooled]
     ev = {"source": facts.source, "admin_ports": [{"port": _port_int(p["container_port"]), "what": w,
                                                    "host_ip": p["host_ip"] or "0.0.0.0"} for p, w in exposed]}
     expected = "no admin or debug port published beyond loopback"
