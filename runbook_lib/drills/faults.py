@@ -377,7 +377,7 @@ class Fault:
                 "dependency": self.dependency, "mode": self.mode, "state": "applying", "created": utcnow(),
                 "pid": os.getpid(), "runner_pid": os.getppid(), "host": socket.gethostname(),
                 "run_dir": str(self.directory.parent), "containers": containers, "id": f"{os.getpid()}-{time.time_ns()}",
-                "copies": [str(state / DRILLS_DIR / path.name)] if state else []}
+                "copies": [str(path), str(state / DRILLS_DIR / path.name)] if state else []}
         if service is not None:
             data.update(stack=self.stack, service=service, docker_host=os.environ.get("DOCKER_HOST", ""))
         data["undo"] = undo_commands(data)
