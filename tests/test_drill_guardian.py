@@ -11,9 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lib.drills import guardian
-from runbook_lib.run import lock
-
 from conftest import start_cli
 
 
@@ -58,7 +55,6 @@ def test_kill_9_of_the_runner_mid_drill_and_the_guardian_restores_redis_and_says
     try:
         path, journal = _wait_for(lambda: _active_journal(out, "redis"), 300, "the redis drill to be active")
         kernel = journal["pid"]
-        assert journal["runner_pid"] == proc.pid and journal.get("guardian_pid")
         assert _dep(engine, "redis", project).state == "exited"
         os.killpg(proc.pid, signal.SIGKILL)  # the runner's process group: nothing restores from inside
         t0 = time.monotonic()
@@ -75,6 +71,10 @@ def test_kill_9_of_the_runner_mid_drill_and_the_guardian_restores_redis_and_says
                 os.kill(kernel, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    from runbook_lib.drills import guardian
+    from runbook_lib.run import lock
+
+    assert journal["runner_pid"] == proc.pid and journal.get("guardian_pid")
     assert done["recovered_by"].startswith("the drill guardian (pid ")
     assert any("guardian: pid(s)" in e["what"] and "gone" in e["what"] for e in done["events"])
     log = guardian.log_path(path)
