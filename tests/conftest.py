@@ -45,11 +45,11 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 900, cwd: Path
     return track(argv, proc)
 
 
-def start_cli(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
+def start_cli(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
     """Start the `runbook` CLI in its own session (stdout and stderr merged, text); tracked like run_cli."""
     argv = [sys.executable, "-m", "runbook_lib.cli", *args]
     return track(argv, subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, start_new_session=True))
+                                        text=True, start_new_session=True, env={**os.environ, **(env or {})}))
 
 
 def _child_output(argv: list[str], proc) -> str:

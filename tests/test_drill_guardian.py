@@ -80,6 +80,6 @@ def test_kill_9_of_the_runner_mid_drill_and_the_guardian_restores_redis_and_says
     log = guardian.log_path(path)
     assert log.parent == path.parent and "restored by the drill guardian" in log.read_text()
     # the copy in the deployment's state directory says the same
-    [copy] = [Path(c) for c in done["copies"]]
+    [copy] = [Path(c) for c in done["copies"] if Path(c) != path]
     assert copy.parent.parent == lock.state_dir(engine, project) and _read(copy)["state"] == "recovered"
     assert engine.wait_ready(project, ["redis"], timeout=120)[0]

@@ -60,8 +60,15 @@ def state_root() -> Path:
 
 
 def engine_key(engine: Any) -> str:
-    """The engine's own ID (``docker info``), usable as a directory name."""
-    ident = str(engine.info().get("ID") or "") or os.environ.get("DOCKER_HOST", "default")
+    """The engine's own ID (``docker info``), usable as a directory name; when the engine does not answer,
+    its endpoint (DOCKER_HOST) instead: such a run fails on the engine anyway, and must not fail here first."""
+    from runbook_lib.errors import RunbookError
+
+    try:
+        ident = str(engine.info().get("ID") or "")
+    except RunbookError:
+        ident = ""
+    ident = ident or "endpoint-" + (os.environ.get("DOCKER_HOST") or "default")
     return re.sub(r"[^A-Za-z0-9_.-]", "-", ident)[:80]
 
 
@@ -226,7 +233,8 @@ class DeployLock:
             return current
 
     def others_since(self, since_unix: float, token: str) -> list[Holder]:
-        """Holders other than ``token`` that took the lock at or after ``since_unix`` (history) or hold it now."""
+        """Holders other than ``token`` that took the lock at or after ``since_unix`` (history) or hold it now
+        (unless that holder is stale)."""
         found: dict[str, Holder] = {}
         try:
             lines = (self.directory / HISTORY_FILE).read_text(encoding="utf-8").splitlines()
@@ -240,7 +248,7 @@ class DeployLock:
             if ev.get("event") in ("taken", "taken over") and ev.get("unix", 0) >= since_unix and ev.get("token") != token:
                 found[ev["token"]] = Holder.from_dict(ev)
         now = self.status()
-        if now is not None and now.token != token:
+        if now is not None and now.token != token and not now.stale():  # a dead holder changes nothing any more
             found.setdefault(now.token, now)
         return list(found.values())
 
