@@ -1,7 +1,7 @@
 """`runbook`: a thin command line over the same functions the notebooks call.
 
 Exit codes (contract): 0 GO, 1 NO-GO (or a failed verification), 2 usage or input error,
-3 environment error (no engine, no Compose v2).
+3 environment error (no engine, no Compose v2, another run holding the deploy lock).
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 from runbook_lib.errors import RunbookError
 from runbook_lib.run.lock_cli import add_lock_parser
 
-EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2)
+EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2,
+            the deploy lock held by another run: runbook lock status)
             · 130 interrupted (SIGINT/SIGTERM; what a drill broke is restored and the run directory written)
 
 examples:
@@ -324,7 +325,7 @@ def _demo_lock(command: str):
 
 def cmd_recover(args: argparse.Namespace) -> int:
     """Undo what crashed drills left behind (unrecovered journals); exit 0 when everything is restored."""
-    from runbook_lib.drills.faults import recover
+    from runbook_lib.drills.recovery import recover
 
     if args.run_dir:
         roots = [Path(args.run_dir)]

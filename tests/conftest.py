@@ -120,6 +120,15 @@ def pytest_terminal_summary(terminalreporter, config):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def runbook_state(tmp_path_factory):
+    """The deploy locks and the journals' copies (runbook_lib.run.lock) of this session go to a directory of its
+    own, never the user's ~/.local/state/runbook; every runbook process a test starts inherits it."""
+    if "RUNBOOK_STATE_DIR" not in os.environ:
+        os.environ["RUNBOOK_STATE_DIR"] = str(tmp_path_factory.mktemp("runbook-state"))
+    return Path(os.environ["RUNBOOK_STATE_DIR"])
+
+
+@pytest.fixture(scope="session", autouse=True)
 def demo_secrets():
     """The demo's generated secrets exist before any test (a fresh clone has none until a stack comes up):
     lint and preflight tests read them, and so do the redaction checks. Idempotent; values never printed."""

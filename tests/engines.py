@@ -255,8 +255,14 @@ def _start_dockerd(eng: SecondEngine, start_timeout: float) -> None:
             # try waits for a DNS timeout, ~20 s per task start)
             env={**os.environ, "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE": "1"})
     eng.pid = proc.pid  # nsenter execs dockerd: the same pid
-    _wait_for(lambda: eng.socket.exists() and eng.docker("version", check=False, timeout=10).returncode == 0,
-              start_timeout, f"the engine in namespace {eng.ns} answering on {eng.host}", eng.log)
+
+    def answers() -> bool:
+        try:  # a restarting engine may accept and answer late while it brings its containers back
+            return eng.socket.exists() and eng.docker("version", check=False, timeout=10).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    _wait_for(answers, start_timeout, f"the engine in namespace {eng.ns} answering on {eng.host}", eng.log)
 
 
 def restart_engine(eng: SecondEngine, down_s: float = 3, start_timeout: float = 120) -> None:
@@ -265,7 +271,14 @@ def restart_engine(eng: SecondEngine, down_s: float = 3, start_timeout: float = 
     a restart policy come back; one stopped by hand stays stopped)."""
     pid = int(eng.pidfile.read_text().strip())
     os.kill(pid, signal.SIGTERM)
-    _wait_for(lambda: not _pid_alive(pid), 90, f"dockerd {pid} in {eng.ns} to exit", eng.log)
+
+    def exited() -> bool:
+        try:  # dockerd is this process's child (nsenter execs it): reaped here, or it stays a zombie
+            return os.waitpid(pid, os.WNOHANG)[0] == pid
+        except ChildProcessError:
+            return not _pid_alive(pid)
+
+    _wait_for(exited, 90, f"dockerd {pid} in {eng.ns} to exit", eng.log)
     time.sleep(down_s)  # the engine is away for a while, as in a real restart
     _start_dockerd(eng, start_timeout)
 

@@ -95,12 +95,15 @@ def test_the_engine_restarting_during_phase_3_ends_the_run_with_errors_never_go(
     proc = _start_on(engine, "run", "--params", str(params), "--phase", "03_production_mode", "--output", str(out))
     _wait_for(lambda: list(out.glob("*/notebooks/03_production_mode.ipynb")), 300, "phase 3 to be running")
     restart_engine(engine)
+    t0 = time.monotonic()
     text = _finish(proc, 900)
     assert proc.returncode == 1, text
     summary, records = load_run(run_dir_from(text))
     assert summary["verdict"] != "GO"
     errors = [r for r in records if r["status"] == "ERROR"]
     assert errors, [(r["id"], r["status"]) for r in records]
+    print(f"phase 3: the run ended {time.monotonic() - t0:.0f} s after the engine was back, {summary['verdict']}, "
+          f"ERROR: {sorted({r['id'] for r in errors})}")
 
 
 def test_the_engine_restarting_during_a_drill_ends_the_run_with_errors_and_redis_runs_again(restartable, stack, tmp_path):
@@ -121,13 +124,18 @@ def test_the_engine_restarting_during_a_drill_ends_the_run_with_errors_and_redis
 
     journal = _wait_for(active, 600, "the redis drill to be active")
     restart_engine(engine)
+    t0 = time.monotonic()
     text = _finish(proc, 900)
     assert proc.returncode == 1, text
     summary, records = load_run(run_dir_from(text))
     assert summary["verdict"] != "GO"
-    assert any(r["status"] == "ERROR" for r in records), [(r["id"], r["status"]) for r in records]
+    errors = [r for r in records if r["status"] == "ERROR"]
+    assert errors, [(r["id"], r["status"]) for r in records]
+    print(f"drill: the run ended {time.monotonic() - t0:.0f} s after the engine was back, {summary['verdict']}, "
+          f"ERROR: {sorted({r['id'] for r in errors})}")
     # the engine is back: what the drill stopped runs again (the drill itself, or its guardian once it ended)
     _wait_for(lambda: _state(engine, project, "redis") == "running", 120, "redis running again after the restart")
     done = _wait_for(lambda: (d := json.loads(journal.read_text())).get("state") in ("restored", "recovered") and d,
                      120, "the journal marked restored")
     assert done["state"] in ("restored", "recovered")
+    print(f"drill: journal {done['state']} by {done.get('recovered_by') or 'the drill itself'}")

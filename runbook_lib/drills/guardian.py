@@ -7,7 +7,7 @@ own (a signal to the runner's process group does not reach it), holds the journa
 pids the journal names: ``pid`` (the process running the drill: a phase's kernel, or a notebook's) and
 ``runner_pid`` (its parent: the runner). While both live it only reads the journal, twice a second, and it
 exits as soon as the journal says ``restored`` or ``recovered``. When one of them dies with the journal
-still unrecovered, it restores what the journal names (:func:`faults.recover_journal`: start, unpause,
+still unrecovered, it restores what the journal names (:func:`runbook_lib.drills.recovery.recover_journal`: start, unpause,
 reconnect with the aliases, scale back), retrying while the engine does not answer, waits until the
 dependency is ready, and marks the journal ``recovered`` with ``recovered_by: "guardian pid N on HOST"``.
 Its log is beside the journal: ``<dependency>-<time>.guardian.log``.
@@ -100,6 +100,7 @@ def wait_for_death(path: Path) -> tuple[dict[str, Any], list[int]] | None:
 def restore(path: Path, dead: list[int]) -> int:
     """Restore what the journal names, retrying while the engine does not answer. Exit status: 0 restored."""
     from runbook_lib.drills import faults
+    from runbook_lib.drills.recovery import recover_journal
     from runbook_lib.engine import Engine
 
     by = f"the drill guardian (pid {os.getpid()} on {socket.gethostname()})"
@@ -114,7 +115,7 @@ def restore(path: Path, dead: list[int]) -> int:
             j.event(f"guardian: pid(s) {', '.join(map(str, dead))} gone with the fault {j.state}: restoring")
             said = True
         try:
-            res = faults.recover_journal(Engine(timeout=20), j, by=by, progress=_say)
+            res = recover_journal(Engine(timeout=20), j, by=by, progress=_say)
         except Exception as exc:  # noqa: BLE001 - the engine client could not even be made: try again
             res = {"error": f"{type(exc).__name__}: {exc}"}
         if not res["error"]:

@@ -15,8 +15,9 @@ Where it lives: a state directory per engine and project, **not** in one output 
         drills/         a copy of every drill journal of the project (preflight and `runbook recover` read it)
 
 The state root is ``$RUNBOOK_STATE_DIR``, else ``$XDG_STATE_HOME/runbook``, else ``~/.local/state/runbook``.
-The engine id is the engine's own ``docker info`` ID, so every runner reaching the same engine (a unix socket,
-``tcp://``, ``ssh://``: any spelling of DOCKER_HOST) lands in the same directory. Why a directory and not an
+The engine id is derived from the engine's own ``docker info`` (ID, name, data root), so every runner reaching
+the same engine (a unix socket, ``tcp://``, ``ssh://``: any spelling of DOCKER_HOST) lands in the same
+directory, and two engines of one host (which share the daemon key, hence the ID) do not. Why a directory and not an
 object on the engine: the drill journals must be files a later preflight can read even when the engine does
 not answer, the pid of a holder can only be checked on its own host, and ``flock`` makes taking the lock
 atomic. Runners on *other* hosts against the same remote engine share the lock by sharing the state root
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import getpass
+import hashlib
 import json
 import os
 import re
@@ -60,16 +62,19 @@ def state_root() -> Path:
 
 
 def engine_key(engine: Any) -> str:
-    """The engine's own ID (``docker info``), usable as a directory name; when the engine does not answer,
-    its endpoint (DOCKER_HOST) instead: such a run fails on the engine anyway, and must not fail here first."""
+    """The engine's identity as a directory name: its host name, then a digest of ``docker info``'s ID, Name
+    and DockerRootDir (the ID alone is the daemon's key file, which two engines of one host share; the data
+    root tells them apart). When the engine does not answer, its endpoint (DOCKER_HOST) instead: such a run
+    fails on the engine anyway, and must not fail here first."""
     from runbook_lib.errors import RunbookError
 
     try:
-        ident = str(engine.info().get("ID") or "")
+        info = engine.info()
+        ident = "|".join(str(info.get(k) or "") for k in ("ID", "Name", "DockerRootDir"))
+        key = f"{info.get('Name') or 'engine'}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
     except RunbookError:
-        ident = ""
-    ident = ident or "endpoint-" + (os.environ.get("DOCKER_HOST") or "default")
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", ident)[:80]
+        key = "endpoint-" + (os.environ.get("DOCKER_HOST") or "default")
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", key)[:80]
 
 
 def engine_dir(engine: Any) -> Path:
