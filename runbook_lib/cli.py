@@ -1,7 +1,7 @@
 """`runbook`: a thin command line over the same functions the notebooks call.
 
 Exit codes (contract): 0 GO, 1 NO-GO (or a failed verification), 2 usage or input error,
-3 environment error (no engine, no Compose v2).
+3 environment error (no engine, no Compose v2, another run holding the deploy lock).
 """
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 from runbook_lib.errors import RunbookError
+from runbook_lib.run.lock_cli import add_lock_parser
 
-EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2)
+EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2,
+            the deploy lock held by another run: runbook lock status)
             · 130 interrupted (SIGINT/SIGTERM; what a drill broke is restored and the run directory written)
 
 examples:
@@ -52,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                  kernel=args.kernel, show_code=args.show_code, progress=_progress,
                  baseline=Path(args.baseline) if args.baseline else None,
                  run_dir=Path(args.run_dir) if args.run_dir else None, skip_destructive=args.skip_destructive,
-                 read_only=args.read_only)
+                 read_only=args.read_only, wait_s=args.wait)
     s = result.summary
     if args.format == "json":
         print(json.dumps({**s, "run_dir": str(result.run_dir), "report": str(result.run_dir / "report.html")}, indent=2))
@@ -274,9 +276,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.action == "build":
         demo.build_images(progress=_progress, force=args.force)
     elif args.action == "up":
-        _print_status(demo.up(overrides=args.override or (), progress=_progress))
+        with _demo_lock("runbook demo up"):
+            _print_status(demo.up(overrides=args.override or (), progress=_progress))
     elif args.action == "down":
-        demo.down(volumes=args.volumes)
+        with _demo_lock("runbook demo down"):
+            demo.down(volumes=args.volumes)
         print("demo stack is down" + (" (volumes removed)" if args.volumes else " (volumes kept)"))
     elif args.action == "status":
         rows = demo.status()
@@ -285,16 +289,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_lock(command: str):
+    from runbook_demo import PROJECT
+    from runbook_lib.engine import Engine
+    from runbook_lib.run.lock import holding
+
+    return holding(Engine(), PROJECT, command, progress=_progress)
+
+
 def cmd_recover(args: argparse.Namespace) -> int:
     """Undo what crashed drills left behind (unrecovered journals); exit 0 when everything is restored."""
-    from runbook_lib.drills.faults import recover
+    from runbook_lib.drills.recovery import recover
 
     if args.run_dir:
         roots = [Path(args.run_dir)]
         if not roots[0].is_dir():
             raise_input(f"{roots[0]} is not a directory (give a run directory, or nothing to search {', '.join(args.output or ['outputs'])})")
-    else:
-        roots = [Path(o) for o in (args.output or ["outputs"])]
+    else:  # every run directory under --output, and the journals' copies in this engine's state directory
+        from runbook_lib.run.lock import this_engine_state
+
+        roots = [Path(o) for o in (args.output or ["outputs"])] + this_engine_state()
     results = recover(roots, healthy_timeout=args.timeout, progress=_progress)
     if not results:
         print(f"nothing to recover: no unrecovered drill journal under {', '.join(map(str, roots))}")
@@ -349,6 +363,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                         "and records its drills SKIP (the first look at a production system)")
     r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3, always the Python running runbook)")
     r.add_argument("--show-code", action="store_true", help="include the notebooks' code cells in report.html")
+    r.add_argument("--wait", type=float, default=0, metavar="S", help="wait up to S seconds for another run's deploy lock "
+                   "(default: refuse at once, exit 3)")
     r.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
     r.add_argument("--baseline", metavar="RUN_DIR", help="the last GO run: the report's first screen says what changed "
                    "since it (new blockers, fixed, images changed); it must verify")
@@ -438,7 +454,7 @@ def _add_recover_parser(sub: argparse._SubParsersAction) -> None:
                         "restored, undoes each fault (start, unpause, reconnect with the network aliases; a swarm service "
                         "scaled back to its replicas, on the swarm DOCKER_HOST names), waits until "
                         "the dependency is ready (a swarm service: converged) and marks the journal recovered. Without RUN_DIR, searches every run "
-                        "directory under --output. Exit 0 when everything is restored (or nothing needed it), 1 otherwise.")
+                        "directory under --output and the copies every drill keeps in the engine's state directory (see `runbook lock`). Exit 0 when everything is restored (or nothing needed it), 1 otherwise.")
     rc.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="one run directory (default: all under --output)")
     rc.add_argument("--output", action="append", metavar="DIR", help="where run directories are (default: outputs; repeatable)")
     rc.add_argument("--timeout", type=float, default=120, metavar="S", help="how long to wait for each dependency to be ready (default: 120)")
@@ -469,7 +485,8 @@ def _add_init_parser(sub: argparse._SubParsersAction) -> None:
 
 # The subcommands, in the order `runbook --help` lists them: one function each adds its parser.
 SUBCOMMANDS = (_add_run_parser, _add_diff_parser, _add_report_parser, _add_verify_parser, _add_checks_parser,
-               _add_keygen_parser, _add_demo_parser, _add_recover_parser, _add_lint_parser, _add_init_parser)
+               _add_keygen_parser, _add_demo_parser, _add_recover_parser, _add_lint_parser, _add_init_parser,
+               add_lock_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

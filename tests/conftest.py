@@ -45,11 +45,11 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 900, cwd: Path
     return track(argv, proc)
 
 
-def start_cli(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
+def start_cli(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
     """Start the `runbook` CLI in its own session (stdout and stderr merged, text); tracked like run_cli."""
     argv = [sys.executable, "-m", "runbook_lib.cli", *args]
     return track(argv, subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, start_new_session=True))
+                                        text=True, start_new_session=True, env={**os.environ, **(env or {})}))
 
 
 def _child_output(argv: list[str], proc) -> str:
@@ -117,6 +117,15 @@ def pytest_terminal_summary(terminalreporter, config):
     line = getattr(config, "_rb_user_report", None)
     if line:
         terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runbook_state(tmp_path_factory):
+    """The deploy locks and the journals' copies (runbook_lib.run.lock) of this session go to a directory of its
+    own, never the user's ~/.local/state/runbook; every runbook process a test starts inherits it."""
+    if "RUNBOOK_STATE_DIR" not in os.environ:
+        os.environ["RUNBOOK_STATE_DIR"] = str(tmp_path_factory.mktemp("runbook-state"))
+    return Path(os.environ["RUNBOOK_STATE_DIR"])
 
 
 @pytest.fixture(scope="session", autouse=True)

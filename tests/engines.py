@@ -244,6 +244,45 @@ def _stop(eng: SecondEngine) -> list[str]:
     return problems
 
 
+def _start_dockerd(eng: SecondEngine, start_timeout: float) -> None:
+    """Start the engine's dockerd in its namespace (its data root kept from a previous start) and wait until it answers."""
+    with open(eng.log, "ab") as log:
+        proc = subprocess.Popen(
+            ["nsenter", f"--net={NETNS_DIR / eng.ns}", "dockerd", "--data-root", str(eng.root / "data"),
+             "--exec-root", str(eng.root / "exec"), "-H", eng.host, "--pidfile", str(eng.pidfile)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            # no registry here: a swarm task uses the local image instead of first trying to pull it (each
+            # try waits for a DNS timeout, ~20 s per task start)
+            env={**os.environ, "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE": "1"})
+    eng.pid = proc.pid  # nsenter execs dockerd: the same pid
+
+    def answers() -> bool:
+        try:  # a restarting engine may accept and answer late while it brings its containers back
+            return eng.socket.exists() and eng.docker("version", check=False, timeout=10).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    _wait_for(answers, start_timeout, f"the engine in namespace {eng.ns} answering on {eng.host}", eng.log)
+
+
+def restart_engine(eng: SecondEngine, down_s: float = 3, start_timeout: float = 120) -> None:
+    """Restart the engine as `systemctl restart docker` would: SIGTERM to dockerd (it stops its containers
+    and exits), ``down_s`` seconds with no engine, then dockerd again on the same data root (containers with
+    a restart policy come back; one stopped by hand stays stopped)."""
+    pid = int(eng.pidfile.read_text().strip())
+    os.kill(pid, signal.SIGTERM)
+
+    def exited() -> bool:
+        try:  # dockerd is this process's child (nsenter execs it): reaped here, or it stays a zombie
+            return os.waitpid(pid, os.WNOHANG)[0] == pid
+        except ChildProcessError:
+            return not _pid_alive(pid)
+
+    _wait_for(exited, 90, f"dockerd {pid} in {eng.ns} to exit", eng.log)
+    time.sleep(down_s)  # the engine is away for a while, as in a real restart
+    _start_dockerd(eng, start_timeout)
+
+
 @contextlib.contextmanager
 def second_engine(tag: str = "e", start_timeout: float = 60) -> Iterator[SecondEngine]:
     """Start a Docker engine in a network namespace of its own; yield it; stop it and delete the
@@ -273,17 +312,7 @@ def second_engine(tag: str = "e", start_timeout: float = 60) -> Iterator[SecondE
         subprocess.Popen(["nsenter", f"--net={NETNS_DIR / ns}", sys.executable, "-c", _DNS_STUB, *dns],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                          start_new_session=True)  # killed with everything else in the namespace (_stop)
-        with open(eng.log, "wb") as log:
-            proc = subprocess.Popen(
-                ["nsenter", f"--net={NETNS_DIR / ns}", "dockerd", "--data-root", str(root / "data"),
-                 "--exec-root", str(root / "exec"), "-H", eng.host, "--pidfile", str(eng.pidfile)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                # no registry here: a swarm task uses the local image instead of first trying to pull it (each
-                # try waits for a DNS timeout, ~20 s per task start)
-                env={**os.environ, "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE": "1"})
-        eng.pid = proc.pid  # nsenter execs dockerd: the same pid
-        _wait_for(lambda: eng.socket.exists() and eng.docker("version", check=False, timeout=10).returncode == 0,
-                  start_timeout, f"the engine in namespace {ns} answering on {eng.host}", eng.log)
+        _start_dockerd(eng, start_timeout)
         yield eng
     finally:
         problems = _stop(eng)

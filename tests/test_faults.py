@@ -17,7 +17,7 @@ from runbook_lib.phases import preflight
 from runbook_lib.run.context import Context
 from runbook_lib.run.params import load_params
 
-from conftest import PARAMS, start_cli
+from conftest import PARAMS, load_run, run_dir_from, start_cli
 
 PROJECT = "secureconnect-demo"
 
@@ -123,9 +123,11 @@ def test_an_exception_inside_a_drill_still_restores_the_dependency(healthy_demo,
 # -- killing the runner ------------------------------------------------------------------------------------
 @pytest.mark.docker
 @pytest.mark.slow
-def test_sigkill_mid_drill_leaves_a_journal_that_runbook_recover_undoes(healthy_demo, demo_params, engine, cli, tmp_path):
+def test_sigkill_mid_drill_leaves_a_journal_that_runbook_recover_undoes(healthy_demo, demo_params, engine, cli, tmp_path,
+                                                                       monkeypatch):
     out = tmp_path / "out"
     project = healthy_demo.project
+    monkeypatch.setenv("RUNBOOK_DRILL_GUARDIAN", "off")  # what is left when no guardian restores (see test_drill_guardian)
     proc = _start_run(out, demo_params)
     try:
         path, journal = _wait_for(lambda: _active_journal(out, "redis"), 120, "the redis drill to be active")
@@ -145,7 +147,18 @@ def test_sigkill_mid_drill_leaves_a_journal_that_runbook_recover_undoes(healthy_
     assert _dep(engine, "redis", project).state == "exited"
     assert "preflight.drill_journal" in blocked.stderr, blocked.stdout + blocked.stderr
 
-    rec = cli("recover", "--output", str(out))
+    # a read-only run with another --output finds the journal all the same (its copy in the deployment's state
+    # directory), and sees redis stopped with or without one
+    elsewhere = cli("run", "--params", str(demo_params), "--phase", "00_preflight", "--output", str(tmp_path / "other"))
+    assert elsewhere.returncode == 1, elsewhere.stdout + elsewhere.stderr
+    _, records = load_run(run_dir_from(elsewhere.stdout))
+    [journal_rec] = [r for r in records if r["id"] == "preflight.drill_journal"]
+    assert journal_rec["status"] == "FAIL" and "stop of redis" in journal_rec["actual"]
+    [intact] = [r for r in records if r["id"] == "preflight.services_intact"]
+    assert intact["status"] == "FAIL" and intact["severity"] == "critical" and "redis" in intact["actual"]
+    assert "runbook recover" in intact["remediation"] and "docker start" in intact["remediation"]
+
+    rec = cli("recover", cwd=tmp_path)  # no argument, and no run directory under ./outputs: the state directory
     assert rec.returncode == 0, rec.stdout + rec.stderr
     assert "recovered: redis (stop)" in rec.stdout
     assert _dep(engine, "redis", project).running and _dep(engine, "redis", project).health == "healthy"
@@ -179,3 +192,45 @@ def test_sigint_mid_drill_restores_the_dependency_before_the_process_exits(healt
     data = json.loads(path.read_text())
     assert data["state"] == "restored"
     assert any("received SIGINT" in e["what"] or "received SIGTERM" in e["what"] for e in data["events"])
+
+
+# -- journals found wherever they are; services left broken -------------------------------------------------
+def test_a_journal_written_with_a_copy_is_found_once_and_marking_either_marks_both(tmp_path):
+    copy = tmp_path / "state" / "shop" / "drills" / "redis-20260101T000000Z.journal.json"
+    primary = tmp_path / "run" / "drills" / copy.name
+    j = faults.Journal(primary, {"schema": 1, "project": PROJECT, "dependency": "redis", "mode": "stop", "state": "active",
+                                 "id": "1-2", "copies": [str(primary), str(copy)], "containers": []})
+    j.write()
+    assert json.loads(copy.read_text())["state"] == "active"
+    assert len(faults.find_journals([tmp_path, tmp_path / "state" / "shop"], project=PROJECT)) == 1
+    [found] = faults.find_journals([tmp_path / "state" / "shop"], project=PROJECT)  # only the copy: where recover looks
+    assert found.path == copy
+    found.event("recovered by hand", state="recovered")
+    assert json.loads(copy.read_text())["state"] == "recovered" == json.loads(j.path.read_text())["state"]
+    assert faults.find_journals([tmp_path, tmp_path / "state" / "shop"], project=PROJECT) == []
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("mode,says", [("pause", "is paused"), ("disconnect", "running but disconnected from")])
+def test_preflight_fails_a_paused_or_disconnected_dependency_without_any_journal(healthy_demo, demo_params, engine,
+                                                                                 tmp_path, mode, says, monkeypatch):
+    monkeypatch.setenv("RUNBOOK_DRILL_GUARDIAN", "off")
+    project = healthy_demo.project
+    ctx = Context(params=load_params(demo_params))
+    assert preflight.services_intact(ctx)[0].status == "PASS"
+    with faults.Fault(engine, project, "minio", mode, tmp_path / "drills"):
+        ctx = Context(params=load_params(demo_params))
+        [rec] = preflight.services_intact(ctx)
+    assert rec.status == "FAIL" and rec.id == "preflight.services_intact" and rec.severity == "critical"
+    assert says in rec.actual and rec.target.endswith("minio-1")
+    assert "runbook recover" in rec.remediation and ("docker unpause" in rec.remediation or "network connect" in rec.remediation)
+    assert engine.wait_ready(project, ["minio"], timeout=60)[0]
+
+
+def test_preflight_services_intact_is_an_error_not_a_pass_when_the_containers_cannot_be_listed(tmp_path, monkeypatch):
+    from runbook_lib.errors import EngineUnavailable
+
+    ctx = Context(params=load_params(PARAMS / "demo.yaml"))
+    monkeypatch.setattr(Context, "containers", lambda self: (_ for _ in ()).throw(EngineUnavailable("no engine here")))
+    [rec] = preflight.services_intact(ctx)
+    assert rec.status == "ERROR"

@@ -11,12 +11,13 @@ Only SIGKILL (or a power cut) can stop a process before it restores; for that, e
 journal, ``<run_dir>/drills/<dependency>-<UTC time>.journal.json``, written *before* the fault is
 applied and updated at every step: the project, the dependency, the mode, each container with its
 networks and aliases (mode ``scale``: the stack, the swarm service and the replicas it had), who broke it
-(pid, host, DOCKER_HOST) and when. :func:`recover` (``runbook recover``) reads
+(pid, host, DOCKER_HOST) and when. A guardian process (:mod:`runbook_lib.drills.guardian`) restores it when
+the drill's process dies first; :func:`runbook_lib.drills.recovery.recover` (``runbook recover``) reads
 unrecovered journals and undoes them; phase 0 (``preflight.drill_journal``) refuses to go on while
-one exists.
+one exists. Each journal is also copied to the deployment's state directory (:mod:`runbook_lib.run.lock`).
 
 Journal states: ``applying`` → ``active`` → ``restoring`` → ``restored`` (by the drill itself) or
-``recovered`` (by ``runbook recover``). Anything but the last two means the deployment may still be
+``recovered`` (by ``runbook recover`` or the guardian). Anything but the last two means the deployment may still be
 broken.
 
 Exception tree::
@@ -96,13 +97,23 @@ class Journal:
         return self.state not in DONE_STATES
 
     def write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(self.path)
+        """Write the journal to its path and to every copy it names (``copies``: the deployment's state
+        directory, :mod:`runbook_lib.run.lock`), so whichever one is found and updated says the same."""
+        for path in dict.fromkeys([self.path, *map(Path, self.data.get("copies", []))]):
+            try:
+                _write_json(path, self.data)
+            except OSError:
+                if path == self.path:
+                    raise
+
+    def refresh(self) -> None:
+        """Take the file's content when another process (the guardian, `runbook recover`) marked it done."""
+        try:
+            disk = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if disk.get("state") in DONE_STATES and self.unrecovered:
+            self.data = disk
 
     def event(self, what: str, state: str | None = None, **fields: Any) -> None:
         if state:
@@ -117,10 +128,20 @@ class Journal:
                 f"by pid {d.get('pid')} on {d.get('host')}, state {self.state}")
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
 def find_journals(roots: Iterable[Path], *, project: str | None = None, unrecovered_only: bool = True) -> list[Journal]:
     """Journals under each root, which may be a run directory (``root/drills/*``) or a directory of run
     directories (``root/*/drills/*``). Unreadable journals count as unrecovered (state ``unknown``)."""
-    seen: set[Path] = set()
+    seen: set[Path | str] = set()
     out: list[Journal] = []
     for root in roots:
         root = Path(root)
@@ -138,6 +159,9 @@ def find_journals(roots: Iterable[Path], *, project: str | None = None, unrecove
                     j = Journal(p, {"state": "unknown", "project": project})
                 if project and j.data.get("project") not in (project, None):
                     continue
+                if j.data.get("id") in seen:  # the same drill's copy in the state directory (or the other way)
+                    continue
+                seen.add(j.data.get("id") or rp)
                 if unrecovered_only and not j.unrecovered:
                     continue
                 out.append(j)
@@ -288,6 +312,7 @@ class Fault:
         self._restoring = False
         self._pending_signal: int | None = None
         self._old_handlers: dict[int, Any] = {}
+        self._guardian: Any = None
 
     # -- signals
     def _install_signals(self) -> None:
@@ -313,8 +338,11 @@ class Fault:
 
     # -- life cycle
     def __enter__(self) -> "Fault":
+        from runbook_lib.drills import guardian
+
         self.directory.mkdir(parents=True, exist_ok=True)
-        stale = [j for j in find_journals([self.directory.parent], project=self.project)
+        state = guardian.state_of(self.engine, self.project)  # the deployment's own copy of its journals
+        stale = [j for j in find_journals([self.directory.parent] + ([state] if state else []), project=self.project)
                  if j.data.get("dependency") == self.dependency]
         if stale:
             raise DrillError(f"an unrecovered drill journal exists ({stale[0].path}: {stale[0].describe()}); "
@@ -348,14 +376,16 @@ class Fault:
             path = self.directory / f"{self.dependency}-{stamp}-{n}.journal.json"
         data = {"schema": JOURNAL_SCHEMA, "kind": "runbook-drill", "project": self.project,
                 "dependency": self.dependency, "mode": self.mode, "state": "applying", "created": utcnow(),
-                "pid": os.getpid(), "host": socket.gethostname(), "run_dir": str(self.directory.parent),
-                "containers": containers}
+                "pid": os.getpid(), "runner_pid": os.getppid(), "host": socket.gethostname(),
+                "run_dir": str(self.directory.parent), "containers": containers, "id": f"{os.getpid()}-{time.time_ns()}",
+                "copies": [str(path), str(state / DRILLS_DIR / path.name)] if state else []}
         if service is not None:
             data.update(stack=self.stack, service=service, docker_host=os.environ.get("DOCKER_HOST", ""))
         data["undo"] = undo_commands(data)
         self.journal = Journal(path, data)
         self.journal.event(f"applying {self.mode} to " + (f"service {service['name']} ({service['replicas_before']} -> 0 replicas)"
                                                           if service else ", ".join(c["name"] for c in containers)))
+        self._guardian = guardian.start(self.journal)
         self._install_signals()
         try:
             if service is not None:
@@ -381,6 +411,10 @@ class Fault:
         stays unrecovered for ``runbook recover``."""
         if self.restored or self._restoring or self.journal is None:
             return self.actions
+        self.journal.refresh()
+        if not self.journal.unrecovered:  # the guardian (or `runbook recover`) restored it already
+            self.restored, self.restored_mono = True, time.monotonic()
+            return self.actions
         self._restoring = True
         try:
             self.restore_started_mono = time.monotonic()
@@ -403,53 +437,6 @@ class Fault:
         if self._pending_signal is not None and exc_type is None:
             raise DrillInterrupted(self._pending_signal)
         return False
-
-
-# -- recovery after a crash ---------------------------------------------------------------------------------
-def recover(roots: Sequence[Path], *, engine: Engine | None = None, healthy_timeout: float = 120,
-            progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Undo every unrecovered drill journal under ``roots`` (run directories or directories of them),
-    wait until each dependency is ready again, and mark the journal ``recovered``. Returns one result
-    per journal: ``{"journal", "dependency", "mode", "actions", "ready", "error"}``; ``error`` is None
-    when the dependency is restored and ready."""
-    progress = progress or (lambda _s: None)
-    journals = find_journals(roots)
-    if not journals:
-        return []
-    engine = engine or Engine()
-    results = []
-    for j in journals:
-        d = j.data
-        res: dict[str, Any] = {"journal": str(j.path), "project": d.get("project"), "dependency": d.get("dependency"),
-                               "mode": d.get("mode"), "state_before": j.state, "actions": [], "ready": False,
-                               "error": None}
-        try:
-            if not d.get("containers") and not d.get("service"):
-                raise DrillError(f"{j.path} names no container or service (state {j.state}); inspect it and restore by hand")
-            j.event("runbook recover: restoring")
-            res["actions"] = undo(engine, d)
-            if d.get("mode") == "scale":
-                from runbook_lib.engine.stack import wait_converged
-
-                ok, states, _ = wait_converged(engine, d["stack"], [d["dependency"]], healthy_timeout)
-                res["ready"] = ok
-                if not ok:
-                    raise DrillError(f"{d['dependency']} was scaled back but has not converged after {healthy_timeout:.0f}s: "
-                                     + states[d["dependency"]].describe())
-            else:
-                ok, views = engine.wait_ready(d["project"], [d["dependency"]], healthy_timeout)
-                res["ready"] = ok
-                if not ok:
-                    raise DrillError(f"{d['dependency']} was restored but is not ready after {healthy_timeout:.0f}s: "
-                                     + ", ".join(f"{v.name} {v.state}/{v.health}" for v in views))
-            j.event("recovered by runbook recover: " + ("; ".join(res["actions"]) or "nothing left to undo"),
-                    state="recovered", recovered_at=utcnow(), recover_actions=res["actions"])
-            progress(f"recovered {d['dependency']} ({d['mode']}): {'; '.join(res['actions']) or 'nothing left to undo'}")
-        except RunbookError as exc:
-            res["error"] = str(exc)
-            progress(f"could not recover {d.get('dependency')} from {j.path}: {exc}")
-        results.append(res)
-    return results
 
 
 # -- the timeline ------------------------------------------------------------------------------------------

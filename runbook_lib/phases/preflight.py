@@ -277,6 +277,9 @@ def drill_journal(ctx: Context) -> list[CheckRecord]:
     roots = [ctx.run_dir.parent] if ctx.run_dir else []
     roots.append(default_outputs(_params_source(ctx)))
     roots = list(dict.fromkeys(r.resolve() for r in roots))
+    state = _state_dir(ctx)  # the deployment's own copy of its journals, whatever --output says
+    if state is not None:
+        roots.append(state)
     c = Check("preflight.drill_journal", command="runbook recover --output " + " --output ".join(str(r) for r in roots))
     journals = find_journals(roots, project=ctx.params.project)
     ev = {"searched": [str(r) for r in roots],
@@ -291,6 +294,64 @@ def drill_journal(ctx: Context) -> list[CheckRecord]:
                                      "broke, then run the runbook again.")]
     return [c.record(ctx.params.project, "PASS", expected="no unrecovered drill journal", evidence=ev,
                      actual="no unrecovered drill journal")]
+
+
+def _state_dir(ctx: Context) -> Path | None:
+    from runbook_lib.drills.guardian import state_of
+
+    try:
+        return state_of(ctx.engine, ctx.params.project)
+    except RunbookError:
+        return None
+
+
+def _expected_networks(ctx: Context, service: str) -> list[str] | None:
+    """The engine's names of the networks the model connects ``service`` to (None: network_mode, no networks)."""
+    spec = ctx.model.get("services", {}).get(service) or {}
+    if spec.get("network_mode"):
+        return None
+    nets = spec.get("networks") or {"default": None}
+    declared = ctx.model.get("networks") or {}
+    return sorted((declared.get(n) or {}).get("name") or f"{ctx.params.project}_{n}" for n in nets)
+
+
+@check("preflight.services_intact", "No declared service stopped, paused or cut off its networks", phase=PHASE,
+       severity="critical", category="Preflight",
+       remediation="`runbook recover` when a drill left it so (its journal says what); else `docker start NAME`, "
+                   "`docker unpause NAME` or `docker network connect --alias SERVICE NETWORK NAME`.")
+def services_intact(ctx: Context) -> list[CheckRecord]:
+    """Every container of a service of the compose model that exists is running (not exited, not paused)
+    and connected to every network the model gives its service: what a drill whose runner died leaves
+    behind, journal or not. A service with no container yet is not judged (phase 1 deploys it); a
+    one-shot container that exited 0 is done. FAIL (critical) per broken container; PASS naming how many
+    containers were seen."""
+    c = Check("preflight.services_intact", command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}; "
+              "docker inspect (State, NetworkSettings.Networks)")
+    expected = "every container of a declared service running and on its networks"
+    try:
+        services = set(ctx.services)
+        views = [v for v in ctx.containers() if v.service in services]
+    except RunbookError as exc:
+        return [c.error(ctx.params.project, exc, expected=expected)]
+    out = []
+    for v in views:
+        want = _expected_networks(ctx, v.service)
+        missing = [n for n in (want or []) if n not in v.networks] if v.running else []
+        if v.completed or (v.running and not missing):
+            continue
+        what = (f"{v.state}" if not v.running else f"running but disconnected from {', '.join(missing)}")
+        fix = (f"docker start {v.name}" if v.state in ("exited", "created", "dead") else
+               f"docker unpause {v.name}" if v.state == "paused" else
+               " && ".join(f"docker network connect --alias {v.service} {n} {v.name}" for n in missing) or f"docker start {v.name}")
+        out.append(c.record(v.name, "FAIL", expected=expected, actual=f"{v.service} ({v.name}) is {what}",
+                            evidence={"container": v.summary(), "networks": sorted(v.networks), "expected_networks": want},
+                            remediation=f"`runbook recover` if a drill left it so (preflight.drill_journal names the "
+                                        f"journal); else `{fix}`."))
+    if out:
+        return out
+    return [c.record(ctx.params.project, "PASS", expected=expected,
+                     actual=f"{len(views)} container(s) of declared services, every one running (or completed) and on its networks",
+                     evidence={"containers": [v.name for v in views]})]
 
 
 # -- swarm mode (issue 15): the swarm the stack is deployed on ---------------------------------------------
@@ -434,7 +495,7 @@ def swarm_stack_file(ctx: Context) -> list[CheckRecord]:
 
 
 CHECKS = [engine_reachable, compose_cli, parameters_valid, compose_config_valid, secret_files, static_audit,
-          current_state, orphans, drill_journal]
+          current_state, orphans, drill_journal, services_intact]
 # swarm mode (the preflight notebook's order): the project's compose-labelled containers mean nothing on a
 # swarm, so current_state and orphans are not run; the swarm's own checks are
 SWARM_CHECKS = [engine_reachable, compose_cli, parameters_valid, compose_config_valid, swarm_stack_file, secret_files,

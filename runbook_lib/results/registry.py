@@ -114,6 +114,10 @@ _RUNS: dict[str, tuple[str, str]] = {}
 declare(CheckSpec("runner.phase", "Phase ran to completion", "runner", "critical", "Run integrity",
                   remediation="Open the executed notebook in the run directory and read the failing cell.",
                   function="runbook_lib.run.runner:run_phase"))
+declare(CheckSpec("runner.deploy_lock", "No other run changed the deployment during a read-only run", "runner",
+                  "critical", "Run integrity", remediation="Run again once the run holding the deploy lock is done "
+                  "(`runbook lock status`); its changes make this run's evidence unreliable.",
+                  function="runbook_lib.run.lock:RunGuard.record_into"))
 declare(CheckSpec("runner.undeclared_check", "A check function with no declaration crashed", "runner", "high",
                   "Run integrity", remediation="Declare the function with @registry.check and fix what it raised.",
                   function="runbook_lib.run.phase:PhaseSession.run"))

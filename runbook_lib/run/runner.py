@@ -8,6 +8,7 @@ returned normally AND the phase wrote its results file; anything else is ERROR.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import json
 import logging
@@ -48,6 +49,7 @@ from runbook_lib.results import verdict as verdicts
 
 if TYPE_CHECKING:
     from runbook_lib.results.frames import Run
+    from runbook_lib.run.lock import RunGuard
 
 def destructive_phases() -> tuple[str, ...]:
     """Phases with a check declared as changing the deployment (redeploy; dependency drills). After a
@@ -434,7 +436,7 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
         phases: list[str] | None = None, kernel: str = KERNEL, show_code: bool = False,
         progress: Callable[[str], None] = print, notebooks: Path = NOTEBOOKS,
         baseline: Path | None = None, run_dir: Path | None = None, skip_destructive: str = "",
-        read_only: bool = False) -> RunResult:
+        read_only: bool = False, wait_s: float = 0) -> RunResult:
     """The whole runbook: validate, run each phase, decide, write the run directory. ``baseline``: an
     earlier run (the last GO), verified before anything runs; the report then says what changed since it.
     ``run_dir``: this directory (new or empty) instead of a new one under ``output``. ``skip_destructive``: the
@@ -466,9 +468,10 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
     # The signal handler from here on: a SIGINT/SIGTERM while validating (a fleet's target interrupted for its
     # time budget early) lets validation finish, then every phase is recorded skipped and the run directory
     # is written, as for one arriving between phases. (A validation error is still raised, writing nothing.)
-    with _Interrupts() as interrupts:
+    with _Interrupts() as interrupts, contextlib.ExitStack() as held:
         progress(f"runbook: validating {params.source} ({params.project})")
         ctx, signing_key = validate(params, progress, notebooks)
+        guard = held.enter_context(_deploy_lock(ctx, params, skip_destructive, wait_s, progress))
         logging.getLogger("papermill").setLevel(logging.WARNING)
         if run_dir is None:
             run_dir = new_run_dir(Path(output).resolve(), params.project)
@@ -479,6 +482,7 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
         started = utcnow()
         params = _archive_inputs(params, run_dir, started, show_code=show_code)
         progress(f"runbook: run directory {run_dir}")
+        guard.attach(run_dir)
         phase_entries, stop_reason = [], skip_destructive
         with SecretBroker(ctx) as broker, _Kernels(kernel, run_dir, broker.env) as kernels:
             for i, phase in enumerate(params.phases, 1):
@@ -493,6 +497,8 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
                     broker.refresh()  # new containers: the next phases get their secrets read once, here
                 if interrupts.signal and phase_entries[-1]["status"] == "completed":
                     phase_entries[-1]["detail"] = f"completed, then {interrupts.signal} arrived"
+            if params.phases:
+                guard.record_into(run_dir / "results" / f"{params.phases[-1]}.json")
             # inside: the last phase's kernel exits while the verdict and the report are written
             result = finish(run_dir, params, started, phase_entries, show_code=show_code, progress=progress,
                             signing_key=signing_key, baseline=base)
@@ -505,6 +511,17 @@ def read_only_phases(phases: list[str]) -> list[str]:
     nothing but changing the deployment. Phase 4 runs too: in a read-only run it asks its endpoints and
     records its drills SKIP (:mod:`runbook_lib.phases.smoke.readonly`)."""
     return [p for p in (phases or PHASES) if p != "01_controlled_redeployment"]
+
+
+def _deploy_lock(ctx: Context, params: Params, skip_destructive: str, wait_s: float,
+                 progress: Callable[[str], None]) -> "RunGuard":
+    """The run's deploy lock (:mod:`runbook_lib.run.lock`): held when a phase of it changes the deployment (a
+    read-only run's phase 4 changes nothing: it only watches the lock, as every read-only run does)."""
+    from runbook_lib.run.lock import RunGuard
+
+    destructive = (not skip_destructive and not params.read_only
+                   and bool(set(params.phases or ()) & set(destructive_phases())))
+    return RunGuard(ctx.engine, params, destructive=destructive, wait_s=wait_s, progress=progress)
 
 
 def _open_baseline(path: Path) -> "Run":
