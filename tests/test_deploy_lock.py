@@ -136,3 +136,23 @@ def test_lock_release_removes_a_lock_and_status_says_free(engine, cli, tmp_path)
     free = cli("lock", "status", "--project", project)
     assert free.returncode == 0 and free.stdout.startswith("free:")
     shutil.rmtree(dl.directory)
+
+
+@pytest.mark.docker
+def test_a_read_only_smoke_run_does_not_take_the_lock_and_cannot_be_go_while_another_holds_it(
+        healthy_demo, demo_params, engine, cli, tmp_path):
+    """`--read-only` runs phase 4 without its drills: it changes nothing, so another holder does not refuse it;
+    it only watches the lock, and so cannot be GO while the deployment may be changing."""
+    dl = lock.DeployLock.for_engine(engine, healthy_demo.project)
+    held = dl.acquire(lock.Holder(healthy_demo.project, "runbook run --params other.yaml (held by the test)"))
+    try:
+        ro = cli("run", "--params", str(demo_params), "--read-only", "--phase", "04_smoke_tests",
+                 "--output", str(tmp_path / "ro"))
+        assert ro.returncode == 1, ro.stdout + ro.stderr  # NO-GO, not 3 (refused)
+        summary, records = load_run(run_dir_from(ro.stdout))
+        [rec] = [r for r in records if r["id"] == "runner.deploy_lock"]
+        assert rec["status"] == "FAIL" and "held by the test" in rec["actual"]
+        assert summary["verdict"] == "NO-GO"
+        assert dl.status().token == held.token, "the read-only run left the other holder's lock alone"
+    finally:
+        dl.release(held)
