@@ -19,6 +19,7 @@ import re
 import time
 from pathlib import Path
 
+from runbook_lib.phases.anonymous_volumes import anonymous_mounts, judge_anonymous
 from runbook_lib.run.context import Context
 from runbook_lib.engine import ContainerView
 from runbook_lib.engine import stack as swarm
@@ -78,6 +79,7 @@ def _inventory(ctx: Context) -> dict:
         inv["leftovers"] = []
     else:
         inv["leftovers"] = [v.summary() for v in eng.containers_matching(ctx.params.redeploy.leftover_containers)]
+        inv["anonymous_volumes"] = anonymous_mounts(containers)
     return inv
 
 
@@ -390,7 +392,8 @@ def inventory_after(ctx: Context) -> list[CheckRecord]:
 def volumes_preserved(ctx: Context) -> list[CheckRecord]:
     """No data destroyed by accident: every named volume that existed before still exists, and the
     engine's event log shows no ``destroy`` of it since the inventory before (a volume removed and
-    re-created empty keeps its name but not its data). Skipped when removal was confirmed."""
+    re-created empty keeps its name but not its data); every anonymous volume is still mounted where it was
+    (:mod:`.anonymous_volumes`: ``down`` + ``up`` leaves it behind). Skipped when removal was confirmed."""
     c = Check("redeploy.volumes_preserved", command="docker events --filter type=volume --filter event=destroy --since <inventory before> --until <now>")
     inv = ctx.state.inventory_before
     if inv is None:
@@ -400,15 +403,21 @@ def volumes_preserved(ctx: Context) -> list[CheckRecord]:
     if ctx.params.redeploy.remove_volumes:
         return [c.record(ctx.params.project, "SKIP", expected="volumes kept", actual="volume removal was asked for and confirmed",
                          evidence={"before": before, "confirmed_by": ctx.params.redeploy.confirm_volume_removal}, severity="info")]
+    after_inv = ctx.state.inventory_after or {}
     try:
         after = {v["name"]: v for v in _volumes(ctx)}
         events = ctx.engine.volume_events(inv["taken_unix"] - 1, time.time())
+        # compose mode only (a swarm task's volumes are its node's): the anonymous volumes' mounts after
+        anon_after = (after_inv["anonymous_volumes"] if "anonymous_volumes" in after_inv else
+                      anonymous_mounts(ctx.containers())) if inv.get("anonymous_volumes") else []
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="volumes listed")]
+    anonymous = judge_anonymous(c, inv.get("anonymous_volumes") or [], anon_after)
     if not before:
-        return [c.record(ctx.params.project, "PASS", expected="every volume that existed before still exists",
-                         actual="the project had no volumes before", evidence={"before": [], "after": sorted(after)})]
-    out = []
+        return anonymous or [c.record(ctx.params.project, "PASS", expected="every volume that existed before still exists",
+                                      actual="the project had no volumes before (named or anonymous)",
+                                      evidence={"before": [], "after": sorted(after)})]
+    out = anonymous
     for v in before:
         destroyed = [e for e in events if e["volume"] == v["name"] and e["action"] == "destroy"]
         ev = {"before": v, "after": after.get(v["name"]), "volume_events_since_inventory":
