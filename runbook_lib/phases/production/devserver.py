@@ -19,7 +19,6 @@ command line only: their ports (a database's, a cache's) are never sent HTTP.
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Any
 
 import requests
@@ -76,7 +75,7 @@ _RAILS = re.compile(r"\brails\s+(s|server)\b")
 # (path, what a page answering it with this marker is)
 PROBES: tuple[tuple[str, str, str], ...] = (
     ("/?__debugger__=yes&cmd=resource&f=debugger.js", r"__debugger__|EVALEX", "the Werkzeug interactive debugger"),
-    ("/runbook-probe-{token}", r"DEBUG = True|Rails\.root:|Whoops! There was an error|sf-toolbar|Ignition",
+    ("/runbook-probe-no-such-page", r"DEBUG = True|Rails\.root:|Whoops! There was an error|sf-toolbar|Ignition",
      "a framework's debug error page (Django, Rails, Laravel or Symfony)"),
     ("/json/version", r'"Browser"\s*:\s*"node\.js/', "the Node.js inspector"),
 )
@@ -128,14 +127,13 @@ def processes(ctx: Context, v: ContainerView) -> list[str]:
 def probe_hits(ports: list[dict[str, Any]], timeout: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """GET the probes on each published TCP port: (what answered with a debugger's marker, every probe made)."""
     hits, made = [], []
-    token = secrets.token_hex(4)
     for p in ports:
         if p["protocol"] != "tcp" or not p["host_port"]:
             continue
         host = "127.0.0.1" if p["host_ip"] in ("", "0.0.0.0", "::") else p["host_ip"]
         host = f"[{host}]" if ":" in host else host
         for path, marker, what in PROBES:
-            url = f"http://{host}:{p['host_port']}{path.format(token=token)}"
+            url = f"http://{host}:{p['host_port']}{path}"
             try:
                 r = requests.get(url, timeout=timeout, allow_redirects=False)
             except requests.RequestException as exc:
