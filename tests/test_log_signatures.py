@@ -157,3 +157,16 @@ def test_a_json_log_line_holding_an_escaped_traceback_is_read_as_one():
 def test_credentials_in_a_line_are_scrubbed():
     assert scrub_credentials("dsn=postgres://app:hunter22@db/app password=abc123 token: xyz") == \
         "dsn=postgres://app:[REDACTED]@db/app password=[REDACTED] token: [REDACTED]"
+
+
+def test_a_client_that_went_away_is_noted_at_low_severity_not_a_finding():
+    broken = '''Traceback (most recent call last):
+  File "/usr/lib/python3.11/socketserver.py", line 691, in process_request_thread
+    self.finish_request(request, client_address)
+  File "/usr/lib/python3.11/socketserver.py", line 834, in write
+    self._sock.sendall(b)
+BrokenPipeError: [Errno 32] Broken pipe
+Error: write EPIPE
+    at afterWriteDispatched (node:internal/stream_base_commons:160:15)'''
+    scan = scan_signatures(stamped(broken))
+    assert sorted((g["kind"], g["severity"]) for g in scan["groups"]) == [("node", "low"), ("python", "low")]

@@ -62,3 +62,19 @@ def test_development_servers_are_told_from_production_ones_by_their_command_line
             "python3 /app/service.py serve", "mysqld --user=mysql"]
     assert command_hits(prod, {}) == []
     assert command_hits(["bundle exec rails s -b 0.0.0.0"], {"RAILS_ENV": "production"}) == []
+
+
+def test_a_healthcheck_caught_running_is_not_one_of_the_services_processes():
+    from runbook_lib.engine import ContainerView
+    from runbook_lib.phases.production.devserver import _healthcheck_process
+
+    def view(test):
+        return ContainerView({"Id": "x" * 64, "Name": "/c", "Config": {"Healthcheck": {"Test": test}}})
+
+    shell = view(["CMD-SHELL", "curl -fsS http://localhost:5000/ || exit 1"])
+    assert _healthcheck_process(shell, "/bin/sh -c curl -fsS http://localhost:5000/ || exit 1")
+    assert _healthcheck_process(shell, "curl -fsS http://localhost:5000/")
+    assert not _healthcheck_process(shell, "flask run --host 0.0.0.0")
+    direct = view(["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9093/-/ready"])
+    assert _healthcheck_process(direct, "wget -q -O /dev/null http://127.0.0.1:9093/-/ready")
+    assert not _healthcheck_process(direct, "wget") and not _healthcheck_process(view([]), "anything")

@@ -121,7 +121,21 @@ def processes(ctx: Context, v: ContainerView) -> list[str]:
         raise RunbookError(f"reading the processes of {v.name} (docker top): {exc}") from exc
     titles = top.get("Titles") or []
     col = next((i for i, t in enumerate(titles) if t.upper() in ("CMD", "COMMAND", "ARGS")), len(titles) - 1)
-    return [row[col] for row in top.get("Processes") or [] if len(row) > col]
+    return [row[col] for row in top.get("Processes") or [] if len(row) > col and not _healthcheck_process(v, row[col])]
+
+
+def _healthcheck_process(v: ContainerView, cmd: str) -> bool:
+    """Is ``cmd`` the engine running the container's healthcheck right now (its command, or the shell around
+    it)? Such a process comes and goes every interval: it is not the service, and a record must not depend
+    on the moment it was read."""
+    test = v.healthcheck_test
+    if not test or test[0] not in ("CMD", "CMD-SHELL"):
+        return False
+    text, cmd = " ".join(test[1:]).strip(), cmd.strip()
+    if not text:
+        return False
+    parts = {p.strip() for p in re.split(r"\|\||&&|;|\|", text)}  # a shell healthcheck's commands, one by one
+    return cmd == text or cmd in parts or (test[0] == "CMD-SHELL" and cmd.endswith(f"-c {text}"))
 
 
 def probe_hits(ports: list[dict[str, Any]], timeout: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

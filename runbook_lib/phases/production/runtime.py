@@ -392,12 +392,14 @@ def logs(ctx: Context) -> list[CheckRecord]:
         if not scan["lines_read"]:
             return c.record(v.service, "SKIP", expected=expected, severity="info", evidence=ev, command=cmd,
                             actual=f"no log line {rng}: nothing to judge")
-        if not groups:
+        worst = max(groups, key=lambda g: SEVERITY_RANK.get(g["severity"], 0))["severity"] if groups else "info"
+        if SEVERITY_RANK.get(worst, 0) < SEVERITY_RANK["medium"]:  # nothing, or only clients that went away
             acc = scan["access_log"]
             extra = f", {acc['5xx']} of {acc['lines']} access lines 5xx" if acc["lines"] else ""
+            noted = (f"; noted: {sum(g['count'] for g in groups)} trace(s) of a client that went away "
+                     f"({', '.join(g['signature'].split(' at ')[0] for g in groups[:3])})" if groups else "")
             return c.record(v.service, "PASS", expected=expected, evidence=ev, command=cmd,
-                            actual=f"no error signature in {scan['lines_read']} lines ({rng}){extra}")
-        worst = max(groups, key=lambda g: SEVERITY_RANK.get(g["severity"], 0))["severity"]
+                            actual=f"no error signature in {scan['lines_read']} lines ({rng}){extra}{noted}")
         shown = "; ".join(f"{g['what']}: {g['signature']} x{g['count']}" for g in groups[:3])
         more = f"; and {len(groups) - 3} more signature(s)" if len(groups) > 3 else ""
         actual = (f"{scan['event_count']} error event(s) in {len(groups)} signature(s) in {scan['lines_read']} lines "

@@ -18,7 +18,9 @@ A log is read line by line (``docker logs --timestamps``) and each line is eithe
 - and, from the access-log lines (``"GET /path HTTP/1.1" 500``), the fraction answered 5xx.
 
 Events are grouped by *signature* (the kind, the exception class and where it was thrown, or the message
-with its numbers and ids blanked) with a count, the first and last time and one sample. Every sample and
+with its numbers and ids blanked) with a count, the first and last time and one sample. A trace of a client
+that went away mid-response (BrokenPipeError, ConnectionResetError, EPIPE...) is kept at severity low: noted,
+never a finding. Every sample and
 signature passes through ``redact`` (the run's redactor) and :func:`scrub_credentials` first: a log line is
 never stored as it was read.
 """
@@ -41,6 +43,10 @@ KINDS: dict[str, tuple[str, str]] = {  # kind: (what it is, severity)
     "pattern": ("line matching production.log_patterns", "high"),
     "http_5xx": ("5xx responses in the access log", "high"),
 }
+# A client that went away mid-response (a timed-out healthcheck, a closed browser tab): the server's write
+# failed, the server is fine. Such a trace is noted (severity low), never a finding.
+_CLIENT_GONE = re.compile(r"BrokenPipeError|ConnectionResetError|ConnectionAbortedError|ClientAbortException|"
+                          r"\bBroken pipe\b|Connection reset by peer|\bEPIPE\b|\bECONNRESET\b")
 MAX_GROUPS = 50
 MAX_SAMPLE_LINES = 16
 MAX_LINE = 300
@@ -231,7 +237,8 @@ class LogScanner:
             m = _EXC_CLASS.search(ev.header) or (re.match(r"^\s*(\w*Error)\b", ev.header))
             first = next((line.strip()[3:] for line in ev.lines if line.strip().startswith("at ")), "")
             sig = f"{m.group(1) if m else '(no header line)'} at {normalize(first, 120)}"
-        self._add(ev.kind, sig, ev.at, ev.lines, ev.severity)
+        gone = _CLIENT_GONE.search(ev.exc if ev.kind == "python" else ev.header)
+        self._add(ev.kind, sig, ev.at, ev.lines, "low" if gone else ev.severity)
 
     def _add(self, kind: str, signature: str, at: str | None, lines: list[str], severity: str) -> None:
         signature = scrub_credentials(self._redact(signature))
