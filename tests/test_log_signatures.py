@@ -170,3 +170,8 @@ Error: write EPIPE
     at afterWriteDispatched (node:internal/stream_base_commons:160:15)'''
     scan = scan_signatures(stamped(broken))
     assert sorted((g["kind"], g["severity"]) for g in scan["groups"]) == [("node", "low"), ("python", "low")]
+
+
+def test_ordinary_lines_that_begin_with_at_are_not_frames():
+    text = "backup scheduled\n  at 12:30:45 daily\n  at least (3) replicas\n  at startup (cold)\n  at 10:00:00"
+    assert scan_signatures(stamped(text))["groups"] == []

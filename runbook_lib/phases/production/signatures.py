@@ -58,8 +58,8 @@ _PY_CHAIN = re.compile(r"^(During handling of the above exception|The above exce
 _PY_EXC = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::\s?(.*))?$")
 _PY_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 _JAVA_FRAME = re.compile(r"^\s*at [\w$.<>/@-]+\((?:[\w$-]+\.(?:java|kt|scala|groovy|clj):\d+|Native Method|Unknown Source)\)\s*$")
-_NODE_FRAME = re.compile(r"^\s*at (?:async )?(?:\S.* \()?(?:node:|file:|/|\.|[A-Za-z]:\\)?[^()]*:\d+:\d+\)?\s*$")
-_DOTNET_FRAME = re.compile(r"^\s*at [\w.`<>$|+\[\], ]+\([^)]*\)(?: in .+:line \d+)?\s*$")
+_NODE_FRAME = re.compile(r"^\s*at (?:async )?(?:\S.* \()?(?:node:[^()]*|[^()\s]*\.\w+):\d+:\d+\)?\s*$")
+_DOTNET_FRAME = re.compile(r"^\s*at [\w`<>$|+\[\], ]*\w\.[\w.`<>$|+\[\], ]+\([^)]*\)(?: in .+:line \d+)?\s*$")
 _FRAME_KINDS = (("java", _JAVA_FRAME), ("node", _NODE_FRAME), ("dotnet", _DOTNET_FRAME))
 _TRACE_MORE = re.compile(r"^\s*(\.\.\. \d+ (?:more|common frames omitted)|Caused by: |Suppressed: |--- End of |---> |"
                          r"at |\[CIRCULAR|\{$|\}$|code: )")
