@@ -18,6 +18,7 @@ command line only: their ports (a database's, a cache's) are never sent HTTP.
 """
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Any
 
@@ -213,9 +214,10 @@ def dev_server(ctx: Context) -> list[CheckRecord]:
         if cmds is None:
             return c.record(v.service, "SKIP", expected=expected, severity="info", evidence=ev,
                             actual=f"nothing to judge by: the processes could not be read; no banner in {n} log lines")
-        shown = ", ".join(f"{cmd[:60]!r}" for cmd in cmds[:3]) or "(no process)"
+        shown = ", ".join(dict.fromkeys(posixpath.basename(cmd.split()[0]) for cmd in cmds if cmd.split())) or "none"
         return c.record(v.service, "PASS", expected=expected, evidence=ev,
-                        actual=f"processes {shown}; no development banner in {n} log lines"
+                        actual=f"{len(cmds)} process(es) read ({shown}), none a development server; no development "
+                               f"banner in {n} log lines"
                                + (f"; {len(made)} probe(s) found no debugger" if made else ""))
 
     return each_container(ctx, c, ctx.services, "no development server or debugger", judge)
