@@ -170,6 +170,7 @@ def test_python_tracebacks_and_a_5xx_access_line_fail_the_logs_check_grouped_and
 def test_the_logs_window_is_this_deploy_and_a_silent_log_is_not_a_pass(recs, fw, cli, tmp_path):
     r = recs[("prod.logs", "restarted")]  # its traceback was written before its last start
     assert r["status"] == "PASS" and r["evidence"]["lines_read"] == 1, r["actual"]
+    assert "1 restart(s) earlier, their lines not read" in r["actual"]  # and said so
     assert recs[("prod.logs", "quiet")]["status"] == "SKIP"
     assert recs[("prod.logs", "clean")]["status"] == "PASS"
     # every line the engine holds: the first start's traceback is there

@@ -381,6 +381,8 @@ def logs(ctx: Context) -> list[CheckRecord]:
                f"every line since the container was created ({v.created[:19]})")
         if tail:
             rng = f"the last {tail} lines {rng}"
+        if started and v.restart_count:  # what crashed it is before the window: prod.stability judges the restarts
+            rng += f"; {v.restart_count} restart(s) earlier, their lines not read (log_since: created reads them)"
         flags = f"--timestamps{f' --since {v.started_at[:19]}' if started else ''}{f' --tail {tail}' if tail else ''}"
         ev = {"read": f"docker logs {flags} (stdout and stderr)", "container": v.name, "window": rng,
               "range": rng, "patterns": p.log_patterns, **scan}
