@@ -175,3 +175,18 @@ Error: write EPIPE
 def test_ordinary_lines_that_begin_with_at_are_not_frames():
     text = "backup scheduled\n  at 12:30:45 daily\n  at least (3) replicas\n  at startup (cold)\n  at 10:00:00"
     assert scan_signatures(stamped(text))["groups"] == []
+
+
+def test_a_traceback_on_stderr_is_whole_when_the_streams_are_read_apart():
+    """The engine merges stdout and stderr by arrival: a multi-threaded server's traceback (stderr) comes cut
+    by its JSON request lines (stdout). Read apart, it is one event again."""
+    stderr = stamped("Traceback (most recent call last):\n  File \"/app/service.py\", line 600, in _handle\n"
+                     "    self.wfile.write(resp.body)\nValueError: bad body")
+    stdout = stamped('{"event": "request", "status": 200}\n{"event": "request", "status": 200}', start=1)
+    merged = [stderr[0], stdout[0], *stderr[1:3], stdout[1], stderr[3]]
+    cut = scan_signatures(merged)
+    assert [g["signature"] for g in cut["groups"]] == ["(no exception line)"]
+    whole = scan_signatures([stdout, stderr], streams=True)
+    (g,) = whole["groups"]
+    assert g["signature"] == "ValueError at /app/service.py:600 in _handle" and whole["lines_read"] == 6
+    assert whole["first_line_at"] == stderr[0][:30] and whole["last_line_at"] == stderr[3][:30]

@@ -375,8 +375,11 @@ def logs(ctx: Context) -> list[CheckRecord]:
     def judge(v: ContainerView) -> CheckRecord:
         tail = p.log_tail or None
         started = engine_time(v.started_at) if p.log_since == "start" else None
-        scan = scan_signatures(ctx.engine.iter_log_lines(v.id, tail=tail, since=started.timestamp() if started else None),
-                               p.log_patterns, redact, p.log_5xx_max_fraction)
+        since = started.timestamp() if started else None
+        # stdout and stderr each on its own: read as one, a traceback on stderr is cut by stdout's lines
+        scan = scan_signatures([ctx.engine.iter_log_lines(v.id, tail=tail, since=since, stdout=True, stderr=False),
+                                ctx.engine.iter_log_lines(v.id, tail=tail, since=since, stdout=False, stderr=True)],
+                               p.log_patterns, redact, p.log_5xx_max_fraction, streams=True)
         rng = (f"since this deploy (the container's start, {v.started_at[:19]})" if started else
                f"every line since the container was created ({v.created[:19]})")
         if tail:
@@ -384,7 +387,7 @@ def logs(ctx: Context) -> list[CheckRecord]:
         if started and v.restart_count:  # what crashed it is before the window: prod.stability judges the restarts
             rng += f"; {v.restart_count} restart(s) earlier, their lines not read (log_since: created reads them)"
         flags = f"--timestamps{f' --since {v.started_at[:19]}' if started else ''}{f' --tail {tail}' if tail else ''}"
-        ev = {"read": f"docker logs {flags} (stdout and stderr)", "container": v.name, "window": rng,
+        ev = {"read": f"docker logs {flags} (stdout, then stderr, each read on its own)", "container": v.name, "window": rng,
               "range": rng, "patterns": p.log_patterns, **scan}
         cmd = f"docker logs {flags} {v.name} 2>&1"
         expected = ("no runtime error signature (traceback, exception trace, panic, uncaught error, server "

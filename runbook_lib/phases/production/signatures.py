@@ -82,6 +82,13 @@ _KV_CRED = re.compile(r"(?i)\b([\w.-]*(?:password|passwd|pwd|secret|token|api[_-
                       r"(\"?'?\s*[:=]\s*\"?'?)([^\s\"',;&}]+)")
 
 
+def _ts_key(ts: str) -> str:
+    """An engine timestamp made comparable as text: its fraction padded to nanoseconds (the engine trims
+    trailing zeros: .43488061Z is .434880610Z)."""
+    m = re.match(r"^([^.Z+]+)(?:\.(\d+))?(.*)$", ts)
+    return f"{m.group(1)}.{(m.group(2) or '').ljust(9, '0')}{m.group(3)}" if m else ts
+
+
 def scrub_credentials(text: str) -> str:
     """Credential-shaped parts of a log line the run could not know as secrets: a URL's password
     (``postgres://user:[REDACTED]@db``) and the value after a password/secret/token/key name."""
@@ -128,13 +135,21 @@ class LogScanner:
         if "\x1b[" in msg:
             msg = _ANSI.sub("", msg)  # colours (Werkzeug, rich, pino-pretty): the text is what is matched
         self.lines_read += 1
-        self.first_at = self.first_at or at
-        self.last_at = at or self.last_at
+        if at:
+            self.first_at = min(self.first_at or at, at, key=_ts_key)
+            self.last_at = max(self.last_at or at, at, key=_ts_key)
         if "\\n" in msg and (_PY_START.search(msg) or "\\n\\tat " in msg or "\\n    at " in msg):
             for part in msg.replace('\\"', '"').replace("\\t", "\t").replace("\\n", "\n").split("\n"):  # a JSON-escaped trace
                 self._line(part, at)
         else:
             self._line(msg.rstrip("\r"), at)
+
+    def end_stream(self) -> None:
+        """The end of one stream (stdout, then stderr): an open event ends with it. Each stream is read on its
+        own because the engine interleaves them: a traceback on stderr is cut by the stdout lines written
+        meanwhile when both are read as one."""
+        self._close()
+        self._flush_pending()
 
     def _line(self, msg: str, at: str | None) -> None:
         self._access(msg, at)
@@ -256,8 +271,9 @@ class LogScanner:
                     "signature": signature, "count": 0, "first_at": at, "last_at": at,
                     "sample": [scrub_credentials(self._redact(line[:MAX_LINE])) for line in sample]}
         g["count"] += 1
-        g["first_at"] = g["first_at"] or at
-        g["last_at"] = at or g["last_at"]
+        if at:
+            g["first_at"] = min(g["first_at"] or at, at, key=_ts_key)
+            g["last_at"] = max(g["last_at"] or at, at, key=_ts_key)
 
     def result(self, max_5xx_fraction: float = 0.01) -> dict[str, Any]:
         """What was read: lines, first/last time, the groups (most severe and most frequent first), the access
@@ -275,10 +291,14 @@ class LogScanner:
                                "max_fraction_5xx": max_5xx_fraction}}
 
 
-def scan_signatures(lines: Iterable[str], patterns: Iterable[str] = (), redact: Callable[[str], str] | None = None,
-                    max_5xx_fraction: float = 0.01) -> dict[str, Any]:
-    """Scan log lines for the error signatures of real runtimes (see the module's docstring)."""
+def scan_signatures(lines: Iterable[str] | list[Iterable[str]], patterns: Iterable[str] = (),
+                    redact: Callable[[str], str] | None = None, max_5xx_fraction: float = 0.01,
+                    streams: bool = False) -> dict[str, Any]:
+    """Scan log lines for the error signatures of real runtimes (see the module's docstring). ``streams``:
+    ``lines`` is a list of streams (stdout's lines, stderr's), each read on its own."""
     scanner = LogScanner(patterns, redact)
-    for line in lines:
-        scanner.feed(line)
+    for stream in (lines if streams else [lines]):
+        for line in stream:
+            scanner.feed(line)
+        scanner.end_stream()
     return scanner.result(max_5xx_fraction)
