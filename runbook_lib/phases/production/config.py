@@ -1,5 +1,6 @@
-"""Phase 3, configuration: production mode by the environment (framework switches, expected values), an accepted restart policy, a healthy
-healthcheck (check ids ``prod.env``, ``prod.restart_policy``, ``prod.healthcheck``)."""
+"""Phase 3, configuration: production mode by the environment (framework switches, expected values), an
+accepted restart policy, a healthy healthcheck (check ids ``prod.env``, ``prod.restart_policy``,
+``prod.healthcheck``)."""
 from __future__ import annotations
 
 from runbook_lib.engine import ContainerView
