@@ -78,3 +78,18 @@ def test_a_healthcheck_caught_running_is_not_one_of_the_services_processes():
     direct = view(["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9093/-/ready"])
     assert _healthcheck_process(direct, "wget -q -O /dev/null http://127.0.0.1:9093/-/ready")
     assert not _healthcheck_process(direct, "wget") and not _healthcheck_process(view([]), "anything")
+
+
+def test_this_runs_log_begins_after_the_last_run_ended_not_at_the_recorded_start():
+    """A process prints before the engine records StartedAt: its first lines must stay in the window. The
+    window begins where the previous run ended, or (a container that never stopped) at its first line."""
+    from runbook_lib.engine import ContainerView
+    from runbook_lib.phases.production.runtime import engine_time, run_start
+
+    def view(started, finished):
+        return ContainerView({"Id": "x" * 64, "Name": "/c", "State": {"StartedAt": started, "FinishedAt": finished}})
+
+    assert run_start(view("2026-12-07T04:00:00.5Z", "0001-01-01T00:00:00Z")) is None
+    restarted = run_start(view("2026-12-07T04:00:09.123456789Z", "2026-12-07T04:00:08.9Z"))
+    assert restarted == engine_time("2026-12-07T04:00:08.9Z").timestamp() + 1e-6
+    assert run_start(view("2026-12-07T04:00:00Z", "2026-12-07T04:05:00Z")) is None  # stopped: its whole log

@@ -27,7 +27,7 @@ import requests
 from runbook_lib.engine import ContainerView
 from runbook_lib.errors import RunbookError
 from runbook_lib.phases.production.common import PHASE, app_services, each_container
-from runbook_lib.phases.production.runtime import engine_time
+from runbook_lib.phases.production.runtime import run_start
 from runbook_lib.phases.production.signatures import scrub_credentials
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
@@ -186,8 +186,7 @@ def dev_server(ctx: Context) -> list[CheckRecord]:
         if not v.running:
             return c.record(v.service, "SKIP", expected=expected, severity="info", evidence=ev,
                             actual=f"not running ({v.state}): no process to read (prod.stability judges it)")
-        started = engine_time(v.started_at)
-        n, banners = banner_hits(ctx.engine.iter_log_lines(v.id, since=started.timestamp() if started else None))
+        n, banners = banner_hits(ctx.engine.iter_log_lines(v.id, since=run_start(v)))
         for b in banners:  # the debugger's PIN opens its console: never stored
             b["line"] = scrub_credentials(ctx.redactor.scrub_text(_PIN.sub(r"\1[REDACTED]", b["line"])))
         ev.update(log_lines_read=n, banners=banners)

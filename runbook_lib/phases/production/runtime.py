@@ -353,6 +353,18 @@ def engine_time(value: str) -> datetime | None:
         return None
 
 
+def run_start(v: ContainerView) -> float | None:
+    """Where this run of the container begins in its log, for ``docker logs --since``: just after the previous
+    run ended (``State.FinishedAt``, kept while the container runs again), so every line of this run is read
+    and none of the last. Not StartedAt: the engine records it after the process started, and a process's
+    first lines (a startup banner) can come before it. None when the container never stopped: every line the
+    engine holds is this run's."""
+    started, finished = engine_time(v.started_at), engine_time(v.finished_at)
+    if started is None or finished is None or finished > started:
+        return None
+    return finished.timestamp() + 1e-6
+
+
 LOG_CATEGORY = "Runtime errors in the logs (tracebacks, exceptions, panics, server errors, 5xx)"
 
 
@@ -375,7 +387,7 @@ def logs(ctx: Context) -> list[CheckRecord]:
     def judge(v: ContainerView) -> CheckRecord:
         tail = p.log_tail or None
         started = engine_time(v.started_at) if p.log_since == "start" else None
-        since = started.timestamp() if started else None
+        since = run_start(v) if started else None
         # stdout and stderr each on its own: read as one, a traceback on stderr is cut by stdout's lines
         scan = scan_signatures([ctx.engine.iter_log_lines(v.id, tail=tail, since=since, stdout=True, stderr=False),
                                 ctx.engine.iter_log_lines(v.id, tail=tail, since=since, stdout=False, stderr=True)],
@@ -386,7 +398,7 @@ def logs(ctx: Context) -> list[CheckRecord]:
             rng = f"the last {tail} lines {rng}"
         if started and v.restart_count:  # what crashed it is before the window: prod.stability judges the restarts
             rng += f"; {v.restart_count} restart(s) earlier, their lines not read (log_since: created reads them)"
-        flags = f"--timestamps{f' --since {v.started_at[:19]}' if started else ''}{f' --tail {tail}' if tail else ''}"
+        flags = f"--timestamps{f' --since {v.finished_at}' if since else ''}{f' --tail {tail}' if tail else ''}"
         ev = {"read": f"docker logs {flags} (stdout, then stderr, each read on its own)", "container": v.name, "window": rng,
               "range": rng, "patterns": p.log_patterns, **scan}
         cmd = f"docker logs {flags} {v.name} 2>&1"
