@@ -201,7 +201,7 @@ def test_a_secret_of_one_target_is_redacted_in_another_targets_output(remote, tm
     params = tmp_path / "fleet.yaml"
     params.write_text(yaml.safe_dump({
         "project": project, "compose_files": ["compose.yaml"], "app_services": ["web"],
-        "phases": ["03_production_mode"], "production": {"observe_s": 1},
+        "phases": ["03_production_mode"], "production": {"observe_s": 1, "expected_env": {"ENV": "production"}},
         "targets": [{"name": "main", "docker_host": MAIN_HOST}, {"name": "edge", "docker_host": remote.host}]}))
     try:
         local.up(wait=False, timeout=120)

@@ -118,7 +118,8 @@ def deployed(sb_swarm, tmp_path_factory, values):
     params = d / "params.yaml"
     params.write_text(yaml.safe_dump({"project": STACK, "mode": "swarm", "stack": STACK, "compose_files": ["stack.yaml"],
                                       "app_services": ["chat"], "dependencies": ["cache"], "phases": SWARM_PHASES,
-                                      "security": {"readable_by_others": "fail"}}))
+                                      "security": {"readable_by_others": "fail"},
+                                      "production": {"expected_env": {"ENV": "production"}}}))  # chat reads ENV
     sb_swarm.docker("stack", "deploy", "--resolve-image", "never", "-c", str(d / "stack.yaml"), STACK)
     converged(sb_swarm)
     return d, params

@@ -439,13 +439,15 @@ class Engine:
         what one does."""
         return self._stats_pool.map(self.stats, ids)
 
-    def iter_log_lines(self, id_or_name: str, tail: int | None = None) -> Iterator[str]:
-        """The container's log lines (stdout and stderr), timestamped, oldest first: every line since
-        the container was created (``tail`` None) or only the last ``tail``. Streamed, so a long log
-        is never held in memory."""
+    def iter_log_lines(self, id_or_name: str, tail: int | None = None, since: float | None = None,
+                       stdout: bool = True, stderr: bool = True) -> Iterator[str]:
+        """The container's log lines (stdout and stderr, or only one of them), timestamped, oldest first: every
+        line since the container was created (``tail`` None) or only the last ``tail``; with ``since`` (a Unix
+        time) only the lines written from then on. Streamed, so a long log is never held in memory."""
         with _sdk(f"reading the logs of {id_or_name}"):
-            stream = self.api.logs(id_or_name, stdout=True, stderr=True, timestamps=True, stream=True,
-                                   follow=False, tail="all" if tail is None else tail)
+            extra = {} if since is None else {"since": since}
+            stream = self.api.logs(id_or_name, stdout=stdout, stderr=stderr, timestamps=True, stream=True,
+                                   follow=False, tail="all" if tail is None else tail, **extra)
             buf = b""
             for chunk in stream:
                 buf += chunk

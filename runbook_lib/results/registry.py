@@ -34,7 +34,7 @@ CATEGORIES: tuple[str, ...] = (
     "Degraded mode per dependency",
     "Metrics and monitoring",
     "Log ingestion",
-    "Logs free of errors",
+    "Runtime errors in the logs (tracebacks, exceptions, panics, server errors, 5xx)",
     "Resource usage",
     "Docker secrets",
     "Container hardening",

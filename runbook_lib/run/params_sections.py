@@ -350,8 +350,10 @@ class Production(StrictModel):
     container, so distroless images are checked the same way.
     """
 
-    expected_env: dict[str, str] = Field(default_factory=lambda: {"ENV": "production"}, description=(
-        "prod.env: variables every app service must have, with these exact values..."))
+    expected_env: dict[str, str] = Field(default_factory=dict, description=(
+        "prod.env: variables every app service must have, with these exact values (none by default: the "
+        "frameworks' own switches, FLASK_DEBUG, NODE_ENV, RAILS_ENV..., are judged wherever a service sets them; "
+        'ask for your own, e.g. {"ENV": "production"}, when your services read one)...'))
     env_overrides: dict[str, dict[str, str]] = Field(default_factory=dict, description=(
         '...merged with per-service additions or changes, e.g. {"api-gateway": {"LOG_LEVEL": "warn"}}...'))
     env_excluded: list[str] = Field(default_factory=list, description=(
@@ -371,7 +373,13 @@ class Production(StrictModel):
         r"\bpanic\b", r"\bfatal\b", r"segfault|segmentation fault", r"out of memory"], description=(
         "prod.logs: regular expressions (case-insensitive) that must not match any log line."))
     log_tail: int = Field(default=0, ge=0, description=(
-        "prod.logs: read the last log_tail lines; 0 = every line since the container started."))
+        "prod.logs: read the last log_tail lines of the window; 0 = every line of it."))
+    log_since: Literal["start", "created"] = Field(default="start", description=(
+        "prod.logs and prod.dev_server: the window of log lines read: since this deploy (start: the container's "
+        "last start) or every line the engine holds (created: since the container was created, restarts included)."))
+    log_5xx_max_fraction: float = Field(default=0.01, ge=0, le=1, description=(
+        "prod.logs: the access-log lines (\"GET /path HTTP/1.1\" 503) answered 5xx must stay at or below this "
+        "fraction; above it, each 5xx status and path is a finding."))
     prometheus_url: str = Field(default="", description=(
         "prod.observability: Prometheus base URL (e.g. http://127.0.0.1:9090); the check is skipped without it."))
     alertmanager_url: str = Field(default="", description="Alertmanager base URL; the check is skipped without it.")

@@ -6,9 +6,10 @@ Every check reads the engine's own state — ``docker inspect``, the events stre
 way. The expectations come from the ``production:`` section of the parameters
 (:class:`runbook_lib.run.params.Production`) and, for drift, from the compose model itself.
 
-The checks, by module: :mod:`.config` (``prod.env``, ``prod.restart_policy``, ``prod.healthcheck``),
+The checks, by module: :mod:`.config` (``prod.env``: the frameworks' switches of :mod:`.switches`, ``prod.restart_policy``, ``prod.healthcheck``),
 :mod:`.conformance` (``prod.drift``, ``prod.orphans``: a container of the project outside the compose
-model), :mod:`.runtime` (``prod.stability``, ``prod.resources``, ``prod.logs``), :mod:`.monitoring`
+model), :mod:`.runtime` (``prod.stability``, ``prod.resources``, ``prod.logs``: the error signatures of :mod:`.signatures`),
+:mod:`.devserver` (``prod.dev_server``: a development server or debugger), :mod:`.monitoring`
 (``prod.observability``: an endpoint answers; ``prod.observability.scrape``: Prometheus scrapes an app
 service; ``prod.observability.logs``: Loki has recent lines of an app service). The target is the
 service name, the observability component, or (prod.orphans) the container name. In swarm mode
@@ -20,10 +21,11 @@ from runbook_lib.phases.production.config import env, expected_env_for, healthch
 from runbook_lib.phases.production.conformance import drift, orphans  # noqa: F401
 from runbook_lib.phases.production.monitoring import observability  # noqa: F401
 from runbook_lib.phases.production.swarm import replicas, task_history  # noqa: F401
+from runbook_lib.phases.production.devserver import dev_server  # noqa: F401
 from runbook_lib.phases.production.runtime import (judge_sample, logs, resource_chart, resources,  # noqa: F401
                                                    sample_stats_ahead, scan_lines, stability, usage_from_stats)
 
-CHECKS = [env, restart_policy, healthcheck, drift, orphans, stability, resources, logs, observability]
+CHECKS = [env, restart_policy, healthcheck, drift, orphans, stability, resources, logs, dev_server, observability]
 # swarm mode: the swarm's own account of its tasks (production/swarm.py), after stability
 SWARM_CHECKS = [env, restart_policy, healthcheck, drift, orphans, replicas, task_history, stability, resources, logs,
-                observability]
+                dev_server, observability]

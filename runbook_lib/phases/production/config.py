@@ -1,10 +1,13 @@
-"""Phase 3, configuration: the production environment values, an accepted restart policy, a healthy
-healthcheck (check ids ``prod.env``, ``prod.restart_policy``, ``prod.healthcheck``)."""
+"""Phase 3, configuration: production mode by the environment (framework switches, expected values), an
+accepted restart policy, a healthy healthcheck (check ids ``prod.env``, ``prod.restart_policy``,
+``prod.healthcheck``)."""
 from __future__ import annotations
 
 from runbook_lib.engine import ContainerView
 from runbook_lib.lint.restart import policy_accepted
-from runbook_lib.phases.production.common import PHASE, app_services, each_container, inspect_cmd
+from runbook_lib.errors import RunbookError
+from runbook_lib.phases.production.common import PHASE, app_services, by_service, each_container, inspect_cmd
+from runbook_lib.phases.production.switches import judge_switches
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 from runbook_lib.run.context import Context
@@ -16,42 +19,67 @@ def expected_env_for(ctx: Context, service: str) -> dict[str, str]:
     return {**p.expected_env, **p.env_overrides.get(service, {})}
 
 
-@check("prod.env", "Environment has the production values", phase=PHASE, severity="high", category="Production mode",
-       remediation="Set the variables in the service's `environment:` (or env_file) and redeploy; "
-                   "check no override file sets a development value.")
+@check("prod.env", "Production mode by the environment", phase=PHASE, severity="high", category="Production mode",
+       remediation="Set the framework's switch to its production value (FLASK_DEBUG=0, NODE_ENV=production, "
+                   "RAILS_ENV=production, ASPNETCORE_ENVIRONMENT=Production, SPRING_PROFILES_ACTIVE=prod...) and the "
+                   "variables the parameters expect, in the service's `environment:` (or env_file, or the image), "
+                   "and redeploy; check no override file sets a development value.")
 def env(ctx: Context) -> list[CheckRecord]:
-    """prod.env: every app service (but those excluded) has each expected variable with exactly the
-    expected value in ``Config.Env``. PASS when all match; FAIL naming each missing or different one.
-    Only the expected variables are shown in the evidence, never the rest of the environment."""
+    """prod.env: the development switches of the common frameworks (:mod:`.switches`: FLASK_ENV/FLASK_DEBUG,
+    DEBUG/DJANGO_DEBUG, NODE_ENV, RAILS_ENV/RACK_ENV, APP_ENV/APP_DEBUG, ASPNETCORE_ENVIRONMENT,
+    SPRING_PROFILES_ACTIVE, GIN_MODE...) that a container carries, from the compose file or the image's ENV;
+    and, where the parameters ask (``expected_env``, ``env_overrides``), each expected variable with exactly
+    its value. FAIL naming each development value and each missing or different expected variable; PASS
+    when something was seen in production mode (an expected variable, a switch's production value); SKIP
+    when nothing was expected and no switch is set (an absent switch is no claim). Every app service gets a
+    record, any other service one when it carries a switch. Only these variables reach the evidence."""
     if ctx.swarm:  # the service spec and every running task container (production/swarm.py)
         from runbook_lib.phases.production import swarm
 
         return swarm.env(ctx)
     p = ctx.params.production
     c = Check("prod.env")
-    services = [s for s in app_services(ctx) if s not in p.env_excluded]
+    apps = set(app_services(ctx))
+    model = ctx.model.get("services", {})
+    services = [s for s in ctx.services if s not in p.env_excluded]
 
     def judge(v: ContainerView) -> CheckRecord:
-        want = expected_env_for(ctx, v.service)
+        want = expected_env_for(ctx, v.service) if v.service in apps else {}
         have = v.environment
         seen = {k: have.get(k) for k in want}
         bad = {k: {"expected": w, "actual": seen[k]} for k, w in want.items() if seen[k] != w}
-        ev = {"read": "docker inspect Config.Env (expected variables only)", "container": v.name,
-              "expected": want, "actual": seen}
+        sw = judge_switches(have, model.get(v.service, {}).get("environment"))
+        ev = {"read": "docker inspect Config.Env (the container's and its image's; expected variables and known "
+                      "framework switches only)", "container": v.name, "expected": want, "actual": seen,
+              "switches": sw}
         cmd = inspect_cmd(v, "{{json .Config.Env}}")
-        expected = ", ".join(f"{k}={w}" for k, w in want.items()) or "(nothing expected)"
-        if not want:
-            return c.record(v.service, "SKIP", expected="expected variables in the parameters",
-                            actual="production.expected_env is empty for this service", evidence=ev,
-                            command=cmd, severity="info")
+        expected = ", ".join([f"{k}={w}" for k, w in want.items()] + ["no framework switch set to a development value"])
+        problems = [f"{k} is {'unset' if d['actual'] is None else repr(d['actual'])}, expected {d['expected']!r}"
+                    for k, d in bad.items()]
+        problems += [f"{s['name']}={s['value']!r}: {s['framework']} in development mode (from the {s['source']})"
+                     for s in sw["development"]]
         if bad:
             ev["differences"] = bad
-            actual = "; ".join(f"{k} is {'unset' if d['actual'] is None else repr(d['actual'])}, expected {d['expected']!r}"
-                               for k, d in bad.items())
-            return c.record(v.service, "FAIL", expected=expected, actual=actual, evidence=ev, command=cmd)
-        return c.record(v.service, "PASS", expected=expected, actual="all set as expected", evidence=ev, command=cmd)
+        if problems:
+            return c.record(v.service, "FAIL", expected=expected, actual="; ".join(problems), evidence=ev, command=cmd)
+        seen_ok = [f"{k}={w}" for k, w in want.items()] + [f"{s['name']}={s['value']}" for s in sw["production"]]
+        unknown = [f"{s['name']}={s['value']!r}" for s in sw["unknown"]]
+        note = f"; not judged: {', '.join(unknown)} (neither a production nor a development value)" if unknown else ""
+        if seen_ok:
+            return c.record(v.service, "PASS", expected=expected, evidence=ev, command=cmd,
+                            actual=f"production values: {', '.join(seen_ok)}{note}")
+        return c.record(v.service, "SKIP", expected="a production value to observe", severity="info", evidence=ev,
+                        command=cmd, actual="nothing to judge: production.expected_env asks for nothing here and no "
+                                            f"known framework switch is set{note}")
 
-    return each_container(ctx, c, services, "the expected environment", judge)
+    try:
+        views = by_service(ctx)
+    except RunbookError:
+        views = {}  # each_container records the engine's error
+    with_switch = {v.service for vs in views.values() for v in vs
+                   if any(judge_switches(v.environment).values())}
+    targets = [s for s in services if s in apps or s in with_switch]
+    return each_container(ctx, c, targets, "the production environment", judge)
 
 
 @check("prod.restart_policy", "Restart policy as expected", phase=PHASE, severity="high", category="Production mode",

@@ -1,5 +1,5 @@
 """Phase 3, at run time: containers stay up (``prod.stability``), inside their resource limits
-(``prod.resources``, with a chart), and their logs hold no fatal line (``prod.logs``)."""
+(``prod.resources``, with a chart), and their logs hold no runtime error signature (``prod.logs``)."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -13,6 +13,7 @@ from runbook_lib.engine import ContainerView
 from runbook_lib.engine.containers import STACK_LABEL
 from runbook_lib.errors import RunbookError
 from runbook_lib.phases.production.common import PHASE, by_service, each_container, inspect_cmd, no_container
+from runbook_lib.phases.production.signatures import SEVERITY_RANK, scan_signatures
 from runbook_lib.results.display import esc
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
@@ -342,31 +343,86 @@ def scan_lines(lines, patterns: list[str], max_matches: int = MAX_LOG_MATCHES) -
     return {"lines_read": n, "first_line_at": first, "last_line_at": last, "match_count": count, "matches": matches}
 
 
-@check("prod.logs", "No fatal lines in the logs", phase=PHASE, severity="high", category="Logs free of errors",
-       remediation="Read the matched lines and the context around them (`docker logs`), fix the cause; a "
-                   "known harmless line can be waived by check id and target.")
+def engine_time(value: str) -> datetime | None:
+    """An engine timestamp (RFC 3339, nanoseconds) as an aware datetime; None when unset or unreadable."""
+    if not value or value.startswith("0001-"):
+        return None
+    try:
+        return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def run_start(v: ContainerView) -> float | None:
+    """Where this run of the container begins in its log, for ``docker logs --since``: just after the previous
+    run ended (``State.FinishedAt``, kept while the container runs again), so every line of this run is read
+    and none of the last. Not StartedAt: the engine records it after the process started, and a process's
+    first lines (a startup banner) can come before it. None when the container never stopped: every line the
+    engine holds is this run's."""
+    started, finished = engine_time(v.started_at), engine_time(v.finished_at)
+    if started is None or finished is None or finished > started:
+        return None
+    return finished.timestamp() + 1e-6
+
+
+LOG_CATEGORY = "Runtime errors in the logs (tracebacks, exceptions, panics, server errors, 5xx)"
+
+
+@check("prod.logs", "No runtime error signature in the logs", phase=PHASE, severity="high", category=LOG_CATEGORY,
+       remediation="Read each signature's sample and the lines around its first and last time (`docker logs "
+                   "--since`), fix the cause; a known harmless signature can be waived by check id and target.")
 def logs(ctx: Context) -> list[CheckRecord]:
-    """prod.logs: no log line of any container matches the parameters' patterns (default: panic,
-    fatal, segfault, out of memory), read since the container was created (``log_tail`` 0) or in its
-    last ``log_tail`` lines. The evidence shows the range read and the matched lines (redacted)."""
+    """prod.logs: the error signatures of real runtimes in each container's log (Python tracebacks, Java/
+    Kotlin and .NET exception traces, Go panics, Node uncaught errors and unhandled rejections, Ruby
+    exceptions, nginx/Apache ``[error]``..``[emerg]`` lines; :mod:`.signatures`), the 5xx fraction of its
+    access-log lines, and lines matching the parameters' ``log_patterns``. Read since this deploy (the
+    container's last start; ``log_since: created`` for every line the engine holds), or its last
+    ``log_tail`` lines of that window. Grouped by signature with a count, the first and last time and one
+    redacted sample. A high or critical group FAILs (at its severity), medium ones only (an nginx
+    ``[error]``) WARN; a container that wrote no line in the window is not judged (SKIP)."""
     p = ctx.params.production
     c = Check("prod.logs")
+    redact = ctx.redactor.scrub_text
 
     def judge(v: ContainerView) -> CheckRecord:
         tail = p.log_tail or None
-        scan = scan_lines(ctx.engine.iter_log_lines(v.id, tail=tail), p.log_patterns)
-        rng = f"last {tail} lines" if tail else f"every line since the container was created ({v.created[:19]})"
-        ev = {"read": f"docker logs --timestamps{f' --tail {tail}' if tail else ''} (stdout and stderr)",
-              "container": v.name, "range": rng, "patterns": p.log_patterns, **scan}
-        cmd = f"docker logs --timestamps{f' --tail {tail}' if tail else ''} {v.name} 2>&1 | grep -iE '{'|'.join(p.log_patterns)}'"
-        expected = "no line matching " + ", ".join(p.log_patterns)
-        if scan["match_count"]:
-            first = scan["matches"][0]["line"]
-            return c.record(v.service, "FAIL", expected=expected,
-                            actual=f"{scan['match_count']} matching line(s) in {scan['lines_read']} read; first: {first[:200]}",
-                            evidence=ev, command=cmd)
-        return c.record(v.service, "PASS", expected=expected, actual=f"none in {scan['lines_read']} lines ({rng})",
-                        evidence=ev, command=cmd)
+        started = engine_time(v.started_at) if p.log_since == "start" else None
+        since = run_start(v) if started else None
+        # stdout and stderr each on its own: read as one, a traceback on stderr is cut by stdout's lines
+        scan = scan_signatures([ctx.engine.iter_log_lines(v.id, tail=tail, since=since, stdout=True, stderr=False),
+                                ctx.engine.iter_log_lines(v.id, tail=tail, since=since, stdout=False, stderr=True)],
+                               p.log_patterns, redact, p.log_5xx_max_fraction, streams=True)
+        rng = (f"since this deploy (the container's start, {v.started_at[:19]})" if started else
+               f"every line since the container was created ({v.created[:19]})")
+        if tail:
+            rng = f"the last {tail} lines {rng}"
+        if started and v.restart_count:  # what crashed it is before the window: prod.stability judges the restarts
+            rng += f"; {v.restart_count} restart(s) earlier, their lines not read (log_since: created reads them)"
+        flags = f"--timestamps{f' --since {v.finished_at}' if since else ''}{f' --tail {tail}' if tail else ''}"
+        ev = {"read": f"docker logs {flags} (stdout, then stderr, each read on its own)", "container": v.name, "window": rng,
+              "range": rng, "patterns": p.log_patterns, **scan}
+        cmd = f"docker logs {flags} {v.name} 2>&1"
+        expected = ("no runtime error signature (traceback, exception trace, panic, uncaught error, server "
+                    f"[crit]/[error]), 5xx at most {p.log_5xx_max_fraction:.0%} of access lines, no line matching "
+                    + ", ".join(p.log_patterns))
+        groups = scan["groups"]
+        if not scan["lines_read"]:
+            return c.record(v.service, "SKIP", expected=expected, severity="info", evidence=ev, command=cmd,
+                            actual=f"no log line {rng}: nothing to judge")
+        worst = max(groups, key=lambda g: SEVERITY_RANK.get(g["severity"], 0))["severity"] if groups else "info"
+        if SEVERITY_RANK.get(worst, 0) < SEVERITY_RANK["medium"]:  # nothing, or only clients that went away
+            acc = scan["access_log"]
+            extra = f", {acc['5xx']} of {acc['lines']} access lines 5xx" if acc["lines"] else ""
+            noted = (f"; noted: {sum(g['count'] for g in groups)} trace(s) of a client that went away "
+                     f"({', '.join(g['signature'].split(' at ')[0] for g in groups[:3])})" if groups else "")
+            return c.record(v.service, "PASS", expected=expected, evidence=ev, command=cmd,
+                            actual=f"no error signature in {scan['lines_read']} lines ({rng}){extra}{noted}")
+        shown = "; ".join(f"{g['what']}: {g['signature']} x{g['count']}" for g in groups[:3])
+        more = f"; and {len(groups) - 3} more signature(s)" if len(groups) > 3 else ""
+        actual = (f"{scan['event_count']} error event(s) in {len(groups)} signature(s) in {scan['lines_read']} lines "
+                  f"({rng}): {shown}{more}")
+        status = "FAIL" if SEVERITY_RANK.get(worst, 0) >= SEVERITY_RANK["high"] else "WARN"
+        return c.record(v.service, status, expected=expected, actual=actual, evidence=ev, command=cmd, severity=worst)
 
     # in swarm mode past tasks' containers too (a task that died of a panic left its lines there)
-    return each_container(ctx, c, ctx.services, "no matching log line", judge, current=False)
+    return each_container(ctx, c, ctx.services, "no runtime error signature in the logs", judge, current=False)

@@ -123,9 +123,12 @@ def drift(ctx: Context) -> list[CheckRecord]:
 
 def env(ctx: Context) -> list[CheckRecord]:
     """prod.env in swarm mode, one record per app service: each expected variable holds its expected value
-    in the service spec (what every new task gets) and in every running task container on this engine.
-    FAIL naming where it differs; ERROR when the spec cannot be read."""
+    in the service spec (what every new task gets) and in every running task container on this engine, and
+    no framework switch (:mod:`.switches`) there has a development value. FAIL naming where; PASS when a
+    production value was seen; SKIP when nothing is expected and no switch is set; ERROR when the spec
+    cannot be read."""
     from runbook_lib.phases.production.config import expected_env_for
+    from runbook_lib.phases.production.switches import judge_switches
 
     p = ctx.params.production
     c = Check("prod.env")
@@ -151,21 +154,29 @@ def env(ctx: Context) -> list[CheckRecord]:
         bad = {where: {k: {"expected": w, "actual": got[k]} for k, w in want.items() if got[k] != w}
                for where, got in seen.items()}
         bad = {w: d for w, d in bad.items() if d}
+        switches = {where: judge_switches(e) for where, e in places.items()}
         ev = {"read": "docker service inspect (ContainerSpec.Env) and docker inspect Config.Env of each running task "
-                      "container (expected variables only)", "expected": want, "actual": seen,
-              "containers_here": len(places) - 1}
-        if not want:
-            out.append(c.record(svc, "SKIP", expected="expected variables in the parameters", severity="info",
-                                actual="production.expected_env is empty for this service", evidence=ev, command=cmd))
-        if bad:
+                      "container (expected variables and known framework switches only)", "expected": want,
+              "actual": seen, "switches": switches, "containers_here": len(places) - 1}
+        dev = [f"{where}: {sw['name']}={sw['value']!r} ({sw['framework']} in development mode)"
+               for where, found in switches.items() for sw in found["development"]]
+        prod_seen = sorted({f"{sw['name']}={sw['value']}" for found in switches.values() for sw in found["production"]})
+        expected = ", ".join([f"{k}={w}" for k, w in want.items()] + ["no framework switch set to a development value"])
+        if bad or dev:
             ev["differences"] = bad
-            actual = "; ".join(f"{where}: " + ", ".join(
+            actual = "; ".join([f"{where}: " + ", ".join(
                 f"{k} is {'unset' if d['actual'] is None else repr(d['actual'])}, expected {d['expected']!r}"
-                for k, d in diffs.items()) for where, diffs in bad.items())
+                for k, d in diffs.items()) for where, diffs in bad.items()] + dev)
             out.append(c.record(svc, "FAIL", expected=expected, actual=actual, evidence=ev, command=cmd))
-        else:
+        elif want or prod_seen:
+            shown = ", ".join([f"{k}={w}" for k, w in want.items()] + prod_seen)
             out.append(c.record(svc, "PASS", expected=expected, evidence=ev, command=cmd,
-                                actual=f"all set as expected in the service spec and {plural(len(places) - 1, 'running task container')}"))
+                                actual=f"production values ({shown}) in the service spec and "
+                                       f"{plural(len(places) - 1, 'running task container')}"))
+        else:  # nothing asked, no switch set: nothing was judged
+            out.append(c.record(svc, "SKIP", expected="a production value to observe", severity="info", evidence=ev,
+                                command=cmd, actual="nothing to judge: production.expected_env asks for nothing here "
+                                                    "and no known framework switch is set"))
     return out
 
 
