@@ -190,3 +190,26 @@ def test_a_traceback_on_stderr_is_whole_when_the_streams_are_read_apart():
     (g,) = whole["groups"]
     assert g["signature"] == "ValueError at /app/service.py:600 in _handle" and whole["lines_read"] == 6
     assert whole["first_line_at"] == stderr[0][:30] and whole["last_line_at"] == stderr[3][:30]
+
+
+def test_a_5xx_burst_that_ended_is_medium_and_one_still_going_stays_high():
+    """WordPress answered 500 three times while its database was still starting, then served normally (seen on
+    tests/realworld/wordpress-mysql): a WARN, not a blocker. The same burst at the end of the log is high."""
+    err = ['172.18.0.1 - - [07/Dec/2026:05:03:04 +0000] "GET / HTTP/1.1" 500 2808 "-" "httpx"'] * 3
+    ok = ['172.18.0.1 - - [07/Dec/2026:05:03:06 +0000] "GET / HTTP/1.1" 302 0 "-" "httpx"'] * 12
+    (g,) = scan_signatures(stamped("\n".join(err + ok)))["groups"]
+    assert g["kind"] == "http_5xx" and g["severity"] == "medium" and "then 12 answered without one" in g["what"]
+    (g,) = scan_signatures(stamped("\n".join(ok + err)))["groups"]
+    assert g["severity"] == "high" and g["what"] == "5xx responses in the access log"
+    late = stamped(ok[0]) + stamped("\n".join(err + ok[:5]), start=300)  # 5 minutes after the first line
+    (g,) = scan_signatures(late)["groups"]  # too few answers since to call it over, and not start-up
+    assert g["severity"] == "high"
+
+
+def test_a_5xx_burst_in_the_first_seconds_after_start_with_an_answer_since_is_start_up():
+    err = [f'172.18.0.1 - - [x] "GET / HTTP/1.1" 500 2808 "-" "httpx"'] * 3
+    ok = ['172.18.0.1 - - [x] "GET / HTTP/1.1" 302 0 "-" "httpx"']
+    (g,) = scan_signatures(stamped("\n".join(err + ok)))["groups"]  # lines one second apart, from the first
+    assert g["severity"] == "medium" and "start-up" in g["what"]
+    (g,) = scan_signatures(stamped(ok[0]) + stamped("\n".join(err + ok), start=120))["groups"]
+    assert g["severity"] == "high"  # 2 minutes after the first line: not start-up

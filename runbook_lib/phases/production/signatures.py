@@ -15,7 +15,8 @@ A log is read line by line (``docker logs --timestamps``) and each line is eithe
 - ``server_error`` / ``server_crit``: nginx or Apache error-log lines at ``[error]`` (medium) or at
   ``[crit]``/``[alert]``/``[emerg]`` (high);
 - ``pattern``: a line (outside every event) matching ``production.log_patterns``;
-- and, from the access-log lines (``"GET /path HTTP/1.1" 500``), the fraction answered 5xx.
+- and, from the access-log lines (``"GET /path HTTP/1.1" 500``), the fraction answered 5xx (high; medium
+  when the burst ended, :data:`RECOVERED_AFTER` answers without a 5xx having followed the last one).
 
 Events are grouped by *signature* (the kind, the exception class and where it was thrown, or the message
 with its numbers and ids blanked) with a count, the first and last time and one sample. A trace of a client
@@ -27,10 +28,16 @@ never stored as it was read.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+#: Access lines answered without a 5xx after the last one that make a 5xx burst "recovered" (medium: WARN): a
+#: service that answered 500 while its database was still starting, then served normally.
+RECOVERED_AFTER = 10
+#: ... or, with at least one answer since, a burst whose last 5xx came this soon after the window's first line.
+STARTUP_GRACE_S = 60
 KINDS: dict[str, tuple[str, str]] = {  # kind: (what it is, severity)
     "python": ("Python traceback", "high"),
     "java": ("Java/Kotlin exception trace", "high"),
@@ -41,7 +48,7 @@ KINDS: dict[str, tuple[str, str]] = {  # kind: (what it is, severity)
     "server_crit": ("nginx/Apache [crit]/[alert]/[emerg]", "high"),
     "server_error": ("nginx/Apache [error]", "medium"),
     "pattern": ("line matching production.log_patterns", "high"),
-    "http_5xx": ("5xx responses in the access log", "high"),
+    "http_5xx": ("5xx responses in the access log", "high"),  # medium once RECOVERED_AFTER answers follow
 }
 # A client that went away mid-response (a timed-out healthcheck, a closed browser tab): the server's write
 # failed, the server is fine. Such a trace is noted (severity low), never a finding.
@@ -125,6 +132,8 @@ class LogScanner:
         self.lines_read, self.first_at, self.last_at = 0, None, None
         self.groups: dict[tuple[str, str], dict[str, Any]] = {}
         self.access_lines, self.access_5xx = 0, 0
+        self.ok_since_5xx = 0  # access lines answered without a 5xx since the last one
+        self.last_5xx_at: str | None = None
         self._event: _Event | None = None
         self._pending: tuple[str, str | None] | None = None  # the last plain line: a header if frames follow
 
@@ -233,8 +242,11 @@ class LogScanner:
         if not m:
             return
         self.access_lines += 1
+        self.ok_since_5xx += 1
         if m.group(3).startswith("5"):
             self.access_5xx += 1
+            self.ok_since_5xx = 0
+            self.last_5xx_at = at
             path = normalize(m.group(2).split("?", 1)[0], 80)
             self._add("http_5xx", f"{m.group(3)} {m.group(1)} {path}", at, [msg], "")
 
@@ -254,6 +266,15 @@ class LogScanner:
             sig = f"{m.group(1) if m else '(no header line)'} at {normalize(first, 120)}"
         gone = _CLIENT_GONE.search(ev.exc if ev.kind == "python" else ev.header)
         self._add(ev.kind, sig, ev.at, ev.lines, "low" if gone else ev.severity)
+
+    def _within_startup(self, at: str | None) -> bool:
+        """Whether ``at`` is at most :data:`STARTUP_GRACE_S` after the window's first line (the container's
+        start, when the window is "since this deploy")."""
+        try:
+            first, last = (datetime.fromisoformat(_ts_key(t)[:26]) for t in (self.first_at, at))
+        except (TypeError, ValueError):
+            return False
+        return (last - first).total_seconds() <= STARTUP_GRACE_S
 
     def _add(self, kind: str, signature: str, at: str | None, lines: list[str], severity: str) -> None:
         signature = scrub_credentials(self._redact(signature))
@@ -283,6 +304,15 @@ class LogScanner:
         frac = self.access_5xx / self.access_lines if self.access_lines else None
         over = frac is not None and frac > max_5xx_fraction
         groups = [g for g in self.groups.values() if g["kind"] != "http_5xx" or over]
+        recovered = over and (self.ok_since_5xx >= RECOVERED_AFTER or (
+            self.ok_since_5xx >= 1 and self._within_startup(self.last_5xx_at)))
+        if recovered:  # a burst that ended (a dependency still starting): worth a WARN, not a blocker
+            for g in groups:
+                if g["kind"] == "http_5xx":
+                    g["severity"] = "medium"
+                    g["what"] = (f"5xx responses in the access log, then {self.ok_since_5xx} answered without one"
+                                 + (f" (all within {STARTUP_GRACE_S} s of the window's first line: start-up)"
+                                    if self.ok_since_5xx < RECOVERED_AFTER else ""))
         groups.sort(key=lambda g: (-SEVERITY_RANK.get(g["severity"], 0), -g["count"], g["signature"]))
         return {"lines_read": self.lines_read, "first_line_at": self.first_at, "last_line_at": self.last_at,
                 "event_count": sum(g["count"] for g in groups), "groups": groups,
