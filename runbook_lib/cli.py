@@ -253,7 +253,11 @@ def cmd_lint(args: argparse.Namespace) -> int:
         env_files = args.env_file or (params.env_files if params else [])
         if not files:
             raise_input("runbook lint: give compose files (runbook lint FILE...) or --params with compose_files")
-        result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or (), swarm=args.swarm)
+        result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or (), swarm=args.swarm,
+                            compose_timeout=args.compose_timeout)
+        from runbook_lib.lint.output import FORMATTERS
+
+        text = FORMATTERS[args.format](result)
     except RunbookError as exc:
         from runbook_lib.lint.output import format_error
 
@@ -262,9 +266,15 @@ def cmd_lint(args: argparse.Namespace) -> int:
         if obj:
             print(obj)
         raise
-    from runbook_lib.lint.output import FORMATTERS
+    except Exception as exc:  # a bug in lint, not a finding: its own exit status, and said so
+        from runbook_lib.lint.output import INTERNAL_ERROR, internal_error
 
-    print(FORMATTERS[args.format](result))
+        message, obj = internal_error(args.format, exc)
+        if obj:
+            print(obj)
+        _err(message)
+        return INTERNAL_ERROR
+    print(text)
     return result.exit_code
 
 
@@ -471,7 +481,8 @@ def _add_lint_parser(sub: argparse._SubParsersAction) -> None:
     li = sub.add_parser("lint", help="static security audit of compose files (no engine needed)",
                         description="Resolve the compose files with `docker compose config` and judge the model "
                         "with the rules phase 2 applies to running containers, plus unpinned images, secret "
-                        "declarations, healthchecks and restart policies. Exit 0 clean, 1 any FAIL, 2 input error.")
+                        "declarations, healthchecks and restart policies. Exit 0 clean, 1 any FAIL, 2 input error, "
+                        "3 environment problem (no Compose), 4 internal error (a bug in lint: no finding was made).")
     li.add_argument("files", nargs="*", metavar="FILE", type=Path,
                     help="compose files, merged in order (default: the compose_files of --params)")
     li.add_argument("--env-file", action="append", metavar="FILE", type=Path, help="env file for interpolation (repeatable)")
@@ -480,6 +491,9 @@ def _add_lint_parser(sub: argparse._SubParsersAction) -> None:
     li.add_argument("--profile", action="append", metavar="NAME",
                     help="lint only the services of this compose profile (repeatable; default: every service, "
                          "all profiles included)")
+    li.add_argument("--compose-timeout", type=float, default=None, metavar="S",
+                    help="how long `docker compose config` may take to resolve the files before lint gives up "
+                         "(default: 30; a project of thousands of services on a loaded machine may need more)")
     li.add_argument("--swarm", action="store_true",
                     help="judge the files as `docker stack deploy` applies them: external secrets and configs are "
                          "accepted (INFO), deploy: is checked (replicas, resources, restart_policy, update_config, "

@@ -6,6 +6,7 @@ import bisect
 import json
 import os
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -144,8 +145,8 @@ def resolve(compose: Compose, timeout: float | None = None,
         return (pending or compose.start_config(timeout=timeout)).result(), ""
     except ComposeConfigError as exc:
         first = exc
-    if "timed out" in str(first):
-        raise first
+    if isinstance(first.__cause__, subprocess.TimeoutExpired):
+        raise timed_out(compose, pending.timeout if pending else timeout) from first
     try:
         proc = compose.run("config", "--format", "json", "--no-consistency", timeout=timeout, isolate=True)
         model = json.loads(proc.stdout) if proc.stdout.strip() else None
@@ -154,6 +155,15 @@ def resolve(compose: Compose, timeout: float | None = None,
     if not model:
         raise first
     return model, (config_error_cause(first.stderr) or str(first))
+
+
+def timed_out(compose: Compose, timeout: float) -> ComposeConfigError:
+    """The error of a ``docker compose config`` stopped at its timeout: what happened, and the option."""
+    files = [str(f) for f in compose.files]
+    return ComposeConfigError(
+        f"docker compose config timed out after {timeout:g} s and was stopped: the files were not judged "
+        f"({', '.join(files)}). A large project on a loaded machine may need longer: --compose-timeout SECONDS",
+        files=files)
 
 
 def compose_env(paths: Sequence[Path], env_files: Sequence[Path]) -> dict[str, str]:
@@ -176,23 +186,28 @@ def compose_env(paths: Sequence[Path], env_files: Sequence[Path]) -> dict[str, s
 
 
 def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] = (),
-               params: Params | None = None, profiles: Sequence[str] = (), swarm: bool = False) -> LintResult:
+               params: Params | None = None, profiles: Sequence[str] = (), swarm: bool = False,
+               compose_timeout: float | None = None) -> LintResult:
     """Read the compose files (refusing hostile input before Compose sees it), resolve them with Compose
     with every profile enabled (or only ``profiles``), and run every static rule. Secret values read from
     the host's secret files are redacted from every record, names and ids excepted. Raises InputError for
     files that do not resolve. ``swarm`` (or a parameters file in ``mode: swarm``): judge the files as
-    `docker stack deploy` applies them (:mod:`runbook_lib.lint.swarm`)."""
+    `docker stack deploy` applies them (:mod:`runbook_lib.lint.swarm`). ``compose_timeout``: how long
+    ``docker compose config`` may take (default :data:`CONFIG_TIMEOUT_S`)."""
     paths = [Path(f).resolve() for f in files]
     if not paths:
         raise InputError("runbook lint: give at least one compose file (or --params with compose_files)")
     for e in env_files:
         check_path(Path(e), "env file")
     source = Source.read(paths)
+    source.check_env_files([Path(e) for e in env_files])
     selected = list(profiles) or ["*"]
     compose = Compose(paths, env_files=[Path(e) for e in env_files],
                       project=params.project if params else None, profiles=selected,
                       env=compose_env(paths, [Path(e) for e in env_files]))
-    pending = compose.start_config(timeout=CONFIG_TIMEOUT_S)
+    if compose_timeout is not None and not compose_timeout > 0:
+        raise InputError(f"runbook lint: --compose-timeout must be a number of seconds above 0, not {compose_timeout:g}")
+    pending = compose.start_config(timeout=compose_timeout or CONFIG_TIMEOUT_S)
     try:  # while Compose resolves the model (a process of its own), the rules' modules load
         from runbook_lib.lint.audit import host_secrets, lint_model, project_names
         from runbook_lib.lint.rules import LINT_PHASE
@@ -202,7 +217,7 @@ def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] =
     except BaseException:
         pending.kill()
         raise
-    model, problem = resolve(compose, pending=pending)
+    model, problem = resolve(compose, compose_timeout, pending=pending)
     names = project_names(model)
     values, _ = host_secrets(model, names)
     records = lint_model(model, security=params.security if params else None, secret_values=values,
