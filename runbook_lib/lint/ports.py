@@ -63,20 +63,30 @@ def _target(p: Mapping[str, Any], name: str, where: str) -> int:
         raise InputError(f"service {name}: {where}: target {p.get('target')!r} is not a container port") from None
 
 
-def _rows(spec: Mapping[str, Any], name: str) -> list[tuple[str, str, int, int, int, bool]]:
-    """(host IP, protocol, first host port, last host port, container port, whether the host IP was written
-    inside ``published``) per model entry, validated."""
+def _rows(spec: Mapping[str, Any], name: str) -> list[tuple[str, str, int, int, int, int, bool]]:
+    """(host IP, protocol, first host port, last host port, first container port, last container port,
+    whether the host IP was written inside ``published``) per model entry, validated. The container ports
+    are a range only for a range grouped before Compose expanded it (``target_end``, host ports aligned);
+    else a host range is bound to one container port."""
     ports = spec.get("ports") or []
     if not isinstance(ports, list):
         raise InputError(f"service {name}: ports is not a list")
     rows = []
     for i, p in enumerate(ports):
-        where = f"ports (target {p.get('target')!r})" if isinstance(p, Mapping) else f"ports[{i}]"
-        if not isinstance(p, Mapping):
-            raise InputError(f"service {name}: {where}: {p!r} is not a port mapping")
+        if not isinstance(p, dict):
+            raise InputError(f"service {name}: ports[{i}]: {p!r} is not a port mapping")
+        where = f"ports (target {p.get('target')!r})"
         proto = str(p.get("protocol") or "tcp").lower()
-        ip, lo, hi = split_published(p.get("published"), str(p.get("host_ip") or ""), name, where)
-        rows.append((ip, proto, lo, hi, _target(p, name, where), ip != str(p.get("host_ip") or "")))
+        given_ip = str(p.get("host_ip") or "")
+        published = p.get("published")
+        if isinstance(published, str) and published.isdigit() and len(published) <= 5:  # the common case
+            ip, lo = given_ip, _port(published, name, where)
+            hi = lo
+        else:
+            ip, lo, hi = split_published(published, given_ip, name, where)
+        target = _target(p, name, where)
+        end = int(p.get("target_end") or target)  # runbook_lib.lint.ranges
+        rows.append((ip, proto, lo, hi, target, end, ip != given_ip))
     return rows
 
 
@@ -85,13 +95,14 @@ def compose_ports(spec: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
     protocol}``, strings, ranges as ``a-b``): every port the engine will bind on the host, container-only ports
     included (``host_port`` :data:`RANDOM`). Consecutive entries (a range Compose expanded) are one entry."""
     groups: list[list[Any]] = []  # [ip, proto, host lo, host hi, container lo, container hi, host range, in published]
-    for ip, proto, lo, hi, target, inside in sorted(_rows(spec, name)):
+    for ip, proto, lo, hi, target, end, inside in sorted(_rows(spec, name)):
+        aligned = end != target  # a grouped range: host and container ports go together
         last = groups[-1] if groups else None
-        if last and not last[6] and hi == lo and last[:2] == [ip, proto] and target == last[5] + 1 and \
-                inside == last[7] and (lo == 0 == last[3] or (lo and lo == last[3] + 1)):
-            last[3], last[5] = lo, target
+        if last and not last[6] and (hi == lo or aligned) and last[:2] == [ip, proto] and target == last[5] + 1 \
+                and inside == last[7] and (lo == 0 == last[3] or (lo and lo == last[3] + 1)):
+            last[3], last[5] = hi, end
             continue
-        groups.append([ip, proto, lo, hi, target, target, hi != lo, inside])
+        groups.append([ip, proto, lo, hi, target, end, hi != lo and not aligned, inside])
     out = []
     for ip, proto, lo, hi, clo, chi, _, inside in groups:
         host = RANDOM if not lo else f"{lo}-{hi}" if hi != lo else str(lo)
@@ -108,7 +119,10 @@ def compose_bindings(spec: Mapping[str, Any], name: str) -> list[str]:
     ``host_ip:host_port->container_port/protocol``, one per container port, sorted. A host range bound to one
     container port stays a range (the engine picks one port of it); a random host port is empty."""
     out = []
-    for ip, proto, lo, hi, target, _ in _rows(spec, name):
+    for ip, proto, lo, hi, target, end, _ in _rows(spec, name):
+        if end != target:
+            out += [f"{ip}:{lo + i}->{target + i}/{proto}" for i in range(end - target + 1)]
+            continue
         host = RANDOM if not lo else str(lo) if hi == lo else f"{lo}-{hi}"
         out.append(f"{ip}:{host}->{target}/{proto}")
     return sorted(out)

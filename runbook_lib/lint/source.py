@@ -24,6 +24,7 @@ from typing import Iterable, Iterator
 import yaml
 
 from runbook_lib.errors import ComposeConfigError, InputError
+from runbook_lib.lint.ranges import PortRange, find_ranges
 
 try:  # the C parser, when PyYAML was built with libyaml (10x faster on large files)
     _Loader = yaml.CSafeLoader
@@ -61,6 +62,8 @@ class SourceFile:
     nodes: int = 0
     # (service, path as written, line) of every `env_file:` entry
     env_files: list[tuple[str, str, int]] = field(default_factory=list)
+    # the large literal port ranges, grouped before Compose expands them (runbook_lib.lint.ranges)
+    port_ranges: list[PortRange] = field(default_factory=list)
 
 
 def check_path(path: Path, what: str = "compose file") -> None:
@@ -191,9 +194,13 @@ def read_source(path: Path) -> SourceFile:
     for section in ("services", "secrets", "volumes"):
         for name, knode, _ in _items(top.get(section)):
             sf.lines.setdefault((section, name), knode.start_mark.line + 1)
+    port_nodes: list[yaml.Node] = []
     for name, _, spec in _items(top.get("services")):
         for key, knode, _ in _items(spec):  # a key written on the service itself wins over a merged one
             sf.key_lines[(name, key)] = knode.start_mark.line + 1
+        ports = next((v for k, _, v in _items(spec) if k == "ports"), None)
+        if isinstance(ports, yaml.SequenceNode):
+            port_nodes.extend(ports.value)
         env = next((v for k, _, v in _items(spec) if k == "env_file"), None)
         for item in (env.value if isinstance(env, yaml.SequenceNode) else [env] if env is not None else []):
             if isinstance(item, yaml.MappingNode):
@@ -204,6 +211,7 @@ def read_source(path: Path) -> SourceFile:
         if secrets is not None:
             sf.service_secrets[name] = _secret_entries(secrets)
     sf.declared_secrets = [name for name, _, _ in _items(top.get("secrets"))]
+    sf.port_ranges = find_ranges(port_nodes)
     return sf
 
 
