@@ -100,9 +100,12 @@ services:
 
 
 def turn_relay() -> str:
+    import atexit
+    import shutil
     import tempfile
 
     d = Path(tempfile.mkdtemp(prefix="bench-turn-relay-"))
+    atexit.register(shutil.rmtree, d, True)
     (d / "compose.yaml").write_text(TURN_RELAY)
     return str(d / "compose.yaml")
 
