@@ -193,6 +193,9 @@ def test_an_env_file_that_is_a_device_is_refused_before_compose_reads_it(no_engi
         """)
     proc = lint_cli(f, "--format", "json", env=no_engine, timeout=60)
     assert proc.returncode == 2 and "/dev/zero is a device" in proc.stderr, proc.stderr
+    f = write(tmp_path, "services: {web: {image: nginx:1.25, label_file: /dev/zero}}\n")
+    proc = lint_cli(f, env=no_engine, timeout=60)
+    assert proc.returncode == 2 and "service web: label_file" in proc.stderr and "is a device" in proc.stderr
 
 
 def test_env_files_larger_than_the_cap_are_refused_wherever_they_are_named(no_engine, tmp_path):

@@ -60,8 +60,8 @@ class SourceFile:
     service_secrets: dict[str, list[SecretEntry]] = field(default_factory=dict)
     declared_secrets: list[str] = field(default_factory=list)
     nodes: int = 0
-    # (service, path as written, line) of every `env_file:` entry
-    env_files: list[tuple[str, str, int]] = field(default_factory=list)
+    # (service, path as written, line, key) of every `env_file:` and `label_file:` entry
+    env_files: list[tuple[str, str, int, str]] = field(default_factory=list)
     # the large literal port ranges, grouped before Compose expands them (runbook_lib.lint.ranges)
     port_ranges: list[PortRange] = field(default_factory=list)
 
@@ -76,7 +76,7 @@ def check_path(path: Path, what: str = "compose file") -> None:
         raise InputError(f"{what} is not a regular file: {path}")
 
 
-# An env file (`env_file:`, `--env-file`, the project's `.env`) is read by Compose whole: like a secret
+# An env file (`env_file:`, `label_file:`, `--env-file`, the project's `.env`) is read by Compose whole: like a secret
 # file, it must be a regular file of a bounded size. A real one is a few KB.
 MAX_ENV_BYTES = 1 << 20
 
@@ -201,12 +201,14 @@ def read_source(path: Path) -> SourceFile:
         ports = next((v for k, _, v in _items(spec) if k == "ports"), None)
         if isinstance(ports, yaml.SequenceNode):
             port_nodes.extend(ports.value)
-        env = next((v for k, _, v in _items(spec) if k == "env_file"), None)
-        for item in (env.value if isinstance(env, yaml.SequenceNode) else [env] if env is not None else []):
-            if isinstance(item, yaml.MappingNode):
-                item = next((v for k, _, v in _items(item) if k == "path"), None)
-            if isinstance(item, yaml.ScalarNode) and item.value:
-                sf.env_files.append((name, str(item.value), item.start_mark.line + 1))
+        for key, _, env in _items(spec):
+            if key not in ("env_file", "label_file"):
+                continue
+            for item in (env.value if isinstance(env, yaml.SequenceNode) else [env]):
+                if isinstance(item, yaml.MappingNode):
+                    item = next((v for k, _, v in _items(item) if k == "path"), None)
+                if isinstance(item, yaml.ScalarNode) and item.value:
+                    sf.env_files.append((name, str(item.value), item.start_mark.line + 1, key))
         secrets = next((v for k, _, v in _items(spec) if k == "secrets"), None)
         if secrets is not None:
             sf.service_secrets[name] = _secret_entries(secrets)
@@ -245,13 +247,13 @@ class Source:
 
     def check_env_files(self, env_files: Iterable[Path] = ()) -> None:
         """Refuse (InputError) every env file Compose would read that is not a bounded regular file
-        (:func:`check_env_file`): each service's ``env_file:`` (relative to the project directory, the first
+        (:func:`check_env_file`): each service's ``env_file:`` and ``label_file:`` (relative to the project directory, the first
         file's; a path with a variable in it is left to Compose), ``--env-file``, and the project's ``.env``."""
         base = self.files[0].path.parent if self.files else Path.cwd()
         for sf in self.files:
-            for service, raw, line in sf.env_files:
+            for service, raw, line, key in sf.env_files:
                 if "$" not in raw:
-                    check_env_file(base / Path(raw).expanduser(), f"service {service}: env_file ({sf.path.name}, line {line})")
+                    check_env_file(base / Path(raw).expanduser(), f"service {service}: {key} ({sf.path.name}, line {line})")
         for e in env_files:
             check_env_file(Path(e), "--env-file")
         if not list(env_files):
