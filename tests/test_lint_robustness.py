@@ -17,7 +17,6 @@ import pytest
 
 from runbook_lib import cli as cli_mod
 from runbook_lib.errors import InputError
-from runbook_lib.lint import lint_files
 from runbook_lib.lint.facts import ServiceFacts
 
 
