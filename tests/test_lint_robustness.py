@@ -99,7 +99,9 @@ def test_every_parsing_path_fed_a_malformed_value_reads_it_or_refuses_it_in_one_
     key, rc, says = ACCEPTED_BY_COMPOSE[case]
     f = write(tmp_path, f"services:\n  s:\n    image: busybox:1.36\n    {key}\n")
     proc = lint_cli(f, "--format", "json", *(["--swarm"] if swarm else []), env=no_engine)
-    assert proc.returncode == rc and "Traceback" not in proc.stderr, proc.stderr
+    # read: findings or none (0 or 1, whatever severity fails the run); refused: 2
+    assert (proc.returncode in (0, 1) if rc == 1 else proc.returncode == rc) and "Traceback" not in proc.stderr, \
+        proc.stderr
     data = json.loads(proc.stdout)
     if rc == 2:
         assert says in data["error"]["message"] and "service s" in data["error"]["message"]
@@ -155,7 +157,7 @@ def test_a_large_valid_project_resolves_when_given_the_time(no_engine, tmp_path)
     services = "".join(f"  s{i}: {{image: 'example/s:1.{i}', ports: ['{20000 + i}:80']}}\n" for i in range(300))
     f = write(tmp_path, "services:\n" + services)
     proc = lint_cli(f, "--format", "json", "--compose-timeout", "300", env=no_engine, timeout=400)
-    assert proc.returncode == 1 and len(json.loads(proc.stdout)["services"]) == 300, proc.stderr
+    assert proc.returncode in (0, 1) and len(json.loads(proc.stdout)["services"]) == 300, proc.stderr
 
 
 def test_a_compose_timeout_that_is_not_a_positive_number_is_an_input_error(no_engine, tmp_path):
