@@ -199,6 +199,8 @@ class Compose:
     env: dict[str, str] = field(default_factory=dict)
     # --profile for every command; "*" enables every profile
     profiles: Sequence[str] = ()
+    # --project-directory (None: Compose's default, the first file's directory)
+    project_directory: Path | None = None
 
     def __post_init__(self) -> None:
         self.files = [Path(f).resolve() for f in self.files]
@@ -213,6 +215,8 @@ class Compose:
             argv += ["--env-file", str(e)]
         if self.project:
             argv += ["-p", self.project]
+        if self.project_directory:
+            argv += ["--project-directory", str(self.project_directory)]
         for p in self.profiles:
             argv += ["--profile", p]
         return argv

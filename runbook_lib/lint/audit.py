@@ -66,8 +66,9 @@ def one_shot_jobs(model: Mapping[str, Any]) -> dict[str, str]:
 
 def judge_image(spec: Mapping[str, Any]) -> Verdict:
     """images.pinned: an image reference with an explicit version tag (not a floating one such as
-    ``latest`` or ``master``), or a digest. A service with ``build:`` is judged by its Dockerfile's FROM
-    lines (:mod:`runbook_lib.lint.build`)."""
+    ``latest`` or ``master``), or a digest. A digest is a PASS; a version tag without one is INFO (the
+    registry can move a tag; the other compose scanners give it a low or informational finding). A service
+    with ``build:`` is judged by its Dockerfile's FROM lines (:mod:`runbook_lib.lint.build`)."""
     image = spec.get("image") or ""
     if spec.get("build"):  # built here, never pulled: the Dockerfile's FROM lines are
         from runbook_lib.lint.build import judge_built_image
@@ -87,7 +88,11 @@ def judge_image(spec: Mapping[str, Any]) -> Verdict:
         return Verdict("FAIL", expected, f"{image}: {tag!r} is not a valid tag (a template left unfilled?)", ev)
     if tag.lower() in FLOATING_TAGS:
         return Verdict("FAIL", expected, f"{image}: {tag} is a floating tag (it moves with each push)", ev)
-    return Verdict("PASS", expected, f"tag {tag}", ev)
+    if spec.get("build"):  # built here: no registry digest to pin
+        return Verdict("PASS", expected, f"tag {tag}", ev)
+    # a tag is a name the registry can point elsewhere: only a digest is the image itself (a fact, not a fault)
+    return Verdict("INFO", expected, f"tag {tag}, no digest: the registry can move the tag "
+                   f"(pin {image}@sha256:... for the exact image)", {**ev, "digest": False}, severity="info")
 
 
 def judge_healthcheck(spec: Mapping[str, Any], one_shot: str = "") -> Verdict:
@@ -333,12 +338,14 @@ def _secret_states(facts: ServiceFacts, top: Mapping[str, Any], paths: Mapping[s
 def service_verdicts(name: str, spec: Mapping[str, Any], *, top: Mapping[str, Any], paths: Mapping[str, Path],
                      security: Security, production: Production, secret_values: Mapping[str, str],
                      source: Source | None, facts: ServiceFacts | None = None,
-                     one_shot: str = "", swarm: bool = False) -> Iterable[tuple[str, Verdict]]:
+                     one_shot: str = "", swarm: bool = False,
+                     volumes: Mapping[str, Any] | None = None) -> Iterable[tuple[str, Verdict]]:
     """(rule id, verdict) of every per-service rule for one service of the model; ``one_shot``: why the
     service is a job that runs to completion ("" when it is not). ``swarm``: the service as `docker stack
     deploy` applies it (``facts`` built from :func:`~runbook_lib.lint.swarm.swarm_spec`); the swarm rules
-    replace service.restart_policy, whose ``restart:`` Swarm ignores."""
-    facts = facts or ServiceFacts.from_compose(name, swarm_spec(spec) if swarm else spec)
+    replace service.restart_policy, whose ``restart:`` Swarm ignores. ``volumes``: the model's top-level
+    ``volumes:`` (a named volume binding a host path is judged as the bind mount it is)."""
+    facts = facts or ServiceFacts.from_compose(name, swarm_spec(spec) if swarm else spec, top_volumes=volumes)
     states = _secret_states(facts, top, paths, spec, swarm)
     sources = [s["source"] for s in spec.get("secrets") or []]
     undeclared = sorted({s for s in sources if s not in top})
@@ -453,7 +460,9 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
     if secret_values is None:
         secret_values = host_values
     services = sorted((model.get("services") or {}).items())
-    every = [ServiceFacts.from_compose(name, swarm_spec(spec) if swarm else spec) for name, spec in services]
+    volumes = model.get("volumes") or {}
+    every = [ServiceFacts.from_compose(name, swarm_spec(spec) if swarm else spec, top_volumes=volumes)
+             for name, spec in services]
     for f in every:
         f.project_dir = str(project_dir or "")
     identifiers = identifier_secrets(model, every, security)
@@ -487,7 +496,8 @@ def lint_model(model: Mapping[str, Any], *, security: Security | None = None,
         if source is not None and v.status not in ("PASS", "INFO"):
             locate(v, rule, name, source)
         rec(rule, name, v)
-    for volume, v in judge_shared_volumes(every):
+    base = str(source.files[0].path.parent) if source is not None and source.files else ""
+    for volume, v in judge_shared_volumes(every, base=base):
         rec("hardening.shared_volume", volume, v)
     for rule, name, v in secret_verdicts(model, paths, declared, used, swarm, identifiers):
         rec(rule, name, v)

@@ -30,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         description="Resolve the compose files with `docker compose config` and judge the model "
                         "with the rules phase 2 applies to running containers, plus unpinned images, secret "
                         "declarations, healthchecks and restart policies. Exit 0 when no FAIL at or above "
-                        "--fail-on (and no ERROR), 1 otherwise, 2 input error. Inline suppressions: "
+                        "--fail-on (and no ERROR), 1 otherwise, 2 input error, 4 internal error (a bug: no finding made). "
+                        "Inline suppressions: "
                         '# runbook-lint: ignore=RULE[,RULE] reason="..." on the line or the line above '
                         "(docs/ci.md).")
     li.add_argument("files", nargs="*", metavar="FILE", type=Path,
@@ -55,6 +56,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     li.add_argument("--profile", action="append", metavar="NAME",
                     help="lint only the services of this compose profile (repeatable; default: every service, "
                          "all profiles included)")
+    li.add_argument("--compose-timeout", type=float, default=None, metavar="S",
+                    help="how long `docker compose config` may take to resolve the files before lint gives up "
+                         "(default: 30; a project of thousands of services on a loaded machine may need more)")
     li.add_argument("--swarm", action="store_true",
                     help="judge the files as `docker stack deploy` applies them: external secrets and configs are "
                          "accepted (INFO), deploy: is checked (replicas, resources, restart_policy, update_config, "
@@ -90,7 +94,8 @@ def _lint_one(files: list[Path], args: argparse.Namespace, params) -> "LintResul
     from runbook_lib.results.records import SEVERITY_RANK
 
     env_files = args.env_file or (params.env_files if params else [])
-    result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or (), swarm=args.swarm)
+    result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or (), swarm=args.swarm,
+                        compose_timeout=args.compose_timeout)
     result.suppressions = apply_suppressions(result)
     if params and not args.fail_on:
         result.fail_on = min(params.policy.blocking_severities, key=SEVERITY_RANK.__getitem__, default="high")
@@ -123,19 +128,29 @@ def cmd_lint(args: argparse.Namespace) -> int:
             raise InputError("runbook lint: --write-baseline needs one project: drop --per-directory")
         groups = projects_per_directory([Path(f) for f in files]) if args.per_directory else [list(files)]
         results = [_lint_one(g, args, params) for g in groups]
+        from runbook_lib.lint.output import FORMATTERS
+
+        texts = [FORMATTERS[args.format](result) for result in results]
     except RunbookError as exc:
         # json/sarif/gitlab consumers read stdout: they get an error object too (stderr still says it first)
         obj = format_error(args.format, str(exc), exc.exit_code)
         if obj:
             print(obj)
         raise
-    from runbook_lib.lint.output import FORMATTERS
+    except Exception as exc:  # a bug in lint, not a finding: its own exit status, and said so
+        from runbook_lib.cli import _err
+        from runbook_lib.lint.output import INTERNAL_ERROR, internal_error
 
+        message, obj = internal_error(args.format, exc)
+        if obj:
+            print(obj)
+        _err(message)
+        return INTERNAL_ERROR
     try:
-        for result in results:
+        for result, text in zip(results, texts):
             if len(results) > 1 and args.format == "table":
                 print(f"== {', '.join(str(f) for f in result.files)}")
-            print(FORMATTERS[args.format](result), flush=True)
+            print(text, flush=True)
     except BrokenPipeError:  # `runbook lint ... | head`: the reader left; the verdict (exit status) stands
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush at exit must not fail again

@@ -27,6 +27,7 @@ SENSITIVE_EXACT = ("/", "/home", "/dev", "/var", "/var/lib", "/var/log", "/opt",
 # Web entry points: a reverse proxy publishing 80/443 is the usual design, a lower-severity finding.
 WEB_PORTS = {80, 443}
 _SHARED = {"shared", "rshared"}
+_SLAVE = {"slave", "rslave"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -199,12 +200,20 @@ def judge_cgroup(facts: ServiceFacts) -> Verdict:
 
 
 def judge_propagation(facts: ServiceFacts) -> Verdict:
-    """hardening.mount_propagation: no mount with shared propagation (``shared``/``rshared``)."""
-    bad = [m for m in facts.mounts if m["propagation"] in _SHARED]
-    ev = {"source": facts.source, "shared": [f"{m['source']}:{m['target']}:{m['propagation']}" for m in bad]}
-    if bad:
-        return Verdict("FAIL", "no shared mount propagation", "shared propagation: " + ", ".join(ev["shared"]), ev)
-    return Verdict("PASS", "no shared mount propagation", "none shared", ev)
+    """hardening.mount_propagation: no mount with shared propagation (``shared``/``rshared``: the container's
+    mounts reach the host) nor slave propagation (``slave``/``rslave``: the host's later mounts reach the
+    container), a FAIL both; slave at a lower severity (low), the host's mounts flow one way only."""
+    bad = [m for m in facts.mounts if m["propagation"] in _SHARED | _SLAVE]
+    ev = {"source": facts.source, "shared": [f"{m['source']}:{m['target']}:{m['propagation']}" for m in bad
+                                             if m["propagation"] in _SHARED],
+          "slave": [f"{m['source']}:{m['target']}:{m['propagation']}" for m in bad if m["propagation"] in _SLAVE]}
+    expected = "no shared or slave mount propagation"
+    if ev["shared"]:
+        return Verdict("FAIL", expected, "shared propagation: " + ", ".join(ev["shared"] + ev["slave"]), ev)
+    if ev["slave"]:
+        return Verdict("FAIL", expected, "slave propagation (host mounts reach the container): "
+                       + ", ".join(ev["slave"]), ev, "low")
+    return Verdict("PASS", expected, "none shared or slave", ev)
 
 
 def judge_confinement(facts: ServiceFacts) -> dict[str, Verdict]:
@@ -223,26 +232,43 @@ def judge_confinement(facts: ServiceFacts) -> dict[str, Verdict]:
 PROJECT_RULES = ("hardening.shared_volume",)
 
 
+def _host_dir(path: str, base: str) -> str:
+    path = posixpath.normpath(path) if path.startswith("/") else path
+    if base and (path == base or path.startswith(base.rstrip("/") + "/")):
+        return "./" + posixpath.relpath(path, base) if path != base else "."
+    return path
+
+
 def judge_shared_volumes(services: Iterable[ServiceFacts], names: dict[str, str] | None = None,
-                         source: str = "compose") -> list[tuple[str, Verdict]]:
-    """hardening.shared_volume: (volume, verdict) for every named volume the services mount. A volume
-    mounted writable by two or more services is a WARN (one writer and read-only readers is fine).
-    ``names`` maps a volume's engine name to its key in the compose file (the record's target)."""
+                         source: str = "compose", base: str = "") -> list[tuple[str, Verdict]]:
+    """hardening.shared_volume: (volume, verdict) for every named volume and every host directory (a bind
+    mount's host path) the services mount. One mounted writable by two or more services is a WARN (one
+    writer and read-only readers is fine). ``names`` maps a volume's engine name to its key in the compose
+    file (the record's target); a host directory's target is its path, relative (``./data``) when it lies in
+    ``base`` (the project directory), so that the record does not depend on where the project is."""
     names = names or {}
     writers: dict[str, set[str]] = {}
     readers: dict[str, set[str]] = {}
+    kinds: dict[str, str] = {}
     for f in services:
         for m in f.mounts:
-            if m["type"] != "volume" or not m["source"]:
+            if m["type"] not in ("volume", "bind") or not m["source"]:
                 continue
-            vol = names.get(m["source"], m["source"])
+            if m["type"] == "volume":
+                vol = names.get(m["source"], m["source"])
+            else:
+                vol = _host_dir(m["source"], base)
+            kinds.setdefault(vol, m["type"])
             (readers if m["read_only"] else writers).setdefault(vol, set()).add(f.service)
             writers.setdefault(vol, set())
     out = []
     for vol in sorted(writers):
         w, r = sorted(writers[vol]), sorted(readers.get(vol, set()) - writers[vol])
-        ev = {"source": source, "volume": vol, "writers": w, "readers": r}
-        expected = "each named volume written by one service at most"
+        if kinds[vol] == "bind" and len(w) < 2:
+            continue  # a host directory one service writes: the other rules judge it (only sharing is this rule's)
+        what = "host directory" if kinds[vol] == "bind" else "named volume"
+        ev = {"source": source, "volume": vol, "writers": w, "readers": r, "kind": kinds[vol]}
+        expected = f"each {what} written by one service at most"
         if len(w) > 1:
             out.append((vol, Verdict("WARN", expected, f"written by {len(w)} services: {', '.join(w)}", ev)))
         else:

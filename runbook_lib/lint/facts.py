@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from runbook_lib.errors import InputError
+from runbook_lib.lint.mounts import compose_mounts
+from runbook_lib.lint.ports import compose_bindings, compose_ports
 from runbook_lib.lint.restart import model_restart
 
 # ----------------------------------------------------------------------------------------------------
@@ -114,9 +116,12 @@ class ServiceFacts:
 
     @classmethod
     def from_compose(cls, name: str, spec: Mapping[str, Any], top_secrets: Mapping[str, Any] | None = None,
-                     secrets_dir: str = "/run/secrets") -> "ServiceFacts":
+                     secrets_dir: str = "/run/secrets", top_volumes: Mapping[str, Any] | None = None) -> "ServiceFacts":
         """Service ``name`` of the resolved compose model; ``top_secrets`` (the model's ``secrets:``) says
-        where each secret's content comes from."""
+        where each secret's content comes from; ``top_volumes`` (the model's ``volumes:``, given by lint) turns
+        a named volume whose ``driver_opts`` bind a host path into the bind mount it is (see
+        :func:`~runbook_lib.lint.mounts.compose_mounts`). Raises InputError naming the service and the key
+        for a value the rules cannot read."""
         limits = ((spec.get("deploy") or {}).get("resources") or {}).get("limits") or {}
         # a variable listed without a value, and not set where Compose ran, is not set in the container
         env = {k: unescape(str(v)) for k, v in (spec.get("environment") or {}).items() if v is not None}
@@ -125,12 +130,10 @@ class ServiceFacts:
         except ValueError as exc:
             raise InputError(f"service {name}: {exc} (mem_limit or deploy.resources.limits.memory)") from exc
         targets = secret_targets(spec, secrets_dir)
-        ports = [{"host_ip": p.get("host_ip") or "", "host_port": str(p.get("published") or ""),
-                  "container_port": str(p.get("target") or ""), "protocol": p.get("protocol") or "tcp"}
-                 for p in spec.get("ports") or [] if p.get("published")]
         hc = (spec.get("healthcheck") or {}).get("test") or []
         argv = {"command": _as_list(spec.get("command")), "entrypoint": _as_list(spec.get("entrypoint")),
                 "healthcheck": _as_list(hc)}
+        mounts = compose_mounts(spec, name, top_volumes)
         labels = spec.get("labels") or {}
         if isinstance(labels, list):
             labels = dict(str(x).partition("=")[::2] for x in labels)
@@ -141,18 +144,18 @@ class ServiceFacts:
             cap_drop=list(spec.get("cap_drop") or []), security_opt=list(spec.get("security_opt") or []),
             read_only=bool(spec.get("read_only")),
             memory_limit=memory,
-            pids_limit=int(spec.get("pids_limit") or limits.get("pids") or 0),
+            pids_limit=_read(name, "pids_limit", int, spec.get("pids_limit") or limits.get("pids") or 0),
             network_mode=spec.get("network_mode") or "", pid_mode=spec.get("pid") or "", ipc_mode=spec.get("ipc") or "",
-            ports=ports,
-            bind_sources=[v.get("source") or "" for v in spec.get("volumes") or [] if v.get("type") == "bind"],
+            ports=compose_ports(spec, name),
+            bind_sources=[m["source"] for m in mounts if m["type"] == "bind"],
             secret_targets=targets, command_text=" ".join(a for v in argv.values() for a in v),
             argv=argv, labels={str(k): "" if v is None else str(v) for k, v in labels.items()},
             profiles=[str(p) for p in spec.get("profiles") or []],
             cpu_limit=_compose_cpus(spec, limits), userns_mode=str(spec.get("userns_mode") or ""),
             cgroup_parent=str(spec.get("cgroup_parent") or ""), cgroup=str(spec.get("cgroup") or ""),
-            mounts=[_compose_mount(v) for v in spec.get("volumes") or []],
+            mounts=mounts,
             image=str(spec.get("image") or ""), restart=model_restart(spec),
-            healthcheck=_compose_healthcheck(spec.get("healthcheck")), bindings=_compose_bindings(spec),
+            healthcheck=_read(name, "healthcheck", _compose_healthcheck, spec.get("healthcheck")), bindings=compose_bindings(spec, name),
             secret_sources={t: ((top_secrets or {}).get(n) or {}).get("file") or f"(secret {n})" for t, n in targets.items()},
         )
 
@@ -228,6 +231,14 @@ class ServiceFacts:
         )
 
 
+def _read(service: str, key: str, parse: Any, value: Any) -> Any:
+    """``parse(value)``, or an InputError naming the service and the key when the value cannot be read."""
+    try:
+        return parse(value)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InputError(f"service {service}: {key}: {exc}: fix the compose file") from exc
+
+
 def _number(value: Any) -> float:
     try:
         return max(float(value or 0), 0.0)
@@ -243,12 +254,6 @@ def _compose_cpus(spec: Mapping[str, Any], limits: Mapping[str, Any]) -> float:
         return cpus
     quota = _number(spec.get("cpu_quota"))
     return quota / (_number(spec.get("cpu_period")) or 100_000) if quota else 0.0
-
-
-def _compose_mount(v: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": v.get("type") or "volume", "source": str(v.get("source") or ""),
-            "target": str(v.get("target") or ""), "read_only": bool(v.get("read_only")),
-            "propagation": str((v.get("bind") or {}).get("propagation") or "")}
 
 
 def _engine_mount(m: Mapping[str, Any]) -> dict[str, Any]:
@@ -284,19 +289,6 @@ def _compose_healthcheck(hc: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def _engine_healthcheck(hc: Mapping[str, Any]) -> dict[str, Any]:
     return {"test": list(hc.get("Test") or []), "interval": hc.get("Interval", 0), "timeout": hc.get("Timeout", 0),
             "start_period": hc.get("StartPeriod", 0), "retries": hc.get("Retries", 0)}
-
-
-def _compose_bindings(spec: Mapping[str, Any]) -> list[str]:
-    out = []
-    for p in spec.get("ports") or []:
-        published, target = str(p.get("published") or ""), int(p["target"])
-        if "-" in published:
-            lo, hi = (int(x) for x in published.split("-"))
-            pairs = [(str(lo + i), target + i) for i in range(hi - lo + 1)]
-        else:
-            pairs = [(published, target)]
-        out += [f"{p.get('host_ip') or ''}:{pub}->{tgt}/{p.get('protocol') or 'tcp'}" for pub, tgt in pairs]
-    return sorted(out)
 
 
 def _engine_bindings(port_bindings: Mapping[str, Any]) -> list[str]:

@@ -7,9 +7,10 @@ import stat
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from runbook_lib.results.redact import MIN_SECRET_LEN, identifying, marker
-from runbook_lib.lint.confinement import in_pool, judge_confinement
+from runbook_lib.lint.confinement import POOL_PORTS, in_pool, judge_confinement
 from runbook_lib.lint.facts import FileState, ServiceFacts
 from runbook_lib.lint.plaintext import BOOLISH, URL_PASSWORD_RE, embedded, findings as plain_findings, in_argv, in_document, in_value
+from runbook_lib.lint.ports import container_ports, matching, narrowed
 from runbook_lib.lint.rules import Verdict
 
 if TYPE_CHECKING:  # the rules only read it: `runbook lint` without --params never imports pydantic
@@ -321,6 +322,10 @@ def judge_ports(facts: ServiceFacts, security: Security) -> Verdict:
         return Verdict("WARN", expected, f"published on {text}", ev, severity="medium")
     if not facts.ports:
         return Verdict("PASS", expected, "publishes no port", ev)
+    inside = [f"{p['host_ip']}:{p['host_port']}" for p in facts.ports if p.get("ip_in_published")]
+    if inside:  # bound where the author meant, if the engine takes it: Docker Engine 20.10 refuses it at create
+        return Verdict("WARN", expected, f"host IP written inside `published:` ({', '.join(inside)}): the engine may "
+                       "refuse it (\"invalid port specification\"); write it as `host_ip:`", ev, severity="low")
     return Verdict("PASS", expected, ", ".join(f"{p['host_ip']}:{p['host_port']}" for p in ev["ports"]), ev)
 
 
@@ -417,7 +422,8 @@ def group_ports(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def port_text(ports: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->{p['container_port']}/{p['protocol']}"
+    """``0.0.0.0:8080->80/tcp, ...``; a port published without a host port reads ``0.0.0.0:(random)->80/tcp``."""
+    return ", ".join(f"{p['host_ip'] or '0.0.0.0'}:{p['host_port'] or '(random)'}->{p['container_port']}/{p['protocol']}"
                      for p in group_ports(ports))
 
 
@@ -446,18 +452,20 @@ def judge_admin_ports(facts: ServiceFacts) -> Verdict:
     """hardening.admin_ports: a well-known admin or debug port (:data:`ADMIN_PORTS`: the Node inspector's
     9229, an API gateway's admin API...) published beyond loopback is a FAIL, and so is any port of an image
     that is an admin UI (:data:`ADMIN_IMAGES`: Adminer, phpMyAdmin...). They are TCP services: a UDP
-    port, or one inside a published range wider than :data:`~runbook_lib.lint.confinement.POOL_PORTS` (a relay's port pool), is not one."""
+    port, or one inside a published range wider than :data:`~runbook_lib.lint.confinement.POOL_PORTS` (a relay's
+    port pool: per-port entries in a run, or one grouped entry), is not one."""
     beyond = _beyond_loopback(facts)
-    pooled = in_pool(beyond)
+    pooled = in_pool(beyond) | {id(p) for p in beyond if len(container_ports(p)) > POOL_PORTS}
     ui = admin_image(facts.image)
-    exposed = [(p, ADMIN_PORTS.get(_port_int(p["container_port"])) or f"{ui}, image {facts.image}") for p in beyond
-               if (ui or _port_int(p["container_port"]) in ADMIN_PORTS) and p["protocol"] == "tcp"
-               and id(p) not in pooled]
-    ev = {"source": facts.source, "admin_ports": [{"port": _port_int(p["container_port"]), "what": w,
-                                                   "host_ip": p["host_ip"] or "0.0.0.0"} for p, w in exposed]}
+    exposed = [(p, port, ADMIN_PORTS.get(port) or f"{ui}, image {facts.image}") for p in beyond
+               if p["protocol"] == "tcp" and id(p) not in pooled
+               for port in (container_ports(p) if ui else matching(p, ADMIN_PORTS))]
+    ev = {"source": facts.source, "admin_ports": [{"port": port, "what": w, "host_ip": p["host_ip"] or "0.0.0.0"}
+                                                  for p, port, w in exposed]}
     expected = "no admin or debug port published beyond loopback"
     if exposed:
-        return Verdict("FAIL", expected, "; ".join(f"{w} on {port_text([p])}" for p, w in exposed), ev)
+        return Verdict("FAIL", expected, "; ".join(f"{w} on {port_text([narrowed(p, port)])}"
+                                                   for p, port, w in exposed), ev)
     published = len(group_ports(facts.ports))
     return Verdict("PASS", expected, f"{published} published port(s), none a known admin/debug port beyond loopback"
                    if published else "publishes no port", ev)
@@ -469,8 +477,7 @@ def judge_tls(facts: ServiceFacts, security: Security) -> Verdict:
     (``security.tls_terminated`` or the label ``runbook.tls-terminated: "true"``). Port 80 published beside
     443 by the same service is INFO: the usual redirect to HTTPS."""
     probed = {int(m.group(1) or 80) for m in _HTTP_PROBE_RE.finditer(" ".join(facts.argv.get("healthcheck", [])))}
-    http = [p for p in _beyond_loopback(facts)
-            if _port_int(p["container_port"]) in HTTP_PORTS | probed and p["protocol"] == "tcp"]
+    http = [p for p in _beyond_loopback(facts) if p["protocol"] == "tcp" and matching(p, HTTP_PORTS | probed)]
     terminated = facts.service in security.tls_terminated or \
         facts.labels.get("runbook.tls-terminated", "").lower() in ("true", "yes", "1")
     ev = {"source": facts.source, "plain_http": group_ports(http), "healthcheck_http_ports": sorted(probed),
@@ -478,8 +485,8 @@ def judge_tls(facts: ServiceFacts, security: Security) -> Verdict:
     expected = "no plain HTTP published beyond loopback (or a TLS terminator in front)"
     if http and terminated:
         return Verdict("PASS", expected, f"plain HTTP on {port_text(http)}, behind a TLS terminator", ev)
-    tls = [p for p in _beyond_loopback(facts) if _port_int(p["container_port"]) == 443 and p["protocol"] == "tcp"]
-    if http and tls and all(_port_int(p["container_port"]) == 80 for p in http):
+    tls = [p for p in _beyond_loopback(facts) if 443 in container_ports(p) and p["protocol"] == "tcp"]
+    if http and tls and all(matching(p, HTTP_PORTS | probed) == [80] for p in http):
         return Verdict("INFO", expected, f"port 80 published beside 443 ({port_text(http)}, {port_text(tls)}): the "
                        "usual redirect to HTTPS", {**ev, "beside_https": group_ports(tls)}, severity="info")
     if http:

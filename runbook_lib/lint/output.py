@@ -214,3 +214,26 @@ def format_error(fmt: str, message: str, exit_code: int) -> str | None:
                                        "toolExecutionNotifications": [{"level": "error",
                                                                        "message": {"text": message}}]}]}]}, indent=2)
     return None
+
+
+# A bug in lint (an exception no rule meant to raise): not 1 (findings) nor 2 (input error).
+INTERNAL_ERROR = 4
+
+
+def internal_error(fmt: str, exc: BaseException) -> tuple[str, str | None]:
+    """(the one-line message for stderr, the error object for stdout in json/sarif, None for the table) of
+    an internal error. The message names the exception's type and where it was raised, never its text: that
+    may quote a value of the files (a credential), which no output may show."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "runbook_lib" in f.filename] or frames
+    where = f"{Path(ours[-1].filename).name}:{ours[-1].lineno} in {ours[-1].name}" if ours else "unknown"
+    message = (f"internal error in runbook lint: {type(exc).__name__} at {where}. This is a bug, not a finding: no "
+               "record was made; please report it with the compose file that caused it")
+    obj = format_error(fmt, message, INTERNAL_ERROR)
+    if obj and fmt == "json":
+        data = json.loads(obj)
+        data["error"].update(cause="internal error", internal=True, type=type(exc).__name__, where=where)
+        obj = json.dumps(data, indent=2)
+    return message, obj

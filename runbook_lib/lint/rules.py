@@ -135,11 +135,13 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("hardening.cgroup", "Default cgroup (no cgroup_parent, no cgroup: host)", "medium",
          "Remove `cgroup_parent` and `cgroup: host`; let the engine place the container.", "5.24",
          anchors=("KICS",), keys=("cgroup_parent", "cgroup")),
-    Rule("hardening.mount_propagation", "No shared mount propagation", "medium",
-         "Remove `shared`/`rshared` propagation (the default, rprivate, is right for nearly every service).",
+    Rule("hardening.mount_propagation", "No shared or slave mount propagation", "medium",
+         "Remove `shared`/`rshared` and `slave`/`rslave` propagation (the default, rprivate, is right for nearly "
+         "every service).",
          "5.19", anchors=("compose-lint", "KICS"), keys=("volumes",)),
-    Rule("hardening.shared_volume", "A writable named volume written by one service", "medium",
-         "Mount the volume read-only (`:ro`) in every service but its writer, or give each service its own.",
+    Rule("hardening.shared_volume", "A writable named volume or host directory written by one service", "medium",
+         "Mount the volume or directory read-only (`:ro`) in every service but its writer, or give each service "
+         "its own.",
          anchors=("KICS",)),
     Rule("images.pinned", "Image pinned to a version or digest", "medium",
          "Use an explicit version tag, better a digest (`image: name:1.2.3@sha256:...`).",

@@ -6,6 +6,9 @@ import bisect
 import json
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -162,8 +165,8 @@ def resolve(compose: Compose, timeout: float | None = None,
         return (pending or compose.start_config(timeout=timeout)).result(), ""
     except ComposeConfigError as exc:
         first = exc
-    if "timed out" in str(first):
-        raise first
+    if isinstance(first.__cause__, subprocess.TimeoutExpired):
+        raise timed_out(compose, pending.timeout if pending else timeout) from first
     try:
         proc = compose.run("config", "--format", "json", "--no-consistency", timeout=timeout, isolate=True)
         model = json.loads(proc.stdout) if proc.stdout.strip() else None
@@ -172,6 +175,76 @@ def resolve(compose: Compose, timeout: float | None = None,
     if not model:
         raise first
     return model, (config_error_cause(first.stderr) or str(first))
+
+
+@dataclass
+class GroupedRanges:
+    """The compose files with their large port ranges grouped (:mod:`runbook_lib.lint.ranges`): copies in a
+    private directory, resolved with the project's own directory, and put back into the model after."""
+
+    compose: Compose
+    tmp: Path
+    ranges: list[Any]
+    copies: dict[str, str]  # copy path -> the file it stands for
+
+    @classmethod
+    def prepare(cls, compose: Compose, source: Source) -> "GroupedRanges | None":
+        from runbook_lib.lint.ranges import rewritten
+
+        texts = {}
+        for sf in source.files:
+            if sf.port_ranges:
+                try:
+                    text = rewritten(sf.path.read_text(encoding="utf-8"), sf.port_ranges)
+                except OSError:
+                    return None
+                if text is None:
+                    return None
+                texts[sf.path] = text
+        if not texts:
+            return None
+        tmp = Path(tempfile.mkdtemp(prefix="runbook-lint-"))
+        files, copies = [], {}
+        for i, f in enumerate(compose.files):
+            if f in texts:
+                copy = tmp / f"{i}-{f.name}"
+                copy.write_text(texts[f], encoding="utf-8")
+                copies[str(copy)] = str(f)
+                f = copy
+            files.append(f)
+        grouped = Compose(files, project=compose.project, env_files=compose.env_files, env=compose.env,
+                          profiles=compose.profiles, project_directory=compose.files[0].parent)
+        return cls(grouped, tmp, [r for sf in source.files for r in sf.port_ranges], copies)
+
+    def resolve(self, compose: Compose, timeout: float | None, pending: PendingConfig) -> tuple[dict[str, Any], str]:
+        """The model, ranges restored. Anything but a model (an error, a timeout) is asked again of the files
+        as written, so that what is said names them."""
+        from runbook_lib.lint.ranges import restore
+
+        try:
+            model, problem = resolve(self.compose, timeout, pending=pending)
+        except ComposeConfigError:
+            model = None
+        finally:
+            self.cleanup()
+        if model is None:
+            return resolve(compose, timeout)
+        restore(model, self.ranges)
+        for copy, original in self.copies.items():
+            problem = problem.replace(copy, original)
+        return model, problem
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def timed_out(compose: Compose, timeout: float) -> ComposeConfigError:
+    """The error of a ``docker compose config`` stopped at its timeout: what happened, and the option."""
+    files = [str(f) for f in compose.files]
+    return ComposeConfigError(
+        f"docker compose config timed out after {timeout:g} s and was stopped: the files were not judged "
+        f"({', '.join(files)}). A large project on a loaded machine may need longer: --compose-timeout SECONDS",
+        files=files)
 
 
 def compose_env(paths: Sequence[Path], env_files: Sequence[Path]) -> dict[str, str]:
@@ -194,23 +267,29 @@ def compose_env(paths: Sequence[Path], env_files: Sequence[Path]) -> dict[str, s
 
 
 def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] = (),
-               params: Params | None = None, profiles: Sequence[str] = (), swarm: bool = False) -> LintResult:
+               params: Params | None = None, profiles: Sequence[str] = (), swarm: bool = False,
+               compose_timeout: float | None = None) -> LintResult:
     """Read the compose files (refusing hostile input before Compose sees it), resolve them with Compose
     with every profile enabled (or only ``profiles``), and run every static rule. Secret values read from
     the host's secret files are redacted from every record, names and ids excepted. Raises InputError for
     files that do not resolve. ``swarm`` (or a parameters file in ``mode: swarm``): judge the files as
-    `docker stack deploy` applies them (:mod:`runbook_lib.lint.swarm`)."""
+    `docker stack deploy` applies them (:mod:`runbook_lib.lint.swarm`). ``compose_timeout``: how long
+    ``docker compose config`` may take (default :data:`CONFIG_TIMEOUT_S`)."""
     paths = [Path(f).resolve() for f in files]
     if not paths:
         raise InputError("runbook lint: give at least one compose file (or --params with compose_files)")
     for e in env_files:
         check_path(Path(e), "env file")
     source = Source.read(paths)
+    source.check_env_files([Path(e) for e in env_files])
     selected = list(profiles) or ["*"]
     compose = Compose(paths, env_files=[Path(e) for e in env_files],
                       project=params.project if params else None, profiles=selected,
                       env=compose_env(paths, [Path(e) for e in env_files]))
-    pending = compose.start_config(timeout=CONFIG_TIMEOUT_S)
+    if compose_timeout is not None and not compose_timeout > 0:
+        raise InputError(f"runbook lint: --compose-timeout must be a number of seconds above 0, not {compose_timeout:g}")
+    grouped = GroupedRanges.prepare(compose, source)
+    pending = (grouped.compose if grouped else compose).start_config(timeout=compose_timeout or CONFIG_TIMEOUT_S)
     try:  # while Compose resolves the model (a process of its own), the rules' modules load
         from runbook_lib.lint.audit import host_secrets, lint_model, project_names
         from runbook_lib.lint.rules import LINT_PHASE
@@ -219,8 +298,13 @@ def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] =
         import runbook_lib.lint.output  # noqa: F401  (what the CLI prints with)
     except BaseException:
         pending.kill()
+        if grouped:
+            grouped.cleanup()
         raise
-    model, problem = resolve(compose, pending=pending)
+    if grouped:
+        model, problem = grouped.resolve(compose, compose_timeout, pending)
+    else:
+        model, problem = resolve(compose, compose_timeout, pending=pending)
     names = project_names(model)
     values, _ = host_secrets(model, names)
     records = lint_model(model, security=params.security if params else None, secret_values=values,

@@ -8,13 +8,15 @@ and refuses hostile input before Compose is asked anything:
 
 - a file that is a directory, missing, larger than :data:`MAX_FILE_BYTES`, or not UTF-8;
 - an alias ("billion laughs") bomb: the size of the document with every alias expanded is computed over
-  the shared graph in linear time, and more than :data:`MAX_EXPANDED_NODES` nodes is refused;
+  the shared graph in linear time, and more than :data:`MAX_EXPANDED_NODES` nodes or
+  :data:`MAX_EXPANDED_CHARS` characters of values is refused (what Compose would hold in memory);
 - nesting deeper than the parser's recursion allows.
 
 Each refusal is an :class:`~runbook_lib.errors.InputError` whose message starts with the cause.
 """
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -22,6 +24,7 @@ from typing import Iterable, Iterator
 import yaml
 
 from runbook_lib.errors import ComposeConfigError, InputError
+from runbook_lib.lint.ranges import PortRange, find_ranges
 
 try:  # the C parser, when PyYAML was built with libyaml (10x faster on large files)
     _Loader = yaml.CSafeLoader
@@ -29,8 +32,12 @@ except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
 MAX_FILE_BYTES = 16 << 20
-# A 1,000-service file is ~40k nodes; real projects are far below. The 415-byte bomb is ~10^9.
-MAX_EXPANDED_NODES = 2_000_000
+# A 1,000-service file is ~40k nodes; real projects are far below. The 415-byte bomb is ~10^9. Compose holds
+# the expanded document, and prints it: a 2 KB bomb of 1.4M nodes of 200 characters took Compose to 1.6 GB
+# (under the earlier bound of 2M nodes); just under either bound here, ~300 MB. 500,000 nodes is 12 times the
+# 1,000-service file; 16 MiB of values is what the largest file read can hold with no alias.
+MAX_EXPANDED_NODES = 500_000
+MAX_EXPANDED_CHARS = MAX_FILE_BYTES
 
 
 @dataclass
@@ -53,6 +60,10 @@ class SourceFile:
     service_secrets: dict[str, list[SecretEntry]] = field(default_factory=dict)
     declared_secrets: list[str] = field(default_factory=list)
     nodes: int = 0
+    # (service, path as written, line, key) of every `env_file:` and `label_file:` entry
+    env_files: list[tuple[str, str, int, str]] = field(default_factory=list)
+    # the large literal port ranges, grouped before Compose expands them (runbook_lib.lint.ranges)
+    port_ranges: list[PortRange] = field(default_factory=list)
 
 
 def check_path(path: Path, what: str = "compose file") -> None:
@@ -65,9 +76,32 @@ def check_path(path: Path, what: str = "compose file") -> None:
         raise InputError(f"{what} is not a regular file: {path}")
 
 
-def _expanded_size(root: yaml.Node) -> int:
-    """Nodes in the document with every alias expanded, over the shared graph (memoised, iterative)."""
-    size: dict[int, int] = {}
+# An env file (`env_file:`, `label_file:`, `--env-file`, the project's `.env`) is read by Compose whole: like a secret
+# file, it must be a regular file of a bounded size. A real one is a few KB.
+MAX_ENV_BYTES = 1 << 20
+
+
+def check_env_file(path: Path, what: str) -> None:
+    """InputError when an env file Compose would read is not a regular file (a device such as /dev/zero, a
+    FIFO that would hang the read, a directory) or is larger than :data:`MAX_ENV_BYTES`. A missing file is
+    left to Compose (a required one is its error, an optional one is skipped)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) else \
+            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file"
+        raise InputError(f"{what}: {path} is {kind}, not a regular file: refused before Compose reads it")
+    if st.st_size > MAX_ENV_BYTES:
+        raise InputError(f"{what}: {path} is larger than {MAX_ENV_BYTES >> 20} MiB ({st.st_size} bytes): refused "
+                         "before Compose reads it")
+
+
+def _expanded_size(root: yaml.Node) -> tuple[int, int]:
+    """(nodes, characters of scalars) in the document with every alias expanded, over the shared graph
+    (memoised, iterative)."""
+    size: dict[int, tuple[int, int]] = {}
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
@@ -75,7 +109,11 @@ def _expanded_size(root: yaml.Node) -> int:
             continue
         children = _children(node)
         if done or not children:
-            size[id(node)] = 1 + sum(1 if isinstance(c, yaml.ScalarNode) else size[id(c)] for c in children)
+            nodes, chars = 1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+            for c in children:
+                n, k = (1, len(c.value)) if isinstance(c, yaml.ScalarNode) else size[id(c)]
+                nodes, chars = nodes + n, chars + k
+            size[id(node)] = (nodes, chars)
             continue
         stack.append((node, True))
         stack.extend((c, False) for c in children if not isinstance(c, yaml.ScalarNode) and id(c) not in size)
@@ -113,10 +151,13 @@ def compose_file(path: Path) -> tuple[yaml.Node | None, int]:
         raise _refused(path, f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
     if root is None:
         return None, 0
-    nodes = _expanded_size(root)
+    nodes, chars = _expanded_size(root)
     if nodes > MAX_EXPANDED_NODES:
         raise _refused(path, f"expands to {nodes:,} YAML nodes, more than {MAX_EXPANDED_NODES:,} (an alias bomb?): "
                              "refused before Compose reads it")
+    if chars > MAX_EXPANDED_CHARS:
+        raise _refused(path, f"expands to {chars:,} characters of values, more than {MAX_EXPANDED_CHARS:,} (an alias "
+                             "bomb?): refused before Compose reads it")
     return root, nodes
 
 
@@ -153,13 +194,26 @@ def read_source(path: Path) -> SourceFile:
     for section in ("services", "secrets", "volumes"):
         for name, knode, _ in _items(top.get(section)):
             sf.lines.setdefault((section, name), knode.start_mark.line + 1)
+    port_nodes: list[yaml.Node] = []
     for name, _, spec in _items(top.get("services")):
         for key, knode, _ in _items(spec):  # a key written on the service itself wins over a merged one
             sf.key_lines[(name, key)] = knode.start_mark.line + 1
+        ports = next((v for k, _, v in _items(spec) if k == "ports"), None)
+        if isinstance(ports, yaml.SequenceNode):
+            port_nodes.extend(ports.value)
+        for key, _, env in _items(spec):
+            if key not in ("env_file", "label_file"):
+                continue
+            for item in (env.value if isinstance(env, yaml.SequenceNode) else [env]):
+                if isinstance(item, yaml.MappingNode):
+                    item = next((v for k, _, v in _items(item) if k == "path"), None)
+                if isinstance(item, yaml.ScalarNode) and item.value:
+                    sf.env_files.append((name, str(item.value), item.start_mark.line + 1, key))
         secrets = next((v for k, _, v in _items(spec) if k == "secrets"), None)
         if secrets is not None:
             sf.service_secrets[name] = _secret_entries(secrets)
     sf.declared_secrets = [name for name, _, _ in _items(top.get("secrets"))]
+    sf.port_ranges = find_ranges(port_nodes)
     return sf
 
 
@@ -190,6 +244,20 @@ class Source:
                 if line:
                     return sf.path, line
         return None
+
+    def check_env_files(self, env_files: Iterable[Path] = ()) -> None:
+        """Refuse (InputError) every env file Compose would read that is not a bounded regular file
+        (:func:`check_env_file`): each service's ``env_file:`` and ``label_file:`` (relative to the project directory, the first
+        file's; a path with a variable in it is left to Compose), ``--env-file``, and the project's ``.env``."""
+        base = self.files[0].path.parent if self.files else Path.cwd()
+        for sf in self.files:
+            for service, raw, line, key in sf.env_files:
+                if "$" not in raw:
+                    check_env_file(base / Path(raw).expanduser(), f"service {service}: {key} ({sf.path.name}, line {line})")
+        for e in env_files:
+            check_env_file(Path(e), "--env-file")
+        if not list(env_files):
+            check_env_file(base / ".env", "the project's .env")
 
     def services(self) -> set[str]:
         return {name for sf in self.files for (section, name) in sf.lines if section == "services"}
