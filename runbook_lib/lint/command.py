@@ -88,14 +88,15 @@ def projects_per_directory(files: list[Path]) -> list[list[Path]]:
 
 
 def _lint_one(files: list[Path], args: argparse.Namespace, params) -> "LintResult":  # noqa: F821
-    from runbook_lib.lint.baseline import apply_baseline, read_baseline, write_baseline
-    from runbook_lib.lint.run import lint_files
-    from runbook_lib.lint.suppress import apply_suppressions
-    from runbook_lib.results.records import SEVERITY_RANK
+    from runbook_lib.lint.run import lint_files  # the rules and the output load while Compose runs
 
     env_files = args.env_file or (params.env_files if params else [])
     result = lint_files(files, env_files=env_files, params=params, profiles=args.profile or (), swarm=args.swarm,
                         compose_timeout=args.compose_timeout)
+    from runbook_lib.lint.baseline import apply_baseline, read_baseline, write_baseline
+    from runbook_lib.lint.suppress import apply_suppressions
+    from runbook_lib.results.records import SEVERITY_RANK
+
     result.suppressions = apply_suppressions(result)
     if params and not args.fail_on:
         result.fail_on = min(params.policy.blocking_severities, key=SEVERITY_RANK.__getitem__, default="high")
@@ -110,7 +111,6 @@ def _lint_one(files: list[Path], args: argparse.Namespace, params) -> "LintResul
 
 def cmd_lint(args: argparse.Namespace) -> int:
     from runbook_lib.cli import raise_input
-    from runbook_lib.lint.output import format_error
 
     try:
         params = None
@@ -132,6 +132,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
         texts = [FORMATTERS[args.format](result) for result in results]
     except RunbookError as exc:
+        from runbook_lib.lint.output import format_error
+
         # json/sarif/gitlab consumers read stdout: they get an error object too (stderr still says it first)
         obj = format_error(args.format, str(exc), exc.exit_code)
         if obj:
