@@ -314,3 +314,22 @@ def test_a_hostile_endpoint_leaves_its_markup_escaped_and_its_body_truncated_in_
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert len(html) < 2_000_000, "the 5 MB body reached the report"
     assert all(f.stat().st_size < 2_000_000 for f in run_dir.rglob("*") if f.is_file())
+
+
+def test_default_health_endpoints_are_asked_where_the_engine_publishes_them(monkeypatch):
+    """A port published on every interface of a remote engine (a fleet target, a swarm manager in its own
+    network namespace) answers on that engine's host, not on this machine's loopback (which, with a local
+    stack on the same port, answered for the wrong deployment)."""
+    from runbook_lib.phases.smoke.endpoints import host_base_url
+
+    port = {"protocol": "tcp", "published": "8080", "host_ip": ""}
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    assert host_base_url(port) == "http://127.0.0.1:8080"
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.231.241.30:2375")
+    assert host_base_url(port) == "http://10.231.241.30:8080"
+    assert host_base_url({**port, "host_ip": "0.0.0.0"}) == "http://10.231.241.30:8080"
+    monkeypatch.setenv("DOCKER_HOST", "ssh://deploy@prod.example.invalid")
+    assert host_base_url(port) == "http://prod.example.invalid:8080"
+    assert host_base_url({**port, "host_ip": "::1"}) == "http://[::1]:8080"
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
+    assert host_base_url(port) == "http://127.0.0.1:8080"

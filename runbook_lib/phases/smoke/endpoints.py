@@ -2,7 +2,9 @@
 (``smoke.health``, ``smoke.metrics``, ``smoke.flow``)."""
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from runbook_lib.drills import probes
 from runbook_lib.errors import RunbookError
@@ -15,13 +17,26 @@ PHASE = "04_smoke_tests"
 
 
 # -- helpers --------------------------------------------------------------------------------------------
+def engine_host() -> str:
+    """The host whose interfaces the engine publishes ports on: ``DOCKER_HOST``'s host for a ``tcp://`` or
+    ``ssh://`` engine (a fleet target, a swarm manager elsewhere), else this machine's loopback."""
+    url = os.environ.get("DOCKER_HOST", "")
+    if url.startswith(("tcp://", "ssh://", "http://", "https://")):
+        host = urlsplit(url).hostname
+        if host:
+            return host
+    return "127.0.0.1"
+
+
 def host_base_url(port: dict[str, Any]) -> str | None:
-    """``http://HOST:PORT`` where the host reaches one published port of the compose model (a loopback
-    address for 0.0.0.0 and ::), or None for a UDP or unpublished port. Shared with ``runbook init``."""
+    """``http://HOST:PORT`` where this machine reaches one published port of the compose model (for 0.0.0.0,
+    :: or no address: the engine's host, :func:`engine_host`), or None for a UDP or unpublished port. Shared
+    with ``runbook init``."""
     if port.get("protocol", "tcp") != "tcp" or not port.get("published"):
         return None
-    host = port.get("host_ip") or "127.0.0.1"
-    host = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
+    host = port.get("host_ip") or "0.0.0.0"
+    host = engine_host() if host in ("0.0.0.0", "::") else host
+    host = f"[{host}]" if ":" in host else host
     published = str(port["published"]).split("-")[0]
     return f"http://{host}:{published}"
 
