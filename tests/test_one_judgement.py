@@ -72,3 +72,14 @@ def test_a_secret_files_mode_is_judged_once_by_secrets_file_mode_not_by_prefligh
     [deferred] = static_audit(_ctx(tmp_path, planted, WITH_PHASE_2, "modes2"))
     assert {"id": "secrets.file_mode", "target": "api-gateway"} in deferred.evidence["judged_in_phase_2"]
     assert not any(f["id"] == "secrets.file_mode" for f in deferred.evidence["findings"])
+
+
+
+def test_facts_of_the_static_audit_are_listed_and_never_make_it_a_warning(tmp_path):
+    """A tag without a digest is an INFO of `runbook lint` (a fact): the demo's `:local` images. The static
+    audit lists them in its evidence and stays PASS (they made it WARN: the demo's only WARN)."""
+    [audit] = static_audit(_ctx(tmp_path, "services:\n  api-gateway: {}\n", WITH_PHASE_2, "facts"))
+    assert audit.status == "PASS", audit.actual
+    infos = [f for f in audit.evidence["facts"] if f["id"] == "images.pinned"]
+    assert infos and {f["status"] for f in infos} == {"INFO"} and "fact" in audit.actual
+    assert not audit.evidence["findings"]

@@ -221,9 +221,11 @@ def static_audit(ctx: Context) -> list[CheckRecord]:
                  **({"cis": r.evidence["cis"]} if r.evidence.get("cis") else {})}
                 for r in records if r.status != "PASS"]
     deferred = [f for f in findings if _judged_in_phase_2(ctx, f["id"])]
-    findings = [f for f in findings if f not in deferred]
+    facts = [f for f in findings if f not in deferred and f["status"] not in ("FAIL", "WARN", "ERROR")]
+    findings = [f for f in findings if f not in deferred and f not in facts]
     tally = {s: sum(1 for f in findings if f["status"] == s) for s in ("FAIL", "WARN", "ERROR")}
-    ev = {"rules_applied": len(records), "services": len(ctx.services), "counts": tally, "findings": findings}
+    ev = {"rules_applied": len(records), "services": len(ctx.services), "counts": tally, "findings": findings,
+          "facts": facts}  # INFO (a tag without a digest) and SKIP: listed, never a finding
     expected, pointer = "no static finding", ""
     if deferred:
         ev["judged_in_phase_2"] = [{"id": f["id"], "target": f["target"]} for f in deferred]
@@ -232,8 +234,11 @@ def static_audit(ctx: Context) -> list[CheckRecord]:
                    "see 02_secrets_security's records")
     if not findings:
         return [c.record(ctx.params.project, "PASS", expected=expected, evidence=ev,
-                         actual=f"{len(records)} rule applications over {len(ctx.services)} services: clean" + pointer)]
-    worst = ", ".join(f"{f['id']}@{f['target']}" for f in findings if f["status"] != "WARN")[:400]
+                         actual=f"{len(records)} rule applications over {len(ctx.services)} services: clean"
+                         + (f" ({plural(len(facts), 'fact')} or skipped rule listed in the evidence)" if facts else "")
+                         + pointer)]
+    shown = ("FAIL", "ERROR") if tally["FAIL"] or tally["ERROR"] else ("WARN",)
+    worst = ", ".join(f"{f['id']}@{f['target']}" for f in findings if f["status"] in shown)[:400]
     status = "FAIL" if tally["FAIL"] or tally["ERROR"] else "WARN"
     return [c.record(ctx.params.project, status, expected=expected, evidence=ev,
                      actual=", ".join(f"{n} {s}" for s, n in tally.items() if n) + (f": {worst}" if worst else "")
