@@ -121,11 +121,12 @@ class Engine:
     def swarm_state(self) -> dict[str, Any]:
         """This engine's part in a swarm (``docker info``'s Swarm section): LocalNodeState ("active",
         "inactive", "pending", "error", "locked"), ControlAvailable (a manager), NodeID, Nodes, Managers,
-        the cluster id."""
+        the cluster id, the node's address."""
         sw = self.info().get("Swarm") or {}
         return {"state": sw.get("LocalNodeState") or "", "manager": bool(sw.get("ControlAvailable")),
                 "node_id": sw.get("NodeID") or "", "nodes": sw.get("Nodes"), "managers": sw.get("Managers"),
-                "cluster_id": (sw.get("Cluster") or {}).get("ID") or "", "error": sw.get("Error") or ""}
+                "cluster_id": (sw.get("Cluster") or {}).get("ID") or "", "error": sw.get("Error") or "",
+                "node_addr": sw.get("NodeAddr") or ""}
 
     def swarm_nodes(self) -> list[dict[str, Any]]:
         """Every node of the swarm (a manager's view): id, hostname, role, status, availability,

@@ -28,14 +28,14 @@ def engine_host() -> str:
     return "127.0.0.1"
 
 
-def host_base_url(port: dict[str, Any]) -> str | None:
+def host_base_url(port: dict[str, Any], default_host: str | None = None) -> str | None:
     """``http://HOST:PORT`` where this machine reaches one published port of the compose model (for 0.0.0.0,
-    :: or no address: the engine's host, :func:`engine_host`), or None for a UDP or unpublished port. Shared
-    with ``runbook init``."""
+    :: or no address: ``default_host``, else the engine's host, :func:`engine_host`), or None for a UDP or
+    unpublished port. Shared with ``runbook init``."""
     if port.get("protocol", "tcp") != "tcp" or not port.get("published"):
         return None
     host = port.get("host_ip") or "0.0.0.0"
-    host = engine_host() if host in ("0.0.0.0", "::") else host
+    host = (default_host or engine_host()) if host in ("0.0.0.0", "::") else host
     host = f"[{host}]" if ":" in host else host
     published = str(port["published"]).split("-")[0]
     return f"http://{host}:{published}"
@@ -43,13 +43,20 @@ def host_base_url(port: dict[str, Any]) -> str | None:
 
 def default_endpoints(ctx: Context) -> list[Endpoint]:
     """``GET <health_path>`` on the first published TCP port of each app service (every service that
-    publishes one when ``app_services`` is empty), on the host address it is published on."""
+    publishes one when ``app_services`` is empty), on the host address it is published on: for every
+    interface, the engine's host (:func:`engine_host`), in swarm mode the node's address."""
     services = ctx.model.get("services", {})
     names = ctx.params.app_services or sorted(services)
+    node = None
+    if ctx.swarm:  # host-mode ports answer on the node's address (a single-node swarm's: the manager's)
+        try:
+            node = ctx.engine.swarm_state().get("node_addr") or None
+        except RunbookError:
+            node = None
     out = []
     for name in names:
         for port in services.get(name, {}).get("ports") or []:
-            base = host_base_url(port)
+            base = host_base_url(port, node)
             if base:
                 out.append(Endpoint(name=name, url=base + ctx.params.smoke.health_path))
                 break
