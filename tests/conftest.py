@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,24 @@ def stack_tree(stack, root: Path) -> Path:
     (root / "notebooks").mkdir(exist_ok=True)
     stack.write_params(root / "parameters" / "demo.yaml")
     return root
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    """Poll a condition until it holds or the deadline passes (returns its last truthy value); the failure
+    says what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def service_container(engine, service: str, project: str):
+    """The one container of ``service`` in ``project``."""
+    [view] = engine.service_containers(project, service)
+    return view
 
 
 def snapshot(engine, project: str) -> dict[str, tuple[str, str]]:

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from runbook_lib.run.lock import pid_alive  # a zombie counts as gone
+
 NETNS_DIR = Path("/var/run/netns")
 # Every name this module creates starts with this, so a leftover is recognisable as a test's.
 PREFIX = "rbt"
@@ -173,14 +175,6 @@ def _wait_for(pred, timeout: float, what: str, log: Path | None = None) -> None:
     raise RuntimeError(f"{what} did not happen within {timeout:.0f} s" + (f"; dockerd log:\n{tail}" if tail else ""))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _pids_in_netns(ns: str) -> list[int]:
@@ -215,14 +209,14 @@ def _stop(eng: SecondEngine) -> list[str]:
         pid = int(eng.pidfile.read_text().strip()) or pid
     except (OSError, ValueError):
         pass
-    if pid and _pid_alive(pid):
+    if pid and pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
         # nothing runs in it any more and its data root is thrown away: a dockerd that has not exited after
         # 10 s (one in a swarm it just left took 30) is killed, with its containerd and shims below
         deadline = time.monotonic() + 10
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.5)
     # the engine's own containerd and shims live in the namespace too (dockerd started them there)
@@ -276,7 +270,7 @@ def restart_engine(eng: SecondEngine, down_s: float = 3, start_timeout: float = 
         try:  # dockerd is this process's child (nsenter execs it): reaped here, or it stays a zombie
             return os.waitpid(pid, os.WNOHANG)[0] == pid
         except ChildProcessError:
-            return not _pid_alive(pid)
+            return not pid_alive(pid)
 
     _wait_for(exited, 90, f"dockerd {pid} in {eng.ns} to exit", eng.log)
     time.sleep(down_s)  # the engine is away for a while, as in a real restart

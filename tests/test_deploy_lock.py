@@ -9,13 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
+from functools import partial
 
 import pytest
 
 from runbook_lib.run import lock
 
-from conftest import load_run, run_dir_from, start_cli
+from conftest import load_run, run_dir_from, start_cli, wait_for
 
 
 def _dead_pid() -> int:
@@ -24,14 +24,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def _wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+_wait_for = partial(wait_for, interval=0.2)
 
 
 # -- pure logic ----------------------------------------------------------------------------------------------

@@ -7,26 +7,18 @@ import json
 import os
 import signal
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from conftest import start_cli
+from conftest import service_container, start_cli, wait_for
 
 
-def _dep(engine, service, project):
-    [view] = engine.service_containers(project, service)
-    return view
+_dep = service_container
 
 
-def _wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+_wait_for = partial(wait_for, interval=0.1)
 
 
 def _read(path: Path) -> dict:

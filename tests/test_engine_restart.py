@@ -8,12 +8,12 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
+from functools import partial
 
 import pytest
 import yaml
 
-from conftest import load_run, run_dir_from, start_cli
+from conftest import load_run, run_dir_from, start_cli, wait_for
 from engines import netns_engine, restart_engine, skip_reason  # noqa: F401  (pytest fixture)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow,
@@ -62,14 +62,7 @@ def _start_on(engine, *args: str):
     return start_cli(*args, env={"DOCKER_HOST": engine.host})
 
 
-def _wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+_wait_for = partial(wait_for, interval=0.2)
 
 
 def _finish(proc, timeout: float) -> str:
@@ -89,11 +82,8 @@ def _state(engine, project: str, service: str) -> str:
     return out[0] if out else "absent"
 
 
-def test_the_engine_restarting_during_phase_3_ends_the_run_with_errors_never_go(restartable, stack, tmp_path):
-    engine, params, _ = restartable
-    out = tmp_path / "out"
-    proc = _start_on(engine, "run", "--params", str(params), "--phase", "03_production_mode", "--output", str(out))
-    _wait_for(lambda: list(out.glob("*/notebooks/03_production_mode.ipynb")), 300, "phase 3 to be running")
+def _restart_and_see_errors(engine, proc, when: str) -> None:
+    """Restart the engine under the running ``proc``: the run must end NO-GO (exit 1) with ERROR records."""
     restart_engine(engine)
     t0 = time.monotonic()
     text = _finish(proc, 900)
@@ -102,8 +92,16 @@ def test_the_engine_restarting_during_phase_3_ends_the_run_with_errors_never_go(
     assert summary["verdict"] != "GO"
     errors = [r for r in records if r["status"] == "ERROR"]
     assert errors, [(r["id"], r["status"]) for r in records]
-    print(f"phase 3: the run ended {time.monotonic() - t0:.0f} s after the engine was back, {summary['verdict']}, "
+    print(f"{when}: the run ended {time.monotonic() - t0:.0f} s after the engine was back, {summary['verdict']}, "
           f"ERROR: {sorted({r['id'] for r in errors})}")
+
+
+def test_the_engine_restarting_during_phase_3_ends_the_run_with_errors_never_go(restartable, stack, tmp_path):
+    engine, params, _ = restartable
+    out = tmp_path / "out"
+    proc = _start_on(engine, "run", "--params", str(params), "--phase", "03_production_mode", "--output", str(out))
+    _wait_for(lambda: list(out.glob("*/notebooks/03_production_mode.ipynb")), 300, "phase 3 to be running")
+    _restart_and_see_errors(engine, proc, "phase 3")
 
 
 def test_the_engine_restarting_during_a_drill_ends_the_run_with_errors_and_redis_runs_again(restartable, stack, tmp_path):
@@ -123,16 +121,7 @@ def test_the_engine_restarting_during_a_drill_ends_the_run_with_errors_and_redis
         return None
 
     journal = _wait_for(active, 600, "the redis drill to be active")
-    restart_engine(engine)
-    t0 = time.monotonic()
-    text = _finish(proc, 900)
-    assert proc.returncode == 1, text
-    summary, records = load_run(run_dir_from(text))
-    assert summary["verdict"] != "GO"
-    errors = [r for r in records if r["status"] == "ERROR"]
-    assert errors, [(r["id"], r["status"]) for r in records]
-    print(f"drill: the run ended {time.monotonic() - t0:.0f} s after the engine was back, {summary['verdict']}, "
-          f"ERROR: {sorted({r['id'] for r in errors})}")
+    _restart_and_see_errors(engine, proc, "drill")
     # the engine is back: what the drill stopped runs again (the drill itself, or its guardian once it ended)
     _wait_for(lambda: _state(engine, project, "redis") == "running", 120, "redis running again after the restart")
     done = _wait_for(lambda: (d := json.loads(journal.read_text())).get("state") in ("restored", "recovered") and d,

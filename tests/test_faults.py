@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -17,25 +18,15 @@ from runbook_lib.phases import preflight
 from runbook_lib.run.context import Context
 from runbook_lib.run.params import load_params
 
-from conftest import PARAMS, load_run, run_dir_from, start_cli
+from conftest import PARAMS, load_run, run_dir_from, service_container, start_cli, wait_for
 
 PROJECT = "secureconnect-demo"
 
 
-def _dep(engine, service, project):
-    [view] = engine.service_containers(project, service)
-    return view
+_dep = service_container
 
 
-def _wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    """Poll a condition until it holds or the deadline passes (returns its last truthy value)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+_wait_for = partial(wait_for, interval=0.05)
 
 
 def _active_journal(out: Path, dependency: str):
