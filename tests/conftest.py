@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -141,6 +142,19 @@ def demo_secrets():
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def no_engine(tmp_path):
+    """An environment whose DOCKER_HOST names no engine: what `runbook lint` must do without one."""
+    return {"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+
+
+def write_compose(tmp_path: Path, text: str, name: str = "compose.yaml") -> Path:
+    """``text`` (dedented) written to ``tmp_path/name``."""
+    f = tmp_path / name
+    f.write_text(textwrap.dedent(text))
+    return f
 
 
 @pytest.fixture(scope="session")

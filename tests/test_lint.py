@@ -23,11 +23,6 @@ OFFLINE_ENV = ROOT / "demo" / "offline.env"
 FIXTURES = ROOT / "tests" / "fixtures" / "compose"
 
 
-@pytest.fixture
-def no_engine(tmp_path):
-    return {"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
-
-
 def lint_json(cli, *args, env=None):
     proc = cli("lint", *map(str, args), "--format", "json", env=env)
     assert proc.returncode in (0, 1), proc.stderr

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -17,16 +16,9 @@ from runbook_lib.lint.facts import ServiceFacts
 from runbook_lib.run.params_sections import Security
 from runbook_lib.results.redact import Redactor, marker, weakness
 
+from conftest import write_compose
 
-@pytest.fixture
-def no_engine(tmp_path):
-    return {"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
-
-
-def write(tmp_path: Path, text: str, name: str = "compose.yaml") -> Path:
-    f = tmp_path / name
-    f.write_text(textwrap.dedent(text))
-    return f
+write = write_compose
 
 
 def secret_file(tmp_path: Path, name: str, value: str) -> Path:

@@ -9,9 +9,7 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,16 +17,9 @@ from runbook_lib import cli as cli_mod
 from runbook_lib.errors import InputError
 from runbook_lib.lint.facts import ServiceFacts
 
+from conftest import write_compose
 
-@pytest.fixture
-def no_engine(tmp_path):
-    return {"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
-
-
-def write(tmp_path: Path, text: str, name: str = "compose.yaml") -> Path:
-    f = tmp_path / name
-    f.write_text(textwrap.dedent(text))
-    return f
+write = write_compose
 
 
 def lint_cli(*args, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:

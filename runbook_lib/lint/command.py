@@ -97,7 +97,7 @@ def _lint_one(files: list[Path], args: argparse.Namespace, params) -> "LintResul
     from runbook_lib.lint.suppress import apply_suppressions
     from runbook_lib.results.records import SEVERITY_RANK
 
-    result.suppressions = apply_suppressions(result)
+    apply_suppressions(result)
     if params and not args.fail_on:
         result.fail_on = min(params.policy.blocking_severities, key=SEVERITY_RANK.__getitem__, default="high")
     elif args.fail_on:

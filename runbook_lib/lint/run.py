@@ -54,7 +54,6 @@ class LintResult:
     skipped: list[str] = field(default_factory=list)
     # what decides the exit code (`runbook lint --fail-on`; :mod:`runbook_lib.lint.command` says why high)
     fail_on: str = "high"
-    suppressions: list = field(default_factory=list)       # the inline suppressions read (lint.suppress)
     baseline: tuple[Path, int] | None = None               # (--baseline file, its findings gone since)
     baseline_written: tuple[Path, int] | None = None       # (--write-baseline file, findings written)
 
