@@ -36,7 +36,7 @@ from runbook_lib.results import report  # noqa: E402
 
 from runbook_lib.results import verdict as verdicts  # noqa: E402
 from runbook_lib.results.display import RecordTable  # noqa: E402
-from runbook_lib.run.params import load_params  # noqa: E402
+from runbook_lib.params import load_params  # noqa: E402
 from runbook_lib.results.records import CheckRecord, read_records, write_records  # noqa: E402
 
 N = 80

@@ -90,7 +90,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from runbook_lib.results import report
     from runbook_lib.results import signing
     from runbook_lib.results import verdict as verdicts
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
     from runbook_lib.results.report import verify_run
     from runbook_lib.run.runner import exit_code
 
@@ -158,7 +158,7 @@ def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namesp
     from runbook_lib.results import report
     from runbook_lib.results import signing
     from runbook_lib.results import verdict as verdicts
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
     from runbook_lib.run.runner import exit_code
 
     out = Path(args.out) if args.out else run_dir.parent / f"{run_dir.name}.UNVERIFIED-report.html"

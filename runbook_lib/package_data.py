@@ -1,10 +1,10 @@
-"""What ships inside the package besides code: the notebooks (``runbook_lib/notebooks``) and the
-nbconvert template (``runbook_lib/templates``).
+"""What ships beside the code: the notebooks and the nbconvert template of the report.
 
-Found with :mod:`importlib.resources`, never by walking up from a source file, so the same code works in a
-checkout (editable install) and in an installed wheel. The wheel installs them as plain files (papermill
-and nbconvert take real paths), so each is returned as a :class:`pathlib.Path`; a package imported some
-other way (from a zip) is refused with one clear message.
+The notebooks live at the top of the checkout, ``notebooks/``; a built wheel carries them as the package data
+of ``runbook_lib.notebooks`` (pyproject.toml maps the folder with ``package-dir``). Installed, they are found
+with :mod:`importlib.resources`; run from a checkout (an editable install), in the checkout's ``notebooks/``.
+Templates are ``runbook_lib/templates`` in both. Each is returned as a :class:`pathlib.Path` (papermill and
+nbconvert take real paths); a package imported some other way (from a zip) is refused with one clear message.
 """
 from __future__ import annotations
 
@@ -21,7 +21,19 @@ def package_path(name: str) -> Path:
     return found
 
 
+def notebooks_path() -> Path:
+    """The phase notebooks: the wheel's ``runbook_lib/notebooks``, else the checkout's ``notebooks/``."""
+    installed = package_path("notebooks")
+    if installed.is_dir():
+        return installed
+    checkout = package_path(".").resolve().parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "notebooks").is_dir():
+        return checkout / "notebooks"
+    raise RuntimeError(f"the phase notebooks are neither in {installed} (an installed wheel) nor in a checkout's "
+                       "notebooks/: reinstall runbook-lib")
+
+
 #: The phase notebooks, compare.ipynb and explore.ipynb.
-NOTEBOOKS = package_path("notebooks")
+NOTEBOOKS = notebooks_path()
 #: nbconvert templates (``runbook``: the offline report).
 TEMPLATES = package_path("templates")

@@ -8,7 +8,7 @@
 #   scripts/setup.sh realworld  env with the `test` extra, the real-world applications' images (mmdebstrap,
 #                           apt-get: docs/realworld.md), then every phase on each application
 #   scripts/setup.sh lab    env with the `lab` extra (`.[lab]`: JupyterLab), then JupyterLab on the notebooks
-#                           (package data: runbook_lib/notebooks)
+#                           (notebooks/)
 #
 # On a machine where a Docker engine already answers (Docker Desktop, a CI runner) it uses that engine
 # and changes nothing system-wide. Only when none answers, and only as root on Debian, does it

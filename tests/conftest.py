@@ -196,7 +196,7 @@ def demo_stack(engine, stack, demo_params):
     """This session's demo stack, up and healthy for the whole session, with the post-deploy steps of
     demo.yaml done (the media bucket: a fresh stack has fresh volumes, and phase 4's storage flow needs
     it); removed at the end with its volumes (it is the suite's own)."""
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     stack.up(progress=lambda s: None)
     for step in load_params(demo_params).redeploy.init_steps:

@@ -12,7 +12,7 @@ import pytest
 
 from runbook_lib.run import broker
 from runbook_lib.run.context import Context
-from runbook_lib.run.params import load_params
+from runbook_lib.params import load_params
 
 
 def _context(params) -> Context:

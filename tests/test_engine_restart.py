@@ -35,7 +35,7 @@ def restartable(netns_engine, stack, tmp_path_factory):
     engine, and parameters for it (its compose files, every URL at the engine's address)."""
     import runbook_demo as demo
     from runbook_lib.engine.compose import Compose
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     demo.ensure_secrets()
     demo.build_images(progress=lambda s: None)

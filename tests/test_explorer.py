@@ -24,7 +24,7 @@ import pytest
 from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.run import explorer
 from runbook_lib.engine import ContainerView
-from runbook_lib.run.params import load_params
+from runbook_lib.params import load_params
 from runbook_lib.results.records import CheckRecord
 from runbook_lib.results.redact import Redactor
 

@@ -16,7 +16,7 @@ import pytest
 from runbook_lib.drills import faults
 from runbook_lib.phases import preflight
 from runbook_lib.run.context import Context
-from runbook_lib.run.params import load_params
+from runbook_lib.params import load_params
 
 from conftest import PARAMS, load_run, run_dir_from, service_container, start_cli, wait_for
 

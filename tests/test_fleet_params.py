@@ -7,7 +7,7 @@ import yaml
 
 from runbook_lib.errors import InputError, ParametersError
 from runbook_lib.run.fleet import resolve_endpoint, target_params
-from runbook_lib.run.params import load_params
+from runbook_lib.params import load_params
 
 
 def write(tmp_path, stack, targets, **more):

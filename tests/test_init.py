@@ -10,7 +10,7 @@ import socket
 import pytest
 import yaml
 
-from runbook_lib.run.params import load_params
+from runbook_lib.params import load_params
 
 from conftest import ROOT, run_cli
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from runbook_lib.run.params import load_params
+from runbook_lib.params import load_params
 from runbook_lib.run.starter import classify, healthcheck_url
 
 from conftest import run_cli

@@ -102,12 +102,24 @@ def _user_env(venv: Path, **extra: str) -> dict:
     return env
 
 
+def test_the_wheel_names_every_package_of_runbook_lib():
+    """pyproject.toml lists the packages (its package-dir mapping of notebooks/ needs the list): none is left out."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "runbook_lib").rglob("__init__.py")}
+    assert listed == found | {"runbook_lib.notebooks"}
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(INSTALL_TIMEOUT_S)
 def test_the_wheel_holds_the_notebooks_and_the_template_and_not_the_demo(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {n.rsplit("/", 1)[1] for n in names if n.startswith("runbook_lib/notebooks/")}
     assert shipped == {p.name for p in NOTEBOOKS.glob("*.ipynb")} and "00_preflight.ipynb" in shipped
+    with zipfile.ZipFile(wheel) as z:  # the build maps notebooks/ into the package: the same bytes, no copy by hand
+        assert NOTEBOOKS == ROOT / "notebooks"
+        assert all(z.read(f"runbook_lib/notebooks/{n}") == (ROOT / "notebooks" / n).read_bytes() for n in shipped)
     assert {"runbook_lib/templates/runbook/index.html.j2", "runbook_lib/templates/runbook/conf.json"} <= set(names)
     assert not [n for n in names if n.startswith(("runbook_demo", "demo/", "tests/", "notebooks/", "parameters/"))], names
     assert {n.split("/", 1)[0] for n in names if not n.startswith("runbook_lib-")} == {"runbook_lib"}
@@ -178,7 +190,7 @@ def test_installed_runbook_lints_inits_and_runs_preflight_from_a_project_directo
     demo = _run([runbook, "demo", "status"], cwd=proj, env=env)
     assert demo.returncode == 2 and "the demo comes with the source checkout" in demo.stderr, demo.stderr
     assert "Traceback" not in demo.stderr and len(demo.stderr.strip().splitlines()) == 1
-    doc = _run([python, "-m", "runbook_lib.run.params_doc", "--check"], cwd=proj, env=env)
+    doc = _run([python, "-m", "runbook_lib.params.doc", "--check"], cwd=proj, env=env)
     assert doc.returncode == 2 and "belongs to the source checkout" in doc.stderr and "Traceback" not in doc.stderr
 
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import PARAMS, ROOT
 
 from runbook_lib.run.context import Context
-from runbook_lib.run.params import load_params, with_overrides
+from runbook_lib.params import load_params, with_overrides
 
 DEMO = ROOT / "demo" / "compose.yaml"
 
@@ -151,9 +151,9 @@ def test_users_are_judged_by_uid_at_run_time_and_an_unresolved_user_never_passes
 def test_secret_modes_judged_on_nothing_observed_are_a_skip_never_a_pass():
     """secrets.file_mode: a service whose secrets could none of them be looked at (no state, or a file not
     found) is SKIP; one with a file observed at 0444 under `fail` is FAIL; at 0400 it is PASS."""
-    from runbook_lib.lint.facts import FileState, ServiceFacts
+    from runbook_lib.model.facts import FileState, ServiceFacts
     from runbook_lib.lint.judges import judge_secret_modes
-    from runbook_lib.run.params_sections import Security
+    from runbook_lib.params.sections import Security
 
     facts = ServiceFacts(service="cache", source="engine", secret_targets={"/run/secrets/pw": "pw"})
     strict = Security(readable_by_others="fail")

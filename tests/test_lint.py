@@ -15,7 +15,7 @@ from conftest import phase2_faults_override, PARAMS, ROOT
 from runbook_lib.lint import lint_files  # noqa: E402
 from runbook_lib.lint import (FileState, ServiceFacts, can_read, judge_environment, judge_file_env, judge_ports,
                               judge_user, parse_user)
-from runbook_lib.run.params_sections import Security
+from runbook_lib.params.sections import Security
 from runbook_lib.results.redact import marker
 
 DEMO = ROOT / "demo" / "compose.yaml"

@@ -16,7 +16,7 @@ import yaml
 
 from runbook_lib.lint import RULES, ServiceFacts, judge_unreferenced, lint_files
 from runbook_lib.lint.output import format_sarif
-from runbook_lib.run.params_sections import Security
+from runbook_lib.params.sections import Security
 
 HARDENED = {
     "image": "nginx:1.25.3", "user": "101:101", "read_only": True, "cap_drop": ["ALL"],

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from runbook_lib.lint import judge_args, judge_environment, lint_files
-from runbook_lib.lint.facts import ServiceFacts
-from runbook_lib.run.params_sections import Security
+from runbook_lib.model.facts import ServiceFacts
+from runbook_lib.params.sections import Security
 from runbook_lib.results.redact import Redactor, marker, weakness
 
 from conftest import write_compose

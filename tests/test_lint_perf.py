@@ -158,7 +158,7 @@ def test_json_output_is_what_to_dict_gave():
     dataclasses, paths and tuples included."""
     from pathlib import Path
 
-    from runbook_lib.lint.facts import FileState
+    from runbook_lib.model.facts import FileState
     from runbook_lib.lint.output import decision, format_json
     from runbook_lib.lint.run import LintResult
     from runbook_lib.results.records import counts

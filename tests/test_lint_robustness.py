@@ -15,7 +15,7 @@ import pytest
 
 from runbook_lib import cli as cli_mod
 from runbook_lib.errors import InputError
-from runbook_lib.lint.facts import ServiceFacts
+from runbook_lib.model.facts import ServiceFacts
 
 from conftest import write_compose
 

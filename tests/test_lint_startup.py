@@ -1,6 +1,6 @@
 """Issue 17: `runbook lint` starts like a small tool. Without a parameters file it imports neither pydantic
 (the parameters models), nor the docker SDK, nor importlib.metadata; the defaults it reads instead
-(runbook_lib/run/defaults.py) are the parameters models' own, field by field."""
+(runbook_lib/params/defaults.py) are the parameters models' own, field by field."""
 from __future__ import annotations
 
 import json
@@ -10,10 +10,10 @@ import sys
 import pytest
 from conftest import PARAMS, ROOT
 
-from runbook_lib.run.defaults import default_production, default_security
-from runbook_lib.run.params import Production, Security
+from runbook_lib.params.defaults import default_production, default_security
+from runbook_lib.params import Production, Security
 
-HEAVY = ("pydantic", "docker", "requests", "importlib.metadata", "runbook_lib.run.params", "matplotlib", "pandas")
+HEAVY = ("pydantic", "docker", "requests", "importlib.metadata", "runbook_lib.params.core", "matplotlib", "pandas")
 
 _PROBE = """
 import json, sys
@@ -40,7 +40,7 @@ def test_lint_without_params_imports_nothing_heavy():
 
 def test_lint_with_params_still_reads_them():
     rc, modules = _lint_modules("--params", str(PARAMS / "demo.yaml"))
-    assert rc in (0, 1) and "runbook_lib.run.params" in modules and "pydantic" in modules
+    assert rc in (0, 1) and "runbook_lib.params.core" in modules and "pydantic" in modules
 
 
 def test_the_lint_defaults_are_the_parameters_models_defaults():

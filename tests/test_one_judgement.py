@@ -12,7 +12,7 @@ import yaml
 from conftest import PARAMS, ROOT
 from runbook_lib.phases.preflight import secret_files, static_audit
 from runbook_lib.run.context import Context
-from runbook_lib.run.params import load_params, with_overrides
+from runbook_lib.params import load_params, with_overrides
 
 DEMO = ROOT / "demo" / "compose.yaml"
 WITH_PHASE_2 = ["00_preflight", "02_secrets_security", "05_signoff"]

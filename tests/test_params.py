@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runbook_lib.errors import ParametersError, UnsafeRequestError
-from runbook_lib.run.params import PHASES, load_params
+from runbook_lib.params import PHASES, load_params
 
 from conftest import PARAMS, ROOT
 
@@ -67,7 +67,7 @@ def leftover_conflicts(project: str, leftovers: list[str], targets: list[str]) -
 
 
 def test_secureconnect_leftovers_never_remove_what_its_waivers_accept():
-    from runbook_lib.run.params import load_waivers
+    from runbook_lib.params import load_waivers
     from runbook_lib.results.registry import unknown_ids
 
     p = load_params(PARAMS / "secureconnect.yaml")
@@ -138,7 +138,7 @@ def test_volume_removal_without_confirmation_is_unsafe(tmp_path):
 def test_an_empty_params_file_is_runbook_params_else_the_demo_found_upward(tmp_path, monkeypatch):
     """A notebook opened by hand has ``params_file = ""``: it needs no path into the package."""
     from runbook_lib.package_data import NOTEBOOKS as NOTEBOOK_DIR
-    from runbook_lib.run.params import default_outputs, resolve_params_file
+    from runbook_lib.params import default_outputs, resolve_params_file
 
     monkeypatch.delenv("RUNBOOK_PARAMS", raising=False)
     # in the checkout, from the notebooks' own directory (what `make lab` opens): the demo's

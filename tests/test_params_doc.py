@@ -4,8 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from runbook_lib.run import params as P
-from runbook_lib.run import params_doc
+from runbook_lib.params import core as P
+from runbook_lib.params import doc as params_doc
 
 from conftest import ROOT
 
@@ -21,9 +21,9 @@ def _all_models():
 
 
 def test_committed_reference_is_up_to_date():
-    """Regenerate and compare: when this fails, run `python -m runbook_lib.run.params_doc` and commit the file."""
+    """Regenerate and compare: when this fails, run `python -m runbook_lib.params.doc` and commit the file."""
     committed = (ROOT / "docs" / "parameters.md").read_text(encoding="utf-8")
-    assert committed == params_doc.render(), "docs/parameters.md is out of date: python -m runbook_lib.run.params_doc"
+    assert committed == params_doc.render(), "docs/parameters.md is out of date: python -m runbook_lib.params.doc"
 
 
 def test_every_section_and_key_is_documented():
@@ -45,12 +45,12 @@ def test_every_section_and_key_is_documented():
 def test_check_mode_reports_an_out_of_date_file(tmp_path):
     stale = tmp_path / "parameters.md"
     stale.write_text("# old\n")
-    out = subprocess.run([sys.executable, "-m", "runbook_lib.run.params_doc", "--check", "--out", str(stale)],
+    out = subprocess.run([sys.executable, "-m", "runbook_lib.params.doc", "--check", "--out", str(stale)],
                          capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 1 and "is out of date: run `python -m runbook_lib.run.params_doc`" in out.stderr
-    subprocess.run([sys.executable, "-m", "runbook_lib.run.params_doc", "--out", str(stale)], check=True, cwd=ROOT,
+    assert out.returncode == 1 and "is out of date: run `python -m runbook_lib.params.doc`" in out.stderr
+    subprocess.run([sys.executable, "-m", "runbook_lib.params.doc", "--out", str(stale)], check=True, cwd=ROOT,
                    capture_output=True)
-    out = subprocess.run([sys.executable, "-m", "runbook_lib.run.params_doc", "--check", "--out", str(stale)],
+    out = subprocess.run([sys.executable, "-m", "runbook_lib.params.doc", "--check", "--out", str(stale)],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
 

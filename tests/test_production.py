@@ -19,12 +19,12 @@ import yaml
 
 from conftest import load_run, run_dir_from
 import runbook_demo as demo
-from runbook_lib.lint.facts import ServiceFacts, parse_bytes, parse_duration_ns
-from runbook_lib.lint.restart import policy_accepted
+from runbook_lib.model.facts import ServiceFacts, parse_bytes, parse_duration_ns
+from runbook_lib.model.restart import policy_accepted
 from runbook_lib.phases import production as prod
 from runbook_lib.phases.production.conformance import compare
 from runbook_lib.errors import ParametersError
-from runbook_lib.run.params import load_params
+from runbook_lib.params import load_params
 
 APPS = ["api-gateway", "auth-service", "chat-service", "video-service", "storage-service"]
 

@@ -10,8 +10,8 @@ import pytest
 
 from runbook_lib.results import report
 from runbook_lib.results.display import records_table
-from runbook_lib.run.params import load_params
-from runbook_lib.run.params_sections import Policy
+from runbook_lib.params import load_params
+from runbook_lib.params.sections import Policy
 from runbook_lib.results.policy import decide
 from runbook_lib.results.records import Check, CheckRecord, write_records
 from runbook_lib.results.redact import Redactor, marker
@@ -83,7 +83,7 @@ def test_table_escapes_markup_from_evidence():
 def test_junit_failures_are_exactly_the_blockers(tmp_path):
     """Failures and errors are the verdict's blockers; a non-blocking FAIL passes with its status as a
     property; SKIP is skipped."""
-    from runbook_lib.run.params_sections import Policy
+    from runbook_lib.params.sections import Policy
     from runbook_lib.results.policy import decide
     from runbook_lib.results.verdict import build
 

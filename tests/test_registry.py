@@ -11,7 +11,7 @@ from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.results import registry
 from runbook_lib.phases import production
 from runbook_lib.run.context import Context
-from runbook_lib.run.params import PHASES, load_params
+from runbook_lib.params import PHASES, load_params
 from runbook_lib.run.phase import PhaseSession
 
 from conftest import PARAMS
@@ -78,7 +78,7 @@ def test_a_drill_is_declared_as_changing_the_deployment_and_its_phases_are_the_d
     spec = registry.get(fn.check_ids[0])
     assert fn.check_ids == ("smoke.drill.redis", "smoke.after_drill.redis") and spec.id == "smoke.drill" and spec.changes_deployment
     assert destructive_phases() == ("01_controlled_redeployment", "04_smoke_tests")
-    from runbook_lib.run.params import CHANGES_DEPLOYMENT  # what a phase kernel reads without the registry
+    from runbook_lib.params import CHANGES_DEPLOYMENT  # what a phase kernel reads without the registry
     assert CHANGES_DEPLOYMENT == destructive_phases()
 
 

@@ -57,7 +57,7 @@ def users_stack(tmp_path_factory):
 def _non_root(params, procfs_reads: bool = True) -> dict:
     from runbook_lib.phases.security import hardening
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     ctx = Context(params=load_params(params))
     if not procfs_reads:

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import load_run, run_dir_from
 from runbook_lib.errors import RunbookError
-from runbook_lib.run.params import load_params
+from runbook_lib.params import load_params
 from runbook_lib.engine.pool import BoundedPool, default_pool_size
 
 

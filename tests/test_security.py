@@ -73,7 +73,7 @@ def test_the_demo_stack_passes_phase_2_with_evidence_on_every_record(healthy_dem
 def test_the_static_audit_in_preflight_judges_fail_warn_and_pass_without_blocking_by_default(tmp_path):
     from runbook_lib.phases.preflight import static_audit
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params, with_overrides
+    from runbook_lib.params import load_params, with_overrides
     from runbook_lib.results.policy import is_blocking
 
     params = load_params(PARAMS / "demo.yaml")
@@ -100,7 +100,7 @@ def test_a_severity_override_makes_a_static_audit_fail_block_the_run(tmp_path):
     from runbook_lib.run.phase import PhaseSession
     from runbook_lib.phases.preflight import static_audit
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params, with_overrides
+    from runbook_lib.params import load_params, with_overrides
     from runbook_lib.results.policy import is_blocking
 
     override = tmp_path / "privileged.yaml"

@@ -32,7 +32,7 @@ services:
 def test_the_clean_demo_stack_passes_the_new_rules_from_docker_inspect(healthy_demo, demo_params):
     from runbook_lib.phases import security
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     ctx = Context(params=load_params(demo_params))
     records = security.hardening(ctx) + security.shared_volumes(ctx)

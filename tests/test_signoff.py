@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from runbook_lib.errors import ParametersError
-from runbook_lib.run.params import load_waivers
-from runbook_lib.run.params_sections import Policy, Waiver
+from runbook_lib.params import load_waivers
+from runbook_lib.params.sections import Policy, Waiver
 from runbook_lib.results.policy import apply_waivers, decide, effective_status, tally
 from runbook_lib.results.records import CheckRecord
 
@@ -388,7 +388,7 @@ def test_the_signoff_block_is_info_and_an_error_when_the_running_images_cannot_b
     was signed off is unknown: ERROR, not a PASS with an error inside (issue 10, item 4)."""
     from runbook_lib.phases import signoff
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
     from runbook_lib.run.phase import PhaseSession
     from runbook_lib.results.policy import WaiverOutcome
 

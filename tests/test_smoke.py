@@ -15,8 +15,8 @@ import pytest
 from runbook_lib.drills import faults
 
 from runbook_lib.drills import probes
-from runbook_lib.run.params import load_params
-from runbook_lib.run.params_sections import FlowStep
+from runbook_lib.params import load_params
+from runbook_lib.params.sections import FlowStep
 from runbook_lib.errors import ParametersError
 
 from conftest import PARAMS, ROOT, run_dir_from

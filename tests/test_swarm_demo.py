@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from engines import netns_engine, skip_reason  # noqa: F401  (pytest fixture)
-from runbook_lib.run.params import PHASES
+from runbook_lib.params import PHASES
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 

@@ -120,7 +120,7 @@ def test_a_service_whose_running_tasks_are_on_other_nodes_is_an_error_not_a_fail
     from runbook_lib.phases.production.common import no_container
     from runbook_lib.results.records import Check
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     (tmp_path / "stack.yaml").write_text(yaml.safe_dump({"services": {"web": FILE}, "secrets": TOP}))
     (tmp_path / "p.yaml").write_text(yaml.safe_dump({"project": STACK, "mode": "swarm", "stack": STACK,

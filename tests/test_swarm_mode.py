@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from runbook_lib.errors import InputError, ParametersError
-from runbook_lib.run.params import PHASES, SWARM_PHASES, load_params
+from runbook_lib.params import PHASES, SWARM_PHASES, load_params
 
 
 def write(tmp_path: Path, doc: dict, name: str = "p.yaml") -> Path:
@@ -36,7 +36,7 @@ def test_compose_is_the_default_and_swarm_needs_a_stack_named_by_key(tmp_path):
 @pytest.mark.parametrize("asked, listed", [(None, []), (["01_controlled_redeployment"], []),
                                            (None, ["00_preflight", "05_signoff", "04_smoke_tests"])])
 def test_a_phase_without_swarm_checks_is_refused_before_touching_anything(tmp_path, monkeypatch, asked, listed):
-    from runbook_lib.run import params as params_module
+    from runbook_lib.params import core as params_module
 
     monkeypatch.setattr(params_module, "SWARM_PHASES", ("00_preflight", "02_secrets_security", "03_production_mode",
                                                         "05_signoff"))
@@ -46,7 +46,7 @@ def test_a_phase_without_swarm_checks_is_refused_before_touching_anything(tmp_pa
 
 
 def test_a_phase_notebook_opened_in_swarm_mode_refuses_too(tmp_path, monkeypatch):
-    from runbook_lib.run import params as params_module
+    from runbook_lib.params import core as params_module
     from runbook_lib.run.phase import open_phase
 
     monkeypatch.setattr(params_module, "SWARM_PHASES", ("00_preflight",))

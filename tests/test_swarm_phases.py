@@ -127,7 +127,7 @@ def deployed(sb_swarm, tmp_path_factory, values):
 
 def context(params: Path, monkeypatch, host: str):
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     monkeypatch.setenv("DOCKER_HOST", host)
     ctx = Context(params=load_params(params))
@@ -211,7 +211,7 @@ def test_the_redactor_learns_each_task_containers_secrets(sb_swarm, deployed, mo
     d, params = deployed
     monkeypatch.setenv("DOCKER_HOST", sb_swarm.host)
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     p = load_params(params)
     p.engine.procfs_reads = procfs

@@ -54,7 +54,7 @@ def swarm_records(params: Path, monkeypatch, host: str):
     """Phase 0's swarm checks against ``host``, called as the notebook calls them."""
     from runbook_lib.phases import preflight
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     monkeypatch.setenv("DOCKER_HOST", host)
     ctx = Context(params=load_params(params))
@@ -176,7 +176,7 @@ def test_planted_faults_fail_with_the_right_id_and_target(netns_swarm, project, 
 def test_an_engine_that_cannot_be_read_is_an_error_never_a_pass(project, monkeypatch, tmp_path):
     from runbook_lib.phases import preflight
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     d, params = project
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")

@@ -66,11 +66,11 @@ class DrillInterrupted(KeyboardInterrupt):
 def journal_dir(run_dir: Path | None, params_source: Path | None = None) -> Path:
     """Where a run's drill journals (and timelines) go: ``<run_dir>/drills``, or, for a notebook run
     without a run directory, ``outputs/interactive/drills`` in the directory of the parameters file
-    ``params_source`` (:func:`runbook_lib.run.params.default_outputs`: the user's project, never the
+    ``params_source`` (:func:`runbook_lib.params.core.default_outputs`: the user's project, never the
     installed package), where ``runbook recover`` and the next preflight look."""
     if run_dir:
         return Path(run_dir) / DRILLS_DIR
-    from runbook_lib.run.params import default_outputs
+    from runbook_lib.params import default_outputs
 
     return default_outputs(params_source) / "interactive" / DRILLS_DIR
 

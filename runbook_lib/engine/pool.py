@@ -9,16 +9,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
 from runbook_lib.errors import RunbookError
+from runbook_lib.params.defaults import default_pool_size
 
 T = TypeVar("T")
 R = TypeVar("R")
 _POOL_THREAD = threading.local()
 
 
-def default_pool_size() -> int:
-    """Concurrent engine calls by default: twice the CPUs, at most 8 (the engine does the work; more
-    threads only queue on its socket)."""
-    return max(1, min(8, 2 * (os.cpu_count() or 1)))
 
 
 @dataclass

@@ -259,7 +259,7 @@ def secret_mode(value: Any, default: int = SECRET_DEFAULTS["mode"]) -> int:
 
 def _ns(value: Any) -> int:
     """A duration as the engine stores it (nanoseconds) from a stack file's "1m0s", "5s" or a number."""
-    from runbook_lib.lint.facts import parse_duration_ns
+    from runbook_lib.model.facts import parse_duration_ns
 
     return parse_duration_ns(value) if value not in (None, "") else 0
 
@@ -269,7 +269,7 @@ def _nano_cpus(value: Any) -> int:
 
 
 def _bytes(value: Any) -> int:
-    from runbook_lib.lint.facts import parse_bytes
+    from runbook_lib.model.facts import parse_bytes
 
     return parse_bytes(value)
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import importlib
 
-# Every public name of the package, by the module that defines it. They are imported on first use (PEP 562),
+# Every public name of the package, by the module that defines it (a dotted name: a module of another package,
+# the service model's, which lint hands on because its rules judge it). They are imported on first use (PEP 562),
 # so that `runbook lint` can start Compose (lint.run) before the rules' modules load: it imports them while
 # Compose resolves the model.
 _EXPORTS = {
     "audit": ("declared_secrets", "git_tracked", "host_secrets", "judge_committed", "judge_duplicates",
               "judge_healthcheck", "judge_image", "judge_restart", "judge_weak_value", "lint_model", "project_names"),
-    "facts": ("MAX_SECRET_BYTES", "FileState", "ServiceFacts", "can_read", "dac_override", "host_file_state",
+    "runbook_lib.model.facts": ("MAX_SECRET_BYTES", "FileState", "ServiceFacts", "can_read", "dac_override", "host_file_state",
               "parse_user", "read_secret_file", "secret_targets"),
     "judges": ("ADMIN_PORTS", "DANGEROUS_CAPS", "HTTP_PORTS", "group_ports", "is_pointer", "judge_admin_ports",
                "judge_args", "judge_environment", "judge_file_env", "judge_hardening", "judge_mounted",
@@ -44,7 +45,7 @@ def __getattr__(name: str):
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    value = getattr(importlib.import_module(module if "." in module else f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 

@@ -9,22 +9,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from runbook_lib.errors import InputError
-from runbook_lib.run.defaults import default_production, default_security
+from runbook_lib.params.defaults import default_production, default_security
 from runbook_lib.results.records import CheckRecord, plural
 from runbook_lib.results.redact import entropy_bits, weakness
-from runbook_lib.lint.facts import FileState, ServiceFacts, _as_list, dac_override, host_file_state, parse_user, read_secret_file
+from runbook_lib.model.facts import FileState, ServiceFacts, _as_list, dac_override, host_file_state, parse_user, read_secret_file
 from runbook_lib.lint.judges import (judge_args, judge_environment, judge_file_env, judge_hardening, judge_mounted,
                      judge_secret_modes, judge_unreferenced)
 from runbook_lib.lint.confinement import judge_shared_volumes
 from runbook_lib.lint.origin import Origins, fold_plaintext
 from runbook_lib.lint.undeclared import fold_undeclared, missing_lookup, not_judged, without
-from runbook_lib.lint.restart import model_restart, policy_accepted
+from runbook_lib.model.restart import model_restart, policy_accepted
 from runbook_lib.lint.rules import LINT_PHASE, RULES, Verdict, make_record
 from runbook_lib.lint.source import Source, read_source
 from runbook_lib.lint.swarm import HARDENING_KEYS, IGNORED, REJECTED, dropped_keys, swarm_spec, swarm_verdicts
 
 if TYPE_CHECKING:  # lint without --params reads the defaults (run/defaults.py), never pydantic's models
-    from runbook_lib.run.params import Production, Security
+    from runbook_lib.params import Production, Security
 
 # ----------------------------------------------------------------------------------------------------
 # lint-only rules: the compose model as a whole
@@ -111,7 +111,7 @@ def judge_healthcheck(spec: Mapping[str, Any], one_shot: str = "") -> Verdict:
 def judge_restart(spec: Mapping[str, Any], accepted: list[str] | None = None, one_shot: str = "") -> Verdict:
     """service.restart_policy: a restart policy is set (WARN when none), and it is one ``accepted``
     (``production.restart_policy``) allows (FAIL, high, otherwise): the static half of phase 3's
-    prod.restart_policy, judged by the same :func:`~runbook_lib.lint.restart.policy_accepted`."""
+    prod.restart_policy, judged by the same :func:`~runbook_lib.model.restart.policy_accepted`."""
     accepted = list(accepted or default_production().restart_policy)
     policy = model_restart(spec)
     ev = {"restart": spec.get("restart"), "deploy_restart_policy": (spec.get("deploy") or {}).get("restart_policy"),
@@ -316,7 +316,7 @@ def _secret_states(facts: ServiceFacts, top: Mapping[str, Any], paths: Mapping[s
     states = {t: host_file_state(paths[n], who, dac) for t, n in facts.secret_targets.items() if n in paths}
     if swarm:
         from runbook_lib.engine.stack import SECRET_DEFAULTS, secret_mode
-        from runbook_lib.lint.facts import can_read
+        from runbook_lib.model.facts import can_read
 
         refs = {t: s for s in (spec or {}).get("secrets") or [] if isinstance(s, Mapping)
                 for t, n in facts.secret_targets.items() if n == s.get("source")

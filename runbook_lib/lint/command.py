@@ -115,7 +115,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     try:
         params = None
         if args.params:  # pydantic and the parameters models only when a parameters file is given
-            from runbook_lib.run.params import load_params
+            from runbook_lib.params import load_params
 
             params = load_params(args.params)
         files = args.files or (params.compose_files if params else [])

@@ -12,7 +12,7 @@ import posixpath
 import re
 from typing import Any, Iterable
 
-from runbook_lib.lint.facts import ServiceFacts
+from runbook_lib.model.facts import ServiceFacts
 from runbook_lib.lint.rules import Verdict
 
 # `cap_drop: [ALL]` plus at most this many capabilities added back is "capabilities dropped"

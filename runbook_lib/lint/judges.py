@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from runbook_lib.results.redact import MIN_SECRET_LEN, identifying, marker
 from runbook_lib.lint.confinement import POOL_PORTS, in_pool, judge_confinement
-from runbook_lib.lint.facts import FileState, ServiceFacts
+from runbook_lib.model.facts import FileState, ServiceFacts
 from runbook_lib.lint.plaintext import BOOLISH, URL_PASSWORD_RE, embedded, findings as plain_findings, in_argv, in_document, in_value
-from runbook_lib.lint.ports import container_ports, matching, narrowed
+from runbook_lib.model.ports import container_ports, matching, narrowed
 from runbook_lib.lint.rules import Verdict
 
 if TYPE_CHECKING:  # the rules only read it: `runbook lint` without --params never imports pydantic
-    from runbook_lib.run.params import Security
+    from runbook_lib.params import Security
 
 # ----------------------------------------------------------------------------------------------------
 # the secret rules (shared by lint and phase 2)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 import yaml
 
 from runbook_lib.errors import RunbookError
-from runbook_lib.lint.facts import ServiceFacts
+from runbook_lib.model.facts import ServiceFacts
 from runbook_lib.lint.plaintext import URL_PASSWORD_RE
 from runbook_lib.lint.rules import Verdict
 from runbook_lib.lint.source import _Loader, compose_file

@@ -18,7 +18,7 @@ import yaml
 from runbook_lib.results.redact import marker
 
 if TYPE_CHECKING:
-    from runbook_lib.run.params import Security
+    from runbook_lib.params import Security
 
 BOOLISH = {"true", "false", "yes", "no", "on", "off", "0", "1", "enabled", "disabled", "none", "null"}
 URL_PASSWORD_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:([^/\s@]+)@", re.IGNORECASE)

@@ -11,7 +11,7 @@ bound the same way, so lint asks Compose about one port instead, and puts the ra
 2. :func:`rewritten` is a file's text with each range replaced by its stand-in, byte for byte where it was
    written (anchors and merge keys work as before: the range is wherever the alias puts it).
 3. :func:`restore` turns each stand-in entry of the resolved model back into the range, one entry with
-   ``target_end`` (:mod:`runbook_lib.lint.ports` reads it), never expanded.
+   ``target_end`` (:mod:`runbook_lib.model.ports` reads it), never expanded.
 
 Lint resolves the rewritten copies with ``--project-directory`` set to the project's, so that every relative
 path, the ``.env`` and the project name are the same (a file using ``extends`` or ``include``, whose paths

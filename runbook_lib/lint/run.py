@@ -22,7 +22,7 @@ from runbook_lib.lint.source import Source, check_path
 if TYPE_CHECKING:
     from runbook_lib.results.records import CheckRecord
     from runbook_lib.results.redact import Redactor
-    from runbook_lib.run.params import Params
+    from runbook_lib.params import Params
 
 # `docker compose config` on a sane project takes well under a second; this bounds hostile input.
 CONFIG_TIMEOUT_S = 30

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from runbook_lib.lint.restart import policy_accepted
+from runbook_lib.model.restart import policy_accepted
 from runbook_lib.lint.rules import Verdict
 
 # `docker stack deploy` stops with an error: the stack is not deployed at all.

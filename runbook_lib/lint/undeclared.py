@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 import yaml
 
 from runbook_lib.errors import RunbookError
-from runbook_lib.lint.facts import FileState, ServiceFacts
+from runbook_lib.model.facts import FileState, ServiceFacts
 from runbook_lib.lint.rules import Verdict
 from runbook_lib.lint.source import _Loader, compose_file
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook_lib.lint.facts import ServiceFacts
+from runbook_lib.model.facts import ServiceFacts
 from runbook_lib.lint.rules import Verdict
 
 EXPECTED = "a non-root user (uid != 0)"

@@ -250,7 +250,7 @@ def _judged_in_phase_2(ctx: Context, rule: str) -> bool:
     directory) whose phases include 02_secrets_security, and a rule phase 2 runs (its registry
     declaration). An interactive notebook judges everything: phase 2 is another notebook."""
     from runbook_lib.results import registry
-    from runbook_lib.run.params import PHASES
+    from runbook_lib.params import PHASES
 
     if not ctx.run_dir or "02_secrets_security" not in (ctx.params.phases or PHASES):
         return False
@@ -277,7 +277,7 @@ def drill_journal(ctx: Context) -> list[CheckRecord]:
     run by hand from a notebook journals (``outputs/interactive``). FAIL (critical) names each journal
     and points at ``runbook recover``; PASS when there is none."""
     from runbook_lib.drills.faults import find_journals
-    from runbook_lib.run.params import default_outputs
+    from runbook_lib.params import default_outputs
 
     roots = [ctx.run_dir.parent] if ctx.run_dir else []
     roots.append(default_outputs(_params_source(ctx)))

@@ -46,8 +46,8 @@ def latest_run_dir(project: str, outputs: Path) -> Path | None:
 def load(phase: PhaseSession, outputs: Path | None = None) -> RunView:
     """The records of every earlier phase of this run, and what the waivers cover (records untouched).
     Interactively (no run directory), the latest run of the project under ``outputs/`` of the parameters
-    file's project (:func:`~runbook_lib.run.params.default_outputs`) is reviewed, read-only."""
-    from runbook_lib.run.params import default_outputs
+    file's project (:func:`~runbook_lib.params.core.default_outputs`) is reviewed, read-only."""
+    from runbook_lib.params import default_outputs
 
     run_dir = phase.ctx.run_dir
     if run_dir is None:

@@ -1,4 +1,4 @@
-"""What changed between two runs: ``runbook diff OLD NEW``, runbook_lib/notebooks/compare.ipynb and the report's
+"""What changed between two runs: ``runbook diff OLD NEW``, notebooks/compare.ipynb and the report's
 "since the last GO" line all call :func:`diff_runs`.
 
 Both runs are verified first (:func:`runbook_lib.results.frames.open_run`); an unverified one is refused. The
@@ -180,9 +180,9 @@ def latest_pair(outputs: str | Path | None = None) -> tuple[Path, Path]:
     """For compare.ipynb opened without parameters: the newest run directory under ``outputs`` and the
     newest GO run before it (else the run just before it). Raises InputError with fewer than two runs.
     ``outputs`` empty: ``outputs/`` of the project of ``$RUNBOOK_PARAMS``, else of ``parameters/demo.yaml``
-    found from the current directory upward (:func:`runbook_lib.run.params.default_outputs`)."""
+    found from the current directory upward (:func:`runbook_lib.params.core.default_outputs`)."""
     from runbook_lib.errors import InputError
-    from runbook_lib.run.params import default_outputs
+    from runbook_lib.params import default_outputs
 
     outputs = outputs or default_outputs()
     runs = sorted(p for p in Path(outputs).glob("*") if (p / "manifest.json").is_file())

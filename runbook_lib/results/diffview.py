@@ -1,5 +1,5 @@
 """A :class:`~runbook_lib.results.compare.RunDiff` as text (terminal), Markdown (a pull request or a CI job
-summary), JSON, and the static HTML sections compare.ipynb (runbook_lib/notebooks) shows. One list of sections feeds
+summary), JSON, and the static HTML sections compare.ipynb (notebooks/) shows. One list of sections feeds
 every form, so they cannot disagree."""
 from __future__ import annotations
 

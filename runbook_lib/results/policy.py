@@ -19,7 +19,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from datetime import date
 
-from runbook_lib.run.params_sections import Policy, Waiver
+from runbook_lib.params.sections import Policy, Waiver
 from runbook_lib.results.records import STATUSES, CheckRecord
 
 WAIVABLE = ("FAIL", "WARN")
@@ -140,7 +140,7 @@ def decide(records: list[CheckRecord], policy: Policy, outcome: WaiverOutcome | 
 def evaluate(records: list[CheckRecord], policy: Policy, on: date) -> Decision:
     """Load the policy's waivers, judge them as of ``on`` (the run's date) and decide. The one function
     behind every verdict of a run (the preflight gate, verdict.json)."""
-    from runbook_lib.run.params import load_waivers
+    from runbook_lib.params import load_waivers
 
     waivers = load_waivers(policy.waivers_file) if policy.waivers_file else []
     return decide(records, policy, apply_waivers(records, waivers, on))

@@ -379,7 +379,7 @@ def verify_run(run_dir: Path, key: Path | None = None) -> list[str]:
     from runbook_lib.results import signing
     from runbook_lib.results import verdict as verdicts
     from runbook_lib.errors import InputError, RunbookError
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     if not (run_dir / MANIFEST).is_file():
         raise InputError(f"{run_dir} has no {MANIFEST}; is it a run directory?")

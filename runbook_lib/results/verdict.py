@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook_lib.results import registry
-from runbook_lib.run.params import Params
+from runbook_lib.params import Params
 from runbook_lib.results.policy import Decision, WaiverOutcome, effective_status, evaluate, ref, tally
 from runbook_lib.results.records import SCHEMA, CheckRecord, read_records, utcnow
 

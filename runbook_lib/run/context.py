@@ -14,8 +14,8 @@ from runbook_lib.engine.compose import Compose
 from runbook_lib.engine.stack import SwarmService
 from runbook_lib.engine import ContainerView, Engine, FileEntry
 from runbook_lib.errors import RunbookError
-from runbook_lib.run.params import Params
-from runbook_lib.lint.facts import secret_targets
+from runbook_lib.params import Params
+from runbook_lib.model.facts import secret_targets
 from runbook_lib.results.redact import Redactor
 
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """The explorer: poke at a deployment from JupyterLab without leaking a secret to the screen.
 
-Used from a notebook cell (``runbook_lib/notebooks/explore.ipynb``)::
+Used from a notebook cell (``notebooks/explore.ipynb``)::
 
     from runbook_lib.run.explorer import explore
     explore("../parameters/demo.yaml")
@@ -34,10 +34,10 @@ from runbook_lib.run.context import Context
 from runbook_lib.results.display import badge, esc, records_table, simple_table
 from runbook_lib.engine import ContainerView
 from runbook_lib.errors import RunbookError
-from runbook_lib.run.params import Params, load_params, resolve_params_file
+from runbook_lib.params import Params, load_params, resolve_params_file
 from runbook_lib.run.phase import PhaseSession
 from runbook_lib.results.records import CheckRecord
-from runbook_lib.lint.facts import secret_targets
+from runbook_lib.model.facts import secret_targets
 from runbook_lib.results.redact import Redactor, marker
 
 #: Phases the explorer never offers, and why (shown in its UI). A phase module may also declare
@@ -480,7 +480,7 @@ class Explorer:
 
 def explore(params_file: str | Path, *, log_lines: int = DEFAULT_LOG_LINES, probe_timeout_s: float = PROBE_TIMEOUT_S):
     """The explorer widget for the deployment ``params_file`` describes (display it as a cell's value);
-    empty: :func:`~runbook_lib.run.params.resolve_params_file` (``$RUNBOOK_PARAMS``, else
+    empty: :func:`~runbook_lib.params.core.resolve_params_file` (``$RUNBOOK_PARAMS``, else
     ``parameters/demo.yaml`` found from the current directory upward).
 
     Raises :class:`~runbook_lib.errors.ParametersError` for a bad parameters file; engine problems

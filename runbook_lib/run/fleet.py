@@ -55,7 +55,7 @@ from runbook_lib.results.records import Check, CheckRecord, read_records, utcnow
 from runbook_lib.results.verdict import describe_group
 from runbook_lib.results.redact import Redactor
 from runbook_lib.results.registry import CheckSpec, declare
-from runbook_lib.run.params import PHASES, Params, dump_resolved
+from runbook_lib.params import PHASES, Params, dump_resolved
 
 TARGETS_DIR = "targets"
 #: In a target run's environment: the number of an inherited pipe holding the fleet's secret values (JSON).
@@ -180,7 +180,7 @@ def _learn_main(params_file: str) -> int:
     target's run would learn (host secret files, its containers' secrets mounts). Never run by hand."""
     from runbook_lib.errors import RunbookError
     from runbook_lib.run.context import Context
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     params = load_params(params_file)
     ctx = Context(params=params, progress=lambda s: None)
@@ -429,7 +429,7 @@ def scrub_tree(run_dir: Path, redactor: Redactor, key: Path | None) -> list[str]
     """The backstop: scrub every text file of the fleet directory with the union of every target's secrets.
     A target whose files changed gets its verdict re-judged (only when a results file changed: redaction
     changes no status) and its manifest rewritten and re-signed. Returns the files changed (relative)."""
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
 
     changed: list[str] = []
     for p in sorted(run_dir.rglob("*")):

@@ -12,7 +12,7 @@ def _project(args: argparse.Namespace) -> str:
     if args.project:
         return args.project
     if args.params:
-        from runbook_lib.run.params import load_params
+        from runbook_lib.params import load_params
 
         return load_params(args.params).project
     raise InputError("runbook lock: name the deployment with --project NAME or --params FILE")

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from runbook_lib.run.context import Context
 from runbook_lib.results.display import Html, RecordTable, esc
 from runbook_lib.errors import RunbookError
-from runbook_lib.run.params import CHANGES_DEPLOYMENT, PHASES, load_params, refuse_unsupported_phases, resolve_params_file
+from runbook_lib.params import CHANGES_DEPLOYMENT, PHASES, load_params, refuse_unsupported_phases, resolve_params_file
 from runbook_lib.results.policy import apply_waivers, ref
 from runbook_lib.results.records import Check, CheckRecord, encode_record, read_records, write_records
 from runbook_lib.results.verdict import run_started
@@ -101,7 +101,7 @@ class PhaseSession:
         """Records as a table; a record a valid waiver covers says so ("FAIL — waived by W-1 until ...").
         The record itself is not changed: the verdict file is where the policy is applied."""
         if self._waivers is None:
-            from runbook_lib.run.params import load_waivers
+            from runbook_lib.params import load_waivers
 
             wf = self.params.policy.waivers_file
             self._waivers = load_waivers(wf) if wf and Path(wf).is_file() else []
@@ -163,7 +163,7 @@ def open_phase(phase: str, params_file: str | Path | None = "", run_dir: str | P
     """Start a phase: load parameters, teach the redactor the deployment's secrets, prepare the
     results file. Empty means "opened by hand": ``run_dir`` empty, interactive (nothing is written);
     ``params_file`` empty, ``$RUNBOOK_PARAMS``, else ``parameters/demo.yaml`` found from the current
-    directory upward (:func:`~runbook_lib.run.params.resolve_params_file`)."""
+    directory upward (:func:`~runbook_lib.params.core.resolve_params_file`)."""
     if phase not in PHASES:
         raise RunbookError(f"unknown phase {phase!r}; known: {', '.join(PHASES)}")
     params = load_params(resolve_params_file(params_file))

@@ -37,7 +37,7 @@ from runbook_lib.run.broker import ENV as BROKER_ENV, SecretBroker
 from runbook_lib.run.context import Context
 from runbook_lib.run.signals import SignalScope
 from runbook_lib.errors import InputError
-from runbook_lib.run.params import (PHASES, Params, dump_resolved, load_params, load_waivers, refuse_unsupported_phases,
+from runbook_lib.params import (PHASES, Params, dump_resolved, load_params, load_waivers, refuse_unsupported_phases,
                                     unknown_phase, with_overrides)
 from runbook_lib.results.policy import evaluate
 from runbook_lib.results.records import Check, CheckRecord, read_records, utcnow, write_records
@@ -366,7 +366,7 @@ def new_run_dir(output: Path, project: str) -> Path:
 
 
 def _runner_record(phase: str, status: str, actual: str, evidence: dict, severity: str = "critical") -> CheckRecord:
-    c = Check("runner.phase", phase=phase, severity=severity, command=f"papermill runbook_lib/notebooks/{phase}.ipynb ...")
+    c = Check("runner.phase", phase=phase, severity=severity, command=f"papermill notebooks/{phase}.ipynb ...")
     return c.record(phase, status, expected="the phase notebook runs to completion and saves its records",
                     actual=actual, evidence=evidence)
 

@@ -242,7 +242,7 @@ def write(st: Starter, out: Path, *, force: bool = False, create_parent: bool = 
     """Render, check that the text validates with load_params, then write ``out`` (refusing to overwrite
     an existing file unless ``force``). ``create_parent``: create ``out``'s directory when missing (the
     default ``parameters/``), and remove it again when nothing could be written."""
-    from runbook_lib.run.params import load_params
+    from runbook_lib.params import load_params
     from runbook_lib.run.starter_render import render
 
     out = Path(out)

@@ -4,7 +4,7 @@ its limits, and is it being watched?
 Every check reads the engine's own state — ``docker inspect``, the events stream, one stats sample,
 ``docker logs`` — and never execs a shell in a container, so distroless images are checked the same
 way. The expectations come from the ``production:`` section of the parameters
-(:class:`runbook_lib.run.params.Production`) and, for drift, from the compose model itself.
+(:class:`runbook_lib.params.core.Production`) and, for drift, from the compose model itself.
 
 The checks, by module: :mod:`.config` (``prod.env``: the frameworks' switches of :mod:`.switches`, ``prod.restart_policy``, ``prod.healthcheck``),
 :mod:`.conformance` (``prod.drift``, ``prod.orphans``: a container of the project outside the compose

@@ -4,7 +4,7 @@ accepted restart policy, a healthy healthcheck (check ids ``prod.env``, ``prod.r
 from __future__ import annotations
 
 from runbook_lib.engine import ContainerView
-from runbook_lib.lint.restart import policy_accepted
+from runbook_lib.model.restart import policy_accepted
 from runbook_lib.errors import RunbookError
 from runbook_lib.phases.production.common import PHASE, app_services, by_service, each_container, inspect_cmd
 from runbook_lib.phases.production.switches import judge_switches

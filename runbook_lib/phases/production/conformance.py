@@ -1,6 +1,6 @@
 """Phase 3, conformance: the running containers are what the compose files say (``prod.drift``), and no
 container of the project runs outside them (``prod.orphans``). Drift compares two
-:class:`~runbook_lib.lint.facts.ServiceFacts` of each service, one built from the compose model and one
+:class:`~runbook_lib.model.facts.ServiceFacts` of each service, one built from the compose model and one
 from ``docker inspect``, plus what only the engine knows (the image id a tag points at, the image's own
 environment, the config-hash label)."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from runbook_lib.engine import ContainerView
 from runbook_lib.engine.containers import CONFIG_FILES_LABEL, CONFIG_HASH_LABEL
 from runbook_lib.engine.pool import OncePerKey
 from runbook_lib.errors import RunbookError
-from runbook_lib.lint.facts import ServiceFacts
+from runbook_lib.model.facts import ServiceFacts
 from runbook_lib.phases.production.common import PHASE, each_container
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.redact import marker

@@ -18,7 +18,7 @@ from runbook_lib.results.display import esc
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 from runbook_lib.run.context import Context
-from runbook_lib.run.params import Production
+from runbook_lib.params import Production
 
 MAX_LOG_MATCHES = 20
 

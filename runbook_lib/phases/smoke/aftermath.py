@@ -16,7 +16,7 @@ from runbook_lib.errors import RunbookError
 from runbook_lib.phases.smoke.endpoints import default_endpoints
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.run.context import Context
-from runbook_lib.run.params_sections import Drill
+from runbook_lib.params.sections import Drill
 
 DEGRADED = "still failing after the drill: production is degraded now"
 

@@ -21,7 +21,7 @@ from runbook_lib.phases.smoke.endpoints import PHASE, run_smoke_flow, secret_rea
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 from runbook_lib.run.context import Context
-from runbook_lib.run.params_sections import Drill, DrillEndpoint
+from runbook_lib.params.sections import Drill, DrillEndpoint
 
 
 # -- smoke.drill.<dependency> -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from runbook_lib.errors import RunbookError
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 from runbook_lib.run.context import Context
-from runbook_lib.run.params_sections import Endpoint
+from runbook_lib.params.sections import Endpoint
 
 PHASE = "04_smoke_tests"
 
@@ -69,7 +69,7 @@ def _secret_from_task(ctx: Context, name: str) -> str | None:
     (``Engine.read_path`` through /proc/PID/root when the engine is on this host, else ``stat``/``cat`` inside
     the container: the archive API sees only the empty mount point). None when no service of the stack file
     mounts it or none of its containers runs here. Raises RunbookError when the read fails."""
-    from runbook_lib.lint.facts import secret_targets
+    from runbook_lib.model.facts import secret_targets
 
     secrets_dir = ctx.params.security.secrets_dir
     for svc, spec in sorted((ctx.model.get("services") or {}).items()):

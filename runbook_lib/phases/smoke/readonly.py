@@ -11,7 +11,7 @@ verified, not a blocker), saying why; so are the drills, which stop a dependency
 from __future__ import annotations
 
 from runbook_lib.results.records import Check, CheckRecord
-from runbook_lib.run.params_sections import Drill
+from runbook_lib.params.sections import Drill
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 READ_ONLY = "a read-only run"

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from runbook_lib.errors import InputError
-from runbook_lib.lint.mounts import compose_mounts
-from runbook_lib.lint.ports import compose_bindings, compose_ports
-from runbook_lib.lint.restart import model_restart
+from runbook_lib.model.mounts import compose_mounts
+from runbook_lib.model.ports import compose_bindings, compose_ports
+from runbook_lib.model.restart import model_restart
 
 # ----------------------------------------------------------------------------------------------------
 # facts about one service, from the compose model or from docker inspect
@@ -120,7 +120,7 @@ class ServiceFacts:
         """Service ``name`` of the resolved compose model; ``top_secrets`` (the model's ``secrets:``) says
         where each secret's content comes from; ``top_volumes`` (the model's ``volumes:``, given by lint) turns
         a named volume whose ``driver_opts`` bind a host path into the bind mount it is (see
-        :func:`~runbook_lib.lint.mounts.compose_mounts`). Raises InputError naming the service and the key
+        :func:`~runbook_lib.model.mounts.compose_mounts`). Raises InputError naming the service and the key
         for a value the rules cannot read."""
         limits = ((spec.get("deploy") or {}).get("resources") or {}).get("limits") or {}
         # a variable listed without a value, and not set where Compose ran, is not set in the container

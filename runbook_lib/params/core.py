@@ -1,5 +1,5 @@
 """Typed run parameters, loaded from a YAML file: :class:`Params` (the whole file, made of the sections in
-:mod:`runbook_lib.run.params_sections`), loading with errors that name the key, waivers, command-line
+:mod:`runbook_lib.params.sections`), loading with errors that name the key, waivers, command-line
 overrides, and the resolved copy a run keeps.
 
 Parameters never hold secret values: only names and paths. Unknown keys and wrong types are errors
@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from runbook_lib.errors import InputError, ParametersError, UnsafeRequestError
-from runbook_lib.run.params_sections import (EngineParams, Fleet, Policy, Production, Redeploy, Security, Signoff,
+from runbook_lib.params.sections import (EngineParams, Fleet, Policy, Production, Redeploy, Security, Signoff,
                                              Smoke, StrictModel, Target, Waiver, WaiverFile)
 
 # The phase notebooks, in run order. Their ids are in result file names and check records (contract:
@@ -290,7 +290,7 @@ def resolve_params_file(params_file: str | Path | None, start: Path | None = Non
     """The parameters file a notebook uses. Given (papermill, ``runbook run``, a person who typed a path):
     that path. Empty (a notebook opened by hand, whose first cell says ``params_file = ""``):
     ``$RUNBOOK_PARAMS``, else ``parameters/demo.yaml`` in the current directory or the nearest directory
-    above it that has one (in a checkout: the demo's, from the notebooks in ``runbook_lib/notebooks``).
+    above it that has one (in a checkout: the demo's, from the notebooks in ``notebooks/``).
     Nothing is looked up in the package itself. Raises ParametersError saying what to set."""
     if params_file is not None and str(params_file).strip():
         return Path(params_file)

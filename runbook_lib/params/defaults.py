@@ -1,6 +1,6 @@
 """The parameters `runbook lint` reads when it is given no parameters file, without pydantic.
 
-Importing pydantic and building the parameters models (:mod:`runbook_lib.run.params`) costs about a
+Importing pydantic and building the parameters models (:mod:`runbook_lib.params.core`) costs about a
 third of a second, more than `runbook lint` takes on a small project. Without ``--params`` lint only
 needs the defaults of ``security`` and ``production.restart_policy``: :func:`default_security` and
 :func:`default_production` give them as plain objects that answer like the pydantic models do (the same
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import os
 import re
 from typing import Any
 
@@ -30,6 +31,12 @@ def any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)", re.IGNORECASE)
 
 
+def default_pool_size() -> int:
+    """Concurrent engine calls by default: twice the CPUs, at most 8 (the engine does the work; more
+    threads only queue on its socket)."""
+    return max(1, min(8, 2 * (os.cpu_count() or 1)))
+
+
 class _Defaults:
     """The defaults of one parameters model; attributes it does not mirror come from the model itself."""
 
@@ -38,7 +45,7 @@ class _Defaults:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        from runbook_lib.run import params
+        from runbook_lib.params import core as params
 
         return getattr(getattr(params, self._model)(), name)
 

@@ -1,6 +1,6 @@
 """The sections of a parameters file, one typed model each (redeploy, smoke, security, production, policy,
-signoff, engine), and the waivers file's model. :class:`runbook_lib.run.params.Params` puts the sections
-together and loads them from YAML; ``python -m runbook_lib.run.params_doc`` documents every key from the
+signoff, engine), and the waivers file's model. :class:`runbook_lib.params.core.Params` puts the sections
+together and loads them from YAML; ``python -m runbook_lib.params.doc`` documents every key from the
 ``Field`` descriptions here.
 
 Parameters never hold secret values: only names and paths.
@@ -15,7 +15,6 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from runbook_lib.engine.pool import default_pool_size
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 
@@ -288,8 +287,8 @@ class Smoke(StrictModel):
         return self
 
 
-# The credential-name patterns live with the defaults `runbook lint` reads without pydantic (run/defaults.py).
-from runbook_lib.run.defaults import DEFAULT_CREDENTIAL_PATTERNS, any_of as _any_of  # noqa: E402
+# The credential-name patterns live with the defaults `runbook lint` reads without pydantic (params/defaults.py).
+from runbook_lib.params.defaults import DEFAULT_CREDENTIAL_PATTERNS, any_of as _any_of, default_pool_size  # noqa: E402
 
 
 class SecretConsumer(StrictModel):

@@ -1,12 +1,12 @@
-"""docs/parameters.md, generated from the typed parameter models (runbook_lib/run/params.py and
+"""docs/parameters.md, generated from the typed parameter models (runbook_lib/params/core.py and
 params_sections.py).
 
 Every section and key with its type, default, constraints, allowed values and description (the Field's
 ``description``). The models are the one source: a test regenerates the reference and fails when the
 committed file differs.
 
-    python -m runbook_lib.run.params_doc            # rewrite docs/parameters.md
-    python -m runbook_lib.run.params_doc --check    # exit 1 when docs/parameters.md is out of date
+    python -m runbook_lib.params.doc            # rewrite docs/parameters.md
+    python -m runbook_lib.params.doc --check    # exit 1 when docs/parameters.md is out of date
 
 A developer tool of the source checkout: docs/ is not in the wheel, so installed it needs ``--out FILE``
 (without it, one line saying so and exit 2).
@@ -25,8 +25,8 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from runbook_lib.run.params import Params
-from runbook_lib.run.params_sections import WaiverFile
+from runbook_lib.params import Params
+from runbook_lib.params.sections import WaiverFile
 
 
 def _checkout_doc() -> Path | None:
@@ -42,8 +42,8 @@ DOC = _checkout_doc()
 
 INTRO = """# Parameters reference
 
-Generated from the typed models in `runbook_lib/run/params.py` and `runbook_lib/run/params_sections.py` by
-`python -m runbook_lib.run.params_doc`: do not edit by hand (`tests/test_params_doc.py` fails when this file is
+Generated from the typed models in `runbook_lib/params/core.py` and `runbook_lib/params/sections.py` by
+`python -m runbook_lib.params.doc`: do not edit by hand (`tests/test_params_doc.py` fails when this file is
 out of date). A parameters file is YAML; an unknown key or a wrong type is an error naming the file and the key
 (with a did-you-mean). Paths are relative to the parameters file. Parameters never hold secret values: only
 names and paths. `runbook init COMPOSE_FILE...` writes a commented starter file; `parameters/demo.yaml` is a
@@ -153,7 +153,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runbook_lib.run.params_doc", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m runbook_lib.params.doc", description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 when the file differs from the models")
     ap.add_argument("--out", type=Path, default=DOC,
                     help=f"where to write (default: {DOC or 'docs/parameters.md of the source checkout'})")
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
         if current != text:
-            print(f"{args.out} is out of date: run `python -m runbook_lib.run.params_doc`", file=sys.stderr)
+            print(f"{args.out} is out of date: run `python -m runbook_lib.params.doc`", file=sys.stderr)
             return 1
         print(f"{args.out} is up to date")
         return 0
