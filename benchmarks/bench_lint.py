@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_lint.py [--services 20] [--runs 5] [--large 1000] [--compose-share]
 
 Runs the CLI as a user would (a separate process: interpreter start, imports, the source pre-read,
-`docker compose config`, every rule, the output), with no engine needed. Cases and budgets (issue 12):
+`docker compose config`, every rule, the output), with no engine needed. Cases and budgets:
 
 - the N-service file (default 20): median wall time under 2 s;
 - a 1,000-service file, each service publishing a 10-port range: under 5 s and 400 MB, and the output

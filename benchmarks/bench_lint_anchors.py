@@ -1,4 +1,4 @@
-"""`runbook lint` beside compose-lint (issue 17) on the project's real-world corpus and the demo.
+"""`runbook lint` beside compose-lint on the project's real-world corpus and the demo.
 
     .venv/bin/python benchmarks/bench_lint_anchors.py [--runs 3] [--install]
 
@@ -13,7 +13,7 @@ findings per tool (runbook: FAIL + WARN + ERROR, and images.pinned INFO; compose
 in one tool and not the other (per service, through :data:`CL_TO_RUNBOOK`), and the median (and best) wall time,
 median (and best) CPU time (user + system of the whole process tree: lint and the Compose binary it runs, which the
 wall time of a loaded machine hides) and peak RSS of each tool, run as a user runs it (a CLI process).
-Target (issues 17 and 25): runbook lint's wall time at most 1.5x compose-lint's on each file.
+Target: runbook lint's wall time at most 1.5x compose-lint's on each file.
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def compose_lint_bin() -> Path | None:
 
 
 def corpus_files(d: Path) -> list[Path]:
-    """A corpus project's compose files, as tests/test_lint_corpus.py picks them: those `compose-files.txt`
+    """A corpus project's compose files, as tests/lint/test_lint_corpus.py picks them: those `compose-files.txt`
     names, else the first of the usual names."""
     listed = d / "compose-files.txt"
     if listed.exists():
@@ -88,7 +88,7 @@ def corpus_files(d: Path) -> list[Path]:
 
 
 # The TURN relay of coturn's documented `docker run` (-p 3478 -p 3478/udp -p 5349 -p 5349/udp
-# -p 49152-65535:49152-65535/udp) as a compose service: Compose expands its range into 16,384 entries (issue 25's
+# -p 49152-65535:49152-65535/udp) as a compose service: Compose expands its range into 16,384 entries (the
 # worst case), which lint groups before Compose sees it (runbook_lib/lint/ranges.py).
 TURN_RELAY = """\
 services:

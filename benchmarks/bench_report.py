@@ -13,8 +13,8 @@ use, and the verdict file is judged by the same function as a real run. Then rep
 Render time is the median of 3 renders, in this process (the kernel start-up of a real run is not part
 of rendering).
 
-Budgets (issue 11): demo report <= 400 KB; 80-service report <= 1.5 MB, rendered in <= 3 s.
-Before (measured when issue 11 was filed): demo 1.1 MB; 80 services 4.6 MB.
+Budgets: demo report <= 400 KB; 80-service report <= 1.5 MB, rendered in <= 3 s.
+Before (measured before the report was slimmed): demo 1.1 MB; 80 services 4.6 MB.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Cost as deployments grow: the read-only phases on N hardened services, and the full demo runbook
-against its floor (issue 13).
+against its floor.
 
     .venv/bin/python benchmarks/bench_scale.py [--sizes 10 40 80 160] [--no-demo] [--pool N] [--no-procfs]
 
@@ -213,7 +213,7 @@ def main() -> int:
     ap.add_argument("--no-demo", action="store_true", help="skip the full demo runbook")
     ap.add_argument("--pool", type=int, default=None, help="engine.pool_size (default: the parameter's default)")
     ap.add_argument("--no-procfs", action="store_true",
-                    help="engine.procfs_reads: false (container files through the archive API only, as before issue 13's /proc reads)")
+                    help="engine.procfs_reads: false (container files through the archive API only, as before the /proc reads)")
     args = ap.parse_args()
     engine = {**({"pool_size": args.pool} if args.pool else {}), **({"procfs_reads": False} if args.no_procfs else {})}
     avail_gb = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30

@@ -108,13 +108,13 @@ case "${1:-}" in
     cmd_env test
     # The browser tests drive Debian's chromium through playwright (never a downloaded browser).
     command -v chromium >/dev/null || apt_install chromium
-    # tests/test_realworld.py's smoke form needs WordPress's and MariaDB's images, built offline from Debian's
+    # tests/realworld/test_realworld.py's smoke form needs WordPress's and MariaDB's images, built offline from Debian's
     # packages with mmdebstrap and apt-get (docs/realworld.md; cached: about a second when up to date). Built
     # here, so a cold build's minutes are not counted against a test's timeout.
     command -v mmdebstrap >/dev/null || apt_install mmdebstrap
     shift
     cd "$ROOT"
-    "$PY" tests/realworld/images.py wordpress-mysql || say "the real-world images were not built: tests/test_realworld.py will say why"
+    "$PY" tests/realworld/images.py wordpress-mysql || say "the real-world images were not built: tests/realworld/test_realworld.py will say why"
     set +e
     # Three workers (README "Tests"), whole files each (module fixtures stay per worker); each deploys its own demo
     # stack (tests/conftest.py). `make test` accepts pytest arguments after it: -n 0 runs in one process.
@@ -129,7 +129,7 @@ case "${1:-}" in
     shift
     cd "$ROOT"
     "$PY" tests/realworld/images.py
-    RUNBOOK_REALWORLD=full "$PY" -m pytest tests/test_realworld.py -n 0 --durations=0 "$@" ;;
+    RUNBOOK_REALWORLD=full "$PY" -m pytest tests/realworld/test_realworld.py -n 0 --durations=0 "$@" ;;
   lab)
     cmd_env lab
     cd "$ROOT"

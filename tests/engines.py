@@ -1,4 +1,4 @@
-"""A second Docker engine for tests, beside the shared one and never in its place (issue 15).
+"""A second Docker engine for tests, beside the shared one and never in its place.
 
 The main engine (unix:///var/run/docker.sock) is shared with other people's tests and benchmarks: a test
 must never put it in swarm mode, restart it or touch its bridge. Tests that need an engine of their own
@@ -20,7 +20,7 @@ leftover containerd shims in the namespace are killed, the mounts under its dire
 and the veth and the namespace are deleted. :func:`host_snapshot` / :func:`assert_host_untouched` compare
 the main engine's docker0 and containers before and after.
 
-    with second_engine("swarm") as eng:       # or the pytest fixture, see tests/test_swarm_preflight.py
+    with second_engine("swarm") as eng:       # or the pytest fixture, see tests/swarm/test_swarm_preflight.py
         eng.docker("swarm", "init", "--advertise-addr", eng.address)
 """
 from __future__ import annotations

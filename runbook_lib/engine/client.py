@@ -117,7 +117,7 @@ class Engine:
         with _sdk("reading engine info"):
             return self.client.info()
 
-    # -- swarm (issue 15): read-only, by name, never a secret's or a config's content ----------------
+    # -- swarm: read-only, by name, never a secret's or a config's content ----------------
     def swarm_state(self) -> dict[str, Any]:
         """This engine's part in a swarm (``docker info``'s Swarm section): LocalNodeState ("active",
         "inactive", "pending", "error", "locked"), ControlAvailable (a manager), NodeID, Nodes, Managers,

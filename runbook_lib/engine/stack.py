@@ -1,4 +1,4 @@
-"""The docker CLI's stack loader (issue 15): `docker stack config`, the way `docker stack deploy` itself reads
+"""The docker CLI's stack loader: `docker stack config`, the way `docker stack deploy` itself reads
 a stack file. It is not Compose: it refuses keys Compose accepts (``mem_limit``, ``cpus``...), does not read
 ``.env`` or env files, and warns about keys it ignores. Compose still resolves the model the rules judge
 (``docker compose config``, as in compose mode); this is the check that the stack would be accepted."""

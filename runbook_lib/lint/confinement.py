@@ -1,4 +1,4 @@
-"""The confinement rules the dedicated compose scanners have (issue 17): capabilities dropped, a CPU
+"""The confinement rules the dedicated compose scanners have: capabilities dropped, a CPU
 limit, privileged host ports, sensitive host directories, seccomp / AppArmor / SELinux, the host user and
 cgroup namespaces, mount propagation, and writable named volumes shared between services.
 

@@ -24,7 +24,7 @@ class Rule:
     # what `runbook lint` reads to judge it: "model" (Compose's resolved model), "source" (the YAML as
     # written: duplicates, line numbers) or "host" (files on the host: secret files, git)
     reads: str = "model"
-    # the dedicated compose scanners that have this rule too (issue 17): "compose-lint" (0.36.2),
+    # the dedicated compose scanners that have this rule too: "compose-lint" (0.36.2),
     # "KICS" (its docker-compose queries), "semgrep" (its docker-compose rules)
     anchors: tuple[str, ...] = ()
     # the service keys a finding points at (SARIF line): the first one the source YAML has, else the service

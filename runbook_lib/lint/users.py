@@ -1,4 +1,4 @@
-"""``hardening.non_root`` at run time: judged by the uid of the running processes (issue 24).
+"""``hardening.non_root`` at run time: judged by the uid of the running processes.
 
 The configured user (``user:`` / the image's USER, ``Config.User``) is who the container *starts* as. An
 entrypoint may drop to an unprivileged user before the server starts (gosu, su-exec, setpriv: what the

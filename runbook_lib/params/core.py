@@ -40,7 +40,7 @@ PHASES: tuple[str, ...] = (
 # anything else and the registry imports every phase module (0.2 s) to answer.
 CHANGES_DEPLOYMENT: tuple[str, ...] = ("01_controlled_redeployment", "04_smoke_tests")
 
-# The phases implemented for `mode: swarm` (issue 15): all of them now. The runner refuses any other in swarm mode
+# The phases implemented for `mode: swarm`: all of them now. The runner refuses any other in swarm mode
 # (a phase added later without its swarm checks) rather than run its compose-mode checks against a swarm.
 SWARM_PHASES: tuple[str, ...] = ("00_preflight", "01_controlled_redeployment", "02_secrets_security",
                                  "03_production_mode", "04_smoke_tests", "05_signoff")

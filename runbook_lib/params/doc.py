@@ -43,7 +43,7 @@ DOC = _checkout_doc()
 INTRO = """# Parameters reference
 
 Generated from the typed models in `runbook_lib/params/core.py` and `runbook_lib/params/sections.py` by
-`python -m runbook_lib.params.doc`: do not edit by hand (`tests/test_params_doc.py` fails when this file is
+`python -m runbook_lib.params.doc`: do not edit by hand (`tests/params/test_params_doc.py` fails when this file is
 out of date). A parameters file is YAML; an unknown key or a wrong type is an error naming the file and the key
 (with a did-you-mean). Paths are relative to the parameters file. Parameters never hold secret values: only
 names and paths. `runbook init COMPOSE_FILE...` writes a commented starter file; `parameters/demo.yaml` is a

@@ -423,7 +423,7 @@ class EngineParams(StrictModel):
 
 
 class Target(StrictModel):
-    """One engine of a fleet (issue 15): where its Docker API answers, and where its published ports answer."""
+    """One engine of a fleet: where its Docker API answers, and where its published ports answer."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description=(
         "The target's name (lowercase letters, digits, - and _): its run directory is targets/NAME/ inside the "

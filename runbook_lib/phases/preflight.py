@@ -359,7 +359,7 @@ def services_intact(ctx: Context) -> list[CheckRecord]:
                      evidence={"containers": [v.name for v in views]})]
 
 
-# -- swarm mode (issue 15): the swarm the stack is deployed on ---------------------------------------------
+# -- swarm mode: the swarm the stack is deployed on ---------------------------------------------
 
 @check("preflight.swarm_active", "Swarm active on the engine, which is a manager", phase=PHASE, severity="critical",
        category="Preflight",

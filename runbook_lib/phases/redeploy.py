@@ -434,7 +434,7 @@ def volumes_preserved(ctx: Context) -> list[CheckRecord]:
     return out
 
 
-# -- swarm mode (issue 15): `docker stack deploy --prune`, then convergence ---------------------------------------
+# -- swarm mode: `docker stack deploy --prune`, then convergence ---------------------------------------
 
 @check("redeploy.stack_deploy", "Stack deployed", phase=PHASE, severity="critical", category="Startup and restart stability",
        changes_deployment=True,

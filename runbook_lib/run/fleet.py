@@ -1,4 +1,4 @@
-"""Fleets (issue 15): one run over several engines (``targets:`` in the parameters), one aggregate verdict.
+"""Fleets: one run over several engines (``targets:`` in the parameters), one aggregate verdict.
 
 Each target runs as a complete ordinary run (``runbook run``) in a subprocess of its own, with that target's
 DOCKER_HOST and a parameters file derived from the fleet's (without ``targets``, loopback URLs pointed at the

@@ -12,7 +12,7 @@ writes it). ``#`` starts a comment.
 issue that explains it; ``+`` a FAIL/ERROR the runbook gives that is not a true problem, ``-`` a true problem it
 misses::
 
-    + PHASE CHECK_ID TARGET  issue 24 problem N: what is wrong
+    + PHASE CHECK_ID TARGET  what is wrong
 
 A gap that no longer shows is itself reported (delete its line), so the file only ever lists live gaps.
 """

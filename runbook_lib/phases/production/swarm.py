@@ -1,4 +1,4 @@
-"""Phase 3 in swarm mode (issue 15): what a stack's services are, read from the swarm itself.
+"""Phase 3 in swarm mode: what a stack's services are, read from the swarm itself.
 
 A swarm task's container carries no compose config-hash label and no restart policy (the swarm replaces a
 task instead of restarting its container), so the compose-mode readings of drift and restart policy would

@@ -1,0 +1,30 @@
+"""The wheel of this working tree, built as a user's pip would build it (tests of the installed toolkit)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, track
+
+
+def build_wheel(tmp: Path) -> Path:
+    """The wheel of this working tree (committed or not), built under ``tmp`` from a copy of the files git
+    would keep (tracked, and untracked but not ignored), so no stale build/ directory of the checkout leaks
+    in and nothing is written into the checkout."""
+    src = tmp / "src"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (ROOT / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
+    out = tmp / "wheelhouse"
+    out.mkdir(parents=True)
+    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q", "-w", str(out),
+        str(src)]
+    proc = track(argv, subprocess.run(argv, cwd=out, capture_output=True, text=True, timeout=600))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [whl] = out.glob("runbook_lib-*.whl")
+    return whl
