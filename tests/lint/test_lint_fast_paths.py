@@ -17,7 +17,7 @@ import textwrap
 
 from conftest import ROOT
 
-from runbook_lib.lint.run import _NAME_FIELDS, _strings, scrub_records
+from runbook_lib.lint.run import NAME_FIELDS, scrub_records, string_values
 from runbook_lib.results.records import CheckRecord
 from runbook_lib.results.redact import Redactor
 
@@ -27,7 +27,7 @@ SHAPES = ["Bearer abcdefghijklmnop", "basic QWxhZGRpbjpvcGVu", "eyJhbGciOiJIUzI1
 
 def _whole(records, red):
     """The reference: every record scrubbed whole."""
-    return [CheckRecord.from_dict(red.scrub(dict(vars(r)), names=False, keep=_NAME_FIELDS)) for r in records]
+    return [CheckRecord.from_dict(red.scrub(dict(vars(r)), names=False, keep=NAME_FIELDS)) for r in records]
 
 
 def _plain(records):
@@ -58,8 +58,8 @@ def test_scrub_records_redacts_exactly_what_scrubbing_every_record_does():
     values: list[str] = []
     for r in got:
         for name, v in vars(r).items():
-            if name not in _NAME_FIELDS:
-                _strings(v, values)
+            if name not in NAME_FIELDS:
+                string_values(v, values)
     for secret in SECRETS:
         assert not any(secret in v for v in values)
     assert any(secret in k for r in got for k in r.evidence["nested"] for secret in SECRETS), "keys are names: kept"
@@ -124,7 +124,7 @@ def test_git_tracked_asks_git_per_directory_and_answers_as_per_file(tmp_path):
 
     import pytest
 
-    from runbook_lib.lint.audit import git_tracked
+    from runbook_lib.lint.project_secrets import git_tracked
 
     if not shutil.which("git"):
         pytest.skip("git is not installed")
@@ -160,7 +160,7 @@ def test_json_output_is_what_to_dict_gave():
 
     from runbook_lib.model.facts import FileState
     from runbook_lib.lint.output import decision, format_json
-    from runbook_lib.lint.run import LintResult
+    from runbook_lib.lint.result import LintResult
     from runbook_lib.results.records import counts
 
     evidence = {"state": FileState("/run/secrets/x", True), "path": Path("/etc/x"), "pair": ("a", 1),
