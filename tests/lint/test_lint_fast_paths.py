@@ -1,10 +1,9 @@
-"""Lint's faster paths answer exactly as the slow ones did.
+"""Lint's fast paths answer exactly as the straightforward ones.
 
-- Redaction (scrub_records) searches each distinct string once instead of every record's JSON. It must
-  redact exactly what scrubbing every record whole redacts, and it must also find secrets that JSON escaping
-  used to hide (non-ASCII characters, quotes, backslashes: the old per-record JSON check missed them, and the
-  value reached the output).
-- git_tracked asks git per directory, not per file, with the same answers.
+- Redaction (scrub_records) searches each distinct string once, not every record's JSON. It must redact
+  exactly what scrubbing every record whole redacts, and it must also find secrets that JSON escaping would
+  hide from a search of the records' JSON (non-ASCII characters, quotes, backslashes).
+- git_tracked asks git per directory, not per file, with the answers asking per file gives.
 """
 from __future__ import annotations
 
@@ -98,7 +97,7 @@ def test_a_secret_with_non_ascii_or_quote_characters_never_reaches_the_output(tm
 
 
 def _git_tracked_one_by_one(paths):
-    """The reference: two git runs per file, as git_tracked used to do."""
+    """The reference: two git runs per file."""
     import shutil
     from pathlib import Path
 
@@ -154,8 +153,8 @@ def test_git_tracked_asks_git_per_directory_and_answers_as_per_file(tmp_path):
 
 
 def test_json_output_is_what_to_dict_gave():
-    """format_json no longer deep-copies every record (dataclasses.asdict): the text is the same, nested
-    dataclasses, paths and tuples included."""
+    """format_json does not deep-copy every record (dataclasses.asdict), and its text is what asdict gives,
+    nested dataclasses, paths and tuples included."""
     from pathlib import Path
 
     from runbook_lib.model.facts import FileState
