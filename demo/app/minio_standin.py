@@ -30,7 +30,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from service import sigv4_signature  # noqa: E402  (sibling file in /app)
+from sigv4 import sigv4_signature  # noqa: E402  (sibling file in /app)
 
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"

@@ -24,18 +24,20 @@ import importlib
 # so that `runbook lint` can start Compose (lint.run) before the rules' modules load: it imports them while
 # Compose resolves the model.
 _EXPORTS = {
-    "audit": ("declared_secrets", "git_tracked", "host_secrets", "judge_committed", "judge_duplicates",
-              "judge_healthcheck", "judge_image", "judge_restart", "judge_weak_value", "lint_model", "project_names"),
+    "audit": ("judge_duplicates", "judge_healthcheck", "judge_image", "judge_restart", "lint_model"),
+    "project_secrets": ("declared_secrets", "git_tracked", "host_secrets", "judge_committed", "judge_weak_value",
+                        "project_names"),
     "runbook_lib.model.facts": ("MAX_SECRET_BYTES", "FileState", "ServiceFacts", "can_read", "dac_override", "host_file_state",
               "parse_user", "read_secret_file", "secret_targets"),
-    "judges": ("ADMIN_PORTS", "DANGEROUS_CAPS", "HTTP_PORTS", "group_ports", "is_pointer", "judge_admin_ports",
-               "judge_args", "judge_environment", "judge_file_env", "judge_hardening", "judge_mounted",
-               "judge_ports", "judge_secret_modes", "judge_tls", "judge_unreferenced", "judge_user",
+    "judges": ("DANGEROUS_CAPS", "is_pointer", "judge_args", "judge_environment", "judge_file_env",
+               "judge_hardening", "judge_mounted", "judge_secret_modes", "judge_unreferenced", "judge_user",
                "leaked_secret"),
+    "published": ("ADMIN_PORTS", "HTTP_PORTS", "group_ports", "judge_admin_ports", "judge_ports", "judge_tls"),
     "output": ("FORMATTERS", "format_error", "format_json", "format_sarif", "format_table"),
     "source": ("MAX_EXPANDED_NODES", "MAX_FILE_BYTES", "Source", "read_source"),
     "rules": ("LINT_PHASE", "RULES", "Rule", "Verdict", "make_record"),
-    "run": ("LintResult", "lint_files", "resolve"),
+    "result": ("LintResult",),
+    "run": ("lint_files", "resolve"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from runbook_lib.errors import InputError
 
 if TYPE_CHECKING:
-    from runbook_lib.lint.run import LintResult
+    from runbook_lib.lint.result import LintResult
     from runbook_lib.results.records import CheckRecord
 
 SCHEMA = 1

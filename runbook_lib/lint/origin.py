@@ -21,7 +21,7 @@ from runbook_lib.errors import RunbookError
 from runbook_lib.model.facts import ServiceFacts
 from runbook_lib.lint.plaintext import URL_PASSWORD_RE
 from runbook_lib.lint.rules import Verdict
-from runbook_lib.lint.source import _Loader, compose_file
+from runbook_lib.lint.source import YamlLoader, compose_file
 
 _DEFAULT_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-([^}]*)\}")
 _REF_RE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -72,7 +72,7 @@ class Origins:
                 if f not in self.files:  # an extended file: refused as a compose file would be (alias bombs)
                     compose_file(f)
                 self.texts[f] = f.read_text(encoding="utf-8", errors="replace")
-                doc = yaml.load(self.texts[f], Loader=_Loader) or {}
+                doc = yaml.load(self.texts[f], Loader=YamlLoader) or {}
             except (OSError, yaml.YAMLError, RunbookError):
                 continue
             for spec in (doc.get("services") or {}).values() if isinstance(doc, dict) else []:

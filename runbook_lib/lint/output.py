@@ -8,7 +8,7 @@ from typing import Any
 from runbook_lib.results.records import CheckRecord, counts, json_default
 from runbook_lib.lint.baseline import fingerprint
 from runbook_lib.lint.rules import RULES
-from runbook_lib.lint.run import LintResult
+from runbook_lib.lint.result import LintResult
 
 # -- output ------------------------------------------------------------------------------------------
 

@@ -58,10 +58,10 @@ def embedded(value: str) -> Any:
             pass
     if "\n" not in v or ":" not in v:
         return None
-    from runbook_lib.lint.source import _expanded_size
+    from runbook_lib.lint.source import expanded_size
     try:
         node = yaml.compose(v, Loader=yaml.SafeLoader)
-        if node is None or _expanded_size(node) > MAX_EMBEDDED_NODES:
+        if node is None or expanded_size(node) > MAX_EMBEDDED_NODES:
             return None
         doc = yaml.safe_load(v)
     except (yaml.YAMLError, RecursionError):

@@ -9,12 +9,13 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from runbook_lib.engine.compose import Compose, PendingConfig, config_error_cause
 from runbook_lib.errors import ComposeConfigError, ComposeError, InputError
+from runbook_lib.lint.result import LintResult
 from runbook_lib.lint.source import Source, check_path
 
 # The rules' modules (audit and what it imports) and the records' are imported by lint_files while Compose
@@ -27,80 +28,31 @@ if TYPE_CHECKING:
 # `docker compose config` on a sane project takes well under a second; this bounds hostile input.
 CONFIG_TIMEOUT_S = 30
 # Compose is a Go program: with Go's default (GOGC=100) its garbage collector runs each time its heap
-# doubles, a quarter to a third of its CPU time (75 -> 62 ms on a 20-service file, 3.0 -> 2.0 s on 1,000
-# services). GOGC=400 lets the heap grow to five times what is live before collecting (Compose's peak for
-# 1,000 services: ~200 MB instead of ~110). GOGC is read from the environment Compose also interpolates
-# the files from (${GOGC}, or `environment: [GOGC]`), so lint sets it only where no file Compose reads
-# can name it: not when the user's environment has it, not when a compose file, an env file or a .env
-# mentions it, and not when a compose file can make Compose read more files (include, extends,
-# env_file, label_file) or COMPOSE_ENV_FILES does. The model is then the same; only Compose's memory
-# and time differ.
+# doubles, a large share of its CPU time on a big project. GOGC=400 lets the heap grow to five times what is
+# live before collecting: less CPU for more memory (benchmarks/README.md has the figures). GOGC is read from
+# the environment Compose also interpolates the files from (${GOGC}, or `environment: [GOGC]`), so lint sets
+# it only where no file Compose reads can name it: not when the user's environment has it, not when a compose
+# file, an env file or a .env mentions it, and not when a compose file can make Compose read more files
+# (include, extends, env_file, label_file) or COMPOSE_ENV_FILES does. The model is then the same; only
+# Compose's memory and time differ.
 COMPOSE_GOGC = "400"
 _NAMES_GOGC = re.compile(rb"(?i)gogc")
 _READS_MORE = re.compile(rb"(?i)gogc|include|extends|env_file|label_file")
 # Record fields that are names, never rewritten by the redactor.
-_NAME_FIELDS = ("id", "phase", "title", "target", "severity", "status")
+NAME_FIELDS = ("id", "phase", "title", "target", "severity", "status")
 
 
-@dataclass
-class LintResult:
-    files: list[Path]
-    records: list[CheckRecord]
-    compose_problem: str = ""
-    source: Source | None = None
-    # the services linted, the profiles selected ("*" = every profile), the services left out
-    services: list[str] = field(default_factory=list)
-    profiles: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    # what decides the exit code (`runbook lint --fail-on`; :mod:`runbook_lib.lint.command` says why high)
-    fail_on: str = "high"
-    baseline: tuple[Path, int] | None = None               # (--baseline file, its findings gone since)
-    baseline_written: tuple[Path, int] | None = None       # (--write-baseline file, findings written)
-
-    def decides(self, r: CheckRecord) -> bool:
-        """Whether a record fails the lint: an ERROR always; a FAIL at or above :attr:`fail_on` unless an
-        inline suppression covers it or the baseline has it."""
-        if r.status == "ERROR":
-            return True
-        if r.status != "FAIL" or r.evidence.get("suppressed") or r.evidence.get("baseline") == "unchanged":
-            return False
-        from runbook_lib.results.records import SEVERITY_RANK
-
-        return SEVERITY_RANK.get(r.severity, 4) >= SEVERITY_RANK[self.fail_on]
-
-    @property
-    def failed(self) -> bool:
-        return any(self.decides(r) for r in self.records)
-
-    @property
-    def exit_code(self) -> int:
-        if self.baseline_written:  # adopting: every current finding is now accepted, an ERROR is not
-            return 1 if any(r.status == "ERROR" for r in self.records) else 0
-        return 1 if self.failed else 0
-
-    def scope(self) -> str:
-        """The summary of what was linted: services, profiles, what a --profile left out."""
-        used = sorted({p for r in self.records for p in r.evidence.get("profiles") or []})
-        if self.profiles == ["*"]:
-            prof = f"all profiles ({', '.join(used)})" if used else "no profiles used"
-        else:
-            prof = f"profiles {', '.join(self.profiles)}" if self.profiles else "default profile only"
-        left = f"; {len(self.skipped)} not linted (not in the selected profiles): {', '.join(self.skipped)}" \
-            if self.skipped else ""
-        return f"{len(self.services)} services linted, {prof}{left}"
-
-
-def _strings(obj: Any, out: list[str]) -> None:
+def string_values(obj: Any, out: list[str]) -> None:
     """Append every string value in ``obj`` (dict values, list and tuple items; not dict keys, which the
     redactor never rewrites) to ``out``; other leaves as ``str()``, as JSON's ``default=str`` shows them."""
     if isinstance(obj, str):
         out.append(obj)
     elif isinstance(obj, dict):
         for v in obj.values():
-            _strings(v, out)
+            string_values(v, out)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            _strings(v, out)
+            string_values(v, out)
     elif isinstance(obj, bytes):
         out.append(obj.decode("utf-8", "replace"))
     elif obj is not None and not isinstance(obj, (bool, int, float)):
@@ -116,14 +68,14 @@ def scrub_records(records: list[CheckRecord], redactor: Redactor) -> list[CheckR
     for a thousand services: titles, commands, remediations and most values repeat) is searched once, all
     of them joined, with :meth:`Redactor.spans` (what the redactor would replace). A match inside a string
     is a match of the joined text, so a string that no match overlaps is left as it is by the redactor;
-    a record holding an overlapped string is scrubbed whole, as before (a match across two joined strings
-    only costs a scrub that changes nothing)."""
+    a record holding an overlapped string is scrubbed whole (a match across two joined strings only costs a
+    scrub that changes nothing)."""
     strings: list[list[str]] = []
     for r in records:
         parts: list[str] = []
         for text in (r.expected, r.actual, r.command, r.remediation):
-            _strings(text, parts)
-        _strings(r.evidence, parts)
+            string_values(text, parts)
+        string_values(r.evidence, parts)
         strings.append(parts)
     distinct = list(dict.fromkeys(s for parts in strings for s in parts))
     sep = "\x00"
@@ -145,7 +97,7 @@ def scrub_records(records: list[CheckRecord], redactor: Redactor) -> list[CheckR
     out = []
     for r, parts in zip(records, strings):
         if not hit.isdisjoint(parts):
-            d = redactor.scrub({k: v for k, v in vars(r).items()}, names=False, keep=_NAME_FIELDS)
+            d = redactor.scrub({k: v for k, v in vars(r).items()}, names=False, keep=NAME_FIELDS)
             r = CheckRecord.from_dict(d)
         out.append(r)
     return out
@@ -290,7 +242,8 @@ def lint_files(files: Sequence[str | Path], *, env_files: Sequence[str | Path] =
     grouped = GroupedRanges.prepare(compose, source)
     pending = (grouped.compose if grouped else compose).start_config(timeout=compose_timeout or CONFIG_TIMEOUT_S)
     try:  # while Compose resolves the model (a process of its own), the rules' modules load
-        from runbook_lib.lint.audit import host_secrets, lint_model, project_names
+        from runbook_lib.lint.audit import lint_model
+        from runbook_lib.lint.project_secrets import host_secrets, project_names
         from runbook_lib.lint.rules import LINT_PHASE
         from runbook_lib.results.records import Check
         from runbook_lib.results.redact import Redactor

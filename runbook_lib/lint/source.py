@@ -26,16 +26,18 @@ import yaml
 from runbook_lib.errors import ComposeConfigError, InputError
 from runbook_lib.lint.ranges import PortRange, find_ranges
 
-try:  # the C parser, when PyYAML was built with libyaml (10x faster on large files)
-    _Loader = yaml.CSafeLoader
+# The YAML loader every reader of the files as written uses: the C parser, when PyYAML was built with libyaml
+# (far faster on large files).
+try:
+    YamlLoader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+    YamlLoader = yaml.SafeLoader
 
 MAX_FILE_BYTES = 16 << 20
 # A 1,000-service file is ~40k nodes; real projects are far below. The 415-byte bomb is ~10^9. Compose holds
-# the expanded document, and prints it: a 2 KB bomb of 1.4M nodes of 200 characters took Compose to 1.6 GB
-# (under the earlier bound of 2M nodes); just under either bound here, ~300 MB. 500,000 nodes is 12 times the
-# 1,000-service file; 16 MiB of values is what the largest file read can hold with no alias.
+# the expanded document, and prints it: its memory grows with the expanded size (benchmarks/README.md has the
+# figures). 500,000 nodes is 12 times the 1,000-service file; 16 MiB of values is what the largest file read
+# can hold with no alias.
 MAX_EXPANDED_NODES = 500_000
 MAX_EXPANDED_CHARS = MAX_FILE_BYTES
 
@@ -98,7 +100,7 @@ def check_env_file(path: Path, what: str) -> None:
                          "before Compose reads it")
 
 
-def _expanded_size(root: yaml.Node) -> tuple[int, int]:
+def expanded_size(root: yaml.Node) -> tuple[int, int]:
     """(nodes, characters of scalars) in the document with every alias expanded, over the shared graph
     (memoised, iterative)."""
     size: dict[int, tuple[int, int]] = {}
@@ -140,7 +142,7 @@ def compose_file(path: Path) -> tuple[yaml.Node | None, int]:
         raise _refused(path, f"larger than {MAX_FILE_BYTES >> 20} MiB ({size} bytes)")
     try:
         text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(text, Loader=YamlLoader)
     except UnicodeDecodeError as exc:
         raise _refused(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except RecursionError as exc:
@@ -151,7 +153,7 @@ def compose_file(path: Path) -> tuple[yaml.Node | None, int]:
         raise _refused(path, f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
     if root is None:
         return None, 0
-    nodes, chars = _expanded_size(root)
+    nodes, chars = expanded_size(root)
     if nodes > MAX_EXPANDED_NODES:
         raise _refused(path, f"expands to {nodes:,} YAML nodes, more than {MAX_EXPANDED_NODES:,} (an alias bomb?): "
                              "refused before Compose reads it")

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from runbook_lib.lint.rules import LINT_PHASE, Verdict, make_record
 
 if TYPE_CHECKING:
-    from runbook_lib.lint.run import LintResult
+    from runbook_lib.lint.result import LintResult
     from runbook_lib.results.records import CheckRecord
 
 _COMMENT = re.compile(r"#\s*runbook-lint\s*:\s*ignore\s*=\s*(?P<rules>[^\s]+)"

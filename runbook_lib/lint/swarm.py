@@ -7,11 +7,10 @@ did would be a false PASS. So under ``--swarm`` the service rules judge the serv
 (:func:`swarm_spec` drops what it ignores), a finding caused by a dropped key says so, and
 ``swarm.unsupported_keys`` names every such key.
 
-What each key does was checked on this machine, not only read: docker CLI 28.2.2 against engine
-20.10.24 (API 1.41), one `docker stack deploy` per key on a single-node swarm, then `docker service
-inspect` of what was created (November 2026). It matches the docker CLI's tables
-(cli/compose/types: ``UnsupportedProperties``, ``DeprecatedProperties``, ``ForbiddenProperties``) and its
-schema; older CLIs ignore more (cap_add/cap_drop before 20.10).
+What each key does was checked, not only read: one `docker stack deploy` per key on a single-node swarm
+(docker CLI 28.2, engine 20.10), then `docker service inspect` of what was created. It matches the docker
+CLI's tables (cli/compose/types: ``UnsupportedProperties``, ``DeprecatedProperties``,
+``ForbiddenProperties``) and its schema; older CLIs ignore more (cap_add/cap_drop before 20.10).
 """
 from __future__ import annotations
 

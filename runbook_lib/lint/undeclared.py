@@ -21,7 +21,7 @@ import yaml
 from runbook_lib.errors import RunbookError
 from runbook_lib.model.facts import FileState, ServiceFacts
 from runbook_lib.lint.rules import Verdict
-from runbook_lib.lint.source import _Loader, compose_file
+from runbook_lib.lint.source import YamlLoader, compose_file
 
 _EXAMPLE_RE = re.compile(r"(?i)\.(example|sample|dist|template|tmpl)(\.ya?ml)?$|[._-](example|sample)\.ya?ml$")
 MAX_EXAMPLE_BYTES = 1 << 20
@@ -65,7 +65,7 @@ def example_declarations(project_dir: Path | None) -> dict[str, str]:
             if not _EXAMPLE_RE.search(f.name) or not f.is_file() or f.stat().st_size > MAX_EXAMPLE_BYTES:
                 continue
             compose_file(f)  # refused as a compose file would be (an alias bomb) before it is loaded
-            doc = yaml.load(f.read_text(encoding="utf-8", errors="replace"), Loader=_Loader)
+            doc = yaml.load(f.read_text(encoding="utf-8", errors="replace"), Loader=YamlLoader)
         except (OSError, yaml.YAMLError, RunbookError):
             continue
         if isinstance(doc, dict) and isinstance(doc.get("secrets"), dict):

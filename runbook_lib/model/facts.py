@@ -131,8 +131,8 @@ class ServiceFacts:
             raise InputError(f"service {name}: {exc} (mem_limit or deploy.resources.limits.memory)") from exc
         targets = secret_targets(spec, secrets_dir)
         hc = (spec.get("healthcheck") or {}).get("test") or []
-        argv = {"command": _as_list(spec.get("command")), "entrypoint": _as_list(spec.get("entrypoint")),
-                "healthcheck": _as_list(hc)}
+        argv = {"command": as_list(spec.get("command")), "entrypoint": as_list(spec.get("entrypoint")),
+                "healthcheck": as_list(hc)}
         mounts = compose_mounts(spec, name, top_volumes)
         labels = spec.get("labels") or {}
         if isinstance(labels, list):
@@ -263,7 +263,9 @@ def _engine_mount(m: Mapping[str, Any]) -> dict[str, Any]:
             "propagation": str(m.get("Propagation") or "")}
 
 
-def _as_list(v: Any) -> list[str]:
+def as_list(v: Any) -> list[str]:
+    """A compose value that may be a string or a list (``command``, ``entrypoint``, a healthcheck's ``test``)
+    as a list of strings; None is the empty list."""
     if v is None:
         return []
     return [str(x) for x in v] if isinstance(v, (list, tuple)) else [str(v)]

@@ -132,7 +132,7 @@ def _upstream(header: str) -> str | None:
     return m.group(1)
 
 
-def test_the_corpus_covers_what_the_issue_asks_for():
+def test_the_corpus_holds_licensed_public_projects_that_exercise_compose_features():
     public: dict[str, list[Path]] = {}  # upstream project -> its directories (or Debian fixture files)
     for name, files, golden in _projects():
         header = files[0].read_text().split("\n# Copied", 1)[0]

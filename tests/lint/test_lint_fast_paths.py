@@ -1,10 +1,9 @@
-"""Lint's faster paths answer exactly as the slow ones did.
+"""Lint's fast paths answer exactly as the straightforward ones.
 
-- Redaction (scrub_records) searches each distinct string once instead of every record's JSON. It must
-  redact exactly what scrubbing every record whole redacts, and it must also find secrets that JSON escaping
-  used to hide (non-ASCII characters, quotes, backslashes: the old per-record JSON check missed them, and the
-  value reached the output).
-- git_tracked asks git per directory, not per file, with the same answers.
+- Redaction (scrub_records) searches each distinct string once, not every record's JSON. It must redact
+  exactly what scrubbing every record whole redacts, and it must also find secrets that JSON escaping would
+  hide from a search of the records' JSON (non-ASCII characters, quotes, backslashes).
+- git_tracked asks git per directory, not per file, with the answers asking per file gives.
 """
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ import textwrap
 
 from conftest import ROOT
 
-from runbook_lib.lint.run import _NAME_FIELDS, _strings, scrub_records
+from runbook_lib.lint.run import NAME_FIELDS, scrub_records, string_values
 from runbook_lib.results.records import CheckRecord
 from runbook_lib.results.redact import Redactor
 
@@ -27,7 +26,7 @@ SHAPES = ["Bearer abcdefghijklmnop", "basic QWxhZGRpbjpvcGVu", "eyJhbGciOiJIUzI1
 
 def _whole(records, red):
     """The reference: every record scrubbed whole."""
-    return [CheckRecord.from_dict(red.scrub(dict(vars(r)), names=False, keep=_NAME_FIELDS)) for r in records]
+    return [CheckRecord.from_dict(red.scrub(dict(vars(r)), names=False, keep=NAME_FIELDS)) for r in records]
 
 
 def _plain(records):
@@ -58,8 +57,8 @@ def test_scrub_records_redacts_exactly_what_scrubbing_every_record_does():
     values: list[str] = []
     for r in got:
         for name, v in vars(r).items():
-            if name not in _NAME_FIELDS:
-                _strings(v, values)
+            if name not in NAME_FIELDS:
+                string_values(v, values)
     for secret in SECRETS:
         assert not any(secret in v for v in values)
     assert any(secret in k for r in got for k in r.evidence["nested"] for secret in SECRETS), "keys are names: kept"
@@ -98,7 +97,7 @@ def test_a_secret_with_non_ascii_or_quote_characters_never_reaches_the_output(tm
 
 
 def _git_tracked_one_by_one(paths):
-    """The reference: two git runs per file, as git_tracked used to do."""
+    """The reference: two git runs per file."""
     import shutil
     from pathlib import Path
 
@@ -124,7 +123,7 @@ def test_git_tracked_asks_git_per_directory_and_answers_as_per_file(tmp_path):
 
     import pytest
 
-    from runbook_lib.lint.audit import git_tracked
+    from runbook_lib.lint.project_secrets import git_tracked
 
     if not shutil.which("git"):
         pytest.skip("git is not installed")
@@ -154,13 +153,13 @@ def test_git_tracked_asks_git_per_directory_and_answers_as_per_file(tmp_path):
 
 
 def test_json_output_is_what_to_dict_gave():
-    """format_json no longer deep-copies every record (dataclasses.asdict): the text is the same, nested
-    dataclasses, paths and tuples included."""
+    """format_json does not deep-copy every record (dataclasses.asdict), and its text is what asdict gives,
+    nested dataclasses, paths and tuples included."""
     from pathlib import Path
 
     from runbook_lib.model.facts import FileState
     from runbook_lib.lint.output import decision, format_json
-    from runbook_lib.lint.run import LintResult
+    from runbook_lib.lint.result import LintResult
     from runbook_lib.results.records import counts
 
     evidence = {"state": FileState("/run/secrets/x", True), "path": Path("/etc/x"), "pair": ("a", 1),

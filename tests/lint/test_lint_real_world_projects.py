@@ -1,5 +1,5 @@
-"""`runbook lint` on real-world compose projects. One section per numbered problem; each test
-failed on the code before the issue. Through the CLI (a separate process, no engine) and the functions."""
+"""`runbook lint` on real-world compose projects: one section per kind of problem real projects showed.
+Through the CLI (a separate process, no engine) and the functions."""
 from __future__ import annotations
 
 import json
@@ -39,7 +39,7 @@ def by_key(records):
     return {(r.id, r.target): r for r in records}
 
 
-# -- 1. profile-gated services ------------------------------------------------------------------------
+# -- profile-gated services ---------------------------------------------------------------------------
 
 PROFILES = """
 services:
@@ -86,7 +86,7 @@ def test_1_profile_restricts_and_says_what_it_left_out(cli, no_engine, tmp_path)
     assert "1 not linted (not in the selected profiles): agent" in data["summary"]
 
 
-# -- 2. secrets.duplicate reads what was written ------------------------------------------------------
+# -- secrets.duplicate reads what was written ---------------------------------------------------------
 
 def test_2_a_secret_listed_twice_fails_and_points_at_the_line(cli, no_engine, tmp_path):
     secret_file(tmp_path, "a.txt", "Zq8-fixture-not-a-secret-4Hk2")
@@ -114,7 +114,7 @@ def test_2_a_secret_listed_twice_fails_and_points_at_the_line(cli, no_engine, tm
     assert res["locations"][0]["physicalLocation"]["region"]["startLine"] == 4
 
 
-# -- 3. short secret values ---------------------------------------------------------------------------
+# -- short secret values ------------------------------------------------------------------------------
 
 def test_3_a_secret_equal_to_the_product_name_is_weak_not_a_leak_and_names_survive(cli, no_engine, tmp_path):
     secret_file(tmp_path, "pg_password.txt", "chatapp")
@@ -167,7 +167,7 @@ def test_3_weak_values_are_never_matched_as_leaks_but_still_never_reach_an_outpu
     assert v.status == "PASS"
 
 
-# -- 4. plaintext credentials outside environment: ----------------------------------------------------
+# -- plaintext credentials outside environment: -------------------------------------------------------
 
 def test_4_credentials_in_command_healthcheck_labels_and_embedded_json_are_found(cli, no_engine, tmp_path):
     f = write(tmp_path, """\
@@ -217,7 +217,7 @@ def test_4_the_argv_rule_as_a_function_never_shows_a_value():
     assert "Pg5-literal" not in json.dumps(v.evidence) and v.evidence["findings"][0]["value"] == marker("Pg5-literal")
 
 
-# -- 5. statics of phase 2 and 3 ----------------------------------------------------------------------
+# -- statics of phase 2 and 3 -------------------------------------------------------------------------
 
 def test_5_restart_policy_is_judged_against_production_restart_policy(cli, no_engine, tmp_path, write_params):
     f = write(tmp_path, """\
@@ -283,7 +283,7 @@ def test_5_plain_http_and_admin_ports_beyond_loopback_fail(cli, no_engine, tmp_p
     assert by[("hardening.admin_ports", "local")]["status"] == "PASS"
 
 
-# -- 6. hostile input ---------------------------------------------------------------------------------
+# -- hostile input ------------------------------------------------------------------------------------
 
 BOMB = "".join(
     [f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]\n" for p, c in zip("abcdefgh", "bcdefghi")]

@@ -75,7 +75,7 @@ def test_finding_compose_runs_no_version_probe_that_the_files_already_answer(tmp
         argv = c.find_compose_command()
         if c._wheel_version(Path(argv[0])):
             assert asked == [], asked
-        # a docker CLI plugin is asked, as before
+        # a docker CLI plugin is asked its version
         plugins = tmp_path / "docker-config" / "cli-plugins"
         plugins.mkdir(parents=True)
         (plugins / "docker-compose").symlink_to(argv[0])
