@@ -48,3 +48,17 @@ def test_no_page_cites_an_issue_number():
     cited = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in PAGES
              for m in re.finditer(r"\b[Ii]ssue \d+", p.read_text(encoding="utf-8"))]
     assert not cited, cited
+
+
+def test_every_source_file_a_page_cites_exists():
+    """Modules move: a page citing `runbook_lib/lint/judges.py` (or `lint/judges.py`) or `tests/x/test_y.py`
+    must follow."""
+    cited = re.compile(r"(?<![\w/.])((?:runbook_lib/)?(?:cli|errors|package_data|(?:lint|run|engine|results|phases|drills|"
+                       r"params|model)/[\w/]+)\.py|tests/[\w/]+\.py|benchmarks/\w+\.py|notebooks/\w+\.ipynb)")
+    gone = []
+    for page in PAGES:
+        for path in set(cited.findall(page.read_text(encoding="utf-8"))):
+            full = path if path.startswith(("runbook_lib/", "tests/", "benchmarks/", "notebooks/")) else f"runbook_lib/{path}"
+            if not (ROOT / full).exists():
+                gone.append(f"{page.relative_to(ROOT)}: {path}")
+    assert not gone, gone
