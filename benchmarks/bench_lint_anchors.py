@@ -5,7 +5,7 @@
 compose-lint is a benchmark extra (``pip install -e '.[bench]'``), never a runtime dependency: without it
 this script says how to install it and exits 2; ``--install`` installs the extra's requirements into the
 running interpreter's environment with pip. semgrep is not run: its compose rules come from its online
-rule registry, which this machine cannot reach (the README's anchors column names its rules).
+rule registry, which this machine cannot reach (the anchors column of docs/lint.md's rule table names its rules).
 
 Per project (a TURN relay with coturn's documented 16k-port UDP range, tests/fixtures/compose/realworld/*, the
 Debian fixtures, demo/compose.yaml) it prints:

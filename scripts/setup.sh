@@ -116,7 +116,7 @@ case "${1:-}" in
     cd "$ROOT"
     "$PY" tests/realworld/images.py wordpress-mysql || say "the real-world images were not built: tests/realworld/test_realworld.py will say why"
     set +e
-    # Three workers (README "Tests"), whole files each (module fixtures stay per worker); each deploys its own demo
+    # Three workers (docs/testing.md), whole files each (module fixtures stay per worker); each deploys its own demo
     # stack (tests/conftest.py). `make test` accepts pytest arguments after it: -n 0 runs in one process.
     # --durations: the slowest tests are printed, so a CI log shows where the suite's time went.
     "$PY" -m pytest -n "${RUNBOOK_TEST_WORKERS:-3}" --dist loadfile --durations=25 "$@"

@@ -13,7 +13,7 @@ carry their CIS Docker Benchmark (v1.6) id in ``evidence["cis"]``.
 Output: a table for people, JSON (the check-record contract) for machines, SARIF 2.1.0 for code scanning.
 Exit status of ``runbook lint``: 0 no FAIL, 1 any FAIL or ERROR, 2 input error (files that do not resolve,
 refused input, Compose's timeout), 3 environment problem (no Compose v2), 4 internal error (a bug: no record
-was made; docs/lint-inputs.md).
+was made; docs/lint.md).
 """
 from __future__ import annotations
 

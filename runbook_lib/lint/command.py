@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "--fail-on (and no ERROR), 1 otherwise, 2 input error, 4 internal error (a bug: no finding made). "
                         "Inline suppressions: "
                         '# runbook-lint: ignore=RULE[,RULE] reason="..." on the line or the line above '
-                        "(docs/ci.md).")
+                        "(docs/lint.md).")
     li.add_argument("files", nargs="*", metavar="FILE", type=Path,
                     help="compose files, merged in order (default: the compose_files of --params)")
     li.add_argument("--env-file", action="append", metavar="FILE", type=Path, help="env file for interpolation (repeatable)")

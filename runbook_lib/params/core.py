@@ -84,7 +84,7 @@ class Params(StrictModel):
     security: Security = Field(default_factory=Security, description="Phase 2 and `runbook lint`.")
     engine: EngineParams = Field(default_factory=EngineParams, description="How the runbook talks to the Docker engine.")
     targets: list[Target] = Field(default_factory=list, description=(
-        "A fleet: several engines running the same deployment, verified in one run (README, \"Beyond one host\"). "
+        "A fleet: several engines running the same deployment, verified in one run (docs/swarm-and-fleets.md). "
         "Each target runs the phases as an ordinary run with its own DOCKER_HOST, its run directory in the "
         "fleet's (targets/NAME/); one aggregate verdict, NO-GO when any target is. Empty: one engine, the one "
         "DOCKER_HOST (or the default socket) names."))

@@ -1,6 +1,6 @@
 """`runbook lint` where linters live: a failure threshold, inline suppressions, a baseline, GitHub and
 GitLab output, one project per directory, the pre-commit hook run by pre-commit itself, and the CI jobs
-of docs/ci.md run command by command. Compose resolves every file for real (`docker compose config`)."""
+of docs/lint.md run command by command. Compose resolves every file for real (`docker compose config`)."""
 from __future__ import annotations
 
 import json
@@ -183,9 +183,9 @@ def test_the_pre_commit_hook_runs_under_pre_commit_itself(tmp_path):
 
 
 def _ci_commands() -> list[str]:
-    """Every shell command of the two CI definitions in docs/ci.md, in order (GitHub `run:`, GitLab
+    """Every shell command of the two CI definitions in docs/lint.md, in order (GitHub `run:`, GitLab
     `script:`)."""
-    text = (ROOT / "docs" / "ci.md").read_text()
+    text = (ROOT / "docs" / "lint.md").read_text()
     blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
     github = next(b for b in blocks if isinstance(b, dict) and "jobs" in b)
     gitlab = next(b for b in blocks if isinstance(b, dict) and "runbook-lint" in b)
@@ -204,7 +204,7 @@ def test_the_ci_jobs_use_every_documented_command_shape():
 @pytest.mark.slow
 @pytest.mark.docker
 def test_every_command_of_the_ci_jobs_runs(tmp_path, demo_stack, demo_params):
-    """docs/ci.md's jobs, run as their runners would (bash -eo pipefail per step), against this session's
+    """docs/lint.md's jobs, run as their runners would (bash -eo pipefail per step), against this session's
     demo stack: the install from a wheel of this tree into a fresh venv (once: GitHub's and GitLab's venvs
     are the same directory here), lint in every format, a read-only run with its summary and artifacts."""
     from wheel import build_wheel

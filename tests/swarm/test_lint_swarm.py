@@ -191,8 +191,8 @@ def test_the_cli_flag_and_a_swarm_params_file_both_lint_as_swarm(cli, tmp_path):
     assert ("swarm.replicas", "web", "PASS") in ids and ("secrets.external", "db", "INFO") in ids, proc.stdout + proc.stderr
 
 
-def test_every_swarm_rule_is_declared_with_keys_and_in_the_readme():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_every_swarm_rule_is_declared_with_keys_and_in_the_lint_doc():
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "lint.md").read_text()
     for rid in ("swarm.unsupported_keys", "swarm.replicas", "swarm.restart_policy", "swarm.update_config",
                 "swarm.rollback_config"):
         assert RULES[rid].keys and RULES[rid].remediation
