@@ -134,6 +134,9 @@ def place(fn: Callable, phase: str) -> None:
             if old_phase and (old_phase, old_function) != (phase, function):
                 raise ValueError(f"rule {cid} is run by {old_function} in {old_phase}, and listed in {phase}'s manifest")
             _RUNS[cid] = (phase, function)
+        else:
+            raise ValueError(f"{function}, listed in {phase}'s manifest, names check {cid} but neither declares it "
+                             "(@check) nor runs it (@runs)")
 
 # The runner's own records (phase "runner": recorded by the runner, not run by a notebook).
 declare(CheckSpec("runner.phase", "Phase ran to completion", "runner", "critical", "Run integrity",

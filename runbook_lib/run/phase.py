@@ -1,8 +1,9 @@
 """One phase notebook's session: loads the parameters, runs checks, redacts, saves, displays.
 
 A phase notebook calls :func:`open_phase` once, then :meth:`PhaseSession.run_section` for each section
-of the phase's manifest (:mod:`runbook_lib.run.manifest`), or :meth:`PhaseSession.run` for checks it names. Records are redacted and written to ``<run_dir>/results/<phase>.json`` after every call, so
-a phase that dies half-way keeps the evidence it had gathered. Interactively (no run directory) the
+of the phase's manifest (:mod:`runbook_lib.run.manifest`), or :meth:`PhaseSession.run` for checks it
+names. Records are redacted and written to ``<run_dir>/results/<phase>.json`` after every call, so a
+phase that dies half-way keeps the evidence it had gathered. Interactively (no run directory) the
 records are only shown.
 """
 from __future__ import annotations

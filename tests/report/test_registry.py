@@ -199,3 +199,23 @@ def test_the_registry_imports_nothing_above_it():
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not {m for m in imported if m and m.startswith("runbook_lib")}, imported
+
+
+def test_a_check_declared_without_a_phase_takes_the_phase_of_the_manifest_that_lists_it(monkeypatch):
+    from runbook_lib.run.manifest import Manifest, swarm_only
+
+    registry.specs()
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # forgotten after the test
+
+    @registry.check("prod.example", "An example check", severity="low", category="Production mode")
+    def example(ctx):
+        return []
+
+    assert registry.get("prod.example").phase == ""
+    manifest = Manifest("03_production_mode", {"example": [swarm_only(example)]})
+    assert registry.get("prod.example").phase == "03_production_mode"
+    assert manifest.checks("swarm") == [example] and manifest.checks("compose") == []
+    with pytest.raises(ValueError, match="listed twice"):
+        Manifest("03_production_mode", {"a": [example], "b": [example]})
+    with pytest.raises(ValueError, match="declared in phase 03_production_mode but listed in 02_secrets_security"):
+        Manifest("02_secrets_security", {"example": [example]})
