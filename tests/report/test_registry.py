@@ -219,3 +219,34 @@ def test_a_check_declared_without_a_phase_takes_the_phase_of_the_manifest_that_l
         Manifest("03_production_mode", {"a": [example], "b": [example]})
     with pytest.raises(ValueError, match="declared in phase 03_production_mode but listed in 02_secrets_security"):
         Manifest("02_secrets_security", {"example": [example]})
+
+
+def test_the_preflight_gate_runs_the_preflight_manifest_for_the_run_mode_when_the_run_has_no_records():
+    from runbook_lib.errors import RunbookError
+    from runbook_lib.results.records import Check
+    from runbook_lib.run.manifest import Manifest, swarm_only
+
+    def answers(ctx):
+        return [Check("preflight.engine").record("engine", "PASS", expected="answers", actual="answers",
+                                                   evidence={"version": "test"})]
+
+    def not_a_manager(ctx):
+        return [Check("preflight.swarm_active").record("engine", "FAIL", expected="a manager", actual="inactive")]
+
+    gate = Manifest("00_preflight", {"engine": [answers], "swarm": [swarm_only(not_a_manager)]})
+    params = load_params(PARAMS / "demo.yaml")
+    assert params.mode == "compose" and not params.read_only
+    session = PhaseSession("01_controlled_redeployment", Context(params=params, _engine=object()))
+    assert "no blocking problem among 1 records (preflight checks run now" in session.require_preflight(gate).text
+    params.mode = "swarm"
+    with pytest.raises(RunbookError, match="preflight.swarm_active@engine: inactive"):
+        session.require_preflight(gate)
+
+
+def test_the_explorer_offers_the_checks_of_the_parameters_mode():
+    from runbook_lib.run.explorer import discover_phases
+
+    offered = {m: {p.phase: [f.__name__ for f in p.checks] for p in discover_phases(mode=m)} for m in ("compose", "swarm")}
+    assert "swarm_active" in offered["swarm"]["00_preflight"] and "swarm_active" not in offered["compose"]["00_preflight"]
+    assert "current_state" in offered["compose"]["00_preflight"] and "current_state" not in offered["swarm"]["00_preflight"]
+    assert "replicas" in offered["swarm"]["03_production_mode"] and "replicas" not in offered["compose"]["03_production_mode"]
