@@ -499,9 +499,17 @@ def swarm_stack_file(ctx: Context) -> list[CheckRecord]:
                             f"{plural(len(ev['configs']), 'config')}")]
 
 
-CHECKS = [engine_reachable, compose_cli, parameters_valid, compose_config_valid, secret_files, static_audit,
-          current_state, orphans, drill_journal, services_intact]
-# swarm mode (the preflight notebook's order): the project's compose-labelled containers mean nothing on a
-# swarm, so current_state and orphans are not run; the swarm's own checks are
-SWARM_CHECKS = [engine_reachable, compose_cli, parameters_valid, compose_config_valid, swarm_stack_file, secret_files,
-                static_audit, drill_journal, swarm_active, swarm_nodes, swarm_objects]
+from runbook_lib.run.manifest import Manifest, compose_only, swarm_only  # noqa: E402
+
+# The notebook's sections, in order. A swarm's tasks carry no compose project label: the checks that find
+# containers by it run in compose mode only.
+MANIFEST = Manifest(PHASE, {
+    "engine": [engine_reachable, compose_cli],
+    "swarm": [swarm_only(swarm_active), swarm_only(swarm_nodes), swarm_only(swarm_objects), swarm_only(swarm_stack_file)],
+    "parameters": [parameters_valid, compose_config_valid],
+    "secret files": [secret_files],
+    "static audit": [static_audit],
+    "drill journal": [drill_journal],
+    "services intact": [compose_only(services_intact)],
+    "current state": [compose_only(current_state), compose_only(orphans)],
+})

@@ -541,8 +541,15 @@ def services_pruned(ctx: Context) -> list[CheckRecord]:
     return out
 
 
-CHECKS = [inventory_before, archive_volumes, compose_down, remove_leftovers, nothing_running, compose_up,
-          services_ready, init_steps, inventory_after, volumes_preserved]
-# swarm mode (the notebook's order)
-SWARM_CHECKS = [inventory_before, stack_deploy, services_converged, services_pruned, init_steps, inventory_after,
-                volumes_preserved]
+from runbook_lib.run.manifest import Manifest, compose_only, swarm_only  # noqa: E402
+
+# The notebook's sections, in order. A swarm stack is redeployed in place, never taken down.
+MANIFEST = Manifest(PHASE, {
+    "inventory before": [inventory_before],
+    "down": [compose_only(archive_volumes), compose_only(compose_down), compose_only(remove_leftovers),
+             compose_only(nothing_running)],
+    "up": [swarm_only(stack_deploy), swarm_only(services_converged), swarm_only(services_pruned),
+           compose_only(compose_up), compose_only(services_ready)],
+    "init steps": [init_steps],
+    "after": [inventory_after, volumes_preserved],
+})

@@ -469,5 +469,14 @@ def shared_volumes(ctx: Context) -> list[CheckRecord]:
     return [make_record("hardening.shared_volume", vol, v, phase=PHASE, command=cmd) for vol, v in verdicts]
 
 
-CHECKS = [containers_present, secrets_mounted, secret_file_env, no_plaintext_env, secrets_not_in_config,
-          secrets_not_in_logs, hardening, shared_volumes]
+from runbook_lib.run.manifest import Manifest  # noqa: E402
+
+# The notebook's sections, in order (every check runs in both modes).
+MANIFEST = Manifest(PHASE, {
+    "containers": [containers_present],
+    "secrets mounted": [secrets_mounted],
+    "file variables": [secret_file_env],
+    "plaintext": [no_plaintext_env],
+    "config and logs": [secrets_not_in_config, secrets_not_in_logs],
+    "hardening": [hardening, shared_volumes],
+})

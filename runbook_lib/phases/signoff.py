@@ -253,3 +253,12 @@ def signoff_html(record: CheckRecord) -> Html:
     if ev.get("images_error"):
         rows.append(["Images", f"not recorded: {ev['images_error']}"])
     return Html(simple_table(["Signed", "Value"], rows), "\n".join(f"{a}: {b}" for a, b in rows))
+
+
+from runbook_lib.run.manifest import Manifest, records  # noqa: E402
+
+# The sign-off judges a whole run: its records are made from the run's own (the notebook adds them), not
+# by checks run against the deployment.
+MANIFEST = Manifest(PHASE, {
+    "sign-off": [records(waiver_records), records(signoff_records)],
+})

@@ -2,25 +2,31 @@
 
 A check is declared once, next to the function that runs it::
 
-    @check("prod.drift", "Running containers match the compose files", phase=PHASE, severity="high",
+    @check("prod.drift", "Running containers match the compose files", severity="high",
            category="Configuration drift")
     def drift(ctx): ...
 
-The declaration holds everything the rest of the toolkit reads about a check: its title, its phase, its
-default severity, its category in the sign-off's verification table, whether it changes the deployment
+and its phase is the phase whose manifest lists the function (:mod:`runbook_lib.run.manifest`, which calls
+:func:`place`; a ``phase=`` given to :func:`check` must agree with it). The declaration holds everything the
+rest of the toolkit reads about a check: its title, its phase, its default severity, its category in the sign-off's verification table, whether it changes the deployment
 and its CIS Docker Benchmark id. :class:`~runbook_lib.results.records.Check` takes title, phase and severity
 from here; the sign-off table, waivers, severity overrides and the crash handler of
 :meth:`~runbook_lib.run.phase.PhaseSession.run` read it too.
 
-The static rules of ``runbook lint`` are declared by their table (``lint.RULES``); a phase function that
-runs some of them says so with :func:`runs`. A family (``smoke.drill``) covers ids with a suffix
+The static rules of ``runbook lint`` are declared by their table, handed to :func:`declare_rules`; a phase
+function that runs some of them says so with :func:`runs`. A family (``smoke.drill``) covers ids with a suffix
 (``smoke.drill.redis``).
+
+The registry is read from anywhere (a report of an old run, the policy's validation), so it must be complete
+whoever asks first: on first use it imports :data:`CATALOG`, the module at the top of the package that imports
+every declaring module (the phases, whose manifests place their checks, and the run's own records) and hands
+the lint rules to :func:`declare_rules`. The registry itself imports nothing of the project.
 """
 from __future__ import annotations
 
 import difflib
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, TypeVar
 
 F = TypeVar("F", bound=Callable)
@@ -45,17 +51,15 @@ CATEGORIES: tuple[str, ...] = (
     "Sign-off",
 )
 
-# Modules whose import declares checks (the registry is complete once they are imported).
-_DECLARING_MODULES = ("runbook_lib.lint", "runbook_lib.phases.preflight", "runbook_lib.phases.redeploy",
-                      "runbook_lib.phases.security", "runbook_lib.phases.production", "runbook_lib.phases.smoke",
-                      "runbook_lib.phases.signoff", "runbook_lib.run.fleet")
+# The module whose import declares every check (the registry is complete once it is imported).
+CATALOG = "runbook_lib.catalog"
 
 
 @dataclass(frozen=True)
 class CheckSpec:
     id: str
     title: str
-    phase: str            # the phase notebook that runs it ("lint": only `runbook lint` and the static audit)
+    phase: str            # the phase whose manifest lists it ("lint": only `runbook lint` and the static audit)
     severity: str         # default; policy.severity_overrides changes it per id
     category: str         # row of the verification table
     changes_deployment: bool = False
@@ -76,15 +80,18 @@ def declare(spec: CheckSpec) -> CheckSpec:
     if spec.category not in CATEGORIES:
         raise ValueError(f"check {spec.id}: unknown category {spec.category!r}; one of {CATEGORIES}")
     old = _REGISTRY.get(spec.id)
+    if old is not None and not spec.phase:  # declared again (a module reloaded): keep the phase placed since
+        spec = replace(spec, phase=old.phase)
     if old is not None and old != spec:
         raise ValueError(f"check {spec.id} declared twice: {old} and {spec}")
     _REGISTRY[spec.id] = spec
     return spec
 
 
-def check(check_id: str, title: str, *, phase: str, severity: str, category: str, changes_deployment: bool = False,
+def check(check_id: str, title: str, *, severity: str, category: str, phase: str = "", changes_deployment: bool = False,
           cis: str = "", remediation: str = "", family: bool = False) -> Callable[[F], F]:
-    """Declare a check and mark the decorated function as the one that runs it."""
+    """Declare a check and mark the decorated function as the one that runs it; its phase comes from the
+    manifest that lists the function (:func:`place`)."""
 
     def wrap(fn: F) -> F:
         declare(CheckSpec(check_id, title, phase, severity, category, changes_deployment, cis, remediation, family,
@@ -95,8 +102,9 @@ def check(check_id: str, title: str, *, phase: str, severity: str, category: str
     return wrap
 
 
-def runs(*check_ids: str, phase: str) -> Callable[[F], F]:
-    """Mark a phase function as running rules declared elsewhere (``lint.RULES``), in ``phase``."""
+def runs(*check_ids: str, phase: str = "") -> Callable[[F], F]:
+    """Mark a phase function as running rules declared elsewhere (the lint rules); its phase comes from the
+    manifest that lists the function (:func:`place`)."""
 
     def wrap(fn: F) -> F:
         for cid in check_ids:
@@ -109,6 +117,26 @@ def runs(*check_ids: str, phase: str) -> Callable[[F], F]:
 
 # rule id -> (phase, function) for lint rules that a phase runs at run time
 _RUNS: dict[str, tuple[str, str]] = {}
+
+
+def place(fn: Callable, phase: str) -> None:
+    """Record that ``phase`` runs ``fn``: every check id it declares (or rule it runs) belongs to that phase.
+    A phase given at declaration must agree; a check placed in two phases is a programming error."""
+    function = f"{fn.__module__}:{fn.__name__}"
+    for cid in getattr(fn, "check_ids", ()):
+        spec = _REGISTRY.get(cid)
+        if spec is not None and spec.function == function:
+            if spec.phase and spec.phase != phase:
+                raise ValueError(f"check {cid} is declared in phase {spec.phase} but listed in {phase}'s manifest")
+            _REGISTRY[cid] = replace(spec, phase=phase)
+        elif cid in _RUNS:
+            old_phase, old_function = _RUNS[cid]
+            if old_phase and (old_phase, old_function) != (phase, function):
+                raise ValueError(f"rule {cid} is run by {old_function} in {old_phase}, and listed in {phase}'s manifest")
+            _RUNS[cid] = (phase, function)
+        else:
+            raise ValueError(f"{function}, listed in {phase}'s manifest, names check {cid} but neither declares it "
+                             "(@check) nor runs it (@runs)")
 
 # The runner's own records (phase "runner": recorded by the runner, not run by a notebook).
 declare(CheckSpec("runner.phase", "Phase ran to completion", "runner", "critical", "Run integrity",
@@ -131,16 +159,18 @@ def _rule_category(rule_id: str) -> str:
     return "Static audit"
 
 
-def _load() -> None:
-    for name in _DECLARING_MODULES:
-        importlib.import_module(name)
-    from runbook_lib.lint import RULES
-
-    for rule in RULES.values():
-        phase, function = _RUNS.get(rule.id, ("lint", "runbook_lib.lint:lint_model"))
-        spec = CheckSpec(rule.id, rule.title, phase, rule.severity, _rule_category(rule.id), False, rule.cis,
-                         rule.remediation, False, function)
+def declare_rules(rules: Iterable, *, function: str) -> None:
+    """Declare the static rules (objects with ``id``, ``title``, ``severity``, ``cis`` and ``remediation``):
+    in phase "lint", run by ``function``, unless a phase function runs them (:func:`runs`)."""
+    for rule in rules:
+        phase, runner = _RUNS.get(rule.id, ("lint", function))
+        spec = CheckSpec(rule.id, rule.title, phase or "lint", rule.severity, _rule_category(rule.id), False, rule.cis,
+                         rule.remediation, False, runner)
         _REGISTRY.setdefault(rule.id, spec)
+
+
+def _load() -> None:
+    importlib.import_module(CATALOG)
 
 
 def specs() -> dict[str, CheckSpec]:

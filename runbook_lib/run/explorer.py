@@ -35,6 +35,7 @@ from runbook_lib.results.display import badge, esc, records_table, simple_table
 from runbook_lib.engine import ContainerView
 from runbook_lib.errors import RunbookError
 from runbook_lib.params import Params, load_params, resolve_params_file
+from runbook_lib.run.manifest import Manifest
 from runbook_lib.run.phase import PhaseSession
 from runbook_lib.results.records import CheckRecord
 from runbook_lib.model.facts import secret_targets
@@ -84,12 +85,14 @@ def is_destructive(fn: Any) -> bool:
     return module is None or hasattr(module, "faults")
 
 
-def discover_phases(package: str = "runbook_lib.phases") -> list[PhaseChecks]:
-    """Every phase module of ``package`` that has a ``PHASE`` and a ``CHECKS`` list, in phase order,
-    with the destructive parts removed: phases in :data:`NOT_OFFERED` (or whose module says
-    ``DESTRUCTIVE = True``) are left out entirely; drills are left out of the others. A module that
-    fails to import, or has a ``PHASE`` but no ``CHECKS``, is listed with ``problem`` set, so the UI
-    can say so instead of hiding it."""
+def discover_phases(package: str = "runbook_lib.phases", mode: str = "compose") -> list[PhaseChecks]:
+    """Every phase module of ``package`` that has a ``PHASE`` and a ``MANIFEST``, in phase order, offering
+    the manifest's checks for ``mode`` (:meth:`~runbook_lib.run.manifest.Manifest.checks`; a module with a
+    plain ``CHECKS`` list instead offers that list in every mode), with the destructive parts removed:
+    phases in :data:`NOT_OFFERED` (or whose module says ``DESTRUCTIVE = True``) are left out entirely;
+    drills are left out of the others. A module that fails to import, has a ``PHASE`` but no checks, or
+    none that runs against the deployment alone, is listed with ``problem`` set, so the UI can say so
+    instead of hiding it."""
     pkg = importlib.import_module(package)
     out: list[PhaseChecks] = []
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
@@ -99,11 +102,16 @@ def discover_phases(package: str = "runbook_lib.phases") -> list[PhaseChecks]:
         except Exception as exc:  # noqa: BLE001 - a module under construction must not break the explorer
             out.append(PhaseChecks(phase=info.name, module=name, problem=f"{type(exc).__name__}: {exc}"))
             continue
-        phase, checks = getattr(mod, "PHASE", None), getattr(mod, "CHECKS", None)
+        phase, manifest = getattr(mod, "PHASE", None), getattr(mod, "MANIFEST", None)
         if not phase or phase in NOT_OFFERED or getattr(mod, "DESTRUCTIVE", False):
             continue
+        checks = manifest.checks(mode) if isinstance(manifest, Manifest) else getattr(mod, "CHECKS", None)
         if checks is None:
-            out.append(PhaseChecks(phase=phase, module=name, problem="the module has no CHECKS list"))
+            out.append(PhaseChecks(phase=phase, module=name, problem="the module has no MANIFEST and no CHECKS list"))
+            continue
+        if not checks:
+            out.append(PhaseChecks(phase=phase, module=name, problem=f"no check of this phase runs against the "
+                                   f"deployment alone in {mode} mode"))
             continue
         offered = [fn for fn in checks if not is_destructive(fn)]
         left_out = [getattr(fn, "__name__", repr(fn)) for fn in checks if is_destructive(fn)]
@@ -237,7 +245,7 @@ class Explorer:
         self.redactor = Redactor()
         self.probe_timeout_s = probe_timeout_s
         self.ctx = self._new_context()
-        self.phases = discover_phases()
+        self.phases = discover_phases(mode=self.params.mode)
         try:
             services = self.ctx.services
         except RunbookError as exc:

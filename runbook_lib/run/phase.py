@@ -1,8 +1,9 @@
 """One phase notebook's session: loads the parameters, runs checks, redacts, saves, displays.
 
-A phase notebook calls :func:`open_phase` once, then :meth:`PhaseSession.run` for each check (or group
-of checks). Records are redacted and written to ``<run_dir>/results/<phase>.json`` after every call, so
-a phase that dies half-way keeps the evidence it had gathered. Interactively (no run directory) the
+A phase notebook calls :func:`open_phase` once, then :meth:`PhaseSession.run_section` for each section
+of the phase's manifest (:mod:`runbook_lib.run.manifest`), or :meth:`PhaseSession.run` for checks it
+names. Records are redacted and written to ``<run_dir>/results/<phase>.json`` after every call, so a
+phase that dies half-way keeps the evidence it had gathered. Interactively (no run directory) the
 records are only shown.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from runbook_lib.run.context import Context
+from runbook_lib.run.manifest import Manifest
 from runbook_lib.results.display import Html, RecordTable, esc
 from runbook_lib.errors import RunbookError
 from runbook_lib.params import CHANGES_DEPLOYMENT, PHASES, load_params, refuse_unsupported_phases, resolve_params_file
@@ -75,6 +77,12 @@ class PhaseSession:
         self.save()
         return self.table(new, caption)
 
+    def run_section(self, manifest: Manifest, section: str, caption: str = "") -> RecordTable | None:
+        """Run one section of a phase's manifest: its checks that apply to this run's mode, in order. None
+        (nothing shown) when none applies (a swarm-only section in compose mode)."""
+        checks = manifest.checks(self.params.mode, section)
+        return self.run(*checks, caption=caption) if checks else None
+
     def _crash_record(self, fn: CheckFn, exc: BaseException) -> CheckRecord:
         """A check function raised: an ERROR under the crashing check's own declared id (so waivers,
         severity overrides and the verification table find it), with the exception as evidence."""
@@ -125,24 +133,24 @@ class PhaseSession:
         """Every record of this phase, as the phase's verification table."""
         return self.table(self.records, f"{self.phase}: all checks")
 
-    def require_preflight(self) -> Html:
+    def require_preflight(self, preflight: Manifest) -> Html:
         """Refuse to go on when preflight has blocking problems. Uses the run's preflight records when
-        there are some; otherwise (interactive, or papermill on one notebook) runs the preflight checks
-        now, without storing them. Raises RunbookError naming the blockers; otherwise says in one line
-        what it was judged on (the preflight records are shown in their own phase, not again here)."""
-        from runbook_lib.phases import preflight
+        there are some; otherwise (interactive, or papermill on one notebook) runs the checks of the
+        ``preflight`` manifest for this mode now, without storing them. Raises RunbookError naming the
+        blockers; otherwise says in one line what it was judged on (the preflight records are shown in
+        their own phase, not again here)."""
         from runbook_lib.results.policy import evaluate
 
         if self.params.read_only:
             line = ("Read-only run: nothing in this phase changes the deployment (what would is recorded SKIP), "
                     "so the preflight gate does not hold it back.")
             return Html(f"<p>{esc(line)}</p>", line)
-        recs = self.previous("00_preflight")
+        recs = self.previous(preflight.phase)
         source = "this run's preflight records"
         if recs is None:
             source = "preflight checks run now (not stored)"
             recs = []
-            for fn in (preflight.SWARM_CHECKS if self.params.mode == "swarm" else preflight.CHECKS):
+            for fn in preflight.checks(self.params.mode):
                 recs.extend(self._redact(fn(self.ctx)))
         blockers = evaluate(recs, self.params.policy, self.on).blockers
         if blockers:

@@ -142,7 +142,8 @@ def run_phases(ctx) -> list:
     from runbook_lib.run.phase import PhaseSession
 
     out = []
-    for phase, fns in (("02_secrets_security", security.CHECKS), ("03_production_mode", production.SWARM_CHECKS)):
+    for phase, fns in (("02_secrets_security", security.MANIFEST.checks("swarm")),
+                       ("03_production_mode", production.MANIFEST.checks("swarm"))):
         session = PhaseSession(phase, ctx)
         session.run(*fns)
         out += session.records

@@ -24,8 +24,19 @@ from runbook_lib.phases.production.swarm import replicas, task_history  # noqa: 
 from runbook_lib.phases.production.devserver import dev_server  # noqa: F401
 from runbook_lib.phases.production.runtime import (judge_sample, logs, resource_chart, resources,  # noqa: F401
                                                    sample_stats_ahead, scan_lines, stability, usage_from_stats)
+from runbook_lib.run.manifest import Manifest, swarm_only
 
-CHECKS = [env, restart_policy, healthcheck, drift, orphans, stability, resources, logs, dev_server, observability]
-# swarm mode: the swarm's own account of its tasks (production/swarm.py), after stability
-SWARM_CHECKS = [env, restart_policy, healthcheck, drift, orphans, replicas, task_history, stability, resources, logs,
-                dev_server, observability]
+# The notebook's sections, in order. A swarm replaces a failed task instead of restarting its container:
+# its own account of the tasks (:mod:`.swarm`) is judged in swarm mode only.
+MANIFEST = Manifest(PHASE, {
+    "environment and restart": [env, restart_policy],
+    "healthcheck": [healthcheck],
+    "drift": [drift],
+    "orphans": [orphans],
+    "replicas": [swarm_only(replicas), swarm_only(task_history)],
+    "stability": [stability],
+    "resources": [resources],
+    "logs": [logs],
+    "dev server": [dev_server],
+    "observability": [observability],
+})

@@ -17,8 +17,14 @@ the flow's safe steps run (:mod:`.readonly`).
 from runbook_lib.phases.smoke.drills import drill, drill_for, timeline_image  # noqa: F401
 from runbook_lib.phases.smoke.endpoints import (PHASE, default_endpoints, flow, health, host_base_url,  # noqa: F401
                                                 metrics, run_smoke_flow, secret_reader)
+from runbook_lib.run.manifest import Manifest, factory
 
-# The phase's read-only checks, in run order. The drills are not listed: they break a dependency on
-# purpose, so they run only from the phase notebook (one per `smoke.drills` entry, via drill_for) or
-# `runbook run`, never from the explorer.
-CHECKS = [health, metrics, flow]
+# The notebook's sections, in order. The drills break a dependency on purpose: drill_for makes one check per
+# `smoke.drills` entry, which the notebook runs (or `runbook run`), never the explorer (they are declared
+# as changing the deployment).
+MANIFEST = Manifest(PHASE, {
+    "endpoints": [health],
+    "metrics": [metrics],
+    "flow": [flow],
+    "drills": [factory(drill_for)],
+})
