@@ -92,7 +92,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from runbook_lib.results import verdict as verdicts
     from runbook_lib.params import load_params
     from runbook_lib.results.report import verify_run
-    from runbook_lib.run.runner import exit_code
+    from runbook_lib.run.rundir import exit_code
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "summary.json").is_file() or not (run_dir / verdicts.VERDICT_FILE).is_file():
@@ -146,7 +146,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     d = compare.compare_runs(Path(args.old_run), Path(args.new_run), key)
     print(diffview.write(d, args.format, Path(args.out) if args.out else None))
     if args.html:
-        diffview.render_html(args.old_run, args.new_run, Path(args.html), key=key)
+        from runbook_lib.run.comparison import render_html
+
+        render_html(args.old_run, args.new_run, Path(args.html), key=key)
         print(f"comparison page: {args.html}", file=sys.stderr)
     return d.exit_code
 
@@ -159,7 +161,7 @@ def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namesp
     from runbook_lib.results import signing
     from runbook_lib.results import verdict as verdicts
     from runbook_lib.params import load_params
-    from runbook_lib.run.runner import exit_code
+    from runbook_lib.run.rundir import exit_code
 
     out = Path(args.out) if args.out else run_dir.parent / f"{run_dir.name}.UNVERIFIED-report.html"
     try:
@@ -176,10 +178,10 @@ def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namesp
 def _report_fleet(run_dir: Path, v: dict, args: argparse.Namespace) -> int:
     """`runbook report` on a fleet's directory (verified already): its report.html rendered again from the
     directory's files; written over the archived one only when identical or with --out elsewhere."""
-    from runbook_lib.run import fleet
-    from runbook_lib.run.runner import exit_code
+    from runbook_lib.results.fleet_report import render_html
+    from runbook_lib.run.rundir import exit_code
 
-    text = fleet.render_html(run_dir, v)
+    text = render_html(run_dir, v)
     target = Path(args.out) if args.out else run_dir / "report.html"
     if target.resolve().parent != run_dir.resolve():
         target.write_text(text, encoding="utf-8")

@@ -16,7 +16,7 @@ from typing import Any
 
 
 from runbook_lib.results.records import plural
-from runbook_lib.results.display import CSS, badge, esc, simple_table, verdict_banner, worst
+from runbook_lib.results.display import CSS, badge, esc, md, simple_table, verdict_banner, worst
 from runbook_lib.results.policy import ref
 from runbook_lib.results.verdict import describe_group, grouped
 from runbook_lib.results.records import SCHEMA, CheckRecord, read_records
@@ -61,10 +61,6 @@ def build_summary(v: dict[str, Any], phases: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-def _md(text: Any, limit: int = 200) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")[:limit]
-
-
 def write_summary_md(run_dir: Path, summary: dict[str, Any], v: dict[str, Any]) -> None:
     """summary.md, ready for a CI job summary or a pull-request comment: the verdict, the final
     verification table, the blockers (grouped by check), the accepted risks, what was not verified, the
@@ -72,21 +68,21 @@ def write_summary_md(run_dir: Path, summary: dict[str, Any], v: dict[str, Any]) 
     c = v["counts"]
     lines = [f"## {v['verdict']}: {v['project']}", "",
              f"{v['started']} → {v['decided_at']} · " + " · ".join(f"{s} {n}" for s, n in c.items() if n), "",
-             *[f"**{_md(d['line'], 300)}**" for d in v.get("degraded") or []],
+             *[f"**{md(d['line'], 300)}**" for d in v.get("degraded") or []],
              v["rationale"], "", "### Verification", "", "| category | status | records |", "|---|---|---|"]
     lines += [f"| {cat['name']} | {cat['status']} | " + (" · ".join(f"{s} {n}" for s, n in cat["counts"].items())
                                                        or "no judged record") + " |" for cat in v["categories"]]
     lines += ["", "### Blockers", ""]
-    lines += [f"- {_md(describe_group(cid, rs, n), 400)}" for cid, rs, n in grouped(v["blockers"], v)] or ["None."]
+    lines += [f"- {md(describe_group(cid, rs, n), 400)}" for cid, rs, n in grouped(v["blockers"], v)] or ["None."]
     lines += ["", "### Accepted risks", ""]
     if v["waivers"]:
         lines += ["| waiver | state | covers | owner | approver | expires |", "|---|---|---|---|---|---|"]
-        lines += [f"| {w['id']} | {w['state']} | {_md(', '.join(w['refs']) or w['check'])} | {_md(w['owner'])} | "
-                  f"{_md(w['approver'])} | {w['expires']} |" for w in v["waivers"]]
+        lines += [f"| {w['id']} | {w['state']} | {md(', '.join(w['refs']) or w['check'])} | {md(w['owner'])} | "
+                  f"{md(w['approver'])} | {w['expires']} |" for w in v["waivers"]]
     else:
         lines.append("None.")
     nv = grouped(v["not_verified"], v)
-    lines += ["", "### Not verified", ""] + ([f"- {_md(describe_group(cid, rs, n), 400)}" for cid, rs, n in nv] or ["None."])
+    lines += ["", "### Not verified", ""] + ([f"- {md(describe_group(cid, rs, n), 400)}" for cid, rs, n in nv] or ["None."])
     lines += ["", "| phase | status | records | blockers | wall time |", "|---|---|---|---|---|"]
     lines += [f"| {ph['phase']} | {ph['status']} | {ph['records']} | {ph['blockers']} | {ph.get('duration_s', 0)} s |"
               for ph in summary["phases"]]
@@ -389,7 +385,7 @@ def verify_run(run_dir: Path, key: Path | None = None) -> list[str]:
     if not sig_ok:
         problems.append(f"signature FAILED: {sig_words}")
     if not problems and (run_dir / verdicts.VERDICT_FILE).is_file():
-        from runbook_lib.run import fleet
+        from runbook_lib.results import fleet_verdict as fleet
 
         # a fleet's directory: its own verdict (over its per-target records) and every target's, each re-judged
         dirs = [run_dir]
