@@ -168,8 +168,8 @@ def _exporter_class() -> type:
 
     class _Exporter(HTMLExporter):
         """nbconvert's HTML exporter without its last pass: HTMLExporter.from_notebook_node re-parses the whole
-        page with BeautifulSoup to add image alt text and tabindex attributes, which costs seconds per
-        megabyte (most of the render time of a large run). The template is rendered exactly as nbconvert does;
+        page with BeautifulSoup to add image alt text and tabindex attributes, the slowest step of rendering a
+        large run's report. The template is rendered exactly as nbconvert does;
         images get their alt text from the template filter below instead."""
 
         def from_notebook_node(self, nb, resources=None, **kw):  # noqa: ANN001 - nbconvert's signature
