@@ -85,7 +85,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from runbook_lib.results import signing
     from runbook_lib.results import verdict as verdicts
     from runbook_lib.params import load_params
-    from runbook_lib.results.report import verify_run
+    from runbook_lib.results.manifest import MANIFEST, verify_run, write_manifest
     from runbook_lib.run.rundir import exit_code
 
     run_dir = Path(args.run_dir)
@@ -106,24 +106,24 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _report_fleet(run_dir, v, args)
     target = Path(args.out) if args.out else run_dir / "report.html"
     if target.resolve().parent != run_dir.resolve():
-        report.write_html(run_dir, v, show_code=show_code, out=target, signer=signing.signed_by(run_dir / report.MANIFEST))
+        report.write_html(run_dir, v, show_code=show_code, out=target, signer=signing.signed_by(run_dir / MANIFEST))
         print(f"{v['verdict']}: report rendered at {target} (the run directory is unchanged)")
         return exit_code(v)
     old = target.read_bytes() if target.exists() else b""
     scratch = run_dir.parent / f".{run_dir.name}.report.tmp"
-    report.write_html(run_dir, v, show_code=show_code, out=scratch, signer=signing.signed_by(run_dir / report.MANIFEST))
+    report.write_html(run_dir, v, show_code=show_code, out=scratch, signer=signing.signed_by(run_dir / MANIFEST))
     if scratch.read_bytes() == old:
         scratch.unlink()
         print(f"{v['verdict']}: report.html re-rendered, identical to the archived one ({run_dir} still verifies)")
         return exit_code(v)
-    signed = (run_dir / (report.MANIFEST + signing.SIGNATURE_SUFFIX)).exists()
+    signed = (run_dir / (MANIFEST + signing.SIGNATURE_SUFFIX)).exists()
     key = signing.resolve_key(load_params(run_dir / "params.yaml").signoff.signing_key) if signed else None
     if signed and key is None:
         scratch.unlink()
         raise_input(f"{run_dir} is signed and the new rendering differs from the archived report.html: replacing it "
                     "would break the signature and no signing key is configured. Pass --out FILE to render elsewhere.")
     scratch.replace(target)
-    manifest = report.write_manifest(run_dir)
+    manifest = write_manifest(run_dir)
     if key:
         signing.sign_file(manifest, key)
     print(f"{v['verdict']}: report.html re-rendered; manifest.json updated" + (" and re-signed" if key else ""))
@@ -154,6 +154,7 @@ def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namesp
     from runbook_lib.results import report
     from runbook_lib.results import signing
     from runbook_lib.results import verdict as verdicts
+    from runbook_lib.results.manifest import MANIFEST
     from runbook_lib.params import load_params
     from runbook_lib.run.rundir import exit_code
 
@@ -164,7 +165,7 @@ def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namesp
         problems = problems + ["verdict.json unreadable: the verdict shown is judged now from the records as they are"]
         v = verdicts.judge(run_dir, load_params(run_dir / "params.yaml"))
     report.write_html(run_dir, v, show_code=args.show_code, out=out, unverified="; ".join(problems)[:500],
-                      signer=signing.signed_by(run_dir / report.MANIFEST))
+                      signer=signing.signed_by(run_dir / MANIFEST))
     print(f"UNVERIFIED report (the run does not match its manifest) written to {out}")
     return exit_code(v)
 
@@ -196,7 +197,7 @@ def _run_info(run_dir: Path) -> dict:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from runbook_lib.results.report import verify_run
+    from runbook_lib.results.manifest import MANIFEST, verify_run
 
     run_dir = Path(args.run_dir)
     problems = verify_run(run_dir, Path(args.key) if args.key else None)
@@ -205,10 +206,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if problems:
         print("FAILED: the run directory does not match its manifest and signature")
         return 1
-    from runbook_lib.results import report
     from runbook_lib.results import signing
 
-    print("signature: " + signing.verify_file(run_dir / report.MANIFEST, Path(args.key) if args.key else None)[1])
+    print("signature: " + signing.verify_file(run_dir / MANIFEST, Path(args.key) if args.key else None)[1])
     print(f"OK: {run_dir} matches its manifest, and its verdict follows from its records")
     return 0
 

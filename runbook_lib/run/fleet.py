@@ -43,6 +43,7 @@ from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.params import Params, dump_resolved
 from runbook_lib.results import fleet_report, report, signing
 from runbook_lib.results import verdict as verdicts
+from runbook_lib.results.manifest import MANIFEST, write_manifest
 from runbook_lib.results.fleet_verdict import FLEET_RESULTS, TARGETS_DIR, judge, write_summary_md
 from runbook_lib.results.records import Check, CheckRecord, utcnow, write_records
 from runbook_lib.results.redact import Redactor
@@ -233,7 +234,7 @@ def scrub_tree(run_dir: Path, redactor: Redactor, key: Path | None) -> list[str]
 
     changed: list[str] = []
     for p in sorted(run_dir.rglob("*")):
-        if not p.is_file() or p.suffix not in _TEXT_SUFFIXES or p.name == report.MANIFEST:
+        if not p.is_file() or p.suffix not in _TEXT_SUFFIXES or p.name == MANIFEST:
             continue
         text = p.read_text(encoding="utf-8", errors="surrogateescape")
         clean = redactor.scrub_known(text)
@@ -245,11 +246,11 @@ def scrub_tree(run_dir: Path, redactor: Redactor, key: Path | None) -> list[str]
             changed.append(str(p.relative_to(run_dir)))
     for sub in sorted((run_dir / TARGETS_DIR).iterdir()) if (run_dir / TARGETS_DIR).is_dir() else []:
         mine = [c for c in changed if c.startswith(f"{TARGETS_DIR}/{sub.name}/")]
-        if not mine or not (sub / report.MANIFEST).exists():
+        if not mine or not (sub / MANIFEST).exists():
             continue
         if any("/results/" in c for c in mine) and (sub / verdicts.VERDICT_FILE).exists():
             verdicts.write(sub, verdicts.judge(sub, load_params(sub / "params.yaml")))
-        signing.sign_file(report.write_manifest(sub), key) if key else report.write_manifest(sub)
+        signing.sign_file(write_manifest(sub), key) if key else write_manifest(sub)
     return changed
 
 
@@ -322,7 +323,7 @@ def finish(run_dir: Path, params: Params, runs: list[TargetRun], started: str, p
     write_summary_md(run_dir, v)
     report.write_junit(run_dir, v, entries)
     fleet_report.write_html(run_dir, v)
-    manifest = report.write_manifest(run_dir)
+    manifest = write_manifest(run_dir)
     if key:
         signing.sign_file(manifest, key)
         progress(f"runbook: fleet manifest signed with {key}")

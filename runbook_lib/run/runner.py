@@ -27,6 +27,7 @@ from runbook_lib.errors import InputError
 from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.params import Params, dump_resolved, load_params, with_overrides
 from runbook_lib.results import report, signing
+from runbook_lib.results.manifest import write_manifest
 from runbook_lib.results import verdict as verdicts
 from runbook_lib.results.policy import evaluate
 from runbook_lib.results.records import Check, CheckRecord, read_records, utcnow, write_records
@@ -294,7 +295,7 @@ def finish(run_dir: Path, params: Params, started: str, phase_entries: list[dict
     report.write_junit(run_dir, v, phase_entries)
     progress("runbook: rendering report.html")
     report.write_html(run_dir, v, show_code=show_code, signer=signing.key_fingerprint(signing_key))
-    manifest = report.write_manifest(run_dir)
+    manifest = write_manifest(run_dir)
     if signing_key:
         signing.sign_file(manifest, signing_key)
         progress(f"runbook: manifest signed with {signing_key}")
