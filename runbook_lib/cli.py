@@ -10,7 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+from runbook_lib.console import print_error, print_progress, raise_input
 from runbook_lib.errors import RunbookError
+from runbook_lib.demo_command import add_demo_parser
 from runbook_lib.run.lock_cli import add_lock_parser
 
 EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2,
@@ -39,19 +41,11 @@ class _VersionAction(argparse._VersionAction):
         super().__call__(parser, namespace, values, option_string)
 
 
-def _err(msg: str) -> None:
-    print(f"runbook: error: {msg}", file=sys.stderr)
-
-
-def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from runbook_lib.run.runner import run
 
     result = run(args.params, compose_files=args.compose or None, output=args.output, phases=args.phase or None,
-                 kernel=args.kernel, show_code=args.show_code, progress=_progress,
+                 kernel=args.kernel, show_code=args.show_code, progress=print_progress,
                  baseline=Path(args.baseline) if args.baseline else None,
                  run_dir=Path(args.run_dir) if args.run_dir else None, skip_destructive=args.skip_destructive,
                  read_only=args.read_only, wait_s=args.wait)
@@ -91,8 +85,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from runbook_lib.results import signing
     from runbook_lib.results import verdict as verdicts
     from runbook_lib.params import load_params
-    from runbook_lib.results.report import verify_run
-    from runbook_lib.run.runner import exit_code
+    from runbook_lib.results.manifest import MANIFEST, verify_run, write_manifest
+    from runbook_lib.run.rundir import exit_code
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "summary.json").is_file() or not (run_dir / verdicts.VERDICT_FILE).is_file():
@@ -112,24 +106,24 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _report_fleet(run_dir, v, args)
     target = Path(args.out) if args.out else run_dir / "report.html"
     if target.resolve().parent != run_dir.resolve():
-        report.write_html(run_dir, v, show_code=show_code, out=target, signer=signing.signed_by(run_dir / report.MANIFEST))
+        report.write_html(run_dir, v, show_code=show_code, out=target, signer=signing.signed_by(run_dir / MANIFEST))
         print(f"{v['verdict']}: report rendered at {target} (the run directory is unchanged)")
         return exit_code(v)
     old = target.read_bytes() if target.exists() else b""
     scratch = run_dir.parent / f".{run_dir.name}.report.tmp"
-    report.write_html(run_dir, v, show_code=show_code, out=scratch, signer=signing.signed_by(run_dir / report.MANIFEST))
+    report.write_html(run_dir, v, show_code=show_code, out=scratch, signer=signing.signed_by(run_dir / MANIFEST))
     if scratch.read_bytes() == old:
         scratch.unlink()
         print(f"{v['verdict']}: report.html re-rendered, identical to the archived one ({run_dir} still verifies)")
         return exit_code(v)
-    signed = (run_dir / (report.MANIFEST + signing.SIGNATURE_SUFFIX)).exists()
+    signed = (run_dir / (MANIFEST + signing.SIGNATURE_SUFFIX)).exists()
     key = signing.resolve_key(load_params(run_dir / "params.yaml").signoff.signing_key) if signed else None
     if signed and key is None:
         scratch.unlink()
         raise_input(f"{run_dir} is signed and the new rendering differs from the archived report.html: replacing it "
                     "would break the signature and no signing key is configured. Pass --out FILE to render elsewhere.")
     scratch.replace(target)
-    manifest = report.write_manifest(run_dir)
+    manifest = write_manifest(run_dir)
     if key:
         signing.sign_file(manifest, key)
     print(f"{v['verdict']}: report.html re-rendered; manifest.json updated" + (" and re-signed" if key else ""))
@@ -146,7 +140,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     d = compare.compare_runs(Path(args.old_run), Path(args.new_run), key)
     print(diffview.write(d, args.format, Path(args.out) if args.out else None))
     if args.html:
-        diffview.render_html(args.old_run, args.new_run, Path(args.html), key=key)
+        from runbook_lib.run.comparison import render_html
+
+        render_html(args.old_run, args.new_run, Path(args.html), key=key)
         print(f"comparison page: {args.html}", file=sys.stderr)
     return d.exit_code
 
@@ -158,8 +154,9 @@ def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namesp
     from runbook_lib.results import report
     from runbook_lib.results import signing
     from runbook_lib.results import verdict as verdicts
+    from runbook_lib.results.manifest import MANIFEST
     from runbook_lib.params import load_params
-    from runbook_lib.run.runner import exit_code
+    from runbook_lib.run.rundir import exit_code
 
     out = Path(args.out) if args.out else run_dir.parent / f"{run_dir.name}.UNVERIFIED-report.html"
     try:
@@ -168,7 +165,7 @@ def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namesp
         problems = problems + ["verdict.json unreadable: the verdict shown is judged now from the records as they are"]
         v = verdicts.judge(run_dir, load_params(run_dir / "params.yaml"))
     report.write_html(run_dir, v, show_code=args.show_code, out=out, unverified="; ".join(problems)[:500],
-                      signer=signing.signed_by(run_dir / report.MANIFEST))
+                      signer=signing.signed_by(run_dir / MANIFEST))
     print(f"UNVERIFIED report (the run does not match its manifest) written to {out}")
     return exit_code(v)
 
@@ -176,10 +173,10 @@ def _report_unverified(run_dir: Path, problems: list[str], args: argparse.Namesp
 def _report_fleet(run_dir: Path, v: dict, args: argparse.Namespace) -> int:
     """`runbook report` on a fleet's directory (verified already): its report.html rendered again from the
     directory's files; written over the archived one only when identical or with --out elsewhere."""
-    from runbook_lib.run import fleet
-    from runbook_lib.run.runner import exit_code
+    from runbook_lib.results.fleet_report import render_html
+    from runbook_lib.run.rundir import exit_code
 
-    text = fleet.render_html(run_dir, v)
+    text = render_html(run_dir, v)
     target = Path(args.out) if args.out else run_dir / "report.html"
     if target.resolve().parent != run_dir.resolve():
         target.write_text(text, encoding="utf-8")
@@ -200,7 +197,7 @@ def _run_info(run_dir: Path) -> dict:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from runbook_lib.results.report import verify_run
+    from runbook_lib.results.manifest import MANIFEST, verify_run
 
     run_dir = Path(args.run_dir)
     problems = verify_run(run_dir, Path(args.key) if args.key else None)
@@ -209,10 +206,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if problems:
         print("FAILED: the run directory does not match its manifest and signature")
         return 1
-    from runbook_lib.results import report
     from runbook_lib.results import signing
 
-    print("signature: " + signing.verify_file(run_dir / report.MANIFEST, Path(args.key) if args.key else None)[1])
+    print("signature: " + signing.verify_file(run_dir / MANIFEST, Path(args.key) if args.key else None)[1])
     print(f"OK: {run_dir} matches its manifest, and its verdict follows from its records")
     return 0
 
@@ -245,58 +241,6 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    try:
-        import runbook_demo as demo
-    except ImportError as exc:
-        if exc.name != "runbook_demo":
-            raise
-        # An installed runbook-lib: the demo builder is the source checkout's (demo/pyproject.toml).
-        print("runbook demo: the demo comes with the source checkout (clone the runbook repository and run "
-              "`make demo` there); it is not part of the installed runbook-lib package", file=sys.stderr)
-        return 2
-
-    if args.swarm:
-        if args.override:
-            raise_input("--override is for the compose demo; the swarm demo is demo/stack.yaml as it is")
-        if args.action == "up":
-            _print_status(demo.swarm_up(init_swarm=args.init_swarm, progress=_progress))
-            print(f"next: runbook run --params {demo.SWARM_PARAMS_FILE}")
-            return 0
-        if args.action == "down":
-            demo.swarm_down(volumes=args.volumes, progress=_progress)
-            print("demo stack is down" + (" (volumes removed)" if args.volumes else " (volumes kept)"))
-            return 0
-        if args.action == "status":
-            rows = demo.swarm_status()
-            _print_status(rows, how="runbook demo up --swarm")
-            return 0 if rows else 1
-    if args.init_swarm:
-        raise_input("--init-swarm goes with `runbook demo up --swarm`")
-    if args.action == "build":
-        demo.build_images(progress=_progress, force=args.force)
-    elif args.action == "up":
-        with _demo_lock("runbook demo up"):
-            _print_status(demo.up(overrides=args.override or (), progress=_progress))
-    elif args.action == "down":
-        with _demo_lock("runbook demo down"):
-            demo.down(volumes=args.volumes)
-        print("demo stack is down" + (" (volumes removed)" if args.volumes else " (volumes kept)"))
-    elif args.action == "status":
-        rows = demo.status()
-        _print_status(rows)
-        return 0 if rows else 1
-    return 0
-
-
-def _demo_lock(command: str):
-    from runbook_demo import PROJECT
-    from runbook_lib.engine import Engine
-    from runbook_lib.run.lock import holding
-
-    return holding(Engine(), PROJECT, command, progress=_progress)
-
-
 def cmd_recover(args: argparse.Namespace) -> int:
     """Undo what crashed drills left behind (unrecovered journals); exit 0 when everything is restored."""
     from runbook_lib.drills.recovery import recover
@@ -309,7 +253,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         from runbook_lib.run.lock import this_engine_state
 
         roots = [Path(o) for o in (args.output or ["outputs"])] + this_engine_state()
-    results = recover(roots, healthy_timeout=args.timeout, progress=_progress)
+    results = recover(roots, healthy_timeout=args.timeout, progress=print_progress)
     if not results:
         print(f"nothing to recover: no unrecovered drill journal under {', '.join(map(str, roots))}")
         return 0
@@ -322,7 +266,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Write a commented starter parameters file from the project's compose model."""
-    from runbook_lib.run.starter import build, write
+    from runbook_lib.run.starter import build
+    from runbook_lib.run.starter_render import write
 
     st = build(args.files, env_files=args.env_file or (), project=args.project, probe=not args.no_probe)
     out = write(st, Path(args.out) if args.out else Path("parameters") / f"{st.project}.yaml", force=args.force,
@@ -333,20 +278,6 @@ def cmd_init(args: argparse.Namespace) -> int:
           f"{len(st.secrets)} file secret(s); {todos} TODO(s) for a person to decide")
     print(f"next: runbook run --params {out}")
     return 0
-
-
-def _print_status(rows: list[dict], how: str = "runbook demo up") -> None:
-    if not rows:
-        print(f"the demo stack is not running (start it with `{how}`)")
-        return
-    for r in rows:
-        print(f"{r.get('service', ''):18} {r.get('state', ''):10} {r.get('health') or '-':10} {r.get('ports', '')}")
-
-
-def raise_input(msg: str) -> None:
-    from runbook_lib.errors import InputError
-
-    raise InputError(msg)
 
 
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
@@ -430,24 +361,6 @@ def _add_keygen_parser(sub: argparse._SubParsersAction) -> None:
     k.set_defaults(func=cmd_keygen)
 
 
-def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("demo", help="the embedded demo stack (a miniature SecureConnect)",
-                       description="build: the offline images; up: secrets, images, start and wait until healthy; "
-                       "down: stop and remove (volumes kept unless --volumes); status: what runs. With --swarm: the same "
-                       "for the demo as a Swarm stack (demo/stack.yaml) on a swarm manager.")
-    d.add_argument("action", choices=["up", "down", "status", "build"])
-    d.add_argument("--override", action="append", metavar="FILE", help="extra compose file for `up`, a path or a name from demo/overrides (repeatable)")
-    d.add_argument("--volumes", action="store_true", help="with `down`: also remove the demo's volumes")
-    d.add_argument("--force", action="store_true", help="with `build`: rebuild even when up to date")
-    d.add_argument("--swarm", action="store_true", help="the demo as a Swarm stack (demo/stack.yaml, stack secureconnect-swarm) "
-                   "on the engine DOCKER_HOST names, which must be a swarm manager: `up` creates the swarm secrets from the "
-                   "demo's files, deploys and waits until every service has converged; `down` removes the stack and "
-                   "those secrets")
-    d.add_argument("--init-swarm", action="store_true", help="with `up --swarm`: if the engine is not in a swarm, "
-                   "make it a single-node one (`docker swarm init --advertise-addr 127.0.0.1`); never done without it")
-    d.set_defaults(func=cmd_demo)
-
-
 def _add_recover_parser(sub: argparse._SubParsersAction) -> None:
     rc = sub.add_parser("recover", help="restore what a crashed drill left broken (stopped, paused, disconnected, scaled to 0)",
                         description="Reads the drill journals (RUN_DIR/drills/*.journal.json) that were not marked "
@@ -485,7 +398,7 @@ def _add_init_parser(sub: argparse._SubParsersAction) -> None:
 
 # The subcommands, in the order `runbook --help` lists them: one function each adds its parser.
 SUBCOMMANDS = (_add_run_parser, _add_diff_parser, _add_report_parser, _add_verify_parser, _add_checks_parser,
-               _add_keygen_parser, _add_demo_parser, _add_recover_parser, _add_lint_parser, _add_init_parser,
+               _add_keygen_parser, add_demo_parser, _add_recover_parser, _add_lint_parser, _add_init_parser,
                add_lock_parser)
 
 
@@ -509,10 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except RunbookError as exc:
-        _err(str(exc))
+        print_error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        _err("interrupted")
+        print_error("interrupted")
         return 130
 
 

@@ -110,7 +110,7 @@ def _lint_one(files: list[Path], args: argparse.Namespace, params) -> "LintResul
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from runbook_lib.cli import raise_input
+    from runbook_lib.console import raise_input
 
     try:
         params = None
@@ -140,7 +140,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
             print(obj)
         raise
     except Exception as exc:  # a bug in lint, not a finding: its own exit status, and said so
-        from runbook_lib.cli import _err
+        from runbook_lib.console import print_error as _err
         from runbook_lib.lint.output import INTERNAL_ERROR, internal_error
 
         message, obj = internal_error(args.format, exc)

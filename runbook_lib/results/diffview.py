@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runbook_lib.results.compare import RunDiff
 from runbook_lib.results.display import Html, badge, esc, simple_table
@@ -145,37 +146,14 @@ def write(d: RunDiff, fmt: str, out: Path | None = None) -> str:
     return text
 
 
-def render_html(old_dir: str | Path, new_dir: str | Path, out: Path, *, key: Path | None = None,
-                kernel: str = "python3") -> Path:
-    """Run compare.ipynb (package data) headless (papermill) on two run directories and render it to one
-    offline HTML page with the report's template (no script, no external request; code hidden).
-    The notebook verifies both runs (:func:`compare.compare_runs`); its refusal is raised here as
-    :class:`~runbook_lib.results.frames.UnverifiedRun` (exit 1), any other failure as InputError."""
-    import tempfile
-
-    import nbformat
-    import papermill
+def render_page(nb: Any, old: Path, new: Path, out: Path) -> Path:
+    """The executed compare.ipynb (``nb``, comparing run ``old`` with run ``new``) as one offline HTML page with
+    the report's template (no script, no external request; code hidden), written to ``out``. The notebook is
+    executed headless by the comparison runner (run/comparison.py)."""
     from nbconvert import HTMLExporter
-    from papermill.exceptions import PapermillExecutionError
 
-    from runbook_lib.errors import InputError
-    from runbook_lib.results.frames import UnverifiedRun
-    from runbook_lib.package_data import NOTEBOOKS, TEMPLATES
-    from runbook_lib.run.runner import OwnPythonKernelManager
+    from runbook_lib.package_data import TEMPLATES
 
-    old, new = Path(old_dir).resolve(), Path(new_dir).resolve()
-    with tempfile.TemporaryDirectory(prefix="runbook-compare-") as tmp:
-        executed = Path(tmp) / "compare.ipynb"
-        try:
-            papermill.execute_notebook(str(NOTEBOOKS / "compare.ipynb"), str(executed), kernel_name=kernel,
-                                       parameters={"old_run": str(old), "new_run": str(new),
-                                                   "key": str(key) if key else ""},
-                                       progress_bar=False, log_output=False, cwd=tmp,
-                                       kernel_manager_class=OwnPythonKernelManager)
-        except PapermillExecutionError as exc:
-            cls = UnverifiedRun if exc.ename == "UnverifiedRun" else InputError
-            raise cls(f"compare.ipynb: {exc.ename}: {exc.evalue}") from None
-        nb = nbformat.read(executed, as_version=4)
     nb.metadata["title"] = f"runbook diff · {old.name} → {new.name}"
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     exporter = HTMLExporter(template_name="runbook", extra_template_basedirs=[str(TEMPLATES)])

@@ -50,6 +50,12 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def md(text: Any, limit: int = 200) -> str:
+    """``text`` as one cell of a Markdown table (summary.md): pipes escaped, on one line, at most ``limit``
+    characters."""
+    return str(text).replace("|", "\\|").replace("\n", " ")[:limit]
+
+
 def badge(status: str) -> str:
     return f'<span class="rb-badge st-{esc(status.split()[0])}">{esc(status)}</span>'
 

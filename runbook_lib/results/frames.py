@@ -1,6 +1,6 @@
 """Runs as pandas frames: the check records of one or many run directories, one row per record.
 
-Every reader of a run verifies it first (:func:`runbook_lib.results.report.verify_run`: manifest, signature,
+Every reader of a run verifies it first (:func:`runbook_lib.results.manifest.verify_run`: manifest, signature,
 verdict re-judged) and refuses one that does not verify; :func:`open_run` does, and so does
 :func:`load_records` through it. Records are read as written (a waived FAIL stays FAIL); the waiver that
 covers a record comes from the run's ``verdict.json`` (column ``waived_by``).
@@ -77,7 +77,7 @@ def open_run(run_dir: str | Path, *, verify: bool = True, key: Path | None = Non
     that does not follow from the records); :class:`~runbook_lib.errors.InputError` when ``run_dir`` is
     not a run directory. ``verify=False`` is for the runner reading the run it is still writing."""
     from runbook_lib.results import verdict as verdicts
-    from runbook_lib.results.report import verify_run
+    from runbook_lib.results.manifest import verify_run
 
     path = Path(run_dir)
     if not path.is_dir():

@@ -1,4 +1,5 @@
-"""The run directory's outputs: summary.json, summary.md, junit.xml, report.html and manifest.json.
+"""The run directory's outputs: summary.json, summary.md, junit.xml and report.html (manifest.json:
+:mod:`runbook_lib.results.manifest`).
 
 report.html is one self-contained HTML file made by nbconvert from the executed phase notebooks, with
 a verdict banner and a table of contents on top. Code is hidden unless asked for; the template
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -16,15 +16,15 @@ from typing import Any
 
 
 from runbook_lib.results.records import plural
-from runbook_lib.results.display import CSS, badge, esc, simple_table, verdict_banner, worst
+from runbook_lib.results.display import CSS, badge, esc, md, simple_table, verdict_banner, worst
 from runbook_lib.results.policy import ref
 from runbook_lib.results.verdict import describe_group, grouped
 from runbook_lib.results.records import SCHEMA, CheckRecord, read_records
 from runbook_lib.package_data import TEMPLATES  # re-exported: report.TEMPLATES
+from runbook_lib.results.manifest import MANIFEST, verify_manifest, verify_run, write_manifest  # noqa: F401  (re-exported)
 
 _STYLE_RE = re.compile(r'<style class="rb-css">.*?</style>', re.S)
 _IMG_NO_ALT = re.compile(r"<img (?![^>]*\balt=)")
-MANIFEST = "manifest.json"
 
 
 def _html_cell(markup: str, tags: list[str] | None = None) -> "nbformat.NotebookNode":
@@ -61,10 +61,6 @@ def build_summary(v: dict[str, Any], phases: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-def _md(text: Any, limit: int = 200) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")[:limit]
-
-
 def write_summary_md(run_dir: Path, summary: dict[str, Any], v: dict[str, Any]) -> None:
     """summary.md, ready for a CI job summary or a pull-request comment: the verdict, the final
     verification table, the blockers (grouped by check), the accepted risks, what was not verified, the
@@ -72,21 +68,21 @@ def write_summary_md(run_dir: Path, summary: dict[str, Any], v: dict[str, Any]) 
     c = v["counts"]
     lines = [f"## {v['verdict']}: {v['project']}", "",
              f"{v['started']} → {v['decided_at']} · " + " · ".join(f"{s} {n}" for s, n in c.items() if n), "",
-             *[f"**{_md(d['line'], 300)}**" for d in v.get("degraded") or []],
+             *[f"**{md(d['line'], 300)}**" for d in v.get("degraded") or []],
              v["rationale"], "", "### Verification", "", "| category | status | records |", "|---|---|---|"]
     lines += [f"| {cat['name']} | {cat['status']} | " + (" · ".join(f"{s} {n}" for s, n in cat["counts"].items())
                                                        or "no judged record") + " |" for cat in v["categories"]]
     lines += ["", "### Blockers", ""]
-    lines += [f"- {_md(describe_group(cid, rs, n), 400)}" for cid, rs, n in grouped(v["blockers"], v)] or ["None."]
+    lines += [f"- {md(describe_group(cid, rs, n), 400)}" for cid, rs, n in grouped(v["blockers"], v)] or ["None."]
     lines += ["", "### Accepted risks", ""]
     if v["waivers"]:
         lines += ["| waiver | state | covers | owner | approver | expires |", "|---|---|---|---|---|---|"]
-        lines += [f"| {w['id']} | {w['state']} | {_md(', '.join(w['refs']) or w['check'])} | {_md(w['owner'])} | "
-                  f"{_md(w['approver'])} | {w['expires']} |" for w in v["waivers"]]
+        lines += [f"| {w['id']} | {w['state']} | {md(', '.join(w['refs']) or w['check'])} | {md(w['owner'])} | "
+                  f"{md(w['approver'])} | {w['expires']} |" for w in v["waivers"]]
     else:
         lines.append("None.")
     nv = grouped(v["not_verified"], v)
-    lines += ["", "### Not verified", ""] + ([f"- {_md(describe_group(cid, rs, n), 400)}" for cid, rs, n in nv] or ["None."])
+    lines += ["", "### Not verified", ""] + ([f"- {md(describe_group(cid, rs, n), 400)}" for cid, rs, n in nv] or ["None."])
     lines += ["", "| phase | status | records | blockers | wall time |", "|---|---|---|---|---|"]
     lines += [f"| {ph['phase']} | {ph['status']} | {ph['records']} | {ph['blockers']} | {ph.get('duration_s', 0)} s |"
               for ph in summary["phases"]]
@@ -172,8 +168,8 @@ def _exporter_class() -> type:
 
     class _Exporter(HTMLExporter):
         """nbconvert's HTML exporter without its last pass: HTMLExporter.from_notebook_node re-parses the whole
-        page with BeautifulSoup to add image alt text and tabindex attributes, which costs seconds per
-        megabyte (most of the render time of a large run). The template is rendered exactly as nbconvert does;
+        page with BeautifulSoup to add image alt text and tabindex attributes, the slowest step of rendering a
+        large run's report. The template is rendered exactly as nbconvert does;
         images get their alt text from the template filter below instead."""
 
         def from_notebook_node(self, nb, resources=None, **kw):  # noqa: ANN001 - nbconvert's signature
@@ -322,104 +318,3 @@ def _phase_badge(vp: dict[str, Any]) -> str:
 
 
 # -- manifest ----------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _files(run_dir: Path) -> list[Path]:
-    return sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != MANIFEST and not p.name.endswith(".sig"))
-
-
-def _canonical(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=1, sort_keys=True) + "\n"
-
-
-def write_manifest(run_dir: Path) -> Path:
-    """manifest.json: the SHA-256 of every file in the run directory but itself and its signature.
-
-    It also carries ``self_sha256``, the digest of its own file list, and is written in one canonical
-    form, so that even unsigned, a change to any byte of the manifest itself is detected."""
-    files = {str(p.relative_to(run_dir)): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in _files(run_dir)}
-    data = {"schema": SCHEMA, "algorithm": "sha256", "files": files,
-            "self_sha256": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()}
-    out = run_dir / MANIFEST
-    out.write_text(_canonical(data), encoding="utf-8")
-    return out
-
-
-def verify_manifest(run_dir: Path) -> dict[str, list[str]]:
-    """Compare the run directory with its manifest: files changed, added and removed (the manifest
-    itself is "changed" when its bytes are not what write_manifest wrote)."""
-    raw = (run_dir / MANIFEST).read_text(encoding="utf-8", errors="replace")
-    try:
-        data = json.loads(raw)
-        listed = data["files"]
-        intact = (raw == _canonical(data) and
-                  data.get("self_sha256") == hashlib.sha256(json.dumps(listed, sort_keys=True).encode()).hexdigest())
-    except (ValueError, KeyError, TypeError):
-        return {"changed": [MANIFEST], "added": [], "removed": []}
-    present = {str(p.relative_to(run_dir)): p for p in _files(run_dir)}
-    changed = sorted(n for n, p in present.items() if n in listed and _sha256(p) != listed[n].get("sha256"))
-    return {
-        "changed": ([] if intact else [MANIFEST]) + changed,
-        "added": sorted(n for n in present if n not in listed),
-        "removed": sorted(n for n in listed if n not in present),
-    }
-
-
-def verify_run(run_dir: Path, key: Path | None = None) -> list[str]:
-    """Why a run directory cannot be trusted as archived: files changed, added or removed since the
-    manifest, a bad signature (against ``key`` when given), or a verdict file that does not follow from
-    the records. [] when it verifies. Raises InputError when ``run_dir`` is not a run directory. Every
-    reader of a run (``runbook report``, ``runbook verify``, ``runbook diff``) calls this first."""
-    from runbook_lib.results import signing
-    from runbook_lib.results import verdict as verdicts
-    from runbook_lib.errors import InputError, RunbookError
-    from runbook_lib.params import load_params
-
-    if not (run_dir / MANIFEST).is_file():
-        raise InputError(f"{run_dir} has no {MANIFEST}; is it a run directory?")
-    diff = verify_manifest(run_dir)
-    problems = [f"{kind}: {name}" for kind in ("changed", "added", "removed") for name in diff[kind]]
-    sig_ok, sig_words = signing.verify_file(run_dir / MANIFEST, key)
-    if not sig_ok:
-        problems.append(f"signature FAILED: {sig_words}")
-    if not problems and (run_dir / verdicts.VERDICT_FILE).is_file():
-        from runbook_lib.run import fleet
-
-        # a fleet's directory: its own verdict (over its per-target records) and every target's, each re-judged
-        dirs = [run_dir]
-        if fleet.is_fleet(run_dir):
-            dirs += sorted(p.parent for p in (run_dir / fleet.TARGETS_DIR).glob(f"*/{verdicts.VERDICT_FILE}"))
-            for d in dirs[1:]:  # each target's own manifest and signature too (the fleet's lists neither)
-                sub = str(d.relative_to(run_dir))
-                if not (d / MANIFEST).is_file():
-                    problems.append(f"removed: {sub}/{MANIFEST}")
-                    continue
-                own = verify_manifest(d)
-                problems += [line for kind in ("changed", "added", "removed") for name in own[kind]
-                             for line in [f"{kind}: {sub}/{name}"] if line not in problems]
-                ok, words = signing.verify_file(d / MANIFEST, key)
-                if not ok:
-                    problems.append(f"signature FAILED: {sub}/{MANIFEST}: {words}")
-            if problems:
-                return problems
-        for d in dirs:
-            name = str((d / verdicts.VERDICT_FILE).relative_to(run_dir))
-            try:
-                stored = verdicts.read(d)
-                judge = fleet.judge if d == run_dir and fleet.is_fleet(run_dir) else verdicts.judge
-                again = judge(d, load_params(d / "params.yaml"))
-            except (OSError, ValueError, RunbookError) as exc:  # listed in a forged manifest, but unreadable
-                return problems + [f"changed: {name} cannot be re-judged ({type(exc).__name__}: {exc})"]
-            differ = verdicts.same_judgement(stored, again)
-            if d == run_dir and fleet.is_fleet(run_dir):
-                differ += [k for k in ("fleet", "target_blockers") if stored.get(k) != again.get(k)]
-            if differ:
-                problems.append(f"changed: {name} does not follow from the records "
-                                f"(re-judged, these differ: {', '.join(differ)})")
-    return problems

@@ -63,7 +63,8 @@ def load_records(run_dir: Path) -> list[CheckRecord]:
     return [r for p in results_files(run_dir) for r in read_records(p)]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -159,7 +160,7 @@ def judge(run_dir: Path, params: Params) -> dict[str, Any]:
     on = date.fromisoformat(started[:10])
     records = load_records(run_dir)
     decision = evaluate(records, params.policy, on)
-    inputs = {str(p.relative_to(run_dir)): _sha256(p) for p in results_files(run_dir)}
+    inputs = {str(p.relative_to(run_dir)): file_sha256(p) for p in results_files(run_dir)}
     return build(records, decision, params, started=started, on=on, inputs=inputs)
 
 
@@ -180,7 +181,7 @@ def current(run_dir: Path) -> dict[str, Any] | None:
         v = read(run_dir)
     except (OSError, ValueError):
         return None
-    now = {str(p.relative_to(run_dir)): _sha256(p) for p in results_files(run_dir)}
+    now = {str(p.relative_to(run_dir)): file_sha256(p) for p in results_files(run_dir)}
     return v if v.get("inputs") == now else None
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlsplit
@@ -32,9 +31,8 @@ import httpx
 from runbook_lib.engine.compose import Compose
 from runbook_lib.errors import InputError, RunbookError
 from runbook_lib.drills.probes import parse_metrics
-from runbook_lib.run.starter_evidence import (  # noqa: F401  (re-exported: starter_render, tests)
-    DATA_STORES, OBSERVABILITY, TOOL_WORDS, image_words,
-)
+from runbook_lib.model.urls import host_base_url
+from runbook_lib.run.starter_evidence import image_words
 from runbook_lib.run.starter_evidence import classify as classify_service
 from runbook_lib.run import starter_probe
 from runbook_lib.run.starter_mode import production_values
@@ -70,9 +68,8 @@ def healthcheck_url(spec: dict[str, Any]) -> str | None:
 
 
 def published_urls(spec: dict[str, Any]) -> dict[int, str]:
-    """Container port -> ``http://HOST:PUBLISHED`` for each published TCP port (smoke.host_base_url)."""
-    from runbook_lib.phases.smoke import host_base_url
-
+    """Container port -> ``http://HOST:PUBLISHED`` for each published TCP port (:func:`host_base_url`, as phase 4
+    asks them)."""
     out: dict[int, str] = {}
     for port in spec.get("ports") or []:
         base = host_base_url(port)
@@ -236,33 +233,3 @@ def build(files: Sequence[Path], env_files: Sequence[Path] = (), project: str | 
     else:
         st.metrics_note = "probing was turned off (--no-probe)"
     return st
-
-
-def write(st: Starter, out: Path, *, force: bool = False, create_parent: bool = False) -> Path:
-    """Render, check that the text validates with load_params, then write ``out`` (refusing to overwrite
-    an existing file unless ``force``). ``create_parent``: create ``out``'s directory when missing (the
-    default ``parameters/``), and remove it again when nothing could be written."""
-    from runbook_lib.params import load_params
-    from runbook_lib.run.starter_render import render
-
-    out = Path(out)
-    if out.exists() and not force:
-        raise InputError(f"{out} already exists; nothing was written. Pass --force to overwrite it, or "
-                         "--out another path")
-    created = create_parent and not out.parent.exists()
-    if created:
-        out.parent.mkdir(parents=True)
-    if out.parent and not out.parent.is_dir():
-        raise InputError(f"{out.parent}: no such directory (create it, or give --out another path)")
-    text = render(st, out.resolve().parent, today=date.today())
-    scratch = out.with_name(f".{out.name}.init.tmp")
-    scratch.write_text(text, encoding="utf-8")
-    try:
-        load_params(scratch)
-    except RunbookError as exc:
-        scratch.unlink()
-        if created:
-            out.parent.rmdir()
-        raise RunbookError(f"the generated parameters do not validate (a bug in `runbook init`): {exc}") from exc
-    scratch.replace(out)
-    return out

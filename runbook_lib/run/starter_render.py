@@ -2,7 +2,7 @@
 saying where it came from, and a ``# TODO:`` line for every decision left to a person.
 
 Values are written in YAML flow style through PyYAML, so any service name or URL is quoted correctly;
-the caller (:func:`runbook_lib.run.starter.write`) loads the result with ``load_params`` before keeping it.
+:func:`write` loads the result with ``load_params`` before keeping it.
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from typing import Any
 
 import yaml
 
-from runbook_lib.run.starter import TOOL_WORDS, Health, Starter
+from runbook_lib.run.starter_evidence import TOOL_WORDS
 from runbook_lib.run.starter_mode import production_env
+from runbook_lib.run.starter import Starter
+from runbook_lib.run.starter_probe import Health
 
 
 def _y(value: Any) -> str:
@@ -228,4 +230,34 @@ def _security_policy_signoff(st: Starter, base: Path) -> list[str]:
     out += _wrap("TODO: who approves the release, and an Ed25519 key to sign the run's manifest "
                  "(`runbook keygen --out PATH`, then signing_key: PATH); without one the manifest is unsigned.", "  ")
     out.append('  approver: ""')
+    return out
+
+
+def write(st: Starter, out: Path, *, force: bool = False, create_parent: bool = False) -> Path:
+    """Render, check that the text validates with load_params, then write ``out`` (refusing to overwrite
+    an existing file unless ``force``). ``create_parent``: create ``out``'s directory when missing (the
+    default ``parameters/``), and remove it again when nothing could be written."""
+    from runbook_lib.errors import InputError, RunbookError
+    from runbook_lib.params import load_params
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; nothing was written. Pass --force to overwrite it, or "
+                         "--out another path")
+    created = create_parent and not out.parent.exists()
+    if created:
+        out.parent.mkdir(parents=True)
+    if out.parent and not out.parent.is_dir():
+        raise InputError(f"{out.parent}: no such directory (create it, or give --out another path)")
+    text = render(st, out.resolve().parent, today=date.today())
+    scratch = out.with_name(f".{out.name}.init.tmp")
+    scratch.write_text(text, encoding="utf-8")
+    try:
+        load_params(scratch)
+    except RunbookError as exc:
+        scratch.unlink()
+        if created:
+            out.parent.rmdir()
+        raise RunbookError(f"the generated parameters do not validate (a bug in `runbook init`): {exc}") from exc
+    scratch.replace(out)
     return out

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from runbook_lib.errors import InputError, ParametersError
-from runbook_lib.run.fleet import resolve_endpoint, target_params
+from runbook_lib.run.fleet_targets import resolve_endpoint, target_params
 from runbook_lib.params import load_params
 
 

@@ -74,7 +74,7 @@ def test_an_app_answering_500_is_no_go_in_the_read_only_first_look(healthy_demo,
 
 
 def test_a_read_only_run_never_runs_the_redeployment_and_refuses_to_run_only_it(demo_params, cli, tmp_path):
-    from runbook_lib.run.runner import read_only_phases
+    from runbook_lib.run.validation import read_only_phases
 
     assert read_only_phases([]) == ["00_preflight", "02_secrets_security", "03_production_mode", "04_smoke_tests",
                                     "05_signoff"]

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from runbook_lib.package_data import NOTEBOOKS as NOTEBOOK_DIR
-from runbook_lib.run import runner
+from runbook_lib.run import kernels, runner
 
 from conftest import track
 
@@ -39,10 +39,10 @@ def test_the_default_kernel_is_the_python_running_runbook_whatever_kernelspec_ju
     from jupyter_client.kernelspec import KernelSpecManager
 
     assert KernelSpecManager().get_kernel_spec("python3").argv[0] == "/nonexistent/python", "Jupyter alone takes it"
-    for km in (runner._TrackedKernelManager(kernel_name=runner.KERNEL),
-               runner.OwnPythonKernelManager(kernel_name="python3")):
+    for km in (kernels.TrackedKernelManager(kernel_name=kernels.KERNEL),
+               kernels.OwnPythonKernelManager(kernel_name="python3")):
         assert km.kernel_spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]
-    runner._TrackedKernelManager.live.clear()
+    kernels.TrackedKernelManager.live.clear()
 
 
 def _fixture_notebook(dir_: Path, phase: str, source: str) -> None:

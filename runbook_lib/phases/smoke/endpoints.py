@@ -2,9 +2,7 @@
 (``smoke.health``, ``smoke.metrics``, ``smoke.flow``)."""
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from runbook_lib.drills import probes
 from runbook_lib.errors import RunbookError
@@ -12,35 +10,12 @@ from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 from runbook_lib.run.context import Context
 from runbook_lib.params.sections import Endpoint
+from runbook_lib.model.urls import host_base_url
 
 PHASE = "04_smoke_tests"
 
 
 # -- helpers --------------------------------------------------------------------------------------------
-def engine_host() -> str:
-    """The host whose interfaces the engine publishes ports on: ``DOCKER_HOST``'s host for a ``tcp://`` or
-    ``ssh://`` engine (a fleet target, a swarm manager elsewhere), else this machine's loopback."""
-    url = os.environ.get("DOCKER_HOST", "")
-    if url.startswith(("tcp://", "ssh://", "http://", "https://")):
-        host = urlsplit(url).hostname
-        if host:
-            return host
-    return "127.0.0.1"
-
-
-def host_base_url(port: dict[str, Any], default_host: str | None = None) -> str | None:
-    """``http://HOST:PORT`` where this machine reaches one published port of the compose model (for 0.0.0.0,
-    :: or no address: ``default_host``, else the engine's host, :func:`engine_host`), or None for a UDP or
-    unpublished port. Shared with ``runbook init``."""
-    if port.get("protocol", "tcp") != "tcp" or not port.get("published"):
-        return None
-    host = port.get("host_ip") or "0.0.0.0"
-    host = (default_host or engine_host()) if host in ("0.0.0.0", "::") else host
-    host = f"[{host}]" if ":" in host else host
-    published = str(port["published"]).split("-")[0]
-    return f"http://{host}:{published}"
-
-
 def default_endpoints(ctx: Context) -> list[Endpoint]:
     """``GET <health_path>`` on the first published TCP port of each app service (every service that
     publishes one when ``app_services`` is empty), on the host address it is published on: for every
