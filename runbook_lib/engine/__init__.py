@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["Engine", "EngineError", "ContainerView", "FileEntry"]
 
-_LAZY = {"Engine": "client", "EngineError": "client", "ContainerView": "containers", "FileEntry": "containers"}
+_LAZY = {"Engine": "client", "EngineError": "sdk", "ContainerView": "containers", "FileEntry": "containers"}
 
 
 def __getattr__(name: str):

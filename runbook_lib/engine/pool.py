@@ -3,7 +3,6 @@ asked, so records come out the same whatever the pool size (``engine.pool_size``
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
