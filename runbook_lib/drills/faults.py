@@ -8,50 +8,43 @@ only then raise :class:`DrillInterrupted` (a KeyboardInterrupt). A signal that a
 waits until the restore is done.
 
 Only SIGKILL (or a power cut) can stop a process before it restores; for that, every drill keeps a
-journal, ``<run_dir>/drills/<dependency>-<UTC time>.journal.json``, written *before* the fault is
-applied and updated at every step: the project, the dependency, the mode, each container with its
-networks and aliases (mode ``scale``: the stack, the swarm service and the replicas it had), who broke it
-(pid, host, DOCKER_HOST) and when. A guardian process (:mod:`runbook_lib.drills.guardian`) restores it when
-the drill's process dies first; :func:`runbook_lib.drills.recovery.recover` (``runbook recover``) reads
-unrecovered journals and undoes them; phase 0 (``preflight.drill_journal``) refuses to go on while
-one exists. Each journal is also copied to the deployment's state directory (:mod:`runbook_lib.run.lock`).
+journal (:mod:`.journal`), written *before* the fault is applied and updated at every step. A guardian
+process (:mod:`.guardian`) restores it when the drill's process dies first; :func:`.recovery.recover`
+(``runbook recover``) reads unrecovered journals and undoes them (:mod:`.undo`); phase 0
+(``preflight.drill_journal``) refuses to go on while one exists.
 
-Journal states: ``applying`` → ``active`` → ``restoring`` → ``restored`` (by the drill itself) or
-``recovered`` (by ``runbook recover`` or the guardian). Anything but the last two means the deployment may still be
-broken.
+The drills' modules, from the ground up: :mod:`.journal` (the file, :class:`DrillError`), :mod:`.undo`,
+:mod:`.recovery`, :mod:`.guardian`, then this one, which starts a guardian per drill. ``journal_dir``,
+``find_journals``, ``Journal`` and ``DrillError`` are named here too, for the phases.
 
 Exception tree::
 
     RunbookError
-    └── DrillError          a drill cannot start (no running container, an unrecovered journal) or
-                            cannot restore (the container is gone): run ``runbook recover``
+    └── DrillError          (:mod:`.journal`) a drill cannot start or cannot restore: run ``runbook recover``
     KeyboardInterrupt
     └── DrillInterrupted    SIGINT/SIGTERM arrived during a drill; raised after the restore
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
+from runbook_lib.drills import guardian
+from runbook_lib.drills.journal import DRILLS_DIR, JOURNAL_SCHEMA, DrillError, Journal, find_journals, journal_dir
+from runbook_lib.drills.undo import service_replicas, undo, undo_commands
+from runbook_lib.engine import Engine, EngineError
 from runbook_lib.results.display import png
-from runbook_lib.engine import ContainerView, Engine, EngineError
-from runbook_lib.errors import RunbookError
 from runbook_lib.results.records import utcnow
 
-JOURNAL_SCHEMA = 1
-DRILLS_DIR = "drills"
-DONE_STATES = ("restored", "recovered")
+__all__ = ["MODES", "DrillError", "DrillInterrupted", "Fault", "Journal", "draw_timeline", "find_journals",
+           "journal_dir", "OUTCOME_COLOURS"]
+
 MODES = ("stop", "pause", "disconnect", "scale")
-
-
-class DrillError(RunbookError):
-    """A drill could not start, or could not restore what it broke (see ``runbook recover``)."""
 
 
 class DrillInterrupted(KeyboardInterrupt):
@@ -62,119 +55,7 @@ class DrillInterrupted(KeyboardInterrupt):
         super().__init__(f"drill interrupted by {signal.Signals(signum).name}; the dependency was restored first")
 
 
-# -- the journal ---------------------------------------------------------------------------------------
-def journal_dir(run_dir: Path | None, params_source: Path | None = None) -> Path:
-    """Where a run's drill journals (and timelines) go: ``<run_dir>/drills``, or, for a notebook run
-    without a run directory, ``outputs/interactive/drills`` in the directory of the parameters file
-    ``params_source`` (:func:`runbook_lib.params.core.default_outputs`: the user's project, never the
-    installed package), where ``runbook recover`` and the next preflight look."""
-    if run_dir:
-        return Path(run_dir) / DRILLS_DIR
-    from runbook_lib.params import default_outputs
-
-    return default_outputs(params_source) / "interactive" / DRILLS_DIR
-
-
-class Journal:
-    """One drill's journal file, rewritten atomically (temp file + rename) at every change."""
-
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
-        self.path, self.data = path, data
-
-    @classmethod
-    def load(cls, path: Path) -> "Journal":
-        try:
-            return cls(path, json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise DrillError(f"cannot read drill journal {path}: {exc}") from exc
-
-    @property
-    def state(self) -> str:
-        return self.data.get("state", "unknown")
-
-    @property
-    def unrecovered(self) -> bool:
-        return self.state not in DONE_STATES
-
-    def write(self) -> None:
-        """Write the journal to its path and to every copy it names (``copies``: the deployment's state
-        directory, :mod:`runbook_lib.run.lock`), so whichever one is found and updated says the same."""
-        for path in dict.fromkeys([self.path, *map(Path, self.data.get("copies", []))]):
-            try:
-                _write_json(path, self.data)
-            except OSError:
-                if path == self.path:
-                    raise
-
-    def refresh(self) -> None:
-        """Take the file's content when another process (the guardian, `runbook recover`) marked it done."""
-        try:
-            disk = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        if disk.get("state") in DONE_STATES and self.unrecovered:
-            self.data = disk
-
-    def event(self, what: str, state: str | None = None, **fields: Any) -> None:
-        if state:
-            self.data["state"] = state
-        self.data.update(fields)
-        self.data.setdefault("events", []).append({"at": utcnow(), "unix": round(time.time(), 3), "what": what})
-        self.write()
-
-    def describe(self) -> str:
-        d = self.data
-        return (f"{d.get('mode')} of {d.get('dependency')} ({d.get('project')}) started {d.get('broken_at') or d.get('created')} "
-                f"by pid {d.get('pid')} on {d.get('host')}, state {self.state}")
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
-def find_journals(roots: Iterable[Path], *, project: str | None = None, unrecovered_only: bool = True) -> list[Journal]:
-    """Journals under each root, which may be a run directory (``root/drills/*``) or a directory of run
-    directories (``root/*/drills/*``). Unreadable journals count as unrecovered (state ``unknown``)."""
-    seen: set[Path | str] = set()
-    out: list[Journal] = []
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
-            continue
-        for pattern in (f"{DRILLS_DIR}/*.journal.json", f"*/{DRILLS_DIR}/*.journal.json"):
-            for p in sorted(root.glob(pattern)):
-                rp = p.resolve()
-                if rp in seen:
-                    continue
-                seen.add(rp)
-                try:
-                    j = Journal.load(p)
-                except DrillError:
-                    j = Journal(p, {"state": "unknown", "project": project})
-                if project and j.data.get("project") not in (project, None):
-                    continue
-                if j.data.get("id") in seen:  # the same drill's copy in the state directory (or the other way)
-                    continue
-                seen.add(j.data.get("id") or rp)
-                if unrecovered_only and not j.unrecovered:
-                    continue
-                out.append(j)
-    return out
-
-
-# -- applying and undoing --------------------------------------------------------------------------------
-def _service_replicas(engine: Engine, name: str) -> int | None:
-    """The replicas a replicated swarm service is set to; None for a global one."""
-    mode = (engine.service(name).get("Spec") or {}).get("Mode") or {}
-    return int((mode.get("Replicated") or {}).get("Replicas", 0)) if "Replicated" in mode else None
-
-
+# -- applying ----------------------------------------------------------------------------------------------
 # A task in one of these states may still have its container running (stop takes the task's stop grace period).
 _TASK_LIVE = ("new", "pending", "assigned", "accepted", "ready", "preparing", "starting", "running")
 
@@ -194,26 +75,6 @@ def _wait_scaled_down(engine: Engine, stack: str, dependency: str, timeout: floa
         threading.Event().wait(0.2)
 
 
-def _undo_scale(engine: Engine, data: dict[str, Any]) -> list[str]:
-    svc = data.get("service") or {}
-    name, want = svc.get("name"), svc.get("replicas_before")
-    if not name or not want:
-        raise DrillError(f"the journal names no service and replicas to restore ({data.get('dependency')}); "
-                         "restore by hand with `docker service scale NAME=N`")
-    try:
-        now = _service_replicas(engine, name)
-    except EngineError as exc:
-        if exc.status_code == 404:
-            raise DrillError(f"service {name} does not exist on the engine at {os.environ.get('DOCKER_HOST') or 'the default socket'} "
-                             f"(the drill ran against {data.get('docker_host') or 'the default socket'}): point DOCKER_HOST at a "
-                             f"manager of that swarm, or redeploy the stack") from exc
-        raise
-    if now == want:
-        return []
-    engine.scale_service(name, want)
-    return [f"docker service scale {name}={want}"]
-
-
 def _apply(engine: Engine, mode: str, c: dict[str, Any], stop_timeout: int) -> None:
     if mode == "stop":
         engine.stop_container(c["id"], timeout=stop_timeout)
@@ -222,64 +83,6 @@ def _apply(engine: Engine, mode: str, c: dict[str, Any], stop_timeout: int) -> N
     else:
         for net in c["networks"]:
             engine.disconnect_network(c["id"], net)
-
-
-def _find(engine: Engine, cid: str) -> ContainerView | None:
-    try:
-        return engine.container(cid)
-    except EngineError as exc:
-        if exc.status_code == 404:  # the engine has no such container
-            return None
-        raise
-
-
-def undo(engine: Engine, data: dict[str, Any]) -> list[str]:
-    """Undo what a journal says was broken; idempotent (what is already fine is left alone).
-    Returns what was done, one line each. Raises DrillError when a container cannot be restored."""
-    mode, done = data.get("mode"), []
-    if mode == "scale":
-        return _undo_scale(engine, data)
-    for c in data.get("containers", []):
-        view = _find(engine, c["id"])
-        if view is None:
-            others = [v for v in engine.service_containers(data["project"], data["dependency"]) if v.running]
-            if others:
-                done.append(f"{c['name']}: gone, but {others[0].name} runs the service")
-                continue
-            raise DrillError(f"container {c['name']} of {data['dependency']} no longer exists and none replaces it; "
-                             f"run `docker compose -p {data['project']} up -d {data['dependency']}`")
-        if view.state == "paused":
-            engine.unpause_container(c["id"])
-            done.append(f"docker unpause {c['name']}")
-        if mode == "stop" and view.state not in ("running", "paused", "restarting"):
-            engine.start_container(c["id"])
-            done.append(f"docker start {c['name']}")
-        if mode == "disconnect":
-            current = view.networks
-            for net, info in c.get("networks", {}).items():
-                if net not in current:
-                    aliases = [a for a in info.get("aliases", []) if a != view.short_id]
-                    engine.connect_network(c["id"], net, aliases=aliases)
-                    done.append(f"docker network connect {' '.join('--alias ' + a for a in aliases)} {net} {c['name']}".replace("  ", " "))
-    return done
-
-
-def undo_commands(data: dict[str, Any]) -> list[str]:
-    """The CLI a person would type to undo a journal by hand."""
-    mode, out = data.get("mode"), []
-    if mode == "scale":
-        svc = data.get("service") or {}
-        return [f"docker service scale {svc.get('name')}={svc.get('replicas_before')}"]
-    for c in data.get("containers", []):
-        if mode == "stop":
-            out.append(f"docker start {c['name']}")
-        elif mode == "pause":
-            out.append(f"docker unpause {c['name']}")
-        else:
-            for net, info in c.get("networks", {}).items():
-                aliases = " ".join(f"--alias {a}" for a in info.get("aliases", []) if a != c["id"][:12])
-                out.append(f"docker network connect {aliases} {net} {c['name']}".replace("  ", " "))
-    return out
 
 
 # -- the context manager -----------------------------------------------------------------------------------
@@ -338,8 +141,6 @@ class Fault:
 
     # -- life cycle
     def __enter__(self) -> "Fault":
-        from runbook_lib.drills import guardian
-
         self.directory.mkdir(parents=True, exist_ok=True)
         state = guardian.state_of(self.engine, self.project)  # the deployment's own copy of its journals
         stale = [j for j in find_journals([self.directory.parent] + ([state] if state else []), project=self.project)
@@ -352,7 +153,7 @@ class Fault:
         if self.mode == "scale":
             name = f"{self.stack}_{self.dependency}"
             try:
-                replicas = _service_replicas(self.engine, name)
+                replicas = service_replicas(self.engine, name)
             except EngineError as exc:
                 if exc.status_code == 404:
                     raise DrillError(f"no service {name} in the swarm (stack {self.stack}): nothing to break") from exc

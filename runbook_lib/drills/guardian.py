@@ -25,6 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runbook_lib.drills.journal import Journal
+from runbook_lib.errors import RunbookError
+from runbook_lib.state import pid_alive, state_dir
+
 POLL_S = 0.5
 RETRY_S = 2.0
 GIVE_UP_S = 3600.0  # an engine that does not come back within an hour: the journal stays for `runbook recover`
@@ -36,11 +40,8 @@ def log_path(journal_path: Path) -> Path:
 
 
 def state_of(engine: Any, project: str) -> Path | None:
-    """The deployment's state directory (:mod:`runbook_lib.run.lock`), where a copy of each journal goes;
+    """The deployment's state directory (:mod:`runbook_lib.state`), where a copy of each journal goes;
     None when the engine cannot say its ID (the journal then stays in the run directory only)."""
-    from runbook_lib.errors import RunbookError
-    from runbook_lib.run.lock import state_dir
-
     try:
         return state_dir(engine, project)
     except (RunbookError, OSError):
@@ -48,7 +49,8 @@ def state_of(engine: Any, project: str) -> Path | None:
 
 
 def start(journal: Any) -> subprocess.Popen | None:
-    """Start the guardian of ``journal`` (a :class:`faults.Journal` already written); None when switched off."""
+    """Start the guardian of ``journal`` (a :class:`~runbook_lib.drills.journal.Journal` already written); None
+    when switched off."""
     if os.environ.get("RUNBOOK_DRILL_GUARDIAN", "").lower() in ("0", "off", "no", "false"):
         journal.event("no guardian (RUNBOOK_DRILL_GUARDIAN is off)")
         return None
@@ -77,8 +79,6 @@ def _read(path: Path) -> dict[str, Any] | None:
 def wait_for_death(path: Path) -> tuple[dict[str, Any], list[int]] | None:
     """Poll the journal and its pids; returns (journal, dead pids) once a pid died with the journal
     unrecovered, None once the journal is done (or gone)."""
-    from runbook_lib.run.lock import pid_alive
-
     misses = 0
     while True:
         data = _read(path)
@@ -99,7 +99,6 @@ def wait_for_death(path: Path) -> tuple[dict[str, Any], list[int]] | None:
 
 def restore(path: Path, dead: list[int]) -> int:
     """Restore what the journal names, retrying while the engine does not answer. Exit status: 0 restored."""
-    from runbook_lib.drills import faults
     from runbook_lib.drills.recovery import recover_journal
     from runbook_lib.engine import Engine
 
@@ -107,7 +106,7 @@ def restore(path: Path, dead: list[int]) -> int:
     deadline = time.monotonic() + GIVE_UP_S
     said = False
     while time.monotonic() < deadline:
-        j = faults.Journal.load(path)
+        j = Journal.load(path)
         if not j.unrecovered:
             _say(f"{path.name}: {j.state} by someone else meanwhile; nothing to do")
             return 0

@@ -1,12 +1,13 @@
 """Recovery after a crash: undo what unrecovered drill journals name, wait until each dependency is ready,
 and mark the journal ``recovered`` (``runbook recover``, and the drill guardian for one journal). The journal
-and the undo steps are :mod:`runbook_lib.drills.faults`'s."""
+is :mod:`runbook_lib.drills.journal`'s, the undo steps :mod:`runbook_lib.drills.undo`'s."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from runbook_lib.drills.faults import DrillError, Journal, find_journals, undo
+from runbook_lib.drills.journal import DrillError, Journal, find_journals
+from runbook_lib.drills.undo import undo
 from runbook_lib.engine import Engine
 from runbook_lib.errors import RunbookError
 from runbook_lib.results.records import utcnow

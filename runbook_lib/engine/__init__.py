@@ -1,6 +1,9 @@
-"""The engine: the Docker engine through the docker SDK (:mod:`.client`), what it says about containers
-(:mod:`.containers`), the Compose v2 CLI (:mod:`.compose`) and the bounded pool per-container reads share
-(:mod:`.pool`). Nothing here judges; the phases and the rules do.
+"""The engine: the Docker engine through the docker SDK (:mod:`.client`'s :class:`Engine`, its calls in one
+module per section: :mod:`.container_calls`, :mod:`.file_calls`, :mod:`.image_calls`, :mod:`.event_calls`,
+:mod:`.swarm_calls`; SDK errors wrapped at :mod:`.sdk`), what it says about containers (:mod:`.containers`,
+:mod:`.processes`, :mod:`.procfs`), the Compose v2 CLI (:mod:`.compose`), the docker CLI's stacks
+(:mod:`.stack`, :mod:`.service_spec`) and the bounded pool per-container reads share (:mod:`.pool`).
+Nothing here judges; the phases and the rules do.
 
 The names below are imported on first use, so that importing :mod:`.compose` or :mod:`.pool` alone (what
 `runbook lint` needs) does not load the docker SDK and requests."""
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 __all__ = ["Engine", "EngineError", "ContainerView", "FileEntry"]
 
-_LAZY = {"Engine": "client", "EngineError": "client", "ContainerView": "containers", "FileEntry": "containers"}
+_LAZY = {"Engine": "client", "EngineError": "sdk", "ContainerView": "containers", "FileEntry": "containers"}
 
 
 def __getattr__(name: str):

@@ -73,7 +73,7 @@ def container_processes(engine: Any, view: ContainerView) -> ProcessReading:
         return ProcessReading(running=False, error=f"the container is {view.state or 'not running'}")
     from runbook_lib.engine import procfs
 
-    if engine._procfs_allowed():
+    if engine.procfs_allowed():
         try:
             rows = procfs.processes(view.pid, view.id)
             return ProcessReading([Process(*r) for r in rows], via="procfs")

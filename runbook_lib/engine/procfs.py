@@ -1,8 +1,7 @@
 """Reading a container's files through ``/proc/PID/root`` when the engine runs on this host.
 
-The archive API (``docker cp``, :meth:`Engine.read_path`) costs the engine a process start per call: about
-0.1 s of dockerd CPU for a secrets mount, 3.4 s for 80 containers on a 2-core machine, paid by every read
-of a deployment's secrets. When the container's main process is visible in this process's PID namespace,
+The archive API (``docker cp``, :meth:`Engine.read_path`) costs the engine a process start per call, paid by
+every read of a deployment's secrets (``engine.procfs_reads`` in docs/parameters.md). When the container's main process is visible in this process's PID namespace,
 the kernel already shows the container's own view of its filesystem at ``/proc/PID/root``: image files,
 bind mounts (compose file secrets) and tmpfs mounts (swarm secrets, which the archive API does not see)
 alike, with the modes and owners the container sees. Reading there costs microseconds.

@@ -28,10 +28,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import getpass
-import hashlib
 import json
 import os
-import re
 import socket
 import time
 import uuid
@@ -40,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from runbook_lib.errors import EnvironmentProblem
+from runbook_lib.state import engine_dir, pid_alive, state_dir
 
 LOCK_FILE, HISTORY_FILE, MUTEX_FILE = "lock.json", "history.jsonl", ".mutex"
 POLL_S = 0.5
@@ -51,62 +50,6 @@ class LockHeld(EnvironmentProblem):
     def __init__(self, message: str, holder: "Holder") -> None:
         self.holder = holder
         super().__init__(message)
-
-
-def state_root() -> Path:
-    """Where runbook keeps state shared by every run on this machine (see the module docstring)."""
-    if os.environ.get("RUNBOOK_STATE_DIR"):
-        return Path(os.environ["RUNBOOK_STATE_DIR"])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "runbook"
-
-
-def engine_key(engine: Any) -> str:
-    """The engine's identity as a directory name: its host name, then a digest of ``docker info``'s ID, Name
-    and DockerRootDir (the ID alone is the daemon's key file, which two engines of one host share; the data
-    root tells them apart). When the engine does not answer, its endpoint (DOCKER_HOST) instead: such a run
-    fails on the engine anyway, and must not fail here first."""
-    from runbook_lib.errors import RunbookError
-
-    try:
-        info = engine.info()
-        ident = "|".join(str(info.get(k) or "") for k in ("ID", "Name", "DockerRootDir"))
-        key = f"{info.get('Name') or 'engine'}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
-    except RunbookError:
-        key = "endpoint-" + (os.environ.get("DOCKER_HOST") or "default")
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", key)[:80]
-
-
-def engine_dir(engine: Any) -> Path:
-    """The state directory of one engine: one subdirectory per project."""
-    d = state_root() / "engines" / engine_key(engine)
-    d.mkdir(parents=True, exist_ok=True)
-    endpoint = d / "endpoint.txt"  # for a person reading the directory: which DOCKER_HOST reached it last
-    with contextlib.suppress(OSError):
-        endpoint.write_text((os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock") + "\n", encoding="utf-8")
-    return d
-
-
-def state_dir(engine: Any, project: str) -> Path:
-    """The state directory of a deployment: its lock, its history, its drill journals."""
-    d = engine_dir(engine) / project
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process of this host runs under ``pid`` (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from runbook_lib.drills import faults
+from runbook_lib.drills.journal import Journal, find_journals
 from runbook_lib.phases import preflight
 from runbook_lib.run.context import Context
 from runbook_lib.params import load_params
@@ -46,9 +47,9 @@ def _start_run(out: Path, params: Path) -> subprocess.Popen:
 
 # -- pure logic: journals and the preflight check ---------------------------------------------------------
 def _journal(dir_: Path, state: str, dependency: str = "redis") -> Path:
-    j = faults.Journal(dir_ / "drills" / f"{dependency}-20260101T000000Z.journal.json",
-                       {"schema": 1, "project": PROJECT, "dependency": dependency, "mode": "stop", "state": state,
-                        "pid": 1, "host": "h", "containers": [], "undo": [f"docker start {PROJECT}-{dependency}-1"]})
+    j = Journal(dir_ / "drills" / f"{dependency}-20260101T000000Z.journal.json",
+                {"schema": 1, "project": PROJECT, "dependency": dependency, "mode": "stop", "state": state,
+                 "pid": 1, "host": "h", "containers": [], "undo": [f"docker start {PROJECT}-{dependency}-1"]})
     j.write()
     return j.path
 
@@ -70,8 +71,8 @@ def test_journals_of_other_projects_and_restored_drills_are_not_unrecovered(tmp_
     p = _journal(tmp_path / "run2", "applying")
     data = json.loads(p.read_text())
     p.write_text(json.dumps({**data, "project": "another"}))
-    assert faults.find_journals([tmp_path], project=PROJECT) == []
-    assert [j.path for j in faults.find_journals([tmp_path])] == [p]
+    assert find_journals([tmp_path], project=PROJECT) == []
+    assert [j.path for j in find_journals([tmp_path])] == [p]
 
 
 # -- the context manager, in-process ------------------------------------------------------------------------
@@ -189,16 +190,16 @@ def test_sigint_mid_drill_restores_the_dependency_before_the_process_exits(healt
 def test_a_journal_written_with_a_copy_is_found_once_and_marking_either_marks_both(tmp_path):
     copy = tmp_path / "state" / "shop" / "drills" / "redis-20260101T000000Z.journal.json"
     primary = tmp_path / "run" / "drills" / copy.name
-    j = faults.Journal(primary, {"schema": 1, "project": PROJECT, "dependency": "redis", "mode": "stop", "state": "active",
-                                 "id": "1-2", "copies": [str(primary), str(copy)], "containers": []})
+    j = Journal(primary, {"schema": 1, "project": PROJECT, "dependency": "redis", "mode": "stop", "state": "active",
+                          "id": "1-2", "copies": [str(primary), str(copy)], "containers": []})
     j.write()
     assert json.loads(copy.read_text())["state"] == "active"
-    assert len(faults.find_journals([tmp_path, tmp_path / "state" / "shop"], project=PROJECT)) == 1
-    [found] = faults.find_journals([tmp_path / "state" / "shop"], project=PROJECT)  # only the copy: where recover looks
+    assert len(find_journals([tmp_path, tmp_path / "state" / "shop"], project=PROJECT)) == 1
+    [found] = find_journals([tmp_path / "state" / "shop"], project=PROJECT)  # only the copy: where recover looks
     assert found.path == copy
     found.event("recovered by hand", state="recovered")
     assert json.loads(copy.read_text())["state"] == "recovered" == json.loads(j.path.read_text())["state"]
-    assert faults.find_journals([tmp_path, tmp_path / "state" / "shop"], project=PROJECT) == []
+    assert find_journals([tmp_path, tmp_path / "state" / "shop"], project=PROJECT) == []
 
 
 @pytest.mark.docker
