@@ -32,12 +32,9 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbook_lib.engine import FileEntry
-
-if TYPE_CHECKING:
-    from runbook_lib.run.context import Context
 
 ENV = "RUNBOOK_SECRET_BROKER"  # "<socket path> <token>", in the phase kernels' environment only
 _TIMEOUT_S = 10.0
@@ -88,7 +85,7 @@ def _entry(d: dict[str, Any]) -> FileEntry:
 class SecretBroker:
     """The runner's side: holds the run's context, serves its secret values and container secret files."""
 
-    def __init__(self, ctx: "Context") -> None:
+    def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self.token = secrets.token_hex(16)
         self._lock = threading.Lock()
