@@ -89,9 +89,9 @@ class Deployment(ABC):
         for Compose, whose containers all run on this engine."""
         return []
 
+    @abstractmethod
     def volumes(self) -> list[dict[str, Any]]:
         """The deployment's named volumes on this engine."""
-        raise NotImplementedError
 
     # -- the commands a human would type ---------------------------------------------------------------------
     @abstractmethod

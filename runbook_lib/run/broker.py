@@ -2,9 +2,8 @@
 
 Every phase needs the deployment's secret values, to redact them from what it writes; phase 2 also judges
 the secret files themselves (mode, owner, size). Reading a container's secrets mount goes through the
-Engine API's archive endpoint, which costs the engine a process start per container (about 0.1 s of its
-CPU): read again by the runner and by every phase kernel, it was most of a read-only run's cost on a
-large project (80 containers: 3-5 s per process).
+Engine API's archive endpoint, which costs the engine a process start per container: read again by the
+runner and by every phase kernel, it would dominate a read-only run's cost on a large project.
 
 So the runner reads them (:meth:`Context.learn_container_secrets`, at validation, and again after a phase
 that changes the deployment) and serves what it read to the kernels it starts. The channel:

@@ -271,8 +271,8 @@ def _chart_rows(rows: list[dict[str, Any]], limit: int = CHART_MAX_ROWS) -> list
 def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float | None = None) -> str | None:
     """An SVG bar chart of each container's memory and CPU use as a fraction of its limit, with the
     threshold drawn in. Takes the Context after :func:`resources` ran (or the rows themselves). Returns
-    None when there is nothing to draw. Written directly as SVG (flat bars and text): matplotlib took
-    about 2 s of a 2-core machine's CPU to import and draw it, and the report shows it as crisp text."""
+    None when there is nothing to draw. Written directly as SVG (flat bars and text): cheaper than importing
+    a plotting library in every phase kernel, and the report shows it as crisp text."""
     if isinstance(ctx_or_rows, Context):
         rows = ctx_or_rows.state.resource_rows
         threshold = ctx_or_rows.state.resource_threshold if threshold is None else threshold
