@@ -46,6 +46,8 @@ class Deployment(ABC):
     readiness_key: str = ""
     #: a record's words when nothing of the deployment runs
     nothing_deployed: str = ""
+    #: whether ``runbook lint`` judges the file as ``docker stack deploy`` applies it (``--swarm``)
+    lints_as_stack: bool = False
 
     def __init__(self, params: Params, engine: Callable[[], Engine], cache: Any = None) -> None:
         self.params = params
@@ -97,6 +99,11 @@ class Deployment(ABC):
     @abstractmethod
     def list_command(self, service: str | None = None) -> str:
         """The docker CLI command that lists what :meth:`containers` reads (for a record's ``command``)."""
+
+    def lint_command(self) -> str:
+        """The ``runbook lint`` command that audits the deployment's files as this deployment applies them."""
+        return " ".join(["runbook lint", *(["--swarm"] if self.lints_as_stack else []),
+                         *(str(f) for f in self.params.compose_files)])
 
     @abstractmethod
     def inventory_command(self) -> str:

@@ -43,6 +43,7 @@ class SwarmDeployment(Deployment):
     file_kind = "stack file"
     readiness_key = "service"
     nothing_deployed = "no service of the stack"
+    lints_as_stack = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

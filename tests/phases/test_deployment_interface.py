@@ -94,6 +94,7 @@ def test_the_commands_a_human_would_type_name_the_project_or_the_stack(tmp_path)
     assert compose.fault_command("db", "stop", 5) == f"docker stop {STACK}-db-1; sleep 5; docker start {STACK}-db-1"
     assert compose.fault_stack == "" and swarm.fault_stack == STACK
     assert compose.events_label is None and swarm.events_label == f"com.docker.stack.namespace={STACK}"
+    assert "--swarm" not in compose.lint_command() and swarm.lint_command().startswith("runbook lint --swarm ")
 
 
 def test_a_compose_project_is_its_containers_and_a_swarm_its_running_tasks(tmp_path):

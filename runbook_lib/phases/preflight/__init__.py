@@ -209,9 +209,8 @@ def static_audit(ctx: Context) -> list[CheckRecord]:
     that nothing else judges (images, declarations, healthchecks, restart policies...) make it FAIL."""
     from runbook_lib.lint import declared_secrets, lint_model
 
-    swarm = ctx.params.mode == "swarm"
-    c = Check("preflight.static_audit", command="runbook lint " + ("--swarm " if swarm else "")
-              + " ".join(str(f) for f in ctx.params.compose_files))
+    swarm = ctx.deployment.lints_as_stack
+    c = Check("preflight.static_audit", command=ctx.deployment.lint_command())
     try:
         records = lint_model(ctx.model, security=ctx.params.security, secret_values=ctx.secret_values,
                              declared=declared_secrets(ctx.params.compose_files), phase=PHASE,
