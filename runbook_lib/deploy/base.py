@@ -142,9 +142,11 @@ class Deployment(ABC):
         """The files under a container's secrets mount (and any secret target its spec puts elsewhere),
         ``{path: FileEntry}``; raises RunbookError when they cannot be read."""
 
-    def secret_from_containers(self, name: str, model: dict[str, Any], secrets_dir: str) -> str | None:
+    def secret_from_containers(self, name: str, model: dict[str, Any], secrets_dir: str,
+                               containers_of: Callable[[str], list[ContainerView]] | None = None) -> str | None:
         """The value of the deployment's secret ``name`` read from a running container that mounts it, for a
-        secret with no file on this host; None when the deployment cannot serve one that way."""
+        secret with no file on this host; None when the deployment cannot serve one that way.
+        ``containers_of``: a service's containers (default: :meth:`service_containers`, a fresh reading)."""
         return None
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from runbook_lib.deploy.base import Deployment, T
 from runbook_lib.engine import ContainerView, FileEntry
@@ -163,7 +163,8 @@ class SwarmDeployment(Deployment):
     def serves_secrets_from_containers(self) -> bool:
         return True
 
-    def secret_from_containers(self, name: str, model: dict[str, Any], secrets_dir: str) -> str | None:
+    def secret_from_containers(self, name: str, model: dict[str, Any], secrets_dir: str,
+                               containers_of: Callable[[str], list[ContainerView]] | None = None) -> str | None:
         """The value of the stack's secret NAME (an ``external`` one has no file on this host), read from a
         running task container on this engine that mounts it, the way phase 2 reads a task's secrets. None
         when no service of the stack file mounts it or none of its containers runs here. Raises RunbookError
@@ -172,7 +173,7 @@ class SwarmDeployment(Deployment):
             paths = [p for p, src in secret_targets(spec, secrets_dir).items() if src == name]
             if not paths:
                 continue
-            for view in self.service_containers(svc):
+            for view in (containers_of or self.service_containers)(svc):
                 if not view.running:
                     continue
                 entries = self.engine.read_path(view.id, paths[0], pid=view.pid)

@@ -196,6 +196,7 @@ class Context:
         known = (shared or {}).get("containers") or {}
         secrets_dir = self.params.security.secrets_dir.rstrip("/") or "/"
         services = self.model.get("services") or {}
+        self.deployment.tasks()  # a swarm task's secret references: read once, before the concurrent reads
 
         def read(view: ContainerView) -> dict[str, FileEntry]:
             return self.deployment.read_secret_files(view, services.get(view.service) or {}, secrets_dir)

@@ -68,7 +68,8 @@ def secret_reader(ctx: Context) -> Callable[[str], str]:
         if (name not in files and ctx.deployment.serves_secrets_from_containers
                 and name in (ctx.model.get("secrets") or {})):
             try:
-                value = ctx.deployment.secret_from_containers(name, ctx.model, ctx.params.security.secrets_dir)
+                value = ctx.deployment.secret_from_containers(name, ctx.model, ctx.params.security.secrets_dir,
+                                                              ctx.service_containers)
             except RunbookError as exc:
                 raise probes.TemplateError(f"{{{{ secret:{name} }}}}: cannot read it from a task container: {exc}") from exc
             if value is None:
