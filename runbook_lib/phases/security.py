@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from runbook_lib.engine.stack import SwarmService
-from runbook_lib.run.context import Context, swarm_secret_path
+from runbook_lib.run.context import Context
 from runbook_lib.results.records import plural
 from runbook_lib.engine import ContainerView, FileEntry
 from runbook_lib.engine.processes import TOP_ARGS, container_processes
@@ -57,15 +57,8 @@ def targets(ctx: Context) -> list[ContainerTarget]:
         per_service: dict[str, int] = {}
         for v in views:
             per_service[v.service] = per_service.get(v.service, 0) + 1
-        specs = {v.name: services.get(v.service) or {} for v in views}
-        if ctx.swarm:
-            tasks = {t.get("ID"): t for t in ctx.swarm_tasks()}
-            for v in views:
-                refs = (((tasks.get(v.task_id) or {}).get("Spec") or {}).get("ContainerSpec") or {}).get("Secrets") or []
-                specs[v.name] = {**specs[v.name], "secrets": [
-                    {"source": r.get("SecretName", ""), "target": swarm_secret_path((r.get("File") or {}).get("Name", ""),
-                                                                                   ctx.params.security.secrets_dir)}
-                    for r in refs]}
+        # a swarm task is judged against the secrets its own task mounts (Deployment.judged_spec)
+        specs = {v.name: ctx.deployment.judged_spec(v, services.get(v.service) or {}) for v in views}
         # the container name when its service is scaled, or not in the compose model (an orphan)
         ctx.state.security_targets = [
             ContainerTarget(v.service if per_service[v.service] == 1 and v.service in services else v.name, v,
@@ -86,12 +79,10 @@ class SpecTarget:
 
 
 def spec_targets(ctx: Context) -> list[SpecTarget]:
-    """Swarm mode: the stack's services, one SpecTarget each; [] in compose mode. Raises RunbookError when
-    the engine cannot list them."""
-    if not ctx.swarm:
-        return []
+    """Swarm mode: the stack's services, one SpecTarget each; [] in compose mode (a compose project has no
+    service spec beyond its containers). Raises RunbookError when the engine cannot list them."""
     return [SpecTarget(s.name, s, ServiceFacts.from_service_spec(s, ctx.params.security.secrets_dir))
-            for _, s in sorted(ctx.swarm_services().items())]
+            for _, s in sorted(ctx.deployment.service_specs().items())]
 
 
 def _spec_cmd(t: SpecTarget, fmt: str = "json .Spec.TaskTemplate.ContainerSpec") -> str:
@@ -107,24 +98,12 @@ def _spec_record(rule: str, t: SpecTarget, v: Verdict, command: str) -> CheckRec
 def _spec_records(ctx: Context, rule: str, judge: Callable[[SpecTarget], Verdict], fmt: str) -> list[CheckRecord]:
     """``rule``'s record for every service spec of the stack (swarm mode; nothing in compose mode), an
     ERROR when the specs cannot be read."""
-    if not ctx.swarm:
-        return []
     try:
         ts = spec_targets(ctx)
     except RunbookError as exc:
         return [_error(rule, ctx.params.stack, exc, "the stack's service specs")]
     return [_spec_record(rule, t, judge(t), _spec_cmd(t, fmt)) for t in ts]
 
-
-# What a finding of no-new-privileges says in swarm mode (lint --swarm FAILs it for the same reason).
-SWARM_NNP = "a swarm stack cannot set no-new-privileges: docker stack deploy ignores security_opt"
-
-
-def _swarm_note(rule: str, v: Verdict) -> Verdict:
-    if rule == "hardening.no_new_privileges" and v.status != "PASS":
-        v.actual += f"; {SWARM_NNP}"
-        v.evidence["swarm"] = SWARM_NNP
-    return v
 
 
 def _record(rule: str, t: ContainerTarget, v: Verdict, command: str) -> CheckRecord:
@@ -193,8 +172,11 @@ def containers_present(ctx: Context) -> list[CheckRecord]:
     """Every service of the compose model has a container to judge; records which containers this
     phase judges (the evidence every other record of the phase refers to)."""
     c = Check("security.containers", command=ctx.list_command())
-    if ctx.swarm:
-        return _swarm_containers_present(ctx, c)
+    return ctx.deployment.variant(compose=_compose_containers_present, swarm=_swarm_containers_present)(ctx, c)
+
+
+def _compose_containers_present(ctx: Context, c: Check) -> list[CheckRecord]:
+    """Compose: a container of the project for every service of the compose model."""
     try:
         ts = targets(ctx)
     except RunbookError as exc:
@@ -217,8 +199,8 @@ def _swarm_containers_present(ctx: Context, c: Check) -> list[CheckRecord]:
     expected = "a running task container on this engine for every service of the stack file"
     try:
         ts = targets(ctx)
-        tasks = ctx.swarm_tasks()
-        services = ctx.swarm_services()
+        tasks = ctx.deployment.tasks()
+        services = ctx.deployment.service_specs()
     except RunbookError as exc:
         return [c.error(target, exc, expected=expected)]
     here = {t.view.service for t in ts}
@@ -436,15 +418,14 @@ def hardening(ctx: Context) -> list[CheckRecord]:
         except RunbookError as exc:
             who, why = None, str(exc)
         for rule, v in judge_hardening(t.facts, ctx.params.security, who, why, procs).items():
-            out.append(_record(rule, t, _swarm_note(rule, v) if ctx.swarm else v, cmd))
-    if ctx.swarm:
-        try:
-            specs = spec_targets(ctx)
-        except RunbookError as exc:
-            return out + [_error(r, ctx.params.stack, exc, "the stack's service specs") for r in HARDENING_RULES]
-        for t in specs:
-            for rule, v in judge_hardening(t.facts, ctx.params.security).items():
-                out.append(_spec_record(rule, t, _swarm_note(rule, v), _spec_cmd(t, "json .Spec")))
+            out.append(_record(rule, t, ctx.deployment.note_verdict(rule, v), cmd))
+    try:  # a swarm's service specs too (a compose project has none)
+        specs = spec_targets(ctx)
+    except RunbookError as exc:
+        return out + [_error(r, ctx.params.stack, exc, "the stack's service specs") for r in HARDENING_RULES]
+    for t in specs:
+        for rule, v in judge_hardening(t.facts, ctx.params.security).items():
+            out.append(_spec_record(rule, t, ctx.deployment.note_verdict(rule, v), _spec_cmd(t, "json .Spec")))
     return out
 
 

@@ -199,13 +199,9 @@ def signoff_records(phase: PhaseSession, run: RunView) -> list[CheckRecord]:
     operator = p.operator or os.environ.get("RUNBOOK_OPERATOR") or getpass.getuser()
     images: dict[str, dict] = {}
     error = ""
+    deployment = phase.ctx.deployment
     try:
-        if phase.ctx.swarm:
-            images = swarm_images(phase.ctx)
-        else:
-            for view in phase.ctx.containers():
-                info = phase.ctx.engine.image_summary(view.image_id)
-                images[view.service] = {"image": view.image, "id": info.get("id"), "digests": info.get("digests", [])}
+        images = running_images(phase.ctx)
     except RunbookError as exc:
         error = str(exc)
     ev = {
@@ -218,7 +214,7 @@ def signoff_records(phase: PhaseSession, run: RunView) -> list[CheckRecord]:
         "waivers_file": {str(p.policy.waivers_file): _sha256(p.policy.waivers_file)} if p.policy.waivers_file else None,
     }
     if error or not images:
-        ev["images_error"] = error or ("no service of the stack" if phase.ctx.swarm else "no container of the project runs")
+        ev["images_error"] = error or deployment.nothing_deployed
         return [c.record(p.project, "ERROR", expected="who signed, when, and the images that were verified",
                          actual=f"signed by {operator}, but the running images could not be recorded: {ev['images_error']}",
                          evidence=ev)]
@@ -226,21 +222,11 @@ def signoff_records(phase: PhaseSession, run: RunView) -> list[CheckRecord]:
                      actual=f"signed by {operator}; {len(images)} services' images recorded", evidence=ev)]
 
 
-def swarm_images(ctx) -> dict[str, dict]:
-    """Swarm mode: the image of each service of the stack as the swarm runs it: the service spec's reference
-    (with the digest the swarm resolved, when it did) and, for the running task containers this engine holds,
-    the image id and digests they run. A service whose running tasks are all on other nodes is recorded from
-    its spec alone (``tasks_here`` 0). Raises RunbookError when the engine cannot be read."""
-    current = ctx.current_containers()
-    out: dict[str, dict] = {}
-    for name, svc in sorted(ctx.swarm_services().items()):
-        views = [v for v in current if v.service == name]
-        ids = sorted({v.image_id for v in views})
-        infos = [ctx.engine.image_summary(i) for i in ids]
-        out[name] = {"image": svc.image, "id": " ".join(str(i.get("id")) for i in infos) or None,
-                     "digests": sorted({d for i in infos for d in i.get("digests", [])}),
-                     "service": svc.name, "spec_version": svc.version, "tasks_here": len(views)}
-    return out
+def running_images(ctx) -> dict[str, dict]:
+    """The image each service runs (:meth:`Deployment.running_images`): in compose mode each container's image
+    id and digests; in swarm mode each service spec's reference and what the running task containers this
+    engine holds run. Raises RunbookError when the engine cannot be read."""
+    return ctx.deployment.running_images(ctx.current_containers())
 
 
 def signoff_html(record: CheckRecord) -> Html:

@@ -2,9 +2,8 @@
 
 Every phase needs the deployment's secret values, to redact them from what it writes; phase 2 also judges
 the secret files themselves (mode, owner, size). Reading a container's secrets mount goes through the
-Engine API's archive endpoint, which costs the engine a process start per container (about 0.1 s of its
-CPU): read again by the runner and by every phase kernel, it was most of a read-only run's cost on a
-large project (80 containers: 3-5 s per process).
+Engine API's archive endpoint, which costs the engine a process start per container: read again by the
+runner and by every phase kernel, it would dominate a read-only run's cost on a large project.
 
 So the runner reads them (:meth:`Context.learn_container_secrets`, at validation, and again after a phase
 that changes the deployment) and serves what it read to the kernels it starts. The channel:
@@ -32,12 +31,9 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbook_lib.engine import FileEntry
-
-if TYPE_CHECKING:
-    from runbook_lib.run.context import Context
 
 ENV = "RUNBOOK_SECRET_BROKER"  # "<socket path> <token>", in the phase kernels' environment only
 _TIMEOUT_S = 10.0
@@ -88,7 +84,7 @@ def _entry(d: dict[str, Any]) -> FileEntry:
 class SecretBroker:
     """The runner's side: holds the run's context, serves its secret values and container secret files."""
 
-    def __init__(self, ctx: "Context") -> None:
+    def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self.token = secrets.token_hex(16)
         self._lock = threading.Lock()

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
+from runbook_lib.deploy import Deployment, open_deployment
 from runbook_lib.engine.compose import Compose
-from runbook_lib.engine.stack import SwarmService
 from runbook_lib.engine import ContainerView, Engine, FileEntry
 from runbook_lib.errors import RunbookError
 from runbook_lib.params import Params
-from runbook_lib.model.facts import secret_targets
 from runbook_lib.results.redact import Redactor
 
 T = TypeVar("T")
@@ -49,7 +48,7 @@ class PhaseState:
     flow_variables: dict[str, Any] = field(default_factory=dict)
     # the drills → timeline_image: dependency -> the timeline PNG's path
     timelines: dict[str, Path] = field(default_factory=dict)
-    # swarm mode, Context.swarm_services / swarm_tasks: the stack's services and tasks, read once per phase
+    # swarm mode, the Deployment's service_specs / tasks: the stack's services and tasks, read once per phase
     swarm_services: dict[str, Any] | None = None
     swarm_tasks: list[dict[str, Any]] | None = None
     # Context.containers while ``keep_reads`` is on: the one reading of the deployment's containers the checks
@@ -105,10 +104,11 @@ class Context:
     def services(self) -> list[str]:
         return sorted(self.model.get("services", {}))
 
-    @property
-    def swarm(self) -> bool:
-        """True in swarm mode: the deployment is the stack ``params.stack``, not a compose project."""
-        return self.params.mode == "swarm"
+    @functools.cached_property
+    def deployment(self) -> Deployment:
+        """The deployment the checks judge (:mod:`runbook_lib.deploy`): the compose project, or in swarm mode the
+        stack ``params.stack``; its shared readings are kept in ``state`` for the phase."""
+        return open_deployment(self.params, lambda: self.engine, self.state)
 
     def containers(self) -> list[ContainerView]:
         """The deployment's containers on this engine, running or not: the compose project's, or in swarm
@@ -116,8 +116,7 @@ class Context:
         cannot list them."""
         if self.state.containers is not None:
             return list(self.state.containers)
-        views = (self.engine.stack_containers(self.params.stack) if self.swarm
-                 else self.engine.project_containers(self.params.project))
+        views = self.deployment.containers()
         if self.keep_reads:
             self.state.containers = views
         return list(views)
@@ -126,48 +125,21 @@ class Context:
         """Drop the kept reading of the containers (``keep_reads``): the next :meth:`containers` reads anew."""
         self.state.containers = None
 
-    def swarm_services(self) -> dict[str, SwarmService]:
-        """Swarm mode: the stack's services as the swarm holds them (``docker service inspect``), by their
-        name in the stack file; read once per phase. Raises RunbookError when the engine cannot list them."""
-        if self.state.swarm_services is None:
-            found = [SwarmService(a, self.params.stack) for a in self.engine.stack_services(self.params.stack)]
-            self.state.swarm_services = {s.service: s for s in found}
-        return self.state.swarm_services
-
-    def swarm_tasks(self) -> list[dict[str, Any]]:
-        """Swarm mode: every task of the stack's services (every node's, current and past, oldest first);
-        read once per phase."""
-        if self.state.swarm_tasks is None:
-            self.state.swarm_tasks = self.engine.stack_tasks(self.params.stack)
-        return self.state.swarm_tasks
-
     def current_containers(self) -> list[ContainerView]:
         """The containers that ARE the deployment now: in compose mode every container of the project (as
         :meth:`containers`); in swarm mode the containers this engine holds of the tasks the scheduler wants
-        running (desired state "running"), not those of past tasks (replaced by an update, failed, shut down),
-        which a swarm keeps for its task history."""
-        views = self.containers()
-        if not self.swarm:
-            return views
-        wanted = {t.get("ID") for t in self.swarm_tasks() if t.get("DesiredState") == "running"}
-        return [v for v in views if v.task_id in wanted]
+        running, not those of past tasks, which a swarm keeps for its task history."""
+        return self.deployment.current(self.containers())
 
     def service_containers(self, service: str) -> list[ContainerView]:
         """The containers of one service (of the compose file / stack file), as :meth:`containers`."""
         if self.keep_reads:
             return [v for v in self.containers() if v.service == service]
-        if self.swarm:
-            return self.engine.stack_containers(self.params.stack, service)
-        return self.engine.service_containers(self.params.project, service)
+        return self.deployment.service_containers(service)
 
     def list_command(self, service: str | None = None) -> str:
         """The docker CLI command that lists what :meth:`containers` reads (for a record's ``command``)."""
-        if self.swarm:
-            label = f"com.docker.swarm.service.name={self.params.stack}_{service}" if service else \
-                f"com.docker.stack.namespace={self.params.stack}"
-        else:
-            label = f"com.docker.compose.service={service}" if service else f"com.docker.compose.project={self.params.project}"
-        return f"docker ps -a --filter label={label}"
+        return self.deployment.list_command(service)
 
     def orphan_containers(self) -> list[ContainerView]:
         """Containers carrying the project's compose label whose service is not in the compose model
@@ -224,40 +196,10 @@ class Context:
         known = (shared or {}).get("containers") or {}
         secrets_dir = self.params.security.secrets_dir.rstrip("/") or "/"
         services = self.model.get("services") or {}
+        self.deployment.tasks()  # a swarm task's secret references: read once, before the concurrent reads
 
-        task_secrets: dict[str, list[dict[str, Any]]] = {}
-        if self.swarm:  # each task's own secret references (a task of an older spec may still run)
-            task_secrets = {t.get("ID"): ((t.get("Spec") or {}).get("ContainerSpec") or {}).get("Secrets") or []
-                            for t in self.swarm_tasks()}
-
-        def read(view) -> dict[str, FileEntry]:
-            if self.swarm:
-                # a swarm mounts a task's secrets where the archive API cannot see them (it returns the empty
-                # mount points): read through /proc/PID/root on the engine's host (the container's own view),
-                # else inside the container; only while it runs (a stopped task's secrets are gone with it)
-                if not view.running:
-                    return {}
-                paths = sorted({swarm_secret_path((s.get("File") or {}).get("Name") or "", secrets_dir)
-                                for s in task_secrets.get(view.task_id, [])} - {""})
-                found: dict[str, FileEntry] = {}
-                for path in paths:
-                    entries = self.engine.read_path(view.id, path, pid=view.pid)
-                    if entries is not None and any(e.via != "procfs" for e in entries):
-                        break  # not the container's own view: read inside it
-                    found.update({e.path: e for e in entries or []})
-                else:
-                    return found
-                exec_read = self.engine.read_mounted_files(view.id, paths)
-                for e in exec_read:
-                    e.via = "exec"
-                return {e.path: e for e in exec_read}
-            targets = secret_targets(services.get(view.service) or {}, secrets_dir)
-            paths = {secrets_dir} | {p for p in targets if not p.startswith(secrets_dir + "/")}
-            files: dict[str, FileEntry] = {}
-            for path in sorted(paths):
-                for entry in self.engine.read_path(view.id, path, pid=view.pid) or []:
-                    files[entry.path] = entry
-            return files
+        def read(view: ContainerView) -> dict[str, FileEntry]:
+            return self.deployment.read_secret_files(view, services.get(view.service) or {}, secrets_dir)
 
         views = self.containers()
         served = {v.name: known[v.name]["files"] for v in views if known.get(v.name, {}).get("id") == v.id}
@@ -278,9 +220,3 @@ class Context:
         self.state.container_secret_files = found
         return found
 
-
-def swarm_secret_path(target: str, secrets_dir: str = "/run/secrets") -> str:
-    """Where a swarm mounts a secret whose reference names ``target`` (relative: under the secrets directory)."""
-    if not target:
-        return ""
-    return target if target.startswith("/") else f"{secrets_dir.rstrip('/')}/{target}"

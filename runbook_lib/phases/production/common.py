@@ -2,14 +2,34 @@
 every container of a service (concurrently, records in service order)."""
 from __future__ import annotations
 
-from typing import Callable
+import re
+from typing import Any, Callable
 
+from runbook_lib.deploy.compose import no_container_record
 from runbook_lib.engine import ContainerView
 from runbook_lib.errors import RunbookError
 from runbook_lib.results.records import Check, CheckRecord
+from runbook_lib.results.redact import marker
 from runbook_lib.run.context import Context
 
 PHASE = "03_production_mode"
+
+# Names whose values are masked in drift evidence even before redaction (a literal credential the
+# redactor has not learned must not be printed while pointing at a difference).
+_CREDENTIAL_NAME = re.compile(r"(?i)(secret|passw|token|api_?key|private_?key|credential|auth)")
+
+
+def mask_credential(name: str, value: Any) -> Any:
+    """``value``, masked when ``name`` looks like a credential's (a variable's name)."""
+    if value is None or not _CREDENTIAL_NAME.search(name):
+        return value
+    return marker(str(value))
+
+
+def expected_env_for(ctx: Context, service: str) -> dict[str, str]:
+    """The variables ``service`` must carry: ``expected_env`` merged with its ``env_overrides``."""
+    p = ctx.params.production
+    return {**p.expected_env, **p.env_overrides.get(service, {})}
 
 
 def app_services(ctx: Context) -> list[str]:
@@ -35,28 +55,12 @@ def inspect_cmd(v: ContainerView | str, fmt: str) -> str:
 
 
 def no_container(c: Check, svc: str, expected: str, ctx: Context | None = None) -> CheckRecord:
-    """The record of a service with no container to judge. In swarm mode (``ctx`` given): a FAIL when no
-    task of the service runs anywhere, an ERROR when its running tasks are on nodes whose engines this run
-    cannot read (nothing was looked at: never a PASS, not a FAIL either)."""
-    if ctx is not None and ctx.swarm:
-        cmd = f"docker service ps {ctx.params.stack}_{svc}; {ctx.list_command(svc)}"
-        try:
-            sid = ctx.swarm_services()[svc].id if svc in ctx.swarm_services() else None
-            nodes = sorted({t.get("NodeID", "")[:12] for t in ctx.swarm_tasks() if t.get("ServiceID") == sid
-                            and t.get("DesiredState") == "running" and (t.get("Status") or {}).get("State") == "running"})
-        except RunbookError as exc:
-            return c.error(svc, exc, expected=expected)
-        ev = {"read": "docker service ps; docker ps (stack labels)", "service": svc, "containers": [],
-              "nodes_running_tasks": nodes}
-        if nodes:
-            return c.record(svc, "ERROR", expected=expected, evidence=ev, command=cmd,
-                            actual=f"could not check: its running tasks are on node(s) {', '.join(nodes)}, whose "
-                                   "containers this engine does not hold")
-        return c.record(svc, "FAIL", expected=expected, actual="no task of this service is running", evidence=ev,
-                        command=cmd)
-    return c.record(svc, "FAIL", expected=expected, actual="no container of this service exists",
-                    evidence={"read": "docker ps -a (compose project label)", "service": svc, "containers": []},
-                    command=f"docker ps -a --filter label=com.docker.compose.service={svc}")
+    """The record of a service with no container to judge (:meth:`Deployment.missing_service`). In swarm mode:
+    a FAIL when no task of the service runs anywhere, an ERROR when its running tasks are on nodes whose engines
+    this run cannot read (nothing was looked at: never a PASS, not a FAIL either)."""
+    if ctx is not None:
+        return ctx.deployment.missing_service(c, svc, expected)
+    return no_container_record(c, svc, expected)
 
 
 def each_container(ctx: Context, c: Check, services: list[str], expected: str,

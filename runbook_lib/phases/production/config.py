@@ -6,17 +6,13 @@ from __future__ import annotations
 from runbook_lib.engine import ContainerView
 from runbook_lib.model.restart import policy_accepted
 from runbook_lib.errors import RunbookError
-from runbook_lib.phases.production.common import PHASE, app_services, by_service, each_container, inspect_cmd
+from runbook_lib.phases.production import swarm
+from runbook_lib.phases.production.common import (PHASE, app_services, by_service, each_container,  # noqa: F401
+                                                  expected_env_for, inspect_cmd)
 from runbook_lib.phases.production.switches import judge_switches
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 from runbook_lib.run.context import Context
-
-
-def expected_env_for(ctx: Context, service: str) -> dict[str, str]:
-    """The variables ``service`` must carry: ``expected_env`` merged with its ``env_overrides``."""
-    p = ctx.params.production
-    return {**p.expected_env, **p.env_overrides.get(service, {})}
 
 
 @check("prod.env", "Production mode by the environment", phase=PHASE, severity="high", category="Production mode",
@@ -33,10 +29,12 @@ def env(ctx: Context) -> list[CheckRecord]:
     when something was seen in production mode (an expected variable, a switch's production value); SKIP
     when nothing was expected and no switch is set (an absent switch is no claim). Every app service gets a
     record, any other service one when it carries a switch. Only these variables reach the evidence."""
-    if ctx.swarm:  # the service spec and every running task container (production/swarm.py)
-        from runbook_lib.phases.production import swarm
+    # a swarm: the service spec and every running task container
+    return ctx.deployment.variant(compose=_compose_env, swarm=swarm.env)(ctx)
 
-        return swarm.env(ctx)
+
+def _compose_env(ctx: Context) -> list[CheckRecord]:
+    """prod.env of a compose project: each container's environment (see :func:`env`)."""
     p = ctx.params.production
     c = Check("prod.env")
     apps = set(app_services(ctx))
@@ -88,10 +86,12 @@ def restart_policy(ctx: Context) -> list[CheckRecord]:
     """prod.restart_policy: every service's ``HostConfig.RestartPolicy`` is one the parameters accept
     (default: always or unless-stopped). A service with policy "no" stays down after a crash or an
     engine restart."""
-    if ctx.swarm:  # a task container's own policy is always "no": the service spec's is judged
-        from runbook_lib.phases.production import swarm
+    # a swarm task container's own policy is always "no": the service spec's is judged
+    return ctx.deployment.variant(compose=_compose_restart_policy, swarm=swarm.restart_policy)(ctx)
 
-        return swarm.restart_policy(ctx)
+
+def _compose_restart_policy(ctx: Context) -> list[CheckRecord]:
+    """prod.restart_policy of a compose project: each container's ``HostConfig.RestartPolicy``."""
     p = ctx.params.production
     c = Check("prod.restart_policy")
 
@@ -124,7 +124,7 @@ def healthcheck(ctx: Context) -> list[CheckRecord]:
 
     def judge(v: ContainerView) -> CheckRecord:
         spec = model.get(v.service, {}).get("healthcheck")
-        file = "stack file" if ctx.swarm else "compose"
+        file = ctx.deployment.file_kind
         source = (f"{file} (disable: true)" if spec and spec.get("disable") else
                   file if spec else "image" if v.has_healthcheck else "none")
         ev = {"read": "docker inspect Config.Healthcheck and State.Health", "container": v.name,
@@ -143,10 +143,7 @@ def healthcheck(ctx: Context) -> list[CheckRecord]:
         if v.health == "starting":
             return c.record(v.service, "WARN", expected="healthy", actual=f"still starting{detail}", evidence=ev,
                             command=cmd, severity="medium")
-        who = ("in a swarm, the scheduler replaces an unhealthy task (as its restart policy allows)" if ctx.swarm else
-               "restart policy \"no\": nothing will ever restart it" if v.restart_policy == "no" else
-               f"restart policy {v.restart_policy} acts only when the process exits: while it keeps running "
-               "unhealthy, nothing will restart it")
+        who = ctx.deployment.unhealthy_consequence(v)
         ev["never_restarted_by_policy"] = v.running
         return c.record(v.service, "FAIL", expected="healthy",
                         actual=f"{v.health or v.state}{detail}; {who}" if v.running else f"{v.state}{detail}",

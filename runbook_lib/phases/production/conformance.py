@@ -5,7 +5,6 @@ from ``docker inspect``, plus what only the engine knows (the image id a tag poi
 environment, the config-hash label)."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,22 +13,11 @@ from runbook_lib.engine.containers import CONFIG_FILES_LABEL, CONFIG_HASH_LABEL
 from runbook_lib.engine.pool import OncePerKey
 from runbook_lib.errors import RunbookError
 from runbook_lib.model.facts import ServiceFacts
-from runbook_lib.phases.production.common import PHASE, each_container
+from runbook_lib.phases.production import swarm
+from runbook_lib.phases.production.common import PHASE, each_container, mask_credential
 from runbook_lib.results.records import Check, CheckRecord
-from runbook_lib.results.redact import marker
 from runbook_lib.results.registry import check
 from runbook_lib.run.context import Context
-
-# Names whose values are masked in drift evidence even before redaction (a literal credential the
-# redactor has not learned must not be printed while pointing at a difference).
-_CREDENTIAL_NAME = re.compile(r"(?i)(secret|passw|token|api_?key|private_?key|credential|auth)")
-
-
-def _mask(name: str, value: Any) -> Any:
-    if value is None or not _CREDENTIAL_NAME.search(name):
-        return value
-    return marker(str(value))
-
 
 def _field(name: str, want: Any, have: Any) -> list[dict[str, Any]]:
     return [] if want == have else [{"field": name, "expected": want, "actual": have}]
@@ -44,8 +32,8 @@ def compare(want: ServiceFacts, have: ServiceFacts, image_env: dict[str, str] | 
     want_env = {**(image_env or {}), **want.environment}
     for k in sorted(set(want_env) | set(have.environment)):
         if want_env.get(k) != have.environment.get(k):
-            diffs.append({"field": f"environment.{k}", "expected": _mask(k, want_env.get(k)),
-                          "actual": _mask(k, have.environment.get(k))})
+            diffs.append({"field": f"environment.{k}", "expected": mask_credential(k, want_env.get(k)),
+                          "actual": mask_credential(k, have.environment.get(k))})
     diffs += _field("restart", want.restart, have.restart)
     hc = have.healthcheck or {}
     if want.healthcheck is not None and want.healthcheck.get("test") == ["NONE"]:
@@ -111,10 +99,12 @@ def drift(ctx: Context) -> list[CheckRecord]:
     or left running on an image its tag no longer points at). When only the config_files label differs
     (same hash, every field equal: an override touching other services was added and Compose rightly
     left this container alone) the record is INFO saying so, not a FAIL."""
-    if ctx.swarm:  # no config-hash label on a task: the service spec against the stack file (production/swarm.py)
-        from runbook_lib.phases.production import swarm
+    # a swarm task has no config-hash label: the service spec is judged against the stack file instead
+    return ctx.deployment.variant(compose=_compose_drift, swarm=swarm.drift)(ctx)
 
-        return swarm.drift(ctx)
+
+def _compose_drift(ctx: Context) -> list[CheckRecord]:
+    """prod.drift of a compose project (see :func:`drift`)."""
     c = Check("prod.drift", command=ctx.compose.display("config", "--hash", "*"))
     try:
         hashes = ctx.compose.config_hash()
@@ -167,21 +157,14 @@ def orphans(ctx: Context) -> list[CheckRecord]:
     compose model (not declared, or disabled by a profile): e.g. a debugging container started by hand
     with the project's labels. Such a container runs unreviewed in production; the other checks of this
     phase, which go service by service, never look at it. A FAIL naming each container."""
+    # a swarm: the stack's task containers and its services outside the stack file
+    return ctx.deployment.variant(compose=_compose_orphans, swarm=swarm.orphans)(ctx)
+
+
+def _compose_orphans(ctx: Context) -> list[CheckRecord]:
+    """prod.orphans of a compose project: the containers carrying its label outside the compose model."""
     from runbook_lib.phases.preflight import orphan_records
 
-    if ctx.swarm:  # the stack's task containers and services outside the stack file
-        from runbook_lib.phases.production import swarm
-
-        c = Check("prod.orphans", command=ctx.list_command())
-        try:
-            deployed = bool(ctx.swarm_services()) or bool(ctx.containers())
-        except RunbookError as exc:
-            return [c.error(ctx.params.stack, exc, expected="every service and task of the stack is in the stack file")]
-        if not deployed:  # nothing of the stack to look at: no claim
-            return [c.record(ctx.params.stack, "SKIP", expected="every service and task of the stack is in the stack "
-                             "file", actual="the stack has no service and no task container on this engine",
-                             evidence={"stack": ctx.params.stack, "services": 0, "containers": 0}, severity="info")]
-        return orphan_records(ctx, c) + swarm.orphan_services(ctx, c)
     c = Check("prod.orphans",
               command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project} "
                       "--format '{{.Names}} {{.Label \"com.docker.compose.service\"}}'")

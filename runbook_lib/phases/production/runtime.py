@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from runbook_lib.engine import ContainerView
-from runbook_lib.engine.containers import STACK_LABEL
 from runbook_lib.errors import RunbookError
 from runbook_lib.phases.production.common import PHASE, by_service, each_container, inspect_cmd, no_container
 from runbook_lib.phases.production.signatures import SEVERITY_RANK, scan_signatures
@@ -53,7 +52,7 @@ def stability(ctx: Context) -> list[CheckRecord]:
         ctx.progress(f"watching the engine's events for {p.observe_s:g}s")
         try:
             events = ctx.engine.container_events(ctx.params.project, t0, t0 + p.observe_s,
-                                                 label=f"{STACK_LABEL}={ctx.params.stack}" if ctx.swarm else None)
+                                                 label=ctx.deployment.events_label)
         except RunbookError as exc:
             return [c.error(ctx.params.project, exc, expected="the events stream can be watched")]
         window = {"from": datetime.fromtimestamp(t0, timezone.utc).isoformat(timespec="seconds"),
@@ -78,8 +77,9 @@ def stability(ctx: Context) -> list[CheckRecord]:
             problems.append(f"{v.state} (exit code {v.exit_code})")
         if v.oom_killed:
             problems.append("OOM-killed")
-        if ctx.swarm:  # a swarm never restarts a task's container: it starts a new task
-            ev["restarts"] = "a swarm replaces a task instead of restarting its container: prod.task_history judges them"
+        restart_note = ctx.deployment.restart_note()  # a swarm never restarts a task's container: it starts a new task
+        if restart_note:
+            ev["restarts"] = restart_note
         elif v.restart_count > p.max_restarts:
             problems.append(f"restarted {v.restart_count} times (bound {p.max_restarts})")
         if bad:
@@ -91,7 +91,7 @@ def stability(ctx: Context) -> list[CheckRecord]:
         up = ev["uptime_s"]
         actual = ("completed (one-shot, exited 0)" if v.completed else
                   f"running {f'for {up:g}s' if up is not None else f'(start time {v.started_at!r} unreadable)'}"
-                  + (f", task {v.task_id[:12]}" if ctx.swarm else f", {v.restart_count} restarts")) + (
+                  + ctx.deployment.container_detail(v)) + (
             f", nothing happened in the {p.observe_s:g}s window" if window else "")
         return c.record(v.service, "PASS", expected=expected, actual=actual, evidence=ev)
 
@@ -271,8 +271,8 @@ def _chart_rows(rows: list[dict[str, Any]], limit: int = CHART_MAX_ROWS) -> list
 def resource_chart(ctx_or_rows: Context | list[dict[str, Any]], threshold: float | None = None) -> str | None:
     """An SVG bar chart of each container's memory and CPU use as a fraction of its limit, with the
     threshold drawn in. Takes the Context after :func:`resources` ran (or the rows themselves). Returns
-    None when there is nothing to draw. Written directly as SVG (flat bars and text): matplotlib took
-    about 2 s of a 2-core machine's CPU to import and draw it, and the report shows it as crisp text."""
+    None when there is nothing to draw. Written directly as SVG (flat bars and text): cheaper than importing
+    a plotting library in every phase kernel, and the report shows it as crisp text."""
     if isinstance(ctx_or_rows, Context):
         rows = ctx_or_rows.state.resource_rows
         threshold = ctx_or_rows.state.resource_threshold if threshold is None else threshold

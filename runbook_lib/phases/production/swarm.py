@@ -28,8 +28,9 @@ from runbook_lib.engine.stack import (SwarmService, field_differences, parse_tim
                                       stack_file_fields, task_evidence)
 from runbook_lib.errors import RunbookError
 from runbook_lib.lint.swarm import judge_restart_policy
-from runbook_lib.phases.production.common import PHASE, app_services, by_service, inspect_cmd
-from runbook_lib.phases.production.conformance import _mask
+from runbook_lib.phases.production.common import (PHASE, app_services, by_service, expected_env_for, inspect_cmd,
+                                                  mask_credential)
+from runbook_lib.phases.production.switches import judge_switches
 from runbook_lib.results.records import Check, CheckRecord, plural
 from runbook_lib.results.registry import check
 from runbook_lib.run.context import Context
@@ -41,7 +42,7 @@ def _service_cmd(ctx: Context, svc: str, fmt: str = "json .Spec") -> str:
 
 def _services(ctx: Context, c: Check, expected: str) -> tuple[dict[str, SwarmService] | None, list[CheckRecord]]:
     try:
-        return ctx.swarm_services(), []
+        return ctx.deployment.service_specs(), []
     except RunbookError as exc:
         return None, [c.error(ctx.params.stack, exc, expected=expected)]
 
@@ -62,7 +63,7 @@ def _each_service(ctx: Context, c: Check, expected: str,
     if services is None:
         return errs
     try:
-        ctx.swarm_tasks()
+        ctx.deployment.tasks()
     except RunbookError as exc:
         return [c.error(ctx.params.stack, exc, expected=expected)]
     return [judge(svc, services[svc]) if svc in services else _not_deployed(c, ctx, svc, expected)
@@ -74,7 +75,7 @@ def _masked(diffs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for d in diffs:
         if d["field"].startswith("environment."):
             name = d["field"].split(".", 1)[1]
-            d = {**d, "expected": _mask(name, d["expected"]), "actual": _mask(name, d["actual"])}
+            d = {**d, "expected": mask_credential(name, d["expected"]), "actual": mask_credential(name, d["actual"])}
         out.append(d)
     return out
 
@@ -127,9 +128,6 @@ def env(ctx: Context) -> list[CheckRecord]:
     no framework switch (:mod:`.switches`) there has a development value. FAIL naming where; PASS when a
     production value was seen; SKIP when nothing is expected and no switch is set; ERROR when the spec
     cannot be read."""
-    from runbook_lib.phases.production.config import expected_env_for
-    from runbook_lib.phases.production.switches import judge_switches
-
     p = ctx.params.production
     c = Check("prod.env")
     services, errs = _services(ctx, c, "the expected environment")
@@ -210,7 +208,7 @@ def restart_policy(ctx: Context) -> list[CheckRecord]:
 
 
 def _tasks_of(ctx: Context, s: SwarmService) -> list[dict[str, Any]]:
-    return [t for t in ctx.swarm_tasks() if t.get("ServiceID") == s.id]
+    return [t for t in ctx.deployment.tasks() if t.get("ServiceID") == s.id]
 
 
 @check("prod.replicas", "Replicas converged (running == desired)", phase=PHASE, severity="high",
@@ -300,12 +298,29 @@ def task_history(ctx: Context) -> list[CheckRecord]:
     return _each_service(ctx, c, expected, judge)
 
 
+def orphans(ctx: Context) -> list[CheckRecord]:
+    """prod.orphans in swarm mode: the stack's task containers outside the stack file (as in compose mode) and
+    its services outside it (:func:`orphan_services`); a SKIP when nothing of the stack is there to look at."""
+    from runbook_lib.phases.preflight import orphan_records
+
+    c = Check("prod.orphans", command=ctx.list_command())
+    try:
+        deployed = bool(ctx.deployment.service_specs()) or bool(ctx.containers())
+    except RunbookError as exc:
+        return [c.error(ctx.params.stack, exc, expected="every service and task of the stack is in the stack file")]
+    if not deployed:  # nothing of the stack to look at: no claim
+        return [c.record(ctx.params.stack, "SKIP", expected="every service and task of the stack is in the stack "
+                         "file", actual="the stack has no service and no task container on this engine",
+                         evidence={"stack": ctx.params.stack, "services": 0, "containers": 0}, severity="info")]
+    return orphan_records(ctx, c) + orphan_services(ctx, c)
+
+
 def orphan_services(ctx: Context, c: Check) -> list[CheckRecord]:
     """prod.orphans in swarm mode, for services: a service carrying the stack's label that the stack file does
     not declare (left by an older stack file deployed without --prune, or created by hand with the label)
     runs unreviewed. A FAIL per service (target: its swarm name); nothing when there is none."""
     try:
-        services = ctx.swarm_services()
+        services = ctx.deployment.service_specs()
     except RunbookError as exc:
         return [c.error(ctx.params.stack, exc, expected="every service of the stack is in the stack file")]
     declared = set(ctx.services)

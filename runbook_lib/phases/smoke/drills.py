@@ -41,51 +41,21 @@ class _DrillRun:
     with_flow: bool  # the flow runs before the fault and after the recovery
 
 
-def _drill_command(project: str, d: Drill, stack: str = "", replicas: str = "N") -> str:
-    """The same fault by hand, for the records' ``command``."""
-    if d.mode == "scale":
-        svc = f"{stack}_{d.dependency}"
-        return f"docker service scale {svc}=0; sleep {d.duration_s:g}; docker service scale {svc}={replicas}"
-    box = f"{project}-{d.dependency}-1"
-    return {"stop": f"docker stop {box}; sleep {d.duration_s:g}; docker start {box}",
-            "pause": f"docker pause {box}; sleep {d.duration_s:g}; docker unpause {box}",
-            "disconnect": f"docker network disconnect {project}_default {box}; sleep {d.duration_s:g}; "
-                          f"docker network connect --alias {d.dependency} {project}_default {box}"}[d.mode]
-
-
 def _drill_run(ctx: Context, d: Drill) -> _DrillRun:
     with_flow = bool(d.flow_after and ctx.params.smoke.flow)
     c = Check(f"smoke.drill.{d.dependency}", f"Drill: {d.dependency} {d.mode}",
-              command=_drill_command(ctx.params.project, d, ctx.params.stack, _replicas(ctx, d.dependency)),
+              command=ctx.deployment.fault_command(d.dependency, d.mode, d.duration_s),
               remediation=f"Make the service behave as designed while {d.dependency} is down, and recover on its own when it returns.")
     expected = (f"{d.mode} {d.dependency} for {d.duration_s:g}s, restored, ready within {d.healthy_timeout_s:g}s, "
                 f"every endpoint back within {d.recovery_budget_s:g}s" + (", flow passes after" if with_flow else ""))
     return _DrillRun(ctx, d, c, expected, faults.journal_dir(ctx.run_dir, ctx.params.source), with_flow)
 
 
-def _replicas(ctx: Context, service: str) -> str:
-    """The replicas a swarm service is set to, for the command shown ("N" when it cannot be read)."""
-    if not ctx.swarm:
-        return "N"
-    try:
-        mode = (ctx.engine.service(f"{ctx.params.stack}_{service}").get("Spec") or {}).get("Mode") or {}
-        return str((mode.get("Replicated") or {}).get("Replicas", "N"))
-    except RunbookError:
-        return "N"
-
-
 def _dependency_ready(ctx: Context, service: str, since: float | None = None) -> tuple[bool, list[dict[str, Any]]]:
-    """Whether the dependency is ready, and what that was judged on. Compose: every container of the service
-    running and healthy. Swarm: the service converged (its replicas running, healthy where a healthcheck
-    exists, update completed, no task rejected since ``since``, Unix seconds, default now): a task's old
-    containers are history, not the service's state. Raises RunbookError when the engine cannot be read."""
-    if ctx.swarm:
-        from runbook_lib.engine.stack import service_states
-
-        st = service_states(ctx.engine, ctx.params.stack, [service], since if since is not None else time.time())[service]
-        return st.converged, [st.evidence()]
-    views = ctx.service_containers(service)
-    return bool(views) and all(v.ready for v in views), [v.summary() for v in views]
+    """Whether the dependency is ready, and what that was judged on (:meth:`Deployment.dependency_ready`).
+    Compose: every container of the service running and healthy. Swarm: the service converged since ``since``
+    (Unix seconds, default now). Raises RunbookError when the engine cannot be read."""
+    return ctx.deployment.dependency_ready(service, since)
 
 
 def _probe_target(ep: DrillEndpoint, variables: dict[str, Any], secret, timeout: float) -> probes.ProbeTarget:
@@ -123,7 +93,7 @@ def _baseline(run: _DrillRun) -> _Baseline | CheckRecord:
     if not ready:
         return c.record(d.dependency, "ERROR", expected=run.expected, severity="critical",
                         actual=f"{d.dependency} is not ready before the drill; nothing was broken",
-                        evidence={"service" if ctx.swarm else "containers": seen})
+                        evidence={ctx.deployment.readiness_key: seen})
     variables: dict[str, Any] = dict(ctx.state.flow_variables)
     before: list[probes.StepResult] = []
     if run.with_flow:
@@ -225,7 +195,7 @@ def _probe(run: _DrillRun, targets: list[probes.ProbeTarget]) -> _Observed:
     try:
         _wait(d.baseline_s)
         obs.fault = faults.Fault(ctx.engine, ctx.params.project, d.dependency, d.mode, run.directory, progress=ctx.progress,
-                                 stack=ctx.params.stack if d.mode == "scale" else "")
+                                 stack=ctx.deployment.fault_stack)
         try:
             with obs.fault:
                 _wait(d.duration_s)
@@ -382,7 +352,7 @@ def _dependency_record(run: _DrillRun, flow_before: list[probes.StepResult], obs
     dep_ready_s = round(obs.dep_ready_t - obs.restored, 2) if obs.dep_ready_t is not None else None
     recovery_s = round(obs.recovered_t - obs.restored, 2) if obs.recovered_t is not None else None
     ev.update({"dependency_ready_s": dep_ready_s, "recovery_s": recovery_s, "waited_after_restore_s": obs.waited_s,
-               ("service_after" if ctx.swarm else "containers_after"): obs.ready_views})
+               f"{ctx.deployment.readiness_key}_after": obs.ready_views})
     problems = []
     waited = f"{obs.waited_s:g}s" if obs.waited_s is not None else "the wait"
     if dep_ready_s is None:

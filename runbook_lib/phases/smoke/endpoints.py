@@ -22,12 +22,7 @@ def default_endpoints(ctx: Context) -> list[Endpoint]:
     interface, the engine's host (:func:`engine_host`), in swarm mode the node's address."""
     services = ctx.model.get("services", {})
     names = ctx.params.app_services or sorted(services)
-    node = None
-    if ctx.swarm:  # host-mode ports answer on the node's address (a single-node swarm's: the manager's)
-        try:
-            node = ctx.engine.swarm_state().get("node_addr") or None
-        except RunbookError:
-            node = None
+    node = ctx.deployment.endpoint_host()  # a swarm's host-mode ports answer on the node's address
     out = []
     for name in names:
         for port in services.get(name, {}).get("ports") or []:
@@ -38,41 +33,18 @@ def default_endpoints(ctx: Context) -> list[Endpoint]:
     return out
 
 
-def _secret_from_task(ctx: Context, name: str) -> str | None:
-    """Swarm mode: the value of the stack's secret NAME (an ``external`` one has no file on this host), read
-    from a running task container on this engine that mounts it, the way phase 2 reads a task's secrets
-    (``Engine.read_path`` through /proc/PID/root when the engine is on this host, else ``stat``/``cat`` inside
-    the container: the archive API sees only the empty mount point). None when no service of the stack file
-    mounts it or none of its containers runs here. Raises RunbookError when the read fails."""
-    from runbook_lib.model.facts import secret_targets
-
-    secrets_dir = ctx.params.security.secrets_dir
-    for svc, spec in sorted((ctx.model.get("services") or {}).items()):
-        paths = [p for p, src in secret_targets(spec, secrets_dir).items() if src == name]
-        if not paths:
-            continue
-        for view in ctx.service_containers(svc):
-            if not view.running:
-                continue
-            entries = ctx.engine.read_path(view.id, paths[0], pid=view.pid)
-            if entries is None or any(e.via != "procfs" for e in entries):  # not the container's own view
-                entries = ctx.engine.read_mounted_files(view.id, paths[:1])
-            for e in entries:
-                if e.kind == "file" and e.content is not None:
-                    return e.content.decode("utf-8", "surrogateescape")
-    return None
-
-
 def secret_reader(ctx: Context) -> Callable[[str], str]:
     """Resolve ``{{ secret:NAME }}`` from the compose model's file secret NAME (read at run time, taught
     to the redactor, never stored). Swarm mode, for a secret with no file here (``external: true``): from a
-    running task container of the stack that mounts it (:func:`_secret_from_task`)."""
+    running task container of the stack that mounts it (:meth:`Deployment.secret_from_containers`)."""
     files = ctx.secret_files()
 
     def read(name: str) -> str:
-        if name not in files and ctx.swarm and name in (ctx.model.get("secrets") or {}):
+        if (name not in files and ctx.deployment.serves_secrets_from_containers
+                and name in (ctx.model.get("secrets") or {})):
             try:
-                value = _secret_from_task(ctx, name)
+                value = ctx.deployment.secret_from_containers(name, ctx.model, ctx.params.security.secrets_dir,
+                                                              ctx.service_containers)
             except RunbookError as exc:
                 raise probes.TemplateError(f"{{{{ secret:{name} }}}}: cannot read it from a task container: {exc}") from exc
             if value is None:

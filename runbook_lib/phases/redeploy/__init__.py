@@ -20,38 +20,19 @@ import time
 from pathlib import Path
 
 from runbook_lib.phases.anonymous_volumes import anonymous_mounts, judge_anonymous
+from runbook_lib.phases.redeploy.swarm import (describe_stack, describe_stack_after, services_converged,  # noqa: F401
+                                               services_pruned, stack_deploy, stack_inventory, tail)
 from runbook_lib.run.context import Context
 from runbook_lib.engine import ContainerView
-from runbook_lib.engine import stack as swarm
-from runbook_lib.errors import ComposeError, EnvironmentProblem, RunbookError
+from runbook_lib.errors import ComposeError, RunbookError
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 
 PHASE = "01_controlled_redeployment"
 
-
-def _tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
 def _volumes(ctx: Context) -> list[dict]:
     """The deployment's named volumes on this engine: the compose project's, or the stack's."""
-    if ctx.swarm:
-        return ctx.engine.stack_volumes(ctx.params.stack)
-    return ctx.engine.project_volumes(ctx.params.project)
-
-
-def _service_summary(stack: str, s: dict) -> dict:
-    spec = s.get("Spec") or {}
-    mode = spec.get("Mode") or {}
-    cspec = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
-    name = spec.get("Name", "")
-    return {"service": name[len(stack) + 1:] if name.startswith(stack + "_") else name, "name": name,
-            "id": (s.get("ID") or "")[:12], "image": cspec.get("Image", ""),
-            "mode": "global" if "Global" in mode else "replicated",
-            "replicas": (mode.get("Replicated") or {}).get("Replicas"), "version": (s.get("Version") or {}).get("Index"),
-            "updated": s.get("UpdatedAt", ""), "update_state": (s.get("UpdateStatus") or {}).get("State"),
-            "secrets": sorted(x.get("SecretName", "") for x in cspec.get("Secrets") or [])}
+    return ctx.deployment.volumes()
 
 
 def _inventory(ctx: Context) -> dict:
@@ -69,27 +50,24 @@ def _inventory(ctx: Context) -> dict:
         "images": list(images.values()),
         "volumes": _volumes(ctx),
     }
-    if ctx.swarm:
-        # the manager's view of every node: services and the tasks meant to run now (the containers and volumes
-        # above are this engine's only)
-        stack = ctx.params.stack
-        inv["services"] = [_service_summary(stack, s) for s in eng.stack_services(stack)]
-        inv["tasks"] = [{"service": t.get("ServiceID", "")[:12], **swarm.task_evidence(t)}
-                        for t in eng.stack_tasks(stack) if t.get("DesiredState") in ("running", "ready")]
-        inv["leftovers"] = []
-    else:
-        inv["leftovers"] = [v.summary() for v in eng.containers_matching(ctx.params.redeploy.leftover_containers)]
-        inv["anonymous_volumes"] = anonymous_mounts(containers)
+    # a swarm: the manager's view of every node (services, the tasks meant to run now) instead of leftovers
+    inv.update(ctx.deployment.variant(compose=_project_inventory, swarm=stack_inventory)(ctx, containers))
     return inv
 
 
+def _project_inventory(ctx: Context, containers: list[ContainerView]) -> dict:
+    """What a compose project's inventory adds: leftover containers the parameters name, anonymous volumes."""
+    leftovers = ctx.engine.containers_matching(ctx.params.redeploy.leftover_containers)
+    return {"leftovers": [v.summary() for v in leftovers], "anonymous_volumes": anonymous_mounts(containers)}
+
+
 def _inventory_command(ctx: Context) -> str:
-    if ctx.swarm:
-        st = ctx.params.stack
-        return (f"docker stack services {st}; docker stack ps {st}; "
-                f"docker volume ls --filter label=com.docker.stack.namespace={st}")
-    return (f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}; "
-            f"docker volume ls --filter label=com.docker.compose.project={ctx.params.project}")
+    return ctx.deployment.inventory_command()
+
+
+def _describe_project(inv: dict) -> str:
+    return (f"{len(inv['containers'])} containers, {len(inv['images'])} images, {len(inv['volumes'])} volumes, "
+            f"{len(inv['leftovers'])} leftovers")
 
 
 @check("redeploy.inventory_before", "Inventory before redeployment", phase=PHASE, severity="info", category="Startup and restart stability")
@@ -102,11 +80,7 @@ def inventory_before(ctx: Context) -> list[CheckRecord]:
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="an inventory")]
     ctx.state.inventory_before = inv
-    if ctx.swarm:
-        actual = (f"{len(inv['services'])} services, {len(inv['tasks'])} current tasks; on this engine "
-                  f"{len(inv['containers'])} containers, {len(inv['images'])} images, {len(inv['volumes'])} volumes")
-    else:
-        actual = f"{len(inv['containers'])} containers, {len(inv['images'])} images, {len(inv['volumes'])} volumes, {len(inv['leftovers'])} leftovers"
+    actual = ctx.deployment.variant(compose=_describe_project, swarm=describe_stack)(inv)
     return [c.record(ctx.params.project, "INFO", expected="the starting state is recorded", actual=actual, evidence=inv)]
 
 
@@ -164,8 +138,8 @@ def compose_down(ctx: Context) -> list[CheckRecord]:
         proc = ctx.compose.down(remove_orphans=True, volumes=volumes, timeout=rd.down_timeout_s)
     except ComposeError as exc:
         return [c.record(ctx.params.project, "FAIL", expected="exit status 0", actual=f"exit status {exc.exit_status}",
-                         evidence={"stderr": _tail(exc.stderr), "orphans": [v.summary() for v in orphans]})]
-    ev = {"exit_status": 0, "output": _tail(proc.stderr + proc.stdout), "volumes_removed": volumes}
+                         evidence={"stderr": tail(exc.stderr), "orphans": [v.summary() for v in orphans]})]
+    ev = {"exit_status": 0, "output": tail(proc.stderr + proc.stdout), "volumes_removed": volumes}
     if not orphans:
         return [c.record(ctx.params.project, "PASS", expected="exit status 0", actual="exit status 0; no orphan container",
                          evidence={**ev, "orphans": []})]
@@ -259,9 +233,9 @@ def compose_up(ctx: Context) -> list[CheckRecord]:
         proc = ctx.compose.up(detach=True, remove_orphans=True, timeout=ctx.params.redeploy.healthy_timeout_s + 300)
     except ComposeError as exc:
         return [c.record(ctx.params.project, "FAIL", expected="exit status 0", actual=f"exit status {exc.exit_status}",
-                         evidence={"stderr": _tail(exc.stderr)})]
+                         evidence={"stderr": tail(exc.stderr)})]
     return [c.record(ctx.params.project, "PASS", expected="exit status 0", actual="exit status 0",
-                     evidence={"exit_status": 0, "output": _tail(proc.stderr + proc.stdout)})]
+                     evidence={"exit_status": 0, "output": tail(proc.stderr + proc.stdout)})]
 
 
 @check("redeploy.service_ready", "Service running and healthy", phase=PHASE, severity="critical", category="Startup and restart stability",
@@ -317,11 +291,10 @@ def init_steps(ctx: Context) -> list[CheckRecord]:
         except RunbookError as exc:
             out.append(c.error(step.name, exc, expected="the step runs"))
             continue
-        if not running and ctx.swarm:
-            # a task running on another node cannot be exec'd from here: that is not knowing, not a failure
+        if not running:
+            # a swarm task running on another node cannot be exec'd from here: that is not knowing, not a failure
             try:
-                elsewhere = [t for t in swarm.service_states(ctx.engine, ctx.params.stack, [step.service])[step.service].tasks
-                             if t["state"] == "running"]
+                elsewhere = ctx.deployment.running_tasks(step.service)
             except RunbookError as exc:
                 out.append(c.error(step.name, exc, expected="the step runs"))
                 continue
@@ -339,7 +312,7 @@ def init_steps(ctx: Context) -> list[CheckRecord]:
         ev = {"step": step.name, "service": step.service, "container": v.name}
         try:
             code, output = ctx.engine.exec(v.id, step.command, timeout=step.timeout_s)
-            ev.update(command=step.command, exit_code=code, output=_tail(output))
+            ev.update(command=step.command, exit_code=code, output=tail(output))
             cmd = f"docker exec {v.name} {' '.join(step.command)}"
             if code != 0:
                 out.append(c.record(step.name, "FAIL", expected="exit status 0",
@@ -348,7 +321,7 @@ def init_steps(ctx: Context) -> list[CheckRecord]:
             if step.verify:
                 vcode, voutput = ctx.engine.exec(v.id, step.verify, timeout=step.timeout_s)
                 cmd += f" && docker exec {v.name} {' '.join(step.verify)}"
-                ev.update(verify=step.verify, verify_exit_code=vcode, verify_output=_tail(voutput), expect=step.expect)
+                ev.update(verify=step.verify, verify_exit_code=vcode, verify_output=tail(voutput), expect=step.expect)
                 matched = vcode == 0 and any(re.search(step.expect, line) for line in voutput.splitlines())
                 if not matched:
                     out.append(c.record(step.name, "FAIL", expected=f"verification output matches {step.expect!r}",
@@ -373,18 +346,17 @@ def inventory_after(ctx: Context) -> list[CheckRecord]:
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="an inventory")]
     ctx.state.inventory_after = inv
-    if ctx.swarm:
-        old_tasks = {t["id"] for t in (ctx.state.inventory_before or {}).get("tasks", [])}
-        new = sum(1 for t in inv["tasks"] if t["id"] not in old_tasks)
-        return [c.record(ctx.params.project, "INFO", expected="the final state is recorded",
-                         actual=f"{len(inv['services'])} services, {len(inv['tasks'])} current tasks ({new} new since the "
-                                f"inventory before); on this engine {len(inv['containers'])} containers, "
-                                f"{len(inv['images'])} images, {len(inv['volumes'])} volumes", evidence=inv)]
-    before = {x["name"]: x["id"] for x in (ctx.state.inventory_before or {}).get("containers", [])}
-    recreated = sum(1 for x in inv["containers"] if x["name"] in before and before[x["name"]] != x["id"])
+    describe = ctx.deployment.variant(compose=_describe_project_after, swarm=describe_stack_after)
     return [c.record(ctx.params.project, "INFO", expected="the final state is recorded",
-                     actual=f"{len(inv['containers'])} containers ({recreated} recreated), {len(inv['images'])} images, {len(inv['volumes'])} volumes",
-                     evidence=inv)]
+                     actual=describe(inv, ctx.state.inventory_before), evidence=inv)]
+
+
+def _describe_project_after(inv: dict, inventory_before: dict | None) -> str:
+    """A project's inventory after the redeployment in a record's words: how many containers were recreated."""
+    before = {x["name"]: x["id"] for x in (inventory_before or {}).get("containers", [])}
+    recreated = sum(1 for x in inv["containers"] if x["name"] in before and before[x["name"]] != x["id"])
+    return (f"{len(inv['containers'])} containers ({recreated} recreated), {len(inv['images'])} images, "
+            f"{len(inv['volumes'])} volumes")
 
 
 @check("redeploy.volumes_preserved", "No volume destroyed", phase=PHASE, severity="critical", category="Startup and restart stability",
@@ -434,116 +406,8 @@ def volumes_preserved(ctx: Context) -> list[CheckRecord]:
     return out
 
 
-# -- swarm mode: `docker stack deploy --prune`, then convergence ---------------------------------------
-
-@check("redeploy.stack_deploy", "Stack deployed", phase=PHASE, severity="critical", category="Startup and restart stability",
-       changes_deployment=True,
-       remediation="Read the stderr in the evidence: a secret or config missing, a key the stack loader refuses, an "
-                   "engine that is not a swarm manager.")
-def stack_deploy(ctx: Context) -> list[CheckRecord]:
-    """``docker stack deploy --prune --resolve-image R -c FILE... STACK`` (R: ``redeploy.resolve_image``): Swarm
-    updates the services whose spec changed, creates the new ones and removes those no longer in the file.
-    It returns before anything has converged (``redeploy.service_converged`` waits)."""
-    st, rd = ctx.params.stack, ctx.params.redeploy
-    argv = swarm.deploy_command(ctx.params.compose_files, st, prune=True, resolve_image=rd.resolve_image)
-    c = Check("redeploy.stack_deploy", command=" ".join(argv))
-    ctx.progress(f"$ {c.command}")
-    ctx.state.deploy_started = time.time()
-    try:
-        proc = swarm.stack_deploy(ctx.params.compose_files, st, prune=True, resolve_image=rd.resolve_image,
-                                  timeout=rd.down_timeout_s)
-    except ComposeError as exc:
-        return [c.record(st, "FAIL", expected="exit status 0", actual=f"exit status {exc.exit_status}: "
-                         + (_tail(exc.stderr, 1) or "(no stderr)"), evidence={"stderr": _tail(exc.stderr)})]
-    except EnvironmentProblem as exc:
-        return [c.error(st, exc, expected="exit status 0")]
-    return [c.record(st, "PASS", expected="exit status 0", actual="exit status 0",
-                     evidence={"exit_status": 0, "output": _tail(proc.stdout + proc.stderr)})]
-
-
-@check("redeploy.service_converged", "Service converged", phase=PHASE, severity="critical",
-       category="Startup and restart stability",
-       remediation="Read the tasks' states and errors in the evidence (`docker service ps --no-trunc STACK_SERVICE`): "
-                   "a missing image, a healthcheck that never passes, a placement no node satisfies.")
-def services_converged(ctx: Context) -> list[CheckRecord]:
-    """Every service of the stack file converged within ``redeploy.healthy_timeout_s`` of the deploy: its desired
-    replicas running (a task whose container has a healthcheck counts only once healthy: Swarm keeps it "starting"
-    until then), its update completed (or none: a first deploy), and no task of it rejected since the deploy.
-    Waiting stops early for a service that cannot converge (a task rejected, an update paused or rolled back).
-    Evidence per service: its tasks (node, state, error message, container)."""
-    timeout = ctx.params.redeploy.healthy_timeout_s
-    st = ctx.params.stack
-    c = Check("redeploy.service_converged", command=f"docker stack services {st}; docker stack ps --no-trunc {st}")
-    since = ctx.state.deploy_started
-    try:
-        services = ctx.services
-        ctx.progress(f"waiting up to {timeout:.0f}s for {len(services)} services to converge")
-        ok, states, waited = swarm.wait_converged(ctx.engine, st, services, timeout, since=since, progress=ctx.progress)
-    except RunbookError as exc:
-        return [c.error(st, exc, expected="every service converged")]
-    try:  # the health of the task containers this engine holds (other nodes' containers are not visible here)
-        health = {v.id[:12]: v.health or "no healthcheck" for v in ctx.containers()}
-    except RunbookError:
-        health = {}
-    out = []
-    for svc in services:
-        s = states[svc]
-        for t in s.tasks:
-            t["container_health"] = health.get(t["container"])  # None: not on this engine, or not read
-        ev = {**s.evidence(), "waited_s": waited, "timeout_s": timeout}
-        seen = {t["container_health"] for t in s.tasks}
-        expected = (f"{s.desired if s.exists else 'the desired'} replica(s) running (healthy where a healthcheck exists), "
-                    f"update completed, no task rejected, within {timeout:.0f}s")
-        if s.converged:
-            here = f" ({', '.join(sorted(seen))} on this engine)" if seen and None not in seen else ""
-            out.append(c.record(svc, "PASS", expected=expected, evidence=ev,
-                                actual=f"{s.describe()}{here}; converged (waited {waited}s)"))
-        else:
-            why = f"; {s.stuck}" if s.stuck else f"; not converged after {waited}s"
-            out.append(c.record(svc, "FAIL", expected=expected, evidence=ev, actual=s.describe() + why))
-    return out
-
-
-@check("redeploy.services_pruned", "Services no longer in the stack file removed", phase=PHASE, severity="high",
-       category="Startup and restart stability",
-       remediation="`docker service rm` the service named, and find who created it outside the stack file.")
-def services_pruned(ctx: Context) -> list[CheckRecord]:
-    """After ``docker stack deploy --prune``: every service of the stack that is not in the stack file is gone.
-    Each one that existed before the deploy is named (PASS: removed; FAIL: still there), and any left over now."""
-    st = ctx.params.stack
-    c = Check("redeploy.services_pruned", command=f"docker stack services {st}")
-    inv = ctx.state.inventory_before
-    if inv is None or "services" not in inv:
-        return [c.record(st, "ERROR", expected="an inventory before", actual="no inventory of the stack was taken before "
-                         "deploying", evidence={})]
-    try:
-        wanted = set(ctx.services)
-        now = [_service_summary(st, s) for s in ctx.engine.stack_services(st)]
-    except RunbookError as exc:
-        return [c.error(st, exc, expected="the stack's services listed")]
-    before = {s["service"]: s for s in inv["services"] if s["service"] not in wanted}
-    left = {s["service"]: s for s in now if s["service"] not in wanted}
-    ev = {"in_stack_file": sorted(wanted), "services_now": sorted(s["service"] for s in now)}
-    out = []
-    for name in sorted(set(before) | set(left)):
-        if name in left:
-            out.append(c.record(name, "FAIL", expected="removed (not in the stack file)",
-                                actual="still in the stack after `docker stack deploy --prune`",
-                                evidence={**ev, "service": left[name]}))
-        else:
-            out.append(c.record(name, "PASS", expected="removed (not in the stack file)",
-                                actual=f"removed by --prune (was {before[name]['name']}, image {before[name]['image']})",
-                                evidence={**ev, "service": before[name]}))
-    if not out:
-        out.append(c.record(st, "PASS", expected="no service outside the stack file",
-                            actual=f"none before or after: the stack has exactly the file's {len(wanted)} services",
-                            evidence=ev))
-    return out
-
-
 from runbook_lib.run.manifest import Manifest, compose_only, swarm_only  # noqa: E402
 
-# The notebook's sections, in order. A swarm stack is redeployed in place, never taken down.
 MANIFEST = Manifest(PHASE, {
     "inventory before": [inventory_before],
     "down": [compose_only(archive_volumes), compose_only(compose_down), compose_only(remove_leftovers),
