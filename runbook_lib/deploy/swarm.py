@@ -5,8 +5,8 @@ specs as the drift source, and ``scale`` faults.
 A task's container carries no restart policy of its own (the swarm replaces a task instead of restarting its
 container) and its secrets are mounted where the archive API cannot see them; the service spec says what
 every new task gets. The swarm-only checks (``prod.replicas``, ``prod.task_history``, the swarm variants of
-drift, env and restart policy) are in :mod:`runbook_lib.phases.production.swarm`; the swarm's preflight and
-redeployment checks in :mod:`runbook_lib.phases.preflight.swarm` and :mod:`runbook_lib.phases.redeploy.swarm`.
+drift, env and restart policy) are in :mod:`runbook_lib.phases.production.swarm_checks`; the swarm's preflight and
+redeployment checks in :mod:`runbook_lib.phases.preflight.swarm_checks` and :mod:`runbook_lib.phases.redeploy.swarm_checks`.
 """
 from __future__ import annotations
 

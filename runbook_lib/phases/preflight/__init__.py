@@ -16,7 +16,7 @@ from runbook_lib.results.records import plural
 from runbook_lib.errors import RunbookError
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
-from runbook_lib.phases.preflight.swarm import (external_objects, swarm_active, swarm_nodes,  # noqa: F401
+from runbook_lib.phases.preflight.swarm_checks import (external_objects, swarm_active, swarm_nodes,  # noqa: F401
                                                 swarm_objects, swarm_stack_file)
 
 PHASE = "00_preflight"

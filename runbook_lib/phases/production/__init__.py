@@ -13,21 +13,21 @@ model), :mod:`.runtime` (``prod.stability``, ``prod.resources``, ``prod.logs``: 
 (``prod.observability``: an endpoint answers; ``prod.observability.scrape``: Prometheus scrapes an app
 service; ``prod.observability.logs``: Loki has recent lines of an app service). The target is the
 service name, the observability component, or (prod.orphans) the container name. In swarm mode
-:mod:`.swarm` judges the service specs instead where a task's container cannot say (drift, restart policy,
+:mod:`.swarm_checks` judges the service specs instead where a task's container cannot say (drift, restart policy,
 environment) and adds ``prod.replicas`` and ``prod.task_history``.
 """
 from runbook_lib.phases.production.common import PHASE, app_services  # noqa: F401
 from runbook_lib.phases.production.config import env, expected_env_for, healthcheck, restart_policy  # noqa: F401
 from runbook_lib.phases.production.conformance import drift, orphans  # noqa: F401
 from runbook_lib.phases.production.monitoring import observability  # noqa: F401
-from runbook_lib.phases.production.swarm import replicas, task_history  # noqa: F401
+from runbook_lib.phases.production.swarm_checks import replicas, task_history  # noqa: F401
 from runbook_lib.phases.production.devserver import dev_server  # noqa: F401
 from runbook_lib.phases.production.runtime import (judge_sample, logs, resource_chart, resources,  # noqa: F401
                                                    sample_stats_ahead, scan_lines, stability, usage_from_stats)
 from runbook_lib.run.manifest import Manifest, swarm_only
 
 # The notebook's sections, in order. A swarm replaces a failed task instead of restarting its container:
-# its own account of the tasks (:mod:`.swarm`) is judged in swarm mode only.
+# its own account of the tasks (:mod:`.swarm_checks`) is judged in swarm mode only.
 MANIFEST = Manifest(PHASE, {
     "environment and restart": [env, restart_policy],
     "healthcheck": [healthcheck],

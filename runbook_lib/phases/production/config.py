@@ -6,7 +6,7 @@ from __future__ import annotations
 from runbook_lib.engine import ContainerView
 from runbook_lib.model.restart import policy_accepted
 from runbook_lib.errors import RunbookError
-from runbook_lib.phases.production import swarm
+from runbook_lib.phases.production import swarm_checks
 from runbook_lib.phases.production.common import (PHASE, app_services, by_service, each_container,  # noqa: F401
                                                   expected_env_for, inspect_cmd)
 from runbook_lib.phases.production.switches import judge_switches
@@ -30,7 +30,7 @@ def env(ctx: Context) -> list[CheckRecord]:
     when nothing was expected and no switch is set (an absent switch is no claim). Every app service gets a
     record, any other service one when it carries a switch. Only these variables reach the evidence."""
     # a swarm: the service spec and every running task container
-    return ctx.deployment.variant(compose=_compose_env, swarm=swarm.env)(ctx)
+    return ctx.deployment.variant(compose=_compose_env, swarm=swarm_checks.env)(ctx)
 
 
 def _compose_env(ctx: Context) -> list[CheckRecord]:
@@ -87,7 +87,7 @@ def restart_policy(ctx: Context) -> list[CheckRecord]:
     (default: always or unless-stopped). A service with policy "no" stays down after a crash or an
     engine restart."""
     # a swarm task container's own policy is always "no": the service spec's is judged
-    return ctx.deployment.variant(compose=_compose_restart_policy, swarm=swarm.restart_policy)(ctx)
+    return ctx.deployment.variant(compose=_compose_restart_policy, swarm=swarm_checks.restart_policy)(ctx)
 
 
 def _compose_restart_policy(ctx: Context) -> list[CheckRecord]:

@@ -13,7 +13,7 @@ from runbook_lib.engine.containers import CONFIG_FILES_LABEL, CONFIG_HASH_LABEL
 from runbook_lib.engine.pool import OncePerKey
 from runbook_lib.errors import RunbookError
 from runbook_lib.model.facts import ServiceFacts
-from runbook_lib.phases.production import swarm
+from runbook_lib.phases.production import swarm_checks
 from runbook_lib.phases.production.common import PHASE, each_container, mask_credential
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
@@ -100,7 +100,7 @@ def drift(ctx: Context) -> list[CheckRecord]:
     (same hash, every field equal: an override touching other services was added and Compose rightly
     left this container alone) the record is INFO saying so, not a FAIL."""
     # a swarm task has no config-hash label: the service spec is judged against the stack file instead
-    return ctx.deployment.variant(compose=_compose_drift, swarm=swarm.drift)(ctx)
+    return ctx.deployment.variant(compose=_compose_drift, swarm=swarm_checks.drift)(ctx)
 
 
 def _compose_drift(ctx: Context) -> list[CheckRecord]:
@@ -158,7 +158,7 @@ def orphans(ctx: Context) -> list[CheckRecord]:
     with the project's labels. Such a container runs unreviewed in production; the other checks of this
     phase, which go service by service, never look at it. A FAIL naming each container."""
     # a swarm: the stack's task containers and its services outside the stack file
-    return ctx.deployment.variant(compose=_compose_orphans, swarm=swarm.orphans)(ctx)
+    return ctx.deployment.variant(compose=_compose_orphans, swarm=swarm_checks.orphans)(ctx)
 
 
 def _compose_orphans(ctx: Context) -> list[CheckRecord]:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from runbook_lib.phases.anonymous_volumes import anonymous_mounts, judge_anonymous
-from runbook_lib.phases.redeploy.swarm import (describe_stack, describe_stack_after, services_converged,  # noqa: F401
+from runbook_lib.phases.redeploy.swarm_checks import (describe_stack, describe_stack_after, services_converged,  # noqa: F401
                                                services_pruned, stack_deploy, stack_inventory, tail)
 from runbook_lib.run.context import Context
 from runbook_lib.engine import ContainerView
