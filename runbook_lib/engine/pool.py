@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
 from runbook_lib.errors import RunbookError
-from runbook_lib.params.defaults import default_pool_size
+from runbook_lib.params.values import default_pool_size
 
 T = TypeVar("T")
 R = TypeVar("R")

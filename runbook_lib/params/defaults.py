@@ -10,32 +10,9 @@ so nothing can read a default that differs from it. A test compares every field 
 from __future__ import annotations
 
 import fnmatch
-import functools
-import os
-import re
 from typing import Any
 
-#: Regular expressions (case-insensitive, searched in a variable's NAME) of names that hold credentials.
-DEFAULT_CREDENTIAL_PATTERNS: tuple[str, ...] = (
-    r"SECRET", r"PASSWORD", r"PASSWD", r"PASSPHRASE", r"TOKEN", r"API_?KEY", r"PRIVATE_?KEY",
-    r"CREDENTIAL", r"ACCESS_?KEY", r"AUTH_?KEY", r"SIGNING_?KEY", r"ENCRYPTION_?KEY", r"(^|_)DSN$",
-    r"(^|_)AUTH$", r"(^|_)SALT($|_)", r"(^|_)PASS($|_)",
-    # *_PWD, but not PWD itself (the shell's working directory)
-    r"_PWD$",
-)
-
-
-@functools.lru_cache(maxsize=16)
-def any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    """One compiled regex matching any of ``patterns`` (case-insensitive); cached per pattern list."""
-    return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)", re.IGNORECASE)
-
-
-def default_pool_size() -> int:
-    """Concurrent engine calls by default: twice the CPUs, at most 8 (the engine does the work; more
-    threads only queue on its socket)."""
-    return max(1, min(8, 2 * (os.cpu_count() or 1)))
-
+from runbook_lib.params.values import DEFAULT_CREDENTIAL_PATTERNS, any_of
 
 class _Defaults:
     """The defaults of one parameters model; attributes it does not mirror come from the model itself."""
@@ -45,7 +22,7 @@ class _Defaults:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        from runbook_lib.params import core as params
+        from runbook_lib.params import sections as params
 
         return getattr(getattr(params, self._model)(), name)
 

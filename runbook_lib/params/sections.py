@@ -287,8 +287,8 @@ class Smoke(StrictModel):
         return self
 
 
-# The credential-name patterns live with the defaults `runbook lint` reads without pydantic (params/defaults.py).
-from runbook_lib.params.defaults import DEFAULT_CREDENTIAL_PATTERNS, any_of as _any_of, default_pool_size  # noqa: E402
+# The credential-name patterns are shared with the defaults `runbook lint` reads without pydantic (params/values.py).
+from runbook_lib.params.values import DEFAULT_CREDENTIAL_PATTERNS, any_of as _any_of, default_pool_size  # noqa: E402
 
 
 class SecretConsumer(StrictModel):
