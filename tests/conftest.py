@@ -88,7 +88,6 @@ def pytest_runtest_makereport(item, call):
 # them (paths under tests/); a file not named here keeps its place in the collection, after these.
 LONGEST_FIRST = (
     "lint/test_lint_workflow.py",
-    "lint/test_lint_ci_jobs.py",
     "fleet/test_fleet.py",
     "fleet/test_fleet_one_engine.py",
     "run/test_install.py",

@@ -32,13 +32,12 @@ def build_wheel(tmp: Path) -> Path:
     return whl
 
 
-def session_wheel(tmp_path_factory) -> Path:
+def session_wheel(basetemp: Path) -> Path:
     """:func:`build_wheel`, once per test session: the first test to ask builds it (under a lock), the others,
-    on any pytest-xdist worker, get the same file. pytest-xdist's workers share the parent of their base
-    temporary directories, a directory of this session alone."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent
+    on any pytest-xdist worker, get the same file. ``basetemp`` is the session's base temporary directory
+    (``tmp_path_factory.getbasetemp()``, the parent of a test's ``tmp_path``); pytest-xdist's workers share its
+    parent, a directory of this session alone."""
+    base = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
     with open(base / "wheel.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         built = sorted((base / "wheel" / "wheelhouse").glob("runbook_lib-*.whl"))

@@ -52,7 +52,7 @@ def _run(argv: list[str], *, cwd: Path, env: dict | None = None, timeout: float 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    return session_wheel(tmp_path_factory)
+    return session_wheel(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")
