@@ -87,16 +87,16 @@ def pytest_runtest_makereport(item, call):
 # long file handed out last would run alone at the end. The longest first, as `make test --durations` shows
 # them (paths under tests/); a file not named here keeps its place in the collection, after these.
 LONGEST_FIRST = (
-    "lint/test_lint_workflow.py",
-    "fleet/test_fleet.py",
-    "fleet/test_fleet_one_engine.py",
-    "run/test_install.py",
-    "run/test_run_demo.py",
     "swarm/test_swarm_demo.py",
+    "lint/test_lint_workflow.py",
+    "fleet/test_fleet_one_engine.py",
+    "run/test_run_demo.py",
+    "fleet/test_fleet.py",
     "swarm/test_swarm_phases.py",
     "realworld/test_realworld.py",
-    "engine/test_engine_restart.py",
+    "run/test_install.py",
     "swarm/test_swarm_preflight.py",
+    "engine/test_engine_restart.py",
     "swarm/test_fleet_swarm.py",
 )
 
