@@ -89,8 +89,8 @@ def pytest_runtest_makereport(item, call):
 LONGEST_FIRST = (
     "swarm/test_swarm_demo.py",
     "lint/test_lint_workflow.py",
-    "fleet/test_fleet_one_engine.py",
     "run/test_run_demo.py",
+    "fleet/test_fleet_one_engine.py",
     "fleet/test_fleet.py",
     "swarm/test_swarm_phases.py",
     "realworld/test_realworld.py",
