@@ -119,7 +119,9 @@ case "${1:-}" in
     # Three workers (docs/testing.md), whole files each (module fixtures stay per worker); each deploys its own demo
     # stack (tests/conftest.py). `make test` accepts pytest arguments after it: -n 0 runs in one process.
     # --durations: the slowest tests are printed, so a CI log shows where the suite's time went.
-    "$PY" -m pytest -n "${RUNBOOK_TEST_WORKERS:-3}" --dist loadfile --durations=25 "$@"
+    # --no-loadscope-reorder: files are handed out in collection order, the longest first (conftest.LONGEST_FIRST),
+    # not re-sorted by their number of tests (xdist's default, which puts the long files of few tests last).
+    "$PY" -m pytest -n "${RUNBOOK_TEST_WORKERS:-3}" --dist loadfile --no-loadscope-reorder --durations=25 "$@"
     rc=$?
     [ $rc -eq 5 ] && { echo "setup: pytest collected no test" >&2; exit 1; }
     exit $rc ;;

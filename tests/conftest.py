@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,42 @@ def pytest_runtest_makereport(item, call):
                                 "\n".join(_child_output(a, p) for a, p in _CHILDREN)))
     if call.when == "teardown":
         _CHILDREN.clear()
+
+
+# -- the order files are handed to pytest-xdist's workers ------------------------------------------------
+# `make test` runs whole files per worker (--dist loadfile) in collection order (--no-loadscope-reorder): a file
+# takes a worker until it ends, so the longest files go first and the many short ones fill in around them; a
+# long file handed out last would run alone at the end. The longest first, as `make test --durations` shows
+# them (paths under tests/); a file not named here keeps its place in the collection, after these.
+LONGEST_FIRST = (
+    "swarm/test_swarm_demo.py",
+    "lint/test_lint_workflow.py",
+    "run/test_run_demo.py",
+    "fleet/test_fleet_one_engine.py",
+    "fleet/test_fleet.py",
+    "swarm/test_swarm_phases.py",
+    "realworld/test_realworld.py",
+    "run/test_install.py",
+    "swarm/test_swarm_preflight.py",
+    "engine/test_engine_restart.py",
+    "swarm/test_fleet_swarm.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = ROOT / "tests"
+    for name in LONGEST_FIRST:
+        if not (tests / name).is_file():
+            warnings.warn(pytest.PytestConfigWarning(f"conftest.LONGEST_FIRST names {name}, which is not a test file"))
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def place(item) -> int:
+        try:
+            return rank.get(item.path.relative_to(tests).as_posix(), len(rank))
+        except ValueError:  # a test outside tests/
+            return len(rank)
+
+    items.sort(key=place)  # stable: each file's tests keep their order, the other files theirs
 
 
 # -- the user's demo (secureconnect-demo), compared over the whole session ---------------------------------

@@ -170,7 +170,9 @@ def test_the_pre_commit_hook_runs_under_pre_commit_itself(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     subprocess.run([*git, "add", "."], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "init"], cwd=repo, check=True)
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    # pip compiles no bytecode when pre-commit installs the hook's environment (most of the install's time,
+    # nothing this test looks at); pip reads PIP_NO_COMPILE as the value of the option it negates: "0" is --no-compile
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "PIP_NO_COMPILE": "0"}
     pre_commit = [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "runbook-lint", "--all-files"]
     proc = track(pre_commit, subprocess.run(pre_commit, cwd=repo, env=env, capture_output=True, text=True, timeout=1200))
     assert proc.returncode == 1, proc.stdout[-3000:]  # the literal password is critical
@@ -207,7 +209,7 @@ def test_every_command_of_the_ci_jobs_runs(tmp_path, demo_stack, demo_params):
     """docs/lint.md's jobs, run as their runners would (bash -eo pipefail per step), against this session's
     demo stack: the install from a wheel of this tree into a fresh venv (once: GitHub's and GitLab's venvs
     are the same directory here), lint in every format, a read-only run with its summary and artifacts."""
-    from wheel import build_wheel
+    from wheel import session_wheel
 
     project = tmp_path / "project"
     (project / "parameters").mkdir(parents=True)
@@ -217,8 +219,9 @@ def test_every_command_of_the_ci_jobs_runs(tmp_path, demo_stack, demo_params):
     (project / ".runbook").symlink_to(venv_dir)
     summary = tmp_path / "step-summary.md"
     env = {**os.environ, "RUNNER_TEMP": str(tmp_path / "tmp"), "CI_PROJECT_DIR": str(project),
-           "RUNBOOK_SOURCE": str(build_wheel(tmp_path / "wheel")), "GITHUB_STEP_SUMMARY": str(summary)}
+           "RUNBOOK_SOURCE": str(session_wheel(tmp_path.parent)), "GITHUB_STEP_SUMMARY": str(summary)}
     env.pop("VIRTUAL_ENV", None)
+    env["PIP_NO_COMPILE"] = "0"  # no bytecode compiled at install (as in the pre-commit test above)
     installed = False
     for cmd in _ci_commands():
         if "pip\" install" in cmd:

@@ -23,7 +23,7 @@ import pytest
 from runbook_lib.package_data import NOTEBOOKS
 
 from conftest import ROOT, USER_PROJECT, snapshot, track
-from wheel import build_wheel
+from wheel import session_wheel
 
 INSTALL_TIMEOUT_S = 1500
 
@@ -52,7 +52,7 @@ def _run(argv: list[str], *, cwd: Path, env: dict | None = None, timeout: float 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    return build_wheel(tmp_path_factory.mktemp("build"))
+    return session_wheel(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")
