@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runbook_lib.params import Params
 from runbook_lib.results import verdict as verdicts
 from runbook_lib.results.display import md
 from runbook_lib.results.records import read_records
@@ -104,10 +103,10 @@ def write_summary_md(run_dir: Path, v: dict[str, Any]) -> None:
     (run_dir / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def judge(run_dir: Path, params: Params) -> dict[str, Any]:
+def judge(run_dir: Path, judging: verdicts.Judging) -> dict[str, Any]:
     """The fleet's verdict document: the policy over the fleet's own records (one GO/NO-GO record per
     target: any target NO-GO or not run is a blocker), plus :func:`fleet_view`."""
-    v = verdicts.judge(run_dir, params)
+    v = verdicts.judge(run_dir, judging)
     view = fleet_view(run_dir)
     v["fleet"] = {"targets": view["targets"], "no_go": view["no_go"]}
     v["categories"] = _categories(run_dir, view["targets"]) + [c for c in v["categories"] if c["counts"]]

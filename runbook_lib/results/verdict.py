@@ -28,10 +28,10 @@ import json
 from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from runbook_lib.results import registry
-from runbook_lib.params import Params
+from runbook_lib.params.sections import Policy, Signoff
 from runbook_lib.results.policy import Decision, WaiverOutcome, effective_status, evaluate, ref, tally
 from runbook_lib.results.records import SCHEMA, CheckRecord, read_records, utcnow
 
@@ -81,24 +81,33 @@ def degraded(records: list[CheckRecord]) -> list[dict[str, Any]]:
             for r in records if r.status == "FAIL" and r.evidence.get("degraded")]
 
 
-def category_of(check_id: str, params: Params) -> str:
-    """The verification-table row of a check: the parameters' own categories (patterns) first, then
-    the check's declaration."""
+class Judging(Protocol):
+    """What a verdict reads of the parameters: the project's name, ``policy`` and ``signoff``'s categories (a
+    :class:`~runbook_lib.params.Params` is one; the verdict never reads anything else of it)."""
+
+    project: str
+    policy: Policy
+    signoff: Signoff
+
+
+def category_of(check_id: str, signoff: Signoff) -> str:
+    """The verification-table row of a check: the parameters' own categories (``signoff.categories``,
+    patterns) first, then the check's declaration."""
     import fnmatch
 
-    for name, patterns in params.signoff.categories.items():
+    for name, patterns in signoff.categories.items():
         if any(fnmatch.fnmatchcase(check_id, p) for p in patterns):
             return name
     return registry.category_of(check_id)
 
 
-def _categories(records: list[CheckRecord], outcome: WaiverOutcome, params: Params) -> list[dict[str, Any]]:
+def _categories(records: list[CheckRecord], outcome: WaiverOutcome, signoff: Signoff) -> list[dict[str, Any]]:
     # The rows always shown (NOT VERIFIED when no judged record falls in them); the others appear only
     # when they hold a judged record (a crashed phase's runner.phase ERROR, a sign-off ERROR).
-    names = list(params.signoff.categories) or [c for c in registry.CATEGORIES if c not in ONLY_WHEN_PRESENT]
+    names = list(signoff.categories) or [c for c in registry.CATEGORIES if c not in ONLY_WHEN_PRESENT]
     by: dict[str, list[CheckRecord]] = {n: [] for n in names}
     for r in records:
-        by.setdefault(category_of(r.id, params), []).append(r)
+        by.setdefault(category_of(r.id, signoff), []).append(r)
     out = []
     for name, recs in by.items():
         judged = [r for r in recs if r.status != "INFO"]
@@ -121,7 +130,7 @@ def _waivers(outcome: WaiverOutcome) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda x: int(x["id"][2:]) if x["id"][2:].isdigit() else 0)
 
 
-def build(records: list[CheckRecord], decision: Decision, params: Params, *, started: str, on: date,
+def build(records: list[CheckRecord], decision: Decision, judging: Judging, *, started: str, on: date,
           inputs: dict[str, str]) -> dict[str, Any]:
     """The verdict document for a decision over ``records``."""
     o = decision.waivers
@@ -133,9 +142,9 @@ def build(records: list[CheckRecord], decision: Decision, params: Params, *, sta
         s = effective_status(r, o)
         ph["counts"][s] = ph["counts"].get(s, 0) + 1
         ph["blockers"] += ref(r) in blockers
-    pol = params.policy
+    pol = judging.policy
     return {
-        "schema": SCHEMA, "project": params.project, "verdict": decision.verdict, "rationale": decision.rationale,
+        "schema": SCHEMA, "project": judging.project, "verdict": decision.verdict, "rationale": decision.rationale,
         "started": started, "decided_at": utcnow(), "judged_on": on.isoformat(),
         "policy": {"blocking_severities": list(pol.blocking_severities), "required_checks": list(pol.required_checks),
                    "severity_overrides": dict(pol.severity_overrides),
@@ -147,21 +156,21 @@ def build(records: list[CheckRecord], decision: Decision, params: Params, *, sta
         "waivers": _waivers(o),
         "not_verified": [_row(r) for r in records if r.status in ("SKIP", "ERROR")],
         "degraded": degraded(records),
-        "categories": _categories(records, o, params),
+        "categories": _categories(records, o, judging.signoff),
         "phases": phases,
         "targets_per_check": dict(Counter(r.id for r in records)),
         "inputs": inputs,
     }
 
 
-def judge(run_dir: Path, params: Params) -> dict[str, Any]:
+def judge(run_dir: Path, judging: Judging) -> dict[str, Any]:
     """Apply the policy to the run's records, once: the verdict document (not yet written)."""
     started = run_started(run_dir)
     on = date.fromisoformat(started[:10])
     records = load_records(run_dir)
-    decision = evaluate(records, params.policy, on)
+    decision = evaluate(records, judging.policy, on)
     inputs = {str(p.relative_to(run_dir)): file_sha256(p) for p in results_files(run_dir)}
-    return build(records, decision, params, started=started, on=on, inputs=inputs)
+    return build(records, decision, judging, started=started, on=on, inputs=inputs)
 
 
 def write(run_dir: Path, verdict: dict[str, Any]) -> Path:
