@@ -15,16 +15,9 @@ RECORD_KEYS = {"id", "phase", "title", "target", "status", "severity", "expected
                "command", "remediation", "started", "duration_s"}
 
 
-def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, demo_params, engine, cli, tmp_path):
-    """The whole runbook on the session's stack, while a user's demo is up beside it.
-
-    The suite owns its stack: the most invasive things it does to it (a redeployment: down, leftovers
-    removed, up --remove-orphans; the dependency drills: stop redis, stop minio) never reach a user's demo.
-    The "user's" demo here is a stand-in deployed by this test under a name of its own on free ports:
-    exactly what `make demo` in another checkout looks like to the suite. A stand-in, not the real
-    ``secureconnect-demo``: on a shared engine other people redeploy that one at any moment, so comparing
-    it would fail this test for their reasons (``conftest`` still compares the real one, when it is up,
-    over the whole session; with ``--user-stack-must-stay`` a change there fails the run)."""
+def _run_beside_a_user_demo(healthy_demo, demo_params, engine, cli, tmp_path):
+    """`runbook run` on the session's stack (with an ad-hoc container to clean up) while a stand-in user's demo
+    runs beside it, which must come out untouched. Returns the run's process and the stack's containers before."""
     import runbook_demo as demo
 
     project = healthy_demo.project
@@ -49,6 +42,21 @@ def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, demo_params
         assert all(v.ready for v in engine.project_containers(user.project))
     finally:
         user.down(volumes=True)
+    return proc, before
+
+
+def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, demo_params, engine, cli, tmp_path):
+    """The whole runbook on the session's stack, while a user's demo is up beside it.
+
+    The suite owns its stack: the most invasive things it does to it (a redeployment: down, leftovers
+    removed, up --remove-orphans; the dependency drills: stop redis, stop minio) never reach a user's demo.
+    The "user's" demo here is a stand-in deployed by this test under a name of its own on free ports:
+    exactly what `make demo` in another checkout looks like to the suite. A stand-in, not the real
+    ``secureconnect-demo``: on a shared engine other people redeploy that one at any moment, so comparing
+    it would fail this test for their reasons (``conftest`` still compares the real one, when it is up,
+    over the whole session; with ``--user-stack-must-stay`` a change there fails the run)."""
+    project = healthy_demo.project
+    proc, before = _run_beside_a_user_demo(healthy_demo, demo_params, engine, cli, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith(f"GO: {project}")
     run_dir = run_dir_from(proc.stdout)
@@ -87,25 +95,7 @@ def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, demo_params
             text = f.read_text(errors="replace")
             assert not any(s in text for s in secrets), f"secret value in {f}"
 
-    # the demo signs its archive by default, and a second person verifies it with the public key
-    assert (run_dir / "manifest.json.sig").is_file()
-    ok = cli("verify", str(run_dir), "--key", str(ROOT / "demo" / ".secrets" / "signing.pem.pub"))
-    assert ok.returncode == 0 and "made by the trusted key" in ok.stdout, ok.stdout
-    verdict = json.loads((run_dir / "verdict.json").read_text())
-    assert verdict["verdict"] == "GO" and verdict["counts"] == summary["counts"]
-    # what this run could not look at is named as not verified: the demo has no Grafana and no Loki
-    assert {"prod.observability@grafana", "prod.observability@loki"} <= {n["ref"] for n in verdict["not_verified"]}
-    assert "prod.observability@loki" in html and "Not verified by this run" in html
-    rerendered = cli("report", str(run_dir))
-    assert rerendered.returncode == 0 and "identical to the archived one" in rerendered.stdout, rerendered.stdout
-    assert cli("verify", str(run_dir)).returncode == 0
-    assert_first_screen(run_dir, summary)
-    target = run_dir / "results" / "00_preflight.json"
-    data = bytearray(target.read_bytes())
-    data[10] ^= 1
-    target.write_bytes(bytes(data))
-    bad = cli("verify", str(run_dir))
-    assert bad.returncode == 1 and "changed: results/00_preflight.json" in bad.stdout
+    _assert_signed_rerendered_and_tamper_evident(run_dir, summary, html, cli)
 
 
 def assert_first_screen(run_dir, summary):
@@ -189,3 +179,25 @@ def test_confirmed_volume_removal_archives_every_volume_first(healthy_demo, engi
         assert (run_dir / "volumes" / f"{name}.tar").stat().st_size > 0
     vols_after = {v["name"]: v["created"] for v in engine.project_volumes(healthy_demo.project)}
     assert all(vols_after[n] != c for n, c in vols_before.items()), "the volumes were really re-created"
+
+
+def _assert_signed_rerendered_and_tamper_evident(run_dir, summary, html, cli):
+    # the demo signs its archive by default, and a second person verifies it with the public key
+    assert (run_dir / "manifest.json.sig").is_file()
+    ok = cli("verify", str(run_dir), "--key", str(ROOT / "demo" / ".secrets" / "signing.pem.pub"))
+    assert ok.returncode == 0 and "made by the trusted key" in ok.stdout, ok.stdout
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert verdict["verdict"] == "GO" and verdict["counts"] == summary["counts"]
+    # what this run could not look at is named as not verified: the demo has no Grafana and no Loki
+    assert {"prod.observability@grafana", "prod.observability@loki"} <= {n["ref"] for n in verdict["not_verified"]}
+    assert "prod.observability@loki" in html and "Not verified by this run" in html
+    rerendered = cli("report", str(run_dir))
+    assert rerendered.returncode == 0 and "identical to the archived one" in rerendered.stdout, rerendered.stdout
+    assert cli("verify", str(run_dir)).returncode == 0
+    assert_first_screen(run_dir, summary)
+    target = run_dir / "results" / "00_preflight.json"
+    data = bytearray(target.read_bytes())
+    data[10] ^= 1
+    target.write_bytes(bytes(data))
+    bad = cli("verify", str(run_dir))
+    assert bad.returncode == 1 and "changed: results/00_preflight.json" in bad.stdout
