@@ -19,7 +19,7 @@ import sys
 import typing
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from pydantic import BaseModel
@@ -29,16 +29,16 @@ from runbook_lib.params import Params
 from runbook_lib.params.sections import WaiverFile
 
 
-def _checkout_doc() -> Path | None:
-    """docs/parameters.md of the source checkout this module runs from (an editable install), or None
-    when runbook_lib is installed (site-packages has no docs/ beside it)."""
+def checkout_doc(name: str) -> Path | None:
+    """docs/NAME of the source checkout this module runs from (an editable install), or None when runbook_lib is
+    installed (site-packages has no docs/ beside it)."""
     root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").is_file() and (root / "docs").is_dir() and (root / "runbook_lib").is_dir():
-        return root / "docs" / "parameters.md"
+        return root / "docs" / name
     return None
 
 
-DOC = _checkout_doc()
+DOC = checkout_doc("parameters.md")
 
 INTRO = """# Parameters reference
 
@@ -152,26 +152,34 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runbook_lib.params.doc", description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 when the file differs from the models")
-    ap.add_argument("--out", type=Path, default=DOC,
-                    help=f"where to write (default: {DOC or 'docs/parameters.md of the source checkout'})")
+def generator_main(argv: list[str] | None, *, module: str, description: str, doc: Path | None, name: str,
+                   source: str, render: Callable[[], str]) -> int:
+    """The command line of a generated page of docs/ (this one, docs/phases.md): write ``render()`` to ``doc``
+    (or ``--out``), or with ``--check`` exit 1 when the file differs from what ``source`` says."""
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    ap.add_argument("--check", action="store_true", help=f"exit 1 when the file differs from {source}")
+    ap.add_argument("--out", type=Path, default=doc,
+                    help=f"where to write (default: {doc or f'docs/{name} of the source checkout'})")
     args = ap.parse_args(argv)
     if args.out is None:
-        ap.error("docs/parameters.md belongs to the source checkout, and this runbook_lib is installed: "
+        ap.error(f"docs/{name} belongs to the source checkout, and this runbook_lib is installed: "
                  "run it from a checkout (make env), or give --out FILE")
     text = render()
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
         if current != text:
-            print(f"{args.out} is out of date: run `python -m runbook_lib.params.doc`", file=sys.stderr)
+            print(f"{args.out} is out of date: run `python -m {module}`", file=sys.stderr)
             return 1
         print(f"{args.out} is up to date")
         return 0
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generator_main(argv, module="runbook_lib.params.doc", description=__doc__.splitlines()[0], doc=DOC,
+                          name="parameters.md", source="the models", render=render)
 
 
 if __name__ == "__main__":  # pragma: no cover

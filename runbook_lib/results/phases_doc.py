@@ -14,22 +14,13 @@ fields of :class:`registry.CheckSpec`. A developer tool of the source checkout, 
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
+from runbook_lib.params.doc import checkout_doc, generator_main
 from runbook_lib.results import registry
 
 
-def _checkout_doc() -> Path | None:
-    """docs/phases.md of the source checkout this module runs from, or None when installed."""
-    root = Path(__file__).resolve().parents[2]
-    if (root / "pyproject.toml").is_file() and (root / "docs").is_dir() and (root / "runbook_lib").is_dir():
-        return root / "docs" / "phases.md"
-    return None
-
-
-DOC = _checkout_doc()
+DOC = checkout_doc("phases.md")
 
 INTRO = """# The phases and their checks
 
@@ -137,25 +128,8 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runbook_lib.results.phases_doc", description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 when the file differs from the registry")
-    ap.add_argument("--out", type=Path, default=DOC,
-                    help=f"where to write (default: {DOC or 'docs/phases.md of the source checkout'})")
-    args = ap.parse_args(argv)
-    if args.out is None:
-        ap.error("docs/phases.md belongs to the source checkout, and this runbook_lib is installed: "
-                 "run it from a checkout (make env), or give --out FILE")
-    text = render()
-    if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
-        if current != text:
-            print(f"{args.out} is out of date: run `python -m runbook_lib.results.phases_doc`", file=sys.stderr)
-            return 1
-        print(f"{args.out} is up to date")
-        return 0
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    return generator_main(argv, module="runbook_lib.results.phases_doc", description=__doc__.splitlines()[0], doc=DOC,
+                          name="phases.md", source="the registry", render=render)
 
 
 if __name__ == "__main__":  # pragma: no cover
