@@ -23,11 +23,13 @@ that a phase shares (the swarm's services and tasks) are kept in ``cache``, an o
 """
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from types import SimpleNamespace
 from typing import Any, Callable, TypeVar
 
 from runbook_lib.engine import ContainerView, Engine, FileEntry
+from runbook_lib.engine.compose import Compose
 from runbook_lib.params import Params
 from runbook_lib.results.records import Check, CheckRecord
 
@@ -62,6 +64,25 @@ class Deployment(ABC):
     @abstractmethod
     def name(self) -> str:
         """The deployment's name: the compose project, or the stack (the target of deployment-wide records)."""
+
+    # -- what the files declare (no engine needed) -------------------------------------------------------------
+    @functools.cached_property
+    def compose(self) -> Compose:
+        """The Compose CLI over the deployment's files and env files: what resolves the model (a stack file is
+        resolved by Compose too, as ``docker stack deploy`` reads the same format) and runs ``up``/``down``."""
+        p = self.params
+        return Compose(p.compose_files, project=p.project, env_files=p.env_files)
+
+    @functools.cached_property
+    def model(self) -> dict[str, Any]:
+        """The resolved model of the files (``docker compose config --format json``), read once. Raises
+        ComposeConfigError (invalid files) or ComposeNotFound (no Compose CLI); needs no engine."""
+        return self.compose.config()
+
+    @property
+    def declared_services(self) -> list[str]:
+        """The services the files declare, sorted."""
+        return sorted(self.model.get("services") or {})
 
     # -- what runs ------------------------------------------------------------------------------------------
     @abstractmethod

@@ -76,14 +76,15 @@ class Context:
     # that change the deployment, whose checks must see what their previous step did).
     keep_reads: bool = False
 
-    @functools.cached_property
+    @property
     def compose(self) -> Compose:
-        return Compose(self.params.compose_files, project=self.params.project, env_files=self.params.env_files)
+        """The Compose CLI over the deployment's files (:attr:`Deployment.compose`)."""
+        return self.deployment.compose
 
     @functools.cached_property
     def model(self) -> dict[str, Any]:
-        """The resolved compose model (``docker compose config --format json``)."""
-        return self.compose.config()
+        """The resolved compose model (``docker compose config --format json``), the deployment's."""
+        return self.deployment.model
 
     @property
     def engine(self) -> Engine:

@@ -39,6 +39,9 @@ from typing import Any, Callable
 import yaml
 
 from runbook_lib import __version__
+from runbook_lib.deploy import open_deployment
+from runbook_lib.engine import Engine
+from runbook_lib.errors import RunbookError
 from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.params import Params, dump_resolved
 from runbook_lib.results import fleet_report, report, signing
@@ -127,21 +130,27 @@ def run(params: Params, *, output: str | Path = "outputs", phases: list[str] | N
     return result
 
 
-def _validate(params: Params, phases: list[str] | None, notebooks: Path) -> tuple[list[str], list[str], Path | None]:
+def _validate(params: Params, phases: list[str] | None,
+              notebooks: Path) -> tuple[list[str], list[str], Path | None]:
     """What every target's run would refuse, refused once, before any engine is touched (exit 2): the checks of
-    an ordinary run (:mod:`runbook_lib.run.validation`; the services against the compose model, resolved here
-    without an engine), then each target's endpoint. Returns the phases to run, the endpoints and the signing
-    key."""
-    from runbook_lib.engine.compose import Compose
-
+    an ordinary run (:mod:`runbook_lib.run.validation`; the services against the model of the deployment every
+    target runs, resolved here without an engine), then each target's endpoint. Returns the phases to run, the
+    endpoints and the signing key. Each target's run opens the same deployment in its own process, reading its
+    own engine."""
     checked = choose_phases(params.model_copy(), phases)
     check_parameters(checked)
-    model = Compose(params.compose_files, project=params.project, env_files=params.env_files).config()
-    check_services(checked, set(model.get("services") or {}))
+    deployment = open_deployment(params, _engine_of_each_target)
+    check_services(checked, set(deployment.declared_services))
     check_notebooks(checked, notebooks)
     endpoints = [resolve_endpoint(params, i) for i in range(len(params.targets))]  # InputError: nothing touched
     key = signing.resolve_key(params.signoff.signing_key, generate_missing=params.signoff.generate_missing_key)
     return list(checked.phases), endpoints, key
+
+
+def _engine_of_each_target() -> Engine:
+    """The fleet process reads no engine: DOCKER_HOST is process state, so each target's engine is read by
+    that target's own run (see the module's docstring)."""
+    raise RunbookError("a fleet reads each target's engine in that target's own run, not in the fleet process")
 
 
 def _new_fleet_dir(params: Params, output: str | Path, run_dir: Path | None) -> Path:
