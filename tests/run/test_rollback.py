@@ -72,6 +72,39 @@ def test_a_directory_that_is_not_a_verified_go_run_is_refused_in_one_line(tmp_pa
     assert rollback.last_go(tmp_path, "shop") is None
 
 
+def test_a_failed_health_gate_with_no_go_run_to_return_to_is_a_rollback_fail_and_stop_does_nothing(tmp_path):
+    from types import SimpleNamespace
+
+    from runbook_lib.results.records import Check
+
+    gate = [Check("redeploy.service_ready").record("api", "FAIL", expected="healthy", actual="unhealthy",
+                                                   evidence={"health": "unhealthy"})]
+    (tmp_path / "outputs" / "20261207T100000Z-shop").mkdir(parents=True)
+    ctx = SimpleNamespace(params=SimpleNamespace(project="shop", source=None,
+                                                 redeploy=SimpleNamespace(on_failure="stop")),
+                          run_dir=tmp_path / "outputs" / "20261207T100000Z-shop", progress=lambda s: None)
+    assert rollback.on_failed_gate(ctx, gate) == []
+    ctx.params.redeploy.on_failure = "rollback"
+    [rec] = rollback.on_failed_gate(ctx, gate)
+    assert (rec.id, rec.status, rec.severity) == ("rollback.target", "FAIL", "critical")
+    assert "no GO run of shop" in rec.actual and "nothing was rolled back" in rec.actual
+
+
+def test_a_container_on_another_image_than_the_go_runs_fails_rollback_images(tmp_path):
+    from types import SimpleNamespace
+
+    t = _target(tmp_path, images={"api": {"id": "sha256:" + "a" * 64}, "db": {"id": "sha256:" + "b" * 64}})
+    views = [SimpleNamespace(service="api", image_id="sha256:" + "a" * 64),
+             SimpleNamespace(service="db", image_id="sha256:" + "c" * 64)]
+    ctx = SimpleNamespace(params=SimpleNamespace(project="shop"),
+                          deployment=SimpleNamespace(containers=lambda: views, list_command=lambda: "docker ps -a"))
+    rec = rollback.images_match(ctx, t)
+    assert (rec.id, rec.status) == ("rollback.images", "FAIL")
+    assert rec.actual == "db runs sha256:cccccccccccc, not sha256:bbbbbbbbbbbb"
+    views[1].image_id = "sha256:" + "b" * 64
+    assert rollback.images_match(ctx, t).status == "PASS"
+
+
 # -- the real engine -----------------------------------------------------------------------------------------
 CURRENT = "runbook-rbtest-rollback/app:current"  # the gateway's image reference, moved on to a broken image
 
