@@ -365,10 +365,11 @@ def images_match(ctx: "Context", target: Target) -> CheckRecord:
                     actual=f"{len(target.images)} services run the GO run's image ids")
 
 
-def on_failed_gate(ctx: "Context", gate: list[CheckRecord]) -> list[CheckRecord]:
-    """``redeploy.on_failure: rollback``: when phase 1's health gate (``gate``, its records) did not pass,
-    roll back to the last GO run of the project under the outputs directory and return the rollback's
-    records (``[]`` when the parameter is ``stop`` or the gate passed)."""
+def on_failed_gate(ctx: "Context", gate: list[CheckRecord], why: str = "the health gate failed") -> list[CheckRecord]:
+    """``redeploy.on_failure: rollback``: when phase 1's health gate (``gate``, its records; or the smoke
+    tests' blockers, :func:`runbook_lib.run.rollback_run.after_smoke_tests`) did not pass, roll back to the last
+    GO run of the project under the outputs directory and return the rollback's records (``[]`` when the
+    parameter is ``stop`` or the gate passed)."""
     if ctx.params.redeploy.on_failure != "rollback" or all(r.status in ("PASS", "INFO") for r in gate):
         return []
     from runbook_lib.params import default_outputs
@@ -380,9 +381,9 @@ def on_failed_gate(ctx: "Context", gate: list[CheckRecord]) -> list[CheckRecord]
     expected = "a GO run of the project to roll back to, restorable exactly"
     if found is None:
         return [c.record(project, "FAIL", expected=expected, evidence={"outputs": str(outputs)},
-                         actual=f"the health gate failed and no GO run of {project} with its deployment recorded is "
+                         actual=f"{why} and no GO run of {project} with its deployment recorded is "
                                 f"under {outputs}: nothing was rolled back")]
-    ctx.progress(f"rollback: the health gate failed; rolling back to {found}")
+    ctx.progress(f"rollback: {why}; rolling back to {found}")
     try:
         target = open_target(found)
     except RollbackRefused as exc:

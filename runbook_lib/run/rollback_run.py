@@ -10,16 +10,19 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from runbook_lib import __version__
 from runbook_lib.results.records import CheckRecord, utcnow, write_records
-from runbook_lib.run.rollback import PHASE, RollbackRefused, open_target, perform, plan
+from runbook_lib.run.rollback import PHASE, RollbackRefused, on_failed_gate, open_target, perform, plan
 from runbook_lib.run.rundir import RunResult, new_run_dir
+
+if TYPE_CHECKING:
+    from runbook_lib.run.context import Context
 
 
 def _notebook(run_dir: Path, records: list[CheckRecord], target: str) -> None:
-    """notebooks/rollback.ipynb: what the report shows of the rollback (a heading and its records' table)."""
+    """notebooks/rollback.ipynb: what the report shows of a rollback (a heading and its records' table)."""
     import nbformat
 
     from runbook_lib.results.display import RecordTable
@@ -83,3 +86,33 @@ def rollback(to: Path, *, output: Path | None = None, key: Path | None = None, w
         entry = {"phase": PHASE, "status": "completed", "detail": f"rollback to {target.run_dir.name}",
                  "records": len(records), "duration_s": round(time.monotonic() - t0, 1)}
         return finish(run_dir, params, started, [entry], progress=progress, signing_key=signing_key)
+
+
+def after_smoke_tests(ctx: "Context", run_dir: Path, progress: Callable[[str], None] = print) -> bool:
+    """``redeploy.on_failure: rollback`` at the end of a run whose phase 1 redeployed and whose phase 4 (the smoke
+    tests) holds a blocker, when phase 1 did not roll back already: roll back to the last GO run (as
+    :func:`~runbook_lib.run.rollback.on_failed_gate` does) and write its records as ``results/rollback.json``
+    with the notebook the report shows. Returns whether it wrote them."""
+    from datetime import date
+
+    from runbook_lib.results.policy import evaluate
+    from runbook_lib.results.records import read_records
+    from runbook_lib.results.verdict import run_started
+
+    p = ctx.params
+    results = run_dir / "results"
+    redeploy, smoke = results / "01_controlled_redeployment.json", results / "04_smoke_tests.json"
+    if p.redeploy.on_failure != "rollback" or p.mode != "compose" or not redeploy.is_file() or not smoke.is_file():
+        return False
+    if any(r.id.startswith(f"{PHASE}.") for r in read_records(redeploy)):
+        return False  # phase 1 rolled back already: phase 4 judged the rolled-back deployment
+    blockers = evaluate(read_records(smoke), p.policy, date.fromisoformat(run_started(run_dir)[:10])).blockers
+    if not blockers:
+        return False
+    progress(f"rollback: the smoke tests have {len(blockers)} blocker(s) ({blockers[0].id}@{blockers[0].target})")
+    ctx.run_dir = run_dir
+    records = [CheckRecord.from_dict(ctx.redactor.scrub(r.fields()))
+               for r in on_failed_gate(ctx, blockers, why="the smoke tests failed")]
+    write_records(results / f"{PHASE}.json", records)
+    _notebook(run_dir, records, records[0].evidence.get("run_dir", "the last GO run").rsplit("/", 1)[-1])
+    return True

@@ -201,6 +201,10 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
                     phase_entries[-1]["detail"] = f"completed, then {interrupts.signal} arrived"
             if deployment is not None:
                 deployed.write(run_dir, deployment, ctx)
+                if not interrupts.signal:
+                    from runbook_lib.run.rollback_run import after_smoke_tests
+
+                    after_smoke_tests(ctx, run_dir, progress)  # redeploy.on_failure: rollback
             if params.phases:
                 guard.record_into(run_dir / "results" / f"{params.phases[-1]}.json")
             # inside: the last phase's kernel exits while the verdict and the report are written

@@ -12,7 +12,7 @@ import pytest
 from runbook_lib.results.redact import marker
 from runbook_lib.run import deployed, rollback
 
-from conftest import load_run, run_dir_from, write_compose
+from conftest import PARAMS, load_run, run_dir_from, write_compose
 
 
 def _target(tmp_path: Path, **doc) -> rollback.Target:
@@ -103,6 +103,31 @@ def test_a_container_on_another_image_than_the_go_runs_fails_rollback_images(tmp
     assert rec.actual == "db runs sha256:cccccccccccc, not sha256:bbbbbbbbbbbb"
     views[1].image_id = "sha256:" + "b" * 64
     assert rollback.images_match(ctx, t).status == "PASS"
+
+
+def test_smoke_tests_with_a_blocker_after_a_redeploy_roll_back_and_the_records_go_to_results_rollback(tmp_path):
+    from runbook_lib.params import load_params
+    from runbook_lib.results.records import Check, read_records, write_records
+    from runbook_lib.run.context import Context
+    from runbook_lib.run.rollback_run import after_smoke_tests
+
+    run_dir = tmp_path / "outputs" / "20261207T100000Z-secureconnect-demo"
+    (run_dir / "results").mkdir(parents=True)
+    (run_dir / "notebooks").mkdir()
+    ready = Check("redeploy.service_ready").record("api-gateway", "PASS", expected="healthy", actual="healthy",
+                                                  evidence={"health": "healthy"})
+    down = Check("smoke.health").record("api-gateway", "FAIL", expected="200", actual="answered 502",
+                                        evidence={"status": 502})
+    write_records(run_dir / "results" / "01_controlled_redeployment.json", [ready])
+    write_records(run_dir / "results" / "04_smoke_tests.json", [down])
+    params = load_params(PARAMS / "demo.yaml")
+    ctx = Context(params=params)
+    assert not after_smoke_tests(ctx, run_dir, progress=lambda s: None)  # on_failure: stop
+    ctx = Context(params=params.model_copy(update={"redeploy": params.redeploy.model_copy(update={"on_failure": "rollback"})}))
+    assert after_smoke_tests(ctx, run_dir, progress=lambda s: None)
+    [rec] = read_records(run_dir / "results" / "rollback.json")
+    assert (rec.id, rec.status) == ("rollback.target", "FAIL") and rec.actual.startswith("the smoke tests failed and no GO run")
+    assert (run_dir / "notebooks" / "rollback.ipynb").is_file()
 
 
 # -- the real engine -----------------------------------------------------------------------------------------
