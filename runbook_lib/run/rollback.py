@@ -210,13 +210,13 @@ def references(target: Target, engine: Any) -> dict[str, str]:
 
 
 def deploy_model(target: Target, model: dict[str, Any], references: dict[str, str]) -> dict[str, Any]:
-    """The compose model to deploy: the run's, each service's image the rollback's reference, never built
-    nor pulled."""
+    """The compose model to deploy: the run's, where a service's image is given another reference (a rollback
+    tag) that one, never built nor pulled. A service left as it was keeps Compose's config hash: a container
+    of it that runs that configuration already is not recreated."""
     services = {}
     for name, spec in (model.get("services") or {}).items():
-        spec = {k: v for k, v in spec.items() if k != "build"}
-        if name in references:
-            spec.update(image=references[name], pull_policy="never")
+        if name in references and references[name] != spec.get("image"):
+            spec = {**{k: v for k, v in spec.items() if k != "build"}, "image": references[name], "pull_policy": "never"}
         services[name] = spec
     return {**model, "name": target.project, "services": services}
 

@@ -12,7 +12,7 @@ import pytest
 from runbook_lib.results.redact import marker
 from runbook_lib.run import deployed, rollback
 
-from conftest import PARAMS, load_run, run_dir_from, write_compose
+from conftest import PARAMS, load_run, run_dir_from, service_container, write_compose
 
 
 def _target(tmp_path: Path, **doc) -> rollback.Target:
@@ -58,11 +58,11 @@ def test_a_secret_value_of_the_model_is_filled_back_only_when_it_gives_the_same_
 def test_the_deployed_model_pins_every_service_to_the_rollback_reference_and_never_builds(tmp_path):
     t = _target(tmp_path, images={"api": {"id": "sha256:" + "a" * 64}})
     model = rollback.deploy_model(t, {"name": "other", "services": {"api": {"image": "shop/api:2", "build": {"context": "."}},
-                                                                     "db": {"image": "postgres:16"}}},
-                                  {"api": t.reference("api")})
+                                                                     "db": {"image": "postgres:16", "build": {"context": "."}}}},
+                                  {"api": t.reference("api"), "db": "postgres:16"})
     assert model["name"] == "shop"
     assert model["services"]["api"] == {"image": "runbook-rollback/api:20261207t100000z-shop", "pull_policy": "never"}
-    assert model["services"]["db"] == {"image": "postgres:16"}
+    assert model["services"]["db"] == {"image": "postgres:16", "build": {"context": "."}}  # as it was: not recreated
 
 
 def test_a_directory_that_is_not_a_verified_go_run_is_refused_in_one_line(tmp_path):
@@ -183,6 +183,8 @@ def test_a_deploy_whose_health_gate_fails_rolls_back_to_the_last_go_run_verified
         ev = by[("rollback.target", healthy_demo.project)]["evidence"]
         assert ev["run_dir"] == str(baseline) and ev["references"]["api-gateway"] == tags[-1]
         assert ev["references"]["redis"] == doc["images"]["redis"]["ref"]  # still that id: used as it is
+        gate_redis = by[("redeploy.service_ready", "redis")]["evidence"]["container"]["id"]
+        assert service_container(engine, "redis", healthy_demo.project).id.startswith(gate_redis)  # not recreated
         running = _running_images(engine, healthy_demo.project)
         assert {s: running.get(s) for s in doc["images"]} == {s: {i["id"]} for s, i in doc["images"].items()}
         assert cli("verify", str(failed_run)).returncode == 0
