@@ -14,6 +14,7 @@ from runbook_lib.lint.rules import RULES
 from runbook_lib.phases import preflight, production, redeploy, security, signoff, smoke
 from runbook_lib.results import registry
 from runbook_lib.run import fleet  # noqa: F401 - declares the fleet's records (fleet.target_*)
+from runbook_lib.run import rollback  # noqa: F401 - declares the rollback's records (rollback.*)
 from runbook_lib.run.manifest import Manifest
 
 MANIFESTS: dict[str, Manifest] = {m.phase: m for m in (preflight.MANIFEST, redeploy.MANIFEST, security.MANIFEST,

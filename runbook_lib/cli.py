@@ -396,10 +396,33 @@ def _add_init_parser(sub: argparse._SubParsersAction) -> None:
     ini.set_defaults(func=cmd_init)
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from runbook_lib.run.rollback_run import rollback
+
+    result = rollback(Path(args.to), output=Path(args.output) if args.output else None,
+                      key=Path(args.key) if args.key else None, wait_s=args.wait, progress=print_progress)
+    _print_verdict(result.verdict)
+    print(f"report: {result.run_dir / 'report.html'}")
+    return result.exit_code
+
+
+def _add_rollback_parser(sub: argparse._SubParsersAction) -> None:
+    rb = sub.add_parser("rollback", help="redeploy exactly what a GO run deployed, verify it, and record it (exit: its verdict)",
+                        description="Refuses (exit 2, nothing changed), naming what differs, a run directory that does not "
+                        "verify or is not GO, an image of it gone from the engine, a secret file whose SHA-256 changed. "
+                        "Otherwise tags the run's images runbook-rollback/<service>:<run>, brings its compose model up, "
+                        "and judges it (health gate, endpoints, image ids) into a new signed run directory.")
+    rb.add_argument("--to", required=True, metavar="RUN_DIR", help="the GO run directory to roll back to")
+    rb.add_argument("--output", metavar="DIR", help="where the rollback's run directory goes (default: beside RUN_DIR)")
+    rb.add_argument("--key", metavar="PUBLIC.pem", help="the public key RUN_DIR's signature must be made by")
+    rb.add_argument("--wait", type=float, default=0, metavar="S", help="wait up to S seconds for the deploy lock")
+    rb.set_defaults(func=cmd_rollback)
+
+
 # The subcommands, in the order `runbook --help` lists them: one function each adds its parser.
 SUBCOMMANDS = (_add_run_parser, _add_diff_parser, _add_report_parser, _add_verify_parser, _add_checks_parser,
                _add_keygen_parser, add_demo_parser, _add_recover_parser, _add_lint_parser, _add_init_parser,
-               add_lock_parser)
+               add_lock_parser, _add_rollback_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

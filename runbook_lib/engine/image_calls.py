@@ -34,6 +34,13 @@ class ImageCalls:
         except Exception as exc:  # noqa: BLE001
             raise wrap_error(exc, f"inspecting image {ref}") from exc
 
+    def tag_image(self, image_id: str, repository: str, tag: str) -> str:
+        """Give an image (by id) the reference ``repository:tag`` (moved here if another image had it);
+        returns the reference."""
+        with sdk_call(f"tagging image {image_id[:19]} as {repository}:{tag}"):
+            self.api.tag(image_id, repository, tag, force=True)
+        return f"{repository}:{tag}"
+
     def image_config(self, ref: str) -> dict[str, Any]:
         """The image's Config (Env, Healthcheck, ...), {} when the image is missing."""
         try:

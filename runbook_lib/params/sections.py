@@ -85,6 +85,11 @@ class Redeploy(StrictModel):
         "Swarm mode: `docker stack deploy --resolve-image`. always (Docker's default) asks the registry for each "
         "image's digest, so every node runs the same image; never uses the tag as it is on each node (images "
         "built locally, no registry: the demo)."))
+    on_failure: Literal["stop", "rollback"] = Field(default="stop", description=(
+        "When the health gate after `up` fails, or the smoke tests (phase 4) of a run that redeployed have a blocker "
+        "(compose mode): stop (the run is NO-GO), or rollback: redeploy the last GO run of the project under the "
+        "outputs directory exactly (its image ids, compose model and secret file hashes; `runbook rollback`), verify "
+        "it, and record it (in phase 1; after the smoke tests, in results/rollback.json). The run stays NO-GO."))
 
 
 class Policy(StrictModel):

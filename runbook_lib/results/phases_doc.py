@@ -82,6 +82,12 @@ PHASES: dict[str, tuple[str, str]] = {
     "runner": ("The runner's own records", (
         "Recorded by `runbook run` itself, not by a notebook: a phase that did not complete, a read-only run "
         "during which the deployment changed, a crash of an undeclared check, and a fleet's per-target results.")),
+    "rollback": ("Rollback to the last GO", (
+        "Recorded by a rollback: `runbook rollback --to RUN_DIR` (a run directory of its own) or phase 1 with "
+        "`redeploy.on_failure: rollback` when its health gate fails (in that run's phase 1 records). The GO run's "
+        "images, compose model and secret file hashes are still here (or the difference is named and nothing "
+        "changes), the model is brought up, phase 1's health gate and phase 4's endpoint checks judge it, and the "
+        "containers run the GO run's image ids: [rollback.md](rollback.md).")),
     "lint": ("`runbook lint` only", (
         "Static rules judged only on the compose files, by `runbook lint` and phase 0's static audit "
         "(`preflight.static_audit`); the rules phase 2 also judges at run time are listed under phase 2. "
@@ -90,9 +96,9 @@ PHASES: dict[str, tuple[str, str]] = {
 
 
 def phase_order(phases: set[str]) -> list[str]:
-    """The notebooks' phases in their order, then the runner's records, then lint's, then anything else."""
+    """The notebooks' phases in their order, then the runner's records, the rollback's, lint's, then anything else."""
     notebooks = sorted(p for p in phases if p[:2].isdigit())
-    rest = [p for p in ("runner", "lint") if p in phases]
+    rest = [p for p in ("runner", "rollback", "lint") if p in phases]
     return notebooks + rest + sorted(phases - set(notebooks) - set(rest))
 
 

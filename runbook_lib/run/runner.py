@@ -31,7 +31,7 @@ from runbook_lib.results.manifest import write_manifest
 from runbook_lib.results import verdict as verdicts
 from runbook_lib.results.policy import evaluate
 from runbook_lib.results.records import Check, CheckRecord, read_records, utcnow, write_records
-from runbook_lib.run import kernels as nb_kernels
+from runbook_lib.run import deployed, kernels as nb_kernels
 from runbook_lib.run.broker import ENV as BROKER_ENV, SecretBroker
 from runbook_lib.run.context import Context
 from runbook_lib.run.kernels import KERNEL, KernelPool
@@ -182,6 +182,7 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
             (run_dir / "results").mkdir()
         started = utcnow()
         params = _archive_inputs(params, run_dir, started, show_code=show_code)
+        deployment = _deployment_record(ctx, params, skip_destructive)
         progress(f"runbook: run directory {run_dir}")
         guard.attach(run_dir)
         phase_entries, stop_reason = [], skip_destructive
@@ -198,6 +199,12 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
                     broker.refresh()  # new containers: the next phases get their secrets read once, here
                 if interrupts.signal and phase_entries[-1]["status"] == "completed":
                     phase_entries[-1]["detail"] = f"completed, then {interrupts.signal} arrived"
+            if deployment is not None:
+                deployed.write(run_dir, deployment, ctx)
+                if not interrupts.signal:
+                    from runbook_lib.run.rollback_run import after_smoke_tests
+
+                    after_smoke_tests(ctx, run_dir, progress)  # redeploy.on_failure: rollback
             if params.phases:
                 guard.record_into(run_dir / "results" / f"{params.phases[-1]}.json")
             # inside: the last phase's kernel exits while the verdict and the report are written
@@ -216,6 +223,15 @@ def _deploy_lock(ctx: Context, params: Params, skip_destructive: str, wait_s: fl
     destructive = (not skip_destructive and not params.read_only
                    and bool(set(params.phases or ()) & set(destructive_phases())))
     return RunGuard(ctx.engine, params, destructive=destructive, wait_s=wait_s, progress=progress)
+
+
+def _deployment_record(ctx: Context, params: Params, skip_destructive: str) -> dict | None:
+    """What phase 1 of this run is about to deploy (:mod:`runbook_lib.run.deployed`), taken before it runs;
+    None when the run does not redeploy a compose project (then it records no deployment.json)."""
+    if (params.mode != "compose" or params.read_only or skip_destructive
+            or "01_controlled_redeployment" not in (params.phases or ())):
+        return None
+    return deployed.describe(ctx)
 
 
 def _open_baseline(path: Path) -> "Run":

@@ -17,12 +17,12 @@ from runbook_lib.params import PHASES, Params, load_waivers, refuse_unsupported_
 
 
 def destructive_phases() -> tuple[str, ...]:
-    """Phases with a check declared as changing the deployment (redeploy; dependency drills). After a
+    """Notebook phases with a check declared as changing the deployment (redeploy; dependency drills). After a
     blocking preflight they are skipped (recorded as SKIP, so the verdict is NO-GO); the read-only
     phases still gather their evidence."""
     from runbook_lib.results.registry import specs
 
-    return tuple(sorted({s.phase for s in specs().values() if s.changes_deployment}))
+    return tuple(sorted({s.phase for s in specs().values() if s.changes_deployment and s.phase in PHASES}))
 
 
 def read_only_phases(phases: list[str]) -> list[str]:

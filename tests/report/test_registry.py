@@ -64,7 +64,7 @@ def test_every_registered_check_runs_in_its_phase_notebook():
     specs = registry.specs()
     assert len(specs) > 50
     for spec in specs.values():
-        if spec.phase in ("lint", "runner"):
+        if spec.phase in ("lint", "runner", "rollback"):  # records of the runner, of a rollback: no notebook runs them
             continue
         assert spec.phase in PHASES, spec
         module, func = spec.function.split(":")

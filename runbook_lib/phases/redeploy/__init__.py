@@ -275,7 +275,9 @@ def services_ready(ctx: Context) -> list[CheckRecord]:
                     actual += f"; last health check exited {last['exit_code']}: {last['output'][:200] or '(no output)'}"
                 actual += f" after {waited}s"
             out.append(c.record(svc, status, expected=f"{expected} within {timeout:.0f}s", actual=actual, evidence=ev))
-    return out
+    from runbook_lib.run.rollback import on_failed_gate  # redeploy.on_failure: rollback
+
+    return out + on_failed_gate(ctx, out)
 
 
 @check("redeploy.init_step", "Post-deploy init step", phase=PHASE, severity="high", category="Startup and restart stability", changes_deployment=True,
