@@ -143,9 +143,11 @@ def _one_run(opts: WatchOptions, output: Path, project: str, metrics: WatchMetri
             log(f"runbook watch: ERROR: no run: {exc}; and its ERROR run could not be written: {again}")
             return previous
     except KeyboardInterrupt:  # a second signal during a run: the runner stopped at once
+        loop.signal = loop.signal or "a second signal"
         loop.stop.set()
         return previous
-    if result.interrupted:
+    if result.interrupted:  # the runner's own handler had the signal during the run
+        loop.signal = loop.signal or result.interrupted
         loop.stop.set()
         log(f"runbook watch: {result.interrupted} during a run: {result.run_dir.name} was cut short (not published)")
         return previous
