@@ -83,7 +83,11 @@ def watch(opts: WatchOptions, log: Callable[[str], None] = print) -> int:
 
     if opts.keep < 1:
         raise InputError(f"--keep {opts.keep}: keep at least 1 run")
-    project = load_params(opts.params).project  # invalid at start: exit 2, nothing runs
+    from runbook_lib.run.validation import choose_phases
+
+    params = load_params(opts.params)  # invalid at start: exit 2, nothing runs
+    choose_phases(params.model_copy(update={"read_only": True}), opts.phases)  # --phase 01_...: refused here
+    project = params.project
     output = Path(opts.output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     metrics = WatchMetrics(project, opts.every_s)
@@ -139,9 +143,13 @@ def _one_run(opts: WatchOptions, output: Path, project: str, metrics: WatchMetri
         counted = True
         try:
             result = error_run(opts, output, f"{type(exc).__name__}: {exc}")
-        except RunbookError as again:
+        except Exception as again:  # noqa: BLE001 - the loop goes on
             log(f"runbook watch: ERROR: no run: {exc}; and its ERROR run could not be written: {again}")
             return previous
+    except Exception as exc:  # noqa: BLE001 - whatever broke one run (a full disk...), the loop goes on
+        metrics.count_error()
+        log(f"runbook watch: ERROR: the run failed: {type(exc).__name__}: {exc}")
+        return previous
     except KeyboardInterrupt:  # a second signal during a run: the runner stopped at once
         loop.signal = loop.signal or "a second signal"
         loop.stop.set()

@@ -14,7 +14,7 @@ import pytest
 
 from watchers import SocketProxy, Watcher, free_port, runs_in
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 PREFLIGHT = ("--phase", "00_preflight")
 

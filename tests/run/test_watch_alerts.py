@@ -75,10 +75,12 @@ def test_a_memory_change_fires_runbook_no_go_in_alertmanager_and_undoing_it_reso
         fired_s = time.monotonic() - t0
         line = watcher.wait_line(f"NEW BLOCKER prod.drift@{SERVICE}", 5, mark)
         assert "FAIL" in line and "was PASS" in line and "memory" in line, line
+        print(line)
         assert alert["labels"]["severity"] == "critical"
         assert seen_new or _alerts(am, "RunbookNewBlocker", stack.project)  # the same evaluation fires both
         assert {a["labels"]["check"] for a in seen_new or _alerts(am, "RunbookNewBlocker", stack.project)} == {"prod.drift"}
         print(f"RunbookNoGo in Alertmanager {fired_s:.0f} s after `docker update` (interval {EVERY_S} s)")
+        # two intervals, and the Prometheus between: one scrape and one rule evaluation (5 s each in the demo)
         assert fired_s <= 2 * EVERY_S + 10, f"{fired_s:.0f} s: more than two intervals"
 
         subprocess.run(["docker", "update", "--memory", "128m", container], check=True, capture_output=True)
@@ -88,7 +90,7 @@ def test_a_memory_change_fires_runbook_no_go_in_alertmanager_and_undoing_it_reso
         resolved_s = time.monotonic() - t1
         watcher.wait_line(f"resolved prod.drift@{SERVICE}", 5, mark)
         print(f"RunbookNoGo resolved {resolved_s:.0f} s after the limit was put back")
-        assert resolved_s <= 2 * EVERY_S + 20, f"{resolved_s:.0f} s: more than two intervals"
+        assert resolved_s <= 2 * EVERY_S + 10, f"{resolved_s:.0f} s: more than two intervals"
         assert watcher.metric("runbook_verdict") == 1
         rc, took = watcher.terminate(120)
         assert rc == 0 and "stopped (SIGTERM)" in watcher.text, watcher.text
