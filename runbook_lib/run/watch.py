@@ -35,6 +35,7 @@ from typing import Any, Callable
 from runbook_lib.errors import InputError, RunbookError
 from runbook_lib.results.metrics import Published, WatchMetrics
 from runbook_lib.run.signals import SignalScope
+from runbook_lib.run.watch_cli import DEFAULT_LISTEN
 
 LATEST, LAST_GO = "latest", "last-go"
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -56,7 +57,7 @@ class WatchOptions:
     output: Path = Path("outputs/watch")
     phases: list[str] | None = None
     compose_files: list[Path] | None = None
-    listen: str = "127.0.0.1:9469"   # "" : no exporter
+    listen: str = DEFAULT_LISTEN     # "" : no exporter
     count: int = 0                   # stop after this many runs (0: never)
     kernel: str = "python3"
     verbose: bool = False

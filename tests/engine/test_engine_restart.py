@@ -1,7 +1,8 @@
 """The engine restarting in the middle of a run: a second engine in its own network namespace (tests/engines.py,
 as the fleet tests use), the demo deployed on it, and `systemctl restart docker` played on it while phase 3 runs
 and while a drill of phase 4 has redis stopped. The run must end, with ERROR records, never GO; and what the
-drill broke must be running again once the engine is back."""
+drill broke must be running again once the engine is back. And `runbook watch` on that engine: the restart is an
+ERROR run, and the loop goes on to GO."""
 from __future__ import annotations
 
 import json
