@@ -14,6 +14,7 @@ from runbook_lib.console import print_error, print_progress, raise_input
 from runbook_lib.errors import RunbookError
 from runbook_lib.demo_command import add_demo_parser
 from runbook_lib.run.lock_cli import add_lock_parser
+from runbook_lib.run.watch_cli import add_watch_parser
 
 EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2,
             the deploy lock held by another run: runbook lock status)
@@ -27,6 +28,7 @@ examples:
   runbook diff outputs/<last GO> outputs/<this run> --format md   what changed since the last GO
   runbook keygen --out ~/.config/runbook/signing.pem
   runbook lint docker-compose.yml --format sarif > lint.sarif   static audit, no engine needed
+  runbook watch --params parameters/demo.yaml --every 5m   read-only runs on a schedule, metrics on 127.0.0.1:9469
 """
 
 
@@ -422,7 +424,7 @@ def _add_rollback_parser(sub: argparse._SubParsersAction) -> None:
 # The subcommands, in the order `runbook --help` lists them: one function each adds its parser.
 SUBCOMMANDS = (_add_run_parser, _add_diff_parser, _add_report_parser, _add_verify_parser, _add_checks_parser,
                _add_keygen_parser, add_demo_parser, _add_recover_parser, _add_lint_parser, _add_init_parser,
-               add_lock_parser, _add_rollback_parser)
+               add_lock_parser, _add_rollback_parser, add_watch_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

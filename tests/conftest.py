@@ -98,6 +98,8 @@ LONGEST_FIRST = (
     "swarm/test_swarm_preflight.py",
     "engine/test_engine_restart.py",
     "swarm/test_fleet_swarm.py",
+    "run/test_watch_alerts.py",
+    "run/test_watch.py",
 )
 
 

@@ -1,7 +1,8 @@
 """The engine restarting in the middle of a run: a second engine in its own network namespace (tests/engines.py,
 as the fleet tests use), the demo deployed on it, and `systemctl restart docker` played on it while phase 3 runs
 and while a drill of phase 4 has redis stopped. The run must end, with ERROR records, never GO; and what the
-drill broke must be running again once the engine is back."""
+drill broke must be running again once the engine is back. And `runbook watch` on that engine: the restart is an
+ERROR run, and the loop goes on to GO."""
 from __future__ import annotations
 
 import json
@@ -128,3 +129,36 @@ def test_the_engine_restarting_during_a_drill_ends_the_run_with_errors_and_redis
                      120, "the journal marked restored")
     assert done["state"] in ("restored", "recovered")
     print(f"drill: journal {done['state']} by {done.get('recovered_by') or 'the drill itself'}")
+
+
+def test_runbook_watch_goes_on_through_an_engine_restart_with_an_error_run_between(restartable, tmp_path):
+    """The watcher on the second engine (preflight only, every 2 s): the engine restarting makes a NO-GO run with
+    ERROR records (a signed run directory), the loop goes on, and once the engine is back it publishes GO again."""
+    from watchers import Watcher, free_port
+
+    engine, params, _ = restartable
+    out = tmp_path / "out"
+    w = Watcher("--params", str(params), "--every", "2s", "--phase", "00_preflight", "--output", str(out),
+                listen=f"127.0.0.1:{free_port('127.0.0.1')}", env={"DOCKER_HOST": engine.host})
+    try:
+        _wait_for(lambda: any(ln.startswith("runbook watch: GO") for ln in w.lines), 300, "a GO from the watcher")
+        mark = len(w.lines)
+        # away for longer than a run (10-20 s here): a run reads the engine only in moments (validation, the
+        # phase's one reading), so a shorter outage can fall between them and no run sees it
+        restart_engine(engine, down_s=30)
+        t0 = time.monotonic()
+        w.wait_line("runbook watch: GO", 300, w.lines.index(w.wait_line("runbook watch: NO-GO", 120, mark)))
+        # the NO-GO runs still kept (an ERROR run takes a second: many were made, the oldest removed, --keep 10)
+        runs = [d for ln in w.lines[mark:] if ln.startswith("runbook watch: NO-GO")
+                if (d := out / ln.rsplit("/", 1)[1]).is_dir()]
+        errors = [r for d in runs for p in (d / "results").glob("*.json") for r in json.loads(p.read_text())
+                  if r["status"] == "ERROR"]
+        assert errors and all((d / "manifest.json.sig").is_file() for d in runs), runs
+        assert len([d for d in out.iterdir() if not d.is_symlink()]) <= 11  # the newest 10 and the last GO
+        assert w.proc.poll() is None and w.metric("runbook_run_errors_total") >= 1
+        print(f"watch: an ERROR run ({sorted({r['id'] for r in errors})}), then GO "
+              f"{time.monotonic() - t0:.0f} s after the engine was back")
+        rc, _ = w.terminate(120)
+        assert rc == 0
+    finally:
+        w.kill()
