@@ -79,7 +79,8 @@ def validate(params: Params, progress: Callable[[str], None], notebooks: Path = 
     return ctx, key
 
 
-def _runner_record(phase: str, status: str, actual: str, evidence: dict, severity: str = "critical") -> CheckRecord:
+def runner_record(phase: str, status: str, actual: str, evidence: dict, severity: str = "critical") -> CheckRecord:
+    """The runner's own record of a phase (``runner.phase``): SKIP or ERROR when the notebook did not run to the end."""
     c = Check("runner.phase", phase=phase, severity=severity, command=f"papermill notebooks/{phase}.ipynb ...")
     return c.record(phase, status, expected="the phase notebook runs to completion and saves its records",
                     actual=actual, evidence=evidence)
@@ -116,7 +117,7 @@ def run_phase(phase: str, ctx: Context, run_dir: Path, *, kernel: str = KERNEL, 
     if status == "completed" and not results.exists():
         status, detail = "error", "the notebook finished without writing its results"
     if status == "error":
-        extra.append(_runner_record(phase, "ERROR", detail, {"notebook": str(out_nb.relative_to(run_dir)), "error": detail}))
+        extra.append(runner_record(phase, "ERROR", detail, {"notebook": str(out_nb.relative_to(run_dir)), "error": detail}))
     written = read_records(results) if results.exists() else []
     recs = [CheckRecord.from_dict(ctx.redactor.scrub(r.fields())) for r in written + extra]
     if extra or recs != written:  # the phase's file is final once the phase ends: written again only when
@@ -138,7 +139,7 @@ def _scrub_notebook(path: Path, ctx: Context) -> None:
 
 
 def _skip_phase(phase: str, run_dir: Path, why: str) -> dict:
-    rec = _runner_record(phase, "SKIP", f"not run: {why}", {"reason": why})
+    rec = runner_record(phase, "SKIP", f"not run: {why}", {"reason": why})
     write_records(run_dir / "results" / f"{phase}.json", [rec])
     return {"phase": phase, "status": "skipped", "detail": why, "records": 1, "duration_s": 0.0}
 
@@ -181,7 +182,7 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
             (run_dir / "notebooks").mkdir(parents=True)  # exists already: an error, never a run written over another
             (run_dir / "results").mkdir()
         started = utcnow()
-        params = _archive_inputs(params, run_dir, started, show_code=show_code)
+        params = archive_inputs(params, run_dir, started, show_code=show_code)
         deployment = _deployment_record(ctx, params, skip_destructive)
         progress(f"runbook: run directory {run_dir}")
         guard.attach(run_dir)
@@ -244,7 +245,7 @@ def _open_baseline(path: Path) -> "Run":
         raise InputError(f"--baseline: {exc}") from None
 
 
-def _archive_inputs(params: Params, run_dir: Path, started: str, *, show_code: bool) -> Params:
+def archive_inputs(params: Params, run_dir: Path, started: str, *, show_code: bool) -> Params:
     """Write what the run is judged on into its directory, so its verdict can be re-derived from the
     archive alone: the resolved parameters, a copy of the waivers file (the run's params.yaml points at
     the copy) and run.json (start time, toolkit version, phases, how the report was rendered)."""

@@ -183,7 +183,7 @@ def error_run(opts: WatchOptions, output: Path, reason: str):
     from runbook_lib.results import signing
     from runbook_lib.results.records import utcnow, write_records
     from runbook_lib.run.rundir import new_run_dir
-    from runbook_lib.run.runner import _archive_inputs, _runner_record, finish
+    from runbook_lib.run.runner import archive_inputs, runner_record, finish
     from runbook_lib.run.validation import choose_phases
 
     params = with_overrides(load_params(opts.params), compose_files=opts.compose_files)
@@ -191,10 +191,10 @@ def error_run(opts: WatchOptions, output: Path, reason: str):
     key = signing.resolve_key(params.signoff.signing_key, generate_missing=params.signoff.generate_missing_key)
     run_dir = new_run_dir(output, params.project)
     started = utcnow()
-    params = _archive_inputs(params, run_dir, started, show_code=False)
+    params = archive_inputs(params, run_dir, started, show_code=False)
     entries = []
     for phase in params.phases:
-        rec = _runner_record(phase, "ERROR", f"not run: {reason}", {"reason": reason, "by": "runbook watch"})
+        rec = runner_record(phase, "ERROR", f"not run: {reason}", {"reason": reason, "by": "runbook watch"})
         write_records(run_dir / "results" / f"{phase}.json", [rec])
         entries.append({"phase": phase, "status": "error", "detail": reason, "records": 1, "duration_s": 0.0})
     return finish(run_dir, params, started, entries, progress=lambda s: None, signing_key=key)
