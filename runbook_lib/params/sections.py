@@ -65,6 +65,38 @@ class InitStep(StrictModel):
         return self
 
 
+class ProbeEndpoint(StrictModel):
+    """An endpoint the redeployment's probe load asks throughout phase 1; a request counts as failed when
+    it gets no answer in time or a status outside ``ok_status``."""
+
+    name: str = Field(min_length=1, description="How the evidence and the timeline name it (unique).")
+    url: str = Field(pattern=r"^https?://", description="Host URL, e.g. http://127.0.0.1:8080/health.")
+    method: Literal["GET", "HEAD"] = Field(default="GET", description="HTTP method (nothing that changes data).")
+    ok_status: list[int] = Field(default_factory=lambda: [200], min_length=1, description=(
+        "Statuses that count as served (401 from a route behind a gateway proves the service behind answered)."))
+    timeout_s: float = Field(default=2, gt=0, le=30, description="Seconds each request may take.")
+
+
+class ProbeLoad(StrictModel):
+    """The bounded probe load phase 1 sends while it redeploys: what users would have seen."""
+
+    enabled: bool = Field(default=True, description="Send it (false: redeploy.outage is SKIP).")
+    rate: float = Field(default=10, gt=0, le=100, description=(
+        "Requests per second, all endpoints together (each endpoint is asked every len(endpoints)/rate s)."))
+    endpoints: list[ProbeEndpoint] = Field(default_factory=list, description=(
+        "What to ask; empty: the first of smoke.endpoints, else GET smoke.health_path on the first published port "
+        "of the first app service (the gateway's health, in the demo)."))
+    max_s: float = Field(default=1800, gt=0, le=86400, description=(
+        "The load stops by itself after this many seconds, whatever happens to the phase."))
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "ProbeLoad":
+        names = [e.name for e in self.endpoints]
+        if len(set(names)) != len(names):
+            raise ValueError("redeploy.probe.endpoints: duplicate name(s)")
+        return self
+
+
 class Redeploy(StrictModel):
     """Phase 1: controlled redeployment."""
 
@@ -85,6 +117,14 @@ class Redeploy(StrictModel):
         "Swarm mode: `docker stack deploy --resolve-image`. always (Docker's default) asks the registry for each "
         "image's digest, so every node runs the same image; never uses the tag as it is on each node (images "
         "built locally, no registry: the demo)."))
+    probe: ProbeLoad = Field(default_factory=ProbeLoad, description=(
+        "The probe load sent throughout phase 1; redeploy.outage judges what it saw."))
+    max_outage_s: Optional[float] = Field(default=None, ge=0, description=(
+        "The longest continuous failure of any probed endpoint that is accepted; over it, redeploy.outage is "
+        "`over_outage`. None: the outage is measured and recorded (INFO), not judged."))
+    over_outage: Literal["fail", "warn"] = Field(default="fail", description=(
+        "What an outage over max_outage_s is: FAIL (at redeploy.outage's severity, which "
+        "policy.severity_overrides may change) or WARN (recorded with its figure, never blocking)."))
 
 
 class Policy(StrictModel):

@@ -3,7 +3,9 @@
 Order matters and each step records what it saw: inventory before → (archive volumes, only when their
 removal is confirmed) → ``down --remove-orphans`` → remove leftover containers the parameters name →
 nothing of the project runs → ``up -d`` → every service ready (events, bounded) → post-deploy init
-steps → inventory after → no volume destroyed by accident.
+steps → inventory after → no volume destroyed by accident. Throughout, from before the inventory to the
+end, a bounded probe load asks the gateway (or the endpoints the parameters name) and the phase's last
+check judges the outage users saw (:mod:`.downtime`).
 
 Swarm mode (``mode: swarm``): a stack is not taken down, it is redeployed the way Swarm does it, service
 by service. Inventory before (services, tasks, this engine's volumes and containers) →
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 from runbook_lib.phases.anonymous_volumes import anonymous_mounts, judge_anonymous
+from runbook_lib.phases.redeploy.downtime import outage, start_probe_load, timeline_image  # noqa: F401
 from runbook_lib.phases.redeploy.swarm_checks import (describe_stack, describe_stack_after, services_converged,  # noqa: F401
                                                services_pruned, stack_deploy, stack_inventory, tail)
 from runbook_lib.run.context import Context
@@ -409,11 +412,12 @@ def volumes_preserved(ctx: Context) -> list[CheckRecord]:
 from runbook_lib.run.manifest import Manifest, compose_only, swarm_only  # noqa: E402
 
 MANIFEST = Manifest(PHASE, {
-    "inventory before": [inventory_before],
+    "inventory before": [start_probe_load, inventory_before],
     "down": [compose_only(archive_volumes), compose_only(compose_down), compose_only(remove_leftovers),
              compose_only(nothing_running)],
     "up": [swarm_only(stack_deploy), swarm_only(services_converged), swarm_only(services_pruned),
            compose_only(compose_up), compose_only(services_ready)],
     "init steps": [init_steps],
     "after": [inventory_after, volumes_preserved],
+    "downtime": [outage],
 })
