@@ -15,6 +15,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from runbook_lib.params.probe import ProbeEndpoint, ProbeLoad  # noqa: F401 - redeploy.probe; re-exported
+
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 
@@ -65,38 +67,6 @@ class InitStep(StrictModel):
         return self
 
 
-class ProbeEndpoint(StrictModel):
-    """An endpoint the redeployment's probe load asks throughout phase 1; a request counts as failed when
-    it gets no answer in time or a status outside ``ok_status``."""
-
-    name: str = Field(min_length=1, description="How the evidence and the timeline name it (unique).")
-    url: str = Field(pattern=r"^https?://", description="Host URL, e.g. http://127.0.0.1:8080/health.")
-    method: Literal["GET", "HEAD"] = Field(default="GET", description="HTTP method (nothing that changes data).")
-    ok_status: list[int] = Field(default_factory=lambda: [200], min_length=1, description=(
-        "Statuses that count as served (401 from a route behind a gateway proves the service behind answered)."))
-    timeout_s: float = Field(default=2, gt=0, le=30, description="Seconds each request may take.")
-
-
-class ProbeLoad(StrictModel):
-    """The bounded probe load phase 1 sends while it redeploys: what users would have seen."""
-
-    enabled: bool = Field(default=True, description="Send it (false: redeploy.outage is SKIP).")
-    rate: float = Field(default=10, gt=0, le=100, description=(
-        "Requests per second, all endpoints together (each endpoint is asked every len(endpoints)/rate s)."))
-    endpoints: list[ProbeEndpoint] = Field(default_factory=list, description=(
-        "What to ask; empty: the first of smoke.endpoints, else GET smoke.health_path on the first published port "
-        "of the first app service (the gateway's health, in the demo)."))
-    max_s: float = Field(default=1800, gt=0, le=86400, description=(
-        "The load stops by itself after this many seconds, whatever happens to the phase."))
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> "ProbeLoad":
-        names = [e.name for e in self.endpoints]
-        if len(set(names)) != len(names):
-            raise ValueError("redeploy.probe.endpoints: duplicate name(s)")
-        return self
-
-
 class Redeploy(StrictModel):
     """Phase 1: controlled redeployment."""
 
@@ -125,6 +95,21 @@ class Redeploy(StrictModel):
     over_outage: Literal["fail", "warn"] = Field(default="fail", description=(
         "What an outage over max_outage_s is: FAIL (at redeploy.outage's severity, which "
         "policy.severity_overrides may change) or WARN (recorded with its figure, never blocking)."))
+    strategy: Literal["recreate", "rolling"] = Field(default="recreate", description=(
+        "recreate: `down`, then `up` (everything stops). rolling: one service at a time in dependency order, the "
+        "new container started beside the old one, ready, then the old one removed; a service that cannot run "
+        "two containers (a fixed host port, container_name, a named volume mounted read-write) is recreated, and "
+        "the plan says so before anything starts. Swarm mode: Swarm rolls; each service's update_config is judged."))
+    drain_s: float = Field(default=1, ge=0, le=60, description=(
+        "rolling: seconds between the old container leaving its networks (its service name no longer resolves "
+        "to it) and its stop, for requests already sent to it."))
+
+    @model_validator(mode="after")
+    def _rolling_keeps_volumes(self) -> "Redeploy":
+        if self.strategy == "rolling" and self.remove_volumes:
+            raise ValueError("remove_volumes needs strategy: recreate (a rolling redeployment never takes the "
+                             "project down, so there is no moment to remove volumes)")
+        return self
 
 
 class Policy(StrictModel):

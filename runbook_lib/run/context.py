@@ -60,6 +60,8 @@ class PhaseState:
     # probe load (downtime.RunningLoad); redeploy.outage → downtime.timeline_image: the timeline PNG
     probe_load: Any = None
     downtime_timeline: Path | None = None
+    # redeploy.rolling → redeploy.outage: each service's replacement (service, method, started/ended monotonic, ok)
+    redeploy_steps: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

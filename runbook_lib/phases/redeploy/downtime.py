@@ -153,6 +153,17 @@ def summarize(points: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "by_endpoint": per}
 
 
+def by_step(points: dict[str, list[dict[str, Any]]], steps: list[dict[str, Any]], origin: float) -> list[dict[str, Any]]:
+    """Requests sent and failed while each service was being replaced (``redeploy.rolling``'s windows)."""
+    out = []
+    for st in steps:
+        a, b = st["started"] - origin, st["ended"] - origin
+        inside = [p for pts in points.values() for p in pts if a <= p["t"] <= b]
+        out.append({"service": st["service"], "method": st["method"], "window_s": [round(a, 3), round(b, 3)],
+                    "sent": len(inside), "failed": sum(1 for p in inside if not p["ok"])})
+    return out
+
+
 def _draw(ctx: Context, load: RunningLoad, points: dict[str, list[dict[str, Any]]], summary: dict[str, Any]) -> str | None:
     """The timeline PNG (the drills' drawing, the outage window shaded), for the evidence and the notebook."""
     if not ctx.run_dir or not any(points.values()):
@@ -178,6 +189,10 @@ def _judge(c: Check, ctx: Context, summary: dict[str, Any], ev: dict[str, Any]) 
               + (f"; longest continuous failure {longest_s:.3f}s ({summary['longest_failure_endpoint']}), failures from "
                  f"{summary['first_failure_ms'] / 1000:.3f}s to {summary['last_failure_ms'] / 1000:.3f}s"
                  if summary["failed"] else ""))
+    rolled = [st for st in summary.get("by_step", []) if st["method"] == "rolling"]
+    if rolled:
+        figure += (f"; while the rolling services were replaced ({', '.join(st['service'] for st in rolled)}): "
+                   f"{sum(st['failed'] for st in rolled)} of {sum(st['sent'] for st in rolled)} failed")
     if summary["sent"] == 0:
         return c.record(ctx.params.project, "ERROR", expected="requests answered during the redeployment",
                         actual="the probe load sent no request: nothing was observed", evidence=ev)
@@ -212,6 +227,8 @@ def outage(ctx: Context) -> list[CheckRecord]:
     for r in results:
         points[r.name].append(r.point())
     summary = summarize(points)
+    if ctx.state.redeploy_steps:
+        summary["by_step"] = by_step(points, ctx.state.redeploy_steps, load.origin)
     ev = {**summary, "ran_s": ran_s, "rate_per_s": ctx.params.redeploy.probe.rate,
           "max_outage_s": ctx.params.redeploy.max_outage_s, "requests": points}
     if load.loop.crashed is not None:
