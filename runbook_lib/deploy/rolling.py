@@ -106,11 +106,16 @@ class Step:
     commands: list[str] = field(default_factory=list)
     problem: str = ""
     health_log: list[dict[str, Any]] = field(default_factory=list)
+    marks: dict[str, float] = field(default_factory=dict)  # what happened when (monotonic)
+
+    def mark(self, what: str) -> None:
+        self.marks[what] = time.monotonic()
 
     def evidence(self, origin: float) -> dict[str, Any]:
         return {"method": self.method, "old_containers": self.old, "new_containers": self.new,
                 "ready_after_s": self.ready_after_s, "commands": self.commands, "problem": self.problem or None,
                 "window_s": [round(self.started - origin, 3), round(self.ended - origin, 3)],
+                "marks_s": {k: round(v - origin, 3) for k, v in self.marks.items()},
                 "health_log": self.health_log[-3:]}
 
 
@@ -174,6 +179,7 @@ def roll_service(compose: Compose, engine: Engine, project: str, service: str, *
         networks = _unlisted(engine, new[0], service, step)  # the service name must not resolve to it yet
         step.commands.append(f"docker start {new[0].name}")
         engine.start_container(new[0].id)
+        step.mark("new started")
         t0 = time.monotonic()
         ok, view = _wait_container(engine, new[0].id, timeout)
         step.health_log = view.health_log if view is not None else []
@@ -184,15 +190,19 @@ def roll_service(compose: Compose, engine: Engine, project: str, service: str, *
             engine.stop_and_remove(new[0].id)
             return step
         step.ready_after_s = round(time.monotonic() - t0, 1)
+        step.mark("new ready")
         _listed(engine, new[0], networks, step)  # ready: now the service name resolves to it too
+        step.mark("new named")
         for v in old:
             for net in v.networks:  # the service name stops resolving to it before it stops answering
                 step.commands.append(f"docker network disconnect {net} {v.name}")
                 engine.disconnect_network(v.id, net)
+        step.mark("old left its networks")
         threading.Event().wait(drain_s)
         for v in old:
             step.commands.append(f"docker rm -f {v.name}")
             engine.stop_and_remove(v.id)
+        step.mark("old removed")
         args = ["up", "-d", "--no-deps", "--scale", f"{service}={max(len(old), 1)}", "--no-recreate", service]
         step.commands.append(compose.display(*args))
         compose.run(*args, timeout=120)
