@@ -8,7 +8,9 @@ the engine runs on this machine, one ``bind`` per port (and ``/proc`` for the pr
 - a port published by a running container of the deployment itself is fine: it is the container being replaced;
 - a port published by any other container is named with its container and its compose project or stack;
 - a port no container publishes but that cannot be bound here is held by a process of this host, named by
-  pid and command when ``/proc`` says which (a remote engine's host is not looked at).
+  pid and command when ``/proc`` says which (only for an engine that publishes on this host's interfaces:
+  :func:`engine_shares_this_network`; a remote engine's host, or an engine in another network namespace, is
+  not looked at).
 """
 from __future__ import annotations
 
@@ -115,6 +117,21 @@ def bind_refused(b: Binding) -> bool:
         except OSError as exc:
             return exc.errno == errno.EADDRINUSE  # EADDRNOTAVAIL: not an address of this host, nothing to say
     return False
+
+
+def engine_shares_this_network() -> bool:
+    """Whether the engine DOCKER_HOST names publishes on this host's interfaces: its Unix socket is listened on
+    in this network namespace (``/proc/net/unix`` lists only this namespace's). A TCP or SSH engine, or one in a
+    network namespace of its own, is not: binding a port here says nothing about its ports."""
+    url = os.environ.get("DOCKER_HOST", "") or "unix:///var/run/docker.sock"
+    if not url.startswith("unix://"):
+        return False
+    wanted = os.path.realpath(url[len("unix://"):])
+    try:
+        lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    return any(len(f) >= 8 and os.path.realpath(f[-1]) == wanted for f in (line.split() for line in lines))
 
 
 def find_conflicts(published: list[dict[str, Any]], bindings: list[Binding], *, own: Callable[[dict[str, Any]], bool],

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from runbook_lib.deploy.port_holders import Binding, find_conflicts, model_bindings
+from runbook_lib.deploy.port_holders import Binding, engine_shares_this_network, find_conflicts, model_bindings
 from runbook_lib.params import load_params
 from runbook_lib.run.context import Context
 
@@ -25,6 +25,13 @@ def test_a_port_held_by_a_process_of_this_host_is_named_with_its_pid(engine):
     assert conflict.binding == Binding("web", "127.0.0.1", port, "tcp")
     assert f"(pid {os.getpid()})" in conflict.holder and "python" in conflict.holder
     assert find_conflicts([], bindings, own=lambda p: False, local=True) == []  # closed again: free
+    # the suite's engine publishes on this host's interfaces; one in a network namespace of its own would not
+    assert engine_shares_this_network()
+    os.environ["DOCKER_HOST"], saved = "unix:///nonexistent/docker.sock", os.environ.get("DOCKER_HOST")
+    try:
+        assert not engine_shares_this_network()
+    finally:
+        os.environ.pop("DOCKER_HOST") if saved is None else os.environ.__setitem__("DOCKER_HOST", saved)
 
 
 @pytest.mark.docker

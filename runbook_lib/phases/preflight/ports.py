@@ -4,9 +4,8 @@ project's own containers (the ones phase 1 replaces), before phase 1 changes any
 a critical FAIL naming the holder, so the preflight gate stops phase 1 before ``down``."""
 from __future__ import annotations
 
-from runbook_lib.deploy.port_holders import find_conflicts, model_bindings
+from runbook_lib.deploy.port_holders import engine_shares_this_network, find_conflicts, model_bindings
 from runbook_lib.errors import RunbookError
-from runbook_lib.model.urls import engine_host
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
 from runbook_lib.run.context import Context
@@ -33,7 +32,7 @@ def ports_free(ctx: Context) -> list[CheckRecord]:
         published = ctx.engine.published_ports() if bindings else []
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected=expected)]
-    local = engine_host() == "127.0.0.1"
+    local = engine_shares_this_network()
     conflicts = {cf.binding: cf for cf in find_conflicts(published, bindings, local=local,
                                                          own=lambda p: p["project"] == ctx.params.project)}
     if not bindings:
