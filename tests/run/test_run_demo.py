@@ -90,7 +90,8 @@ def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, demo_params
     html = (run_dir / "report.html").read_text()
     assert "<script" not in html and not re.search(r"""(src|href)=["']https?://""", html)
     assert ">GO<" in html and "01_controlled_redeployment" in html and "redeploy.service_ready" in html
-    assert "User-visible downtime" in html and "redeploy.outage" in html
+    downtime = html.index("User-visible downtime")
+    assert "data:image/png" in html[downtime:html.index("02_secrets_security", downtime)], "phase 1 shows its timeline"
     assert "phase.run(" not in html, "code cells are hidden by default"
     assert set(p.name for p in run_dir.iterdir()) >= {"params.yaml", "notebooks", "results", "summary.json",
                                                       "report.html", "junit.xml", "summary.md", "manifest.json"}
