@@ -361,6 +361,7 @@ def swarm_up(*, init_swarm: bool = False, timeout: float = 180, stack: str = SWA
     from runbook_lib.engine.stack import deploy_command, stack_deploy, wait_converged
     from runbook_lib.errors import RunbookError
 
+    refuse_taken_ports(stack)
     engine = _swarm_manager(init_swarm, progress)
     ensure_secrets()
     build_images(progress=progress)
@@ -376,6 +377,22 @@ def swarm_up(*, init_swarm: bool = False, timeout: float = 180, stack: str = SWA
                            + "; ".join(f"{s.service}: {s.describe()}" for s in bad)
                            + f" (`docker stack ps --no-trunc {stack}`)")
     return swarm_status(stack)
+
+
+def refuse_taken_ports(stack: str = SWARM_STACK) -> None:
+    """Before anything changes: raise InputError in one line naming who holds a host port of demo/stack.yaml
+    (the compose demo, another project, a process), unless it is the stack's own task (a redeploy)."""
+    from runbook_lib.deploy.port_holders import conflicts_line, engine_shares_this_network, find_conflicts, model_bindings
+    from runbook_lib.engine import Engine
+
+    bindings = model_bindings((yaml.safe_load(STACK_FILE.read_text(encoding="utf-8")) or {}).get("services") or {})
+    with _engine_call("listing the containers' published ports"):
+        published = Engine().published_ports()
+    conflicts = find_conflicts(published, bindings, own=lambda p: p["stack"] == stack,
+                               local=engine_shares_this_network())
+    if conflicts:
+        raise InputError(f"the host ports of {STACK_FILE.name} are taken: {conflicts_line(conflicts)}. Nothing was "
+                         "changed: stop what holds them (the compose demo: `runbook demo down`) and run this again.")
 
 
 def swarm_status(stack: str = SWARM_STACK) -> list[dict]:

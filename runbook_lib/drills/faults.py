@@ -245,11 +245,13 @@ OUTCOME_COLOURS = {"ok": "#2da44e", "failed": "#cf222e", "no answer": "#6e7781"}
 
 
 def draw_timeline(path: Path, *, title: str, lanes: Sequence[tuple[str, str, list[dict[str, Any]]]],
-                  fault: tuple[float, float], restored: float | None = None,
-                  recovered: float | None = None) -> Path:
+                  fault: tuple[float, float] | None, restored: float | None = None,
+                  recovered: float | None = None, window: str = "fault",
+                  xlabel: str = "seconds since the drill started") -> Path:
     """A PNG of each endpoint's availability over time (one lane per endpoint: green ok, red an
     unexpected status, grey no answer), the fault window shaded, the restore and the recovery marked.
-    ``lanes`` is ``(name, expectation, points)`` with points ``{"t", "status", "latency_ms", "ok"}``.
+    ``lanes`` is ``(name, expectation, points)`` with points ``{"t", "status", "latency_ms", "ok"}``; ``fault`` is
+    the shaded window (None: none), ``window`` its label (phase 1 shades its outage window).
     Uses matplotlib's Agg canvas directly (no pyplot state, no display needed)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -258,9 +260,10 @@ def draw_timeline(path: Path, *, title: str, lanes: Sequence[tuple[str, str, lis
     fig = Figure(figsize=(10, 1.2 + 0.55 * len(lanes)), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    end = max([fault[1]] + [p["t"] + p["latency_ms"] / 1000 for _, _, pts in lanes for p in pts])
-    ax.axvspan(fault[0], fault[1], color="#ffd8b5", alpha=0.7, zorder=0)
-    ax.text((fault[0] + fault[1]) / 2, len(lanes) - 0.35, "fault", ha="center", va="bottom", fontsize=8, color="#953800")
+    end = max([fault[1] if fault else 0] + [p["t"] + p["latency_ms"] / 1000 for _, _, pts in lanes for p in pts])
+    if fault:
+        ax.axvspan(fault[0], fault[1], color="#ffd8b5", alpha=0.7, zorder=0)
+        ax.text((fault[0] + fault[1]) / 2, len(lanes) - 0.35, window, ha="center", va="bottom", fontsize=8, color="#953800")
     for i, (name, expect, pts) in enumerate(lanes):
         y = len(lanes) - 1 - i
         pts = sorted(pts, key=lambda p: p["t"])
@@ -277,9 +280,10 @@ def draw_timeline(path: Path, *, title: str, lanes: Sequence[tuple[str, str, lis
     ax.set_yticks([])
     ax.set_ylim(-0.6, len(lanes) - 0.1 + 0.4)
     ax.set_xlim(0, end * 1.02 if end > 0 else 1)
-    ax.set_xlabel("seconds since the drill started")
+    ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
-    handles = [Patch(color=c, label=k) for k, c in OUTCOME_COLOURS.items()] + [Patch(color="#ffd8b5", label="fault window")]
+    handles = [Patch(color=c, label=k) for k, c in OUTCOME_COLOURS.items()]
+    handles += [Patch(color="#ffd8b5", label=f"{window} window")] if fault else []
     if restored is not None:
         handles.append(Patch(color="#0969da", label="restored"))
     if recovered is not None:

@@ -439,11 +439,12 @@ class ProbeLoop:
     """Probe each target every ``interval_s`` from a background thread (its own event loop), each
     target on its own schedule, so a slow answer delays only that target. ``results`` grows as probes
     finish; ``t`` is seconds since ``origin`` (time.monotonic()). ``judge(target_name, result)``
-    decides ``ok``."""
+    decides ``ok``. With ``max_s`` it stops by itself that long after ``start``, whoever forgets to stop it."""
 
     def __init__(self, targets: Sequence[ProbeTarget], *, interval_s: float, origin: float,
-                 judge: Callable[[str, ProbeResult], bool], concurrency: int = 20) -> None:
+                 judge: Callable[[str, ProbeResult], bool], concurrency: int = 20, max_s: float | None = None) -> None:
         self.targets, self.interval, self.origin, self.judge = list(targets), interval_s, origin, judge
+        self.max_s, self.deadline = max_s, None
         self.concurrency = max(concurrency, len(self.targets))
         self.results: list[ProbeResult] = []
         self._lock = threading.Lock()
@@ -452,6 +453,7 @@ class ProbeLoop:
         self.crashed: BaseException | None = None
 
     def start(self) -> "ProbeLoop":
+        self.deadline = time.monotonic() + self.max_s if self.max_s is not None else None
         self._thread = threading.Thread(target=self._run, name="drill-probes", daemon=True)
         self._thread.start()
         return self
@@ -476,7 +478,7 @@ class ProbeLoop:
             await asyncio.gather(*(self._probe_forever(client, t) for t in self.targets))
 
     async def _probe_forever(self, client: httpx.AsyncClient, t: ProbeTarget) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and (self.deadline is None or time.monotonic() < self.deadline):
             t0 = time.monotonic()
             res = await request(client, t.name, t.method, t.url, headers=t.headers, json_body=t.json_body,
                                 content=t.content, timeout=t.timeout_s, origin=self.origin)

@@ -59,6 +59,21 @@ class ContainerCalls:
         """The containers (running or not) of one compose service."""
         return self._inspect_all({"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]})
 
+    def published_ports(self) -> list[dict[str, Any]]:
+        """Every host port a running container publishes, from one listing (no inspect): ``{container, id,
+        project, stack, ip, port, protocol}`` (``ip`` "" or 0.0.0.0/:: for every interface)."""
+        with sdk_call("listing containers"):
+            summaries = self.api.containers(all=False)
+        out = []
+        for s in summaries:
+            labels = s.get("Labels") or {}
+            for p in s.get("Ports") or []:
+                if p.get("PublicPort"):
+                    out.append({"container": (s.get("Names") or ["/?"])[0].lstrip("/"), "id": s.get("Id", ""),
+                                "project": labels.get(PROJECT_LABEL, ""), "stack": labels.get(STACK_LABEL, ""),
+                                "ip": p.get("IP") or "", "port": int(p["PublicPort"]), "protocol": p.get("Type") or "tcp"})
+        return out
+
     def containers_matching(self, patterns: Iterable[str]) -> list[ContainerView]:
         """Containers whose name matches any of the shell-style patterns."""
         pats = list(patterns)

@@ -13,16 +13,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from runbook_lib.params.probe import ProbeEndpoint, ProbeLoad  # noqa: F401 - redeploy.probe; re-exported
+from runbook_lib.params.strict import StrictModel
 
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors; defaults are validated too."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 def _regexes(v: list[str]) -> list[str]:
@@ -90,6 +87,29 @@ class Redeploy(StrictModel):
         "(compose mode): stop (the run is NO-GO), or rollback: redeploy the last GO run of the project under the "
         "outputs directory exactly (its image ids, compose model and secret file hashes; `runbook rollback`), verify "
         "it, and record it (in phase 1; after the smoke tests, in results/rollback.json). The run stays NO-GO."))
+    probe: ProbeLoad = Field(default_factory=ProbeLoad, description=(
+        "The probe load sent throughout phase 1; redeploy.outage judges what it saw."))
+    max_outage_s: Optional[float] = Field(default=None, ge=0, description=(
+        "The longest continuous failure of any probed endpoint that is accepted; over it, redeploy.outage is "
+        "`over_outage`. None: the outage is measured and recorded (INFO), not judged."))
+    over_outage: Literal["fail", "warn"] = Field(default="fail", description=(
+        "What an outage over max_outage_s is: FAIL (at redeploy.outage's severity, which "
+        "policy.severity_overrides may change) or WARN (recorded with its figure, never blocking)."))
+    strategy: Literal["recreate", "rolling"] = Field(default="recreate", description=(
+        "recreate: `down`, then `up` (everything stops). rolling: one service at a time in dependency order, the "
+        "new container started beside the old one, ready, then the old one removed; a service that cannot run "
+        "two containers (a fixed host port, container_name, a named volume mounted read-write) is recreated, and "
+        "the plan says so before anything starts. Swarm mode: Swarm rolls; each service's update_config is judged."))
+    drain_s: float = Field(default=1, ge=0, le=60, description=(
+        "rolling: seconds between the old container leaving its networks (its service name no longer resolves "
+        "to it) and its stop, for requests already sent to it."))
+
+    @model_validator(mode="after")
+    def _rolling_keeps_volumes(self) -> "Redeploy":
+        if self.strategy == "rolling" and self.remove_volumes:
+            raise ValueError("remove_volumes needs strategy: recreate (a rolling redeployment never takes the "
+                             "project down, so there is no moment to remove volumes)")
+        return self
 
 
 class Policy(StrictModel):

@@ -56,6 +56,12 @@ class PhaseState:
     containers: list[ContainerView] | None = None
     # production.sample_stats_ahead → prod.resources: (container ids, the Future of their stats samples)
     stats_ahead: tuple[list[str], Any] | None = None
+    # redeploy.probe_load → redeploy.outage (and PhaseSession.run, which stops it on an interrupt): the running
+    # probe load (downtime.RunningLoad); redeploy.outage → downtime.timeline_image: the timeline PNG
+    probe_load: Any = None
+    downtime_timeline: Path | None = None
+    # redeploy.rolling → redeploy.outage: each service's replacement (service, method, started/ended monotonic, ok)
+    redeploy_steps: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -121,6 +127,11 @@ class Context:
         if self.keep_reads:
             self.state.containers = views
         return list(views)
+
+    def stop_background(self) -> None:
+        """Stop whatever a check left running in the background for a later one (the probe load)."""
+        if self.state.probe_load is not None:
+            self.state.probe_load.stop()
 
     def forget_containers(self) -> None:
         """Drop the kept reading of the containers (``keep_reads``): the next :meth:`containers` reads anew."""

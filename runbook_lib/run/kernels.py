@@ -78,13 +78,13 @@ def interrupt_running() -> None:
 
 # What a phase kernel imports before it answers, done while the previous phase still runs: the notebooks' own
 # first import (runbook_lib.run.phase: parameters, the engine client, the records), the phase's module, and
-# matplotlib where the phase draws with it (the drills' timelines). Imports only, by __import__ so no name is
+# matplotlib where the phase draws with it (the drills' and the downtime's timelines). Imports only, by __import__ so no name is
 # bound in the notebook's namespace; no history, no execution count: the executed notebook is the same as with
 # a cold kernel.
 _KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:"]
 _WARM_UP: dict[str, tuple[str, ...]] = {
     "00_preflight": ("runbook_lib.phases.preflight",),
-    "01_controlled_redeployment": ("runbook_lib.phases.redeploy",),
+    "01_controlled_redeployment": ("runbook_lib.phases.redeploy", "matplotlib.figure", "matplotlib.backends.backend_agg"),
     "02_secrets_security": ("runbook_lib.phases.security",),
     "03_production_mode": ("runbook_lib.phases.production",),
     "04_smoke_tests": ("runbook_lib.phases.smoke", "matplotlib.figure", "matplotlib.backends.backend_agg"),

@@ -69,6 +69,9 @@ class PhaseSession:
                 for r in got:
                     r.severity = self.params.severity_for(r.id, r.severity)
                 new.extend(self._redact(got))
+        except BaseException:  # an interrupt: nothing a check started may go on running
+            self.ctx.stop_background()
+            raise
         finally:
             if per_call:
                 self.ctx.keep_reads = False

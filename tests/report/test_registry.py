@@ -181,9 +181,10 @@ def test_each_check_is_in_the_phase_of_the_manifest_that_lists_it_and_in_one_man
 def test_a_section_runs_only_the_checks_of_the_run_mode(tmp_path):
     from runbook_lib.phases import preflight, redeploy
 
-    assert [f.__name__ for f in redeploy.MANIFEST.checks("compose", "up")] == ["compose_up", "services_ready"]
+    assert [f.__name__ for f in redeploy.MANIFEST.checks("compose", "up")] == ["compose_up", "rolling_update",
+                                                                                "services_ready"]
     assert [f.__name__ for f in redeploy.MANIFEST.checks("swarm", "up")] == ["stack_deploy", "services_converged",
-                                                                              "services_pruned"]
+                                                                              "services_pruned", "rolling_update"]
     assert preflight.MANIFEST.checks("compose", "swarm") == []
     params = load_params(PARAMS / "demo.yaml")
     session = PhaseSession("00_preflight", Context(params=params, _engine=object()))

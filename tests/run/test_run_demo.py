@@ -81,10 +81,17 @@ def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, demo_params
     # it really redeployed: every container is new
     after = snapshot(engine, project)
     assert set(after) == set(before) and all(after[n][0] != before[n][0] for n in after)
+    # what users saw: recreate's outage, measured and kept a WARN by the demo's parameters, with its timeline
+    outage = by_id[("redeploy.outage", project)]
+    assert outage["status"] == "WARN" and outage["evidence"]["failed"] > 0, outage["actual"]
+    assert outage["evidence"]["longest_failure_ms"] > 0 and (run_dir / outage["evidence"]["timeline"]).is_file()
+    print(f"recreate outage: {outage['actual']}")
 
     html = (run_dir / "report.html").read_text()
     assert "<script" not in html and not re.search(r"""(src|href)=["']https?://""", html)
     assert ">GO<" in html and "01_controlled_redeployment" in html and "redeploy.service_ready" in html
+    downtime = html.index("User-visible downtime")
+    assert "data:image/png" in html[downtime:html.index("02_secrets_security", downtime)], "phase 1 shows its timeline"
     assert "phase.run(" not in html, "code cells are hidden by default"
     assert set(p.name for p in run_dir.iterdir()) >= {"params.yaml", "notebooks", "results", "summary.json",
                                                       "report.html", "junit.xml", "summary.md", "manifest.json"}

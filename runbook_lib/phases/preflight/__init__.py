@@ -16,6 +16,7 @@ from runbook_lib.results.records import plural
 from runbook_lib.errors import RunbookError
 from runbook_lib.results.records import Check, CheckRecord
 from runbook_lib.results.registry import check
+from runbook_lib.phases.preflight.ports import ports_free
 from runbook_lib.phases.preflight.swarm_checks import (external_objects, swarm_active, swarm_nodes,  # noqa: F401
                                                 swarm_objects, swarm_stack_file)
 
@@ -370,5 +371,5 @@ MANIFEST = Manifest(PHASE, {
     "static audit": [static_audit],
     "drill journal": [drill_journal],
     "services intact": [compose_only(services_intact)],
-    "current state": [compose_only(current_state), compose_only(orphans)],
+    "current state": [compose_only(current_state), compose_only(orphans), compose_only(ports_free)],
 })

@@ -3,7 +3,10 @@
 Order matters and each step records what it saw: inventory before → (archive volumes, only when their
 removal is confirmed) → ``down --remove-orphans`` → remove leftover containers the parameters name →
 nothing of the project runs → ``up -d`` → every service ready (events, bounded) → post-deploy init
-steps → inventory after → no volume destroyed by accident.
+steps → inventory after → no volume destroyed by accident. Throughout, from before the inventory to the
+end, a bounded probe load asks the gateway (or the endpoints the parameters name) and the phase's last
+check judges the outage users saw (:mod:`.downtime`). With ``redeploy.strategy: rolling`` nothing is taken
+down: ``down`` and ``up`` give way to ``redeploy.rolling``, one service at a time (:mod:`.rolling`).
 
 Swarm mode (``mode: swarm``): a stack is not taken down, it is redeployed the way Swarm does it, service
 by service. Inventory before (services, tasks, this engine's volumes and containers) →
@@ -20,6 +23,8 @@ import time
 from pathlib import Path
 
 from runbook_lib.phases.anonymous_volumes import anonymous_mounts, judge_anonymous
+from runbook_lib.phases.redeploy.downtime import outage, start_probe_load, timeline_image  # noqa: F401
+from runbook_lib.phases.redeploy.rolling import rolling_update
 from runbook_lib.phases.redeploy.swarm_checks import (describe_stack, describe_stack_after, services_converged,  # noqa: F401
                                                services_pruned, stack_deploy, stack_inventory, tail)
 from runbook_lib.run.context import Context
@@ -125,6 +130,8 @@ def compose_down(ctx: Context) -> list[CheckRecord]:
     Containers of the project outside the compose model (orphans) are listed first; one that Compose
     leaves behind (a container started by hand with the project's labels: Compose 2.40 does not treat
     it as its own) is removed by the runbook. The record names every orphan removed, and by whom."""
+    if ctx.params.redeploy.strategy == "rolling":
+        return []  # the project is not taken down: redeploy.rolling replaces each service
     rd = ctx.params.redeploy
     volumes = rd.remove_volumes and ctx.state.volumes_archived
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
@@ -209,6 +216,8 @@ def remove_leftovers(ctx: Context) -> list[CheckRecord]:
        remediation="Remove the listed containers; a container that survives `down` belongs to another project or was started by hand.")
 def nothing_running(ctx: Context) -> list[CheckRecord]:
     """After ``down``: no container of the project exists, and no leftover matches the patterns."""
+    if ctx.params.redeploy.strategy == "rolling":
+        return []  # the project is not taken down: redeploy.rolling replaces each service
     c = Check("redeploy.nothing_running", command=f"docker ps -a --filter label=com.docker.compose.project={ctx.params.project}")
     try:
         left = ctx.engine.project_containers(ctx.params.project)
@@ -227,6 +236,8 @@ def nothing_running(ctx: Context) -> list[CheckRecord]:
        remediation="Read the stderr in the evidence and fix the compose file or the images it names.")
 def compose_up(ctx: Context) -> list[CheckRecord]:
     """``docker compose up -d --remove-orphans``: creates and starts every service."""
+    if ctx.params.redeploy.strategy == "rolling":
+        return []  # the project is not taken down: redeploy.rolling replaces each service
     c = Check("redeploy.up", command=ctx.compose.display("up", "-d", "--remove-orphans"))
     ctx.progress(f"$ {c.command}")
     try:
@@ -411,11 +422,12 @@ def volumes_preserved(ctx: Context) -> list[CheckRecord]:
 from runbook_lib.run.manifest import Manifest, compose_only, swarm_only  # noqa: E402
 
 MANIFEST = Manifest(PHASE, {
-    "inventory before": [inventory_before],
+    "inventory before": [start_probe_load, inventory_before],
     "down": [compose_only(archive_volumes), compose_only(compose_down), compose_only(remove_leftovers),
              compose_only(nothing_running)],
     "up": [swarm_only(stack_deploy), swarm_only(services_converged), swarm_only(services_pruned),
-           compose_only(compose_up), compose_only(services_ready)],
+           compose_only(compose_up), rolling_update, compose_only(services_ready)],
     "init steps": [init_steps],
     "after": [inventory_after, volumes_preserved],
+    "downtime": [outage],
 })
