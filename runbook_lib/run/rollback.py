@@ -285,12 +285,14 @@ def _deploy_file(model: dict[str, Any]) -> Iterator[Path]:
 
 def _context(ctx: "Context", compose_file: Path) -> "Context":
     """A context for the rolled-back deployment: the same parameters, engine and redactor, the model file
-    instead of the compose files, and no rollback of its own when its health gate fails."""
+    instead of the compose files, no rollback of its own when its health gate fails, and ``up -d`` of the whole
+    model whatever ``redeploy.strategy`` says (Compose recreates only the services whose model or image differs;
+    a rolling strategy would make ``compose_up`` do nothing and leave the failed deployment running)."""
     from runbook_lib.run.context import Context
 
     p = ctx.params
     params = p.model_copy(update={"compose_files": [compose_file], "env_files": [],
-                                  "redeploy": p.redeploy.model_copy(update={"on_failure": "stop"})})
+                                  "redeploy": p.redeploy.model_copy(update={"on_failure": "stop", "strategy": "recreate"})})
     return Context(params=params, run_dir=ctx.run_dir, progress=ctx.progress, redactor=ctx.redactor,
                    _engine=ctx.engine)
 

@@ -90,6 +90,19 @@ def test_a_failed_health_gate_with_no_go_run_to_return_to_is_a_rollback_fail_and
     assert "no GO run of shop" in rec.actual and "nothing was rolled back" in rec.actual
 
 
+def test_a_rollback_brings_the_go_model_up_whole_even_when_phase_1_rolls(tmp_path):
+    """With ``redeploy.strategy: rolling`` phase 1's ``compose_up`` does nothing (each service is replaced
+    by redeploy.rolling); the rollback's context runs it as ``up -d`` of the GO run's model all the same."""
+    from runbook_lib.params import load_params
+    from runbook_lib.run.context import Context
+
+    params = load_params(PARAMS / "demo.yaml").model_copy(deep=True)
+    params.redeploy = params.redeploy.model_copy(update={"strategy": "rolling", "on_failure": "rollback"})
+    rb = rollback._context(Context(params=params, progress=lambda s: None), tmp_path / "model.json")
+    assert (rb.params.redeploy.strategy, rb.params.redeploy.on_failure) == ("recreate", "stop")
+    assert rb.params.compose_files == [tmp_path / "model.json"] and rb.params.env_files == []
+
+
 def test_a_container_on_another_image_than_the_go_runs_fails_rollback_images(tmp_path):
     from types import SimpleNamespace
 
