@@ -181,7 +181,7 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
             (run_dir / "notebooks").mkdir(parents=True)  # exists already: an error, never a run written over another
             (run_dir / "results").mkdir()
         started = utcnow()
-        params = _archive_inputs(params, run_dir, started, show_code=show_code)
+        params = archive_inputs(params, run_dir, started, show_code=show_code)
         progress(f"runbook: run directory {run_dir}")
         guard.attach(run_dir)
         phase_entries, stop_reason = [], skip_destructive
@@ -228,7 +228,7 @@ def _open_baseline(path: Path) -> "Run":
         raise InputError(f"--baseline: {exc}") from None
 
 
-def _archive_inputs(params: Params, run_dir: Path, started: str, *, show_code: bool) -> Params:
+def archive_inputs(params: Params, run_dir: Path, started: str, *, show_code: bool) -> Params:
     """Write what the run is judged on into its directory, so its verdict can be re-derived from the
     archive alone: the resolved parameters, a copy of the waivers file (the run's params.yaml points at
     the copy) and run.json (start time, toolkit version, phases, how the report was rendered)."""
