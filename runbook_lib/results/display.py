@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections import Counter
 from typing import Any, Iterable
 
@@ -92,10 +93,18 @@ def human_duration(seconds: float) -> str:
     return f"{s}s"
 
 
+def _snake(key: Any) -> str:
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", str(key)).lower()  # the engine's StartPeriod: start_period
+
+
 def shown(key: Any, value: Any) -> Any:
-    """An evidence value as a person reads it: a nanosecond duration (:data:`NS_KEYS`) as ``3s``, anything else
-    as it is."""
-    if key in NS_KEYS and isinstance(value, int) and not isinstance(value, bool) and value >= 1_000_000:
+    """An evidence value as a person reads it: a nanosecond duration (:data:`NS_KEYS`, in the engine's spelling
+    too: ``Interval``, ``StartPeriod``) as ``3s``, inside dicts and lists as well; anything else as it is."""
+    if isinstance(value, dict):
+        return {k: shown(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown("", v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1_000_000 and _snake(key) in NS_KEYS:
         return human_duration(value / 1e9)
     return value
 

@@ -247,6 +247,7 @@ class Explorer:
                                     tooltip="Write this session's records as a run directory: verdict, report, signed")
         self.session_controls = w.HBox([self.session_status, self.session_service, self.save_button],
                                        layout=w.Layout(flex_flow="row wrap"))
+        self.session_controls.add_class("rb-session-controls")
         self.session_out, self.save_out = w.HTML(), w.HTML()
         self.session_controls.children += (self.save_out,)
         for c in (self.session_status, self.session_service):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from runbook_lib.results.display import badge, esc, id_html, records_table, simple_table
-from runbook_lib.results.records import CheckRecord, headline, mix, plural, utcnow, write_records
+from runbook_lib.results.records import HEADLINE_ORDER, CheckRecord, headline, mix, plural, utcnow, write_records
 
 #: The status filter's choices: (label, the statuses it keeps; empty: all).
 STATUS_FILTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -61,9 +61,12 @@ class SessionTable:
         return run
 
     def filtered(self, statuses: tuple[str, ...] = (), service: str = "") -> list[Row]:
-        """The rows kept by the filters, newest first."""
-        return [row for row in reversed(self.rows)
+        """The rows kept by the filters: the worst statuses first (a FAIL of the first re-run stays on top after
+        hundreds of PASS records), each status newest first."""
+        rank = {s: i for i, s in enumerate(HEADLINE_ORDER)}
+        kept = [row for row in reversed(self.rows)
                 if (not statuses or row.record.status in statuses) and (not service or row.service == service)]
+        return sorted(kept, key=lambda row: rank.get(row.record.status, len(rank)))  # stable: newest first within
 
     def worst_by_service(self) -> dict[str, tuple[str, str]]:
         """Each service's headline over every record about it this session, and the mix: (``FAIL``,
@@ -75,7 +78,7 @@ class SessionTable:
         return {svc: (headline(st), mix(st)) for svc, st in by.items()}
 
     def html(self, statuses: tuple[str, ...] = (), service: str = "") -> str:
-        """The table: re-run, time, phase, check, target, status; newest first, with a count."""
+        """The table: re-run, time, phase, check, target, status; problems first, newest first, with a count."""
         if not self.rows:
             return "<p><i>No re-run yet: the records of every re-run are kept here.</i></p>"
         rows = self.filtered(statuses, service)
@@ -85,9 +88,9 @@ class SessionTable:
                 for row in rows[:SHOWN_ROWS]]
         count = (f"{len(rows)} of {plural(len(self.rows), 'record')} from {plural(len(self.reruns), 're-run')}"
                  + (f"; the newest {SHOWN_ROWS} shown" if len(rows) > SHOWN_ROWS else ""))
-        return (f"<div class='rb-count'>{esc(count)}</div>"
+        return (f"<div class='rb-session'><div class='rb-count'>{esc(count)} · problems first, newest first</div>"
                 + simple_table(["#", "time (UTC)", "phase", "check", "target", "status", "what was seen"], body,
-                               raw_columns=tuple(range(7))))
+                               raw_columns=tuple(range(7))) + "</div>")
 
     def by_phase(self) -> dict[str, list[CheckRecord]]:
         out: dict[str, list[CheckRecord]] = {}

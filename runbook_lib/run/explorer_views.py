@@ -112,7 +112,11 @@ LEVEL_FILTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("info", ("info",)), ("debug", ("debug",)))
 
 
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?\s+")  # what `docker logs -t` puts first
+
+
 def _json(line: str) -> dict[str, Any] | None:
+    line = _STAMP.sub("", line, count=1)
     if not line.startswith("{"):
         return None
     try:

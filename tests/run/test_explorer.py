@@ -228,10 +228,12 @@ def _processes_mentioning(text: str) -> list[int]:
 
 
 @contextlib.contextmanager
-def jupyterlab(root: Path, work: Path):
+def jupyterlab(root: Path, work: Path, launcher: list[str] | None = None):
     """JupyterLab on 127.0.0.1 (random free port, random token) serving ``root``; yields (base url,
-    token). Stops the server (its API, then its process group) and any kernel it started, whatever
-    happens; the kernels are found by the private runtime directory in their command line."""
+    token). ``launcher``: the command that starts it and chooses what it serves (``runbook lab --dir ...
+    --``), instead of ``jupyter lab`` on ``root``. Stops the server (its API, then its process group) and
+    any kernel it started, whatever happens; the kernels are found by the private runtime directory in
+    their command line."""
     token = pysecrets.token_hex(24)
     port = _free_port()
     runtime = work / "runtime"
@@ -243,10 +245,10 @@ def jupyterlab(root: Path, work: Path):
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(work / "config"),
            "JUPYTERLAB_SETTINGS_DIR": str(work / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(work / "workspaces"),
            "IPYTHONDIR": str(work / "ipython")}
-    cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ServerApp.open_browser=False",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}"]
-    if os.geteuid() == 0:
+    cmd = (launcher or [str(Path(sys.executable).parent / "jupyter"), "lab", f"--ServerApp.root_dir={root}"]) + [
+        "--no-browser", "--ServerApp.open_browser=False", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", f"--ServerApp.token={token}"]
+    if os.geteuid() == 0 and not launcher:
         cmd.append("--allow-root")
     log = (work / "jupyterlab.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
