@@ -7,7 +7,9 @@ Records are grouped: one row per check id, its targets as chips (coloured by sta
 ``#<check id>--<target>``), the problems spelled out under them, and the per-target evidence folded
 below, as key/value tables a person can read. A record's evidence appears once. Styling is by class:
 :data:`CSS` is the whole style sheet; a notebook output carries it in a ``<style class="rb-css">`` block
-(Jupyter has no other), which the report strips because its template holds the same sheet once.
+(Jupyter has no other), which the report strips because its template holds the same sheet once. Table cells
+are left-aligned with a doubled class (``table.rb-table.rb-table td``): JupyterLab right-aligns every cell of
+an output with a selector one class stronger than ``table.rb-table td``.
 """
 from __future__ import annotations
 
@@ -28,15 +30,17 @@ CSS = """
 .st-PASS{background:#1a7f37}.st-FAIL{background:#cf222e}.st-ERROR{background:#8250df}.st-WARN{background:#9a6700}
 .st-SKIP{background:#57606a}.st-INFO{background:#6e7781}.st-WAIVED{background:#0969da}.st-NOT{background:#57606a}
 table.rb-table{border-collapse:collapse;width:100%;font-size:90%;margin:4px 0;table-layout:auto}
-table.rb-table th,table.rb-table td{border:1px solid #d0d7de;padding:3px 6px;vertical-align:top;text-align:left}
+table.rb-table.rb-table th,table.rb-table.rb-table td{border:1px solid #d0d7de;padding:3px 6px;vertical-align:top;
+ text-align:left}
 .rb-id{overflow-wrap:normal;word-break:normal}
 table.rb-table thead th{background:#f6f8fa}
-table.rb-table td{overflow-wrap:anywhere}
+table.rb-table td{overflow-wrap:break-word}
+.rb-prob,.rb-ev{overflow-wrap:anywhere}
 .rb-chip{display:inline-block;margin:1px 2px;padding:0 6px;border-radius:9px;font-size:85%;color:#fff;text-decoration:none}
 .rb-prob{margin:2px 0;font-size:92%}
 .rb-ev{border-top:1px solid #d0d7de;padding:4px 0;margin-top:4px}
 table.rb-kv{border-collapse:collapse;width:100%;font-size:92%}
-table.rb-kv th,table.rb-kv td{border:1px solid #eaeef2;padding:1px 5px;vertical-align:top;text-align:left}
+table.rb-kv.rb-kv th,table.rb-kv.rb-kv td{border:1px solid #eaeef2;padding:1px 5px;vertical-align:top;text-align:left}
 table.rb-kv th{width:14em;font-weight:600;background:#f6f8fa;overflow-wrap:anywhere}
 table.rb-rows th{width:auto}
 table.rb-kv td{overflow-wrap:anywhere}

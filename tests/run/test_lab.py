@@ -3,6 +3,7 @@ the explorer's session table, the headline status rule, human durations, filtere
 notebooks' summaries; then all of it in one real JupyterLab driven by headless Chromium at 1,000 and 1,600 px."""
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -79,7 +80,7 @@ def test_nanosecond_durations_are_shown_human_and_ids_break_at_dots_and_badges_n
     assert "3000000000" not in shown and "<th>retries</th><td>3</td>" in shown
     flat = kv_table({"healthcheck": {"interval": 90_000_000_000, "start_period": 1_500_000_000, "retries": 3}})
     assert "interval: 1m 30s; start_period: 1.5s; retries: 3" in flat
-    engine = records_table([CheckRecord(id=f"prod.healthcheck", phase="03_production_mode", title="t", target=t,
+    engine = records_table([CheckRecord(id="prod.healthcheck", phase="03_production_mode", title="t", target=t,
                                         status="PASS", severity="high", expected="e", actual="healthy",
                                         evidence={"engine": {"Test": ["CMD", "true"], "Interval": 3_000_000_000,
                                                              "StartPeriod": 10_000_000_000}}) for t in "abcd"])
@@ -151,6 +152,27 @@ def _explorer_checks(page, box, width: int, shots: Path) -> dict[str, str]:
     return {"overview": str(overview), "session": str(shot)}
 
 
+def _explorer_rendered(page, base: str, token: str):
+    """Run the explorer's cells until its widget renders (on a loaded machine a widget created while the
+    kernel's connection churns shows as its text, ``VBox(children=...)``: run once more)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from test_explorer import run_all_cells, wait_for_kernel
+
+    box = page.locator(".rb-explorer")
+    for attempt in range(2):
+        wait_for_kernel(page, base, token, "explore.ipynb")
+        run_all_cells(page)
+        try:
+            box.locator("select").first.wait_for(timeout=120_000)
+            return box
+        except PlaywrightTimeout:
+            if attempt or "VBox(children" not in page.inner_text("body"):
+                raise
+            with contextlib.suppress(PlaywrightTimeout):  # "Server Connection Error": closed, it reconnects
+                page.locator(".jp-Dialog button").first.click(timeout=2_000)
+    return box
+
+
 def _rerun(page, box, title: str) -> None:
     box.locator("button", has_text=f"Re-run {title}").click()
     box.locator(".rb-run", has_text=f"{title} for {SERVICE}").wait_for(timeout=180_000)
@@ -179,7 +201,7 @@ def _contents_api_saves_into_the_workspace_only(base: str, token: str, ws: Path)
 @pytest.mark.slow
 def test_runbook_lab_serves_copies_and_the_explorer_and_phase_3_read_well_at_two_widths(healthy_demo, tmp_path):
     from browser import open_page
-    from test_explorer import artifacts_dir, assert_no_secret_in, jupyterlab, run_all_cells, wait_for_kernel
+    from test_explorer import artifacts_dir, assert_no_secret_in, jupyterlab
 
     product = sorted(NOTEBOOKS.glob("*.ipynb"))
     before = _git_status(product)
@@ -201,10 +223,7 @@ def test_runbook_lab_serves_copies_and_the_explorer_and_phase_3_read_well_at_two
             with open_page(url, offline=False, allow_hosts=("127.0.0.1",), width=1600, height=1300) as (page, log):
                 try:
                     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=60_000)
-                    wait_for_kernel(page, base, token, "explore.ipynb")
-                    run_all_cells(page)
-                    box = page.locator(".rb-explorer")
-                    box.locator("select").first.wait_for(timeout=120_000)
+                    box = _explorer_rendered(page, base, token)
                     box.locator("select").first.select_option(label=SERVICE)
                     box.locator("h4", has_text="Environment").wait_for(timeout=60_000)
                     logs = box.locator(".rb-count", has_text="newest first").first.inner_text()
@@ -266,9 +285,14 @@ def _phase_3_reads_well(base: str, token: str, shots: Path, texts: list[str]) ->
             texts.append(body)
             assert page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
             assert "3000000000" not in page.content()
-            row = page.locator(".jp-OutputArea-output tr", has=page.locator("code.rb-id", has_text="prod.restart_policy"))
-            assert "FAIL" in row.first.inner_text()
-            assert not _badges_on_one_line(page)
+            table = page.locator("table.rb-table", has=page.locator("th", has_text="Not PASS")).last
+            row = table.locator("tr", has=page.locator("code.rb-id", has_text="prod.restart_policy")).first
+            assert "FAIL" in row.text_content() and SERVICE in row.text_content(), row.text_content()
+            observability = table.locator("tr", has=page.locator("code.rb-id", has_text="prod.observability")).first
+            texts.append(f"prod.observability in the summary: {observability.text_content()}")
+            aligned = page.evaluate("() => [...document.querySelectorAll('table.rb-table td, table.rb-kv td')]"
+                                    ".map(td => getComputedStyle(td).textAlign)")
+            assert aligned and set(aligned) == {"left"}, set(aligned)
             for width in (1600, 1000):
                 page.set_viewport_size({"width": width, "height": 1300})
                 page.wait_for_timeout(400)
