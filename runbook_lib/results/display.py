@@ -21,7 +21,6 @@ from typing import Any, Iterable
 
 from runbook_lib.results.records import HEADLINE_ORDER, CheckRecord, headline, mix, plural
 
-STATUS_ORDER = HEADLINE_ORDER  # the order statuses are listed in: the headline's (records.headline)
 FOLD_CHARS = 160        # a string longer than this is folded (<details>), never cut
 MAX_EVIDENCE_CHARS = 20000  # per record, as JSON; beyond that the results file holds the rest
 CSS = """
@@ -296,7 +295,7 @@ def records_table(records: Iterable[CheckRecord], caption: str = "", notes: dict
         groups.setdefault(r.id, []).append(r)
     tally = Counter(r.status for r in rows)
     head = (f"<caption style='text-align:left'>{esc(caption)} "
-            + " · ".join(f"{badge(s)} {tally[s]}" for s in STATUS_ORDER if tally.get(s)) + "</caption>")
+            + " · ".join(f"{badge(s)} {tally[s]}" for s in HEADLINE_ORDER if tally.get(s)) + "</caption>")
     body = "".join(_group_row(rs, notes) for rs in groups.values())
     return ((STYLE_BLOCK if style else "") + f"<table class='rb-table'>{head}<thead><tr><th style='width:22%'>Check</th>"
             f"<th style='width:12%'>Status</th><th>Targets</th></tr></thead><tbody>{body}</tbody></table>")

@@ -62,7 +62,7 @@ EXPLORER_CSS = """<style class="rb-explorer-css">
 .rb-explorer pre.rb-log{max-height:24em;overflow:auto;font-size:85%;white-space:pre-wrap;overflow-wrap:anywhere;
  margin:2px 0;background:#f6f8fa;border:1px solid #d0d7de;padding:4px 6px}
 .rb-explorer .rb-count{color:#57606a;margin:2px 0}
-.rb-explorer .widget-html-content{white-space:normal}
+.rb-explorer .widget-html-content{white-space:normal;line-height:1.45}
 </style>"""
 
 CheckFn = Callable[[Context], list[CheckRecord]]

@@ -1,14 +1,12 @@
 """The explorer (runbook_lib.run.explorer): its pure logic, the widget in a kernel-less session against the
-real demo stack, and the explore notebook in a real JupyterLab driven by headless Chromium."""
+real demo stack, and the helpers that drive a real JupyterLab in headless Chromium (used by test_lab.py)."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import os
 import re
 import secrets as pysecrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -338,62 +336,5 @@ def run_all_cells(page, timeout_s: float = 90) -> None:
                 raise AssertionError(f"Run All Cells did not start within {timeout_s:g} s") from None
 
 
-@pytest.mark.docker
-@pytest.mark.slow
-def test_the_explore_notebook_runs_in_jupyterlab_and_shows_the_picked_service_without_a_secret(healthy_demo, tmp_path):
-    from browser import open_page
-
-    committed = hashlib.sha256(NOTEBOOK.read_bytes()).hexdigest()
-    # JupyterLab saves outputs and checkpoints into the notebook it opens: it opens a copy, below a
-    # parameters/ directory, so the notebook's default (params_file "": parameters/demo.yaml found upward)
-    # finds one as in the repo. The parameters there are this session's stack's.
-    root = stack_tree(healthy_demo, tmp_path / "lab")
-    shutil.copy(NOTEBOOK, root / "notebooks" / "explore.ipynb")
-    CONTAINER = f"{healthy_demo.project}-chat-service-1"
-    work = tmp_path / "work"
-    work.mkdir()
-    shot = artifacts_dir() / "explorer.png"
-
-    with jupyterlab(root, work) as (base, token):
-        url = f"{base}/lab/tree/notebooks/explore.ipynb?token={token}"
-        with open_page(url, offline=False, allow_hosts=("127.0.0.1",), width=1400, height=1600) as (page, log):
-            try:
-                page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=60_000)
-                wait_for_kernel(page, base, token, "notebooks/explore.ipynb")
-                run_all_cells(page)
-                explorer_box = page.locator(".rb-explorer")
-                picker = explorer_box.locator("select").first
-                picker.wait_for(timeout=120_000)
-                picker.select_option(label=SERVICE)
-                row = explorer_box.locator("tr", has=page.locator(f"td:text-is('{CONTAINER}')"))
-                row.wait_for(timeout=60_000)
-                assert "running" in row.inner_text() and "healthy" in row.inner_text()
-                explorer_box.locator("h4", has_text="Environment").wait_for(timeout=30_000)
-                explorer_box.scroll_into_view_if_needed()
-                page.screenshot(path=str(shot))
-                texts = [page.inner_text("body"), page.content()]
-
-                for button in explorer_box.locator("button", has_text="Re-run").all():
-                    phase = button.inner_text().replace("Re-run", "").strip()
-                    if button.is_disabled():
-                        continue
-                    button.click()
-                    explorer_box.locator(".rb-run", has_text=f"{phase} for {SERVICE}").wait_for(timeout=120_000)
-                    texts += [page.inner_text("body"), page.content()]
-                explorer_box.locator("button", has_text="Probe endpoints").click()
-                explorer_box.locator("td", has_text=healthy_demo.url(SERVICE, "/health")).first.wait_for(timeout=30_000)
-                texts += [page.inner_text("body"), page.content()]
-                page.screenshot(path=str(artifacts_dir() / "explorer-checks.png"))
-
-                assert not [u for u in log.requests if not u.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))]
-                assert not log.blocked, log.blocked
-            except Exception:
-                page.screenshot(path=str(artifacts_dir() / "explorer-failure.png"))
-                raise
-    assert shot.is_file() and shot.stat().st_size > 10_000
-    assert CONTAINER in texts[0] and "secrets." in "".join(texts)
-    for i, text in enumerate(texts):
-        assert_no_secret_in(text, f"the rendered page (snapshot {i})")
-    assert not _processes_mentioning(str(work / "runtime")), "a kernel or server was left running"
-    assert hashlib.sha256(NOTEBOOK.read_bytes()).hexdigest() == committed
-    assert subprocess.run(["git", "diff", "--quiet", "--", str(NOTEBOOK)], cwd=ROOT).returncode == 0
+# The explorer in a real JupyterLab, served by `runbook lab`, in headless Chromium at two widths: tests/run/test_lab.py
+# (one JupyterLab start-up for the workspace, the explorer and a phase notebook).

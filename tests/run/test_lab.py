@@ -201,7 +201,7 @@ def _contents_api_saves_into_the_workspace_only(base: str, token: str, ws: Path)
 @pytest.mark.slow
 def test_runbook_lab_serves_copies_and_the_explorer_and_phase_3_read_well_at_two_widths(healthy_demo, tmp_path):
     from browser import open_page
-    from test_explorer import artifacts_dir, assert_no_secret_in, jupyterlab
+    from test_explorer import _processes_mentioning, artifacts_dir, assert_no_secret_in, jupyterlab
 
     product = sorted(NOTEBOOKS.glob("*.ipynb"))
     before = _git_status(product)
@@ -243,11 +243,16 @@ def test_runbook_lab_serves_copies_and_the_explorer_and_phase_3_read_well_at_two
                     page.wait_for_timeout(500)
                     statuses = box.locator(".rb-session .rb-badge").all_inner_texts()
                     assert statuses and set(statuses) == {"FAIL"}, statuses
+                    box.locator("button", has_text="Probe endpoints").click()
+                    box.locator("td", has_text=healthy_demo.url(SERVICE, "/health")).first.wait_for(timeout=60_000)
                     box.locator("button", has_text="Save as evidence").click()
                     saved = box.locator("div", has_text="Saved:").last
                     saved.wait_for(timeout=120_000)
                     run_dir = Path(re.search(r"Saved: (\S+)", saved.inner_text()).group(1))
-                    texts.append(page.inner_text("body"))
+                    texts += [page.inner_text("body"), page.content()]
+                    assert not [u for u in log.requests
+                                if not u.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))]
+                    assert not log.blocked, log.blocked
                 except Exception:
                     page.screenshot(path=str(shots / "lab-explorer-failure.png"))
                     raise
@@ -260,8 +265,10 @@ def test_runbook_lab_serves_copies_and_the_explorer_and_phase_3_read_well_at_two
             assert run_dir.parent == root / "outputs"
             paths["phase 3"] = _phase_3_reads_well(base, token, shots, texts)
         assert _git_status(product) == before, "the runbook's notebooks changed"
+        assert not _processes_mentioning(str(work / "runtime")), "a kernel or server was left running"
     finally:
         subprocess.run(["docker", "update", f"--restart={restart}", container], check=True, capture_output=True)
+    assert "secrets." in "".join(texts) and container in texts[0]
     for i, text in enumerate(texts):
         assert_no_secret_in(text, f"the page (snapshot {i})")
     print(f"\nscreenshots: {json.dumps(paths, indent=1)}\nlab test body: {time.monotonic() - t0:.0f} s")
