@@ -173,7 +173,8 @@ class PhaseSession:
         (:func:`~runbook_lib.results.display.summary_table`); the records above hold the evidence."""
         notes = self.table(self.records).notes
         lines = [f"{worst(r.status for r in rs):6} {cid}" for cid, rs in _by_check(self.records).items()]
-        return Html(summary_table(self.records, f"{self.phase}: summary", notes), "\n".join(lines) or "(no records)")
+        return Html(summary_table(self.records, "One line per check (its evidence is in the tables above)", notes),
+                    "\n".join(lines) or "(no records)")
 
     def require_preflight(self, preflight: Manifest) -> Html:
         """Refuse to go on when preflight has blocking problems. Uses the run's preflight records when
