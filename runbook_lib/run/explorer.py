@@ -283,8 +283,8 @@ class Explorer:
         """Run a callback; show a problem as a (redacted) line instead of losing it."""
         try:
             fn(*args)
-        except RunbookError as exc:
-            self.status.value = _note(self.redactor.scrub_text(f"{type(exc).__name__}: {exc}"), "#cf222e")
+        except RunbookError as exc:  # its message is written for the person (no class name)
+            self.status.value = _note(self.redactor.scrub_text(str(exc)), "#cf222e")
         except Exception as exc:  # noqa: BLE001 - a widget callback must never die silently
             tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
             self.status.value = _note(self.redactor.scrub_text(f"unexpected {tb}"), "#cf222e")
