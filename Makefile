@@ -11,5 +11,5 @@ env:   ## set-up only
 	bash scripts/setup.sh env
 clean: ## stop the demo stack (volumes kept)
 	.venv/bin/runbook demo down
-lab:   ## install the `lab` extra (JupyterLab), then open it on the notebooks, notebooks/ (explore.ipynb is the interactive explorer)
+lab:   ## install the `lab` extra (JupyterLab), then open it on outputs/lab/, your copies of the notebooks (explore.ipynb is the interactive explorer)
 	bash scripts/setup.sh lab

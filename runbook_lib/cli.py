@@ -15,6 +15,7 @@ from runbook_lib.errors import RunbookError
 from runbook_lib.demo_command import add_demo_parser
 from runbook_lib.run.lock_cli import add_lock_parser
 from runbook_lib.run.watch_cli import add_watch_parser
+from runbook_lib.run.lab import add_lab_parser
 
 EPILOG = """exit codes: 0 GO · 1 NO-GO · 2 usage or input error · 3 environment error (no engine, no Compose v2,
             the deploy lock held by another run: runbook lock status)
@@ -424,7 +425,7 @@ def _add_rollback_parser(sub: argparse._SubParsersAction) -> None:
 # The subcommands, in the order `runbook --help` lists them: one function each adds its parser.
 SUBCOMMANDS = (_add_run_parser, _add_diff_parser, _add_report_parser, _add_verify_parser, _add_checks_parser,
                _add_keygen_parser, add_demo_parser, _add_recover_parser, _add_lint_parser, _add_init_parser,
-               add_lock_parser, _add_rollback_parser, add_watch_parser)
+               add_lock_parser, _add_rollback_parser, add_watch_parser, add_lab_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,8 +7,8 @@
 #   scripts/setup.sh test   env with the `test` extra (`.[test]`: pytest, playwright), then the test suite
 #   scripts/setup.sh realworld  env with the `test` extra, the real-world applications' images (mmdebstrap,
 #                           apt-get: docs/realworld.md), then every phase on each application
-#   scripts/setup.sh lab    env with the `lab` extra (`.[lab]`: JupyterLab), then JupyterLab on the notebooks
-#                           (notebooks/)
+#   scripts/setup.sh lab    env with the `lab` extra (`.[lab]`: JupyterLab), then `runbook lab`: JupyterLab on
+#                           outputs/lab/, copies of the notebooks (never notebooks/ itself)
 #
 # On a machine where a Docker engine already answers (Docker Desktop, a CI runner) it uses that engine
 # and changes nothing system-wide. Only when none answers, and only as root on Debian, does it
@@ -135,8 +135,9 @@ case "${1:-}" in
   lab)
     cmd_env lab
     cd "$ROOT"
-    # The notebooks are package data; their params_file "" finds parameters/demo.yaml upward from there.
-    nbdir="$("$PY" -c 'from runbook_lib.package_data import NOTEBOOKS; print(NOTEBOOKS)')"
-    exec "$VENV/bin/jupyter" lab --notebook-dir "$nbdir" $(is_root && echo --allow-root) ;;
+    # A workspace of copies (outputs/lab/, git-ignored), never the runbook's own notebooks: JupyterLab saves
+    # what it opens (docs/lab.md). The copies' params_file "" finds parameters/demo.yaml upward from there.
+    shift
+    exec "$VENV/bin/runbook" lab --dir "$ROOT/outputs/lab" "$@" ;;
   *) echo "usage: scripts/setup.sh env|demo|test|realworld|lab [pytest args]" >&2; exit 2 ;;
 esac

@@ -7,33 +7,39 @@ Records are grouped: one row per check id, its targets as chips (coloured by sta
 ``#<check id>--<target>``), the problems spelled out under them, and the per-target evidence folded
 below, as key/value tables a person can read. A record's evidence appears once. Styling is by class:
 :data:`CSS` is the whole style sheet; a notebook output carries it in a ``<style class="rb-css">`` block
-(Jupyter has no other), which the report strips because its template holds the same sheet once.
+(Jupyter has no other), which the report strips because its template holds the same sheet once. Table cells
+are left-aligned with a doubled class (``table.rb-table.rb-table td``): JupyterLab right-aligns every cell of
+an output with a selector one class stronger than ``table.rb-table td``.
 """
 from __future__ import annotations
 
 import html
 import json
+import re
 from collections import Counter
 from typing import Any, Iterable
 
-from runbook_lib.results.records import CheckRecord, plural
+from runbook_lib.results.records import HEADLINE_ORDER, CheckRecord, headline, mix, plural
 
-STATUS_ORDER = ("ERROR", "FAIL", "WARN", "SKIP", "WAIVED", "PASS", "INFO")
 FOLD_CHARS = 160        # a string longer than this is folded (<details>), never cut
 MAX_EVIDENCE_CHARS = 20000  # per record, as JSON; beyond that the results file holds the rest
 CSS = """
-.rb-badge{display:inline-block;color:#fff;padding:0 6px;border-radius:3px;font-weight:600;font-size:85%;line-height:1.5}
+.rb-badge{display:inline-block;color:#fff;padding:0 6px;border-radius:3px;font-weight:600;font-size:85%;line-height:1.5;
+ white-space:nowrap}
 .st-PASS{background:#1a7f37}.st-FAIL{background:#cf222e}.st-ERROR{background:#8250df}.st-WARN{background:#9a6700}
 .st-SKIP{background:#57606a}.st-INFO{background:#6e7781}.st-WAIVED{background:#0969da}.st-NOT{background:#57606a}
-table.rb-table{border-collapse:collapse;width:100%;font-size:90%;margin:4px 0}
-table.rb-table th,table.rb-table td{border:1px solid #d0d7de;padding:3px 6px;vertical-align:top;text-align:left}
+table.rb-table{border-collapse:collapse;width:100%;font-size:90%;margin:4px 0;table-layout:auto}
+table.rb-table.rb-table th,table.rb-table.rb-table td{border:1px solid #d0d7de;padding:3px 6px;vertical-align:top;
+ text-align:left}
+.rb-id{overflow-wrap:normal;word-break:normal}
 table.rb-table thead th{background:#f6f8fa}
-table.rb-table td{overflow-wrap:anywhere}
+table.rb-table td{overflow-wrap:break-word}
+.rb-prob,.rb-ev{overflow-wrap:anywhere}
 .rb-chip{display:inline-block;margin:1px 2px;padding:0 6px;border-radius:9px;font-size:85%;color:#fff;text-decoration:none}
 .rb-prob{margin:2px 0;font-size:92%}
 .rb-ev{border-top:1px solid #d0d7de;padding:4px 0;margin-top:4px}
 table.rb-kv{border-collapse:collapse;width:100%;font-size:92%}
-table.rb-kv th,table.rb-kv td{border:1px solid #eaeef2;padding:1px 5px;vertical-align:top;text-align:left}
+table.rb-kv.rb-kv th,table.rb-kv.rb-kv td{border:1px solid #eaeef2;padding:1px 5px;vertical-align:top;text-align:left}
 table.rb-kv th{width:14em;font-weight:600;background:#f6f8fa;overflow-wrap:anywhere}
 table.rb-rows th{width:auto}
 table.rb-kv td{overflow-wrap:anywhere}
@@ -60,9 +66,55 @@ def badge(status: str) -> str:
     return f'<span class="rb-badge st-{esc(status.split()[0])}">{esc(status)}</span>'
 
 
+def id_html(check_id: str) -> str:
+    """A check id as ``<code>``, breakable at its dots only (``prod.<wbr>restart_policy``), never mid-word."""
+    return f'<code class="rb-id">{esc(check_id).replace(".", ".<wbr>")}</code>'
+
+
+#: Evidence keys whose integer values are nanoseconds, as the engine stores a healthcheck's (interval,
+#: timeout, start_period, start_interval) and a swarm service's restart and update policies (delay, window,
+#: monitor). Shown as a duration (``3s``); the record keeps the engine's number.
+NS_KEYS = frozenset({"interval", "timeout", "start_period", "start_interval", "delay", "window", "monitor"})
+
+
+def human_duration(seconds: float) -> str:
+    """``3d 4h``, ``2h 5m``, ``7m 3s``, ``12s``, ``1.5s``, ``250ms``."""
+    if 0 < seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60 and seconds != int(seconds):
+        return f"{seconds:.3g}s"
+    s = int(max(seconds, 0))
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m}m"
+    if m:
+        return f"{m}m {s}s"
+    return f"{s}s"
+
+
+def _snake(key: Any) -> str:
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", str(key)).lower()  # the engine's StartPeriod: start_period
+
+
+def shown(key: Any, value: Any) -> Any:
+    """An evidence value as a person reads it: a nanosecond duration (:data:`NS_KEYS`, in the engine's spelling
+    too: ``Interval``, ``StartPeriod``) as ``3s``, inside dicts and lists as well; anything else as it is."""
+    if isinstance(value, dict):
+        return {k: shown(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown("", v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1_000_000 and _snake(key) in NS_KEYS:
+        return human_duration(value / 1e9)
+    return value
+
+
 def worst(statuses: Iterable[str]) -> str:
-    present = set(statuses)
-    return next((s for s in STATUS_ORDER if s in present), "INFO")
+    """The headline status: the worst judged one (:func:`~runbook_lib.results.records.headline`)."""
+    return headline(statuses)
 
 
 def png(fig: Any) -> bytes:
@@ -93,7 +145,7 @@ def _value(value: Any, depth: int) -> str:
     if isinstance(value, dict):
         if not value:
             return "<i>empty</i>"
-        flat = "; ".join(f"{k}: {v}" for k, v in value.items()) if all(
+        flat = "; ".join(f"{k}: {shown(k, v)}" for k, v in value.items()) if all(
             not isinstance(v, (dict, list, tuple)) for v in value.values()) else ""
         return esc(flat) if flat and len(flat) <= FOLD_CHARS else kv_table(value, depth + 1)
     if isinstance(value, (list, tuple)):
@@ -124,7 +176,7 @@ def _rows_table(items: list[dict[str, Any]], depth: int) -> str:
         return "" if v is None else _fold(str(v))
 
     head = "".join(f"<th>{esc(k)}</th>" for k in keys)
-    body = "".join("<tr>" + "".join(f"<td>{cell(x.get(k))}</td>" for k in keys) + "</tr>" for x in items)
+    body = "".join("<tr>" + "".join(f"<td>{cell(shown(k, x.get(k)))}</td>" for k in keys) + "</tr>" for x in items)
     table = f'<table class="rb-kv rb-rows"><tr>{head}</tr>{body}</table>'
     if len(items) <= 12:
         return table
@@ -135,7 +187,7 @@ def kv_table(data: dict[str, Any], depth: int = 0) -> str:
     """A dict as a key/value table (nested dicts nest; long values fold)."""
     if depth > 3:
         return _fold(json.dumps(data, indent=1, default=str, ensure_ascii=False))
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{_value(v, depth)}</td></tr>" for k, v in data.items())
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{_value(shown(k, v), depth)}</td></tr>" for k, v in data.items())
     return f'<table class="rb-kv">{rows}</table>'
 
 
@@ -168,8 +220,7 @@ def _common(rs: list[CheckRecord]) -> dict[str, Any]:
 def _group_row(rs: list[CheckRecord], notes: dict[str, str]) -> str:
     first = rs[0]
     shown = [("WAIVED" if f"{r.id}@{r.target}" in notes else r.status) for r in rs]
-    tally = Counter(shown)
-    summary = " · ".join(f"{tally[s]} {s}" for s in STATUS_ORDER if tally.get(s))
+    summary = mix(shown)
     # A chip is an anchor (#<check>--<target>) only where something links to it: a problem (blockers,
     # remediation); a passing target needs none, and 400 of those ids are 15 KB of a demo report.
     chips = "".join(f'<span class="rb-chip st-{s}"' + (f' id="{esc(r.id)}--{esc(r.target)}"' if s != "PASS" else "")
@@ -191,7 +242,7 @@ def _group_row(rs: list[CheckRecord], notes: dict[str, str]) -> str:
         evidence = shared + "".join(_evidence(r, notes.get(f"{r.id}@{r.target}", ""), common, expected, first.severity)
                                     for r in rs)
     fold = (f'<details class="rb-fold"><summary>evidence of {plural(len(rs), "target")}</summary>{evidence}</details>')
-    return (f'<tr id="check-{esc(first.id)}"><td><code>{esc(first.id)}</code><br><small>{esc(first.title)}</small></td>'
+    return (f'<tr id="check-{esc(first.id)}"><td>{id_html(first.id)}<br><small>{esc(first.title)}</small></td>'
             f"<td>{badge(worst(shown))}<br><small>{esc(summary)}</small></td><td>{chips}{problems}{fold}</td></tr>")
 
 
@@ -221,7 +272,7 @@ def _evidence_columns(rs: list[CheckRecord], notes: dict[str, str], common: dict
         note = notes.get(f"{r.id}@{r.target}", "")
         cells = [f"<b>{esc(r.target)}</b>", esc(r.status + (f" — {note}" if note else "")),
                  _fold(r.actual), *([] if same_cmd else [f"<code>{esc(r.command)}</code>"]),
-                 *(cell(r.evidence.get(k)) for k in keys)]
+                 *(cell(shown(k, r.evidence.get(k))) for k in keys)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     cmd = f'<pre class="rb-cmd">$ {esc(rs[0].command)}</pre>' if same_cmd and rs[0].command else ""
     fix = next((r.remediation for r in rs if r.remediation), "")
@@ -244,10 +295,30 @@ def records_table(records: Iterable[CheckRecord], caption: str = "", notes: dict
         groups.setdefault(r.id, []).append(r)
     tally = Counter(r.status for r in rows)
     head = (f"<caption style='text-align:left'>{esc(caption)} "
-            + " · ".join(f"{badge(s)} {tally[s]}" for s in STATUS_ORDER if tally.get(s)) + "</caption>")
+            + " · ".join(f"{badge(s)} {tally[s]}" for s in HEADLINE_ORDER if tally.get(s)) + "</caption>")
     body = "".join(_group_row(rs, notes) for rs in groups.values())
     return ((STYLE_BLOCK if style else "") + f"<table class='rb-table'>{head}<thead><tr><th style='width:22%'>Check</th>"
             f"<th style='width:12%'>Status</th><th>Targets</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def summary_table(records: Iterable[CheckRecord], caption: str = "", notes: dict[str, str] | None = None) -> str:
+    """The short table a phase ends with: one line per check, its headline status with the mix beside it and
+    the targets that are not PASS or INFO (a person reads it without scrolling the evidence; each id links to
+    its row in the records above)."""
+    notes = notes or {}
+    groups: dict[str, list[CheckRecord]] = {}
+    for r in records:
+        groups.setdefault(r.id, []).append(r)
+    if not groups:
+        return f"<p class='rb-empty'><i>{esc(caption) + ': ' if caption else ''}no records.</i></p>"
+    rows = []
+    for cid, rs in groups.items():
+        statuses = ["WAIVED" if f"{r.id}@{r.target}" in notes else r.status for r in rs]
+        attention = ", ".join(esc(r.target) for r, st in zip(rs, statuses) if st not in ("PASS", "INFO"))
+        rows.append([f"<a href='#check-{esc(cid)}'>{id_html(cid)}</a>", esc(rs[0].title),
+                     f"{badge(headline(statuses))} <small>{esc(mix(statuses))}</small>", attention])
+    cap = f"<p><b>{esc(caption)}</b></p>" if caption else ""
+    return cap + simple_table(["Check", "What", "Status", "Not PASS"], rows, raw_columns=(0, 1, 2, 3))
 
 
 class RecordTable:

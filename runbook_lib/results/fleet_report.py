@@ -11,7 +11,7 @@ from typing import Any
 
 from runbook_lib.results import verdict as verdicts
 from runbook_lib.results.fleet_verdict import FLEET_RESULTS, TARGETS_DIR
-from runbook_lib.results.records import read_records
+from runbook_lib.results.records import headline, read_records
 
 _COLOURS = {"PASS": "#1a7f37", "GO": "#1a7f37", "FAIL": "#cf222e", "NO-GO": "#cf222e", "ERROR": "#8250df",
             "WARN": "#9a6700", "SKIP": "#57606a", "WAIVED": "#0969da", "NOT VERIFIED": "#57606a", "NOT RUN": "#8250df",
@@ -33,9 +33,7 @@ def _target_statuses(sub: Path) -> dict[str, Any]:
             s = "WAIVED" if any(w["ref"] == f"{r.id}@{r.target}" for w in tv["waived"]) else r.status
             if f"{r.id}@{r.target}" in bad:
                 s = bad[f"{r.id}@{r.target}"]
-            old = checks.get(r.id)
-            order = ("ERROR", "FAIL", "WARN", "SKIP", "WAIVED", "PASS", "INFO")
-            checks[r.id] = s if old is None or order.index(s) < order.index(old) else old
+            checks[r.id] = headline([s, *([checks[r.id]] if r.id in checks else [])])
     return {"verdict": tv, "checks": checks, "cats": {c["name"]: c["status"] for c in (tv or {}).get("categories", [])}}
 
 

@@ -19,6 +19,11 @@ from typing import Any, Iterable
 # archive (an inventory, the current state, sign-off metadata): never counted as PASS, never blocking.
 # WAIVED: a FAIL or WARN accepted by a valid waiver (the verdict file says which).
 STATUSES = ("PASS", "FAIL", "WARN", "ERROR", "SKIP", "INFO", "WAIVED")
+# A headline status (a check over its targets, a category, a phase, a service in the explorer) is the worst
+# *judged* status: ERROR (could not look, and it blocks) first, then FAIL, WARN, a waived problem, PASS; SKIP and
+# INFO only when nothing was judged (two PASS and two SKIP read PASS, with the mix beside it). One order, here,
+# for the notebooks' tables, the verdict's categories, the report and the explorer.
+HEADLINE_ORDER = ("ERROR", "FAIL", "WARN", "WAIVED", "PASS", "SKIP", "INFO")
 # Severities, least to most severe (a threshold such as `runbook lint --fail-on` compares by this rank).
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 # Schema version of the record JSON and of summary.json.
@@ -127,6 +132,21 @@ class Check:
             evidence={"exception": type(exc).__name__, "message": str(exc),
                       "traceback": traceback.format_exception_only(type(exc), exc)[-1].strip()},
         )
+
+
+def headline(statuses: Iterable[str], default: str = "INFO") -> str:
+    """The headline of these statuses (:data:`HEADLINE_ORDER`): the worst judged one; SKIP or INFO only when
+    nothing was judged; ``default`` when there is none at all."""
+    present = set(statuses)
+    return next((s for s in HEADLINE_ORDER if s in present), default)
+
+
+def mix(statuses: Iterable[str]) -> str:
+    """What a headline stands over, in headline order: ``2 PASS · 2 SKIP``."""
+    tally: dict[str, int] = {}
+    for s in statuses:
+        tally[s] = tally.get(s, 0) + 1
+    return " · ".join(f"{tally[s]} {s}" for s in HEADLINE_ORDER if tally.get(s))
 
 
 def counts(records: Iterable[CheckRecord]) -> dict[str, int]:

@@ -19,7 +19,7 @@ from runbook_lib.results.records import plural
 from runbook_lib.results.display import CSS, badge, esc, md, simple_table, verdict_banner, worst
 from runbook_lib.results.policy import ref
 from runbook_lib.results.verdict import describe_group, grouped
-from runbook_lib.results.records import SCHEMA, CheckRecord, read_records
+from runbook_lib.results.records import SCHEMA, CheckRecord, headline, read_records
 from runbook_lib.package_data import TEMPLATES  # re-exported: report.TEMPLATES
 from runbook_lib.results.manifest import MANIFEST, verify_manifest, verify_run, write_manifest  # noqa: F401  (re-exported)
 
@@ -307,14 +307,12 @@ def _since_baseline(run_dir: Path) -> str:
 
 
 def _phase_badge(vp: dict[str, Any]) -> str:
-    c = vp["counts"]
-    if vp["blockers"] or c.get("ERROR") or c.get("FAIL"):
-        return "ERROR" if c.get("ERROR") else "FAIL"
-    if c.get("WARN"):
-        return "WARN"
-    if c.get("PASS") or c.get("WAIVED"):
-        return "PASS"
-    return "SKIP" if c.get("SKIP") else "INFO"
+    """A phase's headline in the report: its records' (:func:`~runbook_lib.results.records.headline`), FAIL when
+    it holds a blocker that is not already ERROR or FAIL (a blocking SKIP), a waived problem as PASS."""
+    status = headline(s for s, n in vp["counts"].items() if n)
+    if vp["blockers"] and status not in ("ERROR", "FAIL"):
+        return "FAIL"
+    return "PASS" if status == "WAIVED" else status
 
 
 # -- manifest ----------------------------------------------------------------------------------------

@@ -33,13 +33,14 @@ from typing import Any, Protocol
 from runbook_lib.results import registry
 from runbook_lib.params.sections import Policy, Signoff
 from runbook_lib.results.policy import Decision, WaiverOutcome, effective_status, evaluate, ref, tally
-from runbook_lib.results.records import SCHEMA, CheckRecord, read_records, utcnow
+from runbook_lib.results.records import HEADLINE_ORDER, SCHEMA, CheckRecord, headline, read_records, utcnow
 
 VERDICT_FILE = "verdict.json"
 RUN_FILE = "run.json"
 ONLY_WHEN_PRESENT = ("Run integrity", "Sign-off", "Static audit")
-# The worst status first: a category's status is the worst of its judged records.
-WORST_FIRST = ("ERROR", "FAIL", "WARN", "SKIP", "WAIVED", "PASS")
+# The worst status first: a category's status is the headline of its records (records.headline: the worst
+# judged one; SKIP only when nothing in it was judged).
+WORST_FIRST = tuple(s for s in HEADLINE_ORDER if s != "INFO")
 
 
 def run_started(run_dir: Path) -> str:
@@ -114,7 +115,7 @@ def _categories(records: list[CheckRecord], outcome: WaiverOutcome, signoff: Sig
         if not judged and name not in names:
             continue
         statuses = [effective_status(r, outcome) for r in judged]
-        status = next((s for s in WORST_FIRST if s in statuses), "NOT VERIFIED")
+        status = headline(statuses, "NOT VERIFIED")
         out.append({"name": name, "status": status, "counts": {s: statuses.count(s) for s in WORST_FIRST if s in statuses},
                     "checks": sorted({r.id for r in judged}), "info": len(recs) - len(judged)})
     return out

@@ -1,14 +1,17 @@
 """The explorer: poke at a deployment from JupyterLab without leaking a secret to the screen.
 
-Used from a notebook cell (``notebooks/explore.ipynb``)::
+Used from a notebook cell (``explore.ipynb``, opened in a workspace of one's own: :mod:`runbook_lib.run.lab`)::
 
     from runbook_lib.run.explorer import explore
     explore("../parameters/demo.yaml")
 
-It returns an ipywidgets box: pick a service and see its containers (state, health, restart count,
-uptime), its environment (redacted), the secrets mounted in it (name, path, mode, size, owner: read
-through the engine's archive API, never shown), its last log lines (redacted), buttons that re-run one
-phase's checks and keep this service's records, and a probe button for its HTTP endpoints.
+It returns an ipywidgets box: an overview of every service (state, health, restarts, and the worst status
+any re-run has seen for it this session); pick a service and see its containers (state, health, restart
+count, uptime), its environment (redacted), the secrets mounted in it (name, path, mode, size, owner: read
+through the engine's archive API, never shown), its log lines (redacted, filtered by level and text, the
+health and metrics probes hidden, newest first), buttons that re-run one phase's checks, and a probe button
+for its HTTP endpoints. Every re-run's records are kept in the session table (:mod:`.explorer_session`),
+filtered by status and service, and saved as a run directory ("Save as evidence": verdict, report, signed).
 
 What it never offers: the destructive phase-1 steps (``docker compose down``/``up``) and the phase-4
 dependency drills (which stop, pause or disconnect a dependency). Those run only from the phase
@@ -16,8 +19,8 @@ notebooks or ``runbook run``. Everything shown (environment values, log lines, p
 records) passes through the run's :class:`~runbook_lib.results.redact.Redactor` first, which has learned every
 secret file of the compose project and every file under each container's secrets mount.
 
-Widgets do not survive nbconvert, so nothing here is part of the archived report: the phase notebooks
-show static tables (:mod:`runbook_lib.results.display`) and that is what the report carries.
+Widgets do not survive nbconvert, so nothing here is part of a run's report unless saved as evidence: the
+phase notebooks show static tables (:mod:`runbook_lib.results.display`) and that is what the report carries.
 """
 from __future__ import annotations
 
@@ -28,18 +31,23 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from runbook_lib.run.context import Context
-from runbook_lib.results.display import badge, esc, records_table, simple_table
+from runbook_lib.results.display import STYLE_BLOCK, badge, esc, records_table, simple_table
 from runbook_lib.engine import ContainerView
 from runbook_lib.errors import RunbookError
-from runbook_lib.params import Params, load_params, resolve_params_file
+from runbook_lib.params import load_params, resolve_params_file
 from runbook_lib.run.manifest import Manifest
 from runbook_lib.run.phase import PhaseSession
-from runbook_lib.results.records import CheckRecord
+from runbook_lib.results.records import CheckRecord, plural
 from runbook_lib.model.facts import secret_targets
-from runbook_lib.results.redact import Redactor, marker
+from runbook_lib.results.redact import Redactor
+from runbook_lib.run.explorer_session import STATUS_FILTERS, SessionTable, worst_cell
+from runbook_lib.run.explorer_views import (LEVEL_FILTERS, PROBE_TIMEOUT_S, filter_logs, phase_title,  # noqa: F401
+                                            parse_engine_time, records_for_service, redacted_env, service_endpoints,
+                                            service_of, uptime)
+from runbook_lib.results.display import human_duration  # noqa: F401  (re-exported: explorer.human_duration)
 
 #: Phases the explorer never offers, and why (shown in its UI). A phase module may also declare
 #: ``DESTRUCTIVE = True`` to be left out.
@@ -48,8 +56,14 @@ NOT_OFFERED: dict[str, str] = {
 }
 #: Why the phase-4 dependency drills are left out (see :func:`is_destructive`).
 DRILLS_NOT_OFFERED = "the phase-4 dependency drills stop, pause or disconnect a dependency"
-DEFAULT_LOG_LINES = 50
-PROBE_TIMEOUT_S = 3.0
+DEFAULT_LOG_LINES = 200
+#: Styles of the explorer's own parts (the records' tables carry display.CSS).
+EXPLORER_CSS = """<style class="rb-explorer-css">
+.rb-explorer pre.rb-log{max-height:24em;overflow:auto;font-size:85%;white-space:pre-wrap;overflow-wrap:anywhere;
+ margin:2px 0;background:#f6f8fa;border:1px solid #d0d7de;padding:4px 6px}
+.rb-explorer .rb-count{color:#57606a;margin:2px 0}
+.rb-explorer .widget-html-content{white-space:normal;line-height:1.45}
+</style>"""
 
 CheckFn = Callable[[Context], list[CheckRecord]]
 
@@ -100,18 +114,15 @@ def discover_phases(package: str = "runbook_lib.phases", mode: str = "compose") 
         try:
             mod = importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - a module under construction must not break the explorer
-            out.append(PhaseChecks(phase=info.name, module=name, problem=f"{type(exc).__name__}: {exc}"))
+            out.append(PhaseChecks(phase=info.name, module=name, problem=f"this phase could not be loaded "
+                                   f"({type(exc).__name__}: {exc}); open its notebook to see the error"))
             continue
         phase, manifest = getattr(mod, "PHASE", None), getattr(mod, "MANIFEST", None)
         if not phase or phase in NOT_OFFERED or getattr(mod, "DESTRUCTIVE", False):
             continue
         checks = manifest.checks(mode) if isinstance(manifest, Manifest) else getattr(mod, "CHECKS", None)
-        if checks is None:
-            out.append(PhaseChecks(phase=phase, module=name, problem="the module has no MANIFEST and no CHECKS list"))
-            continue
         if not checks:
-            out.append(PhaseChecks(phase=phase, module=name, problem=f"no check of this phase runs against the "
-                                   f"deployment alone in {mode} mode"))
+            out.append(PhaseChecks(phase=phase, module=name, problem=_why_not_alone(manifest, checks, mode)))
             continue
         offered = [fn for fn in checks if not is_destructive(fn)]
         left_out = [getattr(fn, "__name__", repr(fn)) for fn in checks if is_destructive(fn)]
@@ -119,100 +130,14 @@ def discover_phases(package: str = "runbook_lib.phases", mode: str = "compose") 
     return sorted(out, key=lambda p: p.phase)
 
 
-def parse_engine_time(text: str) -> datetime | None:
-    """An engine timestamp (RFC 3339 with nanoseconds, e.g. ``2025-01-02T03:04:05.123456789Z``);
-    None for empty or the engine's zero time."""
-    if not text or text.startswith("0001-"):
-        return None
-    head, _, rest = text.partition(".")
-    frac, tz = rest, ""
-    for sep in ("Z", "+", "-"):
-        if sep in rest:
-            i = rest.index(sep)
-            frac, tz = rest[:i], rest[i:]
-            break
-    stamp = head + (f".{frac[:6]}" if frac else "") + ("+00:00" if tz in ("", "Z") else tz)
-    try:
-        return datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-
-
-def human_duration(seconds: float) -> str:
-    """``3d 4h``, ``2h 5m``, ``7m 3s``, ``12s``."""
-    s = int(max(seconds, 0))
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    if d:
-        return f"{d}d {h}h"
-    if h:
-        return f"{h}h {m}m"
-    if m:
-        return f"{m}m {s}s"
-    return f"{s}s"
-
-
-def uptime(view: ContainerView, now: datetime | None = None) -> str:
-    """How long a running container has been up; for one that is not running, how long ago it stopped."""
-    now = now or datetime.now(timezone.utc)
-    if view.running:
-        started = parse_engine_time(view.started_at)
-        return human_duration((now - started).total_seconds()) if started else "?"
-    finished = parse_engine_time(view.finished_at)
-    return f"not running (stopped {human_duration((now - finished).total_seconds())} ago)" if finished else "not running"
-
-
-def redacted_env(env: dict[str, str], redactor: Redactor, looks_like_credential: Callable[[str], bool],
-                 secrets_dir: str = "/run/secrets") -> list[tuple[str, str]]:
-    """The environment as it may be shown: every value scrubbed by the redactor, and the value of any
-    variable whose NAME looks like a credential masked too (even when the redactor never learned it),
-    unless it only points at a file (``*_FILE``, or a path under the secrets mount)."""
-    out = []
-    for name in sorted(env):
-        value = redactor.scrub_text(env[name])
-        pointer = name.endswith("_FILE") or value.startswith(secrets_dir.rstrip("/") + "/")
-        if value and looks_like_credential(name) and not pointer and "[REDACTED" not in value:
-            value = marker(value)
-        out.append((name, value))
-    return out
-
-
-def records_for_service(records: Iterable[CheckRecord], service: str, container_names: Iterable[str],
-                        services: Iterable[str]) -> tuple[list[CheckRecord], int]:
-    """The records about ``service``: target is the service, or one of its containers (a scaled
-    service's records name the container). ERROR records whose target is no service at all (the
-    engine, the project, a check that crashed) are kept too: they say why this service's records may be
-    missing. Returns (kept, how many records about other targets were left out)."""
-    names = {service, *container_names}
-    known = set(services)
-    kept, other = [], 0
-    for r in records:
-        if r.target in names or (r.status == "ERROR" and r.target not in known):
-            kept.append(r)
-        else:
-            other += 1
-    return kept, other
-
-
-def service_endpoints(params: Params, model: dict[str, Any], service: str) -> list[dict[str, Any]]:
-    """The HTTP endpoints of one service the probe button asks: the parameters' ``smoke.endpoints`` and
-    ``smoke.metrics`` entries named after it; when there is no endpoint entry, ``GET <health_path>`` on
-    each TCP port the compose model publishes for it (on the host address it is published on)."""
-    out = [{"name": e.name, "method": e.method, "url": e.url, "expect": list(e.expect_status), "timeout_s": e.timeout_s}
-           for e in params.smoke.endpoints if e.name == service]
-    if not out:
-        for port in (model.get("services", {}).get(service, {}).get("ports") or []):
-            if port.get("protocol", "tcp") != "tcp" or not port.get("published"):
-                continue
-            host = port.get("host_ip") or "127.0.0.1"
-            host = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
-            published = str(port["published"]).split("-")[0]
-            out.append({"name": f"{service} health", "method": "GET", "expect": [200], "timeout_s": PROBE_TIMEOUT_S,
-                        "url": f"http://{host}:{published}{params.smoke.health_path}"})
-    out += [{"name": f"{m.name} metrics", "method": "GET", "url": m.url, "expect": [200], "timeout_s": m.timeout_s}
-            for m in params.smoke.metrics if m.name == service]
-    return out
+def _why_not_alone(manifest: Any, checks: Any, mode: str) -> str:
+    """Why a phase has nothing to re-run here, in an operator's words."""
+    if isinstance(manifest, Manifest) and any(e.kind == "records" for e in manifest.entries):
+        return ("it judges a whole run (the verdict, the waivers, who signed), not a service: save this session "
+                "as evidence for a verdict on it, or use runbook run")
+    if checks is None:
+        return "it has no check that can run on its own: open its notebook"
+    return f"none of its checks applies to a {'Swarm stack' if mode == 'swarm' else 'Compose project'}"
 
 
 def _section(title: str, body: str) -> str:
@@ -244,6 +169,8 @@ class Explorer:
         self.params = load_params(resolve_params_file(params_file))  # "": $RUNBOOK_PARAMS, else parameters/demo.yaml upward
         self.redactor = Redactor()
         self.probe_timeout_s = probe_timeout_s
+        self.session = SessionTable()
+        self._log_text: dict[str, str] = {}  # container name -> its last log lines as read (redacted)
         self.ctx = self._new_context()
         self.phases = discover_phases(mode=self.params.mode)
         try:
@@ -253,53 +180,85 @@ class Explorer:
             self._startup_problem = str(exc)
         else:
             self._startup_problem = ""
-
-        left_out = [f"{p}: {why}" for p, why in NOT_OFFERED.items()] + [DRILLS_NOT_OFFERED]
-        self.header = w.HTML(
-            f"<h3 style='margin:4px 0'>Explorer · project <code>{esc(self.params.project)}</code></h3>"
-            "<div style='color:#57606a'>Read-only. Everything shown is redacted: no secret value reaches this "
-            "page. Not offered here (run them from their phase notebooks or <code>runbook run</code>): "
-            + "; ".join(esc(x) for x in left_out) + ".</div>")
-        self.picker = w.Dropdown(options=[("— choose a service —", "")] + [(s, s) for s in services], value="",
+        self.picker = w.Dropdown(options=[("— choose a service —", "")] + [(x, x) for x in services], value="",
                                  description="Service", layout=w.Layout(width="340px"))
-        self.log_lines = w.BoundedIntText(value=log_lines, min=1, max=5000, description="Log lines",
-                                          layout=w.Layout(width="180px"))
         self.refresh_button = w.Button(description="Refresh", icon="refresh", tooltip="Read the service again")
         self.status = w.HTML(_note(self._startup_problem, "#cf222e") if self._startup_problem else "")
-        self.overview = w.HTML()
-        self.containers = w.HTML()
-        self.environment = w.HTML()
-        self.secrets = w.HTML()
-        self.logs = w.HTML()
-        self.phase_buttons = []
-        for p in self.phases:
-            b = w.Button(description=f"Re-run {p.phase}", disabled=True,
-                         tooltip=(p.problem or f"{len(p.checks)} checks of {p.module}; keeps the selected service's records"),
-                         layout=w.Layout(width="auto"))
-            b.on_click(lambda _b, p=p: self._guard(self.run_phase, p))
-            self.phase_buttons.append(b)
-        self.checks_out = w.HTML()
+        self.overview, self.containers, self.environment, self.secrets = w.HTML(), w.HTML(), w.HTML(), w.HTML()
+        self._log_widgets(w, log_lines)
+        self._check_widgets(w, services)
         self.probe_button = w.Button(description="Probe endpoints", icon="plug", layout=w.Layout(width="auto"), disabled=True,
                                      tooltip=f"GET each HTTP endpoint of the service ({probe_timeout_s:g}s timeout)")
         self.probe_out = w.HTML()
-
         self.picker.observe(lambda change: self._guard(self.show), names="value")
         self.refresh_button.on_click(lambda _b: self._guard(self.refresh))
         self.probe_button.on_click(lambda _b: self._guard(self.probe))
-        unavailable = [f"{p.phase} ({p.problem})" for p in self.phases if p.problem]
-        checks_note = _note("Each button runs that phase's non-destructive checks against the project and keeps the "
-                            "records of the selected service." + (f" Not available: {'; '.join(unavailable)}." if unavailable else ""))
         self.widget = w.VBox([
-            self.header,
-            w.HBox([self.picker, self.log_lines, self.refresh_button]),
-            self.status, self.overview, self.containers, self.environment, self.secrets, self.logs,
-            w.HTML(_section("Re-run checks for this service", checks_note)),
-            w.HBox(self.phase_buttons, layout=w.Layout(flex_flow="row wrap")),
-            self.checks_out,
+            w.HTML(self._header_html()), w.HBox([self.picker, self.refresh_button]),
+            self.status, self.overview, self.containers, self.environment, self.secrets,
+            w.HTML(_section("Logs (redacted)", "")), self.log_controls, self.logs,
+            w.HTML(_section("Re-run checks for this service", self._checks_note())),
+            w.HBox(self.phase_buttons, layout=w.Layout(flex_flow="row wrap")), self.checks_out,
+            w.HTML(_section("This session: every re-run's records", "")), self.session_controls, self.session_out,
             w.HTML(_section("Probe", "")), self.probe_button, self.probe_out,
         ], layout=w.Layout(width="100%"))
         self.widget.add_class("rb-explorer")
         self._guard(self.show_overview)
+        self.show_session()
+
+    def _header_html(self) -> str:
+        left_out = [f"{phase_title(p)}: {why}" for p, why in NOT_OFFERED.items()] + [DRILLS_NOT_OFFERED]
+        return (STYLE_BLOCK + EXPLORER_CSS
+                + f"<h3 style='margin:4px 0'>Explorer · project <code>{esc(self.params.project)}</code></h3>"
+                "<div style='color:#57606a'>Read-only: nothing here changes the deployment. Everything shown is "
+                "redacted: no secret value reaches this page. Not offered here (run them from their phase notebooks "
+                "or <code>runbook run</code>): " + "; ".join(esc(x) for x in left_out) + ".</div>")
+
+    def _log_widgets(self, w: Any, log_lines: int) -> None:
+        self.log_lines = w.BoundedIntText(value=log_lines, min=1, max=5000, description="Read",
+                                          tooltip="How many of each container's last log lines are read",
+                                          layout=w.Layout(width="150px"))
+        self.log_level = w.Dropdown(options=[(label, i) for i, (label, _) in enumerate(LEVEL_FILTERS)], value=0,
+                                    description="Level", layout=w.Layout(width="240px"))
+        self.log_text = w.Text(value="", placeholder="text in the line", description="Contains",
+                               layout=w.Layout(width="260px"))
+        self.log_probes = w.Checkbox(value=True, description="hide health/metrics probes", indent=False,
+                                     layout=w.Layout(width="auto"))
+        self.log_controls = w.HBox([self.log_lines, self.log_level, self.log_text, self.log_probes],
+                                   layout=w.Layout(flex_flow="row wrap"))
+        self.logs = w.HTML()
+        for c in (self.log_level, self.log_text, self.log_probes):
+            c.observe(lambda change: self._guard(self.show_logs), names="value")
+
+    def _check_widgets(self, w: Any, services: list[str]) -> None:
+        self.phase_buttons = []
+        for p in self.phases:
+            b = w.Button(description=f"Re-run {phase_title(p.phase)}", disabled=True, layout=w.Layout(width="auto"),
+                         tooltip=(f"Not available: {p.problem}" if p.problem else
+                                  f"Runs its {plural(len(p.checks), 'check')} against the project; the records are kept"))
+            b.on_click(lambda _b, p=p: self._guard(self.run_phase, p))
+            self.phase_buttons.append(b)
+        self.checks_out = w.HTML()
+        self.session_status = w.Dropdown(options=[(label, i) for i, (label, _) in enumerate(STATUS_FILTERS)], value=0,
+                                         description="Status", layout=w.Layout(width="300px"))
+        self.session_service = w.Dropdown(options=[("all services", "")] + [(x, x) for x in services], value="",
+                                          description="Service", layout=w.Layout(width="300px"))
+        self.save_button = w.Button(description="Save as evidence", icon="save", layout=w.Layout(width="auto"),
+                                    tooltip="Write this session's records as a run directory: verdict, report, signed")
+        self.session_controls = w.HBox([self.session_status, self.session_service, self.save_button],
+                                       layout=w.Layout(flex_flow="row wrap"))
+        self.session_controls.add_class("rb-session-controls")
+        self.session_out, self.save_out = w.HTML(), w.HTML()
+        self.session_controls.children += (self.save_out,)
+        for c in (self.session_status, self.session_service):
+            c.observe(lambda change: self._guard(self.show_session), names="value")
+        self.save_button.on_click(lambda _b: self._guard(self.save_evidence))
+
+    def _checks_note(self) -> str:
+        unavailable = [f"{phase_title(p.phase)}: {p.problem}" for p in self.phases if p.problem]
+        return _note("Each button runs that phase's checks that change nothing, against the whole project; the "
+                     "selected service's records are shown below, and every record is kept in this session's table."
+                     + (f" Not available: {'; '.join(unavailable)}." if unavailable else ""))
 
     # -- plumbing ------------------------------------------------------------------------------------
     def _new_context(self) -> Context:
@@ -324,8 +283,8 @@ class Explorer:
         """Run a callback; show a problem as a (redacted) line instead of losing it."""
         try:
             fn(*args)
-        except RunbookError as exc:
-            self.status.value = _note(self.redactor.scrub_text(f"{type(exc).__name__}: {exc}"), "#cf222e")
+        except RunbookError as exc:  # its message is written for the person (no class name)
+            self.status.value = _note(self.redactor.scrub_text(str(exc)), "#cf222e")
         except Exception as exc:  # noqa: BLE001 - a widget callback must never die silently
             tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
             self.status.value = _note(self.redactor.scrub_text(f"unexpected {tb}"), "#cf222e")
@@ -339,22 +298,24 @@ class Explorer:
 
     # -- what the widget shows -----------------------------------------------------------------------
     def show_overview(self) -> None:
-        """One line per service of the compose model: its containers' state, health and restarts."""
+        """One line per service of the compose model: its containers' state, health and restarts, and the
+        worst status the session's re-runs have seen for it (with the mix)."""
         views = self.ctx.engine.project_containers(self.params.project)
         by_service: dict[str, list[ContainerView]] = {}
         for v in views:
             by_service.setdefault(v.service, []).append(v)
+        worst = self.session.worst_by_service()
         rows = []
         for svc in self.ctx.services:
             vs = by_service.get(svc, [])
             state = ", ".join(sorted({v.state for v in vs})) or "no container"
             health = " ".join(_health_html(v) for v in vs) or "—"
-            rows.append([esc(svc), esc(state), health, esc(sum(v.restart_count for v in vs))])
-        self.overview.value = _section("All services", simple_table(["service", "state", "health", "restarts"],
-                                                                    rows, raw_columns=(0, 1, 2, 3)))
+            rows.append([esc(svc), esc(state), health, esc(sum(v.restart_count for v in vs)), worst_cell(worst.get(svc))])
+        self.overview.value = _section("All services", simple_table(
+            ["service", "state", "health", "restarts", "worst check status seen"], rows, raw_columns=(0, 1, 2, 3, 4)))
 
     def show(self) -> None:
-        """Show the selected service: containers, environment, secrets mounted, last log lines."""
+        """Show the selected service: containers, environment, secrets mounted, log lines."""
         for out in (self.containers, self.environment, self.secrets, self.logs, self.checks_out, self.probe_out):
             out.value = ""
         svc = self.service
@@ -373,7 +334,9 @@ class Explorer:
         self.containers.value = _section(f"{svc}: containers", self._containers_html(views))
         self.environment.value = _section("Environment (redacted)", self._environment_html(views))
         self.secrets.value = _section("Secrets mounted (names, modes, sizes: never contents)", self._secrets_html(svc, views))
-        self.logs.value = _section(f"Last {self.log_lines.value} log lines (redacted)", self._logs_html(views))
+        n = int(self.log_lines.value)
+        self._log_text = {v.name: self.redactor.scrub_text(self.ctx.engine.logs(v.id, tail=n)) for v in views}
+        self.show_logs()
         self.status.value = _note(f"{svc}: read at {datetime.now(timezone.utc):%H:%M:%S} UTC")
 
     def refresh(self) -> None:
@@ -425,37 +388,58 @@ class Explorer:
                                   if rows else _note(f"nothing under {secrets_dir} and no secret declared")))
         return "".join(parts)
 
-    def _logs_html(self, views: list[ContainerView]) -> str:
-        n = int(self.log_lines.value)
+    def show_logs(self) -> None:
+        """The log lines read, filtered by level, text and probes, newest first, with a count."""
+        levels = LEVEL_FILTERS[self.log_level.value][1]
         parts = []
-        for v in views:
-            text = self.redactor.scrub_text(self.ctx.engine.logs(v.id, tail=n)).rstrip("\n")
-            title = f"<div><small>{esc(v.name)} · <code>docker logs --tail {n} {esc(v.name)}</code></small></div>"
-            parts.append(title + f"<pre style='max-height:22em;overflow:auto;font-size:85%;white-space:pre-wrap'>"
-                                 f"{esc(text) or '(no log lines)'}</pre>")
-        return "".join(parts)
+        for name, text in self._log_text.items():
+            kept, read, probes = filter_logs(text.splitlines(), levels=levels, text=self.log_text.value,
+                                             hide_probes=self.log_probes.value)
+            count = (f"{name}: {len(kept)} of the last {plural(read, 'line')} shown, newest first"
+                     + (f" ({plural(probes, 'health/metrics probe')} hidden)" if probes else ""))
+            parts.append(f"<div class='rb-count'>{esc(count)} · <code>docker logs --tail {int(self.log_lines.value)} "
+                         f"{esc(name)}</code></div><pre class='rb-log'>{esc(chr(10).join(kept)) or '(no line matches)'}</pre>")
+        self.logs.value = "".join(parts)
+
+    def show_session(self) -> None:
+        """The session table, with the filters applied."""
+        statuses = STATUS_FILTERS[self.session_status.value][1]
+        self.session_out.value = self.session.html(statuses, self.session_service.value)
 
     # -- actions ------------------------------------------------------------------------------------
     def run_phase(self, phase: PhaseChecks) -> None:
         """Run one phase's offered checks against the project, as the phase notebook would (a fresh
-        context, records redacted by a PhaseSession that writes nothing), and show the records about
-        the selected service."""
+        context, records redacted by a PhaseSession that writes nothing); keep every record in the session
+        table and show the records about the selected service."""
         svc = self.service
         if not svc:
             return
-        names = ", ".join(getattr(fn, "__name__", "?") for fn in phase.checks)
-        self.checks_out.value = _note(f"running {phase.phase} ({names}) for {svc}…")
+        title = phase_title(phase.phase)
+        self.checks_out.value = _note(f"running {title} ({plural(len(phase.checks), 'check')}) for {svc}…")
         self.ctx = self._new_context()
-        session = PhaseSession(phase.phase, self.ctx)
-        table = session.run(*phase.checks)
-        containers = [v.name for v in self._views(svc)]
-        kept, other = records_for_service(table.records, svc, containers, self.ctx.services)
-        heading = (f"<div class='rb-run'><b>{esc(phase.phase)} for {esc(svc)}</b>: {len(kept)} record(s) "
-                   f"({other} about other targets not shown)</div>")
-        extra = (_note(f"Not offered here: {', '.join(phase.left_out)} ({DRILLS_NOT_OFFERED}).")
+        table = PhaseSession(phase.phase, self.ctx).run(*phase.checks)
+        names = {v.name: v.service for v in self.ctx.engine.project_containers(self.params.project)}
+        run = self.session.add(phase.phase, title, svc, table.records,
+                               lambda t: service_of(t, self.ctx.services, names))
+        kept, other = records_for_service(table.records, svc, [n for n, s in names.items() if s == svc], self.ctx.services)
+        heading = (f"<div class='rb-run'><b>{esc(title)} for {esc(svc)}</b> (re-run {run.n}, {esc(run.at[11:19])} UTC): "
+                   f"{plural(len(kept), 'record')} ({other} about other targets, kept in the session table)</div>")
+        extra = (_note(f"Not offered here: {plural(len(phase.left_out), 'check')} ({DRILLS_NOT_OFFERED}).")
                  if phase.left_out else "")
         self.checks_out.value = heading + records_table(kept) + extra
-        self.status.value = _note(f"{phase.phase}: {len(kept)} records for {svc}")
+        self.show_session()
+        self.show_overview()
+        self.status.value = _note(f"{title}: {plural(len(table.records), 'record')} kept, {len(kept)} about {svc}")
+
+    def save_evidence(self) -> None:
+        """Write the session as a run directory (verdict, report, manifest, signed like any run) under the
+        project's ``outputs/``, and say where and how to verify it."""
+        from runbook_lib.params.core import default_outputs
+
+        self.save_out.value = _note("saving…")
+        run_dir = self.session.export(self.params, default_outputs(self.params.source), redactor=self.redactor)
+        self.save_out.value = (f"<div>Saved: <code>{esc(run_dir)}</code> (report.html inside); check it with "
+                               f"<code>runbook verify {esc(run_dir)}</code></div>")
 
     def probe(self) -> None:
         """Ask each HTTP endpoint of the selected service once (short timeout, no retry) and show

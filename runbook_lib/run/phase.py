@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 from runbook_lib.run.context import Context
 from runbook_lib.run.manifest import Manifest
-from runbook_lib.results.display import Html, RecordTable, esc
+from runbook_lib.results.display import Html, RecordTable, esc, summary_table, worst
 from runbook_lib.errors import RunbookError
 from runbook_lib.params import CHANGES_DEPLOYMENT, PHASES, load_params, refuse_unsupported_phases, resolve_params_file
 from runbook_lib.results.policy import apply_waivers, ref
@@ -28,6 +28,43 @@ CheckFn = Callable[[Context], list[CheckRecord]]
 
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+class ProgressLine:
+    """Progress in a notebook opened by hand: one muted line under the cell, updated in place ("watching the
+    engine's events for 3s"), and cleared when the cell's checks are done; not a stream on stderr, which
+    JupyterLab draws as an error box. Headless (papermill) and outside a kernel, lines go to stderr, which the
+    report leaves out."""
+
+    def __init__(self) -> None:
+        self._handle = None
+
+    @staticmethod
+    def _in_kernel() -> bool:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        shell = get_ipython()
+        return shell is not None and hasattr(shell, "kernel")
+
+    def __call__(self, line: str) -> None:
+        if not self._in_kernel():
+            _progress(line)
+            return
+        from IPython.display import display
+
+        shown = Html(f"<div class='rb-progress' style='color:#57606a;font-size:90%'>{esc(line)}</div>", line)
+        if self._handle is None:
+            self._handle = display(shown, display_id=True)
+        else:
+            self._handle.update(shown)
+
+    def done(self) -> None:
+        """The cell's checks are done: the line goes (the next cell starts its own)."""
+        if self._handle is not None:
+            self._handle.update(Html("", " "))
+            self._handle = None
 
 
 class PhaseSession:
@@ -76,6 +113,8 @@ class PhaseSession:
             if per_call:
                 self.ctx.keep_reads = False
                 self.ctx.forget_containers()
+            if isinstance(self.ctx.progress, ProgressLine):
+                self.ctx.progress.done()
         self.records.extend(new)
         self.save()
         return self.table(new, caption)
@@ -132,9 +171,13 @@ class PhaseSession:
                 self._encoded.append(encode_record(r))
             write_records(self.results_path, self.records, self._encoded)
 
-    def summary(self) -> RecordTable:
-        """Every record of this phase, as the phase's verification table."""
-        return self.table(self.records, f"{self.phase}: all checks")
+    def summary(self) -> Html:
+        """The phase's short summary: one line per check, its headline status and mix, the targets not PASS
+        (:func:`~runbook_lib.results.display.summary_table`); the records above hold the evidence."""
+        notes = self.table(self.records).notes
+        lines = [f"{worst(r.status for r in rs):6} {cid}" for cid, rs in _by_check(self.records).items()]
+        return Html(summary_table(self.records, "One line per check (its evidence is in the tables above)", notes),
+                    "\n".join(lines) or "(no records)")
 
     def require_preflight(self, preflight: Manifest) -> Html:
         """Refuse to go on when preflight has blocking problems. Uses the run's preflight records when
@@ -170,6 +213,13 @@ class PhaseSession:
         return read_records(p) if p.exists() else None
 
 
+def _by_check(records: Iterable[CheckRecord]) -> dict[str, list[CheckRecord]]:
+    out: dict[str, list[CheckRecord]] = {}
+    for r in records:
+        out.setdefault(r.id, []).append(r)
+    return out
+
+
 def open_phase(phase: str, params_file: str | Path | None = "", run_dir: str | Path | None = None) -> PhaseSession:
     """Start a phase: load parameters, teach the redactor the deployment's secrets, prepare the
     results file. Empty means "opened by hand": ``run_dir`` empty, interactive (nothing is written);
@@ -185,7 +235,8 @@ def open_phase(phase: str, params_file: str | Path | None = "", run_dir: str | P
         raise InputError(f"{params.source} names {len(params.targets)} targets (a fleet): run it with `runbook run`, "
                          "or open this notebook on one target's parameters (inputs/NAME.yaml of a fleet run) with "
                          "that target's DOCKER_HOST.")
-    ctx = Context(params=params, run_dir=Path(run_dir).resolve() if run_dir else None, progress=_progress)
+    ctx = Context(params=params, run_dir=Path(run_dir).resolve() if run_dir else None,
+                  progress=_progress if run_dir else ProgressLine())
     session = PhaseSession(phase, ctx)  # first: in a run, a read-only phase's reading of the containers starts here
     try:
         ctx.learn_secrets()
