@@ -155,6 +155,7 @@ def _one_run(opts: WatchOptions, output: Path, project: str, metrics: WatchMetri
         loop.signal = loop.signal or "a second signal"
         loop.stop.set()
         return previous
+    remember(output, result.run_dir)
     if result.interrupted:  # the runner's own handler had the signal during the run
         loop.signal = loop.signal or result.interrupted
         loop.stop.set()
@@ -236,15 +237,30 @@ def _run_dirs(output: Path, project: str) -> list[Path]:
                   and p.is_dir() and (p / "run.json").is_file())
 
 
+#: In the watcher's output directory: the names of the run directories the watcher made, one per line. Only
+#: those are ever removed, so an --output shared with runs of `runbook run` (a GO run a rollback needs) loses none.
+MADE = ".runbook-watch-runs"
+
+
+def remember(output: Path, run_dir: Path) -> None:
+    """Note ``run_dir`` as made by the watcher (see :data:`MADE`)."""
+    with open(output / MADE, "a", encoding="utf-8") as fh:
+        fh.write(run_dir.name + "\n")
+
+
 def prune(output: Path, project: str, keep: int) -> list[Path]:
-    """Remove all but the newest ``keep`` run directories of ``project`` under ``output``, sparing the ones
-    ``latest`` and ``last-go`` link to; returns what was removed."""
+    """Remove all but the newest ``keep`` run directories of ``project`` that the watcher made under ``output``
+    (:data:`MADE`), sparing the ones ``latest`` and ``last-go`` link to; returns what was removed."""
     spared = {p.resolve() for p in (_link(output, LATEST), _link(output, LAST_GO)) if p}
+    made = set((output / MADE).read_text(encoding="utf-8").split()) if (output / MADE).is_file() else set()
     removed = []
-    for p in _run_dirs(output, project)[:-keep]:
+    for p in [d for d in _run_dirs(output, project) if d.name in made][:-keep]:
         if p.resolve() not in spared:
             shutil.rmtree(p)
             removed.append(p)
+    if removed:
+        left = [line for line in (output / MADE).read_text(encoding="utf-8").split() if line not in {p.name for p in removed}]
+        (output / MADE).write_text("".join(f"{n}\n" for n in left), encoding="utf-8")
     return removed
 
 

@@ -16,7 +16,7 @@ from conftest import ROOT
 from runbook_lib.errors import InputError
 from runbook_lib.results.metrics import Published, WatchMetrics
 from runbook_lib.run.exporter import Exporter, parse_listen
-from runbook_lib.run.watch import LAST_GO, LATEST, _set_link, parse_every, prune
+from runbook_lib.run.watch import LAST_GO, LATEST, _set_link, parse_every, prune, remember
 
 RULES = ROOT / "runbook_lib" / "data" / "prometheus-rules.yml"
 
@@ -96,13 +96,16 @@ def test_bad_listen_addresses_and_durations_are_input_errors_naming_the_value():
 
 
 def test_retention_keeps_the_newest_runs_and_the_last_go_and_nothing_else_is_touched(tmp_path):
-    def run(stamp: str, verdict: str, project: str = "shop"):
+    def run(stamp: str, verdict: str, project: str = "shop", by_watch: bool = True):
         d = tmp_path / f"20261207T{stamp}Z-{project}"
         d.mkdir()
         (d / "run.json").write_text("{}")
         (d / "verdict.json").write_text(json.dumps({"verdict": verdict}))
+        if by_watch:
+            remember(tmp_path, d)
         return d
 
+    users_go = run("090000", "GO", by_watch=False)  # `runbook run --output` the same directory: never the watcher's
     go = run("100000", "GO")
     rest = [run(f"1{i}0000", "NO-GO") for i in range(1, 6)]
     other = run("100500", "NO-GO", project="other")
@@ -113,7 +116,9 @@ def test_retention_keeps_the_newest_runs_and_the_last_go_and_nothing_else_is_tou
     removed = prune(tmp_path, "shop", keep=2)
     assert sorted(removed) == rest[:3]
     assert go.is_dir() and rest[3].is_dir() and rest[4].is_dir() and other.is_dir() and mine.is_dir()
+    assert users_go.is_dir()
     assert (tmp_path / LAST_GO).resolve() == go
+    assert prune(tmp_path, "shop", keep=2) == []  # the removed ones are no longer remembered
 
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool (Debian's prometheus package) is not installed")
