@@ -119,19 +119,26 @@ def bind_refused(b: Binding) -> bool:
     return False
 
 
-def engine_shares_this_network() -> bool:
+#: /proc/net/unix's Flags of a listening socket (__SO_ACCEPTCON).
+_ACCEPTCON = 0x10000
+
+
+def engine_shares_this_network(proc_net_unix: Path = Path("/proc/net/unix")) -> bool:
     """Whether the engine DOCKER_HOST names publishes on this host's interfaces: its Unix socket is listened on
     in this network namespace (``/proc/net/unix`` lists only this namespace's). A TCP or SSH engine, or one in a
-    network namespace of its own, is not: binding a port here says nothing about its ports."""
+    network namespace of its own, is not: binding a port here says nothing about its ports. Only a listening
+    socket counts: a connection this process opened to an engine of another namespace puts the engine's path
+    in this namespace's list too (the accepted end is made in the connecting side's namespace)."""
     url = os.environ.get("DOCKER_HOST", "") or "unix:///var/run/docker.sock"
     if not url.startswith("unix://"):
         return False
     wanted = os.path.realpath(url[len("unix://"):])
     try:
-        lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+        lines = proc_net_unix.read_text().splitlines()[1:]
     except OSError:
         return False
-    return any(len(f) >= 8 and os.path.realpath(f[-1]) == wanted for f in (line.split() for line in lines))
+    return any(len(f) >= 8 and int(f[3], 16) & _ACCEPTCON and os.path.realpath(f[-1]) == wanted
+               for f in (line.split() for line in lines))
 
 
 def find_conflicts(published: list[dict[str, Any]], bindings: list[Binding], *, own: Callable[[dict[str, Any]], bool],

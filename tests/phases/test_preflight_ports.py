@@ -65,3 +65,18 @@ def test_demo_up_swarm_with_a_port_taken_ends_within_seconds_naming_the_holder(c
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("runbook: error: the host ports of stack.yaml are taken: ") and "Nothing was changed" in line
     assert "*:8080/tcp (api-gateway) is held by " in line
+
+
+def test_an_engine_of_another_network_namespace_is_not_local_while_this_one_holds_a_connection_to_it(tmp_path,
+                                                                                                      monkeypatch):
+    """/proc/net/unix lists the engine's path on a connection's accepted end too (made in the connecting side's
+    namespace): only a listening entry (flags __SO_ACCEPTCON) says the engine listens here."""
+    head = "Num       RefCount Protocol Flags    Type St Inode Path\n"
+    connected = "0000000012345678: 00000003 00000000 00000000 0001 03 4242 /var/tmp/other-ns/docker.sock\n"
+    listening = "0000000087654321: 00000002 00000000 00010000 0001 01 4243 /var/tmp/other-ns/docker.sock\n"
+    table = tmp_path / "unix"
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/tmp/other-ns/docker.sock")
+    table.write_text(head + connected)
+    assert engine_shares_this_network(table) is False
+    table.write_text(head + connected + listening)
+    assert engine_shares_this_network(table) is True
