@@ -59,7 +59,8 @@ ENV_FILE = DEMO_DIR / "offline.env"
 OVERRIDES_DIR = DEMO_DIR / "overrides"
 SECRETS_DIR = DEMO_DIR / ".secrets"
 PROJECT = "secureconnect-demo"
-SECRET_NAMES = ("jwt_secret", "redis_password", "minio_access_key", "minio_secret_key", "demo_user_password")
+SECRET_NAMES = ("jwt_secret", "redis_password", "minio_access_key", "minio_secret_key", "demo_user_password",
+                "postgres_password", "auth_db_password")
 PARAMS_FILE = DEMO_DIR.parent / "parameters" / "demo.yaml"
 #: Published host ports: service -> (the compose.yaml variable that sets it, its default).
 PORTS: dict[str, tuple[str, int]] = {
