@@ -67,6 +67,9 @@ POSTGRES_FILES = Path(__file__).resolve().parents[1] / "postgres"  # demo/postgr
 #: Server modules the demo needs: PL/pgSQL, the text-search dictionaries initdb sets up, encoding conversions.
 POSTGRES_MODULES = ("plpgsql.so", "dict_snowball.so", "*_and_*.so")
 ZONEINFO_UTC = Path("/usr/share/zoneinfo/Etc/UTC")
+TURNSERVER = Path("/usr/bin/turnserver")
+STUNCLIENT = Path("/usr/bin/turnutils_stunclient")  # the image's healthcheck: a STUN binding request
+COTURN_FILES = Path(__file__).resolve().parents[1] / "coturn"  # demo/coturn: entrypoint and configuration
 #: Top-level stdlib entries left out of the images (tests, GUI, installers, the 25 MB static libpython).
 STDLIB_PRUNE = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "__pycache__",
                 "site-packages", "dist-packages", "config-3.11-x86_64-linux-gnu", "pydoc_data", "venv",
@@ -189,7 +192,7 @@ def _require(*paths: Path) -> None:
         raise EnvironmentProblem(
             f"cannot build the demo images, missing: {', '.join(missing)}. "
             "Install them with: apt-get install -y busybox-static redis-server redis-tools python3.11 "
-            "prometheus prometheus-alertmanager postgresql")
+            "prometheus prometheus-alertmanager postgresql coturn")
 
 
 def base_rootfs(extra_binaries: Sequence[Path] = ()) -> RootFS:
@@ -274,6 +277,18 @@ def postgres_rootfs() -> tuple[RootFS, str]:
     return fs, str(bindir)
 
 
+def coturn_rootfs() -> RootFS:
+    """base + Debian's coturn ``turnserver`` and ``turnutils_stunclient`` and demo/coturn's entrypoint and
+    configuration."""
+    _require(TURNSERVER, STUNCLIENT, COTURN_FILES / "entrypoint.sh")
+    fs = base_rootfs([TURNSERVER, STUNCLIENT])
+    fs.add_file("usr/bin/turnserver", TURNSERVER, 0o755)
+    fs.add_file("usr/bin/turnutils_stunclient", STUNCLIENT, 0o755)
+    fs.add_file("usr/local/bin/coturn-entrypoint", COTURN_FILES / "entrypoint.sh", 0o755)
+    fs.add_file("etc/coturn/turnserver.conf", COTURN_FILES / "turnserver.conf", 0o644)
+    return fs
+
+
 @dataclass
 class ImageSpec:
     name: str
@@ -336,6 +351,8 @@ def image_specs() -> list[ImageSpec]:
                   [f"ENV PATH=/usr/local/bin:{pg_bin}:/usr/bin:/bin", f"USER {CONTAINER_UID}:{CONTAINER_GID}",
                    "ENV TZ=UTC", "ENV PGDATA=/data/pgdata", "WORKDIR /data", "EXPOSE 5432",
                    'ENTRYPOINT ["postgres-entrypoint"]']),
+        ImageSpec(image_name("TURN_IMAGE"), coturn_rootfs(), [*common, "WORKDIR /tmp", "EXPOSE 3478/udp 3478/tcp",
+                                                              'ENTRYPOINT ["coturn-entrypoint"]']),
     ]
 
 

@@ -212,6 +212,9 @@ def test_smoke_parameters_refuse_json_and_body_together_and_bad_json_paths(write
     with pytest.raises(ParametersError, match=r"unknown key 'smoke.drills\[0\].mod'.*did you mean 'mode'"):
         load_params(write_params({"smoke.drills": [{"dependency": "redis", "mod": "stop",
                                                     "endpoints": [{"name": "e", "url": "http://h/"}]}]}))
+    with pytest.raises(ParametersError, match=r"smoke.turn\[0\].url"):
+        load_params(write_params({"smoke.turn": [{"name": "t", "url": "stun:h:3478", "username": "u",
+                                                  "password_secret": "p"}]}))
 
 
 def test_demo_parameters_hold_secret_names_never_values():
