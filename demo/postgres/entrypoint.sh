@@ -21,6 +21,19 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   fi
   # password (SCRAM) authentication for everyone, over the socket and the network alike
   printf 'local all all scram-sha-256\nhost all all 0.0.0.0/0 scram-sha-256\n' > "$PGDATA/pg_hba.conf"
+  # The application's database and login role (as the official image's POSTGRES_DB/POSTGRES_USER do), so its
+  # clients can connect from the start; the role may do nothing yet. Its tables and privileges are the
+  # post-deploy init step's (db-init). The password goes in on stdin, never on a command line.
+  if [ -n "${POSTGRES_DB:-}" ] && [ -n "${APP_DB_USER:-}" ] && [ -s "${APP_DB_PASSWORD_FILE:-}" ]; then
+    { echo "CREATE DATABASE \"$POSTGRES_DB\""
+      printf "CREATE ROLE \"%s\" LOGIN PASSWORD '%s'\n" "$APP_DB_USER" "$(sed "s/'/''/g" "$APP_DB_PASSWORD_FILE")"
+    } | postgres --single -D "$PGDATA" postgres >/tmp/single.log 2>&1 || echo "ERROR: exit status $?" >>/tmp/single.log
+    if grep -q "ERROR" /tmp/single.log; then  # single-user mode carries on past a failed statement
+      cat /tmp/single.log >&2
+      rm -rf "$PGDATA"  # the next start makes it all again
+      exit 1
+    fi
+  fi
 fi
 # small: a demo database inside a 128 MB limit; the socket in /tmp (the root filesystem is read-only)
 exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp -c shared_buffers=16MB \

@@ -1,6 +1,6 @@
 -- auth-service's users (run by db-init as the superuser, in database secureconnect; idempotent)
 SET client_min_messages = warning;
-\set auth_pw `cat "$AUTH_DB_PASSWORD_FILE"`
+\set auth_pw `cat "$APP_DB_PASSWORD_FILE"`
 CREATE TABLE IF NOT EXISTS public.app_users (
     username      text PRIMARY KEY CHECK (length(username) BETWEEN 1 AND 64),
     password_hash text NOT NULL,
