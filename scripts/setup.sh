@@ -86,10 +86,12 @@ ensure_engine() {
 
 ensure_demo_material() {
   # What the offline demo images are built from (no registry here): a static busybox, Debian's
-  # Python 3.11 runtime, Redis, Prometheus and Alertmanager. Only installed when missing, and only as root.
+  # Python 3.11 runtime, Redis, Prometheus, Alertmanager, PostgreSQL and coturn. Only installed when
+  # missing, and only as root.
   if ! command -v busybox >/dev/null || [ ! -x /usr/bin/python3.11 ] || ! command -v redis-server >/dev/null \
-     || [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/prometheus-alertmanager ]; then
-    apt_install busybox-static python3.11 redis-server redis-tools prometheus prometheus-alertmanager
+     || [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/prometheus-alertmanager ] \
+     || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || [ ! -x /usr/bin/turnserver ]; then
+    apt_install busybox-static python3.11 redis-server redis-tools prometheus prometheus-alertmanager postgresql coturn
   fi
 }
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -20,6 +19,7 @@ from jwt_tokens import jwt_encode
 from network import DEP_TIMEOUT, DependencyDown, FastHTTPConnection
 from redis_client import Redis, RedisError
 from s3_client import S3Client, s3_error_code
+from user_store import DemoUserOnly, StoreUnavailable, UserExists, UserStore
 from web import HTTPError, Response, Service, read_json
 
 BUCKET = os.environ.get("STORAGE_BUCKET", "secureconnect-media")
@@ -32,28 +32,45 @@ def _redis_from_env(password: str) -> Redis:
     return Redis(os.environ.get("REDIS_HOST", "redis"), int(os.environ.get("REDIS_PORT", "6379")), password)
 
 
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MIN_PASSWORD = 12
+
+
 class AuthService(Service):
     name = "auth-service"
-    secret_vars = ("JWT_SECRET_FILE", "REDIS_PASSWORD_FILE", "DEMO_USER_PASSWORD_FILE")
+    # With DATABASE_HOST (compose.yaml), users live in PostgreSQL and its role's password is a secret too;
+    # without it (the swarm stack, which has no database), only the demo user, in memory.
+    with_database = bool(os.environ.get("DATABASE_HOST"))
+    secret_vars = ("JWT_SECRET_FILE", "REDIS_PASSWORD_FILE", "DEMO_USER_PASSWORD_FILE") \
+        + ("AUTH_DB_PASSWORD_FILE",) * with_database
 
     def __init__(self):
         super().__init__()
         self.redis = _redis_from_env(self.secrets["REDIS_PASSWORD_FILE"])
-        self.users = {"demo": self.secrets["DEMO_USER_PASSWORD_FILE"]}
+        demo_password = self.secrets["DEMO_USER_PASSWORD_FILE"]
+        self.users = (UserStore(self.secrets["AUTH_DB_PASSWORD_FILE"], demo_password) if self.with_database
+                      else DemoUserOnly(demo_password))
 
     def probe(self):
-        return {"redis": "up" if self.redis.ping() else "down"}
+        deps = {"redis": "up" if self.redis.ping() else "down"}
+        if self.with_database:
+            deps["postgres"] = self.users.state()
+        return deps
 
     def routes(self):
         return [("POST", r"/api/auth/login", "/api/auth/login", self.login),
+                ("POST", r"/api/auth/register", "/api/auth/register", self.register),
                 ("GET", r"/api/auth/verify", "/api/auth/verify", self.verify)]
 
     def login(self, req, _m):
         data = read_json(req)
         user, password = data.get("username"), data.get("password")
-        expected = self.users.get(user) if isinstance(user, str) else None
-        if not (expected and isinstance(password, str)
-                and hmac.compare_digest(expected.encode(), password.encode())):
+        try:  # fails closed: no user store, no login
+            ok = isinstance(user, str) and isinstance(password, str) and self.users.authenticate(user, password)
+        except StoreUnavailable as exc:
+            log("login_unavailable", username=str(user)[:64], reason=str(exc)[:200])
+            raise HTTPError(503, f"login unavailable: {exc}") from None
+        if not ok:
             log("login_failed", username=str(user)[:64])
             raise HTTPError(401, "invalid credentials")
         now = int(time.time())
@@ -68,6 +85,23 @@ class AuthService(Service):
             log("session_not_recorded", jti=jti, reason=str(exc)[:200])
         return Response(200, {"token": token, "token_type": "Bearer", "expires_in": TOKEN_TTL,
                               "session": session})
+
+    def register(self, req, _m):
+        """A new user: 201, 409 when the name is taken, 503 when the user store cannot answer."""
+        data = read_json(req)
+        user, password = data.get("username"), data.get("password")
+        if not (isinstance(user, str) and USERNAME_RE.fullmatch(user)):
+            raise HTTPError(400, "username must match [A-Za-z0-9_.-]{1,64}")
+        if not (isinstance(password, str) and len(password) >= MIN_PASSWORD):
+            raise HTTPError(400, f"password must be a string of at least {MIN_PASSWORD} characters")
+        try:
+            self.users.register(user, password)
+        except UserExists:
+            raise HTTPError(409, "username taken") from None
+        except StoreUnavailable as exc:
+            raise HTTPError(503, f"registration unavailable: {exc}") from None
+        log("registered", username=user)
+        return Response(201, {"username": user, "created": True})
 
     def verify(self, req, _m):
         claims = self.bearer_claims(req)

@@ -11,7 +11,8 @@ The role is chosen by ``SERVICE_NAME``:
 ==================  ====================================================================================
 api-gateway         reverse proxy: /api/auth -> auth-service, /api/chat -> chat-service,
                     /api/video -> video-service, /api/storage -> storage-service
-auth-service        POST /api/auth/login (issues an HS256 JWT, session in redis), GET /api/auth/verify
+auth-service        POST /api/auth/login (issues an HS256 JWT, session in redis), GET /api/auth/verify,
+                    POST /api/auth/register; users in PostgreSQL (with DATABASE_HOST; fails closed without it)
 chat-service        POST/GET /api/chat/messages (redis lists; buffers or fails when redis is down,
                     per CHAT_REDIS_FAILURE_MODE=degrade|fail)
 video-service       POST /api/video/calls, GET /api/video/calls/<id> (redis keys with a TTL; 503 without
@@ -38,6 +39,8 @@ The parts, one module each (flat in ``/app``, the directory the images copy ``de
 ``config.py``       secrets read from ``*_FILE`` files, the JSON log line
 ``network.py``      name resolution and connections with a deadline (:class:`DependencyDown`)
 ``redis_client.py`` the redis client (RESP2)
+``pg_client.py``    the PostgreSQL client (SCRAM-SHA-256, parameterised queries)
+``user_store.py``   auth-service's users: look-up, registration, password hashes
 ``jwt_tokens.py``   HS256 JSON Web Tokens
 ``s3_client.py``    the S3 client of the storage role
 ``sigv4.py``        AWS Signature V4, also used by ``minio_standin.py`` to verify requests

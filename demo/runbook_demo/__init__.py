@@ -59,14 +59,15 @@ ENV_FILE = DEMO_DIR / "offline.env"
 OVERRIDES_DIR = DEMO_DIR / "overrides"
 SECRETS_DIR = DEMO_DIR / ".secrets"
 PROJECT = "secureconnect-demo"
-SECRET_NAMES = ("jwt_secret", "redis_password", "minio_access_key", "minio_secret_key", "demo_user_password")
+SECRET_NAMES = ("jwt_secret", "redis_password", "minio_access_key", "minio_secret_key", "demo_user_password",
+                "postgres_password", "auth_db_password", "turn_password")
 PARAMS_FILE = DEMO_DIR.parent / "parameters" / "demo.yaml"
 #: Published host ports: service -> (the compose.yaml variable that sets it, its default).
 PORTS: dict[str, tuple[str, int]] = {
     "api-gateway": ("RB_API_GATEWAY_PORT", 8080), "auth-service": ("RB_AUTH_SERVICE_PORT", 8081),
     "chat-service": ("RB_CHAT_SERVICE_PORT", 8082), "video-service": ("RB_VIDEO_SERVICE_PORT", 8083),
     "storage-service": ("RB_STORAGE_SERVICE_PORT", 8084), "prometheus": ("RB_PROMETHEUS_PORT", 9090),
-    "alertmanager": ("RB_ALERTMANAGER_PORT", 9093)}
+    "alertmanager": ("RB_ALERTMANAGER_PORT", 9093), "coturn": ("RB_COTURN_PORT", 3478)}
 
 # ----------------------------------------------------------------------------------------------------
 # secrets

@@ -24,12 +24,29 @@ from runbook_lib.errors import EngineUnavailable, EnvironmentProblem, RunbookErr
 
 APP_DIR = Path(__file__).resolve().parents[1] / "app"  # demo/app of the checkout
 
+OFFLINE_ENV = Path(__file__).resolve().parents[1] / "offline.env"  # demo/offline.env: the default names
+
 APP_IMAGE = "runbook-demo/app:local"
 MINIO_IMAGE = "runbook-demo/minio:local"
 REDIS_IMAGE = "runbook-demo/redis:local"
 PROMETHEUS_IMAGE = "runbook-demo/prometheus:local"
 ALERTMANAGER_IMAGE = "runbook-demo/alertmanager:local"
 IMAGES = (APP_IMAGE, MINIO_IMAGE, REDIS_IMAGE, PROMETHEUS_IMAGE, ALERTMANAGER_IMAGE)
+
+
+def image_name(var: str) -> str:
+    """The name an image is built under: the environment's ``var`` (APP_IMAGE...) when set, else
+    demo/offline.env's. Compose lets the shell environment override ``--env-file`` values the same way,
+    so a checkout that exports ``APP_IMAGE=runbook-demo/app:mine`` builds and deploys its own images
+    and never rebuilds the shared ones."""
+    value = os.environ.get(var, "").strip()
+    if value:
+        return value
+    for line in OFFLINE_ENV.read_text(encoding="utf-8").splitlines():
+        key, sep, default = line.partition("=")
+        if sep and key.strip() == var:
+            return default.strip()
+    raise RunbookError(f"{OFFLINE_ENV} sets no {var}: add `{var}=runbook-demo/<name>:local` to it")
 
 #: The user every demo container runs as (compose ``user: "10001:10001"``).
 CONTAINER_UID = CONTAINER_GID = 10001
@@ -45,6 +62,14 @@ REDIS_CLI = Path("/usr/bin/redis-cli")
 PROMETHEUS = Path("/usr/bin/prometheus")
 ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
 ALERTMANAGER_SHARE = Path("/usr/share/prometheus/alertmanager")
+POSTGRES_ROOT = Path("/usr/lib/postgresql")  # Debian's postgresql-<major>: bin/ and lib/ under <major>/
+POSTGRES_FILES = Path(__file__).resolve().parents[1] / "postgres"  # demo/postgres: entrypoint, init step, schema
+#: Server modules the demo needs: PL/pgSQL, the text-search dictionaries initdb sets up, encoding conversions.
+POSTGRES_MODULES = ("plpgsql.so", "dict_snowball.so", "*_and_*.so")
+ZONEINFO_UTC = Path("/usr/share/zoneinfo/Etc/UTC")
+TURNSERVER = Path("/usr/bin/turnserver")
+STUNCLIENT = Path("/usr/bin/turnutils_stunclient")  # the image's healthcheck: a STUN binding request
+COTURN_FILES = Path(__file__).resolve().parents[1] / "coturn"  # demo/coturn: entrypoint and configuration
 #: Top-level stdlib entries left out of the images (tests, GUI, installers, the 25 MB static libpython).
 STDLIB_PRUNE = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "__pycache__",
                 "site-packages", "dist-packages", "config-3.11-x86_64-linux-gnu", "pydoc_data", "venv",
@@ -167,7 +192,7 @@ def _require(*paths: Path) -> None:
         raise EnvironmentProblem(
             f"cannot build the demo images, missing: {', '.join(missing)}. "
             "Install them with: apt-get install -y busybox-static redis-server redis-tools python3.11 "
-            "prometheus prometheus-alertmanager")
+            "prometheus prometheus-alertmanager postgresql coturn")
 
 
 def base_rootfs(extra_binaries: Sequence[Path] = ()) -> RootFS:
@@ -223,6 +248,47 @@ def python_rootfs() -> RootFS:
     return fs
 
 
+def postgres_rootfs() -> tuple[RootFS, str]:
+    """base + Debian's PostgreSQL server (postgres, initdb, psql, pg_isready), the server modules it loads,
+    its share/ files (man pages left out), the UTC zone, and demo/postgres's scripts. Returns the tree and
+    the directory of its binaries (for PATH)."""
+    majors = sorted(POSTGRES_ROOT.glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]))
+    if not majors:
+        raise EnvironmentProblem(f"cannot build the demo images, missing: {POSTGRES_ROOT}/<major>/bin/postgres. "
+                                 "Install it with: apt-get install -y postgresql")
+    bindir = majors[-1].parent
+    major = bindir.parent.name
+    share = Path("/usr/share/postgresql") / major
+    _require(share / "postgres.bki", ZONEINFO_UTC, POSTGRES_FILES / "entrypoint.sh")
+    bins = [bindir / b for b in ("postgres", "initdb", "psql", "pg_isready")]
+    modules = sorted({m for pattern in POSTGRES_MODULES for m in (bindir.parent / "lib").glob(pattern)})
+    fs = base_rootfs([*bins, *modules])
+    for path in (*bins, *modules):
+        fs.add_file(str(path).lstrip("/"), path, 0o755)
+    for src in sorted(share.rglob("*")):
+        if src.is_file() and "man" not in src.relative_to(share).parts[:1]:
+            fs.add_file(str(src).lstrip("/"), Path(os.path.realpath(src)), 0o644)
+    fs.add_file("usr/share/zoneinfo/Etc/UTC", ZONEINFO_UTC, 0o644)
+    fs.add_link("usr/share/zoneinfo/UTC", "Etc/UTC")
+    for script in ("entrypoint.sh", "db-init.sh", "db-schema-check.sh"):
+        fs.add_file(f"usr/local/bin/{script.replace('.sh', '').replace('entrypoint', 'postgres-entrypoint')}",
+                    POSTGRES_FILES / script, 0o755)
+    fs.add_file("usr/local/share/demo-db/schema.sql", POSTGRES_FILES / "schema.sql", 0o644)
+    return fs, str(bindir)
+
+
+def coturn_rootfs() -> RootFS:
+    """base + Debian's coturn ``turnserver`` and ``turnutils_stunclient`` and demo/coturn's entrypoint and
+    configuration."""
+    _require(TURNSERVER, STUNCLIENT, COTURN_FILES / "entrypoint.sh")
+    fs = base_rootfs([TURNSERVER, STUNCLIENT])
+    fs.add_file("usr/bin/turnserver", TURNSERVER, 0o755)
+    fs.add_file("usr/bin/turnutils_stunclient", STUNCLIENT, 0o755)
+    fs.add_file("usr/local/bin/coturn-entrypoint", COTURN_FILES / "entrypoint.sh", 0o755)
+    fs.add_file("etc/coturn/turnserver.conf", COTURN_FILES / "turnserver.conf", 0o644)
+    return fs
+
+
 @dataclass
 class ImageSpec:
     name: str
@@ -266,19 +332,27 @@ def image_specs() -> list[ImageSpec]:
         if src.is_file():
             alertmanager.add_file(str(src).lstrip("/"), src, 0o644)
 
+    postgres, pg_bin = postgres_rootfs()
+
     return [
-        ImageSpec(APP_IMAGE, app, [*common, *py_env, "WORKDIR /app", "EXPOSE 8080 8081 8082 8083 8084",
+        ImageSpec(image_name("APP_IMAGE"), app, [*common, *py_env, "WORKDIR /app", "EXPOSE 8080 8081 8082 8083 8084",
                                    'ENTRYPOINT ["python3", "/app/service.py"]', 'CMD ["serve"]']),
-        ImageSpec(MINIO_IMAGE, minio, [*common, *py_env, "WORKDIR /data", "EXPOSE 9000",
+        ImageSpec(image_name("MINIO_IMAGE"), minio, [*common, *py_env, "WORKDIR /data", "EXPOSE 9000",
                                        'ENTRYPOINT ["minio"]', 'CMD ["server", "/data"]']),
-        ImageSpec(REDIS_IMAGE, redis, [*common, "WORKDIR /data", "EXPOSE 6379",
+        ImageSpec(image_name("REDIS_IMAGE"), redis, [*common, "WORKDIR /data", "EXPOSE 6379",
                                        'CMD ["redis-server", "--dir", "/data"]']),
-        ImageSpec(PROMETHEUS_IMAGE, prometheus, [*common, "WORKDIR /tmp", "EXPOSE 9090",
+        ImageSpec(image_name("PROMETHEUS_IMAGE"), prometheus, [*common, "WORKDIR /tmp", "EXPOSE 9090",
                                                  'ENTRYPOINT ["/bin/prometheus"]',
                                                  'CMD ["--config.file=/etc/prometheus/prometheus.yml"]']),
-        ImageSpec(ALERTMANAGER_IMAGE, alertmanager, [*common, "WORKDIR /tmp", "EXPOSE 9093",
+        ImageSpec(image_name("ALERTMANAGER_IMAGE"), alertmanager, [*common, "WORKDIR /tmp", "EXPOSE 9093",
                                                      'ENTRYPOINT ["/bin/alertmanager"]',
                                                      'CMD ["--config.file=/etc/alertmanager/alertmanager.yml"]']),
+        ImageSpec(image_name("POSTGRES_IMAGE"), postgres,
+                  [f"ENV PATH=/usr/local/bin:{pg_bin}:/usr/bin:/bin", f"USER {CONTAINER_UID}:{CONTAINER_GID}",
+                   "ENV TZ=UTC", "ENV PGDATA=/data/pgdata", "WORKDIR /data", "EXPOSE 5432",
+                   'ENTRYPOINT ["postgres-entrypoint"]']),
+        ImageSpec(image_name("TURN_IMAGE"), coturn_rootfs(), [*common, "WORKDIR /tmp", "EXPOSE 3478/udp 3478/tcp",
+                                                              'ENTRYPOINT ["coturn-entrypoint"]']),
     ]
 
 

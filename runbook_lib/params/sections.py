@@ -283,6 +283,18 @@ class Drill(StrictModel):
         "Re-run smoke.flow after recovery (and before the fault, as the steady state to start from)."))
 
 
+class TurnServer(StrictModel):
+    """smoke.turn: a TURN/STUN server asked over UDP: a binding answered, an allocation with the secret's
+    long-term credentials granted, one with a wrong password refused."""
+
+    name: str = Field(description="As the report names it.")
+    url: str = Field(pattern=r"^turn:[^:/?]+(:\d+)?(\?transport=udp)?$",
+                     description="turn:HOST[:PORT] (port 3478 when left out); UDP.")
+    username: str = Field(min_length=1, description="The long-term credential's user name.")
+    password_secret: str = Field(min_length=1, description="The compose model's file secret holding its password.")
+    timeout_s: float = Field(default=2, gt=0, le=30, description="Seconds each request may take.")
+
+
 class Smoke(StrictModel):
     """Phase 4: smoke tests. ``endpoints`` empty means ``GET /health`` on the first published TCP port
     of each app service (from the compose model). ``flow`` runs once as smoke.flow and around every
@@ -298,10 +310,12 @@ class Smoke(StrictModel):
     metrics: list[MetricsEndpoint] = Field(default_factory=list, description="smoke.metrics: /metrics endpoints.")
     flow: list[FlowStep] = Field(default_factory=list, description="smoke.flow: the end-to-end scenario, in order.")
     drills: list[Drill] = Field(default_factory=list, description="smoke.drill.<dependency>: one per dependency.")
+    turn: list[TurnServer] = Field(default_factory=list, description="smoke.turn: TURN/STUN servers to speak to.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Smoke":
-        for what, items in (("endpoints", self.endpoints), ("metrics", self.metrics), ("flow", self.flow)):
+        for what, items in (("endpoints", self.endpoints), ("metrics", self.metrics), ("flow", self.flow),
+                            ("turn", self.turn)):
             names = [i.name for i in items]
             dup = {n for n in names if names.count(n) > 1}
             if dup:

@@ -47,9 +47,11 @@ def remote(netns_engine, stack, tmp_path_factory):
 
     demo.ensure_secrets()
     demo.build_images(progress=lambda s: None)  # on the main engine (cached builds are a no-op)
+    from runbook_demo.images import image_name
+
     for line in demo.ENV_FILE.read_text().splitlines():
         if "=" in line and not line.startswith("#"):
-            netns_engine.load_image(line.split("=", 1)[1].strip())
+            netns_engine.load_image(image_name(line.split("=", 1)[0].strip()))  # the names build_images used
     override = tmp_path_factory.mktemp("remote") / "fault.yaml"
     override.write_text(REMOTE_OVERRIDE)
     compose = Compose(files=[demo.COMPOSE_FILE, override], project=stack.project, env_files=stack.env_files,

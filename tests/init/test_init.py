@@ -35,7 +35,10 @@ def test_init_on_the_demo_compose_file_validates(tmp_path):
     assert f"wrote {out}" in r.stdout and "next: runbook run --params" in r.stdout
     p = load_params(out)
     assert p.app_services == APPS
-    assert p.dependencies == ["minio", "redis"]
+    assert p.dependencies == ["coturn", "minio", "postgres", "redis"]
+    why = out.read_text()
+    assert "#   postgres: dependency, PostgreSQL database" in why
+    assert "#   coturn: dependency, TURN/STUN server" in why and "coturn" not in p.security.internal_services
     assert p.compose_files == [DEMO.resolve()] and p.env_files == [OFFLINE.resolve()]
     # health endpoints: each healthcheck's URL, mapped to the port published for it
     assert {e.name: e.url for e in p.smoke.endpoints} == {
@@ -44,14 +47,15 @@ def test_init_on_the_demo_compose_file_validates(tmp_path):
         "storage-service": "http://127.0.0.1:8084/health"}
     # a drill per dependency, probing the services that depend on it, expect left at the least claim
     drills = {d.dependency: d for d in p.smoke.drills}
-    assert sorted(drills) == ["minio", "redis"]
+    assert sorted(drills) == ["coturn", "minio", "postgres", "redis"]
+    assert [e.name for e in drills["postgres"].endpoints] == ["auth-service health"]
     assert [e.name for e in drills["minio"].endpoints] == ["storage-service health"]
     assert {e.name for e in drills["redis"].endpoints} == {"auth-service health", "chat-service health",
                                                            "video-service health"}
     assert all(e.expect == "may_fail" for d in drills.values() for e in d.endpoints)
     assert p.production.prometheus_url == "http://127.0.0.1:9090"
     assert p.production.alertmanager_url == "http://127.0.0.1:9093"
-    assert p.security.internal_services == ["minio", "redis"]
+    assert p.security.internal_services == ["minio", "postgres", "redis"]
     text = out.read_text()
     todos = _todos(text)
     assert any("while redis is down" in t for t in todos) and any("expected_env" in t for t in todos)

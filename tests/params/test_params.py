@@ -18,6 +18,7 @@ def test_demo_parameters_load_with_paths_relative_to_the_file():
     assert p.project == "secureconnect-demo"
     assert p.compose_files[0] == (PARAMS.parent / "demo" / "compose.yaml").resolve()
     assert p.redeploy.init_steps[0].service == "storage-service"
+    assert [(s.service, s.command) for s in p.redeploy.init_steps[1:]] == [("postgres", ["db-init"])]
 
 
 def test_secureconnect_parameters_validate_without_their_compose_file():

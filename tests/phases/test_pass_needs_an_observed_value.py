@@ -36,8 +36,8 @@ def test_current_state_and_inventories_are_info_never_pass(healthy_demo, demo_pa
         assert r.status == "INFO", (r.id, r.status, r.actual)
         assert r.evidence and "containers" in r.evidence  # the fact itself is still recorded
     assert counts(facts.values())["PASS"] == 0
-    assert "9 of 9 project containers running" in facts["preflight.current_state"].actual
-    assert facts["redeploy.inventory_after"].actual.startswith("9 containers (0 recreated)")
+    assert "11 of 11 project containers running" in facts["preflight.current_state"].actual
+    assert facts["redeploy.inventory_after"].actual.startswith("11 containers (0 recreated)")
 
 
 @pytest.fixture

@@ -58,13 +58,14 @@ def test_the_demo_stack_passes_phase_2_with_evidence_on_every_record(healthy_dem
     assert phase2 and all(r["status"] == "PASS" and r["evidence"] for r in phase2), \
         [(r["id"], r["target"], r["actual"]) for r in phase2 if r["status"] != "PASS"]
     by = by_key(records)
-    services = ("api-gateway", "auth-service", "chat-service", "video-service", "storage-service", "redis", "minio")
+    services = ("api-gateway", "auth-service", "chat-service", "video-service", "storage-service", "redis", "minio",
+                "postgres", "coturn")
     for rule in ("secrets.mounted", "secrets.file_mode", "secrets.file_env", "secrets.no_plaintext_env",
                  "secrets.not_in_config", "secrets.not_in_logs", "hardening.privileged", "hardening.non_root"):
         for svc in services:
             assert (rule, svc) in by, (rule, svc)
     mounted = by[("secrets.mounted", "auth-service")]["evidence"]["secrets"]
-    assert {s["secret"] for s in mounted} == {"jwt_secret", "redis_password", "demo_user_password"}
+    assert {s["secret"] for s in mounted} == {"jwt_secret", "redis_password", "demo_user_password", "auth_db_password"}
     assert all(s["mode"] == "0400" or os.geteuid() != 0 for s in mounted)
     assert all(set(s) >= {"path", "size", "mode", "owner"} for s in mounted)
     assert by[("hardening.read_only_rootfs", "redis")]["evidence"]["cis"] == "5.12"

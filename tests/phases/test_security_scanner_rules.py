@@ -38,7 +38,7 @@ def test_the_clean_demo_stack_passes_the_new_rules_from_docker_inspect(healthy_d
     records = security.hardening(ctx) + security.shared_volumes(ctx)
     new = [r for r in records if r.id in NEW_RULES + ("hardening.shared_volume",)]
     assert new and all(r.status == "PASS" for r in new), [(r.id, r.target, r.actual) for r in new if r.status != "PASS"]
-    assert {r.target for r in new if r.id == "hardening.shared_volume"} == {"redis-data", "minio-data"}
+    assert {r.target for r in new if r.id == "hardening.shared_volume"} == {"redis-data", "minio-data", "postgres-data"}
     cap = next(r for r in new if r.id == "hardening.cap_drop" and r.target == "video-service")
     assert cap.evidence["source"] == "engine" and cap.evidence["cap_drop"] == ["ALL"] and cap.evidence["cis"] == "5.3"
     cpu = next(r for r in new if r.id == "hardening.cpu_limit" and r.target == "video-service")

@@ -212,6 +212,9 @@ def test_smoke_parameters_refuse_json_and_body_together_and_bad_json_paths(write
     with pytest.raises(ParametersError, match=r"unknown key 'smoke.drills\[0\].mod'.*did you mean 'mode'"):
         load_params(write_params({"smoke.drills": [{"dependency": "redis", "mod": "stop",
                                                     "endpoints": [{"name": "e", "url": "http://h/"}]}]}))
+    with pytest.raises(ParametersError, match=r"smoke.turn\[0\].url"):
+        load_params(write_params({"smoke.turn": [{"name": "t", "url": "stun:h:3478", "username": "u",
+                                                  "password_secret": "p"}]}))
 
 
 def test_demo_parameters_hold_secret_names_never_values():
@@ -219,7 +222,7 @@ def test_demo_parameters_hold_secret_names_never_values():
     values = [p.read_text().strip() for p in (ROOT / "demo" / ".secrets").iterdir()] if (ROOT / "demo" / ".secrets").is_dir() else []
     assert "{{ secret:demo_user_password }}" in text and not any(v in text for v in values)
     p = load_params(PARAMS / "demo.yaml")
-    assert [d.dependency for d in p.smoke.drills] == ["redis", "minio"]
+    assert [d.dependency for d in p.smoke.drills] == ["redis", "minio", "postgres"]
     assert all(d.duration_s <= 5 for d in p.smoke.drills)
 
 
@@ -248,7 +251,7 @@ def test_the_demo_stack_passes_phase_4_with_both_drills_and_their_timelines(heal
         assert by[("smoke.health", svc)]["evidence"]["status"] == 200
         assert by[("smoke.metrics", svc)]["evidence"]["missing"] == []
     assert [r["target"] for r in recs if r["id"] == "smoke.flow"] == [
-        "log in", "post a chat message", "read the chat room", "start a video call", "read the video call",
+        "log in", "register a user", "log in as the new user", "post a chat message", "read the chat room", "start a video call", "read the video call",
         "store an object", "read the object back"]
     # designed degraded behaviour, observed
     assert by[("smoke.drill.redis", "chat-service message")]["evidence"]["during_fault"]["statuses"] .keys() == {"202"}

@@ -27,7 +27,7 @@ def _run_beside_a_user_demo(healthy_demo, demo_params, engine, cli, tmp_path):
     user.up(progress=lambda s: None)
     try:
         user_before = snapshot(engine, user.project)
-        assert len(user_before) == 9, user_before
+        assert len(user_before) == 11, user_before
         before = snapshot(engine, project)
         adhoc = engine.client.containers.run("runbook-demo/app:local", ["300"], entrypoint=["sleep"], detach=True,
                                              name=f"{project}-adhoc-1")
@@ -72,10 +72,18 @@ def test_full_run_redeploys_the_demo_stack_and_says_go(healthy_demo, demo_params
         assert "n/a" not in r["actual"] or r["status"] != "PASS", f"PASS on a value not observed: {r['id']}@{r['target']}"
     by_id = {(r["id"], r["target"]): r for r in records}
     # every service was found ready, with the health it was judged on
-    for svc in ("api-gateway", "auth-service", "chat-service", "video-service", "storage-service", "redis", "minio"):
+    for svc in ("api-gateway", "auth-service", "chat-service", "video-service", "storage-service", "redis", "minio",
+                "postgres", "coturn"):
         r = by_id[("redeploy.service_ready", svc)]
         assert r["status"] == "PASS" and r["evidence"]["container"]["health"] == "healthy"
     assert by_id[("redeploy.init_step", "media bucket")]["status"] == "PASS"
+    assert by_id[("redeploy.init_step", "user database schema")]["status"] == "PASS"
+    # auth-service's users are rows in PostgreSQL: one written and read back; without the database, no login
+    assert all(by_id[("smoke.flow", s)]["status"] == "PASS" for s in ("register a user", "log in as the new user"))
+    assert by_id[("smoke.drill.postgres", "auth-service login")]["evidence"]["during_fault"]["statuses"].keys() == {"503"}
+    assert by_id[("smoke.drill.postgres", "chat-service message")]["status"] == "PASS"
+    # the TURN server spoken to: binding answered, the secret's credentials granted, a wrong password refused
+    assert [by_id[("smoke.turn", f"coturn {t}")]["status"] for t in ("binding", "allocation", "wrong password")] == ["PASS"] * 3
     assert by_id[("redeploy.leftovers_removed", f"{project}-adhoc-1")]["status"] == "PASS"
     assert all(r["status"] == "PASS" for r in records if r["id"] == "redeploy.volumes_preserved")
     # it really redeployed: every container is new

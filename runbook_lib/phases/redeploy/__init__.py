@@ -337,8 +337,11 @@ def init_steps(ctx: Context) -> list[CheckRecord]:
                 ev.update(verify=step.verify, verify_exit_code=vcode, verify_output=tail(voutput), expect=step.expect)
                 matched = vcode == 0 and any(re.search(step.expect, line) for line in voutput.splitlines())
                 if not matched:
+                    # the verification's own last word names what is missing (a table, a bucket...)
+                    said = next((ln.strip() for ln in reversed(voutput.splitlines()) if ln.strip()), "")
                     out.append(c.record(step.name, "FAIL", expected=f"verification output matches {step.expect!r}",
-                                        actual=f"exit status {vcode}; no line matches", evidence=ev, command=cmd))
+                                        actual=f"exit status {vcode}; no line matches"
+                                               + (f"; it said: {said[:200]}" if said else ""), evidence=ev, command=cmd))
                     continue
                 out.append(c.record(step.name, "PASS", expected=f"exit 0 and output matching {step.expect!r}",
                                     actual="done and verified", evidence=ev, command=cmd))

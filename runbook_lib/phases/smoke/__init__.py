@@ -9,21 +9,23 @@ really uses the dependency), ``may_fail``. Then it restores the dependency, wait
 requires every endpoint back within the recovery budget, and runs the flow again.
 
 Check ids: ``smoke.health``, ``smoke.metrics``, ``smoke.flow`` (one record per step), and
+``smoke.turn`` (a TURN/STUN server spoken to: binding, allocation, wrong password refused: :mod:`.turn`),
 ``smoke.drill.<dependency>`` (one record per probed endpoint, plus one for the dependency itself:
 restore, recovery time, flow afterwards, and the timeline PNG), and ``smoke.after_drill.<dependency>`` (every
-endpoint asked again once the drill is over: :mod:`.aftermath`). In a read-only run only health, metrics and
-the flow's safe steps run (:mod:`.readonly`).
+endpoint asked again once the drill is over: :mod:`.aftermath`). In a read-only run only health, TURN, metrics
+and the flow's safe steps run (:mod:`.readonly`).
 """
 from runbook_lib.phases.smoke.drills import drill, drill_for, timeline_image  # noqa: F401
 from runbook_lib.phases.smoke.endpoints import (PHASE, default_endpoints, flow, health, host_base_url,  # noqa: F401
                                                 metrics, run_smoke_flow, secret_reader)
+from runbook_lib.phases.smoke.turn import turn  # noqa: F401
 from runbook_lib.run.manifest import Manifest, factory
 
 # The notebook's sections, in order. The drills break a dependency on purpose: drill_for makes one check per
 # `smoke.drills` entry, which the notebook runs (or `runbook run`), never the explorer (they are declared
 # as changing the deployment).
 MANIFEST = Manifest(PHASE, {
-    "endpoints": [health],
+    "endpoints": [health, turn],
     "metrics": [metrics],
     "flow": [flow],
     "drills": [factory(drill_for)],
