@@ -31,7 +31,7 @@ from runbook_lib.results.redact import Redactor
 #: In a target run's environment: the number of an inherited pipe holding the fleet's secret values (JSON).
 SECRETS_FD_ENV = "RUNBOOK_FLEET_SECRETS_FD"
 _ENGINE_ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
-_LOOPBACK_URL = re.compile(r"(?i)\b(https?://)(?:127\.0\.0\.1|localhost|\[::1\])(?=[:/]|$)")
+_LOOPBACK_URL = re.compile(r"(?i)\b(https?://|turns?:)(?:127\.0\.0\.1|localhost|\[::1\])(?=[:/]|$)")
 
 
 # -- per-target parameters ---------------------------------------------------------------------------------
