@@ -25,12 +25,13 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sigv4 import sigv4_signature  # noqa: E402  (sibling file in /app)
+from http_server import Server  # noqa: E402  (sibling file in /app)
+from sigv4 import sigv4_signature  # noqa: E402
 
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -289,8 +290,7 @@ def main(argv: list[str]) -> int:
         "access_key": _read_credential("MINIO_ROOT_USER_FILE", "MINIO_ROOT_USER"),
         "secret_key": _read_credential("MINIO_ROOT_PASSWORD_FILE", "MINIO_ROOT_PASSWORD"),
     })
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler)
-    server.daemon_threads = True
+    server = Server((host or "0.0.0.0", int(port)), handler, log)
     # PID 1 in a container: without a handler SIGTERM is ignored and `docker stop` waits 10 s
     signal.signal(signal.SIGTERM, _exit_on_signal)
     log("started", address=f"{host or '0.0.0.0'}:{port}", data_dir=data_dir)

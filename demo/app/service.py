@@ -52,9 +52,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from http.server import ThreadingHTTPServer
 
 from config import ConfigError, log, read_secret
+from http_server import Server
 from network import DependencyDown
 from roles import ROLES, s3_from_env
 from web import Handler
@@ -67,8 +67,7 @@ def serve() -> int:
     port = int(os.environ.get("PORT", "8080"))
     service = ROLES[name]()
     handler = type("BoundHandler", (Handler,), {"service": service})
-    server = ThreadingHTTPServer(("0.0.0.0", port), handler)
-    server.daemon_threads = True
+    server = Server(("0.0.0.0", port), handler, log)
     # PID 1 in a container: without a handler SIGTERM is ignored and `docker stop` waits 10 s
     signal.signal(signal.SIGTERM, _exit_on_signal)
     log("started", port=port, env=service.env, secrets=sorted(service.secret_vars))
