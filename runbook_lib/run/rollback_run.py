@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Callable
 
 from runbook_lib import __version__
 from runbook_lib.results.records import CheckRecord, utcnow, write_records
-from runbook_lib.run.rollback import PHASE, RollbackRefused, on_failed_gate, open_target, perform, plan
+from runbook_lib.phases.redeploy.rollback import on_failed_gate, perform
+from runbook_lib.run.rollback import PHASE, RollbackRefused, open_target, plan
 from runbook_lib.run.rundir import RunResult, new_run_dir
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def rollback(to: Path, *, output: Path | None = None, key: Path | None = None, w
 def after_smoke_tests(ctx: "Context", run_dir: Path, progress: Callable[[str], None] = print) -> bool:
     """``redeploy.on_failure: rollback`` at the end of a run whose phase 1 redeployed and whose phase 4 (the smoke
     tests) holds a blocker, when phase 1 did not roll back already: roll back to the last GO run (as
-    :func:`~runbook_lib.run.rollback.on_failed_gate` does) and write its records as ``results/rollback.json``
+    :func:`~runbook_lib.phases.redeploy.rollback.on_failed_gate` does) and write its records as ``results/rollback.json``
     with the notebook the report shows. Returns whether it wrote them."""
     from datetime import date
 

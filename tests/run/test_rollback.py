@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from runbook_lib.results.redact import marker
+from runbook_lib.phases.redeploy import rollback as rollback_checks
 from runbook_lib.run import deployed, rollback
 
 from conftest import PARAMS, load_run, run_dir_from, service_container, write_compose
@@ -83,9 +84,9 @@ def test_a_failed_health_gate_with_no_go_run_to_return_to_is_a_rollback_fail_and
     ctx = SimpleNamespace(params=SimpleNamespace(project="shop", source=None,
                                                  redeploy=SimpleNamespace(on_failure="stop")),
                           run_dir=tmp_path / "outputs" / "20261207T100000Z-shop", progress=lambda s: None)
-    assert rollback.on_failed_gate(ctx, gate) == []
+    assert rollback_checks.on_failed_gate(ctx, gate) == []
     ctx.params.redeploy.on_failure = "rollback"
-    [rec] = rollback.on_failed_gate(ctx, gate)
+    [rec] = rollback_checks.on_failed_gate(ctx, gate)
     assert (rec.id, rec.status, rec.severity) == ("rollback.target", "FAIL", "critical")
     assert "no GO run of shop" in rec.actual and "nothing was rolled back" in rec.actual
 
@@ -98,7 +99,7 @@ def test_a_rollback_brings_the_go_model_up_whole_even_when_phase_1_rolls(tmp_pat
 
     params = load_params(PARAMS / "demo.yaml").model_copy(deep=True)
     params.redeploy = params.redeploy.model_copy(update={"strategy": "rolling", "on_failure": "rollback"})
-    rb = rollback._context(Context(params=params, progress=lambda s: None), tmp_path / "model.json")
+    rb = rollback_checks._context(Context(params=params, progress=lambda s: None), tmp_path / "model.json")
     assert (rb.params.redeploy.strategy, rb.params.redeploy.on_failure) == ("recreate", "stop")
     assert rb.params.compose_files == [tmp_path / "model.json"] and rb.params.env_files == []
 
@@ -111,11 +112,11 @@ def test_a_container_on_another_image_than_the_go_runs_fails_rollback_images(tmp
              SimpleNamespace(service="db", image_id="sha256:" + "c" * 64)]
     ctx = SimpleNamespace(params=SimpleNamespace(project="shop"),
                           deployment=SimpleNamespace(containers=lambda: views, list_command=lambda: "docker ps -a"))
-    rec = rollback.images_match(ctx, t)
+    rec = rollback_checks.images_match(ctx, t)
     assert (rec.id, rec.status) == ("rollback.images", "FAIL")
     assert rec.actual == "db runs sha256:cccccccccccc, not sha256:bbbbbbbbbbbb"
     views[1].image_id = "sha256:" + "b" * 64
-    assert rollback.images_match(ctx, t).status == "PASS"
+    assert rollback_checks.images_match(ctx, t).status == "PASS"
 
 
 def test_smoke_tests_with_a_blocker_after_a_redeploy_roll_back_and_the_records_go_to_results_rollback(tmp_path):

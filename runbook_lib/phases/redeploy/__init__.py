@@ -286,7 +286,7 @@ def services_ready(ctx: Context) -> list[CheckRecord]:
                     actual += f"; last health check exited {last['exit_code']}: {last['output'][:200] or '(no output)'}"
                 actual += f" after {waited}s"
             out.append(c.record(svc, status, expected=f"{expected} within {timeout:.0f}s", actual=actual, evidence=ev))
-    from runbook_lib.run.rollback import on_failed_gate  # redeploy.on_failure: rollback
+    from runbook_lib.phases.redeploy.rollback import on_failed_gate  # redeploy.on_failure: rollback
 
     return out + on_failed_gate(ctx, out)
 
