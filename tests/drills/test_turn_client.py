@@ -111,3 +111,21 @@ def test_silence_is_an_answer_saying_so_not_an_exception():
         quiet.bind(("127.0.0.1", 0))  # bound and never read: no ICMP, no answer
         got = t.binding("127.0.0.1", quiet.getsockname()[1], timeout=0.3)
     assert not got.ok and got.code is None and "no answer" in got.error
+
+
+def test_with_no_smoke_turn_a_model_running_a_turn_server_is_not_verified_and_one_without_is_a_fact():
+    """smoke.turn names no server: SKIP naming the TURN server the compose model runs (nobody asked it), INFO
+    when the model runs none (nothing to ask)."""
+    from types import SimpleNamespace
+
+    from runbook_lib.phases.smoke.turn import turn
+
+    def ctx(services):
+        return SimpleNamespace(params=SimpleNamespace(smoke=SimpleNamespace(turn=[])), model={"services": services})
+
+    web = {"image": "nginx:1.25", "ports": [{"target": 80, "published": "8080"}]}
+    [rec] = turn(ctx({"web": web, "relay": {"image": "coturn/coturn:4.6", "ports": [{"target": 3478, "protocol": "udp"}]}}))
+    assert (rec.status, rec.evidence["turn_servers_in_the_model"].keys()) == ("SKIP", {"relay"})
+    assert "relay" in rec.actual and "smoke.turn" in rec.actual
+    [rec] = turn(ctx({"web": web}))
+    assert rec.status == "INFO" and rec.evidence["turn_servers_in_the_model"] == {}

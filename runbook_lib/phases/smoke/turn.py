@@ -27,8 +27,7 @@ def turn(ctx: Context) -> list[CheckRecord]:
     c = Check("smoke.turn")
     servers = ctx.params.smoke.turn
     if not servers:
-        return [c.record("turn", "SKIP", expected="TURN servers to ask", severity="info",
-                         actual="no smoke.turn in the parameters", evidence={"smoke.turn": []})]
+        return [_none_configured(ctx, c)]
     read = secret_reader(ctx)
     out: list[CheckRecord] = []
     for s in servers:
@@ -68,3 +67,22 @@ def turn(ctx: Context) -> list[CheckRecord]:
 def _answer(a: turn_client.StunAnswer) -> dict:
     return {"answered": a.ok or a.code is not None, "granted": a.ok, "error_code": a.code, "reason": a.reason,
             "error": a.error, "address": a.address, "rtt_ms": round(a.rtt_ms, 1) if a.rtt_ms is not None else None}
+
+
+def _none_configured(ctx: Context, c: Check) -> CheckRecord:
+    """No ``smoke.turn``: INFO when the compose model runs no TURN/STUN server (nothing to ask; classified as
+    `runbook init` does), SKIP naming the one it runs (a TURN server nobody asked is not verified)."""
+    from runbook_lib.run.starter_evidence import classify
+
+    found = {}
+    for svc, spec in sorted((ctx.model.get("services") or {}).items()):
+        seen = classify(svc, spec)
+        if seen.kind == "turn":
+            found[svc] = seen.why
+    ev = {"smoke.turn": [], "turn_servers_in_the_model": found}
+    if found:
+        return c.record("turn", "SKIP", expected="TURN servers to ask", severity="info", evidence=ev,
+                        actual=f"no smoke.turn in the parameters, yet the compose model runs a TURN/STUN server "
+                               f"({', '.join(found)}): name it in smoke.turn to verify it")
+    return c.record("turn", "INFO", expected="TURN servers to ask", severity="info", evidence=ev,
+                    actual="no smoke.turn in the parameters and no TURN/STUN server in the compose model: nothing to ask")
