@@ -32,7 +32,8 @@ def test_wait_ready_returns_when_a_healthy_container_is_ready_and_times_out_on_a
             c = engine.client.containers.run(
                 "runbook-demo/app:local", ["120"], entrypoint=["sleep"], detach=True, name=f"{project}-{svc}",
                 labels={**labels, "com.docker.compose.service": svc},
-                healthcheck={"test": test, "interval": 500_000_000, "timeout": 1_000_000_000, "retries": 1})
+                # timeout 5 s: on a loaded host the probe's exec alone can outlast 1 s (exit -1, not false's 1)
+                healthcheck={"test": test, "interval": 500_000_000, "timeout": 5_000_000_000, "retries": 1})
             made.append(c)
         t0 = time.monotonic()
         ok, views = engine.wait_ready(project, ["good"], timeout=30)
