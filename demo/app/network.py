@@ -50,3 +50,13 @@ class FastHTTPConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         self.sock = connect(self.host, self.port, self.timeout)
+
+
+def close_quietly(*objs) -> None:
+    """Close a dependency's socket and its file, ignoring what a connection already broken raises."""
+    for obj in objs:
+        try:
+            if obj is not None:
+                obj.close()
+        except OSError:
+            pass

@@ -16,7 +16,7 @@ import socket
 import struct
 import threading
 
-from network import DependencyDown, connect
+from network import DependencyDown, close_quietly, connect
 
 PG_TIMEOUT = float(os.environ.get("DATABASE_TIMEOUT_SECONDS", "2"))
 PROTOCOL_3 = 196608
@@ -162,12 +162,7 @@ class Postgres:
         return head[:1], payload
 
     def _close(self) -> None:
-        for obj in (self._file, self._sock):
-            try:
-                if obj is not None:
-                    obj.close()
-            except OSError:
-                pass
+        close_quietly(self._file, self._sock)
         self._sock = self._file = None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from network import DEP_TIMEOUT, DependencyDown, connect
+from network import DEP_TIMEOUT, DependencyDown, close_quietly, connect
 
 
 class RedisError(Exception):
@@ -31,12 +31,7 @@ class Redis:
             self._roundtrip(("AUTH", self._password))
 
     def _close(self) -> None:
-        for obj in (self._file, self._sock):
-            try:
-                if obj is not None:
-                    obj.close()
-            except OSError:
-                pass
+        close_quietly(self._file, self._sock)
         self._sock = self._file = None
 
     @staticmethod
