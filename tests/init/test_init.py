@@ -192,6 +192,7 @@ OVERRIDE = """services:
   storage-service: {{ports: !reset []}}
   prometheus: {{ports: !reset []}}
   alertmanager: {{ports: !reset []}}
+  coturn: {{ports: !reset []}}
 """
 
 

@@ -40,7 +40,7 @@ def test_the_projects_own_containers_hold_its_ports_and_another_project_is_named
 
     params = load_params(demo_params)
     recs = ports_free(Context(params=params, progress=lambda s: None))
-    assert len(recs) == 7 and all(r.status == "PASS" and "held by this project's" in r.actual for r in recs), \
+    assert len(recs) == 8 and all(r.status == "PASS" and "held by this project's" in r.actual for r in recs), \
         [(r.target, r.actual) for r in recs]
     other = ports_free(Context(params=params.model_copy(update={"project": "someone-else"}), progress=lambda s: None))
     gateway = next(r for r in other if r.target.startswith("api-gateway"))

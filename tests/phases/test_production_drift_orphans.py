@@ -116,7 +116,7 @@ def test_orphans_fail_by_name_in_preflight_and_phase_3_and_phase_2_judges_them_b
         # phase 2 judges the orphan as a container of its own, named as such, without crashing
         assert recs[("hardening.read_only_rootfs", name)]["status"] == "FAIL"
     assert recs[("preflight.current_state", PROJECT)]["status"] == "INFO"
-    assert recs[("preflight.current_state", PROJECT)]["actual"].startswith("11 of 11 project containers running")
+    assert recs[("preflight.current_state", PROJECT)]["actual"].startswith("13 of 13 project containers running")
     targets = {t for (_, t) in recs}
     assert not {"debug-shell", "debug-tools", "run"} & targets, "an orphan judged as a service, or a check crashed"
     assert not [k for k, r in recs.items() if r["status"] == "ERROR"], [k for k, r in recs.items() if r["status"] == "ERROR"]

@@ -104,10 +104,11 @@ def test_rolling_replaces_the_services_behind_the_gateway_with_no_failed_request
     assert all(st["method"] == "rolling" and st["sent"] > 0 for st in rolled)
     failed = [(n, p) for n, pts in outage.evidence["requests"].items() for p in pts if not p["ok"]
               and any(st["window_s"][0] <= p["t"] <= st["window_s"][1] for st in rolled)]
-    # The figure: no request failed while the services behind the gateway were replaced. Never a 502 (the gateway
-    # always found a container behind the name); at most one timeout in all, the one race Docker leaves: a caller
-    # that resolved the old container's address just before it left the network, and connects just after.
-    assert all(p["status"] is None for _, p in failed) and len(failed) <= 1, \
+    # The figure: no request failed while the services behind the gateway were replaced, but for at most one in
+    # all: the one race Docker leaves, a caller that resolved the old container's address just before it left the
+    # network and connects just after. It hangs: the probe's timeout, or the gateway's own upstream deadline and
+    # its 502 (seen once on a loaded machine, after 3.1 s).
+    assert len(failed) <= 1, \
         (failed, {svc: by[("redeploy.rolling", svc)].evidence["marks_s"] for svc in BEHIND_GATEWAY})
     assert steps["api-gateway"]["failed"] > 0  # recreated: its outage is measured
     print("rolling:", outage.actual)

@@ -18,7 +18,8 @@ import yaml
 
 from conftest import ROOT, run_cli, run_dir_from
 
-PUBLISHED = ("api-gateway", "auth-service", "chat-service", "video-service", "storage-service", "prometheus", "alertmanager")
+PUBLISHED = ("api-gateway", "auth-service", "chat-service", "video-service", "storage-service", "prometheus", "alertmanager",
+             "coturn")
 PHASES = ("--phase", "00_preflight", "--phase", "03_production_mode", "--phase", "05_signoff")
 
 

@@ -45,9 +45,11 @@ def test_the_read_only_first_look_asks_the_app_and_changes_nothing(healthy_demo,
     assert all(r["status"] == "PASS" for (i, _), r in by.items() if i == "smoke.metrics")
     # the flow: the login (marked safe) runs; from the first write on, SKIP saying why
     assert by[("smoke.flow", "log in")]["status"] == "PASS"
-    post = by[("smoke.flow", "post a chat message")]
+    post = by[("smoke.flow", "register a user")]  # the flow's first write (it adds a row to the user database)
     assert post["status"] == "SKIP" and post["severity"] == "info" and "read-only run" in post["actual"]
     assert "POST may change the deployment" in post["actual"]
+    later = by[("smoke.flow", "post a chat message")]
+    assert later["status"] == "SKIP" and "stops the flow at step 'register a user'" in later["actual"]
     assert by[("smoke.flow", "read the chat room")]["status"] == "SKIP"  # a GET after a skipped write
     drills = [r for (i, _), r in by.items() if i.startswith("smoke.drill.")]
     assert drills and all(r["status"] == "SKIP" and "read-only run" in r["actual"] for r in drills)
