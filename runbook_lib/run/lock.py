@@ -184,6 +184,7 @@ class DeployLock:
         """Holders other than ``token`` that took the lock at or after ``since_unix`` (history) or hold it now
         (unless that holder is stale)."""
         found: dict[str, Holder] = {}
+        since_ms = round(since_unix, 3)  # history times are rounded to the ms: compare like with like
         try:
             lines = (self.directory / HISTORY_FILE).read_text(encoding="utf-8").splitlines()
         except OSError:
@@ -193,7 +194,7 @@ class DeployLock:
                 ev = json.loads(line)
             except ValueError:
                 continue
-            if ev.get("event") in ("taken", "taken over") and ev.get("unix", 0) >= since_unix and ev.get("token") != token:
+            if ev.get("event") in ("taken", "taken over") and ev.get("unix", 0) >= since_ms and ev.get("token") != token:
                 found[ev["token"]] = Holder.from_dict(ev)
         now = self.status()
         if now is not None and now.token != token and not now.stale():  # a dead holder changes nothing any more

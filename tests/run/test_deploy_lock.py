@@ -80,6 +80,15 @@ def test_a_read_only_run_sees_a_lock_taken_during_its_run_but_not_its_own(tmp_pa
     assert dl.others_since(time.time() + 1, mine.token) == []  # released before: not during a later run
 
 
+def test_a_lock_taken_in_the_same_millisecond_as_the_run_started_is_still_seen(tmp_path, monkeypatch):
+    # the history rounds its times to the ms: a take 0.03 ms after the run's start was once written as before it
+    dl = lock.DeployLock(tmp_path, "shop")
+    monkeypatch.setattr(lock.time, "time", lambda: 1_700_000_000.00049)
+    other = dl.acquire(lock.Holder("shop", "runbook run --params other.yaml", host=socket.gethostname()))
+    dl.release(other)
+    assert [h.token for h in dl.others_since(1_700_000_000.00046, "mine")] == [other.token]
+
+
 # -- real runs on the session's demo stack --------------------------------------------------------------------
 @pytest.mark.docker
 @pytest.mark.slow
