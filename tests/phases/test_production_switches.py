@@ -78,6 +78,9 @@ def test_a_healthcheck_caught_running_is_not_one_of_the_services_processes():
     direct = view(["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9093/-/ready"])
     assert _healthcheck_process(direct, "wget -q -O /dev/null http://127.0.0.1:9093/-/ready")
     assert not _healthcheck_process(direct, "wget") and not _healthcheck_process(view([]), "anything")
+    # the engine starting an exec (seen once in CI: coturn's healthcheck caught as `runc init`)
+    assert _healthcheck_process(direct, "runc init") and _healthcheck_process(view([]), "runc init")
+    assert not _healthcheck_process(direct, "python3 -m pdb /app/service.py")  # someone's own exec counts
 
 
 def test_this_runs_log_begins_after_the_last_run_ended_not_at_the_recorded_start():

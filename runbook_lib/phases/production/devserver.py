@@ -126,9 +126,12 @@ def processes(ctx: Context, v: ContainerView) -> list[str]:
 
 
 def _healthcheck_process(v: ContainerView, cmd: str) -> bool:
-    """Is ``cmd`` the engine running the container's healthcheck right now (its command, or the shell around
-    it)? Such a process comes and goes every interval: it is not the service, and a record must not depend
-    on the moment it was read."""
+    """Is ``cmd`` the engine running the container's healthcheck right now (its command, the shell around it,
+    or ``runc init``: the engine starting any exec, before the command replaces it)? Such a process comes
+    and goes every interval: it is not the service, and a record must not depend on the moment it was read.
+    (Any other exec, a debugger someone started with ``docker exec``, counts.)"""
+    if cmd.strip() == "runc init":
+        return True
     test = v.healthcheck_test
     if not test or test[0] not in ("CMD", "CMD-SHELL"):
         return False
