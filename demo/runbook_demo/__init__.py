@@ -388,7 +388,8 @@ def refuse_taken_ports(stack: str = SWARM_STACK) -> None:
 
     bindings = model_bindings((yaml.safe_load(STACK_FILE.read_text(encoding="utf-8")) or {}).get("services") or {})
     with _engine_call("listing the containers' published ports"):
-        published = Engine().published_ports()
+        engine = Engine()
+        published = engine.published_ports() + engine.ingress_ports()
     conflicts = find_conflicts(published, bindings, own=lambda p: p["stack"] == stack,
                                local=engine_shares_this_network())
     if conflicts:

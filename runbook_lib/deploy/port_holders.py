@@ -69,7 +69,8 @@ def _overlap(a: str, b: str) -> bool:
 def _container_holder(p: dict[str, Any]) -> str:
     owner = (f"compose project {p['project']}" if p["project"] else f"stack {p['stack']}" if p["stack"]
              else "no compose project")
-    return f"container {p['container']} ({owner})"
+    what = p["container"] if p["container"].startswith("swarm service ") else f"container {p['container']}"
+    return f"{what} ({owner})"
 
 
 def _listening_inodes(port: int) -> set[str]:

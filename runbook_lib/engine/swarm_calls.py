@@ -61,6 +61,24 @@ class SwarmCalls:
                  "labels": (o.get("Spec") or {}).get("Labels") or {}}
                 for o in found or [] if (o.get("Spec") or {}).get("Name") == name]
 
+    def ingress_ports(self) -> list[dict[str, Any]]:
+        """Host ports swarm services publish through the routing mesh (``mode: ingress``: held by the engine
+        on every node, in no container's port list), as :meth:`published_ports` rows (``container``: the
+        swarm service). ``[]`` when this engine is no swarm manager."""
+        if not self.swarm_state()["manager"]:
+            return []
+        with sdk_call("listing the swarm's services"):
+            services = self.api.services() or []
+        out = []
+        for svc in services:
+            spec = svc.get("Spec") or {}
+            for p in (svc.get("Endpoint") or {}).get("Ports") or (spec.get("EndpointSpec") or {}).get("Ports") or []:
+                if p.get("PublishedPort") and (p.get("PublishMode") or "ingress") == "ingress":
+                    out.append({"container": f"swarm service {spec.get('Name', '?')}", "id": svc.get("ID", ""),
+                                "project": "", "stack": (spec.get("Labels") or {}).get(STACK_LABEL, ""), "ip": "",
+                                "port": int(p["PublishedPort"]), "protocol": p.get("Protocol") or "tcp"})
+        return out
+
     def stack_services(self, stack: str) -> list[dict[str, Any]]:
         """The swarm services of a stack (``docker service inspect`` of each, a manager's view), sorted by
         name. Their specs never hold a secret's value, only secret references."""

@@ -84,6 +84,33 @@ def test_phase0_passes_on_a_healthy_single_node_swarm(netns_swarm, project, monk
     assert values["db"] not in text and values["api"] not in text and "site-config" not in text
 
 
+def test_a_host_port_another_stack_publishes_through_the_routing_mesh_is_named_before_a_deploy(
+        netns_swarm, project, monkeypatch, tmp_path):
+    from runbook_lib.params import load_params
+    from runbook_lib.phases.preflight import ports_free
+    from runbook_lib.run.context import Context
+
+    d, params = project
+    stack = yaml.safe_load((d / "stack.yaml").read_text())
+    stack["services"]["web"]["ports"] = ["18181:8080"]
+    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(stack))
+    (tmp_path / "api.txt").write_text("x" * 40)
+    (tmp_path / "params.yaml").write_text(params.read_text())
+    monkeypatch.setenv("DOCKER_HOST", netns_swarm.host)
+    [free] = ports_free(Context(params=load_params(tmp_path / "params.yaml")))
+    assert (free.target, free.status) == ("web *:18181/tcp", "PASS"), free.actual
+    # another stack's service publishes the same port through the routing mesh: no container lists it
+    netns_swarm.docker("service", "create", "--detach", "--name", "rbtest-other_web", "--label",
+                       "com.docker.stack.namespace=rbtest-other", "--publish", "18181:8080",
+                       "runbook-demo/app:local", "sleep", "3600")
+    try:
+        [held] = ports_free(Context(params=load_params(tmp_path / "params.yaml")))
+    finally:
+        netns_swarm.docker("service", "rm", "rbtest-other_web")
+    assert (held.id, held.status, held.severity) == ("preflight.ports_free", "FAIL", "critical")
+    assert held.actual == "held by swarm service rbtest-other_web (stack rbtest-other)", held.actual
+
+
 def test_runbook_run_phase0_in_swarm_mode_is_go_and_archives_the_swarm_records(netns_swarm, project, cli, tmp_path, values):
     d, params = project
     proc = cli("run", "--params", str(params), "--output", str(tmp_path / "out"), env={"DOCKER_HOST": netns_swarm.host})

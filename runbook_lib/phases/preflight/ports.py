@@ -1,5 +1,6 @@
-"""Phase 0, ``preflight.ports_free``: every fixed host port the compose model publishes is free, or held by the
-project's own containers (the ones phase 1 replaces), before phase 1 changes anything
+"""Phase 0, ``preflight.ports_free``: every fixed host port the compose model (or stack file) publishes is free,
+or held by the project's own containers or the stack's own services (the ones phase 1 replaces), before phase 1
+changes anything
 (:mod:`runbook_lib.deploy.port_holders`). A port held by another project, a swarm task or a host process is
 a critical FAIL naming the holder, so the preflight gate stops phase 1 before ``down``."""
 from __future__ import annotations
@@ -29,18 +30,19 @@ def ports_free(ctx: Context) -> list[CheckRecord]:
                          evidence={}, severity="info")]
     try:
         bindings = model_bindings(ctx.model.get("services") or {})
-        published = ctx.engine.published_ports() if bindings else []
+        published = ctx.engine.published_ports() + ctx.engine.ingress_ports() if bindings else []
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected=expected)]
     local = engine_shares_this_network()
-    conflicts = {cf.binding: cf for cf in find_conflicts(published, bindings, local=local,
-                                                         own=lambda p: p["project"] == ctx.params.project)}
+    own = ctx.deployment.variant(compose=lambda p: p["project"] == ctx.params.project,
+                                 swarm=lambda p: p["stack"] == ctx.params.stack)
+    conflicts = {cf.binding: cf for cf in find_conflicts(published, bindings, local=local, own=own)}
     if not bindings:
         return [c.record(ctx.params.project, "PASS", expected=expected, evidence={"bindings": []},
                          actual="the compose model publishes no fixed host port")]
     out = []
     for b in bindings:
-        ours = sorted({p["container"] for p in published if p["port"] == b.port and p["project"] == ctx.params.project})
+        ours = sorted({p["container"] for p in published if p["port"] == b.port and own(p)})
         ev = {"binding": b.describe(), "service": b.service, "host_process_checked": local, "own_containers": ours}
         target = f"{b.service} {b.describe()}"
         if b in conflicts:
