@@ -1,8 +1,10 @@
 # The README's two commands. Both do the whole set-up first (scripts/setup.sh): virtual environment,
 # a Docker engine (started as root on Debian when none answers), the offline demo images.
-.PHONY: demo test env clean lab realworld
+.PHONY: demo demo-rolling test env clean lab realworld
 demo:  ## bring the demo stack up and run the whole runbook against it
 	bash scripts/setup.sh demo
+demo-rolling:  ## the same, phase 1 with redeploy.strategy rolling: nothing taken down (docs/redeploy.md compares both)
+	bash scripts/setup.sh demo --strategy rolling
 test:  ## run the test suite (what .ci/run calls)
 	bash scripts/setup.sh test
 realworld: ## build the real-world applications' images offline and run every phase on each (docs/realworld.md)

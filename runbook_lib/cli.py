@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                  kernel=args.kernel, show_code=args.show_code, progress=print_progress,
                  baseline=Path(args.baseline) if args.baseline else None,
                  run_dir=Path(args.run_dir) if args.run_dir else None, skip_destructive=args.skip_destructive,
-                 read_only=args.read_only, wait_s=args.wait)
+                 read_only=args.read_only, wait_s=args.wait, strategy=args.strategy)
     s = result.summary
     if args.format == "json":
         print(json.dumps({**s, "run_dir": str(result.run_dir), "report": str(result.run_dir / "report.html")}, indent=2))
@@ -295,6 +295,9 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--read-only", action="store_true",
                    help="change nothing: phase 1 is not run; phase 4 asks health, metrics and the flow's safe steps, "
                         "and records its drills SKIP (the first look at a production system)")
+    r.add_argument("--strategy", choices=["recreate", "rolling"], help="phase 1's redeploy.strategy for this run "
+                   "(default: the parameters'): recreate takes everything down and up; rolling replaces one service at "
+                   "a time beside the old one")
     r.add_argument("--kernel", default="python3", help="Jupyter kernel to execute the notebooks with (default: python3, always the Python running runbook)")
     r.add_argument("--show-code", action="store_true", help="include the notebooks' code cells in report.html")
     r.add_argument("--wait", type=float, default=0, metavar="S", help="wait up to S seconds for another run's deploy lock "

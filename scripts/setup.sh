@@ -3,7 +3,8 @@
 #
 #   scripts/setup.sh env    virtual environment + package (`.`) + demo builder (`demo/`), a Docker engine,
 #                           the demo images
-#   scripts/setup.sh demo   env, then bring the demo stack up and run the whole runbook against it
+#   scripts/setup.sh demo   env, then bring the demo stack up and run the whole runbook against it (more
+#                           arguments go to `runbook run`: `make demo-rolling` gives --strategy rolling)
 #   scripts/setup.sh test   env with the `test` extra (`.[test]`: pytest, playwright), then the test suite
 #   scripts/setup.sh realworld  env with the `test` extra, the real-world applications' images (mmdebstrap,
 #                           apt-get: docs/realworld.md), then every phase on each application
@@ -101,9 +102,11 @@ case "${1:-}" in
   env) cmd_env ;;
   demo)
     cmd_env
+    shift
     "$VENV/bin/runbook" demo up
     set +e
-    "$VENV/bin/runbook" run --params "$ROOT/parameters/demo.yaml" --output "$ROOT/outputs"
+    # extra arguments go to `runbook run` (`make demo-rolling`: --strategy rolling)
+    "$VENV/bin/runbook" run --params "$ROOT/parameters/demo.yaml" --output "$ROOT/outputs" "$@"
     rc=$?
     exit $rc ;;
   test)

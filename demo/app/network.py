@@ -46,10 +46,16 @@ def connect(host: str, port: int, timeout: float = DEP_TIMEOUT) -> socket.socket
 
 
 class FastHTTPConnection(http.client.HTTPConnection):
-    """http.client connection whose connect() uses the deadline-bound resolver."""
+    """http.client connection whose connect() uses the deadline-bound resolver. ``connect_timeout``: a
+    shorter deadline for resolving and connecting than for the answer (``timeout``)."""
+
+    def __init__(self, host: str, port: int, timeout: float = DEP_TIMEOUT, connect_timeout: float | None = None):
+        super().__init__(host, port, timeout=timeout)
+        self.connect_timeout = connect_timeout
 
     def connect(self) -> None:
-        self.sock = connect(self.host, self.port, self.timeout)
+        self.sock = connect(self.host, self.port, self.connect_timeout or self.timeout)
+        self.sock.settimeout(self.timeout)
 
 
 def close_quietly(*objs) -> None:

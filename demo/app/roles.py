@@ -316,6 +316,7 @@ FORWARDED_HEADERS = ("Authorization", "Content-Type", "Accept", "X-Request-ID")
 class Gateway(Service):
     name = "api-gateway"
     upstream_timeout = float(os.environ.get("UPSTREAM_TIMEOUT_SECONDS", "5"))
+    connect_timeout = float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT_SECONDS", "2"))  # a container on the same network
 
     def __init__(self):
         super().__init__()
@@ -343,12 +344,30 @@ class Gateway(Service):
         return [(method, rf"/api/({prefix})(/.*)?", f"/api/{prefix}/*", self.proxy)
                 for prefix in UPSTREAMS for method in ("GET", "POST", "PUT", "DELETE")]
 
+    def _connected(self, host: str, port: int) -> FastHTTPConnection:
+        """A connection to an upstream, tried twice, each time resolved afresh (nginx's proxy_next_upstream on a
+        connect error): an address resolved just before its container left the network (a rolling redeploy)
+        no longer answers, and the name now resolves to the container that replaced it. Only the connection
+        is retried, never a request that was sent."""
+        for attempt in (1, 2):
+            conn = FastHTTPConnection(host, port, timeout=self.upstream_timeout, connect_timeout=self.connect_timeout)
+            try:
+                conn.connect()
+                return conn
+            except DependencyDown as exc:
+                conn.close()
+                if attempt == 2:
+                    log("upstream_error", upstream=host, error=str(exc)[:200])
+                    raise HTTPError(502, "upstream unavailable", upstream=host) from None
+                log("upstream_retry", upstream=host, error=str(exc)[:200])
+        raise AssertionError("unreachable")
+
     def proxy(self, req, m):
         host, port = UPSTREAMS[m.group(1)]
         headers = {h: req.headers[h] for h in FORWARDED_HEADERS if req.headers.get(h)}
         headers["X-Forwarded-For"] = req.client_address[0]
         headers["Content-Length"] = str(len(req.body))
-        conn = FastHTTPConnection(host, port, timeout=self.upstream_timeout)
+        conn = self._connected(host, port)
         try:
             conn.request(req.command, req.path, body=req.body, headers=headers)
             resp = conn.getresponse()

@@ -10,6 +10,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
+ONEOFF_LABEL = "com.docker.compose.oneoff"  # "True" on a `docker compose run` container
 # What `docker stack deploy` puts on a stack's services and on each task's container: the stack's
 # name, the swarm service ("STACK_SERVICE") and the task a container runs.
 STACK_LABEL = "com.docker.stack.namespace"

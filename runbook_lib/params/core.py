@@ -151,6 +151,9 @@ class Params(StrictModel):
             used.setdefault(s, []).append("dependencies")
         for i, step in enumerate(self.redeploy.init_steps):
             used.setdefault(step.service, []).append(f"redeploy.init_steps[{i}].service")
+        for s, proxy in self.redeploy.behind_proxy.items():
+            used.setdefault(s, []).append("redeploy.behind_proxy")
+            used.setdefault(proxy, []).append(f"redeploy.behind_proxy[{s}]")
         prod = self.production
         for key, names in (("env_overrides", prod.env_overrides), ("env_excluded", prod.env_excluded),
                            ("restart_policy_overrides", prod.restart_policy_overrides)):
@@ -345,10 +348,14 @@ def load_waivers(path: str | Path) -> list[Waiver]:
         raise ParametersError(f"key {key!r}: {err['msg']}", path=str(p), key=key) from exc
 
 
-def with_overrides(params: Params, *, compose_files: list[Path] | None = None) -> Params:
-    """A copy of ``params`` with command-line overrides applied (paths relative to the cwd)."""
+def with_overrides(params: Params, *, compose_files: list[Path] | None = None, strategy: str | None = None) -> Params:
+    """A copy of ``params`` with command-line overrides applied (paths relative to the cwd; ``strategy``:
+    ``redeploy.strategy``, checked like the file's)."""
     if compose_files:
         params = params.model_copy(update={"compose_files": [Path(f).resolve() for f in compose_files]})
+    if strategy:
+        redeploy = type(params.redeploy).model_validate({**params.redeploy.model_dump(), "strategy": strategy})
+        params = params.model_copy(update={"redeploy": redeploy})
     return params
 
 

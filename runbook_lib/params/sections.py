@@ -101,6 +101,11 @@ class Redeploy(StrictModel):
         "new container started beside the old one, ready, then the old one removed; a service that cannot run "
         "two containers (a fixed host port, container_name, a named volume mounted read-write) is recreated, and "
         "the plan says so before anything starts. Swarm mode: Swarm rolls; each service's update_config is judged."))
+    behind_proxy: dict[str, str] = Field(default_factory=dict, description=(
+        "rolling: service -> the proxy service in front of it, for services users reach only through that proxy "
+        "(the demo's services behind its gateway). Such a service rolls even with a fixed host port, through a "
+        "stand-in without the port (`docker compose run`) that serves while the port moves to the new container; "
+        "the host port itself is unanswered for that moment. Without it, a fixed host port means recreate."))
     drain_s: float = Field(default=1, ge=0, le=60, description=(
         "rolling: seconds between the old container leaving its networks (its service name no longer resolves "
         "to it) and its stop, for requests already sent to it."))

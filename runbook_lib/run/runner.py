@@ -148,19 +148,20 @@ def run(params_path: str | Path, *, compose_files: list[Path] | None = None, out
         phases: list[str] | None = None, kernel: str = KERNEL, show_code: bool = False,
         progress: Callable[[str], None] = print, notebooks: Path = NOTEBOOKS,
         baseline: Path | None = None, run_dir: Path | None = None, skip_destructive: str = "",
-        read_only: bool = False, wait_s: float = 0) -> RunResult:
+        read_only: bool = False, wait_s: float = 0, strategy: str | None = None) -> RunResult:
     """The whole runbook: validate, run each phase, decide, write the run directory. ``baseline``: an
     earlier run (the last GO), verified before anything runs; the report then says what changed since it.
     ``run_dir``: this directory (new or empty) instead of a new one under ``output``. ``skip_destructive``: the
     destructive phases are recorded SKIP for this reason (a fleet's rollout that stopped). ``read_only`` (or
     ``read_only: true`` in the parameters): nothing changes the deployment (:func:`~runbook_lib.run.validation.read_only_phases`). Parameters
-    with ``targets`` run as a fleet (:mod:`runbook_lib.run.fleet`)."""
-    params = with_overrides(load_params(params_path), compose_files=compose_files)
+    with ``targets`` run as a fleet (:mod:`runbook_lib.run.fleet`). ``strategy``: ``redeploy.strategy`` for this run."""
+    params = with_overrides(load_params(params_path), compose_files=compose_files, strategy=strategy)
     if read_only:
         params = params.model_copy(update={"read_only": True})
     if params.targets:
-        if baseline:
-            raise InputError("--baseline is not supported for a fleet run yet (give it to one target's run)")
+        if baseline or strategy:
+            raise InputError(f"--{'baseline' if baseline else 'strategy'} is not supported for a fleet run yet "
+                             "(give it to one target's run, or set it in the parameters)")
         from runbook_lib.run import fleet
 
         return fleet.run(params, output=output, phases=phases, kernel=kernel, show_code=show_code,

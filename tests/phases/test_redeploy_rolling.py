@@ -19,7 +19,7 @@ BEHIND_GATEWAY = ("auth-service", "chat-service", "video-service", "storage-serv
 SECRETS = ROOT / "demo" / ".secrets"
 APP = """
   {name}:
-    image: runbook-demo/app:local
+    image: {image}
     user: "10001:10001"
     read_only: true
     tmpfs: [/tmp]
@@ -37,18 +37,23 @@ APP = """
 """
 
 
-@pytest.fixture
-def rolling_stack(tmp_path, engine):
-    """The gateway (on a free host port) and the four services behind it (no host port), the demo's app image,
-    nothing else (redis and minio at a closed port: the services answer degraded at once, which is all the
-    gateway's routes need)."""
+def _gateway_stack(tmp_path, engine, direct_ports: bool = False):
+    """The gateway (on a free host port) and the four services behind it (no host port, or ``direct_ports``: each
+    on a fixed free one), the demo's app image, nothing else (redis and minio at a closed port: the services
+    answer degraded at once, which is all the gateway's routes need). Yields (project, compose file, gateway
+    port, {service: its host port})."""
     import runbook_demo as demo
     from runbook_lib.engine.compose import Compose
 
     demo.ensure_secrets()
-    [port] = demo.free_ports(1)
-    services = "".join(APP.format(name=n, port=p) for n, p in zip(BEHIND_GATEWAY, (8081, 8082, 8083, 8084)))
-    gateway = APP.format(name="api-gateway", port=8080) + f"""    ports: ["127.0.0.1:{port}:8080"]
+    port, *direct = demo.free_ports(1 + (len(BEHIND_GATEWAY) if direct_ports else 0))
+    image = demo.images.image_name("APP_IMAGE")
+    demo.build_images(progress=lambda s: None)
+    services = "".join(APP.format(name=n, port=p, image=image) for n, p in zip(BEHIND_GATEWAY, (8081, 8082, 8083, 8084)))
+    if direct_ports:
+        services = "".join(APP.format(name=n, port=p, image=image) + f'    ports: ["127.0.0.1:{h}:{p}"]\n'
+                           for n, p, h in zip(BEHIND_GATEWAY, (8081, 8082, 8083, 8084), direct))
+    gateway = APP.format(name="api-gateway", port=8080, image=image) + f"""    ports: ["127.0.0.1:{port}:8080"]
     depends_on: {{{", ".join(f"{n}: {{condition: service_healthy}}" for n in BEHIND_GATEWAY)}}}
 """
     secrets = "".join(f"  {n}: {{file: {SECRETS / n}}}\n" for n in
@@ -58,18 +63,33 @@ def rolling_stack(tmp_path, engine):
     compose = Compose([compose_file], project=project)
     try:
         compose.up(wait=True, timeout=120)
-        yield project, compose_file, port
+        yield project, compose_file, port, dict(zip(BEHIND_GATEWAY, direct))
     finally:
         compose.down(volumes=True)
+        for v in engine.project_containers(project):  # a stand-in (`compose run`) that a failure left behind
+            engine.stop_and_remove(v.id)
+
+
+@pytest.fixture
+def rolling_stack(tmp_path, engine):
+    yield from _gateway_stack(tmp_path, engine)
+
+
+@pytest.fixture
+def proxied_stack(tmp_path, engine):
+    yield from _gateway_stack(tmp_path, engine, direct_ports=True)
+
+
+VIA = {"auth-service": "/api/auth/verify", "chat-service": "/api/chat/messages",
+       "video-service": "/api/video/calls/" + "0" * 32, "storage-service": "/api/storage/objects/probe"}
 
 
 @pytest.mark.docker
 def test_rolling_replaces_the_services_behind_the_gateway_with_no_failed_request(rolling_stack, engine, tmp_path):
     from runbook_lib.phases import redeploy
 
-    project, compose_file, port = rolling_stack
-    via = {"auth-service": "/api/auth/verify", "chat-service": "/api/chat/messages",
-           "video-service": "/api/video/calls/" + "0" * 32, "storage-service": "/api/storage/objects/probe"}
+    project, compose_file, port, _ = rolling_stack
+    via = VIA
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({
         "project": project, "compose_files": [str(compose_file)], "app_services": ["api-gateway", *BEHIND_GATEWAY],
         "redeploy": {"strategy": "rolling", "healthy_timeout_s": 60, "probe": {"endpoints": [
@@ -128,6 +148,57 @@ def test_rolling_replaces_the_services_behind_the_gateway_with_no_failed_request
     assert auth.id == after["auth-service"] and auth.running  # the old container, still serving
 
 
+@pytest.mark.docker
+def test_services_with_fixed_host_ports_behind_a_declared_proxy_roll_through_a_stand_in(proxied_stack, engine, tmp_path):
+    from runbook_lib.phases import redeploy
+
+    project, compose_file, port, direct = proxied_stack
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({
+        "project": project, "compose_files": [str(compose_file)], "app_services": ["api-gateway", *BEHIND_GATEWAY],
+        "redeploy": {"strategy": "rolling", "healthy_timeout_s": 60,
+                     "behind_proxy": {svc: "api-gateway" for svc in BEHIND_GATEWAY},
+                     "probe": {"endpoints": [
+                         {"name": f"{svc} via gateway", "url": f"http://127.0.0.1:{port}{path}", "ok_status": [401],
+                          "timeout_s": 5} for svc, path in VIA.items()] + [
+                         {"name": f"{svc} direct", "url": f"http://127.0.0.1:{direct[svc]}/health", "timeout_s": 5}
+                         for svc in BEHIND_GATEWAY]}}}))
+    ctx = Context(params=load_params(tmp_path / "params.yaml"), run_dir=tmp_path / "run", progress=lambda s: None)
+    before = {v.service: v.id for v in engine.project_containers(project)}
+
+    recs = redeploy.start_probe_load(ctx)
+    try:
+        recs += redeploy.rolling_update(ctx) + redeploy.services_ready(ctx)
+    finally:
+        recs += redeploy.outage(ctx)
+    by = {(r.id, r.target): r for r in recs}
+    plan = {p["service"]: p for p in by[("redeploy.rolling", project)].evidence["plan"]}
+    assert {s for s, p in plan.items() if p.get("through_stand_in_behind") == "api-gateway"} == set(BEHIND_GATEWAY)
+    assert "through a stand-in, behind api-gateway" in by[("redeploy.rolling", project)].actual
+    assert plan["api-gateway"]["method"] == "recreate"  # its own fixed port, and nothing in front of it
+    for svc in BEHIND_GATEWAY:
+        rec = by[("redeploy.rolling", svc)]
+        assert rec.status == "PASS" and "stand-in" in rec.actual, rec.actual
+        assert any(c.startswith("docker compose") and " run -d --no-deps --name " in c for c in rec.evidence["commands"])
+
+    # the end state is compose's own: one container per service, not a one-off, publishing its fixed port again
+    after = engine.project_containers(project)
+    assert sorted(v.service for v in after) == sorted(before) and all(v.running for v in after)
+    assert not [v.name for v in after if "stand-in" in v.name or v.labels.get("com.docker.compose.oneoff") == "True"]
+    assert all(v.id != before[v.service] for v in after)
+    published = {p["port"] for p in engine.published_ports() if p["project"] == project}
+    assert set(direct.values()) <= published
+
+    outage = by[("redeploy.outage", project)]
+    steps = {st["service"]: st for st in outage.evidence["by_step"]}
+    rolled = [steps[svc] for svc in BEHIND_GATEWAY]
+    through = [(n, p) for n, pts in outage.evidence["requests"].items() if n.endswith("via gateway") for p in pts
+               if not p["ok"] and any(st["window_s"][0] <= p["t"] <= st["window_s"][1] for st in rolled)]
+    assert len(through) <= 1, through  # the figure (the one DNS race, as above)
+    direct_failed = {n: sum(not p["ok"] for p in pts) for n, pts in outage.evidence["requests"].items()
+                     if n.endswith("direct")}
+    print("through the gateway while rolling:", len(through), "failed; direct ports:", direct_failed)
+
+
 def test_the_plan_says_per_service_why_it_cannot_roll_and_keeps_dependency_order():
     from runbook_lib.deploy import rolling
 
@@ -144,6 +215,14 @@ def test_the_plan_says_per_service_why_it_cannot_roll_and_keeps_dependency_order
     assert plans["web"].reasons == ["fixed host port 127.0.0.1:8080->80: two containers cannot bind it"]
     assert "named volume data mounted read-write" in plans["db"].reasons[0]
     assert "container_name 'the-worker'" in plans["worker"].reasons[0]
+
+    # behind a declared proxy a fixed host port rolls through a stand-in; container_name still cannot roll
+    model["services"]["worker"]["ports"] = [{"target": 80, "published": "8090"}]
+    plans = {p.service: p for p in rolling.plan(model, {"web": "edge", "worker": "edge"})}
+    assert (plans["web"].method, plans["web"].proxy, plans["web"].reasons) == ("rolling", "edge", [])
+    assert "users come through edge" in plans["web"].notes[0] and "through a stand-in" in plans["web"].describe()
+    assert plans["worker"].method == "recreate" and plans["worker"].proxy == ""
+    assert [r.split(":")[0] for r in plans["worker"].reasons] == ["container_name 'the-worker'"]
 
 
 def test_swarm_update_config_is_judged_against_start_first_and_rollback():

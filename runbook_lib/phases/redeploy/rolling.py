@@ -21,18 +21,25 @@ PHASE = "01_controlled_redeployment"
 
 
 def _plan_record(c: Check, ctx: Context, plans: list[rolling.ServicePlan]) -> CheckRecord:
-    rolled = [p.service for p in plans if p.method == "rolling"]
+    rolled = [p.service + (f" (through a stand-in, behind {p.proxy})" if p.proxy else "")
+              for p in plans if p.method == "rolling"]
     recreated = [p.service for p in plans if p.method == "recreate"]
     return c.record(ctx.params.project, "INFO", expected="each service replaced on its own, in dependency order",
                     actual=f"rolling: {', '.join(rolled) or 'none'}; recreated (cannot run two containers at once): "
                            f"{', '.join(recreated) or 'none'}",
-                    evidence={"plan": [{"service": p.service, "method": p.method, "reasons": p.reasons} for p in plans]})
+                    evidence={"plan": [{"service": p.service, "method": p.method, "reasons": p.reasons,
+                                        **({"through_stand_in_behind": p.proxy, "notes": p.notes} if p.proxy else {})}
+                                       for p in plans]})
 
 
 def _step_record(c: Check, ctx: Context, plan: rolling.ServicePlan, step: rolling.Step, origin: float) -> CheckRecord:
     ev = {**step.evidence(origin), "reasons_not_rolling": plan.reasons}
-    how = ("new container started beside the old one, ready, old one removed" if step.method == "rolling"
-           else "recreated in place: " + "; ".join(plan.reasons))
+    how = ("recreated in place: " + "; ".join(plan.reasons) if step.method != "rolling"
+           else f"a stand-in without the host port served behind {plan.proxy} while the port moved to the new "
+                "container, ready, old one and stand-in removed" if plan.proxy
+           else "new container started beside the old one, ready, old one removed")
+    if plan.proxy:
+        ev["through_stand_in_behind"] = plan.proxy
     expected = f"replaced by {step.method}, ready within {ctx.params.redeploy.healthy_timeout_s:g}s"
     if not step.ok:
         return c.record(plan.service, "FAIL", expected=expected, actual=step.problem or "not replaced", evidence=ev)
@@ -44,7 +51,7 @@ def _roll_project(ctx: Context, c: Check) -> list[CheckRecord]:
     """Compose: replace every service of the model, one at a time, in dependency order."""
     rd = ctx.params.redeploy
     try:
-        plans = rolling.plan(ctx.model)
+        plans = rolling.plan(ctx.model, rd.behind_proxy)
     except RunbookError as exc:
         return [c.error(ctx.params.project, exc, expected="a plan of the services")]
     for p in plans:
@@ -60,7 +67,10 @@ def _roll_project(ctx: Context, c: Check) -> list[CheckRecord]:
         args = dict(timeout=rd.healthy_timeout_s, progress=ctx.progress)
         step = rolling.Step(p.service, p.method, time.monotonic())
         try:
-            if p.method == "rolling":
+            if p.proxy:
+                step = rolling.roll_through_stand_in(ctx.compose, ctx.engine, ctx.params.project, p.service,
+                                                     drain_s=rd.drain_s, **args)
+            elif p.method == "rolling":
                 step = rolling.roll_service(ctx.compose, ctx.engine, ctx.params.project, p.service,
                                             drain_s=rd.drain_s, **args)
             else:
