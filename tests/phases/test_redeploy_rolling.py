@@ -198,6 +198,17 @@ def test_services_with_fixed_host_ports_behind_a_declared_proxy_roll_through_a_s
                      if n.endswith("direct")}
     print("through the gateway while rolling:", len(through), "failed; direct ports:", direct_failed)
 
+    # the planted fault: auth-service's stand-in never gets healthy; it is removed, the old container kept
+    broken = write_compose(tmp_path, compose_file.read_text().replace("http://127.0.0.1:8081/health",
+                                                                      "http://127.0.0.1:9/health"), "broken.yaml")
+    params = ctx.params.model_copy(update={"compose_files": [broken], "redeploy": ctx.params.redeploy.model_copy(
+        update={"healthy_timeout_s": 6})})
+    recs = {r.target: r for r in redeploy.rolling_update(Context(params=params, progress=lambda s: None))}
+    assert (recs["auth-service"].status, recs["chat-service"].status) == ("FAIL", "SKIP")
+    assert "stand-in" in recs["auth-service"].actual and "not ready" in recs["auth-service"].actual
+    [auth] = engine.service_containers(project, "auth-service")  # the stand-in is gone, the old one serves
+    assert auth.id == {v.service: v.id for v in after}["auth-service"] and auth.running
+
 
 def test_the_plan_says_per_service_why_it_cannot_roll_and_keeps_dependency_order():
     from runbook_lib.deploy import rolling
