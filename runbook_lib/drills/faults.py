@@ -244,20 +244,26 @@ class Fault:
 OUTCOME_COLOURS = {"ok": "#2da44e", "failed": "#cf222e", "no answer": "#6e7781"}
 
 
+SPAN_COLOURS = {"rolling": "#aceebb", "recreate": "#b6c8f0"}
+
+
 def draw_timeline(path: Path, *, title: str, lanes: Sequence[tuple[str, str, list[dict[str, Any]]]],
                   fault: tuple[float, float] | None, restored: float | None = None,
                   recovered: float | None = None, window: str = "fault",
-                  xlabel: str = "seconds since the drill started") -> Path:
+                  xlabel: str = "seconds since the drill started",
+                  spans: Sequence[tuple[str, str, float, float]] = ()) -> Path:
     """A PNG of each endpoint's availability over time (one lane per endpoint: green ok, red an
     unexpected status, grey no answer), the fault window shaded, the restore and the recovery marked.
     ``lanes`` is ``(name, expectation, points)`` with points ``{"t", "status", "latency_ms", "ok"}``; ``fault`` is
-    the shaded window (None: none), ``window`` its label (phase 1 shades its outage window).
-    Uses matplotlib's Agg canvas directly (no pyplot state, no display needed)."""
+    the shaded window (None: none), ``window`` its label (phase 1 shades its outage window). ``spans``:
+    ``(label, kind, start, end)`` drawn in a strip above the lanes (phase 1's rolling: which service was being
+    replaced when, ``kind`` "rolling" or "recreate"). Uses matplotlib's Agg canvas directly (no pyplot state,
+    no display needed)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    fig = Figure(figsize=(10, 1.2 + 0.55 * len(lanes)), dpi=100)
+    fig = Figure(figsize=(10, 1.2 + 0.55 * len(lanes) + (0.6 if spans else 0)), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     end = max([fault[1] if fault else 0] + [p["t"] + p["latency_ms"] / 1000 for _, _, pts in lanes for p in pts])
@@ -273,17 +279,23 @@ def draw_timeline(path: Path, *, title: str, lanes: Sequence[tuple[str, str, lis
             ax.broken_barh([(p["t"], max(nxt - p["t"], 0.02))], (y - 0.3, 0.6), facecolors=OUTCOME_COLOURS[kind],
                            edgecolor="white", linewidth=0.3)
         ax.text(-0.01, y, f"{name}\n({expect})", transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=8)
+    for k, (label, kind, a, b) in enumerate(spans):  # two rows of labels, alternating, so short windows stay legible
+        ax.broken_barh([(a, max(b - a, 0.02))], (len(lanes) + 0.1, 0.3), facecolors=SPAN_COLOURS.get(kind, "#d0d7de"),
+                       edgecolor="white", linewidth=0.8)
+        ax.text((a + b) / 2, len(lanes) + 0.45 + 0.3 * (k % 2), label, ha="center", va="bottom", fontsize=6.5)
     if restored is not None:
         ax.axvline(restored, color="#0969da", linestyle="--", linewidth=1)
     if recovered is not None:
         ax.axvline(recovered, color="#1a7f37", linestyle=":", linewidth=1.5)
     ax.set_yticks([])
-    ax.set_ylim(-0.6, len(lanes) - 0.1 + 0.4)
+    ax.set_ylim(-0.6, len(lanes) - 0.1 + (1.3 if spans else 0.4))
     ax.set_xlim(0, end * 1.02 if end > 0 else 1)
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     handles = [Patch(color=c, label=k) for k, c in OUTCOME_COLOURS.items()]
     handles += [Patch(color="#ffd8b5", label=f"{window} window")] if fault else []
+    handles += [Patch(color=SPAN_COLOURS[k], label=f"{k} (a service replaced)") for k in SPAN_COLOURS
+                if any(kind == k for _, kind, _, _ in spans)]
     if restored is not None:
         handles.append(Patch(color="#0969da", label="restored"))
     if recovered is not None:

@@ -175,7 +175,9 @@ def _draw(ctx: Context, load: RunningLoad, points: dict[str, list[dict[str, Any]
                                         f"({ctx.params.redeploy.probe.rate:g}/s)",
                              lanes=[(e.name, "/".join(map(str, e.ok_status)), points[e.name]) for e in load.endpoints],
                              fault=(first / 1000, last / 1000) if first is not None else None, window="outage",
-                             xlabel="seconds since the probe load started")
+                             xlabel="seconds since the probe load started",
+                             spans=[(st["service"], st["method"], st["window_s"][0], st["window_s"][1])
+                                    for st in summary.get("by_step") or []])
     except (OSError, ValueError) as exc:
         return f"(not drawn: {exc})"
     ctx.state.downtime_timeline = png
