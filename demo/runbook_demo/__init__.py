@@ -188,6 +188,12 @@ class Stack:
         build_images(progress=progress)
         project = self.compose(overrides)
         proc = project.up(wait=wait, timeout=timeout)
+        stale = self._created_from_other_files(project)
+        if stale:  # e.g. a planted fault's override: Compose leaves a container whose config is unchanged alone,
+            progress(f"recreating {', '.join(stale)}: created from other compose files")  # and prod.drift says so
+            proc = project.run("up", "-d", "--no-deps", "--force-recreate",
+                               *(["--wait", "--wait-timeout", str(int(timeout))] if wait else []), *stale,
+                               timeout=timeout + 60, check=False)
         rows = self.status()
         if wait:
             # Compose 2.40 prints "container ... is unhealthy" yet exits 0 from `up --wait`: check ourselves.
@@ -200,6 +206,15 @@ class Stack:
                 raise ComposeError(project.command("up", "-d", "--wait"), proc.returncode or 1,
                                    f"{proc.stderr.rstrip()}\nnot healthy after up --wait: {detail}")
         return rows
+
+    def _created_from_other_files(self, project: Compose) -> list[str]:
+        """The services whose container was created from other compose files than ``project``'s."""
+        from runbook_lib.engine import Engine
+
+        want = [str(Path(f).resolve()) for f in project.files]
+        with _engine_call("reading the demo's containers"):
+            views = Engine().project_containers(self.project)
+        return sorted({v.service for v in views if v.service and [str(Path(f).resolve()) for f in v.config_files] != want})
 
     def down(self, volumes: bool = False) -> None:
         self.compose().down(volumes=volumes)

@@ -52,6 +52,10 @@ def test_a_skipped_schema_init_step_and_a_turn_server_with_the_wrong_password_ea
     finally:
         healthy_demo.up(progress=lambda s: None)
         _init_steps(engine, project, demo_params)
+    # the stack is back as compose.yaml says, provenance included: phase 1 recreated every container with the
+    # override among its files, and a plain `up` left those whose config it does not change (prod.drift's INFO)
+    assert {v.service: v.config_files for v in engine.project_containers(project)} == \
+           {v.service: [str((ROOT / "demo" / "compose.yaml").resolve())] for v in engine.project_containers(project)}
     assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
     run_dir = run_dir_from(proc.stdout)
     summary, records = load_run(run_dir)
