@@ -219,12 +219,13 @@ def _retire(engine: Engine, old: list[ContainerView], step: Step, drain_s: float
         for net in v.networks:
             step.commands.append(f"docker network disconnect {net} {v.name}")
             engine.disconnect_network(v.id, net)
-    step.mark("old left its networks")
+    names = ", ".join(_names(old)) or "nothing old"
+    step.mark(f"{names} left the networks")
     threading.Event().wait(drain_s)
     for v in old:
         step.commands.append(f"docker rm -f {v.name}")
         engine.stop_and_remove(v.id)
-    step.mark("old removed")
+    step.mark(f"{names} removed")
 
 
 def _own(views: list[ContainerView]) -> list[ContainerView]:
