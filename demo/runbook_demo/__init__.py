@@ -440,7 +440,6 @@ def swarm_down(volumes: bool = False, stack: str = SWARM_STACK, timeout: float =
     The swarm itself is left as it is."""
     import time as _time
 
-    from runbook_lib.engine import Engine
     from runbook_lib.engine.stack import stack_rm
 
     engine = _swarm_manager(False, progress)
