@@ -129,6 +129,7 @@ class Step:
     old: list[str] = field(default_factory=list)
     new: list[str] = field(default_factory=list)
     ready_after_s: float | None = None
+    ready_as: str = ""  # what "ready" was: healthy, or running with no healthcheck to say more
     commands: list[str] = field(default_factory=list)
     problem: str = ""
     health_log: list[dict[str, Any]] = field(default_factory=list)
@@ -139,7 +140,7 @@ class Step:
 
     def evidence(self, origin: float) -> dict[str, Any]:
         return {"method": self.method, "old_containers": self.old, "new_containers": self.new,
-                "ready_after_s": self.ready_after_s, "commands": self.commands, "problem": self.problem or None,
+                "ready_after_s": self.ready_after_s, "ready_as": self.ready_as or None, "commands": self.commands, "problem": self.problem or None,
                 "window_s": [round(self.started - origin, 3), round(self.ended - origin, 3)],
                 "marks_s": {k: round(v - origin, 3) for k, v in self.marks.items()},
                 "health_log": self.health_log[-3:]}
@@ -157,6 +158,14 @@ def _wait_container(engine: Engine, cid: str, timeout: float) -> tuple[bool, Con
             return False, view
         threading.Event().wait(0.5)
     return False, view
+
+
+def _ready_as(view: ContainerView | None) -> str:
+    """What a ready container was seen as: a running container without a healthcheck says nothing of serving."""
+    if view is None:
+        return ""
+    return ("healthy" if view.health == "healthy" else "completed" if view.completed
+            else "running (it has no healthcheck: whether it serves is the probe load's to say)")
 
 
 def _names(views: list[ContainerView]) -> list[str]:
@@ -205,7 +214,7 @@ def _bring_in(engine: Engine, view: ContainerView, service: str, step: Step, tim
                         f"removed, {', '.join(step.old) or 'nothing'} kept")
         engine.stop_and_remove(view.id)
         return False
-    step.ready_after_s = round(time.monotonic() - t0, 1)
+    step.ready_after_s, step.ready_as = round(time.monotonic() - t0, 1), _ready_as(seen)
     step.mark(f"{view.name} ready")
     _listed(engine, view, networks, step)  # ready: now the service name resolves to it too
     step.mark(f"{view.name} named")
@@ -324,7 +333,7 @@ def recreate_service(compose: Compose, engine: Engine, project: str, service: st
         if not ok:
             step.problem = f"{new[0].name} is not ready after {time.monotonic() - t0:.1f}s"
             return step
-        step.ready_after_s = round(time.monotonic() - t0, 1)
+        step.ready_after_s, step.ready_as = round(time.monotonic() - t0, 1), _ready_as(view)
         step.ok = True
         return step
     finally:

@@ -254,3 +254,15 @@ def test_a_rolling_redeployment_refuses_to_remove_volumes():
 
     with pytest.raises(ValidationError, match="remove_volumes needs strategy: recreate"):
         Redeploy(strategy="rolling", remove_volumes=True, confirm_volume_removal="x")
+
+
+def test_a_replaced_container_without_a_healthcheck_is_called_running_never_ready_or_healthy():
+    from runbook_lib.deploy.rolling import _ready_as
+    from runbook_lib.engine import ContainerView
+
+    def view(state):
+        return ContainerView({"Id": "x" * 64, "Name": "/c", "State": state})
+
+    assert _ready_as(view({"Status": "running", "Running": True, "Health": {"Status": "healthy"}})) == "healthy"
+    bare = _ready_as(view({"Status": "running", "Running": True}))  # WordPress's, MariaDB's (tests/realworld)
+    assert bare.startswith("running (it has no healthcheck") and "healthy" not in bare

@@ -44,7 +44,7 @@ def _step_record(c: Check, ctx: Context, plan: rolling.ServicePlan, step: rollin
     if not step.ok:
         return c.record(plan.service, "FAIL", expected=expected, actual=step.problem or "not replaced", evidence=ev)
     return c.record(plan.service, "PASS", expected=expected, evidence=ev,
-                    actual=f"{how}; {', '.join(step.new)} ready after {step.ready_after_s:g}s")
+                    actual=f"{how}; {', '.join(step.new)} {step.ready_as or 'ready'} after {step.ready_after_s:g}s")
 
 
 def _roll_project(ctx: Context, c: Check) -> list[CheckRecord]:
