@@ -35,8 +35,8 @@ def _plan_record(c: Check, ctx: Context, plans: list[rolling.ServicePlan]) -> Ch
 def _step_record(c: Check, ctx: Context, plan: rolling.ServicePlan, step: rolling.Step, origin: float) -> CheckRecord:
     ev = {**step.evidence(origin), "reasons_not_rolling": plan.reasons}
     how = ("recreated in place: " + "; ".join(plan.reasons) if step.method != "rolling"
-           else f"a stand-in without the host port served behind {plan.proxy} while the port moved to the new "
-                "container, ready, old one and stand-in removed" if plan.proxy
+           else f"a stand-in without the host port held the service name (behind {plan.proxy}) while the port "
+                "moved to the new container, ready, old one and stand-in removed" if plan.proxy
            else "new container started beside the old one, ready, old one removed")
     if plan.proxy:
         ev["through_stand_in_behind"] = plan.proxy
