@@ -329,11 +329,15 @@ def run_all_cells(page, timeout_s: float = 90) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     ran = page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    lost = page.locator(".jp-Dialog", has_text="Server Connection Error")
     deadline = time.monotonic() + timeout_s
     while True:
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        if lost.count():  # JupyterLab reconnects by itself; its dialog covers the menu until dismissed
+            print(f"JupyterLab lost its server connection for a moment: dismissed ({lost.first.inner_text()!r})")
+            page.locator(".jp-Dialog button").first.click()
         item = page.locator(".lm-Menu-item:not(.lm-mod-disabled)", has_text=re.compile(r"^Run All Cells"))
         try:
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click(timeout=10_000)
             item.first.click(timeout=2_000)
             ran.first.wait_for(timeout=5_000)
             return
