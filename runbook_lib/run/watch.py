@@ -142,6 +142,7 @@ def _one_run(opts: WatchOptions, output: Path, project: str, metrics: WatchMetri
     except RunbookError as exc:  # the engine away (restarting), Compose missing: an ERROR run
         metrics.count_error()
         counted = True
+        log(f"runbook watch: ERROR: the run could not be made: {type(exc).__name__}: {exc} (recorded as an ERROR run)")
         try:
             result = error_run(opts, output, f"{type(exc).__name__}: {exc}")
         except Exception as again:  # noqa: BLE001 - the loop goes on
