@@ -223,3 +223,79 @@ def load_yaml(path: Path) -> dict:
     import yaml
 
     return yaml.safe_load(path.read_text())
+
+
+ANSWERS_500 = """import http.server, signal, sys
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(500); self.send_header("Content-Length", "5"); self.end_headers(); self.wfile.write(b"oops\\n")
+    do_POST = do_GET
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", 8080), Handler).serve_forever()
+"""
+SMOKE_CURRENT = "runbook-rbtest-rollback/app:smoke"  # the gateway's reference, moved on to an image answering 500
+
+
+def test_a_deploy_that_passes_its_health_gate_but_fails_the_smoke_tests_is_rolled_back_after_phase_4(
+        tmp_path, healthy_demo, write_params, engine, cli):
+    """Baseline GO (phase 1, the gateway on ``SMOKE_CURRENT``) → ``SMOKE_CURRENT`` moved to an image that answers
+    500 to everything, deployed with a health check that only asks whether the process runs (so phase 1's gate
+    passes) and ``on_failure: rollback``, phases 1 and 4 → phase 4's blockers trigger the rollback: NO-GO,
+    ``results/rollback.json`` all PASS, the containers run the baseline's image ids and its compose model (the
+    lax health check gone), and the run verifies."""
+    out = tmp_path / "outputs"
+    subprocess.run(["docker", "tag", "runbook-demo/app:local", SMOKE_CURRENT], check=True)
+    tags: list[str] = [SMOKE_CURRENT]
+    try:
+        override = write_compose(tmp_path, f"services:\n  api-gateway:\n    image: {SMOKE_CURRENT}\n", "gateway.yaml")
+        files = load_yaml(write_params())["compose_files"] + [str(override)]
+        base = write_params({"compose_files": files, "redeploy.healthy_timeout_s": 60}, name="base.yaml")
+        r = cli("run", "--params", str(base), "--phase", "01_controlled_redeployment", "--output", str(out))
+        assert r.returncode == 0, r.stdout + r.stderr
+        baseline = run_dir_from(r.stdout)
+        doc = json.loads((baseline / deployed.DEPLOYED_FILE).read_text())
+        tags.append(f"runbook-rollback/api-gateway:{baseline.name.lower()}")
+
+        context = tmp_path / "answers-500"
+        context.mkdir()
+        (context / "answers500.py").write_text(ANSWERS_500)
+        (context / "Dockerfile").write_text('FROM runbook-demo/app:local\nCOPY answers500.py /answers500.py\n'
+                                            'ENTRYPOINT ["python3", "/answers500.py"]\nCMD []\n')
+        subprocess.run(["docker", "build", "-q", "-t", SMOKE_CURRENT, str(context)], check=True, capture_output=True)
+        lax = write_compose(tmp_path, "services:\n  api-gateway:\n    healthcheck:\n"
+                                      "      test: [\"CMD\", \"python3\", \"-c\", \"pass\"]\n", "lax-health.yaml")
+        failing = write_params({"compose_files": files + [str(lax)], "redeploy.healthy_timeout_s": 60,
+                                "redeploy.on_failure": "rollback", "smoke.drills": []}, name="failing.yaml")
+        r = cli("run", "--params", str(failing), "--phase", "01_controlled_redeployment", "--phase", "04_smoke_tests",
+                "--output", str(out))
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert f"rollback: the smoke tests failed; rolling back to {baseline}" in r.stdout + r.stderr
+        failed_run = run_dir_from(r.stdout)
+        _, records = load_run(failed_run)
+        by = {(x["id"], x["target"]): x for x in records}
+        assert by[("redeploy.service_ready", "api-gateway")]["status"] == "PASS"  # the gate passed: phase 1 kept it
+        assert not any(x["id"].startswith("rollback.") for x in json.loads(
+            (failed_run / "results" / "01_controlled_redeployment.json").read_text()))
+        assert by[("smoke.health", "api-gateway")]["status"] == "FAIL"
+        assert "answered 500" in by[("smoke.health", "api-gateway")]["actual"]
+        rolled = json.loads((failed_run / "results" / "rollback.json").read_text())
+        assert {x["id"] for x in rolled} >= {"rollback.target", "rollback.up", "rollback.service_ready",
+                                             "rollback.images"}, rolled
+        assert all(x["status"] == "PASS" for x in rolled), [(x["id"], x["target"], x["actual"]) for x in rolled]
+        target = next(x for x in rolled if x["id"] == "rollback.target")
+        assert target["evidence"]["run_dir"] == str(baseline), target
+        running = _running_images(engine, healthy_demo.project)
+        assert {s: running.get(s) for s in doc["images"]} == {s: {i["id"]} for s, i in doc["images"].items()}
+        gateway = service_container(engine, "api-gateway", healthy_demo.project)
+        health = subprocess.run(["docker", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", gateway.id],
+                                capture_output=True, text=True, check=True).stdout
+        assert "wget" in health, health  # the GO run's compose model again, not the lax check
+        v = cli("verify", str(failed_run))
+        assert v.returncode == 0, v.stdout + v.stderr
+        assert "rollback.images" in (failed_run / "report.html").read_text()
+        assert json.loads((failed_run / "verdict.json").read_text())["verdict"] == "NO-GO"
+    finally:
+        healthy_demo.up(progress=lambda s: None)
+        subprocess.run(["docker", "rmi", *tags], capture_output=True)
