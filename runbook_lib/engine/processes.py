@@ -80,13 +80,24 @@ def container_processes(engine: Any, view: ContainerView) -> ProcessReading:
         except procfs.Unavailable:
             pass
     try:
-        top = engine.api.top(view.id, ps_args=TOP_ARGS)
-        return ProcessReading(tree(_from_top(top), view.pid), via="docker top")
+        rows = tree(_from_top(engine.api.top(view.id, ps_args=TOP_ARGS)), view.pid)
     except Exception as exc:  # noqa: BLE001 - an engine or parse failure is what the record says
-        try:  # it stopped or began restarting meanwhile: as if it had been seen so
-            now = engine.container(view.id)
-        except Exception:  # noqa: BLE001
-            now = view
-        if now.state not in ("running", "paused"):
-            return ProcessReading(running=False, error=f"the container is {now.state or 'not running'}")
-        return ProcessReading(error=f"docker top {view.name} {TOP_ARGS}: {exc}")
+        return _stopped_meanwhile(engine, view) or ProcessReading(error=f"docker top {view.name} {TOP_ARGS}: {exc}")
+    if not rows:  # its main process ended between the inspect and the read (a crash loop): say so
+        return _stopped_meanwhile(engine, view) or ProcessReading(via="docker top")
+    return ProcessReading(rows, via="docker top")
+
+
+def _stopped_meanwhile(engine: Any, view: ContainerView) -> ProcessReading | None:
+    """The reading of a container that stopped or began restarting since ``view`` was read, as if it had been
+    seen so; None when it is still running (its main process the same or not)."""
+    try:
+        now = engine.container(view.id)
+    except Exception:  # noqa: BLE001
+        now = view
+    if now.state not in ("running", "paused"):
+        return ProcessReading(running=False, error=f"the container is {now.state or 'not running'}")
+    if now.pid != view.pid:
+        return ProcessReading(running=False, error=f"the container restarted while it was read (main process "
+                                                   f"{view.pid}, now {now.pid})")
+    return None

@@ -3,6 +3,8 @@ could not be gathered is ERROR; a user is judged by its uid. Real engine and the
 the check functions are called directly with a Context, as a phase notebook does."""
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from conftest import PARAMS, ROOT
@@ -99,14 +101,14 @@ def test_statically_a_user_is_judged_by_uid_and_a_name_other_than_root_is_unknow
 
 @pytest.fixture
 def toor_image(engine):
-    """The demo app image plus a uid-0 user named ``toor`` in /etc/passwd (committed locally, no registry)."""
-    box = engine.client.containers.run("runbook-demo/app:local", ["-c", "echo toor:x:0:0:toor:/root:/bin/sh >> /etc/passwd"],
-                                       entrypoint=["sh"], user="0", detach=True)
-    try:
-        assert box.wait(timeout=60)["StatusCode"] == 0
-        box.commit("rbtest/toor", "local")
-    finally:
-        box.remove(force=True)
+    """The demo app image plus a uid-0 user named ``toor`` in /etc/passwd, built locally (no registry). Its
+    process stays up as uid 0 (a shell that waits): the app itself, as root with ``cap_drop: ALL``, cannot read
+    its 0400 secrets and would crash-loop, and a reading between two crashes sees no process at all."""
+    dockerfile = ("FROM runbook-demo/app:local\nUSER 0\nRUN echo toor:x:0:0:toor:/root:/bin/sh >> /etc/passwd\n"
+                  "USER 10001:10001\n"
+                  'ENTRYPOINT ["sh", "-c", "trap \'exit 0\' TERM; while :; do sleep 1; done"]\nCMD []\n')
+    subprocess.run(["docker", "build", "-q", "-t", "rbtest/toor:local", "-"], input=dockerfile.encode(),
+                   check=True, capture_output=True)
     yield "rbtest/toor:local"
     engine.client.images.remove("rbtest/toor:local", force=True)
 
@@ -132,8 +134,9 @@ def test_users_are_judged_by_uid_at_run_time_and_an_unresolved_user_never_passes
     by = {(r.id, r.target): r for r in recs}
 
     toor = by[("hardening.non_root", "chat-service")]
-    assert toor.status == "FAIL" and "uid 0" in toor.actual and "toor" in toor.actual, toor.actual
+    assert toor.status == "FAIL" and "uid 0" in toor.actual and "toor" in toor.actual, (toor.actual, toor.evidence)
     assert toor.evidence["uid"] == 0
+    assert "sh" in {p["name"] for p in toor.evidence["processes"]}, toor.evidence  # the image's own process, up
     for rule in ("secrets.mounted", "secrets.file_env", "hardening.non_root"):
         r = by[(rule, "video-service")]
         assert r.status == "ERROR", (rule, r.status, r.actual)

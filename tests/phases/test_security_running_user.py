@@ -114,3 +114,43 @@ def test_processes_that_could_not_be_read_are_an_error_not_a_pass():
     for reading in (ProcessReading(error="docker top db: engine call failed"), ProcessReading(via="procfs")):
         v = judge_user(facts, (10001, 10001), "", reading)
         assert v.status == "ERROR" and v.actual.startswith("could not check"), v.actual
+
+
+class _Engine:
+    """What container_processes asks of an engine, answering as one whose container's main process ended
+    between the inspect and `docker top` (a crash loop): top lists nothing, the inspect after says ``now``."""
+
+    def __init__(self, now: dict):
+        self.now = now
+        self.api = self
+
+    def procfs_allowed(self) -> bool:
+        return False
+
+    def top(self, container_id: str, ps_args: str = "") -> dict:
+        return {"Titles": ["PID", "PPID", "UID", "COMMAND"], "Processes": []}
+
+    def container(self, container_id: str):
+        from runbook_lib.engine.containers import ContainerView
+
+        return ContainerView({"Id": container_id, "Name": "/app", "State": self.now})
+
+
+def test_a_container_whose_process_ended_while_it_was_read_is_read_as_not_running_not_as_no_process():
+    """A crash-looping root container caught between two starts: judged by its configured user (uid 0: FAIL),
+    never an ERROR "no process seen"; one still running the same process with none listed stays an ERROR."""
+    from runbook_lib.engine.containers import ContainerView
+    from runbook_lib.engine.processes import container_processes
+
+    seen = ContainerView({"Id": "c1", "Name": "/app", "State": {"Status": "running", "Running": True, "Pid": 40}})
+    facts = ServiceFacts(service="app", source="engine", user="toor")
+    restarting = container_processes(_Engine({"Status": "restarting", "Restarting": True, "Pid": 0}), seen)
+    assert not restarting.running and restarting.error == "the container is restarting"
+    restarted = container_processes(_Engine({"Status": "running", "Running": True, "Pid": 41}), seen)
+    assert not restarted.running and "restarted while it was read (main process 40, now 41)" in restarted.error
+    for reading in (restarting, restarted):
+        v = judge_user(facts, (0, 0), "", reading)
+        assert v.status == "FAIL" and "uid 0" in v.actual and "configured user is judged" in v.evidence["processes"]
+    same = container_processes(_Engine({"Status": "running", "Running": True, "Pid": 40}), seen)
+    assert same.running and not same.processes
+    assert judge_user(facts, (0, 0), "", same).status == "ERROR"
