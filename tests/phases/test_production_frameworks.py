@@ -213,3 +213,20 @@ def test_a_development_server_or_debugger_fails_by_banner_command_line_and_port_
     for svc in ("clean", "quiet", "flask-env", "tracebacks"):
         r = recs[("prod.dev_server", svc)]
         assert r["status"] == "PASS" and r["evidence"]["processes"], (svc, r["actual"])
+
+
+@pytest.mark.docker
+def test_a_container_whose_process_list_came_back_empty_is_not_judged(fw, monkeypatch):
+    """`docker top` listing nothing (the main process ended between the inspect and the read: a crash loop
+    caught between two starts) is no evidence of "no development server": SKIP saying so, never a PASS of
+    "0 process(es) read". The empty listing is planted for one service; the others are read for real."""
+    from runbook_lib.params import load_params
+    from runbook_lib.phases.production import devserver
+    from runbook_lib.run.context import Context
+
+    real = devserver.processes
+    monkeypatch.setattr(devserver, "processes", lambda ctx, v: [] if v.service == "quiet" else real(ctx, v))
+    recs = {r.target: r for r in devserver.dev_server(Context(params=load_params(fw[0]), progress=lambda s: None))}
+    quiet = recs["quiet"]
+    assert quiet.status == "SKIP" and "docker top listed no process" in quiet.actual, quiet.actual
+    assert recs["clean"].status == "PASS" and recs["clean"].evidence["processes"]

@@ -175,7 +175,8 @@ def dev_server(ctx: Context) -> list[CheckRecord]:
     """prod.dev_server: no development server or debugger, by three signals (any one FAILs): a startup banner
     in the log since the container's start, a process's command line (``docker top``), and (app services'
     published ports only) a GET-only probe for a debugger's marker. PASS when the command lines were read and
-    no signal fired; a container that is not running, or whose processes cannot be read, is not judged (SKIP)."""
+    no signal fired; a container that is not running, or whose processes cannot be read or were none (it
+    restarted between the inspect and the read), is not judged (SKIP)."""
     apps = set(app_services(ctx))
     timeout = ctx.params.production.http_timeout_s
     c = Check("prod.dev_server", command="docker logs --since <start> <container>; docker top <container>; "
@@ -213,9 +214,10 @@ def dev_server(ctx: Context) -> list[CheckRecord]:
             where = f"published on {', '.join(exposed)}" if exposed else "not published (reachable from its networks)"
             return c.record(v.service, "FAIL", expected=expected, evidence=ev,
                             actual=f"{'; '.join(signals)}; {where}")
-        if cmds is None:
+        if not cmds:  # unreadable, or none listed: its process ended between the inspect and the read
+            why = "the processes could not be read" if cmds is None else "docker top listed no process (it restarted?)"
             return c.record(v.service, "SKIP", expected=expected, severity="info", evidence=ev,
-                            actual=f"nothing to judge by: the processes could not be read; no banner in {n} log lines")
+                            actual=f"nothing to judge by: {why}; no banner in {n} log lines")
         shown = ", ".join(dict.fromkeys(posixpath.basename(cmd.split()[0]) for cmd in cmds if cmd.split())) or "none"
         return c.record(v.service, "PASS", expected=expected, evidence=ev,
                         actual=f"{len(cmds)} process(es) read ({shown}), none a development server; no development "
