@@ -127,6 +127,23 @@ def test_text_that_is_not_prometheus_exposition_is_refused():
 
 
 # -- probes and flows against a local server ---------------------------------------------------------------
+def test_a_metrics_endpoint_answering_200_with_no_metric_fails_and_one_with_metrics_passes(serve, write_params):
+    """An empty 200 (a catch-all route, a registry with nothing in it) parses as text exposition with no family:
+    it exposes nothing, so it is no PASS, even when the parameters ask for no family by name."""
+    from runbook_lib.params import load_params
+    from runbook_lib.phases.smoke.endpoints import metrics
+    from runbook_lib.run.context import Context
+
+    text = lambda body: lambda _h, _b: (200, "text/plain; version=0.0.4", body)  # noqa: E731
+    base = serve({("GET", "/empty"): text(b""), ("GET", "/comments"): text(b"# nothing here\n"),
+                  ("GET", "/metrics"): text(METRICS.encode())})
+    params = write_params({"smoke.metrics": [{"name": n, "url": f"{base}/{n}"} for n in ("empty", "comments", "metrics")]})
+    recs = {r.target: r for r in metrics(Context(params=load_params(params), progress=lambda s: None))}
+    for name in ("empty", "comments"):
+        assert recs[name].status == "FAIL" and "answered 200 with no metric" in recs[name].actual, recs[name].actual
+    assert recs["metrics"].status == "PASS" and recs["metrics"].evidence["families"] == 2
+
+
 def test_probing_twenty_slow_endpoints_takes_about_as_long_as_one(serve):
     def slow(_h, _b):
         time.sleep(0.3)

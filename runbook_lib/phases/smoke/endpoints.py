@@ -159,6 +159,9 @@ def metrics(ctx: Context) -> list[CheckRecord]:
         elif missing:
             out.append(c.record(m.name, "FAIL", expected=expected, evidence=ev, command=cmd,
                                 actual=f"missing families: {', '.join(missing)}"))
+        elif not parsed.families:  # an empty 200 (a catch-all route, an empty registry) exposes nothing
+            out.append(c.record(m.name, "FAIL", expected=expected, evidence=ev, command=cmd,
+                                actual=f"answered 200 with no metric ({len(r.body)} bytes, no sample)"))
         else:
             out.append(c.record(m.name, "PASS", expected=expected, evidence=ev, command=cmd,
                                 actual=f"{len(parsed.families)} families, {parsed.samples} samples; all required present"))
