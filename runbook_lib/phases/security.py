@@ -369,7 +369,7 @@ def secrets_not_in_config(ctx: Context) -> list[CheckRecord]:
 def secrets_not_in_logs(ctx: Context) -> list[CheckRecord]:
     """secrets.not_in_logs, per container: no known secret value (nor its base64 form) in the last
     ``security.log_tail_lines`` log lines. Evidence: lines searched, and for a leak the line numbers
-    and the lines themselves with the value redacted."""
+    and the lines themselves with the value redacted. A container that logged nothing is SKIP, as in prod.logs."""
     out = []
     tail = ctx.params.security.log_tail_lines
     ts = targets(ctx) if ctx.secret_values else []
@@ -392,6 +392,9 @@ def secrets_not_in_logs(ctx: Context) -> list[CheckRecord]:
             ev["lines_with_secrets"] = hits[:50]
             ev["excerpt"] = [ctx.redactor.scrub_text(lines[i - 1])[:300] for i in hits[:3]]
             v = Verdict("FAIL", expected, f"{len(hits)} of {len(lines)} log lines hold a secret value", ev)
+        elif not lines:  # as prod.logs: a silent log may mean logs go elsewhere (files), so it proves nothing
+            v = Verdict("SKIP", expected, "nothing to search: the container has logged no line to Docker (its logs "
+                                          "may go to files inside it)", ev, severity="info")
         else:
             v = Verdict("PASS", expected, f"{len(lines)} lines searched: no secret value", ev)
         out.append(_record("secrets.not_in_logs", t, v, f"docker logs --tail {tail} {t.view.name}"))

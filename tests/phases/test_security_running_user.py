@@ -154,3 +154,22 @@ def test_a_container_whose_process_ended_while_it_was_read_is_read_as_not_runnin
     same = container_processes(_Engine({"Status": "running", "Running": True, "Pid": 40}), seen)
     assert same.running and not same.processes
     assert judge_user(facts, (0, 0), "", same).status == "ERROR"
+
+
+@pytest.mark.docker
+def test_a_container_that_logged_nothing_is_not_a_pass_of_no_secret_in_its_logs(users_stack):
+    """The three services here only sleep: `docker logs` is empty. That proves nothing about secrets in logs
+    that go to files inside them (as prod.logs says of a silent log): SKIP, never a PASS of "0 lines searched".
+    (The demo's services, which log, PASS: tests/phases/test_security.py.)"""
+    from runbook_lib.params import load_params
+    from runbook_lib.phases.security import secrets_not_in_logs
+    from runbook_lib.run.context import Context
+
+    _, params, _ = users_stack
+    ctx = Context(params=load_params(params), progress=lambda s: None)
+    ctx.learn_value("rbtest-a-secret-value-7f3a", "a test secret")
+    recs = {r.target: r for r in secrets_not_in_logs(ctx)}
+    assert set(recs) == {"db", "rooted", "plain"}
+    for rec in recs.values():
+        assert rec.status == "SKIP" and rec.severity == "info", (rec.target, rec.status, rec.actual)
+        assert "has logged no line" in rec.actual and rec.evidence["lines_searched"] == 0
