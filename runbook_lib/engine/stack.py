@@ -158,8 +158,10 @@ class ServiceState:
 
     @property
     def converged(self) -> bool:
+        # a global service's desired count is its tasks: none (the first poll after the deploy, or no node fits
+        # its placement) is not "0 of 0 running, converged"
         return (self.exists and self.running == self.desired and not self.rejected
-                and self.update_state in ("", "completed"))
+                and self.update_state in ("", "completed") and (self.mode != "global" or self.desired > 0))
 
     @property
     def stuck(self) -> str:
@@ -177,6 +179,8 @@ class ServiceState:
         if not self.exists:
             return "no such service in the swarm"
         text = f"{self.running}/{self.desired} running"
+        if self.mode == "global" and not self.desired:
+            text += " (global: no task yet; no node may fit its placement constraints)"
         if self.update_state:
             text += f", update {self.update_state}"
         waiting = [t for t in self.tasks if t["state"] != "running"]

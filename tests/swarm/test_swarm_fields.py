@@ -150,3 +150,33 @@ def test_ports_command_and_capabilities_are_compared_and_a_port_published_by_han
     # the short form, as a file may write it
     assert stack_file_fields(STACK, "web", {"ports": ["127.0.0.1:8080:80/udp"]}, {})["ports"] == [
         {"target": 80, "published": 8080, "protocol": "udp", "mode": "ingress"}]
+
+
+def _task(service_id: str, state: str = "running") -> dict:
+    return {"ID": f"t-{service_id}", "ServiceID": service_id, "DesiredState": "running", "Slot": 0,
+            "NodeID": "n1", "CreatedAt": "2026-11-30T01:00:01Z", "Status": {"State": state, "Message": state}}
+
+
+def test_a_global_service_with_no_task_is_neither_converged_nor_a_pass_of_0_of_0():
+    """A global service's desired count is the number of its tasks: none (the first poll after a deploy, or a
+    placement no node fits) is no evidence of convergence. A replicated service scaled to 0 on purpose is."""
+    from types import SimpleNamespace
+
+    from runbook_lib.engine.stack import ServiceState
+    from runbook_lib.phases.production.swarm_checks import replicas
+
+    nowhere = ServiceState("agent", f"{STACK}_agent", mode="global", desired=0, running=0)
+    assert not nowhere.converged and "no task yet" in nowhere.describe()
+    assert ServiceState("agent", f"{STACK}_agent", mode="global", desired=1, running=1).converged
+    assert ServiceState("off", f"{STACK}_off", mode="replicated", desired=0, running=0).converged
+
+    def service(name: str, ident: str) -> SwarmService:
+        attrs = inspect(Name=f"{STACK}_{name}", Mode={"Global": {}})
+        return SwarmService({**attrs, "ID": ident}, STACK)
+
+    specs = {"agent": service("agent", "s-agent"), "web": service("web", "s-web")}
+    ctx = SimpleNamespace(params=SimpleNamespace(stack=STACK), services=["agent", "web"],
+                          deployment=SimpleNamespace(service_specs=lambda: specs, tasks=lambda: [_task("s-web")]))
+    recs = {r.target: r for r in replicas(ctx)}
+    assert recs["agent"].status == "FAIL" and "no node fits its placement" in recs["agent"].actual, recs["agent"].actual
+    assert recs["web"].status == "PASS" and recs["web"].actual.startswith("1/1 running (global)"), recs["web"].actual

@@ -234,6 +234,9 @@ def replicas(ctx: Context) -> list[CheckRecord]:
               "not_running": [task_evidence(t) for t in wanted if t not in running]}
         cmd = f"docker service ps {s.name} --filter desired-state=running"
         problems = []
+        if s.mode == "global" and not wanted:  # 0 of 0 is no evidence: the scheduler placed it nowhere
+            problems.append("no task wanted running: no node fits its placement (constraints, node labels, "
+                            "every node drained?)")
         if len(running) != desired:
             problems.append(f"{len(running)} of {desired} tasks running")
             problems += [f"task {x['id']} (slot {x['slot']}) {x['state']}{': ' + x['error'] if x['error'] else ''}"
