@@ -1,6 +1,7 @@
 """Rollback to the last GO (runbook_lib.run.rollback): what differs is named and refused, pure logic on files of the
-test's own; then one real-engine test on the session's demo stack: a GO run, a deploy of an image whose health
-check fails, the automatic rollback, `runbook rollback --to` by hand, and the refusals that cost a CLI call."""
+test's own; then two real-engine tests on the session's demo stack: a GO run, a deploy of an image whose health
+check fails, the automatic rollback, `runbook rollback --to` by hand, and the refusals that cost a CLI call; and a
+deploy whose health gate passes but whose smoke tests fail, rolled back after phase 4."""
 from __future__ import annotations
 
 import json
@@ -155,6 +156,18 @@ def _running_images(engine, project: str) -> dict[str, set[str]]:
     return out
 
 
+def _go_baseline(tmp_path: Path, write_params, cli, ref: str, out: Path) -> tuple[list[str], Path, dict]:
+    """A GO run of phase 1 with the gateway on image reference ``ref``: (its compose files, its run directory,
+    the deployment it recorded)."""
+    override = write_compose(tmp_path, f"services:\n  api-gateway:\n    image: {ref}\n", "gateway.yaml")
+    files = load_yaml(write_params())["compose_files"] + [str(override)]
+    base = write_params({"compose_files": files, "redeploy.healthy_timeout_s": 60}, name="base.yaml")
+    r = cli("run", "--params", str(base), "--phase", "01_controlled_redeployment", "--output", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    baseline = run_dir_from(r.stdout)
+    return files, baseline, json.loads((baseline / deployed.DEPLOYED_FILE).read_text())
+
+
 def test_a_deploy_whose_health_gate_fails_rolls_back_to_the_last_go_run_verified_and_recorded(
         tmp_path, healthy_demo, write_params, engine, cli):
     """Baseline GO (phase 1 only, the gateway on ``CURRENT``) → ``CURRENT`` moved to an image that never serves
@@ -165,13 +178,7 @@ def test_a_deploy_whose_health_gate_fails_rolls_back_to_the_last_go_run_verified
     subprocess.run(["docker", "tag", "runbook-demo/app:local", CURRENT], check=True)
     tags: list[str] = [CURRENT]
     try:
-        override = write_compose(tmp_path, f"services:\n  api-gateway:\n    image: {CURRENT}\n", "gateway.yaml")
-        files = load_yaml(write_params())["compose_files"] + [str(override)]
-        base = write_params({"compose_files": files, "redeploy.healthy_timeout_s": 60}, name="base.yaml")
-        r = cli("run", "--params", str(base), "--phase", "01_controlled_redeployment", "--output", str(out))
-        assert r.returncode == 0, r.stdout + r.stderr
-        baseline = run_dir_from(r.stdout)
-        doc = json.loads((baseline / deployed.DEPLOYED_FILE).read_text())
+        files, baseline, doc = _go_baseline(tmp_path, write_params, cli, CURRENT, out)
         assert set(doc["images"]) >= {"api-gateway", "redis"} and doc["secret_files"]
         assert all(len(s["sha256"]) == 64 for s in doc["secret_files"].values())
         secrets_dir = Path(next(iter(doc["secret_files"].values()))["path"]).parent
@@ -249,13 +256,7 @@ def test_a_deploy_that_passes_its_health_gate_but_fails_the_smoke_tests_is_rolle
     subprocess.run(["docker", "tag", "runbook-demo/app:local", SMOKE_CURRENT], check=True)
     tags: list[str] = [SMOKE_CURRENT]
     try:
-        override = write_compose(tmp_path, f"services:\n  api-gateway:\n    image: {SMOKE_CURRENT}\n", "gateway.yaml")
-        files = load_yaml(write_params())["compose_files"] + [str(override)]
-        base = write_params({"compose_files": files, "redeploy.healthy_timeout_s": 60}, name="base.yaml")
-        r = cli("run", "--params", str(base), "--phase", "01_controlled_redeployment", "--output", str(out))
-        assert r.returncode == 0, r.stdout + r.stderr
-        baseline = run_dir_from(r.stdout)
-        doc = json.loads((baseline / deployed.DEPLOYED_FILE).read_text())
+        files, baseline, doc = _go_baseline(tmp_path, write_params, cli, SMOKE_CURRENT, out)
         tags.append(f"runbook-rollback/api-gateway:{baseline.name.lower()}")
 
         context = tmp_path / "answers-500"
