@@ -293,19 +293,28 @@ def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 3
     idle with a client connected, the status bar says Idle, and no dialog is open, in three readings in
     a row. (Right after a notebook opens, JupyterLab may start a second kernel, ask which kernel to use
     or reconnect its websocket; a widget created during that churn renders as "model not found".) A
-    "Select Kernel" dialog is answered with its preselected kernel, the notebook's python3."""
+    "Select Kernel" dialog is answered with its preselected kernel, the notebook's python3.
+
+    When the server's side has been settled for 20 s and the page still does not say Idle, the page is
+    reloaded, as a person would (at most twice). Once in CI the server logged the kernel started and the
+    websocket connected, and nothing after; the status bar never said Idle in 300 s. The page most likely
+    missed the kernel's first status message, which JupyterLab does not ask for again."""
     accept = page.locator(".jp-Dialog button.jp-mod-accept")
     load_error = page.locator(".jp-Dialog", has_text="File Load Error")
     idle = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$"))
+    status = page.locator(".jp-StatusBar-TextItem", has_text=" | ")
     deadline, settled, last, reloads = time.monotonic() + timeout_s, 0, "nothing read yet", 0
+    server_settled_since = None
     while settled < 3:
         if time.monotonic() > deadline:  # what was seen last says which condition never held
             raise AssertionError(f"the kernel of {path} did not settle within {timeout_s:g} s; last reading: {last}")
-        if load_error.count() and reloads < 2:  # "Failed to fetch" (seen once in CI, under load): as a person
-            print(f"{path}: {load_error.first.inner_text()!r}; the page is reloaded")  # would, reload the page
+        page_stuck = server_settled_since is not None and time.monotonic() - server_settled_since > 20
+        if (load_error.count() or page_stuck) and reloads < 2:  # as a person would, reload the page
+            seen = load_error.first.inner_text() if load_error.count() else f"status bar {last}"
+            print(f"{path}: {seen!r}; the page is reloaded")
             reloads += 1
             page.reload()
-            settled = 0
+            settled, server_settled_since = 0, None
             continue
         if accept.count():
             accept.first.click()
@@ -314,12 +323,17 @@ def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 3
         sessions = httpx.get(f"{base}/api/sessions", headers={"Authorization": f"token {token}"}, timeout=5,
                              trust_env=False).json()
         kernels = [s["kernel"] for s in sessions if s.get("path") == path]
+        shown = status.all_inner_texts()
         last = (f"{len(kernels)} kernel(s) for {path}: "
-                f"{[(k.get('execution_state'), k.get('connections')) for k in kernels]}; status bar Idle: {idle.count()}; "
+                f"{[(k.get('execution_state'), k.get('connections')) for k in kernels]}; status bar {shown}; "
                 f"load average {os.getloadavg()[0]:.1f}")
-        ok = (len(kernels) == 1 and kernels[0].get("execution_state") == "idle"
-              and kernels[0].get("connections", 0) >= 1 and idle.count() == 1)
-        settled = settled + 1 if ok else 0
+        server_ok = (len(kernels) == 1 and kernels[0].get("execution_state") == "idle"
+                     and kernels[0].get("connections", 0) >= 1)
+        if not server_ok:
+            server_settled_since = None
+        elif server_settled_since is None:
+            server_settled_since = time.monotonic()
+        settled = settled + 1 if server_ok and idle.count() == 1 else 0
         page.wait_for_timeout(400)  # between readings of a condition, bounded by the deadline
 
 
