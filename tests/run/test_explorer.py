@@ -310,7 +310,7 @@ def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 3
             raise AssertionError(f"the kernel of {path} did not settle within {timeout_s:g} s; last reading: {last}")
         page_stuck = server_settled_since is not None and time.monotonic() - server_settled_since > 20
         if (load_error.count() or page_stuck) and reloads < 2:  # as a person would, reload the page
-            seen = load_error.first.inner_text() if load_error.count() else f"status bar {last}"
+            seen = load_error.first.inner_text() if load_error.count() else f"the page does not say Idle: {last}"
             print(f"{path}: {seen!r}; the page is reloaded")
             reloads += 1
             page.reload()
