@@ -295,10 +295,11 @@ def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 3
     or reconnect its websocket; a widget created during that churn renders as "model not found".) A
     "Select Kernel" dialog is answered with its preselected kernel, the notebook's python3.
 
-    When the server's side has been settled for 20 s and the page still does not say Idle, the page is
-    reloaded, as a person would (at most twice). Once in CI the server logged the kernel started and the
-    websocket connected, and nothing after; the status bar never said Idle in 300 s. The page most likely
-    missed the kernel's first status message, which JupyterLab does not ask for again."""
+    After a "File Load Error", or when the server's side has been settled for 20 s and the page still does
+    not say Idle, the notebook's address is opened again, as a person would (at most twice); a plain reload
+    is not enough, because after a failed load JupyterLab restores a workspace without the notebook (CI
+    showed its Launcher). Both were seen in CI under load: "Failed to fetch" for a notebook the server had
+    read, and a kernel idle and connected for 300 s while the status bar never said Idle."""
     accept = page.locator(".jp-Dialog button.jp-mod-accept")
     load_error = page.locator(".jp-Dialog", has_text="File Load Error")
     idle = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$"))
@@ -309,11 +310,11 @@ def wait_for_kernel(page, base: str, token: str, path: str, timeout_s: float = 3
         if time.monotonic() > deadline:  # what was seen last says which condition never held
             raise AssertionError(f"the kernel of {path} did not settle within {timeout_s:g} s; last reading: {last}")
         page_stuck = server_settled_since is not None and time.monotonic() - server_settled_since > 20
-        if (load_error.count() or page_stuck) and reloads < 2:  # as a person would, reload the page
+        if (load_error.count() or page_stuck) and reloads < 2:  # as a person would: open it again
             seen = load_error.first.inner_text() if load_error.count() else f"the page does not say Idle: {last}"
-            print(f"{path}: {seen!r}; the page is reloaded")
+            print(f"{path}: {seen!r}; the notebook is opened again")
             reloads += 1
-            page.reload()
+            page.goto(f"{base}/lab/tree/{path}?reset&token={token}", wait_until="load")
             settled, server_settled_since = 0, None
             continue
         if accept.count():
