@@ -84,21 +84,39 @@ def pytest_runtest_makereport(item, call):
 # -- the order files are handed to pytest-xdist's workers ------------------------------------------------
 # `make test` runs whole files per worker (--dist loadfile) in collection order (--no-loadscope-reorder): a file
 # takes a worker until it ends, so the longest files go first and the many short ones fill in around them; a
-# long file handed out last would run alone at the end. The longest first, as `make test --durations` shows
-# them (paths under tests/); a file not named here keeps its place in the collection, after these.
+# long file handed out last would run alone at the end. The longest first, by each file's summed test time in a
+# whole run (pytest --junitxml; benchmarks/schedule.py ranks them and simulates the schedule); a file not
+# named here keeps its place in the collection, after these.
 LONGEST_FIRST = (
-    "swarm/test_swarm_demo.py",
-    "lint/test_lint_workflow.py",
     "run/test_run_demo.py",
-    "fleet/test_fleet_one_engine.py",
+    "phases/test_security.py",
+    "phases/test_smoke.py",
+    "swarm/test_swarm_demo.py",
+    "run/test_rollback.py",
+    "lint/test_lint_workflow.py",
+    "phases/test_production_drift_orphans.py",
     "fleet/test_fleet.py",
-    "swarm/test_swarm_phases.py",
-    "realworld/test_realworld.py",
-    "run/test_install.py",
-    "swarm/test_swarm_preflight.py",
+    "run/test_read_only_run.py",
     "engine/test_engine_restart.py",
-    "swarm/test_fleet_swarm.py",
+    "run/test_notebooks_interactive.py",
+    "phases/test_production.py",
+    "phases/test_security_scanner_rules.py",
+    "phases/test_demo_planted_faults.py",
+    "report/test_diff.py",
+    "drills/test_drills_restore.py",
     "run/test_watch_alerts.py",
+    "phases/test_redeploy_rolling.py",
+    "swarm/test_swarm_phases.py",
+    "fleet/test_fleet_one_engine.py",
+    "run/test_lab.py",
+    "phases/test_one_reading_per_phase.py",
+    "init/test_init.py",
+    "phases/test_signoff.py",
+    "run/test_install.py",
+    "init/test_init_classifies_services.py",
+    "run/test_deploy_lock.py",
+    "run/test_runner_notebooks.py",
+    "phases/test_production_frameworks.py",
     "run/test_watch.py",
 )
 
