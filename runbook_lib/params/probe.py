@@ -30,7 +30,8 @@ class ProbeLoad(StrictModel):
         "What to ask; empty: the first of smoke.endpoints, else GET smoke.health_path on the first published port "
         "of the first app service (the gateway's health, in the demo)."))
     max_s: float = Field(default=1800, gt=0, le=86400, description=(
-        "The load stops by itself after this many seconds, whatever happens to the phase."))
+        "The load stops by itself after this many seconds, whatever happens to the phase; a phase that outlasts "
+        "it is not watched to its end, and redeploy.outage is then ERROR unless it saw an outage over budget."))
 
     @model_validator(mode="after")
     def _unique_names(self) -> "ProbeLoad":

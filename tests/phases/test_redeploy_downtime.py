@@ -121,3 +121,36 @@ def test_an_interrupt_during_the_phase_stops_the_probe_load(tmp_path):
         session.run(downtime.start_probe_load, interrupted)
     ctx.state.probe_load.loop._thread.join(5)
     assert not ctx.state.probe_load.loop._thread.is_alive()
+
+
+def test_a_load_that_stopped_by_itself_before_the_phase_ended_is_not_a_pass(tmp_path):
+    """redeploy.probe.max_s shorter than the phase: what came after it was not watched. Within budget so
+    far is ERROR naming the unwatched seconds; an outage over budget seen before it stays a FAIL."""
+    server = _Server()
+    server.start()
+    try:
+        ctx = _ctx(tmp_path, server.port, max_outage_s=5, over_outage="fail")
+        ctx.state.probe_load = downtime.start_load(ctx.params.redeploy.probe.endpoints, rate=20, max_s=0.5)
+        time.sleep(1.5)  # the phase goes on for a second after the load stopped
+        [rec] = downtime.outage(ctx)
+        assert rec.status == "ERROR", rec.actual
+        assert 0.5 <= rec.evidence["unobserved_s"] <= 1.5 and rec.evidence["sent"] > 0 and rec.evidence["failed"] == 0
+        assert "were not watched" in rec.actual and "redeploy.probe.max_s" in rec.remediation
+
+        ctx = _ctx(tmp_path, server.port, max_outage_s=5, over_outage="fail")  # the whole phase watched: PASS
+        ctx.state.probe_load = downtime.start_load(ctx.params.redeploy.probe.endpoints, rate=20, max_s=30)
+        time.sleep(0.5)
+        [rec] = downtime.outage(ctx)
+        assert rec.status == "PASS" and "unobserved_s" not in rec.evidence, rec.actual
+
+        ctx = _ctx(tmp_path, server.port, max_outage_s=0.2, over_outage="fail")  # an outage seen before it stopped
+        ctx.state.probe_load = downtime.start_load(ctx.params.redeploy.probe.endpoints, rate=20, max_s=1.5)
+        time.sleep(0.3)
+        server.stop()
+        time.sleep(0.8)
+        server.start()
+        time.sleep(1.0)
+        [rec] = downtime.outage(ctx)
+        assert rec.status == "FAIL" and rec.evidence["unobserved_s"] > 0, rec.actual
+    finally:
+        server.stop()

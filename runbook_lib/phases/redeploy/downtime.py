@@ -198,6 +198,9 @@ def _judge(c: Check, ctx: Context, summary: dict[str, Any], ev: dict[str, Any]) 
     if summary["sent"] == 0:
         return c.record(ctx.params.project, "ERROR", expected="requests answered during the redeployment",
                         actual="the probe load sent no request: nothing was observed", evidence=ev)
+    if ev.get("unobserved_s"):
+        figure += (f"; the load stopped by itself after redeploy.probe.max_s ({rd.probe.max_s:g}s), so the phase's "
+                   f"last {ev['unobserved_s']:g}s were not watched")
     if rd.max_outage_s is None:
         return c.record(ctx.params.project, "INFO", expected="measured (redeploy.max_outage_s not set: not judged)",
                         actual=figure, evidence=ev)
@@ -205,6 +208,9 @@ def _judge(c: Check, ctx: Context, summary: dict[str, Any], ev: dict[str, Any]) 
     if longest_s > rd.max_outage_s:
         return c.record(ctx.params.project, "FAIL" if rd.over_outage == "fail" else "WARN", expected=expected,
                         actual=f"{figure}: over the {rd.max_outage_s:g}s budget", evidence=ev)
+    if ev.get("unobserved_s"):  # within budget while watched; an outage after the load stopped was not seen
+        return c.record(ctx.params.project, "ERROR", expected=expected, actual=figure, evidence=ev,
+                        remediation="Raise redeploy.probe.max_s above the phase's duration and run again.")
     return c.record(ctx.params.project, "PASS", expected=expected, actual=figure, evidence=ev)
 
 
@@ -216,12 +222,15 @@ def outage(ctx: Context) -> list[CheckRecord]:
     """At the phase's end: stop the probe load and judge what it saw. PASS when no probed endpoint failed
     continuously for longer than ``redeploy.max_outage_s``; over it, FAIL (``redeploy.over_outage: warn``:
     WARN); without a budget, INFO with the figures. SKIP when no load ran; ERROR when it sent nothing
-    or crashed. The evidence holds every request (time, status, latency) and the timeline's path."""
+    or crashed, and when it stopped by itself (``redeploy.probe.max_s``) before the phase ended with no
+    outage over budget seen: the rest of the phase was not watched (``unobserved_s`` in the evidence). The
+    evidence holds every request (time, status, latency) and the timeline's path."""
     c = Check("redeploy.outage")
     load: RunningLoad | None = ctx.state.probe_load
     if load is None:
         return [c.record(ctx.params.project, "SKIP", expected="the probe load's requests", severity="info",
                          actual="no probe load ran (see redeploy.probe_load)", evidence={})]
+    ended_by_itself = load.loop.deadline is not None and time.monotonic() >= load.loop.deadline
     load.stop()
     ran_s = round(time.monotonic() - load.origin, 3)
     results = load.loop.snapshot()
@@ -233,6 +242,8 @@ def outage(ctx: Context) -> list[CheckRecord]:
         summary["by_step"] = by_step(points, ctx.state.redeploy_steps, load.origin)
     ev = {**summary, "ran_s": ran_s, "rate_per_s": ctx.params.redeploy.probe.rate,
           "max_outage_s": ctx.params.redeploy.max_outage_s, "requests": points}
+    if ended_by_itself:  # the phase outlived redeploy.probe.max_s: its end was not watched
+        ev["unobserved_s"] = round(ran_s - load.loop.max_s, 3)
     if load.loop.crashed is not None:
         return [c.record(ctx.params.project, "ERROR", expected="the probe load ran throughout the redeployment",
                          actual=f"the probe load crashed: {load.loop.crashed!r}", evidence=ev)]
