@@ -45,7 +45,7 @@ from runbook_lib.model.facts import secret_targets
 from runbook_lib.results.redact import Redactor
 from runbook_lib.run.explorer_session import STATUS_FILTERS, SessionTable, worst_cell
 from runbook_lib.run.explorer_views import (LEVEL_FILTERS, PROBE_TIMEOUT_S, filter_logs, phase_title,  # noqa: F401
-                                            parse_engine_time, records_for_service, redacted_env, service_endpoints,
+                                            records_for_service, redacted_env, service_endpoints,
                                             service_of, uptime)
 from runbook_lib.results.display import human_duration  # noqa: F401  (re-exported: explorer.human_duration)
 

@@ -12,38 +12,20 @@ from typing import Any, Callable, Iterable
 from runbook_lib.engine import ContainerView
 from runbook_lib.params import Params
 from runbook_lib.results.display import human_duration
+from runbook_lib.engine.event_calls import engine_time
 from runbook_lib.results.records import CheckRecord
 from runbook_lib.results.redact import Redactor, marker
 
 PROBE_TIMEOUT_S = 3.0
 
 
-def parse_engine_time(text: str) -> datetime | None:
-    """An engine timestamp (RFC 3339 with nanoseconds, e.g. ``2025-01-02T03:04:05.123456789Z``);
-    None for empty or the engine's zero time."""
-    if not text or text.startswith("0001-"):
-        return None
-    head, _, rest = text.partition(".")
-    frac, tz = rest, ""
-    for sep in ("Z", "+", "-"):
-        if sep in rest:
-            i = rest.index(sep)
-            frac, tz = rest[:i], rest[i:]
-            break
-    stamp = head + (f".{frac[:6]}" if frac else "") + ("+00:00" if tz in ("", "Z") else tz)
-    try:
-        return datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-
-
 def uptime(view: ContainerView, now: datetime | None = None) -> str:
     """How long a running container has been up; for one that is not running, how long ago it stopped."""
     now = now or datetime.now(timezone.utc)
     if view.running:
-        started = parse_engine_time(view.started_at)
+        started = engine_time(view.started_at)
         return human_duration((now - started).total_seconds()) if started else "?"
-    finished = parse_engine_time(view.finished_at)
+    finished = engine_time(view.finished_at)
     return f"not running (stopped {human_duration((now - finished).total_seconds())} ago)" if finished else "not running"
 
 

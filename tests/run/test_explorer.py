@@ -22,6 +22,7 @@ import pytest
 from runbook_lib.package_data import NOTEBOOKS
 from runbook_lib.run import explorer
 from runbook_lib.engine import ContainerView
+from runbook_lib.engine.event_calls import engine_time
 from runbook_lib.params import load_params
 from runbook_lib.results.records import CheckRecord
 from runbook_lib.results.redact import Redactor
@@ -118,7 +119,7 @@ def test_uptime_comes_from_the_engine_start_time_and_a_stopped_container_says_so
     stopped = ContainerView({"Id": "b" * 64, "State": {"Status": "exited", "StartedAt": "2025-01-01T00:00:00Z",
                                                        "FinishedAt": "2025-01-02T03:03:00.5Z"}})
     assert explorer.uptime(stopped, now) == "not running (stopped 1m 4s ago)"
-    assert explorer.parse_engine_time("0001-01-01T00:00:00Z") is None
+    assert engine_time("0001-01-01T00:00:00Z") is None
     assert explorer.human_duration(3 * 86400 + 4 * 3600 + 59) == "3d 4h"
 
 

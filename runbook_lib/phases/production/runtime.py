@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from runbook_lib.engine import ContainerView
+from runbook_lib.engine.event_calls import engine_time
 from runbook_lib.errors import RunbookError
 from runbook_lib.phases.production.common import PHASE, by_service, each_container, inspect_cmd, no_container
 from runbook_lib.phases.production.signatures import SEVERITY_RANK, scan_signatures
@@ -22,14 +23,10 @@ from runbook_lib.params import Production
 MAX_LOG_MATCHES = 20
 
 
-def _uptime_s(started_at: str) -> float | None:
-    if not started_at or started_at.startswith("0001-"):
-        return None
-    try:
-        ts = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", started_at).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return round((datetime.now(timezone.utc) - ts).total_seconds(), 1)
+def _uptime_s(started_at: str, engine_now: float) -> float | None:
+    """Seconds since ``started_at`` (the engine's time), on the engine's clock ``engine_now``."""
+    started = engine_time(started_at)
+    return None if started is None else round(engine_now - started.timestamp(), 1)
 
 
 @check("prod.stability", "Stays up", phase=PHASE, severity="high", category="Startup and restart stability",
@@ -55,8 +52,10 @@ def stability(ctx: Context) -> list[CheckRecord]:
                                                  label=ctx.deployment.events_label)
         except RunbookError as exc:
             return [c.error(ctx.params.project, exc, expected="the events stream can be watched")]
+        offset = ctx.engine.clock_offset_s()
         window = {"from": datetime.fromtimestamp(t0, timezone.utc).isoformat(timespec="seconds"),
-                  "seconds": p.observe_s}
+                  "seconds": p.observe_s,
+                  "engine_clock_offset_s": "unknown" if offset is None else round(offset, 3)}
         ctx.forget_containers()  # judged on a reading taken after the window, not the phase's earlier one
     bad_actions = {"die", "restart", "oom", "kill"}
 
@@ -68,7 +67,7 @@ def stability(ctx: Context) -> list[CheckRecord]:
               "container": v.name, "state": v.state, "exit_code": v.exit_code, "oom_killed": v.oom_killed,
               "restarting": bool(st.get("Restarting")), "restart_count": v.restart_count,
               "max_restarts": p.max_restarts, "started_at": v.started_at, "finished_at": v.finished_at,
-              "uptime_s": _uptime_s(v.started_at) if v.running else None,
+              "uptime_s": _uptime_s(v.started_at, time.time() + (ctx.engine.clock_offset_s() or 0)) if v.running else None,
               "observation_window": window or "none (production.observe_s is 0)", "events": mine[:50]}
         problems = []
         if v.completed:
@@ -341,16 +340,6 @@ def scan_lines(lines, patterns: list[str], max_matches: int = MAX_LOG_MATCHES) -
             if len(matches) < max_matches:
                 matches.append({"pattern": hit, "line": line[:400]})
     return {"lines_read": n, "first_line_at": first, "last_line_at": last, "match_count": count, "matches": matches}
-
-
-def engine_time(value: str) -> datetime | None:
-    """An engine timestamp (RFC 3339, nanoseconds) as an aware datetime; None when unset or unreadable."""
-    if not value or value.startswith("0001-"):
-        return None
-    try:
-        return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def run_start(v: ContainerView) -> float | None:
