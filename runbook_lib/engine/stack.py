@@ -12,12 +12,12 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import yaml
 
+from runbook_lib.engine.event_calls import engine_time
 from runbook_lib.engine.service_spec import (SECRET_DEFAULTS, SwarmService, field_differences, secret_mode,
                                              stack_file_fields)
 from runbook_lib.errors import ComposeConfigError, ComposeError, EnvironmentProblem, RunbookError
@@ -114,14 +114,8 @@ UPDATE_STUCK = ("paused", "rollback_paused", "rollback_completed")
 
 def parse_time(value: str | None) -> float | None:
     """An engine timestamp (RFC 3339 with nanoseconds) as Unix seconds; None when absent or unreadable."""
-    if not value or value.startswith("0001-"):
-        return None
-    try:
-        head, _, frac = value.rstrip("Z").partition(".")
-        base = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-        return base + (float("0." + frac[:9]) if frac else 0.0)
-    except ValueError:
-        return None
+    at = engine_time(value or "")
+    return None if at is None else at.timestamp()
 
 
 def task_evidence(t: dict[str, Any], nodes: dict[str, str] | None = None) -> dict[str, Any]:
