@@ -100,7 +100,7 @@ class EventCalls:
         Returns (all ready, the containers as last seen)."""
         wanted = set(services)
         deadline = time.time() + timeout
-        since = f"{time.time():.9f}"
+        since = f"{self._engine_clock(time.time()):.9f}"  # the stream's window on the engine's clock
         last_line = ""
 
         def evaluate() -> tuple[bool, list[ContainerView]]:
@@ -118,7 +118,7 @@ class EventCalls:
         if ok:
             return ok, views
         with sdk_call("subscribing to engine events"):
-            stream = self.api.events(since=since, until=f"{deadline:.9f}", decode=True,
+            stream = self.api.events(since=since, until=f"{self._engine_clock(deadline):.9f}", decode=True,
                                      filters={"type": "container", "label": f"{PROJECT_LABEL}={project}"})
         try:
             for _event in stream:
