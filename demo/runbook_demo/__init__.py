@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Callable, Mapping, Sequence
 import yaml
 
 from runbook_lib.engine.compose import Compose
+from runbook_demo.ports import free_ports  # noqa: F401  (demo.free_ports: tests use it)
 from runbook_demo.images import (ALERTMANAGER_IMAGE, APP_IMAGE, BUILD_RECIPE_VERSION, CONTAINER_GID, CONTAINER_UID,
                           IMAGES, INPUTS_LABEL, MINIO_IMAGE, PROMETHEUS_IMAGE, REDIS_IMAGE, ImageSpec, RootFS,
                           base_rootfs, build_images, image_specs, python_rootfs, shared_libraries)
@@ -127,22 +127,6 @@ def override_path(name: str | Path) -> Path:
         return candidate
     known = ", ".join(sorted(p.stem for p in OVERRIDES_DIR.glob("*.yaml")))
     raise InputError(f"unknown demo override {str(name)!r}; known: {known}")
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct TCP ports free on 127.0.0.1 right now, picked by the kernel (bind to port 0). A
-    port can still be taken between this call and ``compose up``; Compose then says "port is already
-    allocated" and the caller picks again."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 _URL_PORT_RE = re.compile(r"127\.0\.0\.1:(\d+)\b")
