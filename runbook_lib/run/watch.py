@@ -168,12 +168,15 @@ def _one_run(opts: WatchOptions, output: Path, project: str, metrics: WatchMetri
     new = _compare(previous, result.run_dir, log)
     metrics.publish(Published(result.verdict, _record_keys(result.run_dir), new, time.time(), duration))
     v = result.verdict
-    log(f"runbook watch: {v['verdict']}: {project} ({len(v.get('blockers') or [])} blocker(s), "
-        f"{v.get('records', 0)} records) in {duration:.0f} s: {result.run_dir}")
     _set_link(output, LATEST, result.run_dir)
     if v["verdict"] == "GO":
         _set_link(output, LAST_GO, result.run_dir)
-    for gone in prune(output, project, opts.keep):
+    removed = prune(output, project, opts.keep)
+    # the verdict's line comes once the output directory is settled (links set, old runs removed): whoever
+    # reads the log and then the directory sees what the line says
+    log(f"runbook watch: {v['verdict']}: {project} ({len(v.get('blockers') or [])} blocker(s), "
+        f"{v.get('records', 0)} records) in {duration:.0f} s: {result.run_dir}")
+    for gone in removed:
         log(f"runbook watch: removed {gone.name} (older than the {opts.keep} kept)")
     return result.run_dir
 
