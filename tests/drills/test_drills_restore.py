@@ -66,6 +66,25 @@ def test_preflight_fails_on_an_unrecovered_journal_and_points_at_runbook_recover
     assert preflight.drill_journal(ctx2)[0].status == "PASS"
 
 
+def test_no_journal_found_is_an_error_not_a_pass_when_the_state_directory_cannot_be_opened(tmp_path, monkeypatch):
+    """A drill keeps a copy of its journal in the deployment's state directory whatever its --output: when
+    that directory cannot be opened, "none found" covers only the run directories, so it is not a PASS."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state root should be\n")
+    monkeypatch.setenv("RUNBOOK_STATE_DIR", str(blocker))
+    ctx = Context(params=load_params(PARAMS / "demo.yaml"), run_dir=tmp_path / "runs" / "20260102T000000Z-new")
+    [rec] = preflight.drill_journal(ctx)
+    assert rec.status == "ERROR", rec.actual
+    assert "state directory" in rec.actual and "could not be opened" in rec.actual
+    assert "NotADirectoryError" in rec.evidence["state_dir_error"] and "RUNBOOK_STATE_DIR" in rec.remediation
+    _journal(tmp_path / "runs" / "20260101T000000Z-old", "active")  # a journal that is found still fails
+    assert preflight.drill_journal(ctx)[0].status == "FAIL"
+    monkeypatch.setenv("RUNBOOK_STATE_DIR", str(tmp_path / "state"))  # openable: every place searched
+    (tmp_path / "runs" / "20260101T000000Z-old" / "drills").rename(tmp_path / "runs" / "gone")
+    [rec] = preflight.drill_journal(ctx)
+    assert rec.status == "PASS" and str(tmp_path / "state") in " ".join(rec.evidence["searched"])
+
+
 def test_journals_of_other_projects_and_restored_drills_are_not_unrecovered(tmp_path):
     _journal(tmp_path / "run", "restored")
     p = _journal(tmp_path / "run2", "applying")

@@ -276,15 +276,18 @@ def drill_journal(ctx: Context) -> list[CheckRecord]:
     """No unrecovered drill journal (phase 4) for this project: a run killed in the middle of a drill
     may have left a dependency stopped, paused or disconnected. Looks in the directory holding this
     run's directory (``--output``) and in ``outputs/`` of the parameters file's project, where a drill
-    run by hand from a notebook journals (``outputs/interactive``). FAIL (critical) names each journal
-    and points at ``runbook recover``; PASS when there is none."""
+    run by hand from a notebook journals (``outputs/interactive``), and in the deployment's state directory,
+    where every drill keeps a copy of its journal whatever its ``--output``. FAIL (critical) names each journal
+    and points at ``runbook recover``; ERROR when none was found but the state directory could not be opened
+    (a drill run from another directory journals only there); PASS when every place was searched and none
+    holds one."""
     from runbook_lib.drills.faults import find_journals
     from runbook_lib.params import default_outputs
 
     roots = [ctx.run_dir.parent] if ctx.run_dir else []
     roots.append(default_outputs(_params_source(ctx)))
     roots = list(dict.fromkeys(r.resolve() for r in roots))
-    state = _state_dir(ctx)  # the deployment's own copy of its journals, whatever --output says
+    state, state_error = _state_dir(ctx)  # the deployment's own copy of its journals, whatever --output says
     if state is not None:
         roots.append(state)
     c = Check("preflight.drill_journal", command="runbook recover --output " + " --output ".join(str(r) for r in roots))
@@ -293,23 +296,32 @@ def drill_journal(ctx: Context) -> list[CheckRecord]:
           "unrecovered": [{"journal": str(j.path), "state": j.state, "dependency": j.data.get("dependency"),
                            "mode": j.data.get("mode"), "since": j.data.get("broken_at") or j.data.get("created"),
                            "pid": j.data.get("pid"), "undo": j.data.get("undo")} for j in journals]}
+    if state_error:
+        ev["state_dir_error"] = state_error
     if journals:
         first = journals[0]
         return [c.record(ctx.params.project, "FAIL", expected="no unrecovered drill journal", evidence=ev,
                          actual=f"{len(journals)} unrecovered drill journal(s): {first.describe()} ({first.path})",
                          remediation=f"Run `runbook recover {first.path.parent.parent}` to restore what the drill "
                                      "broke, then run the runbook again.")]
+    if state_error:
+        return [c.record(ctx.params.project, "ERROR", expected="no unrecovered drill journal", evidence=ev,
+                         actual="none in the run directories searched, but the deployment's state directory, where "
+                                f"every drill keeps a copy of its journal, could not be opened: {state_error}",
+                         remediation="Make the state directory writable, or point RUNBOOK_STATE_DIR at one that is "
+                                     "(docs/running.md, the deploy lock), then run the runbook again.")]
     return [c.record(ctx.params.project, "PASS", expected="no unrecovered drill journal", evidence=ev,
                      actual="no unrecovered drill journal")]
 
 
-def _state_dir(ctx: Context) -> Path | None:
-    from runbook_lib.drills.guardian import state_of
+def _state_dir(ctx: Context) -> tuple[Path | None, str | None]:
+    """The deployment's state directory, or None and why it could not be opened."""
+    from runbook_lib.state import state_dir
 
     try:
-        return state_of(ctx.engine, ctx.params.project)
-    except RunbookError:
-        return None
+        return state_dir(ctx.engine, ctx.params.project), None
+    except (RunbookError, OSError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _expected_networks(ctx: Context, service: str) -> list[str] | None:
