@@ -3,7 +3,7 @@ so checks read ``view.health`` instead of digging ``attrs["State"]["Health"]["St
 and :class:`FileEntry` is one file read out of a container (never its content in evidence)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -28,7 +28,7 @@ class FileEntry:
     mode: int
     uid: int
     gid: int
-    content: bytes | None = None
+    content: bytes | None = field(default=None, repr=False)  # a secret's value: never in a repr, a traceback, a log
     # how it was read: "archive" (the engine's archive API) or "procfs" (/proc/PID/root on the engine's host)
     via: str = "archive"
 

@@ -63,6 +63,7 @@ def test_the_secret_is_read_with_its_content_mode_and_owner(box):
     [entry] = Engine().read_path(view.id, "/run/secrets/db_password", pid=view.pid)
     assert entry.content == secret.read_bytes() and entry.mode == 0o600 and entry.uid == os.getuid()
     assert entry.via == "procfs"
+    assert secret.read_text() not in repr(entry) + str([entry])  # a repr in a traceback or a log line: no value
 
 
 def test_a_link_inside_the_container_is_never_followed_on_this_host(box):
