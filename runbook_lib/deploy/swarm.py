@@ -140,10 +140,17 @@ class SwarmDeployment(Deployment):
         """Each secret the container's own task mounts. A swarm mounts them where the archive API cannot see
         them (it returns the empty mount points): read through /proc/PID/root on the engine's host (the
         container's own view), else inside the container; only while it runs (a stopped task's secrets are
-        gone with it)."""
+        gone with it). Raises RunbookError when the container's task is in neither the phase's reading of the
+        tasks nor a fresh one: its secret references are unknown, which is not "it mounts none"."""
         if not view.running:
             return {}
         task = next((t for t in self.tasks() if t.get("ID") == view.task_id), None)
+        if task is None:  # a task that started after the phase's reading (the swarm replaced one meanwhile)
+            task = next((t for t in self.engine.stack_tasks(self.params.stack) if t.get("ID") == view.task_id), None)
+        if task is None:
+            raise RunbookError(f"{view.name}: its task {view.task_id or '(no task label)'} is not among the tasks of "
+                               f"stack {self.params.stack}, so which secrets it mounts is unknown; run the phase again "
+                               f"(`docker stack ps {self.params.stack}` shows the tasks)")
         paths = sorted({swarm_secret_path((s.get("File") or {}).get("Name") or "", secrets_dir)
                         for s in task_secret_refs(task)} - {""})
         found: dict[str, FileEntry] = {}

@@ -228,6 +228,36 @@ def test_the_redactor_learns_each_task_containers_secrets(sb_swarm, deployed, mo
     assert ctx.secret_values[values["api_key"]].startswith("/run/secrets/api_key in ")
 
 
+def test_a_task_missing_from_the_phases_reading_is_read_again_and_one_in_no_reading_is_not_read(
+        sb_swarm, deployed, monkeypatch, values):
+    """A running container whose task is not in the phase's reading of the tasks (the swarm replaced one after
+    that reading; seen once in a loaded CI run): the redactor still learns its secrets, their references read
+    from a fresh reading of the tasks. A task in neither reading leaves the container's secrets "not read",
+    with the reason, never "it mounts none"."""
+    from runbook_lib.engine import Engine
+    from runbook_lib.params import load_params
+    from runbook_lib.run.context import Context
+
+    d, params = deployed
+    monkeypatch.setenv("DOCKER_HOST", sb_swarm.host)
+    ctx = Context(params=load_params(params))  # nothing read yet (context() has learned every secret)
+    [chat] = [v for v in ctx.containers() if v.service == "chat" and v.running]
+    without = [t for t in ctx.deployment.tasks() if t.get("ID") != chat.task_id]
+    ctx.state.swarm_tasks = without  # the phase's reading, taken before chat's task started
+    files = ctx.learn_container_secrets()
+    read = sorted(files[chat.name])  # paths only: an assertion's message must not print a value
+    assert read == ["/run/secrets/api_key", "/run/secrets/jwt_secret", "/run/secrets/redis_password"], read
+    assert values["api_key"] not in ctx.redactor.scrub_text(f"key={values['api_key']}")  # only in the task
+
+    ctx = Context(params=load_params(params))
+    ctx.state.swarm_tasks = without
+    monkeypatch.setattr(Engine, "stack_tasks", lambda self, stack: without)  # and not in a fresh one either
+    files = ctx.learn_container_secrets()
+    assert chat.name not in files and sorted(files) == [v.name for v in ctx.containers() if v.service == "cache"]
+    why = ctx.state.container_secret_errors[chat.name]
+    assert f"its task {chat.task_id} is not among the tasks of stack {STACK}" in why, why
+
+
 def test_planted_faults_fail_with_the_right_id_and_target(sb_swarm, deployed, monkeypatch, values):
     d, params = deployed
     # (a) the spec changed by hand; (b) a secret remounted without mode (0444), owner root
