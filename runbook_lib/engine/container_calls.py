@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 import docker.errors
 
 from runbook_lib.engine.containers import PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, SWARM_SERVICE_LABEL, ContainerView
-from runbook_lib.engine.sdk import sdk_call, wrap_error
+from runbook_lib.engine.sdk import exec_output, sdk_call, wrap_error
 from runbook_lib.errors import RunbookError
 
 
@@ -105,8 +105,8 @@ class ContainerCalls:
         result: dict[str, Any] = {}
 
         def _run() -> None:
-            try:
-                result["out"] = self.api.exec_start(exec_id, stream=False, demux=False)
+            try:  # no read timeout of its own: the join below bounds it
+                result["code"], result["out"], _ = exec_output(self.api, exec_id, None, demux=False)
             except Exception as exc:  # noqa: BLE001
                 result["exc"] = exc
 
@@ -117,9 +117,7 @@ class ContainerCalls:
             return None, f"(timed out after {timeout}s)"
         if "exc" in result:
             raise wrap_error(result["exc"], f"running `{' '.join(cmd)}` in {id_or_name}") from result["exc"]
-        code = self.api.exec_inspect(exec_id).get("ExitCode")
-        out = result.get("out") or b""
-        return code, out.decode("utf-8", "replace")
+        return result["code"], result["out"].decode("utf-8", "replace")
 
     def stop_container(self, id_or_name: str, timeout: int = 10) -> None:
         """Stop a container (SIGTERM, SIGKILL after ``timeout`` s). The engine does not restart a

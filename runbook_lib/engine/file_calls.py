@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 import docker.errors
 
 from runbook_lib.engine.containers import FileEntry
-from runbook_lib.engine.sdk import EngineError, sdk_call, wrap_error
+from runbook_lib.engine.sdk import EngineError, exec_output, sdk_call, wrap_error
 from runbook_lib.errors import RunbookError
 
 
@@ -83,8 +83,7 @@ class FileCalls:
         timeout."""
         with sdk_call(what):
             exec_id = self.api.exec_create(id_or_name, cmd, stdout=True, stderr=True)["Id"]
-            out, err = self.api.exec_start(exec_id, stream=False, demux=True)
-            return self.api.exec_inspect(exec_id).get("ExitCode"), out or b"", err or b""
+            return exec_output(self.api, exec_id, self.api.timeout)
 
     def read_mounted_files(self, id_or_name: str, paths: Sequence[str], max_bytes: int = 1 << 20) -> list["FileEntry"]:
         """Stat and content of files mounted into a running container where the archive API cannot see them:
