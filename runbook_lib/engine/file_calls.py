@@ -110,9 +110,13 @@ class FileCalls:
                 c, data, e = self._exec_bytes(id_or_name, ["cat", path], f"reading {path} in {id_or_name}")
                 if c != 0:
                     raise EngineError(f"`cat {path}` in {id_or_name} exited {c}: {e.decode('utf-8', 'replace').strip()[:200]}")
+                if len(data) != int(size):  # never a shorter value: the redactor would learn the wrong one
+                    raise EngineError(f"`cat {path}` in {id_or_name} gave {len(data)} bytes of a {size}-byte file")
                 content = data
             entries.append(FileEntry(path=path, kind=kind, size=int(size), mode=int(mode, 8), uid=int(uid), gid=int(gid),
                                      content=content))
+        if code == 0 and len(entries) != len(paths):  # every path exists: a missing line is a lost answer, not a file
+            raise EngineError(f"`stat` in {id_or_name} exited 0 but described {len(entries)} of {len(paths)} paths")
         return entries
 
     def logs(self, id_or_name: str, tail: int = 2000) -> str:
