@@ -153,8 +153,10 @@ def _explorer_checks(page, box, width: int, shots: Path) -> dict[str, str]:
 
 
 def _explorer_rendered(page, base: str, token: str):
-    """Run the explorer's cells until its widget renders (on a loaded machine a widget created while the
-    kernel's connection churns shows as its text, ``VBox(children=...)``: run once more)."""
+    """Run the explorer's cells until its widget renders. On a loaded machine a widget created while the
+    kernel's connection churns shows as its text, ``VBox(children=...)``, or stays "Loading widget..." (a clean
+    clone's run, 2026-12-07: 120 s with the kernel idle), or says "Error displaying widget: model not found"
+    (what the page shows when the widget models' messages never reach it): run once more, as a person would."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from test_explorer import run_all_cells, wait_for_kernel
 
@@ -166,8 +168,11 @@ def _explorer_rendered(page, base: str, token: str):
             box.locator("select").first.wait_for(timeout=120_000)
             return box
         except PlaywrightTimeout:
-            if attempt or "VBox(children" not in page.inner_text("body"):
+            body = page.inner_text("body")
+            seen = [s for s in ("VBox(children", "Loading widget", "Error displaying widget") if s in body]
+            if attempt or not seen:
                 raise
+            print(f"the explorer's widget did not render ({seen[0]}...): running its cells again")
             with contextlib.suppress(PlaywrightTimeout):  # "Server Connection Error": closed, it reconnects
                 page.locator(".jp-Dialog button").first.click(timeout=2_000)
     return box
