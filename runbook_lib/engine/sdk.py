@@ -72,11 +72,10 @@ def exec_output(api: Any, exec_id: str, timeout: float | None, demux: bool = Tru
     Not the SDK's ``exec_start``: it asks the engine to upgrade the connection and then reads the frames from the
     socket under the HTTP response, so output that arrived in the same read as the response's headers (taken into
     http.client's buffer) is lost, and a fast command returns nothing with exit status 0 (docker/docker-py#2042,
-    #3332). Measured on this project's 2-core machine with six busy loops: 4 of 600 `cat`s of a 32-byte file came
-    back empty. That made a swarm task's secret file read as empty (the redactor never learned its value) and an
-    init step's verification read as "no line matches". Without the upgrade header the engine answers 200 and
-    streams until it closes the connection; reading through the response keeps what was buffered. Only public
-    attributes of the SDK's APIClient (a requests Session) are used: ``base_url``, ``api_version``, ``post``."""
+    #3332; more often the busier the machine): a secret file would read as empty, a verification as silent.
+    Without the upgrade header the engine answers 200 and streams until it closes the connection; reading through
+    the response keeps what was buffered. Only public attributes of the SDK's APIClient (a requests Session) are
+    used: ``base_url``, ``api_version``, ``post``."""
     url = f"{api.base_url}/v{api.api_version}/exec/{exec_id}/start"
     res = api.post(url, json={"Detach": False, "Tty": False}, stream=True, timeout=timeout)
     try:

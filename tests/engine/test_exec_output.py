@@ -1,6 +1,6 @@
 """A command run in a container (`Engine.exec`, the swarm secret reads) returns all its output, even when the
 output comes in the same packet as the engine's HTTP answer: the docker SDK's `exec_start` loses it then (exit
-status 0, no output: docker/docker-py#2042), which on a loaded machine happened to about 1 in 100 `cat`s.
+status 0, no output: docker/docker-py#2042), more often the busier the machine.
 
 The engine here is a stand-in on a Unix socket that always sends the answer's headers and the output frames in
 one write, the case a busy engine produces now and then. The real engine's side is covered by every test that

@@ -154,9 +154,9 @@ def _explorer_checks(page, box, width: int, shots: Path) -> dict[str, str]:
 
 def _explorer_rendered(page, base: str, token: str):
     """Run the explorer's cells until its widget renders. On a loaded machine a widget created while the
-    kernel's connection churns shows as its text, ``VBox(children=...)``, or stays "Loading widget..." (a clean
-    clone's run, 2026-12-07: 120 s with the kernel idle), or says "Error displaying widget: model not found"
-    (what the page shows when the widget models' messages never reach it): run once more, as a person would."""
+    kernel's connection churns shows as its text, ``VBox(children=...)``, stays "Loading widget...", or says
+    "Error displaying widget: model not found" (the widget models' messages never reached the page): run once
+    more, as a person would."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from test_explorer import run_all_cells, wait_for_kernel
 
